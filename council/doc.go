@@ -1,0 +1,3 @@
+// Package council diagnoses incidents through two lenses (an LLM or offline rules),
+// reports agreement or dissent, and answers follow-up questions. It only advises.
+package council
