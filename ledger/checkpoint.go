@@ -1,0 +1,85 @@
+package ledger
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Checkpoint is a signed statement of a tenant's chain: its size and tail hash at a time.
+// An export's checkpoint also lists a 16-hex-digit prefix of every entry hash (Hashes),
+// so a verifier can name the first entry that differs from what was signed even when a
+// forger recomputed every later hash.
+type Checkpoint struct {
+	Tenant    string    `json:"tenant"`
+	Size      uint64    `json:"size"`
+	TailHash  string    `json:"tail_hash"`
+	At        time.Time `json:"at"`
+	Hashes    string    `json:"hashes,omitempty"`
+	PublicKey string    `json:"public_key"`
+	Signature string    `json:"signature"`
+}
+
+// HashPrefixLen is how many hex digits of each entry hash an export checkpoint lists.
+const HashPrefixLen = 16
+
+// ErrBadCheckpoint is the cause of every checkpoint failure.
+var ErrBadCheckpoint = errors.New("bad checkpoint")
+
+func (c *Checkpoint) message() []byte {
+	hl := sha256.Sum256([]byte(c.Hashes))
+	return []byte("alertengine-checkpoint/v1\n" + c.Tenant + "\n" + strconv.FormatUint(c.Size, 10) + "\n" +
+		c.TailHash + "\n" + c.At.UTC().Format(time.RFC3339Nano) + "\n" + hex.EncodeToString(hl[:]))
+}
+
+// SignCheckpoint signs tenant's chain of size entries ending in tailHash. hashes, when
+// given, are the full hashes of entries 1..size (for exports).
+func SignCheckpoint(key ed25519.PrivateKey, tenant string, size uint64, tailHash string, at time.Time, hashes []string) Checkpoint {
+	c := Checkpoint{Tenant: tenant, Size: size, TailHash: tailHash, At: at.UTC()}
+	if hashes != nil {
+		b := make([]byte, 0, len(hashes)*HashPrefixLen)
+		for _, h := range hashes {
+			b = append(b, h[:HashPrefixLen]...)
+		}
+		c.Hashes = string(b)
+	}
+	c.PublicKey = base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))
+	c.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(key, c.message()))
+	return c
+}
+
+// Verify checks the signature. With trusted set, the checkpoint must be signed by that
+// key; otherwise the embedded key is used and pinned reports false.
+func (c *Checkpoint) Verify(trusted ed25519.PublicKey) (pinned bool, err error) {
+	pub, err := base64.StdEncoding.DecodeString(c.PublicKey)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return false, fmt.Errorf("%w: public key is not a base64 Ed25519 key", ErrBadCheckpoint)
+	}
+	sig, err := base64.StdEncoding.DecodeString(c.Signature)
+	if err != nil {
+		return false, fmt.Errorf("%w: signature is not base64", ErrBadCheckpoint)
+	}
+	if trusted != nil {
+		if !trusted.Equal(ed25519.PublicKey(pub)) {
+			return false, fmt.Errorf("%w: signed by another key than the trusted one", ErrBadCheckpoint)
+		}
+		pinned = true
+	}
+	if !ed25519.Verify(pub, c.message(), sig) {
+		return pinned, fmt.Errorf("%w: signature does not verify", ErrBadCheckpoint)
+	}
+	if c.Hashes != "" && uint64(len(c.Hashes)) != c.Size*HashPrefixLen {
+		return pinned, fmt.Errorf("%w: lists %d hashes for %d entries", ErrBadCheckpoint, len(c.Hashes)/HashPrefixLen, c.Size)
+	}
+	return pinned, nil
+}
+
+// hashPrefix returns the listed prefix for entry k (1-based).
+func (c *Checkpoint) hashPrefix(k uint64) string {
+	return c.Hashes[(k-1)*HashPrefixLen : k*HashPrefixLen]
+}

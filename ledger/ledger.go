@@ -1,0 +1,307 @@
+package ledger
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Options configure a Ledger.
+type Options struct {
+	Store Store
+	// Clock stamps entries; defaults to time.Now.
+	Clock func() time.Time
+	// Signer signs a checkpoint whenever an incident reaches a terminal stage; nil: none.
+	Signer ed25519.PrivateKey
+	Logger *slog.Logger
+	// MaxBatch caps how many queued appends go to the store in one atomic step (default 256).
+	MaxBatch int
+	// Timeout bounds one store call (default 10 s).
+	Timeout time.Duration
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	if o.Store == nil {
+		return errors.New("ledger: no store")
+	}
+	if o.Signer != nil && len(o.Signer) != ed25519.PrivateKeySize {
+		return errors.New("ledger: signer is not an Ed25519 private key")
+	}
+	if o.MaxBatch < 0 || o.Timeout < 0 {
+		return errors.New("ledger: negative MaxBatch or Timeout")
+	}
+	return nil
+}
+
+// Ledger records incident events on a Store. It checks every event against the transition
+// table, chains entries, and group-commits concurrent appends of one tenant: the first
+// caller to find the queue idle commits everything queued behind it in one atomic step.
+type Ledger struct {
+	opts   Options
+	mu     sync.Mutex
+	queues map[string]*queue
+}
+
+// New returns a Ledger on opts.Store.
+func New(opts Options) (*Ledger, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.MaxBatch == 0 {
+		opts.MaxBatch = 256
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	return &Ledger{opts: opts, queues: map[string]*queue{}}, nil
+}
+
+// Store returns the ledger's store.
+func (l *Ledger) Store() Store { return l.opts.Store }
+
+// maxStageRetries bounds re-evaluation when the incident's stage keeps moving under us.
+const maxStageRetries = 32
+
+// Record appends the event e describes to its incident and returns the stored entry.
+// The caller sets Tenant, Event, Actor and, except for Detect, Incident; Record sets From,
+// To, Seq, At (unless set), PrevHash and Hash, and for Detect the new incident's id.
+//
+// An event illegal in the incident's current stage returns a *TransitionError and
+// appends nothing. A Detect for a service that already has an open incident returns a
+// *ServiceOpenError naming it. An append that cannot be made durable is an error: the
+// caller must treat the event as not recorded.
+func (l *Ledger) Record(ctx context.Context, e Entry) (Entry, error) {
+	if e.At.IsZero() {
+		e.At = l.opts.Clock()
+	}
+	e.At = e.At.UTC()
+	if e.Event == Detect {
+		e.Incident = "INC-0" // placeholder, replaced when chained
+	} else if !incidentRe.MatchString(e.Incident) {
+		return Entry{}, fmt.Errorf("%w: %q", ErrNoIncident, e.Incident)
+	}
+	if err := e.validateContent(); err != nil {
+		return Entry{}, err
+	}
+	if err := checkActor(&e); err != nil {
+		return Entry{}, err
+	}
+	for attempt := 0; attempt < maxStageRetries; attempt++ {
+		from := None
+		if e.Event != Detect {
+			s, err := l.opts.Store.Stage(ctx, e.Tenant, e.Incident)
+			if err != nil {
+				return Entry{}, fmt.Errorf("read stage of %s: %w", e.Incident, err)
+			}
+			if s == None {
+				return Entry{}, fmt.Errorf("%w: %s", ErrNoIncident, e.Incident)
+			}
+			from = s
+		}
+		to, err := Next(from, e.Event)
+		if err != nil {
+			return Entry{}, err
+		}
+		e.From, e.To = from, to
+		out, err := l.submit(e)
+		if errors.Is(err, ErrStageConflict) {
+			continue
+		}
+		if err != nil {
+			return Entry{}, err
+		}
+		if out.To.Terminal() && out.From != out.To && l.opts.Signer != nil {
+			l.checkpoint(ctx, out)
+		}
+		return out, nil
+	}
+	return Entry{}, fmt.Errorf("record %s on %s: %w (gave up after %d tries)", e.Event, e.Incident, ErrStageConflict, maxStageRetries)
+}
+
+// checkpoint signs the chain as it stood at e. A failure is logged, not returned: the
+// entry is durable, and the next terminal stage or export signs again.
+func (l *Ledger) checkpoint(ctx context.Context, e Entry) {
+	cp := SignCheckpoint(l.opts.Signer, e.Tenant, e.Seq, e.Hash, l.opts.Clock(), nil)
+	if err := l.opts.Store.SaveCheckpoint(ctx, cp); err != nil {
+		l.opts.Logger.Warn("save checkpoint", "tenant", e.Tenant, "size", e.Seq, "err", err)
+	}
+}
+
+// Incident folds an incident's history into its state.
+func (l *Ledger) Incident(ctx context.Context, tenant, id string) (Incident, []Entry, error) {
+	h, err := l.opts.Store.History(ctx, tenant, id)
+	if err != nil {
+		return Incident{}, nil, fmt.Errorf("history of %s: %w", id, err)
+	}
+	if len(h) == 0 {
+		return Incident{}, nil, fmt.Errorf("%w: %s", ErrNoIncident, id)
+	}
+	in, err := Fold(h)
+	return in, h, err
+}
+
+type result struct {
+	e   Entry
+	err error
+}
+
+type request struct {
+	e    Entry
+	done chan result
+	lead chan struct{}
+}
+
+type queue struct {
+	mu        sync.Mutex
+	pending   []*request
+	busy      bool
+	tail      Tail
+	tailKnown bool // guarded by the leadership, not mu
+}
+
+func (l *Ledger) queue(tenant string) *queue {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	q := l.queues[tenant]
+	if q == nil {
+		q = &queue{}
+		l.queues[tenant] = q
+	}
+	return q
+}
+
+// submit queues e and waits for its outcome, leading the commits when the queue is idle
+// or when leadership is handed over.
+func (l *Ledger) submit(e Entry) (Entry, error) {
+	q := l.queue(e.Tenant)
+	r := &request{e: e, done: make(chan result, 1), lead: make(chan struct{}, 1)}
+	q.mu.Lock()
+	q.pending = append(q.pending, r)
+	if !q.busy {
+		q.busy = true
+		q.mu.Unlock()
+		return l.lead(q, r)
+	}
+	q.mu.Unlock()
+	select {
+	case res := <-r.done:
+		return res.e, res.err
+	case <-r.lead:
+		return l.lead(q, r)
+	}
+}
+
+// lead commits queued batches until r is done, then hands leadership to the oldest
+// waiter, if any.
+func (l *Ledger) lead(q *queue, r *request) (Entry, error) {
+	for {
+		select {
+		case res := <-r.done:
+			q.mu.Lock()
+			if len(q.pending) > 0 {
+				q.pending[0].lead <- struct{}{}
+			} else {
+				q.busy = false
+			}
+			q.mu.Unlock()
+			return res.e, res.err
+		default:
+		}
+		q.mu.Lock()
+		n := min(len(q.pending), l.opts.MaxBatch)
+		batch := append([]*request(nil), q.pending[:n]...)
+		q.pending = append(q.pending[:0], q.pending[n:]...)
+		q.mu.Unlock()
+		l.commit(q, batch)
+	}
+}
+
+// commit appends batch atomically, re-chaining on a moved tail, and answers every request.
+func (l *Ledger) commit(q *queue, batch []*request) {
+	tenant := batch[0].e.Tenant
+	ctx, cancel := context.WithTimeout(context.Background(), l.opts.Timeout)
+	defer cancel()
+	fail := func(rs []*request, err error) {
+		for _, r := range rs {
+			r.done <- result{err: err}
+		}
+	}
+	if !q.tailKnown {
+		t, err := l.opts.Store.Tail(ctx, tenant)
+		if err != nil {
+			fail(batch, fmt.Errorf("read tail of %s: %w", tenant, err))
+			return
+		}
+		q.tail, q.tailKnown = t, true
+	}
+	rest := batch
+	for len(rest) > 0 {
+		entries, err := chain(q.tail, rest)
+		if err != nil {
+			fail(rest, err)
+			return
+		}
+		n, err := l.opts.Store.Append(ctx, tenant, q.tail, entries)
+		for i := 0; i < n; i++ {
+			rest[i].done <- result{e: entries[i]}
+		}
+		if n > 0 {
+			q.tail = Tail{entries[n-1].Seq, entries[n-1].Hash}
+		}
+		rest = rest[n:]
+		var sc *StageConflictError
+		var so *ServiceOpenError
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrConflict):
+			t, terr := l.opts.Store.Tail(ctx, tenant)
+			if terr != nil {
+				q.tailKnown = false
+				fail(rest, fmt.Errorf("read tail of %s: %w", tenant, terr))
+				return
+			}
+			q.tail = t
+		case errors.As(err, &sc), errors.As(err, &so):
+			rest[0].done <- result{err: err}
+			rest = rest[1:]
+		default:
+			q.tailKnown = false
+			fail(rest, fmt.Errorf("append to %s ledger: %w", tenant, err))
+			return
+		}
+	}
+}
+
+// chain links requests onto tail: seq, prev_hash, hash, and the id of opened incidents.
+func chain(tail Tail, rs []*request) ([]Entry, error) {
+	out := make([]Entry, len(rs))
+	prev := tail
+	for i, r := range rs {
+		e := r.e
+		e.Seq = prev.Seq + 1
+		e.PrevHash = prev.Hash
+		if e.Event == Detect {
+			e.Incident = IncidentID(e.Seq)
+		}
+		h, err := e.ComputeHash()
+		if err != nil {
+			return nil, err
+		}
+		e.Hash = h
+		out[i] = e
+		prev = Tail{e.Seq, h}
+	}
+	return out, nil
+}

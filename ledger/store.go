@@ -1,0 +1,235 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Tail is the end of a tenant's chain: the last sequence number and its hash. The tail of
+// an empty chain is {0, GenesisHash}.
+type Tail struct {
+	Seq  uint64
+	Hash string
+}
+
+// Errors of stores.
+var (
+	// ErrConflict: the chain tail moved since the caller read it; read it again and retry.
+	ErrConflict = errors.New("ledger tail moved")
+	// ErrStageConflict: the incident is no longer in the stage the entry starts from.
+	ErrStageConflict = errors.New("incident stage moved")
+	// ErrServiceOpen: the service already has an open incident.
+	ErrServiceOpen = errors.New("service already has an open incident")
+)
+
+// StageConflictError says which stage the incident is really in.
+type StageConflictError struct {
+	Incident string
+	Want     Stage
+	Current  Stage
+}
+
+func (e *StageConflictError) Error() string {
+	return fmt.Sprintf("%s is %s, not %s", e.Incident, stageName(e.Current), stageName(e.Want))
+}
+func (e *StageConflictError) Unwrap() error { return ErrStageConflict }
+
+// ServiceOpenError names the incident that holds the service.
+type ServiceOpenError struct {
+	Service  string
+	Incident string
+}
+
+func (e *ServiceOpenError) Error() string {
+	return fmt.Sprintf("service %s already has open incident %s", e.Service, e.Incident)
+}
+func (e *ServiceOpenError) Unwrap() error { return ErrServiceOpen }
+
+// Store keeps tenants' chains. Implementations must make Append atomic: either a prefix of
+// the batch is appended exactly as given, or nothing.
+type Store interface {
+	// Append appends entries (already chained on tail: consecutive seqs from tail.Seq+1,
+	// each prev_hash the previous hash) if tail is still the chain's tail. Each entry's
+	// From must equal its incident's current stage at that point of the batch (None: the
+	// incident must not exist, and its service, if any, must have no open incident).
+	// It returns how many entries were appended and, when fewer than all, why the next
+	// one was not: ErrConflict (then n is 0), a *StageConflictError or a *ServiceOpenError.
+	Append(ctx context.Context, tenant string, tail Tail, entries []Entry) (int, error)
+	// Tail returns the tenant's chain tail.
+	Tail(ctx context.Context, tenant string) (Tail, error)
+	// Range returns up to limit entries with seq ≥ from, in order.
+	Range(ctx context.Context, tenant string, from uint64, limit int) ([]Entry, error)
+	// Stage returns an incident's current stage (None if it does not exist).
+	Stage(ctx context.Context, tenant, incident string) (Stage, error)
+	// History returns an incident's entries in order.
+	History(ctx context.Context, tenant, incident string) ([]Entry, error)
+	// Incidents returns a tenant's incident ids, oldest first.
+	Incidents(ctx context.Context, tenant string) ([]string, error)
+	// OpenIncident returns the open incident of a service, or "".
+	OpenIncident(ctx context.Context, tenant, service string) (string, error)
+	// SaveCheckpoint keeps a signed checkpoint; Checkpoint returns the latest one (nil if none).
+	SaveCheckpoint(ctx context.Context, cp Checkpoint) error
+	Checkpoint(ctx context.Context, tenant string) (*Checkpoint, error)
+	// Ping checks that the store can be written.
+	Ping(ctx context.Context) error
+}
+
+// MemStore is an in-memory Store for tests, simulations and single-process tools.
+type MemStore struct {
+	mu      sync.Mutex
+	tenants map[string]*memTenant
+}
+
+type memTenant struct {
+	entries    []Entry
+	stage      map[string]Stage
+	service    map[string]string // incident → service
+	open       map[string]string // service → incident
+	order      []string          // incidents, oldest first
+	byIncident map[string][]int
+	checkpoint *Checkpoint
+}
+
+// NewMemStore returns an empty in-memory store.
+func NewMemStore() *MemStore { return &MemStore{tenants: map[string]*memTenant{}} }
+
+func (m *MemStore) tenant(t string) *memTenant {
+	mt := m.tenants[t]
+	if mt == nil {
+		mt = &memTenant{stage: map[string]Stage{}, service: map[string]string{}, open: map[string]string{}, byIncident: map[string][]int{}}
+		m.tenants[t] = mt
+	}
+	return mt
+}
+
+func (mt *memTenant) tail() Tail {
+	if len(mt.entries) == 0 {
+		return Tail{0, GenesisHash}
+	}
+	last := mt.entries[len(mt.entries)-1]
+	return Tail{last.Seq, last.Hash}
+}
+
+// Append implements Store.
+func (m *MemStore) Append(ctx context.Context, tenant string, tail Tail, entries []Entry) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mt := m.tenant(tenant)
+	if mt.tail() != tail {
+		return 0, ErrConflict
+	}
+	for i := range entries {
+		e := entries[i]
+		cur := mt.stage[e.Incident]
+		if cur != e.From {
+			return i, &StageConflictError{Incident: e.Incident, Want: e.From, Current: cur}
+		}
+		if e.From == None {
+			if e.Service != "" {
+				if o, ok := mt.open[e.Service]; ok {
+					return i, &ServiceOpenError{Service: e.Service, Incident: o}
+				}
+			}
+			mt.order = append(mt.order, e.Incident)
+			mt.service[e.Incident] = e.Service
+		}
+		mt.entries = append(mt.entries, e)
+		mt.byIncident[e.Incident] = append(mt.byIncident[e.Incident], len(mt.entries)-1)
+		mt.stage[e.Incident] = e.To
+		if svc := mt.service[e.Incident]; svc != "" {
+			if e.From == None && e.To.Open() {
+				mt.open[svc] = e.Incident
+			} else if e.To.Terminal() && mt.open[svc] == e.Incident {
+				delete(mt.open, svc)
+			}
+		}
+	}
+	return len(entries), nil
+}
+
+// Tail implements Store.
+func (m *MemStore) Tail(ctx context.Context, tenant string) (Tail, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tenant(tenant).tail(), nil
+}
+
+// Range implements Store.
+func (m *MemStore) Range(ctx context.Context, tenant string, from uint64, limit int) ([]Entry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mt := m.tenant(tenant)
+	i := sort.Search(len(mt.entries), func(i int) bool { return mt.entries[i].Seq >= from })
+	j := len(mt.entries)
+	if limit > 0 && i+limit < j {
+		j = i + limit
+	}
+	return append([]Entry(nil), mt.entries[i:j]...), nil
+}
+
+// Stage implements Store.
+func (m *MemStore) Stage(ctx context.Context, tenant, incident string) (Stage, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tenant(tenant).stage[incident], nil
+}
+
+// History implements Store.
+func (m *MemStore) History(ctx context.Context, tenant, incident string) ([]Entry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mt := m.tenant(tenant)
+	var out []Entry
+	for _, i := range mt.byIncident[incident] {
+		out = append(out, mt.entries[i])
+	}
+	return out, nil
+}
+
+// Incidents implements Store.
+func (m *MemStore) Incidents(ctx context.Context, tenant string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.tenant(tenant).order...), nil
+}
+
+// OpenIncident implements Store.
+func (m *MemStore) OpenIncident(ctx context.Context, tenant, service string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tenant(tenant).open[service], nil
+}
+
+// SaveCheckpoint implements Store.
+func (m *MemStore) SaveCheckpoint(ctx context.Context, cp Checkpoint) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := cp
+	m.tenant(cp.Tenant).checkpoint = &c
+	return nil
+}
+
+// Checkpoint implements Store.
+func (m *MemStore) Checkpoint(ctx context.Context, tenant string) (*Checkpoint, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c := m.tenant(tenant).checkpoint; c != nil {
+		cp := *c
+		return &cp, nil
+	}
+	return nil, nil
+}
+
+// Ping implements Store.
+func (m *MemStore) Ping(ctx context.Context) error { return nil }
+
+// Tamper gives tests direct access to a tenant's stored entries, to damage them.
+func (m *MemStore) Tamper(tenant string, f func(entries []Entry) []Entry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mt := m.tenant(tenant)
+	mt.entries = f(mt.entries)
+}

@@ -1,0 +1,223 @@
+package ledger
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// VerifyError names the first bad entry of a chain, by position (1-based).
+type VerifyError struct {
+	Entry  uint64
+	Reason string
+}
+
+func (e *VerifyError) Error() string { return fmt.Sprintf("entry %d: %s", e.Entry, e.Reason) }
+
+// Chain checks a chain one entry at a time, in order.
+type Chain struct {
+	tenant string
+	n      uint64
+	prev   string
+	hashes []string // kept only when collecting for an export or a checkpoint comparison
+	keep   bool
+}
+
+// NewChain returns a checker for tenant's chain ("" accepts the first entry's tenant).
+func NewChain(tenant string) *Chain { return &Chain{tenant: tenant, prev: GenesisHash} }
+
+// Len is how many entries passed.
+func (c *Chain) Len() uint64 { return c.n }
+
+// TailHash is the hash of the last entry that passed.
+func (c *Chain) TailHash() string { return c.prev }
+
+// Next checks the entry at the next position.
+func (c *Chain) Next(e *Entry) error {
+	k := c.n + 1
+	bad := func(format string, args ...any) error {
+		return &VerifyError{Entry: k, Reason: fmt.Sprintf(format, args...)}
+	}
+	if c.tenant == "" {
+		c.tenant = e.Tenant
+	}
+	switch {
+	case e.Tenant != c.tenant:
+		return bad("belongs to tenant %q, not %q", e.Tenant, c.tenant)
+	case e.Seq > k:
+		return bad("missing (the next entry present has seq %d)", e.Seq)
+	case e.Seq < k:
+		return bad("out of order or duplicated: seq %d at this position", e.Seq)
+	}
+	if err := e.Validate(); err != nil {
+		return bad("%v", err)
+	}
+	h, err := e.ComputeHash()
+	if err != nil {
+		return bad("%v", err)
+	}
+	if h != e.Hash {
+		return bad("content does not match its hash (altered)")
+	}
+	if e.PrevHash != c.prev {
+		return bad("prev_hash does not match the hash of entry %d", k-1)
+	}
+	c.n, c.prev = k, e.Hash
+	if c.keep {
+		c.hashes = append(c.hashes, e.Hash)
+	}
+	return nil
+}
+
+// against compares the verified chain with a signed checkpoint.
+func (c *Chain) against(cp *Checkpoint) error {
+	if cp.Tenant != c.tenant && c.n > 0 {
+		return &VerifyError{Entry: 1, Reason: fmt.Sprintf("checkpoint is for tenant %q", cp.Tenant)}
+	}
+	if cp.Hashes != "" {
+		for i, h := range c.hashes {
+			k := uint64(i + 1)
+			if k > cp.Size {
+				break
+			}
+			if h[:HashPrefixLen] != cp.hashPrefix(k) {
+				return &VerifyError{Entry: k, Reason: "differs from the entry the signed checkpoint covers (inserted, replaced or re-hashed)"}
+			}
+		}
+	}
+	switch {
+	case c.n < cp.Size:
+		return &VerifyError{Entry: c.n + 1, Reason: fmt.Sprintf("missing: the signed checkpoint covers %d entries, only %d present (truncated)", cp.Size, c.n)}
+	case cp.Hashes == "" && c.n == cp.Size && c.prev != cp.TailHash:
+		return &VerifyError{Entry: c.n, Reason: "hash differs from the signed checkpoint's tail"}
+	}
+	return nil
+}
+
+// Report is the outcome of a successful verification.
+type Report struct {
+	Tenant     string
+	Entries    uint64
+	TailHash   string
+	Checkpoint *Checkpoint
+	// Pinned: the checkpoint was checked against a trusted key, not only its embedded one.
+	Pinned bool
+}
+
+// VerifyStore walks a tenant's chain in the store and checks it against the latest stored
+// checkpoint, if any.
+func VerifyStore(ctx context.Context, s Store, tenant string, trusted ed25519.PublicKey) (Report, error) {
+	c := NewChain(tenant)
+	cp, err := s.Checkpoint(ctx, tenant)
+	if err != nil {
+		return Report{}, fmt.Errorf("read checkpoint: %w", err)
+	}
+	var cpHash string
+	for from := uint64(1); ; {
+		page, err := s.Range(ctx, tenant, from, 10000)
+		if err != nil {
+			return Report{}, fmt.Errorf("read entries from %d: %w", from, err)
+		}
+		for i := range page {
+			if err := c.Next(&page[i]); err != nil {
+				return Report{}, err
+			}
+			if cp != nil && c.n == cp.Size {
+				cpHash = c.prev
+			}
+		}
+		if len(page) == 0 {
+			break
+		}
+		from = page[len(page)-1].Seq + 1
+	}
+	r := Report{Tenant: tenant, Entries: c.n, TailHash: c.prev, Checkpoint: cp}
+	if cp != nil {
+		if r.Pinned, err = cp.Verify(trusted); err != nil {
+			return r, &VerifyError{Entry: cp.Size, Reason: "checkpoint: " + err.Error()}
+		}
+		if c.n < cp.Size {
+			return r, &VerifyError{Entry: c.n + 1, Reason: fmt.Sprintf("missing: the signed checkpoint covers %d entries, only %d present (truncated)", cp.Size, c.n)}
+		}
+		if cpHash != cp.TailHash {
+			return r, &VerifyError{Entry: cp.Size, Reason: "hash differs from the signed checkpoint"}
+		}
+	}
+	return r, nil
+}
+
+// exportTrailer is the last line of a JSONL export.
+type exportTrailer struct {
+	Checkpoint *Checkpoint `json:"checkpoint"`
+}
+
+// MaxLine bounds one line of an export file.
+const MaxLine = 1 << 20
+
+// VerifyExport checks a JSONL export: every entry line in order, then the trailing signed
+// checkpoint, which is required.
+func VerifyExport(r io.Reader, trusted ed25519.PublicKey) (Report, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), MaxLine)
+	c := NewChain("")
+	c.keep = true
+	var cp *Checkpoint
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		if cp != nil {
+			return Report{}, &VerifyError{Entry: c.n + 1, Reason: "found after the checkpoint line"}
+		}
+		if bytes.HasPrefix(line, []byte(`{"checkpoint"`)) {
+			var t exportTrailer
+			dec := json.NewDecoder(bytes.NewReader(line))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&t); err != nil || t.Checkpoint == nil {
+				return Report{}, &VerifyError{Entry: c.n + 1, Reason: "unreadable checkpoint line"}
+			}
+			cp = t.Checkpoint
+			continue
+		}
+		var e Entry
+		if err := json.Unmarshal(line, &e); err != nil {
+			return Report{}, &VerifyError{Entry: c.n + 1, Reason: "undecodable: " + trimErr(err)}
+		}
+		if err := c.Next(&e); err != nil {
+			return Report{}, err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return Report{}, &VerifyError{Entry: c.n + 1, Reason: "unreadable: " + err.Error()}
+	}
+	rep := Report{Tenant: c.tenant, Entries: c.n, TailHash: c.prev, Checkpoint: cp}
+	if cp == nil {
+		return rep, &VerifyError{Entry: c.n + 1, Reason: "no signed checkpoint at the end of the export (truncated?)"}
+	}
+	pinned, err := cp.Verify(trusted)
+	rep.Pinned = pinned
+	if err != nil {
+		return rep, &VerifyError{Entry: cp.Size, Reason: "checkpoint: " + err.Error()}
+	}
+	if err := c.against(cp); err != nil {
+		return rep, err
+	}
+	if c.n > cp.Size {
+		return rep, &VerifyError{Entry: cp.Size + 1, Reason: fmt.Sprintf("not covered by the signed checkpoint (it covers %d entries)", cp.Size)}
+	}
+	return rep, nil
+}
+
+func trimErr(err error) string {
+	s := strings.TrimPrefix(err.Error(), ErrBadEntry.Error()+": ")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
