@@ -263,8 +263,11 @@ func (l *Ledger) commit(q *queue, batch []*request) {
 		rest = rest[n:]
 		var sc *StageConflictError
 		var so *ServiceOpenError
+		var ce *ConflictError
 		switch {
 		case err == nil:
+		case errors.As(err, &ce):
+			q.tail = ce.Tail
 		case errors.Is(err, ErrConflict):
 			t, terr := l.opts.Store.Tail(ctx, tenant)
 			if terr != nil {

@@ -45,12 +45,12 @@ func (s *RedisStore) keys(tenant string) tenantKeys {
 }
 
 // appendScript is the compare-and-append. It returns {appended, code, detail}:
-// code 0 all appended, 1 tail moved, 2 stage conflict (detail: current stage),
+// code 0 all appended, 1 tail moved (detail: "seq hash" of the tail), 2 stage conflict (detail: current stage),
 // 3 service open (detail: the open incident).
 var appendScript = redis.NewScript(`
 local tseq = redis.call('HGET', KEYS[2], 'seq') or '0'
 local thash = redis.call('HGET', KEYS[2], 'hash') or ARGV[3]
-if tseq ~= ARGV[1] or thash ~= ARGV[2] then return {0, 1, ''} end
+if tseq ~= ARGV[1] or thash ~= ARGV[2] then return {0, 1, tseq .. ' ' .. thash} end
 local n = tonumber(ARGV[4])
 local k = 5
 local terminal = {RESOLVED=true, RECOVERED=true, REJECTED=true}
@@ -128,6 +128,11 @@ func (s *RedisStore) Append(ctx context.Context, tenant string, tail Tail, entri
 	case 0:
 		return int(n), nil
 	case 1:
+		if seq, hash, ok := strings.Cut(detail, " "); ok {
+			if n, err := strconv.ParseUint(seq, 10, 64); err == nil {
+				return 0, &ConflictError{Tail: Tail{n, hash}}
+			}
+		}
 		return 0, ErrConflict
 	case 2:
 		e := entries[n]

@@ -25,6 +25,13 @@ var (
 	ErrServiceOpen = errors.New("service already has an open incident")
 )
 
+// ConflictError is ErrConflict carrying the tail the store saw, to retry on without
+// reading it again.
+type ConflictError struct{ Tail Tail }
+
+func (e *ConflictError) Error() string { return ErrConflict.Error() }
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
 // StageConflictError says which stage the incident is really in.
 type StageConflictError struct {
 	Incident string
