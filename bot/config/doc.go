@@ -1,0 +1,9 @@
+// Package config turns the bot's environment (SPEC §2) and its tenants file (SPEC §3) into
+// typed, validated values.
+//
+// Only cmd/bot reads the process environment; it passes os.LookupEnv to [LoadEnv] and [Load].
+// Every problem found is collected and returned at once as a [*Problems] whose lines name the
+// variable, or the file, line and key path, and what is wrong. Secrets are held in [Secret],
+// which prints, marshals and logs as "[redacted]"; no error, log line or status view built from
+// this package contains a secret value.
+package config
