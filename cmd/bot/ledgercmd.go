@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/alertengine/alertengine/bot/config"
+	"github.com/alertengine/alertengine/ledger"
+)
+
+// toolEnv reads the environment the ledger tools need: nothing is required up front.
+func (a *app) toolEnv() (config.Env, int, bool) {
+	env, err := config.LoadEnv(a.lookup, config.Demo)
+	if err != nil {
+		return env, a.problems(err), false
+	}
+	return env, 0, true
+}
+
+// openStore connects to the ledger in Redis.
+func (a *app) openStore(ctx context.Context, env config.Env) (*ledger.RedisStore, func(), int, bool) {
+	if env.EmbeddedRedis() {
+		fmt.Fprintln(a.stderr, "REDIS_URL: not set (the ledger lives in Redis; set REDIS_URL, REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS)")
+		return nil, nil, exitUsage, false
+	}
+	c, desc, err := redisClient(env)
+	if err != nil {
+		fmt.Fprintln(a.stderr, err)
+		return nil, nil, exitUsage, false
+	}
+	if err := pingRedis(ctx, c); err != nil {
+		c.Close()
+		fmt.Fprintf(a.stderr, "%s: Redis does not answer: %v\n", desc, redactErr(err))
+		return nil, nil, exitFailed, false
+	}
+	return ledger.NewRedisStore(c, ""), func() { c.Close() }, 0, true
+}
+
+// redactErr keeps only the kind of a network error: dial errors never carry a password,
+// but a URL parse error could, so only the final cause is printed.
+func redactErr(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		err = u
+	}
+}
+
+// trustedKey is the public key checkpoints must be signed with: --public-key, else the
+// one derived from LEDGER_SIGNING_KEY, else none (the embedded key is used, unpinned).
+func trustedKey(flagKey string, env config.Env) (ed25519.PublicKey, error) {
+	if flagKey != "" {
+		b, err := base64.StdEncoding.DecodeString(flagKey)
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			return nil, errors.New("--public-key: not a base64 Ed25519 public key")
+		}
+		return ed25519.PublicKey(b), nil
+	}
+	if k, ok := env.SigningKey(); ok {
+		return k.Public().(ed25519.PublicKey), nil
+	}
+	return nil, nil
+}
+
+func runVerify(ctx context.Context, a *app, args []string) int {
+	fs := a.flags("verify")
+	tenant := fs.String("tenant", "", "tenant whose chain to verify (reads Redis)")
+	file := fs.String("file", "", "JSONL export to verify")
+	pub := fs.String("public-key", "", "base64 Ed25519 public key the checkpoint must be signed with (default: from LEDGER_SIGNING_KEY)")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if (*tenant == "") == (*file == "") {
+		fmt.Fprintln(a.stderr, "bot verify: give exactly one of --tenant T or --file EXPORT.jsonl")
+		return exitUsage
+	}
+	env, code, ok := a.toolEnv()
+	if !ok {
+		return code
+	}
+	key, err := trustedKey(*pub, env)
+	if err != nil {
+		fmt.Fprintln(a.stderr, err)
+		return exitUsage
+	}
+	var rep ledger.Report
+	var verr error
+	if *file != "" {
+		f, err := os.Open(*file)
+		if err != nil {
+			fmt.Fprintf(a.stderr, "bot verify: %v\n", err)
+			return exitFailed
+		}
+		defer f.Close()
+		rep, verr = ledger.VerifyExport(f, key)
+	} else {
+		if !ledger.ValidTenant(*tenant) {
+			fmt.Fprintf(a.stderr, "--tenant: %q is not a tenant id ([a-z0-9-]{1,32})\n", *tenant)
+			return exitUsage
+		}
+		store, closeFn, code, ok := a.openStore(ctx, env)
+		if !ok {
+			return code
+		}
+		defer closeFn()
+		rep, verr = ledger.VerifyStore(ctx, store, *tenant, key)
+	}
+	if verr != nil {
+		var ve *ledger.VerifyError
+		if errors.As(verr, &ve) {
+			fmt.Fprintln(a.stdout, ve.Error())
+		} else {
+			fmt.Fprintf(a.stderr, "bot verify: %v\n", verr)
+		}
+		return exitFailed
+	}
+	fmt.Fprintf(a.stdout, "ok: %d entries\n", rep.Entries)
+	a.describeCheckpoint(rep)
+	return exitOK
+}
+
+// describeCheckpoint says on stderr what the checkpoint proved, so stdout stays the verdict.
+func (a *app) describeCheckpoint(rep ledger.Report) {
+	switch {
+	case rep.Checkpoint == nil:
+		fmt.Fprintln(a.stderr, "no signed checkpoint yet: truncation of the newest entries would not be detectable")
+	case rep.Pinned:
+		fmt.Fprintf(a.stderr, "signed checkpoint covers %d entries (key pinned)\n", rep.Checkpoint.Size)
+	default:
+		fmt.Fprintf(a.stderr, "signed checkpoint covers %d entries, signed by embedded key %s (not pinned: pass --public-key or set LEDGER_SIGNING_KEY)\n",
+			rep.Checkpoint.Size, rep.Checkpoint.PublicKey)
+	}
+}
+
+func incidentFlags(a *app, name string) (*flag.FlagSet, *string, *string) {
+	fs := a.flags(name)
+	return fs, fs.String("tenant", "", "tenant id"), fs.String("incident", "", "incident code, e.g. INC-7F3")
+}
+
+func checkIDs(a *app, tenant, incident string) bool {
+	switch {
+	case !ledger.ValidTenant(tenant):
+		fmt.Fprintf(a.stderr, "--tenant: %q is not a tenant id ([a-z0-9-]{1,32})\n", tenant)
+		return false
+	case incident == "":
+		fmt.Fprintln(a.stderr, "--incident: required (e.g. INC-7F3)")
+		return false
+	}
+	return true
+}
+
+func runReplay(ctx context.Context, a *app, args []string) int {
+	fs, tenant, incident := incidentFlags(a, "replay")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if !checkIDs(a, *tenant, *incident) {
+		return exitUsage
+	}
+	env, code, ok := a.toolEnv()
+	if !ok {
+		return code
+	}
+	store, closeFn, code, ok := a.openStore(ctx, env)
+	if !ok {
+		return code
+	}
+	defer closeFn()
+	hist, err := store.History(ctx, *tenant, *incident)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "bot replay: %v\n", err)
+		return exitFailed
+	}
+	if len(hist) == 0 {
+		fmt.Fprintf(a.stderr, "bot replay: no incident %s for tenant %s\n", *incident, *tenant)
+		return exitFailed
+	}
+	in, foldErr := ledger.Fold(hist)
+	fmt.Fprintf(a.stdout, "%s  %s  %s  (tenant %s)\n", in.ID, in.Service, in.Stage, *tenant)
+	for _, line := range ledger.Timeline(hist) {
+		fmt.Fprintln(a.stdout, line)
+	}
+	key, _ := trustedKey("", env)
+	rep, verr := ledger.VerifyStore(ctx, store, *tenant, key)
+	switch {
+	case verr != nil:
+		fmt.Fprintf(a.stdout, "chain: DOES NOT VERIFY: %v\n", verr)
+		return exitFailed
+	case foldErr != nil:
+		fmt.Fprintf(a.stdout, "chain: ok (%d entries), but the incident does not fold: %v\n", rep.Entries, foldErr)
+		return exitFailed
+	}
+	fmt.Fprintf(a.stdout, "chain: ok (%d entries)\n", rep.Entries)
+	return exitOK
+}
+
+func runExport(ctx context.Context, a *app, args []string) int {
+	fs, tenant, incident := incidentFlags(a, "export")
+	format := fs.String("format", "", "jsonl or md")
+	out := fs.String("out", "", "write to FILE instead of stdout (atomically)")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if !checkIDs(a, *tenant, *incident) {
+		return exitUsage
+	}
+	if *format != "jsonl" && *format != "md" {
+		fmt.Fprintf(a.stderr, "--format: want jsonl or md, got %q\n", *format)
+		return exitUsage
+	}
+	env, code, ok := a.toolEnv()
+	if !ok {
+		return code
+	}
+	key, haveKey := env.SigningKey()
+	if *format == "jsonl" && !haveKey {
+		fmt.Fprintln(a.stderr, "LEDGER_SIGNING_KEY: required to sign the export's checkpoint (or LEDGER_SIGNING_KEY_FILE)")
+		return exitUsage
+	}
+	store, closeFn, code, ok := a.openStore(ctx, env)
+	if !ok {
+		return code
+	}
+	defer closeFn()
+	in, hist, err := incidentOf(ctx, store, *tenant, *incident)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "bot export: %v\n", err)
+		return exitFailed
+	}
+	write := func(w io.Writer) error {
+		if *format == "jsonl" {
+			_, err := ledger.ExportJSONL(ctx, store, *tenant, key, time.Now(), w)
+			return err
+		}
+		var pub ed25519.PublicKey
+		if haveKey {
+			pub = key.Public().(ed25519.PublicKey)
+		}
+		rep, verr := ledger.VerifyStore(ctx, store, *tenant, pub)
+		return ledger.WriteReport(w, in, hist, rep, verr)
+	}
+	if *out == "" {
+		if err := write(a.stdout); err != nil {
+			fmt.Fprintf(a.stderr, "bot export: %v\n", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+	if err := writeFileAtomic(*out, write); err != nil {
+		fmt.Fprintf(a.stderr, "bot export: %v\n", err)
+		return exitFailed
+	}
+	fmt.Fprintf(a.stderr, "wrote %s\n", *out)
+	return exitOK
+}
+
+func incidentOf(ctx context.Context, s ledger.Store, tenant, id string) (ledger.Incident, []ledger.Entry, error) {
+	hist, err := s.History(ctx, tenant, id)
+	if err != nil {
+		return ledger.Incident{}, nil, err
+	}
+	if len(hist) == 0 {
+		return ledger.Incident{}, nil, fmt.Errorf("no incident %s for tenant %s", id, tenant)
+	}
+	in, err := ledger.Fold(hist)
+	return in, hist, err
+}
+
+// writeFileAtomic writes through a temporary file renamed into place, so a failed export
+// never leaves a half-written file behind.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".export-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func runVersion(ctx context.Context, a *app, args []string) int {
+	if code, ok := parse(a.flags("version"), args); !ok {
+		return code
+	}
+	commit, dirty := "unknown", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = " (modified)"
+				}
+			}
+		}
+	}
+	fmt.Fprintf(a.stdout, "alertengine %s\ncommit %s%s\n%s\n", version, commit, dirty, runtime.Version())
+	return exitOK
+}

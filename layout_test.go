@@ -1,0 +1,129 @@
+package alertengine
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/alertengine/alertengine"
+
+type pkg struct {
+	path, doc string
+	deps      []string
+	standard  map[string]bool
+}
+
+// listPackages asks the go command for every package of the module with its doc and
+// (non-test) transitive dependencies.
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}\t{{.Doc}}\t{{join .Deps \" \"}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	std, err := exec.Command("go", "list", "std").Output()
+	if err != nil {
+		t.Fatalf("go list std: %v", err)
+	}
+	isStd := map[string]bool{}
+	for _, p := range strings.Fields(string(std)) {
+		isStd[p] = true
+	}
+	var pkgs []pkg
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.SplitN(line, "\t", 3)
+		if len(f) != 3 {
+			t.Fatalf("go list line %q", line)
+		}
+		pkgs = append(pkgs, pkg{path: f[0], doc: f[1], deps: strings.Fields(f[2]), standard: isStd})
+	}
+	return pkgs
+}
+
+func TestEveryPackageHasADocComment(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if strings.TrimSpace(p.doc) == "" {
+			t.Errorf("%s has no package doc comment", p.path)
+		}
+	}
+}
+
+// rule forbids packages under from (the module-relative path, "" for all) to depend on
+// anything under to.
+type rule struct{ from, to, why string }
+
+var forbidden = []rule{
+	{"ledger", "bot", "the ledger is the bottom of the house: it knows nothing of the service above it"},
+	{"ledger", "conversation", "the ledger records decisions; it does not make or render them"},
+	{"ledger", "detector", "the ledger must not depend on how incidents are found"},
+	{"ledger", "council", "the ledger must not depend on how incidents are diagnosed"},
+	{"ledger", "commits", "the ledger must not depend on GitHub"},
+	{"ledger", "sdk", "services embed the SDK; the ledger is the bot's"},
+	{"ledger", "github.com/prometheus", "the ledger needs only the standard library and go-redis"},
+	{"sdk", "ledger", "the SDK runs inside customers' services and must stay small: stdlib, go-redis, a sketch"},
+	{"sdk", "detector", "data moves one way: the SDK feeds the detector, never the reverse"},
+	{"sdk", "bot", "the SDK must not pull the bot into customers' binaries"},
+	{"sdk", "github.com/prometheus", "the SDK must not impose a metrics library on the services that embed it"},
+	{"detector", "bot", "detection is below the service that wires it"},
+	{"detector", "conversation", "detection does not talk to people; the pipeline does"},
+	{"detector", "council", "detection is deterministic policy, never AI"},
+	{"detector", "commits", "detection must not depend on GitHub"},
+	{"council", "bot", "diagnosis is below the service that wires it"},
+	{"council", "conversation", "the council answers through an interface the conversation declares"},
+	{"council", "detector", "data moves one way: detections reach the council as ledger entries"},
+	{"commits", "bot", "correlation is below the service that wires it"},
+	{"commits", "conversation", "commits are shown through an interface the conversation declares"},
+	{"conversation", "bot", "the chat core is chat-agnostic: adapters depend on it, not the reverse"},
+	{"conversation", "council", "the conversation declares the small interfaces it needs (consumer-side interfaces)"},
+	{"conversation", "commits", "the conversation declares the small interfaces it needs (consumer-side interfaces)"},
+	{"conversation", "detector", "the conversation declares the small interfaces it needs (consumer-side interfaces)"},
+	{"conversation", "github.com/go-telegram", "the core must not know any chat platform; adapters render"},
+	{"conversation", "github.com/twilio", "the core must not know any chat platform; adapters render"},
+	{"bot/telegram", "bot/whatsapp", "adapters never import each other"},
+	{"bot/telegram", "bot/console", "adapters never import each other"},
+	{"bot/whatsapp", "bot/telegram", "adapters never import each other"},
+	{"bot/whatsapp", "bot/console", "adapters never import each other"},
+	{"bot/console", "bot/telegram", "adapters never import each other"},
+	{"bot/console", "bot/whatsapp", "adapters never import each other"},
+	{"", "cmd", "cmd/bot only wires; nothing may import it"},
+}
+
+func under(path, prefix string) bool {
+	return path == prefix || strings.HasPrefix(path, prefix+"/")
+}
+
+func full(p string) string {
+	if strings.HasPrefix(p, "github.com/") && !strings.HasPrefix(p, module) {
+		return p
+	}
+	if p == "" {
+		return module
+	}
+	return module + "/" + p
+}
+
+func TestForbiddenImports(t *testing.T) {
+	for _, p := range listPackages(t) {
+		for _, r := range forbidden {
+			if r.from != "" && !under(p.path, full(r.from)) {
+				continue
+			}
+			if under(p.path, full(r.to)) {
+				continue // a package may use itself and its own sub-packages
+			}
+			for _, d := range p.deps {
+				if under(d, full(r.to)) {
+					t.Errorf("%s depends on %s: %s", p.path, d, r.why)
+				}
+			}
+		}
+		if under(p.path, full("fixtures")) {
+			for _, d := range p.deps {
+				if !p.standard[d] && !under(d, full("fixtures")) {
+					t.Errorf("%s depends on %s: fixtures are data, embedded with the standard library only", p.path, d)
+				}
+			}
+		}
+	}
+}
