@@ -63,8 +63,8 @@ func TestServeRejectsInvalidConfigNamingKeyPaths(t *testing.T) {
 	}
 	for _, want := range []string{
 		"tenants[0].policy.approval_tymeout: unknown key",
-		"tenants[0].people[0]",   // approver with no chat identity
-		"tenants[1].id",          // duplicate tenant
+		"tenants[0].people[0]",  // approver with no chat identity
+		"tenants[1].id",         // duplicate tenant
 		"policy.default_action", // action referenced but not defined
 	} {
 		if !strings.Contains(stderr, want) {
