@@ -63,7 +63,7 @@ func ExportJSONL(ctx context.Context, s Store, tenant string, key ed25519.Privat
 func Timeline(entries []Entry) []string {
 	out := make([]string, 0, len(entries))
 	for _, e := range entries {
-		stage := string(e.To)
+		var stage string
 		if e.From == e.To {
 			stage = "·" + string(e.Event)
 		} else {
