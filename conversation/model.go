@@ -1,0 +1,150 @@
+package conversation
+
+import (
+	"context"
+	"errors"
+)
+
+// Channel names a chat platform.
+type Channel string
+
+// Channels.
+const (
+	Telegram Channel = "telegram"
+	WhatsApp Channel = "whatsapp"
+	Console  Channel = "console"
+)
+
+// Chat is a place messages go: a Telegram chat id, a WhatsApp number, a console session.
+type Chat struct {
+	Channel Channel `json:"channel"`
+	ID      string  `json:"id"`
+}
+
+// Thread is where an incident's conversation lives inside a chat: a forum topic when the
+// chat has topics, otherwise the reply chain of a root message.
+type Thread struct {
+	Chat  Chat   `json:"chat"`
+	Topic string `json:"topic,omitempty"` // forum topic id
+	Root  string `json:"root,omitempty"`  // id of the message the thread hangs from
+}
+
+// MessageRef identifies a message the bot sent.
+type MessageRef struct {
+	Chat Chat   `json:"chat"`
+	ID   string `json:"id"`
+}
+
+// User is a chat identity: the platform's stable user id and, for display, its name.
+type User struct {
+	Channel Channel
+	ID      string
+	Name    string
+}
+
+// Style says how a block is rendered.
+type Style int
+
+// Block styles.
+const (
+	Plain   Style = iota
+	Title         // the first line of a card (bold)
+	Bold          // emphasised
+	Code          // monospace (a hash, a command)
+	Warning       // a warning line (⚠️ already in the text)
+	Muted         // secondary (italic)
+)
+
+// Block is one paragraph of a message. Text is raw: adapters escape it for their platform.
+type Block struct {
+	Style Style
+	Text  string
+}
+
+// Button is a choice under a message. Data is what a press sends back: an approval
+// reference ("ap:…") or a command line ("/details INC-7F3"). It is at most 64 bytes.
+type Button struct {
+	Label string
+	Data  string
+}
+
+// MaxButtonsPerRow is the widest row a message may carry.
+const MaxButtonsPerRow = 3
+
+// MaxButtonData is the largest Button.Data (Telegram's callback_data limit).
+const MaxButtonData = 64
+
+// Image is a picture sent with a message (the incident card's chart).
+type Image struct {
+	PNG []byte
+	Alt string
+}
+
+// Message is the neutral form of everything the bot says.
+type Message struct {
+	Blocks  []Block
+	Buttons [][]Button
+	Image   *Image
+}
+
+// Text returns the message as plain text, blocks separated by newlines (for logs, the
+// console and platforms without formatting).
+func (m Message) Text() string {
+	s := ""
+	for i, b := range m.Blocks {
+		if i > 0 {
+			s += "\n"
+		}
+		s += b.Text
+	}
+	return s
+}
+
+// Inbound is something a person did in a chat.
+type Inbound struct {
+	Chat Chat
+	User User
+	// Text is what was typed ("/status checkout", "why?"); empty for a press.
+	Text string
+	// Data is the pressed button's data; empty for typed text.
+	Data string
+	// Topic is the forum topic the message was posted in, if any.
+	Topic string
+	// ReplyTo is the id of the message this one replies to, if any.
+	ReplyTo string
+	// MessageID is the id of the inbound message itself (so replies can quote it).
+	MessageID string
+}
+
+// Pressed reports whether the inbound is a button press.
+func (in Inbound) Pressed() bool { return in.Data != "" }
+
+// Reply is the engine's direct answer to one inbound event. Messages are posted by the
+// engine itself through the Transport (so it can remember which incident each belongs
+// to); Toast is the short notice an adapter shows the person who pressed a button
+// (Telegram's answerCallbackQuery text). Every press gets a non-empty Toast.
+type Reply struct {
+	Toast string
+}
+
+// Handler takes inbound events; the engine implements it and adapters call it.
+type Handler interface {
+	Handle(ctx context.Context, in Inbound) (Reply, error)
+}
+
+// Transport delivers messages to one platform. Adapters implement it; the engine uses it
+// for everything it says: cards, answers, stage changes, escalations, edits.
+type Transport interface {
+	Channel() Channel
+	// OpenThread starts an incident's thread in chat with msg as its first message: a
+	// forum topic titled title where the chat has topics, otherwise a root message.
+	OpenThread(ctx context.Context, chat Chat, title string, msg Message) (Thread, MessageRef, error)
+	// Post sends msg into a thread: into th.Topic when set, as a reply to th.Root when set
+	// (both may be), or as a plain message in th.Chat when neither is.
+	Post(ctx context.Context, th Thread, msg Message) (MessageRef, error)
+	// Edit replaces a sent message's text and buttons (an empty Buttons removes them).
+	Edit(ctx context.Context, ref MessageRef, msg Message) error
+}
+
+// ErrNoTransport: no adapter is configured for a channel.
+var ErrNoTransport = errors.New("no transport for channel")
