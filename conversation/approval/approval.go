@@ -1,0 +1,460 @@
+// Package approval issues and redeems single-use approvals. An approval is a short random
+// reference carried by a button ("ap:" + 22 characters, well within Telegram's 64-byte
+// callback data); the JWT it stands for (HS256 pinned, exp required, bound to tenant,
+// incident, action hash and policy version, jti = the reference) lives in Redis under that
+// reference with a TTL owned by Redis. Redeeming runs, in this order: the token's integrity
+// → the presser is an approver of that tenant (else refused, audited, not consumed) →
+// separation of duties → an atomic consume (exactly one winner across replicas, siblings
+// voided) → the AUTHORIZED ledger entry.
+package approval
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/alertengine/alertengine/ledger"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/redis/go-redis/v9"
+)
+
+// Errors of redemption. Each has a user-facing text (see Explain).
+var (
+	ErrUnknown       = errors.New("unknown approval reference")
+	ErrExpired       = errors.New("approval expired")
+	ErrUsed          = errors.New("approval already used")
+	ErrNotApprover   = errors.New("presser is not an approver of the tenant")
+	ErrSelfApproval  = errors.New("presser authored a suspect commit")
+	ErrSameApprover  = errors.New("second approval by the same person")
+	ErrPolicyChanged = errors.New("policy changed since the approval was offered")
+	ErrInvalidToken  = errors.New("approval token does not verify")
+	ErrIncidentMoved = errors.New("incident is no longer awaiting approval")
+)
+
+// UsedError says who used (or whose decision voided) an approval.
+type UsedError struct {
+	By     string
+	Voided bool // a sibling approval (another theory) was approved instead
+}
+
+func (e *UsedError) Error() string {
+	if e.Voided {
+		return "approval voided: " + e.By + " approved another option"
+	}
+	return "approval already used by " + e.By
+}
+func (e *UsedError) Unwrap() error { return ErrUsed }
+
+// Options configure the service.
+type Options struct {
+	Redis     redis.UniversalClient
+	KeyPrefix string
+	// Secret signs the JWTs (ALERT_SECRET, ≥ 32 bytes).
+	Secret []byte
+	Ledger *ledger.Ledger
+	Clock  func() time.Time
+	Logger *slog.Logger
+	// Random is the source of references; crypto/rand when nil.
+	Random io.Reader
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	switch {
+	case o.Redis == nil:
+		return errors.New("approval: no Redis")
+	case len(o.Secret) < 32:
+		return errors.New("approval: secret shorter than 32 bytes")
+	case o.Ledger == nil:
+		return errors.New("approval: no ledger")
+	}
+	return nil
+}
+
+// Service issues and redeems approvals.
+type Service struct{ o Options }
+
+// New returns a Service.
+func New(o Options) (*Service, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Random == nil {
+		o.Random = rand.Reader
+	}
+	return &Service{o: o}, nil
+}
+
+// Offer is one action a card offers for approval.
+type Offer struct {
+	Tenant, Incident, Action string
+	HighRisk                 bool
+	PolicyVersion            string
+	// Evidence is the hash of what the approver sees (the card).
+	Evidence string
+	// Theory labels the diagnosis the action comes from ("A", "B"; "" for a single one).
+	Theory string
+}
+
+// meta is what Redis keeps beside the token, for answers after the token is gone.
+type meta struct {
+	Tenant   string    `json:"tenant"`
+	Incident string    `json:"incident"`
+	Action   string    `json:"action"`
+	HighRisk bool      `json:"high_risk"`
+	Policy   string    `json:"policy"`
+	Evidence string    `json:"evidence"`
+	Theory   string    `json:"theory,omitempty"`
+	Expires  time.Time `json:"expires"`
+}
+
+type claims struct {
+	jwt.RegisteredClaims
+	ActionHash string `json:"act"`
+	Policy     string `json:"pv"`
+	Risk       string `json:"risk"`
+}
+
+// ActionHash binds a token to its action.
+func ActionHash(action string) string {
+	s := sha256.Sum256([]byte(action))
+	return hex.EncodeToString(s[:])
+}
+
+var refRe = regexp.MustCompile(`^ap:([A-Za-z0-9_-]{11})([A-Za-z0-9_-]{11})$`)
+
+// ValidRef reports whether s has the shape of a reference.
+func ValidRef(s string) bool { return refRe.MatchString(s) }
+
+// keys of one approval group. The group part of a reference is the Redis hash tag, so
+// an approval and its siblings live in one cluster slot.
+type keys struct{ base, tok, meta, used, part, refs string }
+
+func (s *Service) keys(ref string) keys {
+	m := refRe.FindStringSubmatch(ref)
+	base := s.o.KeyPrefix + "{ap:" + m[1] + "}:"
+	return keys{base, base + "tok:" + ref, base + "meta:" + ref, base + "used:" + ref, base + "part:" + ref, base + "refs"}
+}
+
+func (s *Service) random(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(s.o.Random, b); err != nil {
+		return "", fmt.Errorf("random reference: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)[:11], nil
+}
+
+// keepAfter is how long a used or expired reference is remembered, to answer late presses
+// precisely ("already approved by …", "expired").
+const keepAfter = 24 * time.Hour
+
+// Issue stores one approval per offer, all siblings of one another: consuming one voids
+// the rest. It returns the references in offer order.
+func (s *Service) Issue(ctx context.Context, ttl time.Duration, offers ...Offer) ([]string, error) {
+	if ttl <= 0 {
+		return nil, errors.New("approval: TTL must be positive")
+	}
+	group, err := s.random(8)
+	if err != nil {
+		return nil, err
+	}
+	now := s.o.Clock()
+	refs := make([]string, len(offers))
+	pipe := s.o.Redis.TxPipeline()
+	for i, of := range offers {
+		own, err := s.random(8)
+		if err != nil {
+			return nil, err
+		}
+		ref := "ap:" + group + own
+		refs[i] = ref
+		risk := "low"
+		if of.HighRisk {
+			risk = "high"
+		}
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{
+			RegisteredClaims: jwt.RegisteredClaims{
+				Audience:  jwt.ClaimStrings{of.Tenant},
+				Subject:   of.Incident,
+				ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+				IssuedAt:  jwt.NewNumericDate(now),
+				ID:        ref,
+			},
+			ActionHash: ActionHash(of.Action),
+			Policy:     of.PolicyVersion,
+			Risk:       risk,
+		})
+		signed, err := tok.SignedString(s.o.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("sign approval: %w", err)
+		}
+		m, _ := json.Marshal(meta{Tenant: of.Tenant, Incident: of.Incident, Action: of.Action, HighRisk: of.HighRisk,
+			Policy: of.PolicyVersion, Evidence: of.Evidence, Theory: of.Theory, Expires: now.Add(ttl)})
+		k := s.keys(ref)
+		pipe.Set(ctx, k.tok, signed, ttl)
+		pipe.Set(ctx, k.meta, m, ttl+keepAfter)
+		pipe.SAdd(ctx, k.refs, ref)
+		pipe.Expire(ctx, k.refs, ttl+keepAfter)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("store approvals: %w", err)
+	}
+	return refs, nil
+}
+
+// Presser is the person who pressed, as the conversation resolved them.
+type Presser struct {
+	// Tenant is the tenant of the chat the press came from.
+	Tenant string
+	// Name is the person's name in the tenant's config ("" if the chat identity is not
+	// linked to anyone).
+	Name     string
+	Approver bool
+	Channel  string
+	UserID   string
+}
+
+func (p Presser) actor() ledger.Actor {
+	id := p.Name
+	if id == "" {
+		id = "unlinked:" + p.Channel + ":" + p.UserID
+	}
+	return ledger.Actor{Kind: ledger.ActorEngineer, ID: id, Channel: p.Channel}
+}
+
+// Policy is what redemption checks against the tenant's current state.
+type Policy struct {
+	// Version is the tenant's current policy version; a token issued under another is refused.
+	Version string
+	// SuspectAuthors are the people (config names) whose commits are suspected for this
+	// incident: they may not approve its recovery.
+	SuspectAuthors []string
+}
+
+// Status of a redemption.
+type Status int
+
+// Statuses.
+const (
+	Authorized Status = iota + 1
+	Partial           // first of two approvals of a high-risk action
+)
+
+// Result of a successful press.
+type Result struct {
+	Status   Status
+	Tenant   string
+	Incident string
+	Action   string
+	Theory   string
+	By       []string // approvers so far
+	Entry    ledger.Entry
+}
+
+// Redeem handles a press of ref by p. A refusal is returned as an error wrapping one of
+// the package's sentinels; every refusal that can be tied to an incident of p's tenant is
+// recorded in the ledger as a refused press. A refusal before the consume step leaves the
+// approval pending.
+func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy) (Result, error) {
+	if !ValidRef(ref) {
+		return Result{}, ErrUnknown
+	}
+	k := s.keys(ref)
+	vals, err := s.o.Redis.MGet(ctx, k.tok, k.meta, k.used).Result()
+	if err != nil {
+		return Result{}, fmt.Errorf("read approval: %w", err)
+	}
+	tokS, _ := vals[0].(string)
+	metaS, _ := vals[1].(string)
+	usedS, _ := vals[2].(string)
+	var m meta
+	if metaS == "" || json.Unmarshal([]byte(metaS), &m) != nil || m.Tenant != p.Tenant {
+		// Unknown, and another tenant's reference, get the same answer and no audit in
+		// that tenant's ledger.
+		s.o.Logger.Warn("press of an unknown or foreign approval reference", "channel", p.Channel, "user", p.UserID)
+		return Result{}, ErrUnknown
+	}
+	res := Result{Tenant: m.Tenant, Incident: m.Incident, Action: m.Action, Theory: m.Theory}
+	refuse := func(err error, why string) (Result, error) {
+		s.audit(ctx, m, ref, p, why)
+		return res, err
+	}
+	switch {
+	case usedS != "":
+		ue := usedError(usedS)
+		return refuse(ue, "pressed after it was used: "+ue.Error())
+	case tokS == "":
+		return refuse(ErrExpired, "pressed after it expired")
+	}
+	if err := s.verify(tokS, ref, m); err != nil {
+		s.o.Logger.Error("approval token does not verify", "incident", m.Incident, "err", err)
+		return refuse(fmt.Errorf("%w: %v", ErrInvalidToken, err), "token does not verify")
+	}
+	if !p.Approver || p.Name == "" {
+		return refuse(ErrNotApprover, "presser is not an approver of "+m.Tenant)
+	}
+	if pol.Version != "" && m.Policy != pol.Version {
+		return refuse(ErrPolicyChanged, "policy changed from "+m.Policy+" to "+pol.Version)
+	}
+	for _, a := range pol.SuspectAuthors {
+		if a == p.Name {
+			return refuse(ErrSelfApproval, p.Name+" authored a suspect commit")
+		}
+	}
+	by := []string{p.Name}
+	if m.HighRisk {
+		added, err := s.o.Redis.SAdd(ctx, k.part, p.Name).Result()
+		if err != nil {
+			return res, fmt.Errorf("record partial approval: %w", err)
+		}
+		s.o.Redis.ExpireAt(ctx, k.part, m.Expires)
+		names, err := s.o.Redis.SMembers(ctx, k.part).Result()
+		if err != nil {
+			return res, fmt.Errorf("read partial approvals: %w", err)
+		}
+		if added == 0 && len(names) < 2 {
+			return refuse(ErrSameApprover, p.Name+" pressed twice; a second approver is needed")
+		}
+		if len(names) < 2 {
+			e, err := s.o.Ledger.Record(ctx, ledger.Entry{Tenant: m.Tenant, Incident: m.Incident, Event: ledger.PartialApprove,
+				Actor: p.actor(), Action: m.Action, Approval: ref, PolicyVersion: m.Policy, Evidence: m.Evidence,
+				Reason: "first of two approvals for high-risk action " + m.Action})
+			if err != nil {
+				s.o.Redis.SRem(ctx, k.part, p.Name)
+				return res, fmt.Errorf("record partial approval: %w", err)
+			}
+			res.Status, res.By, res.Entry = Partial, []string{p.Name}, e
+			return res, nil
+		}
+		by = names
+	}
+	won, err := consumeScript.Run(ctx, s.o.Redis, []string{k.tok, k.used, k.refs}, tokS, p.Name, ref, k.base, int(keepAfter.Seconds())).Text()
+	if errors.Is(err, redis.Nil) {
+		return refuse(ErrExpired, "expired while being pressed")
+	}
+	if err != nil {
+		return res, fmt.Errorf("consume approval: %w", err)
+	}
+	if won != "OK" {
+		ue := usedError(won)
+		return refuse(ue, "lost the race: "+ue.Error())
+	}
+	e, err := s.o.Ledger.Record(ctx, ledger.Entry{Tenant: m.Tenant, Incident: m.Incident, Event: ledger.Authorize,
+		Actor: p.actor(), Action: m.Action, Approval: ref, PolicyVersion: m.Policy, Evidence: m.Evidence,
+		Reason: "approved " + m.Action, Data: map[string]string{"approvers": joinNames(by)}})
+	if err != nil {
+		var te *ledger.TransitionError
+		if errors.As(err, &te) {
+			return refuse(fmt.Errorf("%w: it is %s", ErrIncidentMoved, te.From), "approved but the incident is "+string(te.From))
+		}
+		return res, fmt.Errorf("record authorization: %w", err)
+	}
+	res.Status, res.By, res.Entry = Authorized, by, e
+	return res, nil
+}
+
+func joinNames(ns []string) string {
+	s := ""
+	for i, n := range ns {
+		if i > 0 {
+			s += ", "
+		}
+		s += n
+	}
+	return s
+}
+
+func usedError(v string) *UsedError {
+	if len(v) > 5 && v[:5] == "void:" {
+		return &UsedError{By: v[5:], Voided: true}
+	}
+	return &UsedError{By: v}
+}
+
+// consumeScript deletes the token if it is still the one read, marks it used by the
+// presser, and voids its siblings. It returns "OK" to the one winner, else who used it.
+var consumeScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.call('GET', KEYS[2])
+end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[5])
+for _, r in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  if r ~= ARGV[3] and redis.call('DEL', ARGV[4] .. 'tok:' .. r) == 1 then
+    redis.call('SET', ARGV[4] .. 'used:' .. r, 'void:' .. ARGV[2], 'EX', ARGV[5])
+  end
+end
+return 'OK'
+`)
+
+// verify checks the token against what the reference was issued for.
+func (s *Service) verify(tok, ref string, m meta) error {
+	var c claims
+	_, err := jwt.ParseWithClaims(tok, &c, func(t *jwt.Token) (any, error) { return s.o.Secret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithAudience(m.Tenant),
+		jwt.WithSubject(m.Incident),
+		jwt.WithTimeFunc(s.o.Clock),
+	)
+	switch {
+	case err != nil:
+		return err
+	case c.ID != ref:
+		return errors.New("jti does not match the reference")
+	case c.ActionHash != ActionHash(m.Action):
+		return errors.New("action hash does not match")
+	case c.Policy != m.Policy:
+		return errors.New("policy version does not match")
+	}
+	return nil
+}
+
+// audit records a refused press on the incident.
+func (s *Service) audit(ctx context.Context, m meta, ref string, p Presser, why string) {
+	_, err := s.o.Ledger.Record(ctx, ledger.Entry{Tenant: m.Tenant, Incident: m.Incident, Event: ledger.RefusedPress,
+		Actor: p.actor(), Action: m.Action, PolicyVersion: m.Policy, Reason: why, Data: map[string]string{"ref": ref}})
+	if err != nil {
+		s.o.Logger.Error("audit refused press", "incident", m.Incident, "err", err)
+	}
+}
+
+// Explain is the text shown to the person whose press was refused. It never shows
+// internals; unknown and foreign references read the same.
+func Explain(err error, tenant string) string {
+	var ue *UsedError
+	switch {
+	case errors.As(err, &ue) && ue.Voided:
+		return "This option was voided: " + ue.By + " approved another one."
+	case errors.As(err, &ue):
+		return "Already approved by " + ue.By + "."
+	case errors.Is(err, ErrExpired):
+		return "This approval has expired. Ask for a fresh one in the incident thread."
+	case errors.Is(err, ErrNotApprover):
+		return "You are not an approver for " + tenant + "."
+	case errors.Is(err, ErrSelfApproval):
+		return "You authored a suspect commit for this incident; another approver must decide."
+	case errors.Is(err, ErrSameApprover):
+		return "You already approved. This high-risk action needs a second, different approver."
+	case errors.Is(err, ErrPolicyChanged):
+		return "The policy changed since this was offered. Ask for a fresh approval."
+	case errors.Is(err, ErrIncidentMoved):
+		return "Nothing was run: the incident is no longer waiting for approval."
+	}
+	return "This approval is not valid."
+}
