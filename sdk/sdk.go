@@ -1,0 +1,360 @@
+package sdk
+
+import (
+	"context"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/alertengine/alertengine/sdk/health"
+)
+
+// Version of the SDK, reported by /__alertengine/status.
+const Version = "0.1.0"
+
+// Windows kept in memory.
+const (
+	// windowSeconds is the sliding window /health/alerts judges.
+	windowSeconds = 60
+	// historyMinutes is how many per-minute aggregates are kept.
+	historyMinutes = 60
+	// evalEvery is the cadence, in seconds, of the evaluations that feed the trend and
+	// the baseline; also the length of the two windows rate of change compares.
+	evalEvery = 10
+	// graceSeconds: a second is drained once the clock is this far past its end, so
+	// requests that computed their slot just before the boundary have landed.
+	graceSeconds = 1
+)
+
+// SDK instruments one service. Create it with New, wrap the service's handler with
+// Instrument, and Close it on shutdown.
+type SDK struct {
+	opts  Options
+	log   *slog.Logger
+	clock func() time.Time
+	scale scale
+
+	// With the default clock, requests read only the monotonic clock: their wall time
+	// is wallAtEpoch (unix ns of epoch, re-read by every tick so a stepped wall clock
+	// is followed) plus the monotonic time since epoch.
+	realClock   bool
+	epoch       time.Time
+	wallAtEpoch atomic.Int64
+
+	// The hot path: lock-free.
+	hot       [slotCount][]hotShard
+	shardMask uint32
+	shardPool sync.Pool
+	shardNext atomic.Uint32
+	routes    atomic.Pointer[routeTable]
+	routeMu   sync.Mutex // only to register a new route
+
+	// mu guards the windows and the judgement; the collector, the endpoints and Close
+	// take it, requests never do.
+	mu       sync.Mutex
+	lastSec  int64 // last second drained
+	seconds  [windowSeconds]second
+	minutes  [historyMinutes]minute
+	baseline health.Baseline
+	scores   []float64 // last health.TrendWindow evaluated scores, oldest first
+
+	ship       *shipper // nil in memory mode
+	mode       string   // "memory" or "redis"
+	urlProblem string   // why push mode is off although RedisURL was set
+
+	cancel    context.CancelFunc
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	// tickDone, when set (tests), receives after every tick of the background loop.
+	tickDone chan struct{}
+}
+
+// second is a completed one-second bucket.
+type second struct {
+	sec                  int64
+	count, e5xx, e4xx    uint64
+	sumMicros, maxMicros uint64
+	sketch               *ddsketch.DDSketch // reused from bucket to bucket
+}
+
+// minute is a per-minute aggregate.
+type minute struct {
+	min                  int64 // unix minute; 0 when unused
+	count, e5xx, e4xx    uint64
+	sumMicros, maxMicros uint64
+	sketch               *ddsketch.DDSketch
+	routes               []routeAgg // by route id
+}
+
+type routeAgg struct {
+	count, e5xx, e4xx, sumMicros, maxMicros uint64
+}
+
+// New returns a running SDK. It never fails: invalid options are logged (see
+// Options.Validate) and replaced — an empty Service by "unnamed", an empty Tenant by
+// "default", an unusable RedisURL by memory mode, reported by /metrics/ingestion. In push
+// mode a background goroutine ships summaries; Close stops it.
+func New(opts Options) *SDK {
+	s := newSDK(opts)
+	t := time.NewTicker(time.Second)
+	s.start(t.C, t.Stop)
+	return s
+}
+
+// newSDK builds an SDK without its background loop.
+func newSDK(opts Options) *SDK {
+	if err := opts.Validate(); err != nil {
+		if opts.Logger != nil {
+			opts.Logger.Error("alertengine sdk: invalid options, using fallbacks", "err", err)
+		}
+	}
+	realClock := opts.Clock == nil
+	opts = opts.withDefaults()
+	s := &SDK{
+		realClock: realClock,
+		epoch:     time.Now(),
+		opts:      opts,
+		log:       opts.Logger,
+		clock:     opts.Clock,
+		scale:     newScale(),
+		mode:      "memory",
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	shards := 1
+	for shards < 2*runtime.GOMAXPROCS(0) && shards < maxShards {
+		shards *= 2
+	}
+	s.shardMask = uint32(shards - 1)
+	s.shardPool.New = func() any { return &shardToken{idx: (s.shardNext.Add(1) - 1) & s.shardMask} }
+	bins := s.scale.maxIndex - s.scale.minIndex + 1
+	for i := range s.hot {
+		s.hot[i] = make([]hotShard, shards)
+		for j := range s.hot[i] {
+			s.hot[i][j].bins = make([]atomic.Uint32, bins)
+		}
+	}
+	s.routes.Store(newRouteTable())
+	s.wallAtEpoch.Store(s.epoch.UnixNano())
+	for i := range s.seconds {
+		s.seconds[i].sketch = s.scale.newSketch()
+	}
+	for i := range s.minutes {
+		s.minutes[i].sketch = s.scale.newSketch()
+	}
+	s.lastSec = s.clock().Unix() - 1
+
+	if opts.RedisURL != "" {
+		ropts, err := redis.ParseURL(opts.RedisURL)
+		if err != nil {
+			s.log.Error("alertengine sdk: RedisURL is not a valid redis:// or rediss:// URL; memory mode")
+			s.urlProblem = "RedisURL is not a valid redis:// or rediss:// URL"
+		} else {
+			s.ship = newShipper(ropts, opts, StreamKey(opts.KeyPrefix, opts.Tenant, opts.Service))
+			s.mode = "redis"
+		}
+	}
+	return s
+}
+
+// start runs the background loop on ticks; stopTicks is called when it ends.
+func (s *SDK) start(ticks <-chan time.Time, stopTicks func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go s.run(ctx, ticks, stopTicks)
+}
+
+func (s *SDK) run(ctx context.Context, ticks <-chan time.Time, stopTicks func()) {
+	defer close(s.done)
+	defer stopTicks()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-ticks:
+			s.tick(ctx)
+			if s.tickDone != nil {
+				s.tickDone <- struct{}{}
+			}
+		}
+	}
+}
+
+// tick drains the seconds that are over and ships what is buffered.
+func (s *SDK) tick(ctx context.Context) {
+	if s.realClock {
+		s.wallAtEpoch.Store(time.Now().UnixNano() - int64(time.Since(s.epoch)))
+	}
+	s.mu.Lock()
+	s.collectLocked(s.clock().Unix() - 1 - graceSeconds)
+	s.mu.Unlock()
+	if s.ship != nil {
+		s.ship.flush(ctx)
+	}
+}
+
+// Close stops the background loop, drains the seconds that are over and makes one last
+// attempt (bounded by RedisTimeout) to ship what is buffered. Requests may still be
+// served afterwards; they are no longer judged or shipped.
+func (s *SDK) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		if s.cancel != nil {
+			s.cancel()
+			<-s.done
+		}
+		s.mu.Lock()
+		s.collectLocked(s.clock().Unix() - 1)
+		s.mu.Unlock()
+		if s.ship != nil {
+			s.ship.flush(context.Background())
+			s.closeErr = s.ship.close()
+		}
+	})
+	return s.closeErr
+}
+
+// collectLocked drains every second up to and including upTo.
+func (s *SDK) collectLocked(upTo int64) {
+	if upTo <= s.lastSec {
+		return
+	}
+	// Slots are reused every slotCount seconds and the two most recent seconds may
+	// still be written: after a long stall only the newest slotCount−2 seconds can be
+	// told apart; anything older in those slots is attributed to them.
+	from := max(s.lastSec+1, upTo-(slotCount-3))
+	for sec := from; sec <= upTo; sec++ {
+		s.drainLocked(sec)
+		if (sec+1)%evalEvery == 0 {
+			s.evaluateLocked(sec)
+		}
+	}
+	s.lastSec = upTo
+}
+
+// drainLocked turns the hot slot of sec into a completed second, folds it into its
+// minute and hands its summary to the shipper.
+func (s *SDK) drainLocked(sec int64) {
+	b := &s.seconds[mod(sec, windowSeconds)]
+	b.sec = sec
+	b.count, b.e5xx, b.e4xx, b.sumMicros, b.maxMicros = 0, 0, 0, 0, 0
+	b.sketch.Clear()
+
+	m := &s.minutes[mod(sec/60, historyMinutes)]
+	if m.min != sec/60 {
+		m.min = sec / 60
+		m.count, m.e5xx, m.e4xx, m.sumMicros, m.maxMicros = 0, 0, 0, 0, 0
+		m.sketch.Clear()
+		clear(m.routes)
+	}
+
+	nRoutes := len(s.routes.Load().names)
+	if len(m.routes) < nRoutes {
+		m.routes = append(m.routes, make([]routeAgg, nRoutes-len(m.routes))...)
+	}
+	bstore := b.sketch.GetPositiveValueStore()
+	mstore := m.sketch.GetPositiveValueStore()
+	for i := range s.hot[sec&(slotCount-1)] {
+		sh := &s.hot[sec&(slotCount-1)][i]
+		// Routes before bins, the reverse of record's order (see there).
+		for r := 0; r < nRoutes; r++ {
+			c := &sh.routes[r]
+			if c.count.Load() == 0 && c.e5xx.Load() == 0 && c.e4xx.Load() == 0 {
+				continue
+			}
+			e5, e4 := c.e5xx.Swap(0), c.e4xx.Swap(0)
+			n, sum, mx := c.count.Swap(0), c.sumMicros.Swap(0), c.maxMicros.Swap(0)
+			b.e5xx += e5
+			b.e4xx += e4
+			b.sumMicros += sum
+			b.maxMicros = max(b.maxMicros, mx)
+			ra := &m.routes[r]
+			ra.count += n
+			ra.e5xx += e5
+			ra.e4xx += e4
+			ra.sumMicros += sum
+			ra.maxMicros = max(ra.maxMicros, mx)
+		}
+		for j := range sh.bins {
+			if sh.bins[j].Load() == 0 {
+				continue
+			}
+			n := sh.bins[j].Swap(0)
+			b.count += uint64(n)
+			bstore.AddWithCount(j+s.scale.minIndex, float64(n))
+			mstore.AddWithCount(j+s.scale.minIndex, float64(n))
+		}
+	}
+	// A request racing the drain may leave its error counter for the slot's next use;
+	// keep the bucket consistent.
+	b.e5xx = min(b.e5xx, b.count)
+	b.e4xx = min(b.e4xx, b.count-b.e5xx)
+	m.count += b.count
+	m.e5xx += b.e5xx
+	m.e4xx += b.e4xx
+	m.sumMicros += b.sumMicros
+	m.maxMicros = max(m.maxMicros, b.maxMicros)
+
+	if s.ship != nil && b.count > 0 {
+		sum := Summary{
+			Tenant:    s.opts.Tenant,
+			Service:   s.opts.Service,
+			Instance:  s.opts.Instance,
+			Bucket:    time.Unix(sec, 0).UTC(),
+			Count:     b.count,
+			Errors5xx: b.e5xx,
+			Errors4xx: b.e4xx,
+			sketch:    b.sketch,
+		}
+		// Encoded now: the bucket's sketch is reused once it leaves the window.
+		s.ship.enqueue(sum.Fields())
+	}
+}
+
+// window merges the completed seconds in (last−n, last].
+func (s *SDK) windowLocked(last int64, n int) *Aggregate {
+	var a Aggregate
+	for i := range s.seconds {
+		b := &s.seconds[i]
+		if b.sec <= last-int64(n) || b.sec > last || b.count == 0 {
+			continue
+		}
+		a.count += b.count
+		a.e5xx += b.e5xx
+		a.e4xx += b.e4xx
+		a.mergeSketch(b.sketch)
+	}
+	return &a
+}
+
+// evaluateLocked judges the window ending at sec and lets it teach the trend and, if
+// healthy, the baseline.
+func (s *SDK) evaluateLocked(sec int64) {
+	j := s.judgeLocked(sec)
+	if !j.judged {
+		return
+	}
+	s.scores = append(s.scores, j.score.Score)
+	if len(s.scores) > health.TrendWindow {
+		s.scores = append(s.scores[:0], s.scores[len(s.scores)-health.TrendWindow:]...)
+	}
+	if j.status == statusOK && j.score.Status == health.StatusHealthy {
+		s.baseline = s.baseline.Learn(j.p95, j.errorRate)
+	}
+}
+
+// mod is the non-negative remainder, for ring indexes.
+func mod(a, n int64) int64 {
+	r := a % n
+	if r < 0 {
+		r += n
+	}
+	return r
+}
