@@ -1,0 +1,243 @@
+package conversation
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alertengine/alertengine/ledger"
+)
+
+// Commit is a change correlated with an incident.
+type Commit struct {
+	SHA       string
+	Message   string
+	Author    string // GitHub login or name
+	Person    string // the config person it maps to, if any
+	At        time.Time
+	Additions int
+	Deletions int
+	// Risky names why the commit is suspect ("touched database/query files"), "" if not.
+	Risky string
+	URL   string
+}
+
+// ServiceStatus is a service's latest evaluation.
+type ServiceStatus struct {
+	Service    string
+	Score      float64
+	Status     string // healthy | degraded | critical | unknown
+	P95Ms      float64
+	ErrorRate  float64
+	Trend      string
+	SampleSize uint64
+	At         time.Time
+}
+
+// facts are the incident's numbers as the DETECTED entry recorded them.
+type facts struct {
+	score, p95, errRate float64
+	haveScore           bool
+	trend               string
+}
+
+func detectionFacts(h []ledger.Entry) facts {
+	var f facts
+	for _, e := range h {
+		if e.Event != ledger.Detect {
+			continue
+		}
+		if v, err := strconv.ParseFloat(e.Data["score"], 64); err == nil {
+			f.score, f.haveScore = v, true
+		}
+		f.p95, _ = strconv.ParseFloat(e.Data["p95_ms"], 64)
+		f.errRate, _ = strconv.ParseFloat(e.Data["error_rate"], 64)
+		f.trend = e.Data["trend"]
+	}
+	return f
+}
+
+// FormatMs renders a latency for people: "850 ms", "2.8 s".
+func FormatMs(ms float64) string {
+	if ms >= 1000 {
+		return strconv.FormatFloat(ms/1000, 'f', 1, 64) + " s"
+	}
+	return strconv.FormatFloat(ms, 'f', 0, 64) + " ms"
+}
+
+func pct(r float64) string {
+	if r > 0 && r < 0.01 {
+		return strconv.FormatFloat(r*100, 'f', 1, 64) + "%"
+	}
+	return strconv.FormatFloat(r*100, 'f', 0, 64) + "%"
+}
+
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
+}
+
+func severity(f facts) string {
+	if f.haveScore && f.score < 40 {
+		return "critical"
+	}
+	return "degraded"
+}
+
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+func firstLine(s string, n int) string {
+	s, _, _ = strings.Cut(s, "\n")
+	s = strings.TrimSpace(s)
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// cardInput is everything an incident card shows.
+type cardInput struct {
+	in       ledger.Incident
+	hist     []ledger.Entry
+	proposal *Proposal
+	commits  []Commit
+	refs     []string // approval references, one per proposal offer
+	now      time.Time
+}
+
+// IncidentCard renders the first message of an incident thread: what is wrong, the
+// diagnosis (agreement, dissent or below the gate), the correlated deploy, the offered
+// actions as buttons, and the promise that nothing runs without approval.
+func incidentCard(c cardInput) Message {
+	f := detectionFacts(c.hist)
+	var b []Block
+	b = append(b, Block{Title, fmt.Sprintf("🚨 %s %s — %s", c.in.Service, severity(f), c.in.ID)})
+	var line []string
+	if f.haveScore {
+		line = append(line, fmt.Sprintf("Health %.0f/100", f.score))
+	}
+	if f.p95 > 0 {
+		line = append(line, "P95 "+FormatMs(f.p95))
+	}
+	if f.haveScore || f.errRate > 0 {
+		line = append(line, "errors "+pct(f.errRate))
+	}
+	if f.trend != "" {
+		line = append(line, "trend "+f.trend)
+	}
+	if len(line) > 0 {
+		b = append(b, Block{Plain, strings.Join(line, " · ")})
+	} else {
+		b = append(b, Block{Plain, c.in.Reason})
+	}
+	p := c.proposal
+	switch {
+	case p == nil:
+		b = append(b, Block{Muted, "Diagnosing…"})
+	case p.Dissent():
+		b = append(b, Block{Bold, "The lenses disagree:"})
+		for _, t := range p.Theories {
+			txt := fmt.Sprintf("%s (%s, %.0f%%): %s → %s", t.Label, t.Lens, t.Confidence*100, t.Summary, t.Action)
+			if t.Check != "" {
+				txt += " — check: " + t.Check
+			}
+			b = append(b, Block{Plain, txt})
+		}
+	case len(p.Theories) > 1:
+		b = append(b, Block{Plain, fmt.Sprintf("Both lenses agree (%.0f%%): %s", p.Confidence()*100, p.Theories[0].Summary)})
+	case len(p.Theories) == 1:
+		t := p.Theories[0]
+		b = append(b, Block{Plain, fmt.Sprintf("Diagnosis (%s, %.0f%%): %s", t.Lens, t.Confidence*100, t.Summary)})
+	}
+	if p != nil && p.Gated {
+		b = append(b, Block{Warning, fmt.Sprintf("⚠️ Confidence %.0f%% is below the %.0f%% gate: only the policy's default action is offered.", p.Confidence()*100, ConfidenceGate*100)})
+	}
+	if len(c.commits) > 0 {
+		cm := c.commits[0]
+		b = append(b, Block{Plain, fmt.Sprintf("Recent deploy: %s %s %q (%s, +%d/−%d)", ago(c.now.Sub(cm.At)), short(cm.SHA), firstLine(cm.Message, 80), cm.Author, cm.Additions, cm.Deletions)})
+		if cm.Risky != "" {
+			b = append(b, Block{Warning, "⚠️ " + cm.Risky})
+		}
+	}
+	var row []Button
+	if p != nil && len(c.refs) == len(p.Offers) && len(p.Offers) > 0 {
+		if p.Dissent() {
+			b = append(b, Block{Plain, "Approving one theory voids the other."})
+		} else {
+			b = append(b, Block{Plain, "Suggested: " + p.Offers[0].Action})
+		}
+		for i, o := range p.Offers {
+			label := "Approve " + o.Action
+			if o.Theory != "" && p.Dissent() {
+				label = "Trust " + o.Theory + ": " + o.Action
+			}
+			row = append(row, Button{Label: label, Data: c.refs[i]})
+		}
+		row = append(row, Button{Label: "Reject", Data: "/reject " + c.in.ID})
+	}
+	row = append(row, Button{Label: "Details", Data: "/details " + c.in.ID})
+	b = append(b, Block{Muted, "Nothing runs without your approval."})
+	return Message{Blocks: b, Buttons: rows(row)}
+}
+
+// rows splits buttons into rows of at most MaxButtonsPerRow.
+func rows(bs []Button) [][]Button {
+	var out [][]Button
+	for len(bs) > MaxButtonsPerRow {
+		out = append(out, bs[:MaxButtonsPerRow])
+		bs = bs[MaxButtonsPerRow:]
+	}
+	if len(bs) > 0 {
+		out = append(out, bs)
+	}
+	return out
+}
+
+// Evidence is the hash of what a person saw: the card's text and buttons.
+func Evidence(m Message) string {
+	h := sha256.New()
+	h.Write([]byte(m.Text()))
+	for _, r := range m.Buttons {
+		for _, bt := range r {
+			h.Write([]byte("\x00" + bt.Label + "\x00" + bt.Data))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// decided returns the card with its buttons removed and a closing line.
+func decided(card Message, line string) Message {
+	out := Message{Blocks: append(append([]Block(nil), card.Blocks...), Block{Bold, line}), Image: nil}
+	return out
+}
+
+func hhmm(t time.Time) string { return t.UTC().Format("15:04 UTC") }
+
+func helpMessage() Message {
+	return Message{Blocks: []Block{
+		{Title, "AlertEngine commands"},
+		{Code, "/status [service]"}, {Plain, "health of your services"},
+		{Code, "/incidents"}, {Plain, "open incidents"},
+		{Code, "/replay INC-7F3"}, {Plain, "an incident's timeline from the audit ledger"},
+		{Code, "/ack INC-7F3"}, {Plain, "acknowledge (stops escalation)"},
+		{Code, "/silence SERVICE 30m"}, {Plain, "no new incidents for a service for a while"},
+		{Code, "/commits [service]"}, {Plain, "recent commits"},
+		{Code, "/start CODE"}, {Plain, "link this chat identity with an enrollment code from `bot enroll`"},
+		{Muted, "In an incident thread, ask anything: \"why?\", \"what changed?\", \"show p95\", \"who approved?\""},
+	}}
+}

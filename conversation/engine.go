@@ -1,0 +1,587 @@
+package conversation
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alertengine/alertengine/conversation/approval"
+	"github.com/alertengine/alertengine/ledger"
+	"github.com/redis/go-redis/v9"
+)
+
+// StatusSource gives a service's latest health (the detector).
+type StatusSource interface {
+	ServiceStatus(ctx context.Context, tenant, service string) (ServiceStatus, error)
+}
+
+// CommitSource gives the commits correlated with a service (the commit store).
+type CommitSource interface {
+	RecentCommits(ctx context.Context, tenant, service string, since time.Time) ([]Commit, error)
+}
+
+// Question is a follow-up asked in an incident thread.
+type Question struct {
+	Tenant   string
+	Incident ledger.Incident
+	// History is the incident's ledger entries, earlier questions and answers included.
+	History []ledger.Entry
+	Commits []Commit
+	Status  *ServiceStatus
+	Text    string
+	Asker   string
+}
+
+// Answerer answers follow-up questions (the council; FactsAnswerer offline).
+type Answerer interface {
+	Answer(ctx context.Context, q Question) (text string, by ledger.Actor, err error)
+}
+
+// Charter renders an incident's chart (optional).
+type Charter interface {
+	Chart(ctx context.Context, tenant, service string, detectedAt time.Time) (*Image, error)
+}
+
+// Options configure the engine.
+type Options struct {
+	Ledger     *ledger.Ledger
+	Approvals  *approval.Service
+	Redis      redis.UniversalClient
+	KeyPrefix  string
+	Tenants    []Tenant
+	Transports []Transport
+	Status     StatusSource
+	Commits    CommitSource
+	Answerer   Answerer
+	Charts     Charter
+	Clock      func() time.Time
+	Logger     *slog.Logger
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	switch {
+	case o.Ledger == nil:
+		return errors.New("conversation: no ledger")
+	case o.Approvals == nil:
+		return errors.New("conversation: no approvals")
+	case o.Redis == nil:
+		return errors.New("conversation: no Redis")
+	}
+	seen := map[string]bool{}
+	for _, t := range o.Tenants {
+		if seen[t.ID] {
+			return fmt.Errorf("conversation: tenant %q twice", t.ID)
+		}
+		seen[t.ID] = true
+		if t.ApprovalTTL <= 0 {
+			return fmt.Errorf("conversation: tenant %q has no approval TTL", t.ID)
+		}
+	}
+	return nil
+}
+
+// Engine is the conversation core. It implements Handler for the adapters.
+type Engine struct {
+	o          Options
+	st         *store
+	tenants    map[string]*Tenant
+	transports map[Channel]Transport
+	mu         sync.Mutex // guards transports (adapters may register after New)
+}
+
+// New returns an engine.
+func New(o Options) (*Engine, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Answerer == nil {
+		o.Answerer = FactsAnswerer{}
+	}
+	e := &Engine{o: o, st: &store{rc: o.Redis, prefix: o.KeyPrefix}, tenants: map[string]*Tenant{}, transports: map[Channel]Transport{}}
+	for i := range o.Tenants {
+		e.tenants[o.Tenants[i].ID] = &o.Tenants[i]
+	}
+	for _, t := range o.Transports {
+		e.transports[t.Channel()] = t
+	}
+	return e, nil
+}
+
+// AddTransport registers an adapter built after the engine.
+func (e *Engine) AddTransport(t Transport) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.transports[t.Channel()] = t
+}
+
+func (e *Engine) transport(c Channel) (Transport, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, ok := e.transports[c]
+	if !ok {
+		return nil, fmt.Errorf("%w %s", ErrNoTransport, c)
+	}
+	return t, nil
+}
+
+// post sends msg into th and remembers the message as part of the incident.
+func (e *Engine) post(ctx context.Context, tenant, incident string, th Thread, msg Message) (MessageRef, error) {
+	tr, err := e.transport(th.Chat.Channel)
+	if err != nil {
+		return MessageRef{}, err
+	}
+	ref, err := tr.Post(ctx, th, msg)
+	if err != nil {
+		return ref, fmt.Errorf("post to %s %s: %w", th.Chat.Channel, th.Chat.ID, err)
+	}
+	if incident != "" {
+		e.st.routeMessage(ctx, ref, tenant, incident)
+	}
+	return ref, nil
+}
+
+// Present opens the incident's thread in every chat of its tenant with the incident card
+// and, when the incident awaits approval (VALIDATED), approval buttons backed by fresh
+// single-use approvals. Presenting again (a reissue) posts a new card into the existing
+// threads.
+func (e *Engine) Present(ctx context.Context, tenant, incident string) error {
+	t, ok := e.tenants[tenant]
+	if !ok {
+		return fmt.Errorf("present %s: unknown tenant %q", incident, tenant)
+	}
+	in, hist, err := e.o.Ledger.Incident(ctx, tenant, incident)
+	if err != nil {
+		return fmt.Errorf("present %s: %w", incident, err)
+	}
+	ci := cardInput{in: in, hist: hist, now: e.o.Clock()}
+	ci.proposal = latestProposal(hist)
+	ci.commits = e.commits(ctx, tenant, in.Service, in.OpenedAt)
+	card := incidentCard(ci)
+	if in.Stage == ledger.Validated && ci.proposal != nil && len(ci.proposal.Offers) > 0 {
+		offers := make([]approval.Offer, len(ci.proposal.Offers))
+		for i, o := range ci.proposal.Offers {
+			a, _ := t.Action(o.Action)
+			offers[i] = approval.Offer{Tenant: tenant, Incident: incident, Action: o.Action, HighRisk: a.HighRisk,
+				PolicyVersion: t.PolicyVersion, Theory: o.Theory, Evidence: Evidence(card)}
+		}
+		refs, err := e.o.Approvals.Issue(ctx, t.ApprovalTTL, offers...)
+		if err != nil {
+			return fmt.Errorf("present %s: %w", incident, err)
+		}
+		ci.refs = refs
+		card = incidentCard(ci)
+		now := e.o.Clock()
+		if err := e.st.addDeadline(ctx, tenant, incident, deadlineExpire, now.Add(t.ApprovalTTL)); err != nil {
+			return err
+		}
+		if t.EscalateAfter > 0 && t.EscalateAfter < t.ApprovalTTL {
+			if err := e.st.addDeadline(ctx, tenant, incident, deadlineEscalate, now.Add(t.EscalateAfter)); err != nil {
+				return err
+			}
+		}
+	}
+	if e.o.Charts != nil {
+		if img, err := e.o.Charts.Chart(ctx, tenant, in.Service, in.OpenedAt); err == nil && img != nil {
+			card.Image = img
+		} else if err != nil {
+			e.o.Logger.Warn("incident chart", "incident", incident, "err", err)
+		}
+	}
+	existing, err := e.st.placements(ctx, tenant, incident)
+	if err != nil {
+		return err
+	}
+	have := map[Chat]Placement{}
+	for _, p := range existing {
+		have[p.Thread.Chat] = p
+	}
+	var errs []error
+	for _, chat := range t.Chats {
+		tr, err := e.transport(chat.Channel)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var p Placement
+		if old, ok := have[chat]; ok {
+			ref, err := tr.Post(ctx, old.Thread, card)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			p = Placement{Thread: old.Thread, Card: ref}
+		} else {
+			th, ref, err := tr.OpenThread(ctx, chat, in.ID+" · "+in.Service, card)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("open thread in %s %s: %w", chat.Channel, chat.ID, err))
+				continue
+			}
+			p = Placement{Thread: th, Card: ref}
+			if th.Topic != "" {
+				e.st.routeTopic(ctx, chat, th.Topic, tenant, incident)
+			}
+			if th.Root != "" {
+				e.st.routeMessage(ctx, MessageRef{Chat: chat, ID: th.Root}, tenant, incident)
+			}
+		}
+		p.Refs = ci.refs
+		e.st.routeMessage(ctx, p.Card, tenant, incident)
+		if err := e.st.savePlacement(ctx, tenant, incident, p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func latestProposal(hist []ledger.Entry) *Proposal {
+	for i := len(hist) - 1; i >= 0; i-- {
+		if hist[i].Event == ledger.Propose {
+			if p, err := ProposalOf(hist[i]); err == nil {
+				return &p
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Engine) commits(ctx context.Context, tenant, service string, around time.Time) []Commit {
+	if e.o.Commits == nil {
+		return nil
+	}
+	cs, err := e.o.Commits.RecentCommits(ctx, tenant, service, around.Add(-2*time.Hour))
+	if err != nil {
+		e.o.Logger.Warn("recent commits", "tenant", tenant, "service", service, "err", err)
+		return nil
+	}
+	return cs
+}
+
+// Say posts a message into every thread of an incident.
+func (e *Engine) Say(ctx context.Context, tenant, incident string, msg Message) error {
+	ps, err := e.st.placements(ctx, tenant, incident)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range ps {
+		if _, err := e.post(ctx, tenant, incident, p.Thread, msg); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// closeCards edits every card of the incident: buttons removed, a closing line added.
+func (e *Engine) closeCards(ctx context.Context, tenant, incident, line string) error {
+	ps, err := e.st.placements(ctx, tenant, incident)
+	if err != nil {
+		return err
+	}
+	in, hist, err := e.o.Ledger.Incident(ctx, tenant, incident)
+	if err != nil {
+		return err
+	}
+	card := incidentCard(cardInput{in: in, hist: hist, proposal: latestProposal(hist), commits: e.commits(ctx, tenant, in.Service, in.OpenedAt), now: e.o.Clock()})
+	card.Buttons = nil
+	closed := decided(card, line)
+	var errs []error
+	for _, p := range ps {
+		tr, err := e.transport(p.Thread.Chat.Channel)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := tr.Edit(ctx, p.Card, closed); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Notify tells the threads about a ledger entry the pipeline recorded (a stage change
+// made outside the conversation: execution, failure, recovery, resolution).
+func (e *Engine) Notify(ctx context.Context, en ledger.Entry) error {
+	switch en.Event {
+	case ledger.Execute:
+		return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, fmt.Sprintf("✅ Recovery %s executed.", en.Action)},
+			{Muted, "Watching health until the service is healthy again."}}})
+	case ledger.WebhookFail:
+		return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, fmt.Sprintf("❌ Recovery %s failed: %s", en.Action, en.Reason)},
+			{Plain, "It was dead-lettered; an operator can re-drive it with the same idempotency key:"},
+			{Code, fmt.Sprintf("bot dlq redrive --tenant %s %s", en.Tenant, en.Incident)}}})
+	case ledger.Resolve:
+		return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, "✅ Resolved: the service is healthy again."}}})
+	case ledger.Recover:
+		_ = e.closeCards(ctx, en.Tenant, en.Incident, "Recovered on its own at "+hhmm(en.At)+"; nothing was run.")
+		return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, "✅ Recovered: healthy again before any action was approved."}}})
+	case ledger.Redrive:
+		return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Plain, fmt.Sprintf("↻ %s re-drove the recovery %s.", en.Actor.ID, en.Action)}}})
+	}
+	return nil
+}
+
+// Handle implements Handler: a typed command, free text, or a button press.
+func (e *Engine) Handle(ctx context.Context, in Inbound) (Reply, error) {
+	if in.Pressed() {
+		if approval.ValidRef(in.Data) || strings.HasPrefix(in.Data, "ap:") {
+			return e.press(ctx, in)
+		}
+		if strings.HasPrefix(in.Data, "/") {
+			r, err := e.command(ctx, in, in.Data)
+			if r.Toast == "" {
+				r.Toast = "Done."
+			}
+			return r, err
+		}
+		return Reply{Toast: "This button is no longer valid."}, nil
+	}
+	text := strings.TrimSpace(in.Text)
+	if text == "" {
+		return Reply{}, nil
+	}
+	if strings.HasPrefix(text, "/") {
+		return e.command(ctx, in, text)
+	}
+	return e.followUp(ctx, in, text)
+}
+
+// tenantFor finds the tenant an inbound event belongs to: its chat's tenant, else the
+// tenant the person is configured or enrolled in.
+func (e *Engine) tenantFor(ctx context.Context, in Inbound) (*Tenant, bool) {
+	for _, t := range e.o.Tenants {
+		if t.hasChat(in.Chat) {
+			return e.tenants[t.ID], true
+		}
+	}
+	for _, t := range e.o.Tenants {
+		if _, ok := t.personByID(in.User); ok {
+			return e.tenants[t.ID], true
+		}
+	}
+	for _, id := range e.st.linkedTenants(ctx, in.User) {
+		if t, ok := e.tenants[id]; ok {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+// who resolves a chat identity to a person of the tenant: configured identities first,
+// then enrolled ones.
+func (e *Engine) who(ctx context.Context, t *Tenant, u User) (name string, approver bool) {
+	if p, ok := t.personByID(u); ok {
+		return p.Name, p.Approver
+	}
+	if en, ok := e.st.linked(ctx, t.ID, u); ok {
+		if p, ok := t.person(en.Name); ok {
+			return p.Name, p.Approver || en.Role == "approver"
+		}
+		return en.Name, en.Role == "approver"
+	}
+	return "", false
+}
+
+func actorOf(name string, u User) ledger.Actor {
+	id := name
+	if id == "" {
+		id = "unlinked:" + string(u.Channel) + ":" + u.ID
+	}
+	return ledger.Actor{Kind: ledger.ActorEngineer, ID: id, Channel: string(u.Channel)}
+}
+
+// press redeems an approval button.
+func (e *Engine) press(ctx context.Context, in Inbound) (Reply, error) {
+	t, ok := e.tenantFor(ctx, in)
+	tenantID := ""
+	var name string
+	var approver bool
+	if ok {
+		tenantID = t.ID
+		name, approver = e.who(ctx, t, in.User)
+	}
+	pol := approval.Policy{}
+	if ok {
+		pol.Version = t.PolicyVersion
+	}
+	if tenant, incident, found := e.refIncident(ctx, in); found && ok && tenant == t.ID {
+		pol.SuspectAuthors = e.suspects(ctx, t, incident)
+	}
+	res, err := e.o.Approvals.Redeem(ctx, in.Data, approval.Presser{Tenant: tenantID, Name: name, Approver: approver,
+		Channel: string(in.User.Channel), UserID: in.User.ID}, pol)
+	if err != nil {
+		if errors.Is(err, approval.ErrUnknown) || errors.Is(err, approval.ErrExpired) || errors.Is(err, approval.ErrUsed) ||
+			errors.Is(err, approval.ErrNotApprover) || errors.Is(err, approval.ErrSelfApproval) || errors.Is(err, approval.ErrSameApprover) ||
+			errors.Is(err, approval.ErrPolicyChanged) || errors.Is(err, approval.ErrIncidentMoved) || errors.Is(err, approval.ErrInvalidToken) {
+			return Reply{Toast: approval.Explain(err, tenantID)}, nil
+		}
+		e.o.Logger.Error("redeem approval", "err", err)
+		return Reply{Toast: "Something went wrong; nothing was run."}, err
+	}
+	switch res.Status {
+	case approval.Partial:
+		_ = e.Say(ctx, res.Tenant, res.Incident, Message{Blocks: []Block{{Plain, fmt.Sprintf("☑️ %s approved %s (1 of 2). A second, different approver is needed.", name, res.Action)}}})
+		return Reply{Toast: "Recorded. A second approver is needed for " + res.Action + "."}, nil
+	}
+	line := fmt.Sprintf("✅ Approved by %s at %s: %s", strings.Join(res.By, " and "), hhmm(res.Entry.At), res.Action)
+	if err := e.closeCards(ctx, res.Tenant, res.Incident, line); err != nil {
+		e.o.Logger.Warn("edit cards after approval", "incident", res.Incident, "err", err)
+	}
+	return Reply{Toast: "Approved. " + res.Action + " will run now."}, nil
+}
+
+// refIncident finds the incident of the message a press came from.
+func (e *Engine) refIncident(ctx context.Context, in Inbound) (string, string, bool) {
+	return e.st.lookupRoute(ctx, in)
+}
+
+// suspects are the config people who authored the incident's risky commits.
+func (e *Engine) suspects(ctx context.Context, t *Tenant, incident string) []string {
+	in, _, err := e.o.Ledger.Incident(ctx, t.ID, incident)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, c := range e.commits(ctx, t.ID, in.Service, in.OpenedAt) {
+		if c.Risky != "" && c.Person != "" {
+			out = append(out, c.Person)
+		}
+	}
+	return out
+}
+
+// Tick handles due deadlines: approvals that expired, and incidents nobody decided on
+// within escalate_after. Each deadline is handled by exactly one replica.
+func (e *Engine) Tick(ctx context.Context) error {
+	due, err := e.st.claimDue(ctx, e.o.Clock())
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range due {
+		tenant, incident, kind := d[0], d[1], d[2]
+		t, ok := e.tenants[tenant]
+		if !ok {
+			continue
+		}
+		in, _, err := e.o.Ledger.Incident(ctx, tenant, incident)
+		if err != nil || in.Stage != ledger.Validated {
+			continue // decided, recovered or gone: nothing to do
+		}
+		switch kind {
+		case deadlineExpire:
+			errs = append(errs, e.expire(ctx, t, in))
+		case deadlineEscalate:
+			errs = append(errs, e.escalate(ctx, t, in))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Engine) expire(ctx context.Context, t *Tenant, in ledger.Incident) error {
+	en, err := e.o.Ledger.Record(ctx, ledger.Entry{Tenant: t.ID, Incident: in.ID, Event: ledger.Expire,
+		Actor: ledger.Actor{Kind: ledger.ActorSystem, ID: "approvals"}, PolicyVersion: t.PolicyVersion,
+		Reason: fmt.Sprintf("no decision within %s", t.ApprovalTTL)})
+	if err != nil {
+		var te *ledger.TransitionError
+		if errors.As(err, &te) {
+			return nil
+		}
+		return fmt.Errorf("expire %s: %w", in.ID, err)
+	}
+	_ = e.closeCards(ctx, t.ID, in.ID, "⌛ Approval expired at "+hhmm(en.At)+"; nothing was run.")
+	return e.Say(ctx, t.ID, in.ID, Message{
+		Blocks:  []Block{{Plain, "⌛ The approval expired. An approver can ask for a fresh one."}},
+		Buttons: [][]Button{{{Label: "Request fresh approval", Data: "/reissue " + in.ID}}},
+	})
+}
+
+func (e *Engine) escalate(ctx context.Context, t *Tenant, in ledger.Incident) error {
+	var names []string
+	var dms []Chat
+	for _, p := range t.People {
+		if !p.Approver {
+			continue
+		}
+		names = append(names, p.Name)
+		for ch, id := range p.IDs {
+			if ch == Telegram || ch == WhatsApp {
+				dms = append(dms, Chat{Channel: ch, ID: id})
+			}
+		}
+	}
+	if _, err := e.o.Ledger.Record(ctx, ledger.Entry{Tenant: t.ID, Incident: in.ID, Event: ledger.Escalation,
+		Actor: ledger.Actor{Kind: ledger.ActorSystem, ID: "escalation"}, PolicyVersion: t.PolicyVersion,
+		Reason: fmt.Sprintf("no decision after %s; re-notified %s", t.EscalateAfter, strings.Join(names, ", "))}); err != nil {
+		return fmt.Errorf("escalate %s: %w", in.ID, err)
+	}
+	ps, _ := e.st.placements(ctx, t.ID, in.ID)
+	var refs []string
+	if len(ps) > 0 {
+		refs = ps[0].Refs
+	}
+	msg := Message{Blocks: []Block{{Bold, fmt.Sprintf("⏰ %s on %s has waited %s for a decision.", in.ID, in.Service, t.EscalateAfter)},
+		{Plain, "Open the incident thread, or decide here:"}}}
+	if p := latestProposalOf(ctx, e, t.ID, in.ID); p != nil && len(refs) == len(p.Offers) {
+		var bs []Button
+		for i, o := range p.Offers {
+			bs = append(bs, Button{Label: "Approve " + o.Action, Data: refs[i]})
+		}
+		bs = append(bs, Button{Label: "Reject", Data: "/reject " + in.ID})
+		msg.Buttons = rows(bs)
+	}
+	_ = e.Say(ctx, t.ID, in.ID, Message{Blocks: []Block{{Bold, "⏰ No decision yet: re-notifying " + strings.Join(names, ", ") + "."}}})
+	var errs []error
+	for _, c := range dms {
+		if _, err := e.post(ctx, t.ID, in.ID, Thread{Chat: c}, msg); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func latestProposalOf(ctx context.Context, e *Engine, tenant, incident string) *Proposal {
+	_, hist, err := e.o.Ledger.Incident(ctx, tenant, incident)
+	if err != nil {
+		return nil
+	}
+	return latestProposal(hist)
+}
+
+// Enroll creates a one-time code that links the chat identity sending `/start CODE` (or
+// `JOIN CODE`) to the person name of tenant, for ttl.
+func (e *Engine) Enroll(ctx context.Context, tenant, name, role string, ttl time.Duration) (string, error) {
+	if _, ok := e.tenants[tenant]; !ok {
+		return "", fmt.Errorf("unknown tenant %q", tenant)
+	}
+	if role != "approver" && role != "viewer" {
+		return "", fmt.Errorf("role must be approver or viewer, got %q", role)
+	}
+	b := make([]byte, 10)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	code := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)
+	if err := e.st.putEnrollment(ctx, code, Enrollment{Tenant: tenant, Name: name, Role: role}, ttl); err != nil {
+		return "", err
+	}
+	return code, nil
+}
+
+// Silenced reports whether a service is silenced (no new incidents) and for how long.
+func (e *Engine) Silenced(ctx context.Context, tenant, service string) (time.Duration, bool) {
+	return e.st.silenced(ctx, tenant, service)
+}

@@ -1,0 +1,304 @@
+package conversation_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/conversation/approval"
+	"github.com/alertengine/alertengine/ledger"
+	"github.com/alertengine/alertengine/ledger/ledgertest"
+)
+
+const group = "-1001"
+
+type world struct {
+	t        *testing.T
+	eng      *conversation.Engine
+	led      *ledger.Ledger
+	tg       *memTransport
+	now      time.Time
+	incident string
+}
+
+var (
+	tendai = conversation.User{Channel: conversation.Telegram, ID: "11", Name: "Tendai"}
+	vimbai = conversation.User{Channel: conversation.Telegram, ID: "33", Name: "Vimbai"}
+	rudo   = conversation.User{Channel: conversation.Telegram, ID: "77", Name: "Rudo"}
+)
+
+func newWorld(t *testing.T, forum bool) *world {
+	t.Helper()
+	rc, prefix := ledgertest.Redis(t)
+	w := &world{t: t, now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
+	clock := func() time.Time { return w.now }
+	led, err := ledger.New(ledger.Options{Store: ledger.NewRedisStore(rc, prefix), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap, err := approval.New(approval.Options{Redis: rc, KeyPrefix: prefix, Secret: []byte(strings.Repeat("k", 32)), Ledger: led, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var forums []string
+	if forum {
+		forums = []string{group}
+	}
+	w.tg = newMem(conversation.Telegram, forums...)
+	w.led = led
+	w.eng, err = conversation.New(conversation.Options{
+		Ledger: led, Approvals: ap, Redis: rc, KeyPrefix: prefix, Clock: clock, Transports: []conversation.Transport{w.tg},
+		Tenants: []conversation.Tenant{{
+			ID: "acme", Chats: []conversation.Chat{{Channel: conversation.Telegram, ID: group}},
+			People: []conversation.Person{
+				{Name: "tendai", Approver: true, IDs: map[conversation.Channel]string{conversation.Telegram: "11"}},
+				{Name: "vimbai", IDs: map[conversation.Channel]string{conversation.Telegram: "33"}},
+			},
+			Actions:       []conversation.Action{{Name: "restart_workers"}, {Name: "rollback", HighRisk: true}},
+			DefaultAction: "restart_workers", Services: []string{"checkout", "payments"},
+			ApprovalTTL: 5 * time.Minute, EscalateAfter: 3 * time.Minute, PolicyVersion: "pol-1",
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// open records an incident up to VALIDATED, as the pipeline does, and presents it.
+func (w *world) open() {
+	ctx := context.Background()
+	policy := ledger.Actor{Kind: ledger.ActorPolicy, ID: "gate"}
+	e, err := w.led.Record(ctx, ledger.Entry{Tenant: "acme", Event: ledger.Detect, Service: "checkout", Actor: policy, PolicyVersion: "pol-1",
+		Reason: "health 23/100 < 70 for 2 evaluations", Data: map[string]string{"score": "23", "p95_ms": "2800", "error_rate": "0.19", "trend": "degrading"}})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.incident = e.Incident
+	p := conversation.Proposal{Theories: []conversation.Theory{{Lens: "policy", Summary: "default recovery of the policy", Action: "restart_workers", Confidence: 0.87}},
+		Agree: true, Offers: []conversation.Offer{{Action: "restart_workers"}}}
+	if _, err := w.led.Record(ctx, ledger.Entry{Tenant: "acme", Incident: w.incident, Event: ledger.Propose, Actor: policy, Action: "restart_workers", Confidence: 0.87, Data: p.Data()}); err != nil {
+		w.t.Fatal(err)
+	}
+	if _, err := w.led.Record(ctx, ledger.Entry{Tenant: "acme", Incident: w.incident, Event: ledger.Validate, Actor: policy}); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := w.eng.Present(ctx, "acme", w.incident); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *world) card() sent {
+	s, ok := w.tg.find(group, "🚨")
+	if !ok {
+		w.t.Fatal("no incident card in the group")
+	}
+	return s
+}
+
+func (w *world) handle(in conversation.Inbound) conversation.Reply {
+	w.t.Helper()
+	r, err := w.eng.Handle(context.Background(), in)
+	if err != nil {
+		w.t.Fatalf("handle %+v: %v", in, err)
+	}
+	return r
+}
+
+func (w *world) stage() ledger.Stage {
+	in, _, err := w.led.Incident(context.Background(), "acme", w.incident)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return in.Stage
+}
+
+func TestCardQuestionReplayStatus(t *testing.T) {
+	for _, forum := range []bool{false, true} {
+		t.Run(map[bool]string{false: "reply chain", true: "forum topic"}[forum], func(t *testing.T) {
+			w := newWorld(t, forum)
+			w.open()
+			card := w.card()
+			text := card.Msg.Text()
+			for _, want := range []string{"🚨 checkout critical — " + w.incident, "Health 23/100 · P95 2.8 s · errors 19% · trend degrading", "Suggested: restart_workers", "Nothing runs without your approval."} {
+				if !strings.Contains(text, want) {
+					t.Errorf("card lacks %q:\n%s", want, text)
+				}
+			}
+			if len(card.Msg.Buttons) != 1 || len(card.Msg.Buttons[0]) != 3 || !approval.ValidRef(card.Msg.Buttons[0][0].Data) || card.Msg.Buttons[0][0].Label != "Approve restart_workers" {
+				t.Fatalf("buttons %+v", card.Msg.Buttons)
+			}
+			if forum && card.Topic == "" {
+				t.Fatal("forum chat: card not in a topic")
+			}
+			// A question in the thread: a reply to the card, or any message in the topic.
+			q := conversation.Inbound{Chat: conversation.Chat{Channel: conversation.Telegram, ID: group}, User: vimbai, Text: "what changed?", MessageID: "500"}
+			if forum {
+				q.Topic = card.Topic
+			} else {
+				q.ReplyTo = card.ID
+			}
+			w.handle(q)
+			ans, ok := w.tg.find(group, "No commits were recorded")
+			if !ok || ans.ReplyTo != "500" || ans.Topic != q.Topic {
+				t.Fatalf("answer not in the thread: %+v", ans)
+			}
+			// A follow-up replying to the bot's answer still belongs to the incident.
+			w.handle(conversation.Inbound{Chat: q.Chat, User: tendai, Text: "show p95", ReplyTo: ans.ID, Topic: q.Topic, MessageID: "501"})
+			if _, ok := w.tg.find(group, "At detection: health 23/100, P95 2.8 s"); !ok {
+				t.Fatal("second question unanswered")
+			}
+			w.handle(conversation.Inbound{Chat: q.Chat, User: tendai, Text: "/replay " + w.incident, MessageID: "502"})
+			replay, ok := w.tg.find(group, "Timeline of "+w.incident)
+			if !ok || !strings.Contains(replay.Msg.Text(), "question · unlinked") && !strings.Contains(replay.Msg.Text(), "question · vimbai") {
+				t.Fatalf("replay lacks the question:\n%s", replay.Msg.Text())
+			}
+			w.handle(conversation.Inbound{Chat: q.Chat, User: tendai, Text: "/status", MessageID: "503"})
+			status, ok := w.tg.find(group, "Status — acme")
+			if !ok || !strings.Contains(status.Msg.Text(), "checkout: no health data — open incident "+w.incident+" (VALIDATED)") {
+				t.Fatalf("status:\n%s", status.Msg.Text())
+			}
+		})
+	}
+}
+
+func TestApprovePressEditsTheCard(t *testing.T) {
+	w := newWorld(t, false)
+	w.open()
+	card := w.card()
+	ref := card.Msg.Buttons[0][0].Data
+	chat := conversation.Chat{Channel: conversation.Telegram, ID: group}
+	if r := w.handle(conversation.Inbound{Chat: chat, User: vimbai, Data: ref, ReplyTo: card.ID}); r.Toast != "You are not an approver for acme." {
+		t.Fatalf("viewer press: %q", r.Toast)
+	}
+	if w.stage() != ledger.Validated {
+		t.Fatal("a viewer's press moved the incident")
+	}
+	if r := w.handle(conversation.Inbound{Chat: chat, User: tendai, Data: ref, ReplyTo: card.ID}); !strings.HasPrefix(r.Toast, "Approved.") {
+		t.Fatalf("approver press: %q", r.Toast)
+	}
+	if w.stage() != ledger.Authorized {
+		t.Fatalf("stage %s", w.stage())
+	}
+	edited := w.card()
+	if len(edited.Msg.Buttons) != 0 || !strings.Contains(edited.Msg.Text(), "✅ Approved by tendai at 09:00 UTC: restart_workers") {
+		t.Fatalf("card after approval: %+v", edited.Msg)
+	}
+	if r := w.handle(conversation.Inbound{Chat: chat, User: tendai, Data: ref, ReplyTo: card.ID}); r.Toast != "Already approved by tendai." {
+		t.Fatalf("second press: %q", r.Toast)
+	}
+}
+
+func TestRejectButtonGoesThroughTheCommandPath(t *testing.T) {
+	w := newWorld(t, false)
+	w.open()
+	card := w.card()
+	chat := conversation.Chat{Channel: conversation.Telegram, ID: group}
+	reject := card.Msg.Buttons[0][1]
+	if reject.Label != "Reject" {
+		t.Fatalf("second button %+v", reject)
+	}
+	w.handle(conversation.Inbound{Chat: chat, User: vimbai, Data: reject.Data, ReplyTo: card.ID})
+	if w.stage() != ledger.Validated {
+		t.Fatal("a viewer rejected")
+	}
+	w.handle(conversation.Inbound{Chat: chat, User: tendai, Data: reject.Data, ReplyTo: card.ID})
+	if w.stage() != ledger.Rejected || !strings.Contains(w.card().Msg.Text(), "❌ Rejected by tendai") || len(w.card().Msg.Buttons) != 0 {
+		t.Fatalf("after reject: %s %+v", w.stage(), w.card().Msg)
+	}
+}
+
+func TestExpiryEscalationAndReissue(t *testing.T) {
+	w := newWorld(t, false)
+	w.open()
+	ctx := context.Background()
+	w.now = w.now.Add(4 * time.Minute)
+	if err := w.eng.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dm := w.tg.all("11")
+	if len(dm) != 1 || !strings.Contains(dm[0].Msg.Text(), "waited 3m0s for a decision") || !approval.ValidRef(dm[0].Msg.Buttons[0][0].Data) {
+		t.Fatalf("escalation DM to the approver: %+v", dm)
+	}
+	if len(w.tg.all("33")) != 0 {
+		t.Fatal("a viewer was escalated to")
+	}
+	w.now = w.now.Add(2 * time.Minute)
+	if err := w.eng.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w.stage() != ledger.Expired || len(w.card().Msg.Buttons) != 0 || !strings.Contains(w.card().Msg.Text(), "⌛ Approval expired") {
+		t.Fatalf("after TTL: %s %+v", w.stage(), w.card().Msg)
+	}
+	fresh, ok := w.tg.find(group, "The approval expired")
+	if !ok || fresh.Msg.Buttons[0][0].Data != "/reissue "+w.incident {
+		t.Fatalf("no fresh-approval button: %+v", fresh)
+	}
+	chat := conversation.Chat{Channel: conversation.Telegram, ID: group}
+	w.handle(conversation.Inbound{Chat: chat, User: tendai, Data: fresh.Msg.Buttons[0][0].Data, ReplyTo: fresh.ID})
+	if w.stage() != ledger.Validated {
+		t.Fatalf("after reissue: %s", w.stage())
+	}
+	newCard := w.card()
+	if newCard.ID == fresh.ID || len(newCard.Msg.Buttons) == 0 {
+		t.Fatalf("no new card with buttons: %+v", newCard)
+	}
+	if r := w.handle(conversation.Inbound{Chat: chat, User: tendai, Data: newCard.Msg.Buttons[0][0].Data, ReplyTo: newCard.ID}); !strings.HasPrefix(r.Toast, "Approved.") {
+		t.Fatalf("approve the reissued card: %q", r.Toast)
+	}
+}
+
+func TestEnrollmentLinksAnApprover(t *testing.T) {
+	w := newWorld(t, false)
+	ctx := context.Background()
+	code, err := w.eng.Enroll(ctx, "acme", "rudo", "approver", 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm := conversation.Chat{Channel: conversation.Telegram, ID: rudo.ID}
+	w.handle(conversation.Inbound{Chat: dm, User: rudo, Text: "/start " + code, MessageID: "1"})
+	if _, ok := w.tg.find(rudo.ID, "Linked: you are rudo (approver) for acme."); !ok {
+		t.Fatalf("no confirmation: %+v", w.tg.all(rudo.ID))
+	}
+	w.handle(conversation.Inbound{Chat: dm, User: vimbai, Text: "/start " + code, MessageID: "2"})
+	if _, ok := w.tg.find(rudo.ID, "unknown, used or expired"); !ok {
+		t.Fatal("a used code was accepted again")
+	}
+	w.open()
+	card := w.card()
+	if r := w.handle(conversation.Inbound{Chat: conversation.Chat{Channel: conversation.Telegram, ID: group}, User: rudo, Data: card.Msg.Buttons[0][0].Data, ReplyTo: card.ID}); !strings.HasPrefix(r.Toast, "Approved.") {
+		t.Fatalf("enrolled approver: %q", r.Toast)
+	}
+}
+
+func TestUnknownCommandGetsHelp(t *testing.T) {
+	w := newWorld(t, false)
+	chat := conversation.Chat{Channel: conversation.Telegram, ID: group}
+	w.handle(conversation.Inbound{Chat: chat, User: tendai, Text: "/frobnicate now", MessageID: "9"})
+	m, ok := w.tg.find(group, "I don't know /frobnicate.")
+	if !ok || !strings.Contains(m.Msg.Text(), "/status [service]") {
+		t.Fatalf("unknown command: %+v", w.tg.all(group))
+	}
+}
+
+func FuzzParseCommand(f *testing.F) {
+	for _, s := range []string{"/status", "/status@alertengine_bot checkout", "/replay INC-7F3", "/", "/@", "hello", "/SILENCE checkout 30m", "/start\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, ok := conversation.ParseCommand(s)
+		if !ok {
+			return
+		}
+		if c.Name == "" || strings.ContainsAny(c.Name, "@/ \t\n") || c.Name != strings.ToLower(c.Name) {
+			t.Fatalf("%q parsed to name %q", s, c.Name)
+		}
+		for _, a := range c.Args {
+			if a == "" || strings.ContainsAny(a, " \t\n") {
+				t.Fatalf("%q: bad arg %q", s, a)
+			}
+		}
+	})
+}

@@ -1,0 +1,100 @@
+package conversation_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/alertengine/alertengine/conversation"
+)
+
+// memTransport is an in-memory chat platform: it keeps every chat's messages as they now
+// stand, numbered per chat like Telegram does, and forum topics for chats marked as forums.
+type memTransport struct {
+	mu     sync.Mutex
+	ch     conversation.Channel
+	forums map[string]bool
+	next   map[string]int
+	msgs   map[string][]*sent
+	topics int
+}
+
+type sent struct {
+	ID      string
+	Topic   string
+	ReplyTo string
+	Msg     conversation.Message
+	Edits   int
+}
+
+func newMem(ch conversation.Channel, forums ...string) *memTransport {
+	m := &memTransport{ch: ch, forums: map[string]bool{}, next: map[string]int{}, msgs: map[string][]*sent{}}
+	for _, f := range forums {
+		m.forums[f] = true
+	}
+	return m
+}
+
+func (m *memTransport) Channel() conversation.Channel { return m.ch }
+
+func (m *memTransport) add(chat conversation.Chat, topic, replyTo string, msg conversation.Message) conversation.MessageRef {
+	m.next[chat.ID]++
+	s := &sent{ID: fmt.Sprint(m.next[chat.ID]), Topic: topic, ReplyTo: replyTo, Msg: msg}
+	m.msgs[chat.ID] = append(m.msgs[chat.ID], s)
+	return conversation.MessageRef{Chat: chat, ID: s.ID}
+}
+
+func (m *memTransport) OpenThread(ctx context.Context, chat conversation.Chat, title string, msg conversation.Message) (conversation.Thread, conversation.MessageRef, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.forums[chat.ID] {
+		m.topics++
+		topic := fmt.Sprint(1000 + m.topics)
+		ref := m.add(chat, topic, "", msg)
+		return conversation.Thread{Chat: chat, Topic: topic}, ref, nil
+	}
+	ref := m.add(chat, "", "", msg)
+	return conversation.Thread{Chat: chat, Root: ref.ID}, ref, nil
+}
+
+func (m *memTransport) Post(ctx context.Context, th conversation.Thread, msg conversation.Message) (conversation.MessageRef, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.add(th.Chat, th.Topic, th.Root, msg), nil
+}
+
+func (m *memTransport) Edit(ctx context.Context, ref conversation.MessageRef, msg conversation.Message) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range m.msgs[ref.Chat.ID] {
+		if s.ID == ref.ID {
+			s.Msg = msg
+			s.Edits++
+			return nil
+		}
+	}
+	return fmt.Errorf("message %s not found", ref.ID)
+}
+
+// all returns a chat's messages.
+func (m *memTransport) all(chat string) []sent {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []sent
+	for _, s := range m.msgs[chat] {
+		out = append(out, *s)
+	}
+	return out
+}
+
+// last returns the newest message of a chat whose text contains sub.
+func (m *memTransport) find(chat, sub string) (sent, bool) {
+	all := m.all(chat)
+	for i := len(all) - 1; i >= 0; i-- {
+		if strings.Contains(all[i].Msg.Text(), sub) {
+			return all[i], true
+		}
+	}
+	return sent{}, false
+}

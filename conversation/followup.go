@@ -1,0 +1,157 @@
+package conversation
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/alertengine/alertengine/ledger"
+)
+
+// MaxQuestionLen bounds what a question stores in the ledger.
+const MaxQuestionLen = 2000
+
+// followUp takes free text. In an incident's thread (forum topic or reply chain) — or, on
+// WhatsApp, from someone with a recent incident — it is a question: recorded, answered
+// from the incident's own data, the answer recorded and posted in the thread.
+func (e *Engine) followUp(ctx context.Context, in Inbound, text string) (Reply, error) {
+	if c := asCommand(in.Chat.Channel, text); c != text {
+		return e.command(ctx, in, c)
+	}
+	tenant, incident, ok := e.st.lookupRoute(ctx, in)
+	if !ok && in.Chat.Channel == WhatsApp {
+		tenant, incident, ok = e.st.last(ctx, in.User)
+	}
+	if !ok {
+		if e.isDirect(in) {
+			return e.say(ctx, in, "", "", text1("Ask about an incident by replying in its thread, or try /help."))
+		}
+		return Reply{}, nil // people talking among themselves
+	}
+	t, known := e.tenants[tenant]
+	if !known {
+		return Reply{}, nil
+	}
+	name, _ := e.who(ctx, t, in.User)
+	asker := actorOf(name, in.User)
+	if r := []rune(text); len(r) > MaxQuestionLen {
+		text = string(r[:MaxQuestionLen]) + "…"
+	}
+	if _, err := e.o.Ledger.Record(ctx, ledger.Entry{Tenant: tenant, Incident: incident, Event: ledger.Question, Actor: asker,
+		PolicyVersion: t.PolicyVersion, Reason: "question", Data: map[string]string{"text": text}}); err != nil {
+		return Reply{}, fmt.Errorf("record question: %w", err)
+	}
+	e.st.setLast(ctx, in.User, tenant, incident)
+	inc, hist, err := e.o.Ledger.Incident(ctx, tenant, incident)
+	if err != nil {
+		return Reply{}, err
+	}
+	q := Question{Tenant: tenant, Incident: inc, History: hist, Text: text, Asker: asker.ID,
+		Commits: e.commits(ctx, tenant, inc.Service, inc.OpenedAt)}
+	if e.o.Status != nil {
+		if st, err := e.o.Status.ServiceStatus(ctx, tenant, inc.Service); err == nil {
+			q.Status = &st
+		}
+	}
+	answer, by, err := e.o.Answerer.Answer(ctx, q)
+	if err != nil || strings.TrimSpace(answer) == "" {
+		e.o.Logger.Warn("answerer failed; answering from facts", "incident", incident, "err", err)
+		answer, by, _ = FactsAnswerer{}.Answer(ctx, q)
+	}
+	if _, err := e.o.Ledger.Record(ctx, ledger.Entry{Tenant: tenant, Incident: incident, Event: ledger.Answer, Actor: by,
+		PolicyVersion: t.PolicyVersion, Reason: "answer", Data: map[string]string{"text": answer, "question": firstLine(text, 200)}}); err != nil {
+		return Reply{}, fmt.Errorf("record answer: %w", err)
+	}
+	return e.say(ctx, in, tenant, incident, Message{Blocks: paragraphs(answer)})
+}
+
+func (e *Engine) isDirect(in Inbound) bool {
+	// A private Telegram chat has the user's id as chat id; WhatsApp and the console are
+	// always one-to-one.
+	return in.Chat.Channel != Telegram || in.Chat.ID == in.User.ID
+}
+
+func paragraphs(s string) []Block {
+	var out []Block
+	for _, p := range strings.Split(s, "\n") {
+		if p = strings.TrimRight(p, " "); p != "" {
+			out = append(out, Block{Plain, p})
+		}
+	}
+	return out
+}
+
+// FactsAnswerer answers follow-up questions deterministically from the incident's own
+// data: the ledger, the detection numbers, the diagnosis, the commits and the current
+// status. It is the offline answerer and the fallback when an LLM fails.
+type FactsAnswerer struct{}
+
+// Answer implements Answerer.
+func (FactsAnswerer) Answer(ctx context.Context, q Question) (string, ledger.Actor, error) {
+	by := ledger.Actor{Kind: ledger.ActorSystem, ID: "facts"}
+	t := strings.ToLower(q.Text)
+	has := func(words ...string) bool {
+		for _, w := range words {
+			if strings.Contains(t, w) {
+				return true
+			}
+		}
+		return false
+	}
+	f := detectionFacts(q.History)
+	var out []string
+	switch {
+	case has("who approved", "approved", "approver", "who decided"):
+		names := q.Incident.ApprovedBy
+		if len(names) == 0 {
+			out = append(out, fmt.Sprintf("Nobody has approved anything on %s yet (stage %s).", q.Incident.ID, q.Incident.Stage))
+		} else {
+			for _, e := range q.History {
+				if e.Event == ledger.Authorize || e.Event == ledger.PartialApprove {
+					out = append(out, fmt.Sprintf("%s approved %s at %s via %s (policy %s).", e.Actor.ID, e.Action, hhmm(e.At), e.Actor.Channel, e.PolicyVersion))
+				}
+			}
+		}
+	case has("what changed", "deploy", "commit", "who deployed", "changed", "release"):
+		if len(q.Commits) == 0 {
+			out = append(out, "No commits were recorded for "+q.Incident.Service+" in the two hours before the incident.")
+		}
+		for i, c := range q.Commits {
+			if i == 5 {
+				break
+			}
+			line := fmt.Sprintf("%s %q by %s at %s (+%d/−%d)", short(c.SHA), firstLine(c.Message, 100), c.Author, hhmm(c.At), c.Additions, c.Deletions)
+			if c.Risky != "" {
+				line += " — " + c.Risky
+			}
+			out = append(out, line)
+		}
+	case has("p95", "latency", "slow", "error", "5xx", "metric", "number", "score", "health"):
+		out = append(out, fmt.Sprintf("At detection: health %.0f/100, P95 %s, errors %s, trend %s.", f.score, FormatMs(f.p95), pct(f.errRate), orDash(f.trend)))
+		if q.Status != nil && q.Status.Status != "" {
+			out = append(out, fmt.Sprintf("Now: %s %.0f/100, P95 %s, errors %s, trend %s.", q.Status.Status, q.Status.Score, FormatMs(q.Status.P95Ms), pct(q.Status.ErrorRate), orDash(q.Status.Trend)))
+		}
+	case has("timeline", "history", "what happened", "replay", "so far"):
+		for _, l := range replayMessage(q.Incident, q.History).Blocks[1:] {
+			out = append(out, l.Text)
+		}
+	case has("why", "cause", "reason", "diagnos", "root"):
+		out = append(out, "Detected because: "+q.Incident.Reason)
+		if p := latestProposal(q.History); p != nil {
+			for _, th := range p.Theories {
+				out = append(out, fmt.Sprintf("%s (%.0f%%): %s", orDash(th.Lens), th.Confidence*100, th.Summary))
+			}
+		}
+	default:
+		out = append(out, fmt.Sprintf("%s on %s is %s. Detected: %s", q.Incident.ID, q.Incident.Service, q.Incident.Stage, q.Incident.Reason))
+		out = append(out, `I answer from the incident's own data: ask "why?", "what changed?", "show p95", "timeline" or "who approved?".`)
+	}
+	return strings.Join(out, "\n"), by, nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}

@@ -1,0 +1,84 @@
+package conversation
+
+import (
+	"strconv"
+	"time"
+)
+
+// Person is someone of a tenant's config.
+type Person struct {
+	Name     string
+	Approver bool
+	// IDs are the person's chat identities by channel (Telegram user id, WhatsApp number).
+	IDs map[Channel]string
+}
+
+// Action is a recovery the tenant's webhook can run.
+type Action struct {
+	Name     string
+	HighRisk bool
+}
+
+// Tenant is what the conversation needs of a tenant's config.
+type Tenant struct {
+	ID            string
+	Chats         []Chat
+	People        []Person
+	Actions       []Action
+	DefaultAction string
+	Services      []string
+	ApprovalTTL   time.Duration
+	EscalateAfter time.Duration
+	PolicyVersion string
+}
+
+// Action returns the named action.
+func (t *Tenant) Action(name string) (Action, bool) {
+	for _, a := range t.Actions {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Action{}, false
+}
+
+// hasChat reports whether chat is one of the tenant's incident chats.
+func (t *Tenant) hasChat(c Chat) bool {
+	for _, x := range t.Chats {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// personByID finds the configured person with chat identity u.
+func (t *Tenant) personByID(u User) (Person, bool) {
+	for _, p := range t.People {
+		if id, ok := p.IDs[u.Channel]; ok && id == u.ID {
+			return p, true
+		}
+	}
+	return Person{}, false
+}
+
+func (t *Tenant) person(name string) (Person, bool) {
+	for _, p := range t.People {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Person{}, false
+}
+
+func (t *Tenant) hasService(s string) bool {
+	for _, x := range t.Services {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TelegramChat is the Chat of a Telegram chat id.
+func TelegramChat(id int64) Chat { return Chat{Channel: Telegram, ID: strconv.FormatInt(id, 10)} }
