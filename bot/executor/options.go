@@ -1,0 +1,201 @@
+package executor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/alertengine/alertengine/ledger"
+)
+
+// Target is a tenant's recovery webhook (its `recovery` block in the config).
+type Target struct {
+	URL    string
+	Secret string
+	// AllowPrivateNetwork lets the call reach loopback, private and link-local addresses.
+	AllowPrivateNetwork bool
+}
+
+// ErrInvalidOptions is the cause of every Options.Validate failure.
+var ErrInvalidOptions = errors.New("executor: invalid options")
+
+// Options configure an Executor. Zero durations and counts take the documented defaults.
+type Options struct {
+	// Redis holds the outbox, the dead letters and the in-flight leases.
+	Redis redis.UniversalClient
+	// KeyPrefix starts every key the executor uses.
+	KeyPrefix string
+	// Ledger is where stages are read and outcomes recorded.
+	Ledger *ledger.Ledger
+	// Targets returns a tenant's recovery webhook; false: the tenant has none.
+	Targets func(tenant string) (Target, bool)
+	Logger  *slog.Logger
+
+	// Group is the outbox consumer group shared by every bot (default "executor").
+	Group string
+	// Consumer names this process in the group (default: host name and a random suffix).
+	Consumer string
+	// Workers bounds executions in flight in this process (default 4).
+	Workers int
+	// Lease is how long an execution may go without its owner's heartbeat before another
+	// consumer reclaims it (default 30 s). Owners heartbeat every Lease/3.
+	Lease time.Duration
+	// ReclaimEvery is how often idle entries are looked for (default Lease/2); also at start.
+	ReclaimEvery time.Duration
+	// Poll bounds one blocking read of the outbox (default 2 s).
+	Poll time.Duration
+	// RedisTimeout bounds one Redis call (default 5 s).
+	RedisTimeout time.Duration
+
+	// AttemptTimeout bounds one webhook call, connection included (default 10 s).
+	AttemptTimeout time.Duration
+	// Attempts is the number of calls before giving up on a retryable failure (default 3).
+	Attempts int
+	// Backoff is the wait before each retry (default 2 s, 4 s; the last repeats).
+	Backoff []time.Duration
+	// Jitter adds up to this fraction of the backoff, at random (default 0.2; negative: none).
+	Jitter float64
+	// MaxRetryAfter caps a Retry-After the webhook asks for (default 60 s).
+	MaxRetryAfter time.Duration
+
+	// Clock reads the time (signatures, Retry-After dates, dead letters); default time.Now.
+	Clock func() time.Time
+	// Sleep waits between attempts; default a timer that ends early with ctx.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Rand returns a number in [0, 1) for the jitter; default math/rand/v2.
+	Rand func() float64
+
+	// OnOutcome, when set, is called after an outcome is recorded in the ledger (and the
+	// outbox entry acknowledged): to post "Recovery executed" or "Recovery failed,
+	// dead-lettered" in the incident's thread. It runs on the worker; keep it short.
+	OnOutcome func(ctx context.Context, o Outcome)
+	// OnClaim, when set, is called once an execution is claimed and found due in the
+	// ledger, right before the first call. For tests that stop a bot mid-execution.
+	OnClaim func(ctx context.Context, x Execution)
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	var probs []string
+	if o.Redis == nil {
+		probs = append(probs, "no Redis client")
+	}
+	if o.Ledger == nil {
+		probs = append(probs, "no ledger")
+	}
+	if o.Targets == nil {
+		probs = append(probs, "no Targets function")
+	}
+	if o.Workers < 0 || o.Attempts < 0 {
+		probs = append(probs, "negative Workers or Attempts")
+	}
+	for name, d := range map[string]time.Duration{"Lease": o.Lease, "ReclaimEvery": o.ReclaimEvery, "Poll": o.Poll,
+		"RedisTimeout": o.RedisTimeout, "AttemptTimeout": o.AttemptTimeout, "MaxRetryAfter": o.MaxRetryAfter} {
+		if d < 0 {
+			probs = append(probs, "negative "+name)
+		}
+	}
+	if o.Lease > 0 && o.Lease < 30*time.Millisecond {
+		probs = append(probs, "Lease under 30 ms")
+	}
+	for _, d := range o.Backoff {
+		if d < 0 {
+			probs = append(probs, "negative Backoff")
+			break
+		}
+	}
+	if o.Jitter > 1 {
+		probs = append(probs, "Jitter above 1")
+	}
+	if strings.ContainsAny(o.Group+o.Consumer, " \t\r\n") {
+		probs = append(probs, "Group or Consumer contains white space")
+	}
+	if len(probs) > 0 {
+		return fmt.Errorf("%w: %s", ErrInvalidOptions, strings.Join(probs, "; "))
+	}
+	return nil
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Group == "" {
+		o.Group = "executor"
+	}
+	if o.Consumer == "" {
+		host, _ := os.Hostname()
+		if host == "" {
+			host = "bot"
+		}
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		o.Consumer = strings.ReplaceAll(host, " ", "_") + "-" + hex.EncodeToString(b)
+	}
+	if o.Workers == 0 {
+		o.Workers = 4
+	}
+	if o.Lease == 0 {
+		o.Lease = 30 * time.Second
+	}
+	if o.ReclaimEvery == 0 {
+		o.ReclaimEvery = o.Lease / 2
+	}
+	if o.Poll == 0 {
+		o.Poll = 2 * time.Second
+	}
+	if o.RedisTimeout == 0 {
+		o.RedisTimeout = 5 * time.Second
+	}
+	if o.AttemptTimeout == 0 {
+		o.AttemptTimeout = 10 * time.Second
+	}
+	if o.Attempts == 0 {
+		o.Attempts = 3
+	}
+	if len(o.Backoff) == 0 {
+		o.Backoff = []time.Duration{2 * time.Second, 4 * time.Second}
+	}
+	if o.Jitter == 0 {
+		o.Jitter = 0.2
+	} else if o.Jitter < 0 {
+		o.Jitter = 0
+	}
+	if o.MaxRetryAfter == 0 {
+		o.MaxRetryAfter = 60 * time.Second
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	if o.Rand == nil {
+		o.Rand = mrand.Float64
+	}
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
