@@ -187,7 +187,7 @@ func readSecretFile(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("cannot read %q: %w", path, pathErr(err))
 	}
-	defer f.Close() //nolint:errcheck // read-only
+	defer f.Close() // read-only: a close error loses nothing
 	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
 	if err != nil {
 		return "", fmt.Errorf("cannot read %q: %w", path, pathErr(err))
@@ -446,7 +446,7 @@ func (r *envReader) url(name, def string, trim bool) string {
 	if v == "" {
 		return def
 	}
-	if msg := checkHTTPURL(v); msg != "" {
+	if msg := checkBaseURL(v); msg != "" {
 		r.addf(name, "%s", msg)
 		return ""
 	}
@@ -480,8 +480,8 @@ func (r *envReader) addrList(name string) []string {
 	return out
 }
 
-// checkHTTPURL returns "" for an absolute http(s) URL with a host, else what is wrong. It never
-// echoes the URL, which may carry credentials.
+// checkHTTPURL returns "" for an absolute http(s) URL with a host and no credentials, else what
+// is wrong. It never echoes the URL, which may carry credentials.
 func checkHTTPURL(v string) string {
 	u, err := url.Parse(v)
 	switch {
@@ -491,8 +491,19 @@ func checkHTTPURL(v string) string {
 		return "must be an absolute http:// or https:// URL"
 	case u.Host == "":
 		return "URL has no host"
-	case u.RawQuery != "" || u.Fragment != "":
-		return "URL must not have a query or fragment"
+	case u.User != nil:
+		return "URL must not contain credentials (user:password@); secrets belong in secret settings"
+	}
+	return ""
+}
+
+// checkBaseURL is checkHTTPURL for a base URL that paths are appended to.
+func checkBaseURL(v string) string {
+	if msg := checkHTTPURL(v); msg != "" {
+		return msg
+	}
+	if u, _ := url.Parse(v); u.RawQuery != "" || u.Fragment != "" {
+		return "a base URL must not have a query or fragment"
 	}
 	return ""
 }
@@ -573,7 +584,8 @@ func (e Env) VoiceEnabled() bool {
 func (e Env) LLMEnabled() bool { return e.LLMBaseURL != "" }
 
 // Redacted returns the effective value of every variable that has one (set or defaulted), for
-// a status endpoint: secrets show as "[redacted]", credentials in URLs are masked.
+// a status endpoint: secrets show as "[redacted]". (URLs outside secrets cannot hold
+// credentials: LoadEnv refuses them.)
 func (e Env) Redacted() map[string]string {
 	m := map[string]string{}
 	put := func(k, v string) {
@@ -581,16 +593,10 @@ func (e Env) Redacted() map[string]string {
 			m[k] = v
 		}
 	}
-	putURL := func(k, v string) {
-		if u, err := url.Parse(v); err == nil && u.User != nil {
-			v = u.Redacted()
-		}
-		put(k, v)
-	}
 	join := func(v []string) string { return strings.Join(v, ",") }
 	put("MODE", e.Mode.String())
 	put("ADDR", e.Addr)
-	putURL("PUBLIC_URL", e.PublicURL)
+	put("PUBLIC_URL", e.PublicURL)
 	put("REDIS_URL", e.RedisURL.String())
 	put("REDIS_CLUSTER_ADDRS", join(e.RedisClusterAddrs))
 	put("REDIS_SENTINEL_ADDRS", join(e.RedisSentinelAddrs))
@@ -598,15 +604,15 @@ func (e Env) Redacted() map[string]string {
 	put("ALERT_SECRET", e.AlertSecret.String())
 	put("LEDGER_SIGNING_KEY", e.LedgerSigningKey.String())
 	put("TELEGRAM_BOT_TOKEN", e.TelegramBotToken.String())
-	putURL("TELEGRAM_API_URL", e.TelegramAPIURL)
+	put("TELEGRAM_API_URL", e.TelegramAPIURL)
 	put("TELEGRAM_WEBHOOK_SECRET", e.TelegramWebhookSecret.String())
 	put("TWILIO_ACCOUNT_SID", e.TwilioAccountSID)
 	put("TWILIO_AUTH_TOKEN", e.TwilioAuthToken.String())
 	put("TWILIO_WHATSAPP_FROM", e.TwilioWhatsAppFrom)
-	putURL("TWILIO_API_URL", e.TwilioAPIURL)
+	put("TWILIO_API_URL", e.TwilioAPIURL)
 	put("TWILIO_APPROVAL_CONTENT_SID", e.TwilioApprovalContentSID)
 	put("TWILIO_VOICE_FROM", e.TwilioVoiceFrom)
-	putURL("LLM_BASE_URL", e.LLMBaseURL)
+	put("LLM_BASE_URL", e.LLMBaseURL)
 	put("LLM_API_KEY", e.LLMAPIKey.String())
 	put("COUNCIL_MODEL_A", e.CouncilModelA)
 	put("COUNCIL_MODEL_B", e.CouncilModelB)
@@ -615,7 +621,7 @@ func (e Env) Redacted() map[string]string {
 	}
 	put("GITHUB_WEBHOOK_SECRET", e.GitHubWebhookSecret.String())
 	put("GITHUB_TOKEN", e.GitHubToken.String())
-	putURL("GITHUB_API_URL", e.GitHubAPIURL)
+	put("GITHUB_API_URL", e.GitHubAPIURL)
 	if e.LoopInterval > 0 {
 		put("LOOP_INTERVAL_S", strconv.Itoa(int(e.LoopInterval/time.Second)))
 	}

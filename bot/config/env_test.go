@@ -321,8 +321,11 @@ func TestLoadEnvProblems(t *testing.T) {
 			"LLM_BASE_URL: must be an absolute http:// or https:// URL",
 			"GITHUB_API_URL: URL has no host",
 		}},
+		{"credentials in a URL", map[string]string{"LLM_BASE_URL": "https://user:pass@llm.example/v1", "COUNCIL_MODEL_A": "m"}, Demo, []string{
+			"LLM_BASE_URL: URL must not contain credentials (user:password@); secrets belong in secret settings",
+		}},
 		{"PUBLIC_URL with a query", map[string]string{"PUBLIC_URL": "https://x/?a=b"}, Demo, []string{
-			"PUBLIC_URL: URL must not have a query or fragment",
+			"PUBLIC_URL: a base URL must not have a query or fragment",
 		}},
 		{"telegram token and webhook secret", map[string]string{"TELEGRAM_BOT_TOKEN": "not-a-token", "TELEGRAM_WEBHOOK_SECRET": "has space"}, Demo, []string{
 			"TELEGRAM_BOT_TOKEN: not a bot token (want the 123456789:ABC… form BotFather gives)",
@@ -520,7 +523,7 @@ func TestEnvRedacted(t *testing.T) {
 	env := with(serveBase,
 		"REDIS_URL", "redis://user:redis-pass@redis:6379",
 		"TELEGRAM_BOT_TOKEN", "1:tg-token",
-		"LLM_BASE_URL", "https://user:llm-url-pass@llm.example/v1",
+		"LLM_BASE_URL", "https://llm.example/v1",
 		"COUNCIL_MODEL_A", "gpt-x",
 	)
 	e, err := LoadEnv(mapLookup(env), Serve)
@@ -536,7 +539,7 @@ func TestEnvRedacted(t *testing.T) {
 		"TELEGRAM_BOT_TOKEN":        "[redacted]",
 		"TELEGRAM_API_URL":          "https://api.telegram.org",
 		"TWILIO_API_URL":            "https://api.twilio.com",
-		"LLM_BASE_URL":              "https://user:xxxxx@llm.example/v1",
+		"LLM_BASE_URL":              "https://llm.example/v1",
 		"COUNCIL_MODEL_A":           "gpt-x",
 		"COUNCIL_MODEL_B":           "gpt-x",
 		"COUNCIL_ENABLED":           "true",

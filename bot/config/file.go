@@ -1,0 +1,268 @@
+package config
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"time"
+)
+
+// Defaults of the tenants file (SPEC §3).
+const (
+	DefaultApprovalTTL      = 5 * time.Minute
+	DefaultEscalateAfter    = 180 * time.Second
+	DefaultIncidentsPerHour = 20
+)
+
+// DefaultRiskyPaths returns the risky_paths used when a tenant's policy does not set them.
+func DefaultRiskyPaths() []string {
+	return []string{"**/migrations/**", "**/*.sql", "**/db/**", "**/*query*"}
+}
+
+// File is the tenants file (SPEC §3), parsed, defaulted and validated.
+type File struct {
+	// Name is the file name as given to Load or Parse.
+	Name    string
+	Tenants []Tenant
+}
+
+// Tenant is one team: its services, chats, people, recovery webhook and policy.
+type Tenant struct {
+	ID           string
+	Services     []Service
+	Chats        Chats
+	People       []Person
+	Recovery     Recovery
+	Policy       Policy
+	Alertmanager Alertmanager
+	Limits       Limits
+}
+
+// Service is a monitored service. HealthURL set means pull mode; empty means push mode (the
+// Go SDK ships to Redis).
+type Service struct {
+	Name      string
+	HealthURL string
+	// Repos are GitHub repositories (owner/name) whose commits are correlated with incidents.
+	Repos []string
+}
+
+// Chats are where incident threads open.
+type Chats struct {
+	// Telegram are chat ids (groups and forum supergroups are negative).
+	Telegram []int64
+	// WhatsApp are E.164 numbers (+263771234567).
+	WhatsApp []string
+}
+
+// Role is what a person may do.
+type Role string
+
+// Roles.
+const (
+	RoleApprover Role = "approver"
+	RoleViewer   Role = "viewer"
+)
+
+// Person is someone the bot talks to. An approver has at least one chat identity.
+type Person struct {
+	Name string
+	Role Role
+	// Telegram is the numeric Telegram user id, 0 when unset.
+	Telegram int64
+	// WhatsApp is the E.164 number (+263771234567), empty when unset.
+	WhatsApp string
+	// Phone is the E.164 number called for voice escalation, empty when unset.
+	Phone string
+}
+
+// Risk is how dangerous an action is; high-risk actions need two distinct approvers.
+type Risk string
+
+// Risks.
+const (
+	RiskLow  Risk = "low"
+	RiskHigh Risk = "high"
+)
+
+// Action is something the tenant's recovery webhook can do.
+type Action struct {
+	Name string `json:"name"`
+	Risk Risk   `json:"risk"`
+}
+
+// Recovery is the tenant's recovery webhook. A tenant without a recovery section has no
+// actions: incidents are diagnosed and discussed, nothing can be executed.
+type Recovery struct {
+	URL    string
+	Secret Secret
+	// Actions are the only actions the webhook accepts and the AI may suggest.
+	Actions             []Action
+	AllowPrivateNetwork bool
+	// DefaultAction is offered when the diagnosis is below the confidence gate: the
+	// default_action key, else the first low-risk action, else empty.
+	DefaultAction string
+}
+
+// Policy are the tenant's detection and approval rules.
+type Policy struct {
+	MinScoreToAlert int
+	ApprovalTTL     time.Duration
+	EscalateAfter   time.Duration
+	RiskyPaths      []string
+}
+
+// Alertmanager configures the tenant's Prometheus Alertmanager intake.
+type Alertmanager struct {
+	// Token is the bearer token this tenant's Alertmanager sends; empty disables the intake
+	// for this tenant.
+	Token Secret
+}
+
+// Limits bound what a tenant can cause.
+type Limits struct {
+	IncidentsPerHour int
+}
+
+// Tenant returns the tenant with the given id.
+func (f *File) Tenant(id string) (*Tenant, bool) {
+	for i := range f.Tenants {
+		if f.Tenants[i].ID == id {
+			return &f.Tenants[i], true
+		}
+	}
+	return nil, false
+}
+
+// TenantByAlertmanagerToken returns the tenant whose alertmanager.token is token. Every
+// tenant's token is compared in constant time.
+func (f *File) TenantByAlertmanagerToken(token string) (*Tenant, bool) {
+	found := -1
+	for i := range f.Tenants {
+		t := f.Tenants[i].Alertmanager.Token
+		if t.IsSet() && subtle.ConstantTimeCompare([]byte(t.Reveal()), []byte(token)) == 1 {
+			found = i
+		}
+	}
+	if found < 0 || token == "" {
+		return nil, false
+	}
+	return &f.Tenants[found], true
+}
+
+// LogValue implements slog.LogValuer: the file name and tenant ids.
+func (f *File) LogValue() slog.Value {
+	ids := make([]string, len(f.Tenants))
+	for i, t := range f.Tenants {
+		ids[i] = t.ID
+	}
+	return slog.GroupValue(slog.String("file", f.Name), slog.Any("tenants", ids))
+}
+
+// Person returns the person with the given name.
+func (t Tenant) Person(name string) (Person, bool) {
+	for _, p := range t.People {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Person{}, false
+}
+
+// PersonByTelegram returns the person with the given Telegram user id.
+func (t Tenant) PersonByTelegram(userID int64) (Person, bool) {
+	if userID == 0 {
+		return Person{}, false
+	}
+	for _, p := range t.People {
+		if p.Telegram == userID {
+			return p, true
+		}
+	}
+	return Person{}, false
+}
+
+// PersonByWhatsApp returns the person with the given WhatsApp number, given as +E164 or as
+// Twilio's "whatsapp:+E164".
+func (t Tenant) PersonByWhatsApp(number string) (Person, bool) {
+	n, ok := normalizeWhatsApp(number)
+	if !ok {
+		return Person{}, false
+	}
+	for _, p := range t.People {
+		if p.WhatsApp == n {
+			return p, true
+		}
+	}
+	return Person{}, false
+}
+
+// Approvers returns the people with role approver, in file order.
+func (t Tenant) Approvers() []Person {
+	var out []Person
+	for _, p := range t.People {
+		if p.Role == RoleApprover {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Service returns the service with the given name.
+func (t Tenant) Service(name string) (Service, bool) {
+	for _, s := range t.Services {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Service{}, false
+}
+
+// Action returns the recovery action with the given name.
+func (t Tenant) Action(name string) (Action, bool) {
+	for _, a := range t.Recovery.Actions {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Action{}, false
+}
+
+// PolicyVersion identifies the tenant's policy: "pol-" and 10 hex digits of SHA-256 over the
+// canonical JSON of the policy, the recovery actions and the default action. Equal policies
+// give equal versions however they are spelled (180s and 3m, any order of risky_paths or
+// actions); any change of a value gives a different one. The ledger records it with every
+// decision.
+func (t Tenant) PolicyVersion() string {
+	paths := slices.Clone(t.Policy.RiskyPaths)
+	slices.Sort(paths)
+	paths = slices.Compact(paths)
+	actions := slices.Clone(t.Recovery.Actions)
+	slices.SortFunc(actions, func(a, b Action) int {
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Risk, b.Risk))
+	})
+	canonical := struct {
+		V               int      `json:"v"`
+		MinScoreToAlert int      `json:"min_score_to_alert"`
+		ApprovalTTL     int64    `json:"approval_ttl_ns"`
+		EscalateAfter   int64    `json:"escalate_after_ns"`
+		RiskyPaths      []string `json:"risky_paths"`
+		Actions         []Action `json:"actions"`
+		DefaultAction   string   `json:"default_action"`
+	}{
+		V:               1,
+		MinScoreToAlert: t.Policy.MinScoreToAlert,
+		ApprovalTTL:     int64(t.Policy.ApprovalTTL),
+		EscalateAfter:   int64(t.Policy.EscalateAfter),
+		RiskyPaths:      paths,
+		Actions:         actions,
+		DefaultAction:   t.Recovery.DefaultAction,
+	}
+	b, _ := json.Marshal(canonical) // cannot fail: ints, strings and slices of them
+	sum := sha256.Sum256(b)
+	return "pol-" + hex.EncodeToString(sum[:5])
+}

@@ -1,0 +1,63 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+// FuzzParse: arbitrary bytes never panic or hang Parse; bad input is a *Problems whose every
+// line starts with the file name, and good input yields at least one tenant with a valid id.
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"testdata/alertengine.yaml", "testdata/invalid.yaml"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, s := range []string{
+		"",
+		"tenants: []",
+		"tenants:\n  - id: acme\n    services: [{name: a}]\n",
+		"tenants:\n  - id: ${A}\n    services: [{name: \"${B}\"}]\n",
+		"x-a: &a {name: a}\ntenants:\n  - id: acme\n    services: [*a, *a]\n    policy: {<<: *a}\n",
+		"tenants: [{id: acme, services: [{name: a}], recovery: {url: 'https://x', secret: $$, actions: [{name: r, risk: low}]}}]",
+		"a: *b\n",
+		"tenants:\n  - !!str id: acme\n",
+		"? [a]\n: b\n",
+		"tenants:\n\t- id: acme\n",
+		"---\n...\n---\n",
+	} {
+		f.Add([]byte(s))
+	}
+	lookup := mapLookup(map[string]string{"A": "acme", "B": "checkout"})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, err := Parse("fuzz.yaml", data, lookup, Env{})
+		if err == nil {
+			if file == nil || len(file.Tenants) == 0 {
+				t.Fatalf("no error but no tenant: %#v", file)
+			}
+			for _, tn := range file.Tenants {
+				if !tenantIDPattern.MatchString(tn.ID) || len(tn.Services) == 0 {
+					t.Fatalf("no error but invalid tenant %#v", tn)
+				}
+				_ = tn.PolicyVersion()
+			}
+			return
+		}
+		if file != nil {
+			t.Fatal("an error and a file")
+		}
+		var ps *Problems
+		if !errors.As(err, &ps) || !errors.Is(err, ErrInvalid) || len(ps.List) == 0 {
+			t.Fatalf("want *Problems wrapping ErrInvalid, got %T %v", err, err)
+		}
+		for _, line := range ps.Lines() {
+			if !strings.HasPrefix(line, "fuzz.yaml") {
+				t.Fatalf("problem line without the file name: %q", line)
+			}
+		}
+	})
+}
