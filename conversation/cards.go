@@ -147,8 +147,9 @@ func incidentCard(c cardInput) Message {
 	}
 	p := c.proposal
 	switch {
+	case p == nil && c.in.Stage == ledger.Detected:
+		b = append(b, Block{Muted, "No recovery action is proposed yet."})
 	case p == nil:
-		b = append(b, Block{Muted, "Diagnosing…"})
 	case p.Dissent():
 		b = append(b, Block{Bold, "The lenses disagree:"})
 		for _, t := range p.Theories {
@@ -160,6 +161,8 @@ func incidentCard(c cardInput) Message {
 		}
 	case len(p.Theories) > 1:
 		b = append(b, Block{Plain, fmt.Sprintf("Both lenses agree (%.0f%%): %s", p.Confidence()*100, p.Theories[0].Summary)})
+	case len(p.Theories) == 1 && p.Theories[0].Lens == "policy":
+		b = append(b, Block{Plain, "Policy proposal: " + p.Theories[0].Summary})
 	case len(p.Theories) == 1:
 		t := p.Theories[0]
 		b = append(b, Block{Plain, fmt.Sprintf("Diagnosis (%s, %.0f%%): %s", t.Lens, t.Confidence*100, t.Summary)})

@@ -61,7 +61,11 @@ type Options struct {
 	Commits    CommitSource
 	Answerer   Answerer
 	Charts     Charter
-	Clock      func() time.Time
+	// OnAuthorized is called after an approval's AUTHORIZED entry is durable, to hand the
+	// execution to the executor. If it fails, the executor's sweep of AUTHORIZED incidents
+	// still picks the execution up.
+	OnAuthorized func(ctx context.Context, e ledger.Entry) error
+	Clock        func() time.Time
 	Logger     *slog.Logger
 }
 
@@ -405,36 +409,46 @@ func actorOf(name string, u User) ledger.Actor {
 
 // press redeems an approval button.
 func (e *Engine) press(ctx context.Context, in Inbound) (Reply, error) {
-	t, ok := e.tenantFor(ctx, in)
+	t, _ := e.tenantFor(ctx, in)
+	hint := ""
+	if tenant, incident, found := e.st.lookupRoute(ctx, in); found && t != nil && tenant == t.ID {
+		hint = incident
+	}
+	return e.redeem(ctx, t, in.User, in.Data, hint)
+}
+
+// redeem runs an approval for u (in tenant t, nil when the chat belongs to no tenant):
+// the approval rules, then the card edits and the hand-over to the executor.
+func (e *Engine) redeem(ctx context.Context, t *Tenant, u User, ref, incidentHint string) (Reply, error) {
 	tenantID := ""
 	var name string
 	var approver bool
-	if ok {
-		tenantID = t.ID
-		name, approver = e.who(ctx, t, in.User)
-	}
 	pol := approval.Policy{}
-	if ok {
+	if t != nil {
+		tenantID = t.ID
+		name, approver = e.who(ctx, t, u)
 		pol.Version = t.PolicyVersion
+		if incidentHint != "" {
+			pol.SuspectAuthors = e.suspects(ctx, t, incidentHint)
+		}
 	}
-	if tenant, incident, found := e.refIncident(ctx, in); found && ok && tenant == t.ID {
-		pol.SuspectAuthors = e.suspects(ctx, t, incident)
-	}
-	res, err := e.o.Approvals.Redeem(ctx, in.Data, approval.Presser{Tenant: tenantID, Name: name, Approver: approver,
-		Channel: string(in.User.Channel), UserID: in.User.ID}, pol)
+	res, err := e.o.Approvals.Redeem(ctx, ref, approval.Presser{Tenant: tenantID, Name: name, Approver: approver,
+		Channel: string(u.Channel), UserID: u.ID}, pol)
 	if err != nil {
-		if errors.Is(err, approval.ErrUnknown) || errors.Is(err, approval.ErrExpired) || errors.Is(err, approval.ErrUsed) ||
-			errors.Is(err, approval.ErrNotApprover) || errors.Is(err, approval.ErrSelfApproval) || errors.Is(err, approval.ErrSameApprover) ||
-			errors.Is(err, approval.ErrPolicyChanged) || errors.Is(err, approval.ErrIncidentMoved) || errors.Is(err, approval.ErrInvalidToken) {
+		if refusal(err) {
 			return Reply{Toast: approval.Explain(err, tenantID)}, nil
 		}
 		e.o.Logger.Error("redeem approval", "err", err)
 		return Reply{Toast: "Something went wrong; nothing was run."}, err
 	}
-	switch res.Status {
-	case approval.Partial:
+	if res.Status == approval.Partial {
 		_ = e.Say(ctx, res.Tenant, res.Incident, Message{Blocks: []Block{{Plain, fmt.Sprintf("☑️ %s approved %s (1 of 2). A second, different approver is needed.", name, res.Action)}}})
 		return Reply{Toast: "Recorded. A second approver is needed for " + res.Action + "."}, nil
+	}
+	if e.o.OnAuthorized != nil {
+		if err := e.o.OnAuthorized(ctx, res.Entry); err != nil {
+			e.o.Logger.Error("hand authorized execution to the executor", "incident", res.Incident, "err", err)
+		}
 	}
 	line := fmt.Sprintf("✅ Approved by %s at %s: %s", strings.Join(res.By, " and "), hhmm(res.Entry.At), res.Action)
 	if err := e.closeCards(ctx, res.Tenant, res.Incident, line); err != nil {
@@ -443,9 +457,76 @@ func (e *Engine) press(ctx context.Context, in Inbound) (Reply, error) {
 	return Reply{Toast: "Approved. " + res.Action + " will run now."}, nil
 }
 
-// refIncident finds the incident of the message a press came from.
-func (e *Engine) refIncident(ctx context.Context, in Inbound) (string, string, bool) {
-	return e.st.lookupRoute(ctx, in)
+// refusal reports whether err is a refusal the presser should read (not a failure).
+func refusal(err error) bool {
+	for _, s := range []error{approval.ErrUnknown, approval.ErrExpired, approval.ErrUsed, approval.ErrNotApprover, approval.ErrSelfApproval,
+		approval.ErrSameApprover, approval.ErrPolicyChanged, approval.ErrIncidentMoved, approval.ErrInvalidToken} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// PreviewLink shows what a link approval would do, with no side effect.
+func (e *Engine) PreviewLink(ctx context.Context, id string) (approval.Preview, error) {
+	return e.o.Approvals.PreviewLink(ctx, id)
+}
+
+// ConfirmLink redeems a link approval as the approver it was issued to, through the same
+// rules as a button press. It returns the text to show.
+func (e *Engine) ConfirmLink(ctx context.Context, id string) (string, error) {
+	p, err := e.o.Approvals.PreviewLink(ctx, id)
+	if err != nil {
+		if refusal(err) {
+			return approval.Explain(err, ""), nil
+		}
+		return "", err
+	}
+	t, ok := e.tenants[p.Tenant]
+	if !ok {
+		return approval.Explain(approval.ErrUnknown, ""), nil
+	}
+	r, err := e.redeem(ctx, t, User{Channel: Channel(p.Channel), ID: p.UserID}, p.Ref, p.Incident)
+	return r.Toast, err
+}
+
+// IssueLinks creates one link approval per approver of the incident's tenant who has a
+// chat identity, for each current approval reference of the incident's card. It returns
+// link references by person name and action.
+func (e *Engine) IssueLinks(ctx context.Context, tenant, incident string) (map[string]map[string]string, error) {
+	t, ok := e.tenants[tenant]
+	if !ok {
+		return nil, fmt.Errorf("unknown tenant %q", tenant)
+	}
+	ps, err := e.st.placements(ctx, tenant, incident)
+	if err != nil || len(ps) == 0 {
+		return nil, fmt.Errorf("incident %s has no card: %w", incident, err)
+	}
+	p := latestProposalOf(ctx, e, tenant, incident)
+	if p == nil || len(ps[0].Refs) != len(p.Offers) {
+		return nil, fmt.Errorf("incident %s has no open approvals", incident)
+	}
+	out := map[string]map[string]string{}
+	for _, person := range t.People {
+		if !person.Approver {
+			continue
+		}
+		for ch, uid := range person.IDs {
+			for i, o := range p.Offers {
+				l, err := e.o.Approvals.IssueLink(ctx, ps[0].Refs[i], person.Name, string(ch), uid)
+				if err != nil {
+					return out, err
+				}
+				if out[person.Name] == nil {
+					out[person.Name] = map[string]string{}
+				}
+				out[person.Name][o.Action] = l
+			}
+			break
+		}
+	}
+	return out, nil
 }
 
 // suspects are the config people who authored the incident's risky commits.
@@ -567,15 +648,24 @@ func (e *Engine) Enroll(ctx context.Context, tenant, name, role string, ttl time
 	if _, ok := e.tenants[tenant]; !ok {
 		return "", fmt.Errorf("unknown tenant %q", tenant)
 	}
-	if role != "approver" && role != "viewer" {
-		return "", fmt.Errorf("role must be approver or viewer, got %q", role)
+	return Enroll(ctx, e.o.Redis, e.o.KeyPrefix, Enrollment{Tenant: tenant, Name: name, Role: role}, ttl)
+}
+
+// Enroll stores a one-time enrollment code (what `bot enroll` prints) without an engine.
+func Enroll(ctx context.Context, rc redis.UniversalClient, prefix string, en Enrollment, ttl time.Duration) (string, error) {
+	if en.Role != "approver" && en.Role != "viewer" {
+		return "", fmt.Errorf("role must be approver or viewer, got %q", en.Role)
+	}
+	if strings.TrimSpace(en.Name) == "" || len(en.Name) > 64 {
+		return "", errors.New("name must be 1 to 64 characters")
 	}
 	b := make([]byte, 10)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
 	}
 	code := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)
-	if err := e.st.putEnrollment(ctx, code, Enrollment{Tenant: tenant, Name: name, Role: role}, ttl); err != nil {
+	st := &store{rc: rc, prefix: prefix}
+	if err := st.putEnrollment(ctx, code, en, ttl); err != nil {
 		return "", err
 	}
 	return code, nil

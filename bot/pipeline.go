@@ -1,0 +1,192 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/alertengine/alertengine/bot/executor"
+	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/detector"
+	"github.com/alertengine/alertengine/ledger"
+)
+
+// PipelineOptions configure the pipeline.
+type PipelineOptions struct {
+	Ledger       *ledger.Ledger
+	Conversation *conversation.Engine
+	Executor     *executor.Executor
+	Tenants      []conversation.Tenant
+	Logger       *slog.Logger
+	// Queue bounds the detections waiting to be handled (default 1024).
+	Queue int
+}
+
+// Validate checks the options.
+func (o *PipelineOptions) Validate() error {
+	if o.Ledger == nil || o.Conversation == nil || o.Executor == nil {
+		return errors.New("pipeline: ledger, conversation and executor are required")
+	}
+	return nil
+}
+
+// Pipeline ties the pieces together, one way: a detection becomes a proposal and a
+// validated incident presented in the tenant's chats; an authorization becomes an
+// execution; an execution's outcome and the service's recovery are told in the thread.
+// Each step reads and appends the ledger; nothing reaches back upstream.
+type Pipeline struct {
+	o       PipelineOptions
+	tenants map[string]conversation.Tenant
+	events  chan detector.Event
+}
+
+// NewPipeline returns a pipeline; Run must be running for detections to be handled.
+func NewPipeline(o PipelineOptions) (*Pipeline, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Queue == 0 {
+		o.Queue = 1024
+	}
+	p := &Pipeline{o: o, tenants: map[string]conversation.Tenant{}, events: make(chan detector.Event, o.Queue)}
+	for _, t := range o.Tenants {
+		p.tenants[t.ID] = t
+	}
+	return p, nil
+}
+
+// OnDetection is the detector's OnEvent: it queues the event and returns at once.
+func (p *Pipeline) OnDetection(ctx context.Context, ev detector.Event) {
+	select {
+	case p.events <- ev:
+	default:
+		// The queue is full: wait a little rather than lose an incident's presentation.
+		t := time.NewTimer(5 * time.Second)
+		defer t.Stop()
+		select {
+		case p.events <- ev:
+		case <-t.C:
+			p.o.Logger.Error("pipeline queue full: detection not presented", "tenant", ev.Tenant, "incident", ev.Incident, "kind", ev.Kind)
+		case <-ctx.Done():
+		}
+	}
+}
+
+// Run handles queued detections until ctx ends. At start it re-drives what a previous
+// run may have left half-done: AUTHORIZED incidents whose execution was never enqueued.
+func (p *Pipeline) Run(ctx context.Context) error {
+	for id := range p.tenants {
+		if n, err := p.o.Executor.Sweep(ctx, id); err != nil {
+			p.o.Logger.Error("sweep authorized incidents", "tenant", id, "err", err)
+		} else if n > 0 {
+			p.o.Logger.Info("re-enqueued authorized executions", "tenant", id, "count", n)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-p.events:
+			if err := p.handle(ctx, ev); err != nil {
+				p.o.Logger.Error("handle detection", "tenant", ev.Tenant, "incident", ev.Incident, "kind", ev.Kind, "err", err)
+			}
+		}
+	}
+}
+
+func (p *Pipeline) handle(ctx context.Context, ev detector.Event) error {
+	switch ev.Kind {
+	case detector.Opened:
+		return p.opened(ctx, ev)
+	case detector.Recovered:
+		return p.o.Conversation.Notify(ctx, ledger.Entry{Tenant: ev.Tenant, Incident: ev.Incident, Event: ledger.Recover, At: ev.At})
+	case detector.Resolved:
+		return p.o.Conversation.Notify(ctx, ledger.Entry{Tenant: ev.Tenant, Incident: ev.Incident, Event: ledger.Resolve, At: ev.At})
+	case detector.Suppressed:
+		p.o.Logger.Warn("detection suppressed by the incidents-per-hour limit", "tenant", ev.Tenant, "service", ev.Service)
+	}
+	return nil
+}
+
+// proposedAction is the tenant's default action: the configured one, else the first
+// low-risk action.
+func proposedAction(t conversation.Tenant) (conversation.Action, bool) {
+	if a, ok := t.Action(t.DefaultAction); ok {
+		return a, true
+	}
+	for _, a := range t.Actions {
+		if !a.HighRisk {
+			return a, true
+		}
+	}
+	return conversation.Action{}, false
+}
+
+// opened proposes the tenant's default action (the council replaces this step), checks it
+// against the policy, and presents the incident.
+func (p *Pipeline) opened(ctx context.Context, ev detector.Event) error {
+	t, ok := p.tenants[ev.Tenant]
+	if !ok {
+		return fmt.Errorf("unknown tenant %q", ev.Tenant)
+	}
+	policy := ledger.Actor{Kind: ledger.ActorPolicy, ID: "pipeline"}
+	if d, silenced := p.o.Conversation.Silenced(ctx, ev.Tenant, ev.Service); silenced {
+		_, err := p.o.Ledger.Record(ctx, ledger.Entry{Tenant: ev.Tenant, Incident: ev.Incident, Event: ledger.Notice, Actor: policy,
+			PolicyVersion: t.PolicyVersion, Reason: fmt.Sprintf("%s is silenced for another %s: not posted to chat", ev.Service, d.Round(time.Second))})
+		return err
+	}
+	if a, ok := proposedAction(t); ok {
+		prop := conversation.Proposal{
+			Theories: []conversation.Theory{{Lens: "policy", Action: a.Name,
+				Summary: fmt.Sprintf("%s is the tenant's default recovery for a degraded service (no AI diagnosis in this step)", a.Name)}},
+			Agree:  true,
+			Offers: []conversation.Offer{{Action: a.Name}},
+		}
+		if _, err := p.o.Ledger.Record(ctx, ledger.Entry{Tenant: ev.Tenant, Incident: ev.Incident, Event: ledger.Propose, Actor: policy,
+			Action: a.Name, PolicyVersion: t.PolicyVersion, Reason: "policy default action " + a.Name, Data: prop.Data()}); err != nil {
+			return fmt.Errorf("propose: %w", err)
+		}
+		risk := "low"
+		if a.HighRisk {
+			risk = "high: two distinct approvers"
+		}
+		if _, err := p.o.Ledger.Record(ctx, ledger.Entry{Tenant: ev.Tenant, Incident: ev.Incident, Event: ledger.Validate, Actor: policy,
+			Action: a.Name, PolicyVersion: t.PolicyVersion,
+			Reason: fmt.Sprintf("%s is a defined action (risk %s); approval open for %s", a.Name, risk, t.ApprovalTTL)}); err != nil {
+			return fmt.Errorf("validate: %w", err)
+		}
+	}
+	return p.o.Conversation.Present(ctx, ev.Tenant, ev.Incident)
+}
+
+// OnAuthorized hands an authorized incident to the executor (conversation's hook).
+func (p *Pipeline) OnAuthorized(ctx context.Context, e ledger.Entry) error {
+	x, err := p.o.Executor.Prepare(ctx, e.Tenant, e.Incident)
+	if err != nil {
+		return err
+	}
+	return p.o.Executor.Enqueue(ctx, x)
+}
+
+// OnOutcome tells the thread how an execution ended (executor's hook).
+func (p *Pipeline) OnOutcome(ctx context.Context, o executor.Outcome) {
+	var ev ledger.Event
+	switch o.Kind {
+	case executor.Executed:
+		ev = ledger.Execute
+	case executor.Failed:
+		ev = ledger.WebhookFail
+	default:
+		return
+	}
+	if err := p.o.Conversation.Notify(ctx, ledger.Entry{Tenant: o.Execution.Tenant, Incident: o.Execution.Incident, Event: ev,
+		Action: o.Execution.Action, Reason: o.Reason, At: time.Now()}); err != nil {
+		p.o.Logger.Warn("tell the thread about the execution", "incident", o.Execution.Incident, "err", err)
+	}
+}
