@@ -6,10 +6,7 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/alertengine/alertengine/bot"
 	"github.com/alertengine/alertengine/bot/config"
-	"github.com/alertengine/alertengine/ledger"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 func newLogger(env config.Env, w io.Writer) *slog.Logger {
@@ -47,29 +44,14 @@ func runServe(ctx context.Context, a *app, args []string) int {
 		return exitUsage
 	}
 	key, _ := env.SigningKey()
-	store := ledger.NewRedisStore(rc, "")
-	led, err := ledger.New(ledger.Options{Store: store, Signer: key, Logger: log})
+	sys, err := build(wiring{env: env, file: file, rc: rc, log: log, signer: key, secret: []byte(env.AlertSecret.Reveal()), addr: env.Addr})
 	if err != nil {
 		fmt.Fprintln(a.stderr, err)
 		return exitUsage
 	}
-	srv, err := bot.NewServer(bot.ServerOptions{
-		Addr:     env.Addr,
-		Logger:   log,
-		Registry: prometheus.NewRegistry(),
-		Ready: []bot.Check{
-			{Name: "redis", Check: func(ctx context.Context) error { return rc.Ping(ctx).Err() }},
-			{Name: "ledger", Check: store.Ping},
-		},
-	})
-	if err != nil {
-		fmt.Fprintln(a.stderr, err)
-		return exitUsage
-	}
-	_ = led
-	log.Info("alertengine serving", "addr", env.Addr, "tenants", len(file.Tenants), "redis", desc)
-	if err := srv.Run(ctx); err != nil {
-		log.Error("server stopped", "err", err)
+	log.Info("alertengine serving", "addr", env.Addr, "tenants", len(file.Tenants), "redis", desc, "telegram", env.TelegramEnabled())
+	if err := sys.run(ctx, sys.server.Run); err != nil {
+		log.Error("stopped", "err", err)
 		return exitFailed
 	}
 	log.Info("stopped")

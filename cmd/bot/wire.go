@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/alertengine/alertengine/bot"
+	"github.com/alertengine/alertengine/bot/config"
+	"github.com/alertengine/alertengine/bot/executor"
+	"github.com/alertengine/alertengine/bot/telegram"
+	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/conversation/approval"
+	"github.com/alertengine/alertengine/detector"
+	"github.com/alertengine/alertengine/ledger"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// conversationTenants maps the config to what the conversation needs.
+func conversationTenants(f *config.File) []conversation.Tenant {
+	out := make([]conversation.Tenant, 0, len(f.Tenants))
+	for _, t := range f.Tenants {
+		ct := conversation.Tenant{ID: t.ID, DefaultAction: t.Recovery.DefaultAction, ApprovalTTL: t.Policy.ApprovalTTL,
+			EscalateAfter: t.Policy.EscalateAfter, PolicyVersion: t.PolicyVersion()}
+		for _, id := range t.Chats.Telegram {
+			ct.Chats = append(ct.Chats, conversation.TelegramChat(id))
+		}
+		for _, n := range t.Chats.WhatsApp {
+			ct.Chats = append(ct.Chats, conversation.Chat{Channel: conversation.WhatsApp, ID: n})
+		}
+		for _, p := range t.People {
+			ids := map[conversation.Channel]string{}
+			if p.Telegram != 0 {
+				ids[conversation.Telegram] = strconv.FormatInt(p.Telegram, 10)
+			}
+			if p.WhatsApp != "" {
+				ids[conversation.WhatsApp] = p.WhatsApp
+			}
+			ct.People = append(ct.People, conversation.Person{Name: p.Name, Approver: p.Role == config.RoleApprover, IDs: ids})
+		}
+		for _, a := range t.Recovery.Actions {
+			ct.Actions = append(ct.Actions, conversation.Action{Name: a.Name, HighRisk: a.Risk == config.RiskHigh})
+		}
+		for _, s := range t.Services {
+			ct.Services = append(ct.Services, s.Name)
+		}
+		out = append(out, ct)
+	}
+	return out
+}
+
+func detectorTenants(f *config.File) []detector.Tenant {
+	out := make([]detector.Tenant, 0, len(f.Tenants))
+	for _, t := range f.Tenants {
+		dt := detector.Tenant{ID: t.ID, PolicyVersion: t.PolicyVersion(), MinScoreToAlert: float64(t.Policy.MinScoreToAlert),
+			IncidentsPerHour: t.Limits.IncidentsPerHour, AlertmanagerToken: t.Alertmanager.Token.Reveal()}
+		for _, s := range t.Services {
+			dt.Services = append(dt.Services, detector.Service{Name: s.Name, HealthURL: s.HealthURL})
+		}
+		out = append(out, dt)
+	}
+	return out
+}
+
+func executorTargets(f *config.File) func(string) (executor.Target, bool) {
+	return func(tenant string) (executor.Target, bool) {
+		t, ok := f.Tenant(tenant)
+		if !ok || t.Recovery.URL == "" {
+			return executor.Target{}, false
+		}
+		return executor.Target{URL: t.Recovery.URL, Secret: t.Recovery.Secret.Reveal(), AllowPrivateNetwork: t.Recovery.AllowPrivateNetwork}, true
+	}
+}
+
+// system is every part of a running bot, wired.
+type system struct {
+	log       *slog.Logger
+	rc        redis.UniversalClient
+	store     *ledger.RedisStore
+	ledger    *ledger.Ledger
+	approvals *approval.Service
+	engine    *conversation.Engine
+	executor  *executor.Executor
+	detector  *detector.Detector
+	pipeline  *bot.Pipeline
+	telegram  *telegram.Adapter
+	server    *bot.Server
+	webhook   bool // Telegram in webhook mode
+	publicURL string
+}
+
+// wiring is what build needs besides the config.
+type wiring struct {
+	env       config.Env
+	file      *config.File
+	rc        redis.UniversalClient
+	log       *slog.Logger
+	signer    ed25519.PrivateKey
+	secret    []byte
+	addr      string
+	clock     func() time.Time
+	registry  *prometheus.Registry
+	keyPrefix string
+}
+
+func build(w wiring) (*system, error) {
+	if w.clock == nil {
+		w.clock = time.Now
+	}
+	if w.registry == nil {
+		w.registry = prometheus.NewRegistry()
+	}
+	s := &system{log: w.log, rc: w.rc, publicURL: w.env.PublicURL}
+	s.store = ledger.NewRedisStore(w.rc, w.keyPrefix)
+	var err error
+	if s.ledger, err = ledger.New(ledger.Options{Store: s.store, Signer: w.signer, Logger: w.log, Clock: w.clock}); err != nil {
+		return nil, err
+	}
+	if s.approvals, err = approval.New(approval.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Secret: w.secret, Ledger: s.ledger, Clock: w.clock, Logger: w.log}); err != nil {
+		return nil, err
+	}
+	tenants := conversationTenants(w.file)
+	var pipe *bot.Pipeline
+	s.engine, err = conversation.New(conversation.Options{
+		Ledger: s.ledger, Approvals: s.approvals, Redis: w.rc, KeyPrefix: w.keyPrefix, Tenants: tenants, Clock: w.clock, Logger: w.log,
+		OnAuthorized: func(ctx context.Context, e ledger.Entry) error { return pipe.OnAuthorized(ctx, e) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.executor, err = executor.New(executor.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Ledger: s.ledger, Targets: executorTargets(w.file), Logger: w.log, Clock: w.clock,
+		OnOutcome: func(ctx context.Context, o executor.Outcome) { pipe.OnOutcome(ctx, o) }}); err != nil {
+		return nil, err
+	}
+	if pipe, err = bot.NewPipeline(bot.PipelineOptions{Ledger: s.ledger, Conversation: s.engine, Executor: s.executor, Tenants: tenants, Logger: w.log}); err != nil {
+		return nil, err
+	}
+	s.pipeline = pipe
+	if s.detector, err = detector.New(detector.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Ledger: s.ledger, Tenants: detectorTenants(w.file),
+		OnEvent: pipe.OnDetection, Clock: w.clock, Logger: w.log, PollInterval: w.env.LoopInterval}); err != nil {
+		return nil, err
+	}
+	if w.env.TelegramEnabled() {
+		if s.telegram, err = telegram.New(telegram.Options{Token: w.env.TelegramBotToken.Reveal(), APIURL: w.env.TelegramAPIURL, Redis: w.rc,
+			KeyPrefix: w.keyPrefix, Logger: w.log, WebhookSecret: w.env.TelegramWebhookSecret.Reveal()}); err != nil {
+			return nil, err
+		}
+		s.engine.AddTransport(s.telegram)
+		s.webhook = w.env.TelegramWebhook()
+	}
+	if s.server, err = bot.NewServer(bot.ServerOptions{Addr: w.addr, Logger: w.log, Registry: w.registry, Ready: []bot.Check{
+		{Name: "redis", Check: func(ctx context.Context) error { return w.rc.Ping(ctx).Err() }},
+		{Name: "ledger", Check: s.store.Ping},
+	}}); err != nil {
+		return nil, err
+	}
+	s.server.Handle("POST /alertmanager/webhook", s.detector.AlertmanagerHandler())
+	s.server.Handle("GET /action/recover", bot.RecoverPreview(s.engine, w.log))
+	s.server.Handle("POST /action/recover/confirm", bot.RecoverConfirm(s.engine, w.log))
+	if s.telegram != nil && s.webhook {
+		s.server.Handle("POST /telegram/webhook", s.telegram.WebhookHandler(s.engine))
+	}
+	return s, nil
+}
+
+// run runs every loop of the system until ctx ends; the first loop that fails stops the
+// others.
+func (s *system) run(ctx context.Context, serve func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	loops := map[string]func(context.Context) error{
+		"http":     serve,
+		"detector": s.detector.Run,
+		"executor": s.executor.Run,
+		"pipeline": s.pipeline.Run,
+		"deadlines": func(ctx context.Context) error {
+			t := time.NewTicker(2 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+					if err := s.engine.Tick(ctx); err != nil {
+						s.log.Warn("approval deadlines", "err", err)
+					}
+				}
+			}
+		},
+	}
+	if s.telegram != nil {
+		if s.webhook {
+			loops["telegram-webhook"] = func(ctx context.Context) error {
+				if err := s.telegram.SetWebhook(ctx, s.publicURL+"/telegram/webhook"); err != nil {
+					return fmt.Errorf("telegram setWebhook: %w", err)
+				}
+				<-ctx.Done()
+				return nil
+			}
+		} else {
+			loops["telegram"] = func(ctx context.Context) error { return s.telegram.Run(ctx, s.engine) }
+		}
+	}
+	var wg sync.WaitGroup
+	errc := make(chan error, len(loops))
+	for name, loop := range loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := loop(ctx); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	return <-errc
+}
+
