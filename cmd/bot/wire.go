@@ -222,4 +222,3 @@ func (s *system) run(ctx context.Context, serve func(context.Context) error) err
 	close(errc)
 	return <-errc
 }
-
