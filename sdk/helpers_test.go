@@ -96,8 +96,8 @@ func (ts *testSDK) run(t testing.TB, h http.Handler, phases ...phase) {
 	}
 }
 
-// settle lets the last second of traffic be drained: the judged window then ends with
-// it.
+// settle, after run, lets the last second of traffic be drained: the judged window
+// then ends with it.
 func (ts *testSDK) settle(t testing.TB) {
 	t.Helper()
 	ts.clock.Advance(graceSeconds * time.Second)
@@ -146,4 +146,11 @@ func httptestRecorder(h http.Handler, method, path string) *httptest.ResponseRec
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
 	return rec
+}
+
+// pass lets the current second of the clock end and be drained.
+func (ts *testSDK) pass(t testing.TB) {
+	t.Helper()
+	ts.clock.Advance((1 + graceSeconds) * time.Second)
+	ts.tick(t.Context())
 }

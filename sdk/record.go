@@ -42,6 +42,7 @@ type routeCell struct {
 
 // hotShard is one shard of a second in flight.
 type hotShard struct {
+	sec    atomic.Int64    // the second it holds (its last writer's); 0 before any
 	bins   []atomic.Uint32 // index = sketch index − scale.minIndex
 	routes [maxRoutes]routeCell
 }
@@ -88,8 +89,11 @@ func (s *SDK) record(sec int64, d time.Duration, route uint16, status int) {
 
 	tok := s.shardPool.Get().(*shardToken)
 	sh := &s.hot[sec&(slotCount-1)][tok.idx]
-	// Order matters (see drainSlot): the bin first, then the route's count, then its
-	// error counters, so a drain never sees an error without its request.
+	if sh.sec.Load() != sec {
+		sh.sec.Store(sec)
+	}
+	// Order matters (see drainShardLocked): the bin first, then the route's count, then
+	// its error counters, so a drain never sees an error without its request.
 	sh.bins[bin].Add(1)
 	c := &sh.routes[route]
 	c.count.Add(1)

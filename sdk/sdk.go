@@ -1,9 +1,11 @@
 package sdk
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,7 +59,9 @@ type SDK struct {
 	// mu guards the windows and the judgement; the collector, the endpoints and Close
 	// take it, requests never do.
 	mu       sync.Mutex
-	lastSec  int64 // last second drained
+	lastSec  int64              // every shard stamped up to here is drained
+	drained  [slotCount][]int64 // stamp of each shard when last drained
+	deltas   []delta            // scratch of collectLocked
 	seconds  [windowSeconds]second
 	minutes  [historyMinutes]minute
 	baseline health.Baseline
@@ -136,6 +140,7 @@ func newSDK(opts Options) *SDK {
 	s.shardPool.New = func() any { return &shardToken{idx: (s.shardNext.Add(1) - 1) & s.shardMask} }
 	bins := s.scale.maxIndex - s.scale.minIndex + 1
 	for i := range s.hot {
+		s.drained[i] = make([]int64, shards)
 		s.hot[i] = make([]hotShard, shards)
 		for j := range s.hot[i] {
 			s.hot[i][j].bins = make([]atomic.Uint32, bins)
@@ -221,17 +226,48 @@ func (s *SDK) Close() error {
 	return s.closeErr
 }
 
-// collectLocked drains every second up to and including upTo.
+// collectLocked drains every shard whose second is at most upTo, then runs the
+// evaluations due up to upTo.
+//
+// Each shard is stamped with the second it holds, so a shard is attributed to its own
+// second even when the collector falls behind (a paused process, a jump of the clock).
+// Data written after its shard was drained (a request preempted for seconds between
+// choosing its shard and counting) is drained with the shard's next second.
 func (s *SDK) collectLocked(upTo int64) {
 	if upTo <= s.lastSec {
 		return
 	}
-	// Slots are reused every slotCount seconds and the two most recent seconds may
-	// still be written: after a long stall only the newest slotCount−2 seconds can be
-	// told apart; anything older in those slots is attributed to them.
-	from := max(s.lastSec+1, upTo-(slotCount-3))
-	for sec := from; sec <= upTo; sec++ {
-		s.drainLocked(sec)
+	nRoutes := len(s.routes.Load().names)
+	s.deltas = s.deltas[:0]
+	for slot := range s.hot {
+		for i := range s.hot[slot] {
+			sh := &s.hot[slot][i]
+			st := sh.sec.Load()
+			if st == 0 || st > upTo || st == s.drained[slot][i] {
+				continue
+			}
+			s.drained[slot][i] = st
+			s.drainShardLocked(sh, st, nRoutes)
+		}
+	}
+	slices.SortFunc(s.deltas, func(a, b delta) int { return cmp.Compare(a.sec, b.sec) })
+	for i := range s.deltas {
+		d := &s.deltas[i]
+		if s.ship != nil && d.count > 0 {
+			sum := Summary{
+				Tenant:    s.opts.Tenant,
+				Service:   s.opts.Service,
+				Instance:  s.opts.Instance,
+				Bucket:    time.Unix(d.sec, 0).UTC(),
+				Count:     d.count,
+				Errors5xx: min(d.e5xx, d.count),
+				Errors4xx: min(d.e4xx, d.count-min(d.e5xx, d.count)),
+				sketch:    d.sketch,
+			}
+			s.ship.enqueue(sum.Fields())
+		}
+	}
+	for sec := max(s.lastSec+1, upTo-windowSeconds+1); sec <= upTo; sec++ {
 		if (sec+1)%evalEvery == 0 {
 			s.evaluateLocked(sec)
 		}
@@ -239,42 +275,83 @@ func (s *SDK) collectLocked(upTo int64) {
 	s.lastSec = upTo
 }
 
-// drainLocked turns the hot slot of sec into a completed second, folds it into its
-// minute and hands its summary to the shipper.
-func (s *SDK) drainLocked(sec int64) {
-	b := &s.seconds[mod(sec, windowSeconds)]
-	b.sec = sec
-	b.count, b.e5xx, b.e4xx, b.sumMicros, b.maxMicros = 0, 0, 0, 0, 0
-	b.sketch.Clear()
+// delta is what one collection pass drained for one second: the summary to ship. Late
+// data of a second already shipped makes a second summary with the same bucket, which
+// the detector adds up like summaries of two instances.
+type delta struct {
+	sec               int64
+	count, e5xx, e4xx uint64
+	sketch            *ddsketch.DDSketch
+}
 
-	m := &s.minutes[mod(sec/60, historyMinutes)]
-	if m.min != sec/60 {
-		m.min = sec / 60
-		m.count, m.e5xx, m.e4xx, m.sumMicros, m.maxMicros = 0, 0, 0, 0, 0
-		m.sketch.Clear()
-		clear(m.routes)
+// deltaLocked returns the delta of sec in the current pass, reusing sketches.
+func (s *SDK) deltaLocked(sec int64) *delta {
+	for i := range s.deltas {
+		if s.deltas[i].sec == sec {
+			return &s.deltas[i]
+		}
 	}
+	if len(s.deltas) < cap(s.deltas) {
+		s.deltas = s.deltas[:len(s.deltas)+1]
+	} else {
+		s.deltas = append(s.deltas, delta{})
+	}
+	d := &s.deltas[len(s.deltas)-1]
+	if d.sketch == nil {
+		d.sketch = s.scale.newSketch()
+	}
+	d.sketch.Clear()
+	d.sec, d.count, d.e5xx, d.e4xx = sec, 0, 0, 0
+	return d
+}
 
-	nRoutes := len(s.routes.Load().names)
-	if len(m.routes) < nRoutes {
-		m.routes = append(m.routes, make([]routeAgg, nRoutes-len(m.routes))...)
+// drainShardLocked moves one shard's counters into second sec: its bucket of the
+// window (if still in it), its minute (if still kept) and the pass's delta.
+func (s *SDK) drainShardLocked(sh *hotShard, sec int64, nRoutes int) {
+	d := s.deltaLocked(sec)
+	var b *second
+	if sec > s.lastSec-windowSeconds {
+		b = &s.seconds[mod(sec, windowSeconds)]
+		if b.sec != sec {
+			b.sec = sec
+			b.count, b.e5xx, b.e4xx, b.sumMicros, b.maxMicros = 0, 0, 0, 0, 0
+			b.sketch.Clear()
+		}
 	}
-	bstore := b.sketch.GetPositiveValueStore()
-	mstore := m.sketch.GetPositiveValueStore()
-	for i := range s.hot[sec&(slotCount-1)] {
-		sh := &s.hot[sec&(slotCount-1)][i]
-		// Routes before bins, the reverse of record's order (see there).
-		for r := 0; r < nRoutes; r++ {
-			c := &sh.routes[r]
-			if c.count.Load() == 0 && c.e5xx.Load() == 0 && c.e4xx.Load() == 0 {
-				continue
-			}
-			e5, e4 := c.e5xx.Swap(0), c.e4xx.Swap(0)
-			n, sum, mx := c.count.Swap(0), c.sumMicros.Swap(0), c.maxMicros.Swap(0)
+	var m *minute
+	if mm := &s.minutes[mod(sec/60, historyMinutes)]; mm.min <= sec/60 {
+		m = mm
+		if m.min != sec/60 {
+			m.min = sec / 60
+			m.count, m.e5xx, m.e4xx, m.sumMicros, m.maxMicros = 0, 0, 0, 0, 0
+			m.sketch.Clear()
+			clear(m.routes)
+		}
+		if len(m.routes) < nRoutes {
+			m.routes = append(m.routes, make([]routeAgg, nRoutes-len(m.routes))...)
+		}
+	}
+	// Routes before bins, the reverse of record's order (see there).
+	for r := 0; r < nRoutes; r++ {
+		c := &sh.routes[r]
+		if c.count.Load() == 0 && c.e5xx.Load() == 0 && c.e4xx.Load() == 0 {
+			continue
+		}
+		e5, e4 := c.e5xx.Swap(0), c.e4xx.Swap(0)
+		n, sum, mx := c.count.Swap(0), c.sumMicros.Swap(0), c.maxMicros.Swap(0)
+		d.e5xx += e5
+		d.e4xx += e4
+		if b != nil {
 			b.e5xx += e5
 			b.e4xx += e4
 			b.sumMicros += sum
 			b.maxMicros = max(b.maxMicros, mx)
+		}
+		if m != nil {
+			m.e5xx += e5
+			m.e4xx += e4
+			m.sumMicros += sum
+			m.maxMicros = max(m.maxMicros, mx)
 			ra := &m.routes[r]
 			ra.count += n
 			ra.e5xx += e5
@@ -282,39 +359,24 @@ func (s *SDK) drainLocked(sec int64) {
 			ra.sumMicros += sum
 			ra.maxMicros = max(ra.maxMicros, mx)
 		}
-		for j := range sh.bins {
-			if sh.bins[j].Load() == 0 {
-				continue
-			}
-			n := sh.bins[j].Swap(0)
-			b.count += uint64(n)
-			bstore.AddWithCount(j+s.scale.minIndex, float64(n))
-			mstore.AddWithCount(j+s.scale.minIndex, float64(n))
-		}
 	}
-	// A request racing the drain may leave its error counter for the slot's next use;
-	// keep the bucket consistent.
-	b.e5xx = min(b.e5xx, b.count)
-	b.e4xx = min(b.e4xx, b.count-b.e5xx)
-	m.count += b.count
-	m.e5xx += b.e5xx
-	m.e4xx += b.e4xx
-	m.sumMicros += b.sumMicros
-	m.maxMicros = max(m.maxMicros, b.maxMicros)
-
-	if s.ship != nil && b.count > 0 {
-		sum := Summary{
-			Tenant:    s.opts.Tenant,
-			Service:   s.opts.Service,
-			Instance:  s.opts.Instance,
-			Bucket:    time.Unix(sec, 0).UTC(),
-			Count:     b.count,
-			Errors5xx: b.e5xx,
-			Errors4xx: b.e4xx,
-			sketch:    b.sketch,
+	dstore := d.sketch.GetPositiveValueStore()
+	for j := range sh.bins {
+		if sh.bins[j].Load() == 0 {
+			continue
 		}
-		// Encoded now: the bucket's sketch is reused once it leaves the window.
-		s.ship.enqueue(sum.Fields())
+		n := sh.bins[j].Swap(0)
+		idx := j + s.scale.minIndex
+		d.count += uint64(n)
+		dstore.AddWithCount(idx, float64(n))
+		if b != nil {
+			b.count += uint64(n)
+			b.sketch.GetPositiveValueStore().AddWithCount(idx, float64(n))
+		}
+		if m != nil {
+			m.count += uint64(n)
+			m.sketch.GetPositiveValueStore().AddWithCount(idx, float64(n))
+		}
 	}
 }
 

@@ -62,7 +62,8 @@ func newShipper(ropts *redis.Options, opts Options, key string) *shipper {
 	ropts.DialTimeout = opts.RedisTimeout
 	ropts.ReadTimeout = opts.RedisTimeout
 	ropts.WriteTimeout = opts.RedisTimeout
-	ropts.MaxRetries = -1 // the breaker decides when to try again
+	ropts.MaxRetries = -1   // the breaker decides when to try again
+	ropts.DialerRetries = 1 // one dial per attempt: a dead Redis fails fast
 	ropts.PoolSize = 2
 	return &shipper{
 		client:  redis.NewClient(ropts),

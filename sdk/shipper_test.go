@@ -1,0 +1,315 @@
+package sdk
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/alertengine/alertengine/ledger/ledgertest"
+)
+
+// stream reads every summary of a stream.
+func stream(t *testing.T, c *redis.Client, key string) []Summary {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	msgs, err := c.XRange(ctx, key, "-", "+").Result()
+	if err != nil {
+		t.Fatalf("XRANGE %s: %v", key, err)
+	}
+	out := make([]Summary, 0, len(msgs))
+	for _, m := range msgs {
+		s, err := ParseSummary(m.Values)
+		if err != nil {
+			t.Fatalf("entry %s: %v", m.ID, err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func ingestionOf(t *testing.T, h http.Handler) ingestionResponse {
+	t.Helper()
+	var in ingestionResponse
+	if code := get(t, h, "/metrics/ingestion", &in); code != http.StatusOK {
+		t.Fatalf("GET /metrics/ingestion: %d", code)
+	}
+	return in
+}
+
+func TestPushModeShipsOneSummaryPerSecond(t *testing.T) {
+	srv := ledgertest.NewServer(t)
+	c := srv.Client(t)
+	prefix := srv.Prefix(t)
+	ts := newTestSDK(t, Options{RedisURL: srv.URL, KeyPrefix: prefix})
+	h := ts.service()
+	ts.run(t, h,
+		phase{2, 10, around(10*ms, ok200)},
+		phase{1, 0, nil}, // an idle second ships nothing
+		phase{1, 20, around(100*ms, every(4, 500))},
+	)
+	ts.settle(t)
+
+	got := stream(t, c, StreamKey(prefix, "acme", "checkout"))
+	if len(got) != 3 {
+		t.Fatalf("%d summaries shipped, want 3 (idle seconds are not shipped): %+v", len(got), got)
+	}
+	for i, want := range []struct {
+		sec       int
+		n, e5     uint64
+		p95Approx float64
+	}{{0, 10, 0, 18}, {1, 10, 0, 28}, {3, 20, 5, 118}} {
+		s := got[i]
+		if !s.Bucket.Equal(t0.Add(time.Duration(want.sec)*time.Second)) || s.Count != want.n || s.Errors5xx != want.e5 {
+			t.Errorf("summary %d: bucket %v, n %d, e5 %d; want %v, %d, %d", i, s.Bucket, s.Count, s.Errors5xx, t0.Add(time.Duration(want.sec)*time.Second), want.n, want.e5)
+		}
+		if s.Tenant != "acme" || s.Service != "checkout" || s.Instance != "pod-1" {
+			t.Errorf("summary %d labels %q/%q/%q", i, s.Tenant, s.Service, s.Instance)
+		}
+		if !within(s.Quantile(0.95), want.p95Approx, 0.02) {
+			t.Errorf("summary %d p95 = %v, want ≈ %v", i, s.Quantile(0.95), want.p95Approx)
+		}
+	}
+	in := ingestionOf(t, h)
+	if in.Mode != "redis" || in.Shipped != 3 || in.Buffered != 0 || in.Dropped != 0 || in.CircuitBreaker.State != "closed" {
+		t.Errorf("ingestion = %+v, want redis mode, 3 shipped, nothing buffered or dropped, breaker closed", in)
+	}
+}
+
+func TestCloseShipsWhatIsLeft(t *testing.T) {
+	srv := ledgertest.NewServer(t)
+	c := srv.Client(t)
+	prefix := srv.Prefix(t)
+	ts := newTestSDK(t, Options{RedisURL: srv.URL, KeyPrefix: prefix})
+	serve(ts.service(), request{5 * ms, http.StatusOK})
+	ts.clock.Advance(time.Second) // the second is over, but not yet drained
+	if err := ts.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if got := stream(t, c, StreamKey(prefix, "acme", "checkout")); len(got) != 1 || got[0].Count != 1 {
+		t.Errorf("after Close the stream holds %+v, want the last second's summary", got)
+	}
+}
+
+func TestBackgroundLoopShips(t *testing.T) {
+	srv := ledgertest.NewServer(t)
+	c := srv.Client(t)
+	prefix := srv.Prefix(t)
+	ts := newTestSDK(t, Options{RedisURL: srv.URL, KeyPrefix: prefix})
+	ticks := make(chan time.Time)
+	ts.tickDone = make(chan struct{})
+	ts.start(ticks, func() {})
+
+	serve(ts.service(), request{5 * ms, http.StatusOK})
+	ts.clock.Advance((1 + graceSeconds) * time.Second)
+	ticks <- time.Time{}
+	<-ts.tickDone
+	if got := stream(t, c, StreamKey(prefix, "acme", "checkout")); len(got) != 1 {
+		t.Errorf("after one tick of the loop the stream holds %d summaries, want 1", len(got))
+	}
+	if err := ts.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// redisServer is a redis-server process this test owns.
+type redisServer struct {
+	port     int
+	password string
+	cmd      *exec.Cmd
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startRedisServer starts redis-server on port and waits until it accepts connections.
+func startRedisServer(t *testing.T, port int, password string) *redisServer {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server is not installed: this test needs to start and kill its own Redis")
+	}
+	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--requirepass", password)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatalf("redis-server stdout: %v", err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	rs := &redisServer{port: port, password: password, cmd: cmd}
+	t.Cleanup(rs.kill)
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "Ready to accept connections") {
+				close(ready)
+				break
+			}
+		}
+		for sc.Scan() { // keep the pipe drained
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("redis-server on port %d did not become ready", port)
+	}
+	return rs
+}
+
+func (rs *redisServer) kill() {
+	if rs.cmd.ProcessState == nil {
+		_ = rs.cmd.Process.Kill()
+		_ = rs.cmd.Wait()
+	}
+}
+
+func (rs *redisServer) url() string {
+	return fmt.Sprintf("redis://:%s@127.0.0.1:%d/0", rs.password, rs.port)
+}
+
+func (rs *redisServer) client(t *testing.T) *redis.Client {
+	opt, _ := redis.ParseURL(rs.url())
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestRedisKilledWhileTrafficFlows(t *testing.T) {
+	const password = "s3cr3t-pw-do-not-leak"
+	port := freePort(t)
+	rs := startRedisServer(t, port, password)
+	ts := newTestSDK(t, Options{RedisURL: rs.url(), BufferSize: 5})
+	h := ts.service()
+	key := StreamKey("", "acme", "checkout")
+
+	// Healthy: three seconds shipped.
+	ts.run(t, h, phase{3, 20, around(10*ms, ok200)})
+	ts.settle(t)
+	if got := stream(t, rs.client(t), key); len(got) != 3 {
+		t.Fatalf("before the outage %d summaries shipped, want 3", len(got))
+	}
+
+	// Outage: Redis dies, traffic goes on for 8 seconds.
+	rs.kill()
+	ts.run(t, h, phase{8, 20, around(10*ms, ok200)})
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, "/pay", nil)
+	r.Header.Set("X-Test-Latency", "5ms")
+	r.Header.Set("X-Test-Status", "200")
+	h.ServeHTTP(rec, r)
+	if rec.Code != http.StatusOK {
+		t.Errorf("a request during the outage got %d, want 200", rec.Code)
+	}
+	ts.pass(t)
+	var hr healthResponse
+	get(t, h, "/health/alerts", &hr)
+	if hr.Metrics.SampleSize != 11*20+1 || hr.Status != "ok" {
+		t.Errorf("/health/alerts during the outage: status %q, sample_size %d; want ok from memory with 221 requests", hr.Status, hr.Metrics.SampleSize)
+	}
+	// Outage summaries: seconds 4..11 (20 requests each) and 12 (the one above).
+	in := ingestionOf(t, h)
+	if in.Mode != "redis" || in.CircuitBreaker.State != "open" || in.Buffered != 5 || in.Dropped != 4 || in.Shipped != 3 {
+		t.Errorf("ingestion during the outage = %+v; want breaker open, 5 buffered, 4 dropped, 3 shipped", in)
+	}
+	if in.LastError == "" || in.CircuitBreaker.NextProbeAt == nil {
+		t.Errorf("ingestion during the outage lacks the last error or the next probe: %+v", in)
+	}
+	for _, path := range []string{"/metrics/ingestion", "/__alertengine/status", "/health/alerts"} {
+		if body := httptestRecorder(h, http.MethodGet, path).Body.String(); strings.Contains(body, password) {
+			t.Errorf("%s shows the Redis password: %s", path, body)
+		}
+	}
+
+	// Redis comes back on the same port. The breaker waits for its probe time…
+	rs = startRedisServer(t, port, password)
+	ts.tick(t.Context())
+	if got := stream(t, rs.client(t), key); len(got) != 0 {
+		t.Errorf("%d summaries shipped before the breaker's probe time, want 0", len(got))
+	}
+	// … then probes, closes and ships the buffer, without restarting the SDK.
+	ts.clock.Advance(breakerCooldown + time.Second)
+	ts.tick(t.Context())
+	got := stream(t, rs.client(t), key)
+	if len(got) != 5 {
+		t.Fatalf("after recovery %d summaries shipped, want the 5 buffered", len(got))
+	}
+	for i, s := range got {
+		// The 4 oldest outage seconds were dropped: 8..12 remain, in order.
+		want, n := t0.Add(time.Duration(8+i)*time.Second), uint64(20)
+		if i == 4 {
+			n = 1
+		}
+		if !s.Bucket.Equal(want) || s.Count != n {
+			t.Errorf("summary %d: bucket %v n %d, want %v n %d", i, s.Bucket, s.Count, want, n)
+		}
+	}
+	in = ingestionOf(t, h)
+	if in.CircuitBreaker.State != "closed" || in.Buffered != 0 || in.Shipped != 8 || in.Dropped != 4 || in.CircuitBreaker.FailureCount != 0 {
+		t.Errorf("ingestion after recovery = %+v; want closed, 8 shipped, 4 dropped, nothing buffered", in)
+	}
+
+	// And new traffic flows straight through.
+	ts.run(t, h, phase{1, 20, around(10*ms, ok200)})
+	ts.settle(t)
+	if got := stream(t, rs.client(t), key); len(got) != 6 {
+		t.Errorf("after recovery new traffic: %d summaries, want 6", len(got))
+	}
+}
+
+func TestSecretsStayOut(t *testing.T) {
+	const password = "hunter2-very-secret"
+	tests := []struct {
+		name, url, wantMode string
+	}{
+		{"unparseable URL", "redis://:" + password + "@127.0.0.1:notaport/0", "memory"},
+		{"wrong scheme", "http://:" + password + "@127.0.0.1:6379", "memory"},
+		{"unreachable server", "redis://:" + password + "@127.0.0.1:1/0", "redis"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := Options{Service: "checkout", Tenant: "acme", RedisURL: tc.url}
+			if err := opts.Validate(); tc.wantMode == "memory" && (err == nil || strings.Contains(err.Error(), password)) {
+				t.Errorf("Validate = %v, want an error without the password", err)
+			}
+			ts := newTestSDK(t, Options{RedisURL: tc.url, RedisTimeout: time.Second})
+			h := ts.service()
+			serve(h, request{5 * ms, http.StatusOK})
+			ts.pass(t)
+			var st statusResponse
+			get(t, h, "/__alertengine/status", &st)
+			if st.Mode != tc.wantMode || st.Version != Version || st.Service != "checkout" || st.Tenant != "acme" || st.Instance != "pod-1" {
+				t.Errorf("status = %+v, want mode %s and the service's identity", st, tc.wantMode)
+			}
+			in := ingestionOf(t, h)
+			if in.LastError == "" {
+				t.Errorf("ingestion = %+v, want the problem reported", in)
+			}
+			for _, path := range []string{"/metrics/ingestion", "/__alertengine/status"} {
+				if body := httptestRecorder(h, http.MethodGet, path).Body.String(); strings.Contains(body, password) {
+					t.Errorf("%s shows the password: %s", path, body)
+				}
+			}
+		})
+	}
+}
