@@ -1,3 +1,103 @@
 // Package detector turns service metrics into detections: health score, learned
 // baseline, anomaly, trend, rate of change and policy gates with hysteresis.
+//
+// A Detector (New, Options) takes three inputs and makes one kind of decision: a ledger
+// entry (DETECTED, an update, RECOVERED or RESOLVED) by actor policy/detector, carrying the
+// tenant's policy version, followed by an Event for the pipeline (Options.OnEvent).
+//
+// # Inputs
+//
+// Push. The Go SDK ships one summary per instance per 1 s bucket to the Redis Stream
+// sdk.StreamKey(KeyPrefix, tenant, service). Every replica joins the consumer group
+// "ae-detector" on every push-mode stream and reads with XREADGROUP (Ingest), so each
+// entry goes to one replica. A summary is checked (sdk.ParseSummary, tenant and service
+// match the stream, not in the future), added to the service's shared window — a sorted
+// set scored by bucket whose members are the entries themselves, so a redelivered entry
+// is stored once — and only then acknowledged (XACK). An entry read by a replica that
+// died before acknowledging it is claimed by another one with XAUTOCLAIM after ClaimIdle
+// (Reclaim). Malformed, foreign and late entries are acknowledged, counted and logged.
+//
+// Pull. Services with a health_url are polled every PollInterval with PollTimeout
+// (Poll). The /health/alerts document of the Go and the Python SDK is read (ParseHealth):
+// the score the service computed (health_score.score; computed here from p95, error
+// rate and the learned baseline when absent), metrics.overall_p95_ms, error_rate and
+// sample_size. An endpoint that cannot be reached, answers non-2xx or sends something
+// else is logged and counted; that poll neither counts as bad nor as healthy.
+//
+// Alertmanager. AlertmanagerHandler serves the webhook receiver (payload version 4),
+// authenticated per tenant by a bearer token compared in constant time. An alert maps to
+// a service by its "service" label, else "job". Firing opens an incident, or records an
+// update on the service's open incident; resolved closes the incident the tenant's
+// Alertmanager opened or updated, once none of its alerts for that service still fires.
+// A delivery is processed once per (groupKey, fingerprint, status, startsAt).
+//
+// # Judging a window (push mode)
+//
+// A window is the Window (10 s) of whole buckets before an end E, a whole second; all
+// instances' summaries in it are merged (sdk.Aggregate). Each end is judged once, as soon
+// as its last bucket is complete — every instance that shipped the bucket before it has
+// shipped this one — or MaxEvalDelay after E. So the detector judges a fresh window every
+// second, right after the data arrives, without depending on when the SDKs flush.
+//
+// Fewer than MinSamples (20) requests: not judged, nothing counts either way. Otherwise
+// the p95 and the 5xx share are scored with health.Compute, whose anomaly term compares
+// against the learned baseline (health.Baseline). The baseline learns only from healthy
+// windows (score ≥ 70) outside any episode and without a sudden change, at most once per
+// Window so that each learned window is new data, and it lives in Redis, so it survives
+// restarts and is shared by replicas. The last 10 scores give the trend (health.Trend);
+// consecutive windows are compared for sudden changes (health.RateOfChange), which are
+// logged, recorded in the evidence, and keep the baseline from learning, but do not
+// change the policy: only the score does.
+//
+// # The gate
+//
+// Per (tenant, service): a score under the tenant's MinScoreToAlert for OpenAfter (2)
+// consecutive judged evaluations opens an incident — whatever makes the score bad, a
+// latency-only spike included. The DETECTED entry cites "health 23/100 < 70 for 2
+// evaluations: p95 2.8 s (baseline 80 ms, ×35), errors 0.0%" and carries score, p95_ms,
+// error_rate, baseline_p95_ms, trend, sample_size and window. While the episode lasts,
+// bad evaluations record nothing, except one update when the score crosses into a worse
+// severity band (or clearly, by 5 points, into a better one). RecoverAfter (3)
+// consecutive healthy evaluations close it by its stage: RECOVERED before authorization
+// (and from EXPIRED or WEBHOOK_FAILED), RESOLVED after EXECUTED, nothing while AUTHORIZED
+// (the action is executing; a later healthy evaluation closes it). An incident closed by
+// someone else (REJECTED) ends the episode quietly: no new incident until the service has
+// been healthy again. A *ledger.TransitionError from a race is a stage that moved under
+// us; the next evaluation reads the new one.
+//
+// Openings, from any input, count against the tenant's IncidentsPerHour over a sliding
+// hour kept in Redis. A detection over the limit is logged, counted and reported once per
+// episode (Event Suppressed), and opens as soon as the hour has room if still bad.
+//
+// # Several replicas
+//
+// Any number of replicas share one Redis and agree because everything they decide from
+// is there:
+//
+//   - the stream is split between them by the consumer group, and every summary lands in
+//     the service's shared window, so whichever replica judges sees all instances' data;
+//   - a service is judged by the holder of a short lease (LeaseTTL, 5 s, renewed on every
+//     check); another replica takes over when it expires;
+//   - the gate state (streaks, episode, incident, recent scores, baseline) is one JSON
+//     value written only while holding the lease (a Lua script checks it), so a replica
+//     that paused past its lease cannot overwrite its successor;
+//   - one open incident per (tenant, service) is enforced by the ledger store itself: a
+//     second DETECTED fails with *ledger.ServiceOpenError, on which the detector records its
+//     evidence on the open incident instead, and adopts it;
+//   - the incidents-per-hour counter and the Alertmanager delivery log are Redis keys.
+//
+// # Redis keys
+//
+// All under KeyPrefix; the keys of one service share the hash tag {tenant/service}, so
+// each script touches one Redis Cluster slot, and reads of several streams are one
+// pipeline, which a cluster client splits by node.
+//
+//	ae:metrics:T:S                 the SDK's stream (group ae-detector)
+//	ae:det:{T/S}:win               window: summaries by bucket (sorted set, 3×Window TTL)
+//	ae:det:{T/S}:inst              each instance's newest shipped bucket (sorted set)
+//	ae:det:{T/S}:lease             which replica judges the service (PX LeaseTTL)
+//	ae:det:{T/S}:gate              gate state and baseline (JSON, 30 days TTL)
+//	ae:det:{T/S}:am                firing Alertmanager fingerprints and their incident
+//	ae:det:{T}:opens               openings of the last hour (sorted set by unix ms)
+//	ae:det:am:T:seen:DIGEST        one processed Alertmanager delivery (DedupTTL)
 package detector

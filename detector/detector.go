@@ -1,0 +1,188 @@
+package detector
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/alertengine/alertengine/ledger"
+)
+
+// Detector turns metrics into ledger decisions. Create it with New; it is safe for
+// concurrent use.
+type Detector struct {
+	opts    Options
+	rdb     redis.UniversalClient
+	ledger  *ledger.Ledger
+	log     *slog.Logger
+	keys    keys
+	tenants map[string]*Tenant
+	push    []pushStream
+	pull    []pullTarget
+	stats   counters
+	// seq makes rate-limit reservations unique within this replica.
+	seq atomic.Uint64
+}
+
+type pullTarget struct {
+	tenant *Tenant
+	svc    Service
+}
+
+// New checks opts and returns a Detector. It does no I/O.
+func New(opts Options) (*Detector, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	if opts.ReplicaID == "" {
+		opts.ReplicaID = defaultReplicaID()
+	}
+	d := &Detector{
+		opts:    opts,
+		rdb:     opts.Redis,
+		ledger:  opts.Ledger,
+		log:     opts.Logger,
+		keys:    keys{prefix: opts.KeyPrefix},
+		tenants: map[string]*Tenant{},
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	d.log = d.log.With("component", "detector", "replica", opts.ReplicaID)
+	for i := range d.opts.Tenants {
+		t := &d.opts.Tenants[i]
+		d.tenants[t.ID] = t
+		for _, s := range t.Services {
+			if s.HealthURL != "" {
+				d.pull = append(d.pull, pullTarget{tenant: t, svc: s})
+			} else {
+				d.push = append(d.push, pushStream{tenant: t.ID, service: s.Name, key: d.keys.stream(t.ID, s.Name)})
+			}
+		}
+	}
+	return d, nil
+}
+
+func defaultReplicaID() string {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "detector"
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
+}
+
+// ReplicaID is this replica's name in consumer groups and leases.
+func (d *Detector) ReplicaID() string { return d.opts.ReplicaID }
+
+// redisCtx bounds one Redis call.
+func (d *Detector) redisCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d.opts.RedisTimeout)
+}
+
+// ledgerCtx bounds one ledger call (a stage read and a group-committed append).
+func (d *Detector) ledgerCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, 5*d.opts.RedisTimeout)
+}
+
+// Run reads the metric streams and judges the push-mode windows that became complete
+// every ReadInterval, polls pull-mode services every PollInterval and reclaims abandoned
+// stream entries every ClaimIdle/2, until ctx ends. Errors of one
+// round are logged and the next round tries again; Run returns ctx's error.
+func (d *Detector) Run(ctx context.Context) error {
+	if err := d.EnsureGroups(ctx); err != nil {
+		d.log.Warn("create consumer groups", "err", err)
+	}
+	var wg sync.WaitGroup
+	loop := func(name string, next func(now time.Time) time.Duration, round func(ctx context.Context, now time.Time) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			timer := time.NewTimer(next(d.opts.Clock()))
+			defer timer.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-timer.C:
+				}
+				if err := round(ctx, d.opts.Clock()); err != nil && ctx.Err() == nil {
+					d.log.Warn(name+" round failed", "err", err)
+				}
+				timer.Reset(next(d.opts.Clock()))
+			}
+		}()
+	}
+	every := func(p time.Duration) func(time.Time) time.Duration {
+		return func(time.Time) time.Duration { return p }
+	}
+	if len(d.push) > 0 {
+		loop("push", every(d.opts.ReadInterval), func(ctx context.Context, _ time.Time) error {
+			_, ierr := d.Ingest(ctx)
+			// Judge with the time after the read, so what was just stored counts.
+			return errors.Join(ierr, d.Evaluate(ctx, d.opts.Clock()))
+		})
+		loop("reclaim", every(d.opts.ClaimIdle/2), func(ctx context.Context, _ time.Time) error {
+			_, err := d.Reclaim(ctx)
+			return err
+		})
+	}
+	if len(d.pull) > 0 {
+		loop("poll", every(d.opts.PollInterval), d.Poll)
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// Stats are counters since New, for the bot's own metrics.
+type Stats struct {
+	Evaluations, Skipped                       uint64 // judged windows; windows under MinSamples
+	Opened, Updated, Recovered, Resolved       uint64
+	Suppressed                                 uint64 // detections over the incidents-per-hour limit
+	Summaries, InvalidSummaries, LateSummaries uint64
+	Reclaimed                                  uint64 // stream entries taken over from another consumer
+	PollErrors                                 uint64 // unreachable or malformed health endpoints
+	AlertmanagerAlerts, AlertmanagerDuplicates uint64
+	AlertmanagerUnknown, AlertmanagerRefused   uint64 // unknown services; refused requests (401/413/400)
+	LostLeases, StageRaces                     uint64 // gate writes refused after losing a lease; ledger races lost
+}
+
+type counters struct {
+	evaluations, skipped                       atomic.Uint64
+	opened, updated, recovered, resolved       atomic.Uint64
+	suppressed                                 atomic.Uint64
+	summaries, invalidSummaries, lateSummaries atomic.Uint64
+	reclaimed, pollErrors                      atomic.Uint64
+	amAlerts, amDuplicates, amUnknown          atomic.Uint64
+	amRefused, lostLeases, stageRaces          atomic.Uint64
+}
+
+// Stats returns the counters.
+func (d *Detector) Stats() Stats {
+	c := &d.stats
+	return Stats{
+		Evaluations: c.evaluations.Load(), Skipped: c.skipped.Load(),
+		Opened: c.opened.Load(), Updated: c.updated.Load(), Recovered: c.recovered.Load(), Resolved: c.resolved.Load(),
+		Suppressed: c.suppressed.Load(),
+		Summaries:  c.summaries.Load(), InvalidSummaries: c.invalidSummaries.Load(), LateSummaries: c.lateSummaries.Load(),
+		Reclaimed: c.reclaimed.Load(), PollErrors: c.pollErrors.Load(),
+		AlertmanagerAlerts: c.amAlerts.Load(), AlertmanagerDuplicates: c.amDuplicates.Load(),
+		AlertmanagerUnknown: c.amUnknown.Load(), AlertmanagerRefused: c.amRefused.Load(),
+		LostLeases: c.lostLeases.Load(), StageRaces: c.stageRaces.Load(),
+	}
+}
+
+// errLeaseLost: the gate state was not written because another replica took the lease.
+var errLeaseLost = errors.New("lease lost")

@@ -1,0 +1,170 @@
+package detector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// maxBacklog is how many window ends an evaluation catches up on after a pause; older
+// ones are skipped rather than replayed.
+const maxBacklog = 3
+
+// readyScript renews or takes the evaluation lease KEYS[1] for ARGV[1] (ARGV[2] ms) and,
+// if held, returns the gate state KEYS[2] (false if none) and the instances of KEYS[3]
+// whose newest shipped bucket is ≥ ARGV[3], with those buckets. Not held: false.
+var readyScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v == false then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+elseif v == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+else
+  return false
+end
+return {redis.call('GET', KEYS[2]), redis.call('ZRANGEBYSCORE', KEYS[3], ARGV[3], '+inf', 'WITHSCORES')}
+`)
+
+// Evaluate judges the push-mode services whose lease this replica holds (taking free
+// leases). A window is the Window of whole buckets before an end E, a whole second; E is
+// judged once, as soon as its last bucket (E−1 s) is complete — every instance that
+// shipped the bucket before it has shipped this one — or MaxEvalDelay after E, whichever
+// comes first. Up to maxBacklog ends up to ⌊now⌋ not judged yet are judged in order.
+// Run calls Evaluate after every read of the streams; tests call it with the time they
+// want. Judging the same end twice counts it once. Errors of one service do not stop the
+// others.
+func (d *Detector) Evaluate(ctx context.Context, now time.Time) error {
+	if len(d.push) == 0 {
+		return nil
+	}
+	latest := now.Truncate(time.Second)
+	since := latest.Add(-(maxBacklog + 1) * time.Second).Unix()
+	rctx, cancel := d.redisCtx(ctx)
+	pipe := d.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(d.push))
+	for i, ps := range d.push {
+		cmds[i] = readyScript.Eval(rctx, pipe,
+			[]string{d.keys.lease(ps.tenant, ps.service), d.keys.gate(ps.tenant, ps.service), d.keys.instances(ps.tenant, ps.service)},
+			d.opts.ReplicaID, d.opts.LeaseTTL.Milliseconds(), since)
+	}
+	_, _ = pipe.Exec(rctx) // errors are per command, below
+	cancel()
+	var errs []error
+	for i, ps := range d.push {
+		res, err := cmds[i].Slice()
+		switch {
+		case errors.Is(err, redis.Nil):
+			continue // another replica holds the lease
+		case err != nil:
+			errs = append(errs, fmt.Errorf("lease and readiness of %s/%s: %w", ps.tenant, ps.service, err))
+			continue
+		}
+		st, shipped, err := d.decodeReady(ps, res)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := d.evaluateService(ctx, ps, now, st, shipped); err != nil && !errors.Is(err, errLeaseLost) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// decodeReady reads readyScript's answer: the gate state and each active instance's
+// newest bucket (unix seconds).
+func (d *Detector) decodeReady(ps pushStream, res []any) (*gateState, map[string]int64, error) {
+	if len(res) != 2 {
+		return nil, nil, fmt.Errorf("readiness of %s/%s: unexpected reply %v", ps.tenant, ps.service, res)
+	}
+	st := &gateState{}
+	if raw, ok := res[0].(string); ok {
+		if err := json.Unmarshal([]byte(raw), st); err != nil {
+			d.log.Error("unreadable gate state, starting afresh", "tenant", ps.tenant, "service", ps.service, "err", err)
+			st = &gateState{}
+		}
+	}
+	shipped := map[string]int64{}
+	flat, _ := res[1].([]any)
+	for j := 0; j+1 < len(flat); j += 2 {
+		inst, _ := flat[j].(string)
+		score, _ := flat[j+1].(string)
+		b, err := strconv.ParseFloat(score, 64)
+		if err == nil {
+			shipped[inst] = int64(b)
+		}
+	}
+	return st, shipped, nil
+}
+
+// evaluateService judges the ready window ends of one service, oldest first.
+func (d *Detector) evaluateService(ctx context.Context, ps pushStream, now time.Time, st *gateState, shipped map[string]int64) error {
+	latest := now.Truncate(time.Second)
+	first := latest.Add(-(maxBacklog - 1) * time.Second)
+	if next := time.UnixMilli(st.LastEval).Add(time.Second); st.LastEval > 0 && next.After(first) {
+		first = next
+	}
+	for end := first; !end.After(latest); end = end.Add(time.Second) {
+		if !d.complete(end, now, shipped) {
+			return nil
+		}
+		if err := d.evaluateEnd(ctx, ps, end, now, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// complete reports whether the window ending at end can be judged at now: its last
+// bucket was shipped by at least one instance and by every instance that shipped the
+// bucket before it, or MaxEvalDelay has passed since it closed (an instance died, or
+// nothing is shipped at all).
+func (d *Detector) complete(end, now time.Time, shipped map[string]int64) bool {
+	if !now.Before(end.Add(d.opts.MaxEvalDelay)) {
+		return true
+	}
+	last := end.Add(-time.Second).Unix()
+	seen := false
+	for _, b := range shipped {
+		switch {
+		case b >= last:
+			seen = true
+		case b == last-1:
+			return false // shipped the previous bucket but not this one yet
+		}
+	}
+	return seen
+}
+
+// evaluateEnd judges the window ending at end with st, the service's gate state.
+func (d *Detector) evaluateEnd(ctx context.Context, ps pushStream, end, now time.Time, st *gateState) error {
+	if end.UnixMilli() <= st.LastEval {
+		return nil
+	}
+	st.LastEval = end.UnixMilli()
+	w, err := d.loadWindow(ctx, ps.tenant, ps.service, end)
+	if err != nil {
+		return err
+	}
+	obs := observation{
+		source:    SourcePush,
+		p95Ms:     w.agg.Quantile(0.95),
+		errorRate: w.agg.ErrorRate(),
+		errors4xx: w.agg.Errors4xx(),
+		n:         w.agg.Count(),
+		window: fmt.Sprintf("%s ending %s (%d buckets, %d summaries)", d.opts.Window, end.UTC().Format(time.RFC3339),
+			w.buckets, w.summaries),
+	}
+	// The decision is stamped with the window's end plus the time it took to become
+	// judgeable, i.e. when it is made.
+	at := now
+	if at.Before(end) {
+		at = end
+	}
+	return d.judge(ctx, d.tenants[ps.tenant], ps.service, at, st, obs)
+}

@@ -1,0 +1,71 @@
+package detector
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// openReason is the one line a DETECTED entry carries, e.g.
+// "health 23/100 < 70 for 2 evaluations: p95 2.8 s (baseline 80 ms, ×35), errors 0.0%".
+func openReason(ev evidence) string {
+	return fmt.Sprintf("health %s/100 < %s for %d evaluations: %s",
+		fmtScore(ev.reading.Score), fmtScore(ev.tenant.MinScoreToAlert), ev.streak, measurements(ev))
+}
+
+// measurements describes a reading: p95 against the baseline, errors, sudden changes.
+func measurements(ev evidence) string {
+	r := ev.reading
+	var b strings.Builder
+	b.WriteString("p95 ")
+	b.WriteString(fmtMs(r.P95Ms))
+	if ev.base.Samples > 0 && ev.base.P95Ms > 0 {
+		fmt.Fprintf(&b, " (baseline %s, %s)", fmtMs(ev.base.P95Ms), fmtRatio(r.P95Ms/ev.base.P95Ms))
+	} else {
+		b.WriteString(" (no baseline yet)")
+	}
+	fmt.Fprintf(&b, ", errors %.1f%%", r.ErrorRate*100)
+	if s := spikeText(r); s != "" {
+		b.WriteString("; ")
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+func spikeText(r *Reading) string {
+	switch {
+	case r.LatencySpike && r.ErrorSpike:
+		return "sudden latency and error spike"
+	case r.LatencySpike:
+		return "sudden latency spike"
+	case r.ErrorSpike:
+		return "sudden error spike"
+	}
+	return ""
+}
+
+// fmtMs prints a latency: "80 ms" below a second, "2.8 s" above.
+func fmtMs(ms float64) string {
+	if ms < 999.5 {
+		return fmt.Sprintf("%.0f ms", ms)
+	}
+	return fmt.Sprintf("%.1f s", ms/1000)
+}
+
+// fmtRatio prints how many times normal: "×35", "×1.4".
+func fmtRatio(x float64) string {
+	if x >= 9.95 {
+		return fmt.Sprintf("×%.0f", x)
+	}
+	return fmt.Sprintf("×%.1f", x)
+}
+
+// fmtScore prints a score with its tenth only when it has one: "23", "69.6".
+func fmtScore(s float64) string {
+	return strconv.FormatFloat(math.Round(s*10)/10, 'f', -1, 64)
+}
+
+func fmtFloat(x float64, prec int) string {
+	return strconv.FormatFloat(x, 'f', prec, 64)
+}

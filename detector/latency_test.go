@@ -1,0 +1,197 @@
+package detector
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/alertengine/alertengine/ledger"
+	"github.com/alertengine/alertengine/sdk"
+)
+
+// latencyRun is one service of a real-time detection run.
+type latencyRun struct {
+	service    string
+	spike      time.Time     // start of the first bucket with slow requests
+	offset     time.Duration // requests finishing after spike+offset are slow
+	phase      time.Duration // a bucket is shipped this long after it closes
+	firstSlow  time.Time     // when the first slow request finished
+	detectedAt time.Time     // when OnEvent received the Opened event
+}
+
+// measureDetection drives Run in real time. Per service a producer ships one summary a
+// second, as the SDK ships a closed 1 s bucket (50 requests, p95 about 80 ms): at the
+// bucket's close, or with shipPhase at a fixed random phase after it (the SDK flushes on
+// its own unaligned 1 s ticker). After warmup healthy buckets (plus 0 to 3, to stagger
+// the services) the requests become slow (2.5 s, no errors) from a random instant inside
+// that bucket on. It returns, per service, when the first slow request finished and when
+// OnEvent got the Opened event (the DETECTED entry is durable before it). Nothing is
+// simulated on the detector side: real timers, real stream consumer, real Redis, ledger.
+func measureDetection(t *testing.T, runs, warmup int, shipPhase bool, seed uint64) []latencyRun {
+	t.Helper()
+	h := newHarness(t)
+	tenant := Tenant{ID: "acme", PolicyVersion: "policy-v7", IncidentsPerHour: -1}
+	for i := 0; i < runs; i++ {
+		tenant.Services = append(tenant.Services, Service{Name: fmt.Sprintf("svc-%02d", i)})
+	}
+	var mu sync.Mutex
+	detected := map[string]time.Time{}
+	all := make(chan struct{})
+	c := h.srv.Client(t)
+	l, err := ledger.New(ledger.Options{Store: ledger.NewRedisStore(c, h.prefix)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Options{
+		Redis: c, KeyPrefix: h.prefix, Ledger: l, Tenants: []Tenant{tenant},
+		OnEvent: func(_ context.Context, e Event) {
+			if e.Kind != Opened {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if _, dup := detected[e.Service]; !dup {
+				detected[e.Service] = time.Now()
+				if len(detected) == runs {
+					close(all)
+				}
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := d.EnsureGroups(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+
+	rng := rand.New(rand.NewPCG(seed, 1))
+	start := time.Now().Truncate(time.Second).Add(time.Second)
+	plan := make([]latencyRun, runs)
+	for i := range plan {
+		plan[i].service = tenant.Services[i].Name
+		plan[i].spike = start.Add(time.Duration(warmup+i%4) * time.Second) // healthy buckets first
+		plan[i].offset = time.Duration(rng.Float64() * float64(time.Second))
+		if shipPhase {
+			plan[i].phase = time.Duration(rng.Float64() * float64(time.Second))
+		}
+	}
+	const perBucket = 50
+	// One producer per service: bucket b is shipped at b + 1 s + phase.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range plan {
+		p := &plan[i]
+		prng := rand.New(rand.NewPCG(seed, uint64(i)+2))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for bucket := start; ; bucket = bucket.Add(time.Second) {
+				tm := time.NewTimer(time.Until(bucket.Add(time.Second + p.phase)))
+				select {
+				case <-tm.C:
+				case <-stop:
+					tm.Stop()
+					return
+				}
+				lat := make([]float64, perBucket)
+				for j := range lat {
+					at := bucket.Add(time.Duration(j+1) * time.Second / perBucket) // request j finishes here
+					if !bucket.Before(p.spike) && (bucket.After(p.spike) || at.Sub(bucket) > p.offset) {
+						lat[j] = 2500 * math.Exp(0.1*prng.NormFloat64())
+						if p.firstSlow.IsZero() {
+							p.firstSlow = at
+						}
+					} else {
+						lat[j] = 40 * math.Exp(0.42*prng.NormFloat64())
+					}
+				}
+				s := sdk.NewSummaryForTest("acme", p.service, "pod-1", bucket, lat, nil)
+				if err := h.rdb.XAdd(ctx, &redis.XAddArgs{Stream: sdk.StreamKey(h.prefix, "acme", p.service), Values: s.Fields()}).Err(); err != nil && ctx.Err() == nil {
+					t.Errorf("ship: %v", err)
+				}
+			}
+		}()
+	}
+	deadline := time.NewTimer(time.Duration(warmup+30) * time.Second)
+	defer deadline.Stop()
+	select {
+	case <-all:
+	case <-deadline.C:
+	}
+	close(stop)
+	wg.Wait()
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("Run returned %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(detected) != runs {
+		t.Fatalf("only %d of %d spikes detected within 30 s", len(detected), runs)
+	}
+	for i := range plan {
+		plan[i].detectedAt = detected[plan[i].service]
+	}
+	return plan
+}
+
+// TestRunDetectsInRealTime: the whole push path under Run, on the wall clock.
+func TestRunDetectsInRealTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real time")
+	}
+	runs := measureDetection(t, 1, 2, false, 1)
+	if lat := runs[0].detectedAt.Sub(runs[0].firstSlow); lat <= 0 || lat > 10*time.Second {
+		t.Fatalf("detected %v after the first slow request", lat)
+	}
+}
+
+// TestDetectionLatency measures push-mode detection latency over 20 spikes (one per
+// service, all in one detector, spikes staggered over 4 s, random instant inside the
+// bucket) and prints p50 and p95. It is a
+// measurement, not an assertion; it runs only when asked:
+//
+//	DETECTOR_LATENCY_RUNS=20 go test -run TestDetectionLatency -v ./detector/
+func TestDetectionLatency(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("DETECTOR_LATENCY_RUNS"))
+	if n <= 0 {
+		t.Skip("set DETECTOR_LATENCY_RUNS=20 to measure")
+	}
+	// 12 healthy buckets first, so the 10 s window is full of normal traffic when the
+	// spike starts (a shorter history would make the spike look bigger, and faster).
+	for _, mode := range []struct {
+		name  string
+		phase bool
+	}{{"shipped at bucket close", false}, {"shipped at a random phase of a 1 s ticker", true}} {
+		t.Run(mode.name, func(t *testing.T) {
+			// 12 healthy buckets first, so the 10 s window is full of normal traffic when the
+			// spike starts (a shorter history would make the spike look bigger, and faster).
+			runs := measureDetection(t, n, 12, mode.phase, 20260301)
+			var ds []time.Duration
+			for _, r := range runs {
+				ds = append(ds, r.detectedAt.Sub(r.firstSlow))
+				t.Logf("%s: first slow request %s into its bucket, shipped %s after close, detected after %v", r.service,
+					r.firstSlow.Sub(r.spike).Round(time.Millisecond), r.phase.Round(time.Millisecond), r.detectedAt.Sub(r.firstSlow).Round(time.Millisecond))
+			}
+			slices.Sort(ds)
+			q := func(p float64) time.Duration { return ds[int(math.Ceil(p*float64(len(ds))))-1] }
+			fmt.Printf("%s: detection latency over %d runs (first slow request → DETECTED): p50 %v, p95 %v, min %v, max %v\n",
+				mode.name, len(ds), q(0.5).Round(time.Millisecond), q(0.95).Round(time.Millisecond),
+				ds[0].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond))
+		})
+	}
+}

@@ -1,0 +1,264 @@
+package detector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/alertengine/alertengine/ledger"
+)
+
+// ErrInvalidOptions wraps every problem Options.Validate finds.
+var ErrInvalidOptions = errors.New("detector: invalid options")
+
+// Options configure a Detector. Zero durations and counts take the defaults named on
+// each field.
+type Options struct {
+	// Redis holds the shared state of every replica: stream consumer groups, windows,
+	// gates, baselines, leases, the incidents-per-hour counters and the Alertmanager
+	// delivery log. Required.
+	Redis redis.UniversalClient
+	// KeyPrefix is put before every key the detector reads or writes, the SDK's metric
+	// streams included (sdk.StreamKey(KeyPrefix, tenant, service)).
+	KeyPrefix string
+	// Ledger records the decisions. Required.
+	Ledger *ledger.Ledger
+	// Tenants and their services. At least one.
+	Tenants []Tenant
+	// OnEvent receives every decision after its ledger entry is durable (see Event). It is
+	// called synchronously from the evaluation or the HTTP handler: it must return quickly.
+	// Nil: events are only logged.
+	OnEvent func(context.Context, Event)
+	// Clock is the time source of decisions; default time.Now.
+	Clock  func() time.Time
+	Logger *slog.Logger
+	// ReplicaID names this replica in consumer groups and leases; default host-pid-random.
+	// Two live replicas must never share one.
+	ReplicaID string
+
+	// Window is the sliding window judged by an evaluation (default 10 s, whole seconds).
+	// In push mode one evaluation judges each second's window, as soon as its last bucket
+	// is complete.
+	Window time.Duration
+	// MaxEvalDelay is how long after a bucket closes its window waits for instances that
+	// shipped the previous bucket but not this one yet (default 1.5 s: the SDK ships once
+	// a second).
+	MaxEvalDelay time.Duration
+	// ReadInterval is how often Run reads the metric streams and checks which windows are
+	// complete (default 100 ms).
+	ReadInterval time.Duration
+	// ReadCount caps the entries read from one stream per read (default 256).
+	ReadCount int64
+	// ClaimIdle is how long an entry may stay pending with a consumer before another
+	// replica claims it with XAUTOCLAIM (default 30 s).
+	ClaimIdle time.Duration
+	// LeaseTTL is how long a replica keeps the evaluation of a push service without
+	// renewing it (default 5 s); another replica takes over after that.
+	LeaseTTL time.Duration
+	// PollInterval is the pull-mode period, LOOP_INTERVAL_S (default 5 s).
+	PollInterval time.Duration
+	// PollTimeout bounds one HTTP poll (default 3 s, at most PollInterval).
+	PollTimeout time.Duration
+	// HTTPClient polls health URLs; default a client without its own timeout (PollTimeout
+	// bounds each poll).
+	HTTPClient *http.Client
+	// RedisTimeout bounds every Redis call (default 2 s).
+	RedisTimeout time.Duration
+	// MinSamples is the fewest requests in a window that are judged (default 20).
+	MinSamples int
+	// OpenAfter is how many consecutive evaluations under the tenant's threshold open an
+	// incident (default 2); RecoverAfter how many consecutive healthy ones close it
+	// (default 3).
+	OpenAfter, RecoverAfter int
+	// DedupTTL is how long an Alertmanager delivery is remembered (default 1 h).
+	DedupTTL time.Duration
+	// MaxBodyBytes caps an Alertmanager request body (default 1 MiB).
+	MaxBodyBytes int64
+}
+
+// Tenant is one tenant's detection policy.
+type Tenant struct {
+	// ID is [a-z0-9-]{1,32}.
+	ID string
+	// PolicyVersion names the policy in force; it is recorded on every decision.
+	PolicyVersion string
+	// MinScoreToAlert is the health score under which an evaluation is bad
+	// (policy.min_score_to_alert; default 70).
+	MinScoreToAlert float64
+	// IncidentsPerHour caps the incidents the detector opens for the tenant in any
+	// sliding hour, across replicas (limits.incidents_per_hour; default 20, -1 for no cap).
+	IncidentsPerHour int
+	// AlertmanagerToken is the bearer token the tenant's Alertmanager sends; empty: the
+	// tenant accepts no Alertmanager webhook.
+	AlertmanagerToken string
+	Services          []Service
+}
+
+// Service is one watched service. With a HealthURL it is polled (pull mode); without one
+// its SDK pushes summaries to sdk.StreamKey(KeyPrefix, tenant, Name) (push mode).
+type Service struct {
+	Name      string
+	HealthURL string
+}
+
+// Defaults.
+const (
+	DefaultWindow           = 10 * time.Second
+	DefaultMaxEvalDelay     = 1500 * time.Millisecond
+	DefaultReadInterval     = 100 * time.Millisecond
+	DefaultReadCount        = 256
+	DefaultClaimIdle        = 30 * time.Second
+	DefaultLeaseTTL         = 5 * time.Second
+	DefaultPollInterval     = 5 * time.Second
+	DefaultPollTimeout      = 3 * time.Second
+	DefaultRedisTimeout     = 2 * time.Second
+	DefaultMinSamples       = 20
+	DefaultOpenAfter        = 2
+	DefaultRecoverAfter     = 3
+	DefaultMinScoreToAlert  = 70.0
+	DefaultIncidentsPerHour = 20
+	DefaultDedupTTL         = time.Hour
+	DefaultMaxBodyBytes     = 1 << 20
+)
+
+// Validate checks the options as given (zero values mean defaults).
+func (o *Options) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(format, args...)))
+	}
+	if o.Redis == nil {
+		bad("no Redis client")
+	}
+	if o.Ledger == nil {
+		bad("no ledger")
+	}
+	if len(o.Tenants) == 0 {
+		bad("no tenants")
+	}
+	for name, d := range map[string]time.Duration{
+		"Window": o.Window, "MaxEvalDelay": o.MaxEvalDelay, "ReadInterval": o.ReadInterval,
+		"ClaimIdle": o.ClaimIdle, "LeaseTTL": o.LeaseTTL, "PollInterval": o.PollInterval, "PollTimeout": o.PollTimeout,
+		"RedisTimeout": o.RedisTimeout, "DedupTTL": o.DedupTTL,
+	} {
+		if d < 0 {
+			bad("%s is negative", name)
+		}
+	}
+	if o.Window%time.Second != 0 {
+		bad("Window %v is not whole seconds", o.Window)
+	}
+	if o.ReadCount < 0 || o.MinSamples < 0 || o.OpenAfter < 0 || o.RecoverAfter < 0 || o.MaxBodyBytes < 0 {
+		bad("negative count")
+	}
+	if o.PollInterval > 0 && o.PollTimeout > o.PollInterval {
+		bad("PollTimeout %v exceeds PollInterval %v", o.PollTimeout, o.PollInterval)
+	}
+	seenTenant := map[string]bool{}
+	seenToken := map[string]string{}
+	for i, t := range o.Tenants {
+		if !ledger.ValidTenant(t.ID) {
+			bad("tenants[%d]: id %q is not [a-z0-9-]{1,32}", i, t.ID)
+		}
+		if seenTenant[t.ID] {
+			bad("tenants[%d]: duplicate tenant %q", i, t.ID)
+		}
+		seenTenant[t.ID] = true
+		if t.MinScoreToAlert < 0 || t.MinScoreToAlert > 100 {
+			bad("tenant %s: min score to alert %v outside 0..100", t.ID, t.MinScoreToAlert)
+		}
+		if t.IncidentsPerHour < -1 {
+			bad("tenant %s: incidents per hour %d (use -1 for no cap)", t.ID, t.IncidentsPerHour)
+		}
+		if t.AlertmanagerToken != "" {
+			if other, dup := seenToken[t.AlertmanagerToken]; dup {
+				bad("tenants %s and %s share an Alertmanager token", other, t.ID)
+			}
+			seenToken[t.AlertmanagerToken] = t.ID
+		}
+		seenSvc := map[string]bool{}
+		for j, s := range t.Services {
+			if s.Name == "" || len(s.Name) > 256 || containsControl(s.Name) {
+				bad("tenant %s: services[%d]: name %q must be 1 to 256 printable bytes", t.ID, j, s.Name)
+			}
+			if seenSvc[s.Name] {
+				bad("tenant %s: duplicate service %q", t.ID, s.Name)
+			}
+			seenSvc[s.Name] = true
+			if s.HealthURL != "" {
+				u, err := url.Parse(s.HealthURL)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					bad("tenant %s: service %s: health URL %q is not an absolute http(s) URL", t.ID, s.Name, s.HealthURL)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func containsControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// withDefaults returns o with every zero value replaced by its default.
+func (o Options) withDefaults() Options {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&o.Window, DefaultWindow)
+	def(&o.MaxEvalDelay, DefaultMaxEvalDelay)
+	def(&o.ReadInterval, DefaultReadInterval)
+	def(&o.ClaimIdle, DefaultClaimIdle)
+	def(&o.LeaseTTL, DefaultLeaseTTL)
+	def(&o.PollInterval, DefaultPollInterval)
+	def(&o.PollTimeout, min(DefaultPollTimeout, o.PollInterval))
+	def(&o.RedisTimeout, DefaultRedisTimeout)
+	def(&o.DedupTTL, DefaultDedupTTL)
+	if o.ReadCount == 0 {
+		o.ReadCount = DefaultReadCount
+	}
+	if o.MinSamples == 0 {
+		o.MinSamples = DefaultMinSamples
+	}
+	if o.OpenAfter == 0 {
+		o.OpenAfter = DefaultOpenAfter
+	}
+	if o.RecoverAfter == 0 {
+		o.RecoverAfter = DefaultRecoverAfter
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{}
+	}
+	tenants := make([]Tenant, len(o.Tenants))
+	for i, t := range o.Tenants {
+		if t.MinScoreToAlert == 0 {
+			t.MinScoreToAlert = DefaultMinScoreToAlert
+		}
+		if t.IncidentsPerHour == 0 {
+			t.IncidentsPerHour = DefaultIncidentsPerHour
+		}
+		t.Services = append([]Service(nil), t.Services...)
+		tenants[i] = t
+	}
+	o.Tenants = tenants
+	return o
+}

@@ -1,0 +1,210 @@
+package detector
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// ErrBadHealth wraps every reason a health endpoint's answer is not usable.
+var ErrBadHealth = errors.New("unusable health answer")
+
+// maxHealthBytes bounds a /health/alerts answer.
+const maxHealthBytes = 1 << 20
+
+// pollConcurrency bounds the polls in flight.
+const pollConcurrency = 8
+
+// Health is the /health/alerts document of the Go and Python SDKs, as far as the
+// detector reads it.
+type Health struct {
+	// Status is ok, warning or critical ("" if absent).
+	Status string
+	// Score is health_score.score, 0..100; nil when the endpoint sent none.
+	Score *float64
+	// Trend is health_score.trend as the endpoint labels it.
+	Trend string
+	// P95Ms, ErrorRate (5xx share, 0..1) and SampleSize come from metrics.
+	P95Ms        float64
+	ErrorRate    float64
+	AnomalyScore float64
+	SampleSize   uint64
+	// Alerts counts alerts[].
+	Alerts int
+	// Timestamp is when the endpoint computed it (zero if absent).
+	Timestamp time.Time
+}
+
+// ParseHealth decodes a /health/alerts body: {status, health_score{score, status, trend,
+// components}, metrics{overall_p95_ms, error_rate, anomaly_score, sample_size}, alerts[],
+// timestamp}. metrics.overall_p95_ms, error_rate and sample_size are required;
+// health_score may be absent. timestamp may be unix seconds or RFC 3339. Anything else
+// is an error wrapping ErrBadHealth.
+func ParseHealth(body []byte) (Health, error) {
+	var w struct {
+		Status      string `json:"status"`
+		HealthScore *struct {
+			Score *float64 `json:"score"`
+			Trend string   `json:"trend"`
+		} `json:"health_score"`
+		Metrics *struct {
+			P95Ms        *float64 `json:"overall_p95_ms"`
+			ErrorRate    *float64 `json:"error_rate"`
+			AnomalyScore *float64 `json:"anomaly_score"`
+			SampleSize   *float64 `json:"sample_size"`
+		} `json:"metrics"`
+		Alerts    []json.RawMessage `json:"alerts"`
+		Timestamp json.RawMessage   `json:"timestamp"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&w); err != nil {
+		return Health{}, fmt.Errorf("%w: %v", ErrBadHealth, err)
+	}
+	if dec.More() {
+		return Health{}, fmt.Errorf("%w: trailing data", ErrBadHealth)
+	}
+	bad := func(format string, args ...any) (Health, error) {
+		return Health{}, fmt.Errorf("%w: %s", ErrBadHealth, fmt.Sprintf(format, args...))
+	}
+	switch w.Status {
+	case "ok", "warning", "critical", "":
+	default:
+		return bad("status %q", w.Status)
+	}
+	if w.Metrics == nil || w.Metrics.P95Ms == nil || w.Metrics.ErrorRate == nil || w.Metrics.SampleSize == nil {
+		return bad("metrics.overall_p95_ms, error_rate and sample_size are required")
+	}
+	m := w.Metrics
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	if !finite(*m.P95Ms) || *m.P95Ms < 0 {
+		return bad("overall_p95_ms %v", *m.P95Ms)
+	}
+	if !finite(*m.ErrorRate) || *m.ErrorRate < 0 || *m.ErrorRate > 1 {
+		return bad("error_rate %v is not a share between 0 and 1", *m.ErrorRate)
+	}
+	if *m.SampleSize < 0 || *m.SampleSize != math.Trunc(*m.SampleSize) || *m.SampleSize > 1<<53 {
+		return bad("sample_size %v", *m.SampleSize)
+	}
+	h := Health{Status: w.Status, P95Ms: *m.P95Ms, ErrorRate: *m.ErrorRate, SampleSize: uint64(*m.SampleSize), Alerts: len(w.Alerts)}
+	if m.AnomalyScore != nil && finite(*m.AnomalyScore) {
+		h.AnomalyScore = *m.AnomalyScore
+	}
+	if hs := w.HealthScore; hs != nil {
+		h.Trend = hs.Trend
+		if hs.Score != nil {
+			if !finite(*hs.Score) || *hs.Score < 0 || *hs.Score > 100 {
+				return bad("health_score.score %v outside 0..100", *hs.Score)
+			}
+			s := *hs.Score
+			h.Score = &s
+		}
+	}
+	if len(w.Timestamp) > 0 && string(w.Timestamp) != "null" {
+		var secs float64
+		var text string
+		switch {
+		case json.Unmarshal(w.Timestamp, &secs) == nil && finite(secs) && secs >= 0 && secs < 1e11:
+			h.Timestamp = time.Unix(0, int64(secs*1e9)).UTC()
+		case json.Unmarshal(w.Timestamp, &text) == nil:
+			t, err := time.Parse(time.RFC3339, text)
+			if err != nil {
+				return bad("timestamp %q", text)
+			}
+			h.Timestamp = t.UTC()
+		default:
+			return bad("timestamp %s", w.Timestamp)
+		}
+	}
+	return h, nil
+}
+
+// Poll fetches the health endpoint of every pull-mode service whose lease this replica
+// holds (taking free leases), with PollTimeout each, and judges what they report through
+// the same gate as push mode. An endpoint that is unreachable, answers non-2xx or sends
+// an unusable body is logged and counted (Stats.PollErrors) and changes nothing: it
+// neither counts as a bad nor as a healthy evaluation. Run calls Poll every PollInterval.
+func (d *Detector) Poll(ctx context.Context, now time.Time) error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, pollConcurrency)
+	)
+	for _, pt := range d.pull {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := d.pollOne(ctx, pt, now); err != nil && !errors.Is(err, errLeaseLost) {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (d *Detector) pollOne(ctx context.Context, pt pullTarget, now time.Time) error {
+	t, name := pt.tenant, pt.svc.Name
+	held, err := d.lease(ctx, t.ID, name, 2*d.opts.PollInterval+d.opts.PollTimeout)
+	if err != nil || !held {
+		return err
+	}
+	h, err := d.fetchHealth(ctx, pt.svc.HealthURL)
+	if err != nil {
+		d.stats.pollErrors.Add(1)
+		d.log.Warn("health poll failed; nothing judged", "tenant", t.ID, "service", name, "err", err)
+		return nil
+	}
+	st, err := d.loadGate(ctx, t.ID, name)
+	if err != nil {
+		return err
+	}
+	end := now.Truncate(time.Second)
+	if end.UnixMilli() <= st.LastEval {
+		return nil
+	}
+	st.LastEval = end.UnixMilli()
+	obs := observation{
+		source: SourcePull, p95Ms: h.P95Ms, errorRate: h.ErrorRate, n: h.SampleSize, reported: h.Score,
+		window: "endpoint " + pt.svc.HealthURL,
+	}
+	return d.judge(ctx, t, name, now, st, obs)
+}
+
+// fetchHealth GETs one health URL with PollTimeout.
+func (d *Detector) fetchHealth(ctx context.Context, url string) (Health, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.opts.PollTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return Health{}, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := d.opts.HTTPClient.Do(req)
+	if err != nil {
+		return Health{}, fmt.Errorf("GET: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxHealthBytes))
+		return Health{}, fmt.Errorf("%w: HTTP %d", ErrBadHealth, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBytes+1))
+	if err != nil {
+		return Health{}, fmt.Errorf("read body: %w", err)
+	}
+	if len(body) > maxHealthBytes {
+		return Health{}, fmt.Errorf("%w: body over %d bytes", ErrBadHealth, maxHealthBytes)
+	}
+	return ParseHealth(body)
+}
