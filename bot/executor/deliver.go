@@ -73,11 +73,11 @@ type delivery struct {
 func (e *Executor) deliver(ctx context.Context, x Execution, t Target) (delivery, error) {
 	body, err := x.body()
 	if err != nil {
-		return delivery{reason: err.Error()}, nil
+		return delivery{reason: err.Error() + "; not retried; dead-lettered"}, nil
 	}
 	u, err := url.Parse(t.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return delivery{reason: "recovery URL is not an absolute http(s) URL"}, nil
+		return delivery{reason: "recovery URL is not an absolute http(s) URL; not retried; dead-lettered"}, nil
 	}
 	client := e.guarded
 	if t.AllowPrivateNetwork {
@@ -249,9 +249,15 @@ func failureReason(a attempt, attempts int) string {
 	return what + "; not retried; dead-lettered"
 }
 
+// errText is an error's message for the ledger, dead letters and logs, bounded like a
+// response snippet.
 func errText(err error) string {
 	if err == nil {
 		return ""
 	}
-	return err.Error()
+	s := err.Error()
+	if len(s) > maxSnippet {
+		s = strings.ToValidUTF8(s[:maxSnippet], "")
+	}
+	return s
 }

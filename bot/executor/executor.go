@@ -432,7 +432,7 @@ func (e *Executor) process(ctx context.Context, x Execution, log *slog.Logger) (
 		data["response"] = d.last.snippet
 	}
 	if d.last.err != nil {
-		data["error"] = d.last.err.Error()
+		data["error"] = errText(d.last.err)
 	}
 	dl := DeadLetter{ID: x.Incident, Execution: x, Attempts: d.attempts, Status: d.last.status, Error: data["error"],
 		Response: d.last.snippet, Reason: d.reason, At: e.opts.Clock().UTC()}

@@ -77,7 +77,10 @@ type Options struct {
 
 	// OnOutcome, when set, is called after an outcome is recorded in the ledger (and the
 	// outbox entry acknowledged): to post "Recovery executed" or "Recovery failed,
-	// dead-lettered" in the incident's thread. It runs on the worker; keep it short.
+	// dead-lettered" in the incident's thread. Skipped outcomes (a copy that was not due)
+	// are reported too; a chat has nothing to say about them. It runs on the worker; keep
+	// it short. A bot that dies between the ledger entry and this call does not make it:
+	// the ledger is the record, this is a notification.
 	OnOutcome func(ctx context.Context, o Outcome)
 	// OnClaim, when set, is called once an execution is claimed and found due in the
 	// ledger, right before the first call. For tests that stop a bot mid-execution.
