@@ -367,13 +367,25 @@ func (d *Detector) alertFiring(ctx context.Context, t *Tenant, svc string, p Ale
 			ar.Outcome, ar.Incident, kind = "opened", res.opened, Opened
 		}
 	}
-	rctx, cancel = d.redisCtx(ctx)
-	err = d.rdb.HSet(rctx, key, amIncidentField, ar.Incident).Err()
-	cancel()
-	if err != nil {
-		d.log.Warn("remember alertmanager incident", "tenant", t.ID, "service", svc, "err", err)
-	}
 	d.emit(ctx, d.alertEvent(kind, t, svc, ar.Incident, reason, now))
+	// Alertmanager's resolved closes only an incident Alertmanager opened; one the metrics
+	// opened is closed when the metrics are healthy again.
+	owned := kind == Opened
+	if !owned {
+		src, err := d.openedBy(ctx, t, ar.Incident)
+		if err != nil {
+			return err
+		}
+		owned = src == SourceAlertmanager
+	}
+	if owned {
+		rctx, cancel = d.redisCtx(ctx)
+		err = d.rdb.HSet(rctx, key, amIncidentField, ar.Incident).Err()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("remember alertmanager incident: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -173,6 +173,39 @@ func TestAlertmanagerTenantsAreSeparate(t *testing.T) {
 	}
 }
 
+// TestAlertmanagerDoesNotCloseWhatMetricsOpened: an alert about a service whose metrics
+// already opened an incident adds evidence; its resolution does not close the incident
+// while the metrics decide.
+func TestAlertmanagerDoesNotCloseWhatMetricsOpened(t *testing.T) {
+	h := newHarness(t)
+	d := h.replica("r1", amTenants(), shortWindow)
+	i := 0
+	for ; i < 7; i++ {
+		ms := 80.0
+		if i >= 5 {
+			ms = 2500
+		}
+		lat, st := constant(40, ms, 200)
+		h.pushBucket("acme", "checkout", i, lat, st)
+		h.step(d, i)
+	}
+	inc := h.events.of(Opened)
+	if len(inc) != 1 {
+		t.Fatalf("metrics opened %d incidents", len(inc))
+	}
+	a := amAlert{status: "firing", name: "HighLatency", service: "checkout", fp: "01"}
+	if _, res, raw := post(t, d.AlertmanagerHandler(), "Bearer acme-secret-token", amPayload("firing", a)); !slices.Equal(outcomes(res), []string{"updated"}) {
+		t.Fatal(raw)
+	}
+	a.status = "resolved"
+	if _, res, raw := post(t, d.AlertmanagerHandler(), "Bearer acme-secret-token", amPayload("resolved", a)); !slices.Equal(outcomes(res), []string{"no_incident"}) {
+		t.Fatal(raw)
+	}
+	if got := h.stage(inc[0].Incident); got != ledger.Detected {
+		t.Fatalf("stage %s, want DETECTED while the metrics are still bad", got)
+	}
+}
+
 func TestAlertmanagerResolvedAfterExecution(t *testing.T) {
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), nil)

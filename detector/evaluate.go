@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -44,16 +45,13 @@ func (d *Detector) Evaluate(ctx context.Context, now time.Time) error {
 	}
 	latest := now.Truncate(time.Second)
 	since := latest.Add(-(maxBacklog + 1) * time.Second).Unix()
-	rctx, cancel := d.redisCtx(ctx)
-	pipe := d.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(d.push))
-	for i, ps := range d.push {
-		cmds[i] = readyScript.Eval(rctx, pipe,
-			[]string{d.keys.lease(ps.tenant, ps.service), d.keys.gate(ps.tenant, ps.service), d.keys.instances(ps.tenant, ps.service)},
-			d.opts.ReplicaID, d.opts.LeaseTTL.Milliseconds(), since)
+	cmds := d.readiness(ctx, since, true)
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+			cmds = d.readiness(ctx, since, false) // the server lost its script cache
+			break
+		}
 	}
-	_, _ = pipe.Exec(rctx) // errors are per command, below
-	cancel()
 	var errs []error
 	for i, ps := range d.push {
 		res, err := cmds[i].Slice()
@@ -74,6 +72,26 @@ func (d *Detector) Evaluate(ctx context.Context, now time.Time) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// readiness runs readyScript for every push-mode service in one pipeline, by hash
+// (EVALSHA) or, after a NOSCRIPT, with the script text.
+func (d *Detector) readiness(ctx context.Context, since int64, bySHA bool) []*redis.Cmd {
+	ctx, cancel := d.redisCtx(ctx)
+	defer cancel()
+	pipe := d.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(d.push))
+	for i, ps := range d.push {
+		keys := []string{d.keys.lease(ps.tenant, ps.service), d.keys.gate(ps.tenant, ps.service), d.keys.instances(ps.tenant, ps.service)}
+		args := []any{d.opts.ReplicaID, d.opts.LeaseTTL.Milliseconds(), since}
+		if bySHA {
+			cmds[i] = readyScript.EvalSha(ctx, pipe, keys, args...)
+		} else {
+			cmds[i] = readyScript.Eval(ctx, pipe, keys, args...)
+		}
+	}
+	_, _ = pipe.Exec(ctx) // errors are per command, read by the caller
+	return cmds
 }
 
 // decodeReady reads readyScript's answer: the gate state and each active instance's

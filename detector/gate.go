@@ -309,7 +309,17 @@ func (d *Detector) openFromGate(ctx context.Context, st *gateState, ev evidence)
 			d.suppressed(ctx, ev.tenant, ev.service, reason, ev.event(Suppressed, "", reason))
 		}
 	case res.existing != "":
-		st.Alerting, st.Incident, st.Band = true, res.existing, ev.reading.Status
+		// The evidence is on the open incident. The gate closes it on recovery only if a
+		// gate opened it (this service's state was lost, or another replica raced);
+		// an incident from Alertmanager is closed by Alertmanager.
+		src, err := d.openedBy(ctx, ev.tenant, res.existing)
+		if err != nil {
+			return err
+		}
+		st.Alerting, st.Band = true, ev.reading.Status
+		if src == SourcePush || src == SourcePull {
+			st.Incident = res.existing
+		}
 		d.emit(ctx, ev.event(Updated, res.existing, reason))
 	default:
 		st.Alerting, st.Incident, st.Band, st.Suppressed = true, res.opened, ev.reading.Status, false
@@ -356,6 +366,20 @@ func (d *Detector) open(ctx context.Context, t *Tenant, service string, at time.
 	d.log.Info("incident opened", "tenant", t.ID, "service", service, "incident", e.Incident, "reason", reason,
 		"policy_version", t.PolicyVersion)
 	return openResult{opened: e.Incident}, nil
+}
+
+// openedBy returns the source recorded on an incident's DETECTED entry ("" if none).
+func (d *Detector) openedBy(ctx context.Context, t *Tenant, incident string) (Source, error) {
+	ctx, cancel := d.ledgerCtx(ctx)
+	defer cancel()
+	h, err := d.ledger.Store().History(ctx, t.ID, incident)
+	if err != nil {
+		return "", fmt.Errorf("history of %s: %w", incident, err)
+	}
+	if len(h) == 0 || h[0].Event != ledger.Detect {
+		return "", nil
+	}
+	return Source(h[0].Data["source"]), nil
 }
 
 // suppressed counts, logs and reports a detection refused by the hourly limit.

@@ -235,33 +235,54 @@ func TestSeverityBandUpdates(t *testing.T) {
 	}
 }
 
-// TestDetectorAdoptsAnOpenIncident: the service already has an open incident (opened by
-// Alertmanager, or by a replica whose gate state was lost). The detector records its
-// evidence on that incident instead of a second DETECTED, and closes it on recovery.
-func TestDetectorAdoptsAnOpenIncident(t *testing.T) {
-	h := newHarness(t)
-	d := h.replica("r1", defaultTenants(), shortWindow)
-	other, err := h.stageMover().Record(context.Background(), ledger.Entry{Tenant: "acme", Event: ledger.Detect, Service: "checkout",
-		Actor: ledger.Actor{Kind: ledger.ActorPolicy, ID: "detector"}, Reason: "opened elsewhere", PolicyVersion: "policy-v7", At: base})
-	if err != nil {
-		t.Fatal(err)
+// TestServiceAlreadyOpen: the service already has an open incident when the metrics go
+// bad. The detector records its evidence on it instead of a second DETECTED. It closes
+// the incident on recovery only if a gate opened it (a replica whose gate state was
+// lost); one Alertmanager opened stays for Alertmanager to resolve.
+func TestServiceAlreadyOpen(t *testing.T) {
+	tests := []struct {
+		name      string
+		source    Source
+		wantStage ledger.Stage // after the metrics are healthy again
+	}{
+		{"opened by a gate whose state was lost", SourcePush, ledger.Recovered},
+		{"opened by Alertmanager", SourceAlertmanager, ledger.Detected},
 	}
-	i := 0
-	h.feed(d, &i, 5, 80, 200)
-	h.feed(d, &i, 3, 2500, 200)
-	if n := len(h.entriesOf("acme", ledger.Detect)); n != 1 {
-		t.Fatalf("%d DETECTED, want the existing one only", n)
-	}
-	ups := h.entriesOf("acme", ledger.Update)
-	if len(ups) != 1 || ups[0].Incident != other.Incident {
-		t.Fatalf("updates %v, want one on %s", ups, other.Incident)
-	}
-	if ev := h.events.of(Updated); len(ev) != 1 || ev[0].Incident != other.Incident {
-		t.Fatalf("events %s", describe(h.events.all()))
-	}
-	h.feed(d, &i, 6, 80, 200)
-	if got := h.stage(other.Incident); got != ledger.Recovered {
-		t.Fatalf("adopted incident is %s after recovery, want RECOVERED", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			d := h.replica("r1", defaultTenants(), shortWindow)
+			other, err := h.stageMover().Record(context.Background(), ledger.Entry{Tenant: "acme", Event: ledger.Detect, Service: "checkout",
+				Actor: ledger.Actor{Kind: ledger.ActorPolicy, ID: "detector"}, Reason: "opened elsewhere", PolicyVersion: "policy-v7", At: base,
+				Data: map[string]string{"source": string(tt.source)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := 0
+			h.feed(d, &i, 5, 80, 200)
+			h.feed(d, &i, 3, 2500, 200)
+			if n := len(h.entriesOf("acme", ledger.Detect)); n != 1 {
+				t.Fatalf("%d DETECTED, want the existing one only", n)
+			}
+			ups := h.entriesOf("acme", ledger.Update)
+			if len(ups) != 1 || ups[0].Incident != other.Incident || ups[0].Data["source"] != "push" {
+				t.Fatalf("updates %v, want one on %s with the detector's evidence", ups, other.Incident)
+			}
+			if ev := h.events.of(Updated); len(ev) != 1 || ev[0].Incident != other.Incident {
+				t.Fatalf("events %s", describe(h.events.all()))
+			}
+			h.feed(d, &i, 6, 80, 200)
+			if got := h.stage(other.Incident); got != tt.wantStage {
+				t.Fatalf("incident is %s after the metrics recovered, want %s", got, tt.wantStage)
+			}
+			// Either way the episode is over: a new fault opens a new incident (once the
+			// old one is closed) or updates the still open one; never a second open one.
+			h.feed(d, &i, 3, 2500, 200)
+			open, _ := h.store.OpenIncident(context.Background(), "acme", "checkout")
+			if open == "" {
+				t.Fatal("no open incident during the second fault")
+			}
+		})
 	}
 }
 

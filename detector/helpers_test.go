@@ -51,7 +51,7 @@ func (e *events) of(k Kind) []Event {
 // harness is one Redis (real when REDIS_URL is set, else embedded) with a fresh prefix,
 // the ledger's Redis store on it, and any number of detector replicas.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *ledgertest.Server
 	rdb    *redis.Client
 	prefix string
@@ -60,7 +60,7 @@ type harness struct {
 	events *events
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	srv := ledgertest.NewServer(t)
 	rdb := srv.Client(t)

@@ -41,7 +41,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"negative limit", func(o *Options) { o.Tenants[0].IncidentsPerHour = -2 }, "incidents per hour"},
 		{"fractional window", func(o *Options) { o.Window = 1500 * time.Millisecond }, "whole seconds"},
 		{"negative duration", func(o *Options) { o.LeaseTTL = -time.Second }, "LeaseTTL is negative"},
-		{"poll timeout over interval", func(o *Options) { o.PollInterval, o.PollTimeout = time.Second, 2 * time.Second }, "exceeds PollInterval"},
+		{"poll timeout over interval", func(o *Options) { o.PollInterval, o.PollTimeout = time.Second, 2*time.Second }, "exceeds PollInterval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
