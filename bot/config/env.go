@@ -83,6 +83,9 @@ type Env struct {
 	// RedisSentinelAddrs is REDIS_SENTINEL_ADDRS (host:port list), with RedisMasterName.
 	RedisSentinelAddrs []string
 	RedisMasterName    string
+	// RedisKeyPrefix starts every key the bot writes (REDIS_KEY_PREFIX), so that several
+	// deployments (staging and production, say) can share one Redis without meeting.
+	RedisKeyPrefix string
 
 	// AlertSecret signs approval JWTs (ALERT_SECRET, ≥ 32 bytes). Empty in demo: the caller
 	// generates one.
@@ -335,6 +338,10 @@ func (r *envReader) redis(e *Env, serve bool) {
 	e.RedisClusterAddrs = r.addrList("REDIS_CLUSTER_ADDRS")
 	e.RedisSentinelAddrs = r.addrList("REDIS_SENTINEL_ADDRS")
 	e.RedisMasterName = r.get("REDIS_MASTER_NAME")
+	e.RedisKeyPrefix = r.get("REDIS_KEY_PREFIX")
+	if len(e.RedisKeyPrefix) > 64 || strings.ContainsAny(e.RedisKeyPrefix, " \t\r\n{}") {
+		r.addf("REDIS_KEY_PREFIX", "at most 64 characters, without spaces or braces")
+	}
 	switch {
 	case len(e.RedisClusterAddrs) > 0 && len(e.RedisSentinelAddrs) > 0:
 		r.addf("REDIS_CLUSTER_ADDRS", "set either REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS, not both")
@@ -601,6 +608,7 @@ func (e Env) Redacted() map[string]string {
 	put("REDIS_CLUSTER_ADDRS", join(e.RedisClusterAddrs))
 	put("REDIS_SENTINEL_ADDRS", join(e.RedisSentinelAddrs))
 	put("REDIS_MASTER_NAME", e.RedisMasterName)
+	put("REDIS_KEY_PREFIX", e.RedisKeyPrefix)
 	put("ALERT_SECRET", e.AlertSecret.String())
 	put("LEDGER_SIGNING_KEY", e.LedgerSigningKey.String())
 	put("TELEGRAM_BOT_TOKEN", e.TelegramBotToken.String())

@@ -41,7 +41,7 @@ func (a *app) openStore(ctx context.Context, env config.Env) (*ledger.RedisStore
 		fmt.Fprintf(a.stderr, "%s: Redis does not answer: %v\n", desc, redactErr(err))
 		return nil, nil, exitFailed, false
 	}
-	return ledger.NewRedisStore(c, ""), func() { c.Close() }, 0, true
+	return ledger.NewRedisStore(c, env.RedisKeyPrefix), func() { c.Close() }, 0, true
 }
 
 // redactErr keeps only the kind of a network error: dial errors never carry a password,

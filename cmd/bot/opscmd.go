@@ -44,7 +44,7 @@ func runEnroll(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintln(a.stderr, "bot enroll: --tenant and --name are required")
 		return exitUsage
 	}
-	_, file, store, closeFn, code, ok := a.opsEnv(ctx, *cfgPath)
+	env, file, store, closeFn, code, ok := a.opsEnv(ctx, *cfgPath)
 	if !ok {
 		return code
 	}
@@ -65,7 +65,7 @@ func runEnroll(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "--role: want approver or viewer, got %q\n", r)
 		return exitUsage
 	}
-	enrollCode, err := conversation.Enroll(ctx, store.Client(), "", conversation.Enrollment{Tenant: *tenant, Name: *name, Role: r}, 10*time.Minute)
+	enrollCode, err := conversation.Enroll(ctx, store.Client(), env.RedisKeyPrefix, conversation.Enrollment{Tenant: *tenant, Name: *name, Role: r}, 10*time.Minute)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "bot enroll: %v\n", err)
 		return exitFailed
@@ -108,7 +108,7 @@ func runDLQ(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintln(a.stderr, err)
 		return exitUsage
 	}
-	ex, err := executor.New(executor.Options{Redis: store.Client(), Ledger: led, Targets: executorTargets(file)})
+	ex, err := executor.New(executor.Options{Redis: store.Client(), KeyPrefix: env.RedisKeyPrefix, Ledger: led, Targets: executorTargets(file)})
 	if err != nil {
 		fmt.Fprintln(a.stderr, err)
 		return exitUsage

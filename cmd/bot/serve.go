@@ -44,7 +44,7 @@ func runServe(ctx context.Context, a *app, args []string) int {
 		return exitUsage
 	}
 	key, _ := env.SigningKey()
-	sys, err := build(wiring{env: env, file: file, rc: rc, log: log, signer: key, secret: []byte(env.AlertSecret.Reveal()), addr: env.Addr})
+	sys, err := build(wiring{env: env, file: file, rc: rc, log: log, signer: key, secret: []byte(env.AlertSecret.Reveal()), addr: env.Addr, keyPrefix: env.RedisKeyPrefix})
 	if err != nil {
 		fmt.Fprintln(a.stderr, err)
 		return exitUsage
