@@ -194,7 +194,7 @@ func (e *Executor) Run(ctx context.Context) error {
 			}
 			if err != nil {
 				log.Warn("read outbox", "err", err)
-				if strings.HasPrefix(err.Error(), "NOGROUP") {
+				if strings.Contains(err.Error(), "NOGROUP") {
 					if gerr := e.ensureGroup(ctx); gerr != nil {
 						log.Warn("recreate consumer group", "err", gerr)
 					}

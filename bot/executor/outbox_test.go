@@ -455,3 +455,24 @@ func TestHeartbeatKeepsALongExecution(t *testing.T) {
 		}
 	}
 }
+
+// An outbox wiped under a running bot (a flushed Redis, a deleted key) is set up again,
+// and executions enqueued afterwards still run.
+func TestOutboxRecreatedWhileRunning(t *testing.T) {
+	v := newEnv(t)
+	h := newWebhook(t)
+	v.setTarget(tenant, executor.Target{URL: h.srv.URL, Secret: secret, AllowPrivateNetwork: true})
+	b := v.newBot(nil)
+	first := enqueueApproved(t, v, b, "checkout")
+	b.start(t)
+	if o := b.outcome(t); o.Kind != executor.Executed || o.Execution.Incident != first.Incident {
+		t.Fatalf("outcome %+v", o)
+	}
+	if err := v.rdb.Del(context.Background(), v.prefix+"ae:outbox").Err(); err != nil {
+		t.Fatal(err)
+	}
+	second := enqueueApproved(t, v, b, "payments")
+	if o := b.outcome(t); o.Kind != executor.Executed || o.Execution.Incident != second.Incident {
+		t.Fatalf("outcome after the outbox was wiped %+v", o)
+	}
+}
