@@ -199,15 +199,17 @@ func (s *SDK) history(n int) historyResponse {
 			continue
 		}
 		row := minuteJSON{
-			BucketTS:     m.min * 60,
-			Complete:     m.min < current || (s.lastSec+1)%60 == 0,
-			Count:        m.count,
-			Errors5xx:    m.e5xx,
-			Errors4xx:    m.e4xx,
-			ErrorRate:    round(float64(m.e5xx)/float64(m.count), 4),
-			P50Ms:        round(quantile(m.sketch, 0.50), 1),
-			P95Ms:        round(quantile(m.sketch, 0.95), 1),
-			P99Ms:        round(quantile(m.sketch, 0.99), 1),
+			BucketTS:  m.min * 60,
+			Complete:  m.min < current || (s.lastSec+1)%60 == 0,
+			Count:     m.count,
+			Errors5xx: m.e5xx,
+			Errors4xx: m.e4xx,
+			ErrorRate: round(float64(m.e5xx)/float64(m.count), 4),
+			// A quantile is a bin's representative value, within 1 % of a latency
+			// seen; never report one above the exact maximum.
+			P50Ms:        round(min(quantile(m.sketch, 0.50), float64(m.maxMicros)/1000), 1),
+			P95Ms:        round(min(quantile(m.sketch, 0.95), float64(m.maxMicros)/1000), 1),
+			P99Ms:        round(min(quantile(m.sketch, 0.99), float64(m.maxMicros)/1000), 1),
 			AvgLatencyMs: round(float64(m.sumMicros)/1000/float64(m.count), 3),
 			MaxLatencyMs: round(float64(m.maxMicros)/1000, 3),
 			Routes:       []routeJSON{},

@@ -51,8 +51,6 @@ type SDK struct {
 	// The hot path: lock-free.
 	hot       [slotCount][]hotShard
 	shardMask uint32
-	shardPool sync.Pool
-	shardNext atomic.Uint32
 	routes    atomic.Pointer[routeTable]
 	routeMu   sync.Mutex // only to register a new route
 
@@ -137,7 +135,6 @@ func newSDK(opts Options) *SDK {
 		shards *= 2
 	}
 	s.shardMask = uint32(shards - 1)
-	s.shardPool.New = func() any { return &shardToken{idx: (s.shardNext.Add(1) - 1) & s.shardMask} }
 	bins := s.scale.maxIndex - s.scale.minIndex + 1
 	for i := range s.hot {
 		s.drained[i] = make([]int64, shards)
