@@ -1,0 +1,274 @@
+package telegram
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
+	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/ledger/ledgertest"
+)
+
+// Chats of the tests: a forum supergroup and a plain group.
+const (
+	forumChat = int64(-1001111111111)
+	groupChat = int64(-2222222)
+)
+
+var (
+	ana    = telegramtest.User{ID: 42, FirstName: "Ana", LastName: "Moyo", Username: "ana"}
+	tendai = telegramtest.User{ID: 43, FirstName: "Tendai", Username: "tendai"}
+)
+
+const secret = "s3cret-Token_for-tests"
+
+// env is a fake Telegram, a Redis and what the adapters under test share.
+type env struct {
+	t      *testing.T
+	fake   *telegramtest.Server
+	apiURL string
+	rdb    redis.UniversalClient
+	prefix string
+	shim   *chatInfo
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	fake := telegramtest.New(t)
+	rdb, prefix := ledgertest.Redis(t)
+	e := &env{t: t, fake: fake, rdb: rdb, prefix: prefix, shim: &chatInfo{forums: map[int64]bool{}}}
+	e.apiURL = e.shim.front(t, fake.URL())
+	return e
+}
+
+// addForum makes chat a forum supergroup.
+func (e *env) addForum(chat int64) {
+	e.fake.AddForum(chat)
+	e.shim.set(chat, true)
+}
+
+// sleeps records the waits an adapter asked for instead of waiting.
+type sleeps struct {
+	mu   sync.Mutex
+	took []time.Duration
+}
+
+func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.took = append(s.took, d)
+	return ctx.Err()
+}
+
+func (s *sleeps) all() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.took...)
+}
+
+// adapter builds an adapter on the fake; mod adjusts its options.
+func (e *env) adapter(mod ...func(*Options)) (*Adapter, *sleeps) {
+	e.t.Helper()
+	rec := &sleeps{}
+	opts := Options{
+		Token:         e.fake.Token(),
+		APIURL:        e.apiURL,
+		Redis:         e.rdb,
+		KeyPrefix:     e.prefix,
+		Logger:        slog.New(slog.NewTextHandler(e.t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		WebhookSecret: secret,
+		Sleep:         rec.sleep,
+		Workers:       1, // updates handled in order, so "ignored" can be told from "not yet"
+	}
+	for _, m := range mod {
+		m(&opts)
+	}
+	a, err := New(opts)
+	if err != nil {
+		e.t.Fatalf("New: %v", err)
+	}
+	return a, rec
+}
+
+// deadline is a context that bounds waits on the fake, so a broken adapter fails the test
+// instead of hanging it.
+func deadline(t *testing.T) context.Context {
+	t.Helper()
+	c, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// recorder is a conversation.Handler that records what it is given.
+type recorder struct {
+	mu    sync.Mutex
+	got   []conversation.Inbound
+	ch    chan conversation.Inbound
+	reply func(conversation.Inbound) (conversation.Reply, error)
+}
+
+func newRecorder() *recorder {
+	return &recorder{ch: make(chan conversation.Inbound, 100)}
+}
+
+func (r *recorder) Handle(_ context.Context, in conversation.Inbound) (conversation.Reply, error) {
+	r.mu.Lock()
+	r.got = append(r.got, in)
+	reply := r.reply
+	r.mu.Unlock()
+	r.ch <- in
+	if reply != nil {
+		return reply(in)
+	}
+	if in.Pressed() {
+		return conversation.Reply{Toast: "Pressed " + in.Data}, nil
+	}
+	return conversation.Reply{}, nil
+}
+
+func (r *recorder) all() []conversation.Inbound {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]conversation.Inbound(nil), r.got...)
+}
+
+// next waits for the handler's next inbound event.
+func (r *recorder) next(t *testing.T, c context.Context) conversation.Inbound {
+	t.Helper()
+	select {
+	case in := <-r.ch:
+		return in
+	case <-c.Done():
+		t.Fatalf("the handler was not called: %v", context.Cause(c))
+		return conversation.Inbound{}
+	}
+}
+
+// run starts long polling; it is stopped, and waited for, when the test ends.
+func run(t *testing.T, a *Adapter, h conversation.Handler) {
+	t.Helper()
+	c, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(c, h) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+func tinyPNG(t *testing.T) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 8, 4))
+	img.Set(1, 1, color.RGBA{R: 255, A: 255})
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func chat(id int64) conversation.Chat {
+	return conversation.Chat{Channel: conversation.Telegram, ID: strconv.FormatInt(id, 10)}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("%q is not a message id: %v", s, err)
+	}
+	return n
+}
+
+// chatInfo stands in front of the fake and answers getChat when the fake does not
+// implement it (it answers 404 Not Found), from the chats the test registered; every
+// other request, and getChat once the fake has it, goes to the fake untouched.
+type chatInfo struct {
+	mu     sync.Mutex
+	forums map[int64]bool
+}
+
+func (c *chatInfo) set(chat int64, forum bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.forums[chat] = forum
+}
+
+func (c *chatInfo) front(t *testing.T, fakeURL string) string {
+	client := &http.Client{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, fakeURL+r.URL.RequestURI(), bytes.NewReader(body))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		req.Header = r.Header.Clone()
+		resp, err := client.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound && strings.EqualFold(r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:], "getChat") {
+			c.answerGetChat(w, r, body)
+			return
+		}
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(func() {
+		srv.Close()
+		client.CloseIdleConnections()
+	})
+	return srv.URL
+}
+
+func (c *chatInfo) answerGetChat(w http.ResponseWriter, r *http.Request, body []byte) {
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err := r.ParseMultipartForm(1 << 20); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	id, err := strconv.ParseInt(r.FormValue("chat_id"), 10, 64)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	c.mu.Lock()
+	forum := c.forums[id]
+	c.mu.Unlock()
+	kind := "group"
+	if forum || id <= -1000000000000 {
+		kind = "supergroup"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"ok":     true,
+		"result": map[string]any{"id": id, "type": kind, "title": "Chat " + strconv.FormatInt(id, 10), "is_forum": forum, "accent_color_id": 0, "max_reaction_count": 11},
+	})
+}
