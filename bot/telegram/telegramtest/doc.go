@@ -14,7 +14,7 @@
 //
 // Implemented: getMe, getUpdates, setWebhook, deleteWebhook, getWebhookInfo, sendMessage,
 // sendPhoto, editMessageText, editMessageCaption, editMessageReplyMarkup, deleteMessage,
-// answerCallbackQuery, createForumTopic. The checks that matter to a bot are Telegram's:
+// answerCallbackQuery, createForumTopic, getChat. The checks that matter to a bot are Telegram's:
 // text over 4096 UTF-16 code units after entity parsing ("message is too long"), captions
 // over 1024, callback_data empty or over 64 bytes (BUTTON_DATA_INVALID), buttons without an
 // action, HTML that Telegram's parser refuses ("can't parse entities: …", with Telegram's

@@ -435,6 +435,20 @@ func (s *Server) CallbackAnswer(queryID string) (CallbackAnswer, bool) {
 	return q.answer, true
 }
 
+// getChat answers a ChatFullInfo: the chat as the fake knows it (is_forum included) plus
+// the fields Telegram always sends.
+func (s *Server) getChat(p params) answer {
+	cs, e := s.chatParamLocked(p, true)
+	if e != nil {
+		return fail(e)
+	}
+	return ok(struct {
+		Chat
+		AccentColorID    int `json:"accent_color_id"`
+		MaxReactionCount int `json:"max_reaction_count"`
+	}{Chat: cs.chat, MaxReactionCount: 11})
+}
+
 func (s *Server) createForumTopic(p params) answer {
 	cs, e := s.chatParamLocked(p, false)
 	if e != nil {

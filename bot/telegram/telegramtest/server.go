@@ -196,6 +196,8 @@ func methodByName(name string) (method, bool) {
 		return method{name: "answerCallbackQuery", handle: (*Server).answerCallbackQuery}, true
 	case "createforumtopic":
 		return method{name: "createForumTopic", handle: (*Server).createForumTopic}, true
+	case "getchat":
+		return method{name: "getChat", handle: (*Server).getChat}, true
 	}
 	return method{}, false
 }

@@ -407,3 +407,27 @@ func TestWaitForEndsWithContext(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestGetChatTellsForumsApart(t *testing.T) {
+	s := New(t)
+	s.AddForum(-100500)
+	s.AddChat(Chat{ID: -100600, Type: ChatSupergroup, Title: "plain"})
+	for _, tc := range []struct {
+		id    int64
+		forum bool
+	}{{-100500, true}, {-100600, false}} {
+		resp, err := http.Get(s.URL() + "/bot" + s.Token() + "/getChat?chat_id=" + strconv.FormatInt(tc.id, 10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			OK     bool `json:"ok"`
+			Result Chat `json:"result"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		if err != nil || !r.OK || r.Result.ID != tc.id || r.Result.IsForum != tc.forum {
+			t.Fatalf("getChat %d: %+v %v", tc.id, r, err)
+		}
+	}
+}
