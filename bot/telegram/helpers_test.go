@@ -3,16 +3,11 @@ package telegram
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,26 +36,19 @@ const secret = "s3cret-Token_for-tests"
 type env struct {
 	t      *testing.T
 	fake   *telegramtest.Server
-	apiURL string
 	rdb    redis.UniversalClient
 	prefix string
-	shim   *chatInfo
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	fake := telegramtest.New(t)
 	rdb, prefix := ledgertest.Redis(t)
-	e := &env{t: t, fake: fake, rdb: rdb, prefix: prefix, shim: &chatInfo{forums: map[int64]bool{}}}
-	e.apiURL = e.shim.front(t, fake.URL())
-	return e
+	return &env{t: t, fake: fake, rdb: rdb, prefix: prefix}
 }
 
 // addForum makes chat a forum supergroup.
-func (e *env) addForum(chat int64) {
-	e.fake.AddForum(chat)
-	e.shim.set(chat, true)
-}
+func (e *env) addForum(chat int64) { e.fake.AddForum(chat) }
 
 // sleeps records the waits an adapter asked for instead of waiting.
 type sleeps struct {
@@ -87,7 +75,7 @@ func (e *env) adapter(mod ...func(*Options)) (*Adapter, *sleeps) {
 	rec := &sleeps{}
 	opts := Options{
 		Token:         e.fake.Token(),
-		APIURL:        e.apiURL,
+		APIURL:        e.fake.URL(),
 		Redis:         e.rdb,
 		KeyPrefix:     e.prefix,
 		Logger:        slog.New(slog.NewTextHandler(e.t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -195,80 +183,4 @@ func atoi(t *testing.T, s string) int {
 		t.Fatalf("%q is not a message id: %v", s, err)
 	}
 	return n
-}
-
-// chatInfo stands in front of the fake and answers getChat when the fake does not
-// implement it (it answers 404 Not Found), from the chats the test registered; every
-// other request, and getChat once the fake has it, goes to the fake untouched.
-type chatInfo struct {
-	mu     sync.Mutex
-	forums map[int64]bool
-}
-
-func (c *chatInfo) set(chat int64, forum bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.forums[chat] = forum
-}
-
-func (c *chatInfo) front(t *testing.T, fakeURL string) string {
-	client := &http.Client{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		req, err := http.NewRequestWithContext(r.Context(), r.Method, fakeURL+r.URL.RequestURI(), bytes.NewReader(body))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		req.Header = r.Header.Clone()
-		resp, err := client.Do(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode == http.StatusNotFound && strings.EqualFold(r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:], "getChat") {
-			c.answerGetChat(w, r, body)
-			return
-		}
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		_, _ = io.Copy(w, resp.Body)
-	}))
-	t.Cleanup(func() {
-		srv.Close()
-		client.CloseIdleConnections()
-	})
-	return srv.URL
-}
-
-func (c *chatInfo) answerGetChat(w http.ResponseWriter, r *http.Request, body []byte) {
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	if err := r.ParseMultipartForm(1 << 20); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	id, err := strconv.ParseInt(r.FormValue("chat_id"), 10, 64)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	c.mu.Lock()
-	forum := c.forums[id]
-	c.mu.Unlock()
-	kind := "group"
-	if forum || id <= -1000000000000 {
-		kind = "supergroup"
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"ok":     true,
-		"result": map[string]any{"id": id, "type": kind, "title": "Chat " + strconv.FormatInt(id, 10), "is_forum": forum, "accent_color_id": 0, "max_reaction_count": 11},
-	})
 }

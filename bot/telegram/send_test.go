@@ -142,22 +142,30 @@ func TestOpenThreadRemembersForums(t *testing.T) {
 	}
 }
 
-func TestOpenThreadWithoutTopicRights(t *testing.T) {
-	// getChat says forum, but createForumTopic is refused (here: the fake does not know
-	// the chat as a forum, as when the bot lacks the right to manage topics). The incident
-	// is announced anyway, as a root message.
+func TestOpenThreadAfterTopicsWereSwitchedOff(t *testing.T) {
+	// The adapter remembers the chat as a forum, then an admin turns topics off:
+	// createForumTopic is refused, and the incident is announced anyway, as a root message.
 	e := newEnv(t)
-	e.shim.set(forumChat, true)
+	e.addForum(forumChat)
 	a, _ := e.adapter()
-	th, ref, err := a.OpenThread(deadline(t), chat(forumChat), "INC-7F3", incidentCard())
+	c := deadline(t)
+	if _, _, err := a.OpenThread(c, chat(forumChat), "INC-1", incidentCard()); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.AddChat(telegramtest.Chat{ID: forumChat, Type: telegramtest.ChatSupergroup})
+	th, ref, err := a.OpenThread(c, chat(forumChat), "INC-2", incidentCard())
 	if err != nil {
 		t.Fatalf("OpenThread: %v", err)
 	}
 	if th.Topic != "" || th.Root != ref.ID {
 		t.Errorf("thread = %+v, want a root message %s", th, ref.ID)
 	}
-	if n := len(e.fake.Sent(forumChat)); n != 1 {
-		t.Errorf("%d messages sent, want the card", n)
+	if m, _ := e.fake.Message(forumChat, atoi(t, ref.ID)); m.MessageThreadID != 0 || m.Buttons() == nil {
+		t.Errorf("card = %+v, want a plain message with its buttons", m)
+	}
+	calls := e.fake.Calls("createForumTopic")
+	if len(calls) != 2 || calls[1].OK() {
+		t.Errorf("createForumTopic calls %d, the second should have been refused", len(calls))
 	}
 }
 
