@@ -188,7 +188,9 @@ func (d *Detector) AlertmanagerHandler() http.Handler {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		res, err := d.processAlertmanager(r.Context(), t, p)
+		// Once accepted, a delivery is processed to the end even if Alertmanager hangs up:
+		// every call below has its own timeout.
+		res, err := d.processAlertmanager(context.WithoutCancel(r.Context()), t, p)
 		code := http.StatusOK
 		if err != nil {
 			d.log.Error("alertmanager webhook: alerts not recorded", "tenant", t.ID, "err", err)

@@ -18,8 +18,9 @@ import (
 	"github.com/alertengine/alertengine/ledger"
 )
 
-// Detector turns metrics into ledger decisions. Create it with New; it is safe for
-// concurrent use.
+// Detector turns metrics into ledger decisions. Create it with New; its methods are safe
+// for concurrent use (evaluations and polls of one Detector are serialised; replicas
+// coordinate through Redis).
 type Detector struct {
 	opts    Options
 	rdb     redis.UniversalClient
@@ -32,6 +33,9 @@ type Detector struct {
 	stats   counters
 	// seq makes rate-limit reservations unique within this replica.
 	seq atomic.Uint64
+	// evalMu and pollMu keep one Evaluate and one Poll at a time: two concurrent rounds of
+	// the same replica would both hold the same leases.
+	evalMu, pollMu sync.Mutex
 }
 
 type pullTarget struct {

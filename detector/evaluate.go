@@ -43,6 +43,8 @@ func (d *Detector) Evaluate(ctx context.Context, now time.Time) error {
 	if len(d.push) == 0 {
 		return nil
 	}
+	d.evalMu.Lock()
+	defer d.evalMu.Unlock()
 	latest := now.Truncate(time.Second)
 	since := latest.Add(-(maxBacklog + 1) * time.Second).Unix()
 	cmds := d.readiness(ctx, since, true)

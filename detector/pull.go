@@ -131,6 +131,8 @@ func ParseHealth(body []byte) (Health, error) {
 // an unusable body is logged and counted (Stats.PollErrors) and changes nothing: it
 // neither counts as a bad nor as a healthy evaluation. Run calls Poll every PollInterval.
 func (d *Detector) Poll(ctx context.Context, now time.Time) error {
+	d.pollMu.Lock()
+	defer d.pollMu.Unlock()
 	var (
 		mu   sync.Mutex
 		errs []error

@@ -47,6 +47,7 @@ func TestScenarios(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.scenario, func(t *testing.T) {
+			t.Parallel()
 			sc, err := fixtures.Scenario(tt.scenario)
 			if err != nil {
 				t.Fatal(err)
