@@ -311,6 +311,7 @@ func TestWindowQuantilesOnAMillionSamples(t *testing.T) {
 			exact := exactQuantiles(samples, qs...)
 			for i, q := range qs {
 				got := w.Quantile(q)
+				t.Logf("p%v = %.3f ms, exact %.3f ms (%+.2f%%)", 100*q, got, exact[i], 100*(got-exact[i])/exact[i])
 				if !within(got, exact[i], 0.02) {
 					t.Errorf("p%v = %.3f ms, exact %.3f ms: off by %.2f%%, want within 2%%", 100*q, got, exact[i], 100*math.Abs(got-exact[i])/exact[i])
 				}
