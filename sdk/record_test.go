@@ -391,3 +391,35 @@ var (
 	_ http.Pusher   = (*responseWriter)(nil)
 	_ io.ReaderFrom = (*responseWriter)(nil)
 )
+
+func TestRealClockBucketsByWallSecond(t *testing.T) {
+	s := New(Options{Service: "checkout", Tenant: "acme"})
+	defer s.Close()
+	before := time.Now().Unix()
+	s.Instrument(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).
+		ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/x", nil))
+	after := time.Now().Unix()
+
+	// Without an injected clock a request reads only the monotonic clock; its wall second
+	// is derived. Exactly one shard must hold it, stamped with the current second.
+	var found int
+	for slot := range s.hot {
+		for i := range s.hot[slot] {
+			sh := &s.hot[slot][i]
+			var n uint32
+			for j := range sh.bins {
+				n += sh.bins[j].Load()
+			}
+			if n == 0 {
+				continue
+			}
+			found++
+			if st := sh.sec.Load(); st < before || st > after || n != 1 {
+				t.Errorf("shard stamped %d holds %d requests, want 1 request in [%d, %d]", st, n, before, after)
+			}
+		}
+	}
+	if found != 1 {
+		t.Errorf("%d shards hold the request, want 1", found)
+	}
+}
