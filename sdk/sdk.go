@@ -307,8 +307,8 @@ func (s *SDK) deltaLocked(sec int64) *delta {
 func (s *SDK) drainShardLocked(sh *hotShard, sec int64, nRoutes int) {
 	d := s.deltaLocked(sec)
 	var b *second
-	if sec > s.lastSec-windowSeconds {
-		b = &s.seconds[mod(sec, windowSeconds)]
+	if bb := &s.seconds[mod(sec, windowSeconds)]; sec > s.lastSec-windowSeconds && bb.sec <= sec {
+		b = bb
 		if b.sec != sec {
 			b.sec = sec
 			b.count, b.e5xx, b.e4xx, b.sumMicros, b.maxMicros = 0, 0, 0, 0, 0
