@@ -216,7 +216,10 @@ func ParseSummary(values map[string]any) (Summary, error) {
 	return s, nil
 }
 
-// StreamKey is the Redis Stream a service's summaries are pushed to.
+// StreamKey is the Redis Stream a service's summaries are pushed to. Every instance of
+// the service appends one entry per second that saw traffic (idle seconds are not sent);
+// delivery is at least once, and data that arrives after its second was shipped goes
+// out as another entry for the same bucket, so a reader adds up entries per bucket.
 func StreamKey(prefix, tenant, service string) string {
 	return prefix + "ae:metrics:" + tenant + ":" + service
 }
