@@ -88,16 +88,54 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			p.o.Logger.Info("re-enqueued authorized executions", "tenant", id, "count", n)
 		}
 	}
+	retry := make(chan retryItem, p.o.Queue)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case ev := <-p.events:
-			if err := p.handle(ctx, ev); err != nil {
-				p.o.Logger.Error("handle detection", "tenant", ev.Tenant, "incident", ev.Incident, "kind", ev.Kind, "err", err)
-			}
+			p.handleOnce(ctx, ev, 1, retry)
+		case r := <-retry:
+			p.handleOnce(ctx, r.ev, r.attempt, retry)
 		}
 	}
+}
+
+// retryItem is a detection whose handling failed, due again.
+type retryItem struct {
+	ev      detector.Event
+	attempt int
+}
+
+// handleAttempts bounds how often a detection's handling is tried (a chat platform down
+// for a while); the waits double from handleBackoff.
+const (
+	handleAttempts = 6
+	handleBackoff  = 2 * time.Second
+	handleTimeout  = time.Minute
+)
+
+// handleOnce handles ev to the end even if the service is shutting down meanwhile (so a
+// card that reached the chat is always remembered), and schedules a retry on failure.
+func (p *Pipeline) handleOnce(ctx context.Context, ev detector.Event, attempt int, retry chan<- retryItem) {
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handleTimeout)
+	err := p.handle(hctx, ev)
+	cancel()
+	if err == nil {
+		return
+	}
+	if attempt >= handleAttempts {
+		p.o.Logger.Error("handle detection: giving up", "tenant", ev.Tenant, "incident", ev.Incident, "kind", ev.Kind, "attempts", attempt, "err", err)
+		return
+	}
+	wait := handleBackoff << (attempt - 1)
+	p.o.Logger.Warn("handle detection: will retry", "tenant", ev.Tenant, "incident", ev.Incident, "kind", ev.Kind, "in", wait, "err", err)
+	time.AfterFunc(wait, func() {
+		select {
+		case retry <- retryItem{ev, attempt + 1}:
+		case <-ctx.Done():
+		}
+	})
 }
 
 func (p *Pipeline) handle(ctx context.Context, ev detector.Event) error {
@@ -141,7 +179,11 @@ func (p *Pipeline) opened(ctx context.Context, ev detector.Event) error {
 			PolicyVersion: t.PolicyVersion, Reason: fmt.Sprintf("%s is silenced for another %s: not posted to chat", ev.Service, d.Round(time.Second))})
 		return err
 	}
-	if a, ok := proposedAction(t); ok {
+	stage, err := p.o.Ledger.Store().Stage(ctx, ev.Tenant, ev.Incident)
+	if err != nil {
+		return err
+	}
+	if a, ok := proposedAction(t); ok && stage == ledger.Detected {
 		prop := conversation.Proposal{
 			Theories: []conversation.Theory{{Lens: "policy", Action: a.Name,
 				Summary: fmt.Sprintf("%s is the tenant's default recovery for a degraded service (no AI diagnosis in this step)", a.Name)}},

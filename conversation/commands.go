@@ -165,7 +165,7 @@ func (e *Engine) command(ctx context.Context, in Inbound, text string) (Reply, e
 			PolicyVersion: t.PolicyVersion, Reason: "fresh approval requested by " + name}); err != nil {
 			return e.refused(ctx, in, t.ID, incident, err)
 		}
-		if err := e.Present(ctx, t.ID, incident); err != nil {
+		if err := e.present(ctx, t.ID, incident, true); err != nil {
 			return Reply{Toast: "Something went wrong; nothing was run."}, err
 		}
 		return Reply{Toast: "A fresh approval was posted."}, nil

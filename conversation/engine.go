@@ -158,14 +158,37 @@ func (e *Engine) post(ctx context.Context, tenant, incident string, th Thread, m
 	return ref, nil
 }
 
-// Present opens the incident's thread in every chat of its tenant with the incident card
-// and, when the incident awaits approval (VALIDATED), approval buttons backed by fresh
-// single-use approvals. Presenting again (a reissue) posts a new card into the existing
-// threads.
+// Present opens the incident's thread with the incident card in every chat of its tenant
+// that does not have it yet — so presenting again after a partial failure fills only the
+// gaps — and, when the incident awaits approval (VALIDATED), puts approval buttons backed
+// by fresh single-use approvals on the card.
 func (e *Engine) Present(ctx context.Context, tenant, incident string) error {
+	return e.present(ctx, tenant, incident, false)
+}
+
+// present posts the card; with again (a reissue) it also posts a new card into the
+// threads that exist.
+func (e *Engine) present(ctx context.Context, tenant, incident string, again bool) error {
 	t, ok := e.tenants[tenant]
 	if !ok {
 		return fmt.Errorf("present %s: unknown tenant %q", incident, tenant)
+	}
+	existing, err := e.st.placements(ctx, tenant, incident)
+	if err != nil {
+		return err
+	}
+	have := map[Chat]Placement{}
+	for _, p := range existing {
+		have[p.Thread.Chat] = p
+	}
+	var targets []Chat
+	for _, c := range t.Chats {
+		if _, ok := have[c]; again || !ok {
+			targets = append(targets, c)
+		}
+	}
+	if len(targets) == 0 {
+		return nil
 	}
 	in, hist, err := e.o.Ledger.Incident(ctx, tenant, incident)
 	if err != nil {
@@ -205,16 +228,8 @@ func (e *Engine) Present(ctx context.Context, tenant, incident string) error {
 			e.o.Logger.Warn("incident chart", "incident", incident, "err", err)
 		}
 	}
-	existing, err := e.st.placements(ctx, tenant, incident)
-	if err != nil {
-		return err
-	}
-	have := map[Chat]Placement{}
-	for _, p := range existing {
-		have[p.Thread.Chat] = p
-	}
 	var errs []error
-	for _, chat := range t.Chats {
+	for _, chat := range targets {
 		tr, err := e.transport(chat.Channel)
 		if err != nil {
 			errs = append(errs, err)
