@@ -66,7 +66,7 @@ type Options struct {
 	// still picks the execution up.
 	OnAuthorized func(ctx context.Context, e ledger.Entry) error
 	Clock        func() time.Time
-	Logger     *slog.Logger
+	Logger       *slog.Logger
 }
 
 // Validate checks the options.

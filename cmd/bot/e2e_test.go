@@ -80,13 +80,13 @@ func (h *recoveryHook) count() (int, []string) {
 // harness is one tenant's world: Redis, the fake Telegram, the recovery webhook, the
 // config file and the environment of the bots under test.
 type harness struct {
-	t      *testing.T
-	tg     *telegramtest.Server
-	redis  *ledgertest.Server
-	prefix string
-	hook   *recoveryHook
-	env    config.Env
-	file   *config.File
+	t       *testing.T
+	tg      *telegramtest.Server
+	redis   *ledgertest.Server
+	prefix  string
+	hook    *recoveryHook
+	env     config.Env
+	file    *config.File
 	vars    env
 	dir     string
 	cfgPath string
