@@ -47,8 +47,9 @@ type Options struct {
 	// is complete.
 	Window time.Duration
 	// MaxEvalDelay is how long after a bucket closes its window waits for instances that
-	// shipped the previous bucket but not this one yet (default 1.5 s: the SDK ships once
-	// a second).
+	// shipped the previous bucket but not this one yet (default 2.5 s: the SDK ships a
+	// second after a 1 s grace, on a 1 s ticker). A window is judged as soon as it is
+	// complete; this only bounds the wait for an instance that died or went idle.
 	MaxEvalDelay time.Duration
 	// ReadInterval is how often Run reads the metric streams and checks which windows are
 	// complete (default 100 ms).
@@ -110,7 +111,7 @@ type Service struct {
 // Defaults.
 const (
 	DefaultWindow           = 10 * time.Second
-	DefaultMaxEvalDelay     = 1500 * time.Millisecond
+	DefaultMaxEvalDelay     = 2500 * time.Millisecond
 	DefaultReadInterval     = 100 * time.Millisecond
 	DefaultReadCount        = 256
 	DefaultClaimIdle        = 30 * time.Second
