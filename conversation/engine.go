@@ -125,6 +125,15 @@ func New(o Options) (*Engine, error) {
 	return e, nil
 }
 
+// SetSources sets the status and chart sources when they are built after the engine
+// (the detector needs the pipeline, which needs the engine). Call it before the engine
+// handles anything.
+func (e *Engine) SetSources(status StatusSource, charts Charter) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.o.Status, e.o.Charts = status, charts
+}
+
 // AddTransport registers an adapter built after the engine.
 func (e *Engine) AddTransport(t Transport) {
 	e.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -209,6 +210,7 @@ func (d *Detector) judge(ctx context.Context, t *Tenant, service string, now tim
 		BaselineP95Ms: base.P95Ms,
 	}
 	st.Last = r
+	d.remember(ctx, t.ID, service, r)
 	if change.LatencySpike || change.ErrorSpike {
 		d.log.Info("sudden change", "tenant", t.ID, "service", service, "latency_spike", change.LatencySpike,
 			"error_spike", change.ErrorSpike, "p95_ms", obs.p95Ms, "error_rate", obs.errorRate, "score", score.Score)
@@ -247,6 +249,51 @@ func (d *Detector) judge(ctx context.Context, t *Tenant, service string, now tim
 		return errors.Join(err, serr)
 	}
 	return err
+}
+
+// HistoryLen caps the readings kept per service: two hours at one evaluation a second.
+const HistoryLen = 7200
+
+// remember appends a judged reading to the service's history. A failure only costs a
+// point of a chart: it is logged, never fatal to the evaluation.
+func (d *Detector) remember(ctx context.Context, tenant, service string, r *Reading) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return
+	}
+	ctx, cancel := d.redisCtx(ctx)
+	defer cancel()
+	if err := d.rdb.XAdd(ctx, &redis.XAddArgs{Stream: d.keys.history(tenant, service), MaxLen: HistoryLen, Approx: true,
+		Values: []any{"r", b}}).Err(); err != nil {
+		d.log.Warn("record reading history", "tenant", tenant, "service", service, "err", err)
+	}
+}
+
+// History returns a service's judged readings since since, oldest first (at most
+// HistoryLen): what the incident card's chart draws.
+func (d *Detector) History(ctx context.Context, tenant, service string, since time.Time) ([]Reading, error) {
+	ctx, cancel := d.redisCtx(ctx)
+	defer cancel()
+	// Newest first, until a reading older than since: the stream's ids are Redis's clock,
+	// the readings carry the detector's.
+	msgs, err := d.rdb.XRevRangeN(ctx, d.keys.history(tenant, service), "+", "-", HistoryLen).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read history of %s/%s: %w", tenant, service, err)
+	}
+	var out []Reading
+	for _, m := range msgs {
+		raw, _ := m.Values["r"].(string)
+		var r Reading
+		if json.Unmarshal([]byte(raw), &r) != nil {
+			continue
+		}
+		if r.At.Before(since) {
+			break
+		}
+		out = append(out, r)
+	}
+	slices.Reverse(out)
+	return out, nil
 }
 
 // evidence is what a gate decision cites.

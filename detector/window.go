@@ -37,6 +37,9 @@ func (k keys) window(t, s string) string { return k.service(t, s, "win") }
 // instances: each instance's newest shipped bucket (sorted set, unix seconds).
 func (k keys) instances(t, s string) string { return k.service(t, s, "inst") }
 
+// history: the service's judged readings, newest last (stream, capped), for charts.
+func (k keys) history(t, s string) string { return k.service(t, s, "hist") }
+
 // alertmanager: fingerprints of the service's firing alerts and the incident they hold.
 func (k keys) alertmanager(t, s string) string { return k.service(t, s, "am") }
 

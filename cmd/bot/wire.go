@@ -145,6 +145,8 @@ func build(w wiring) (*system, error) {
 		OnEvent: pipe.OnDetection, Clock: w.clock, Logger: w.log, PollInterval: w.env.LoopInterval}); err != nil {
 		return nil, err
 	}
+	health := bot.Health{Detector: s.detector, Clock: w.clock}
+	s.engine.SetSources(health, health)
 	if w.env.TelegramEnabled() {
 		if s.telegram, err = telegram.New(telegram.Options{Token: w.env.TelegramBotToken.Reveal(), APIURL: w.env.TelegramAPIURL, Redis: w.rc,
 			KeyPrefix: w.keyPrefix, Logger: w.log, WebhookSecret: w.env.TelegramWebhookSecret.Reveal()}); err != nil {

@@ -1,0 +1,59 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/alertengine/alertengine/bot/chart"
+	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/detector"
+)
+
+// Health answers the conversation's questions about services from the detector's shared
+// state: the latest evaluation (/status, follow-ups) and the history the card's chart
+// draws.
+type Health struct {
+	Detector *detector.Detector
+	// Clock places the chart's 30-minute window; default time.Now.
+	Clock func() time.Time
+}
+
+// ServiceStatus implements conversation.StatusSource.
+func (h Health) ServiceStatus(ctx context.Context, tenant, service string) (conversation.ServiceStatus, error) {
+	st, err := h.Detector.Status(ctx, tenant, service)
+	if err != nil {
+		return conversation.ServiceStatus{}, err
+	}
+	if st.Last == nil {
+		return conversation.ServiceStatus{Service: service, Status: "unknown"}, nil
+	}
+	r := st.Last
+	return conversation.ServiceStatus{Service: service, Score: r.Score, Status: r.Status, P95Ms: r.P95Ms, ErrorRate: r.ErrorRate,
+		Trend: r.Trend, SampleSize: r.SampleSize, At: r.At}, nil
+}
+
+// Chart implements conversation.Charter: p95 and error rate over the last 30 minutes.
+// A service without readings (Alertmanager-only) has no chart: (nil, nil).
+func (h Health) Chart(ctx context.Context, tenant, service string, detectedAt time.Time) (*conversation.Image, error) {
+	now := time.Now
+	if h.Clock != nil {
+		now = h.Clock
+	}
+	rs, err := h.Detector.History(ctx, tenant, service, now().Add(-chart.Window))
+	if err != nil {
+		return nil, err
+	}
+	s := chart.Series{Title: service, DetectedAt: detectedAt}
+	for _, r := range rs {
+		s.Points = append(s.Points, chart.Point{At: r.At, P95Ms: r.P95Ms, ErrorRate: r.ErrorRate})
+	}
+	png, err := chart.Render(s)
+	if errors.Is(err, chart.ErrNoPoints) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &conversation.Image{PNG: png, Alt: "p95 and 5xx rate of " + service + " over the last 30 minutes"}, nil
+}

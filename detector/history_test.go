@@ -1,0 +1,44 @@
+package detector
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/alertengine/alertengine/fixtures"
+)
+
+// The chart of an incident card draws the readings the detector judged: they must be
+// kept, in order, with the spike visible.
+func TestHistoryKeepsJudgedReadings(t *testing.T) {
+	h := newHarness(t)
+	d := h.replica("r1", defaultTenants(), nil)
+	sc, err := fixtures.Scenario("latency-spike")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 70; i++ {
+		lat, st := sc.Samples(i)
+		h.pushBucket("acme", "checkout", i, lat, st)
+		h.step(d, i)
+	}
+	rs, err := d.History(context.Background(), "acme", "checkout", tick(0).Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) < 60 {
+		t.Fatalf("%d readings kept for 70 evaluated buckets", len(rs))
+	}
+	for i := 1; i < len(rs); i++ {
+		if rs[i].At.Before(rs[i-1].At) {
+			t.Fatalf("readings out of order at %d", i)
+		}
+	}
+	if first, last := rs[0], rs[len(rs)-1]; first.P95Ms > 500 || last.P95Ms < 2000 {
+		t.Fatalf("history does not show the spike: first p95 %.0f ms, last %.0f ms", first.P95Ms, last.P95Ms)
+	}
+	later, err := d.History(context.Background(), "acme", "checkout", rs[len(rs)-1].At)
+	if err != nil || len(later) != 1 {
+		t.Fatalf("since the last reading: %d readings, %v", len(later), err)
+	}
+}
