@@ -107,6 +107,7 @@ func newHarnessTo(t *testing.T, recoveryURL string) *harness {
   - id: acme
     services:
       - name: checkout
+      - name: payments
     chats:
       telegram: [%d]
     people:
