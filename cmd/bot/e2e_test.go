@@ -48,7 +48,7 @@ type recoveryHook struct {
 	calls  chan string
 }
 
-func newRecoveryHook(t *testing.T) *recoveryHook {
+func newRecoveryHook(t testing.TB) *recoveryHook {
 	h := &recoveryHook{status: func(int) int { return http.StatusOK }, calls: make(chan string, 100)}
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -80,7 +80,7 @@ func (h *recoveryHook) count() (int, []string) {
 // harness is one tenant's world: Redis, the fake Telegram, the recovery webhook, the
 // config file and the environment of the bots under test.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	tg      *telegramtest.Server
 	redis   *ledgertest.Server
 	prefix  string
@@ -92,11 +92,11 @@ type harness struct {
 	cfgPath string
 }
 
-func newHarness(t *testing.T) *harness { return newHarnessTo(t, "") }
+func newHarness(t testing.TB) *harness { return newHarnessTo(t, "") }
 
 // newHarnessTo is newHarness with the recovery webhook at recoveryURL instead of the
 // recording hook.
-func newHarnessTo(t *testing.T, recoveryURL string) *harness {
+func newHarnessTo(t testing.TB, recoveryURL string) *harness {
 	h := &harness{t: t, tg: telegramtest.New(t), redis: ledgertest.NewServer(t), hook: newRecoveryHook(t), dir: t.TempDir()}
 	if recoveryURL == "" {
 		recoveryURL = h.hook.srv.URL
@@ -125,6 +125,7 @@ func newHarnessTo(t *testing.T, recoveryURL string) *harness {
       escalate_after: 3m
     alertmanager:
       token: %s
+    limits: {incidents_per_hour: 100000}
 `, groupID, userTendai.ID, userRudo.ID, userVimbai.ID, recoveryURL, recoverySecret, amToken)
 	path := filepath.Join(h.dir, "alertengine.yaml")
 	h.cfgPath = path
@@ -200,7 +201,7 @@ func (h *harness) start(webhook bool) *replica {
 	return b
 }
 
-func (b *replica) alert(t *testing.T, status string) {
+func (b *replica) alert(t testing.TB, status string) {
 	t.Helper()
 	payload := fmt.Sprintf(`{"version":"4","groupKey":"{}:{alertname=\"CheckoutSlow\"}","status":%q,"receiver":"alertengine",
 "groupLabels":{"alertname":"CheckoutSlow"},"commonLabels":{"alertname":"CheckoutSlow","service":"checkout"},"commonAnnotations":{},
@@ -221,7 +222,7 @@ func (b *replica) alert(t *testing.T, status string) {
 	}
 }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
+func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
@@ -232,7 +233,7 @@ func hasText(sub string) func(telegramtest.Message) bool {
 }
 
 // card waits for the incident card in the group.
-func (h *harness) card(t *testing.T) telegramtest.Message {
+func (h *harness) card(t testing.TB) telegramtest.Message {
 	t.Helper()
 	m, err := h.tg.WaitForMessage(ctxT(t, 30*time.Second), groupID, func(m telegramtest.Message) bool {
 		return strings.Contains(m.Text+m.Caption, "🚨") && len(m.Buttons()) > 0
@@ -243,7 +244,7 @@ func (h *harness) card(t *testing.T) telegramtest.Message {
 	return m
 }
 
-func incidentCode(t *testing.T, card telegramtest.Message) string {
+func incidentCode(t testing.TB, card telegramtest.Message) string {
 	i := strings.Index(card.Text+card.Caption, "INC-")
 	if i < 0 {
 		t.Fatalf("card names no incident: %q", card.Text)
@@ -252,7 +253,7 @@ func incidentCode(t *testing.T, card telegramtest.Message) string {
 	return strings.TrimRight(f[0], ".,")
 }
 
-func (h *harness) stage(t *testing.T, incident string) ledger.Stage {
+func (h *harness) stage(t testing.TB, incident string) ledger.Stage {
 	t.Helper()
 	c := h.redis.Client(t)
 	st, err := ledger.NewRedisStore(c, h.prefix).Stage(context.Background(), "acme", incident)
@@ -329,7 +330,7 @@ func TestEndToEndTelegram(t *testing.T) {
 	}
 }
 
-func waitAnswer(t *testing.T, tg *telegramtest.Server, queryID string) telegramtest.CallbackAnswer {
+func waitAnswer(t testing.TB, tg *telegramtest.Server, queryID string) telegramtest.CallbackAnswer {
 	t.Helper()
 	_, err := tg.WaitFor(ctxT(t, 20*time.Second), func(c telegramtest.Call) bool {
 		return c.Method == "answerCallbackQuery" && c.Params["callback_query_id"] == queryID

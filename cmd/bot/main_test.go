@@ -90,7 +90,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 // freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func status(url string) int {
 }
 
 // waitStatus polls url until it answers want, for up to 10 s.
-func waitStatus(t *testing.T, url string, want int) {
+func waitStatus(t testing.TB, url string, want int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	got := 0

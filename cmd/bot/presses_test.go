@@ -17,7 +17,7 @@ import (
 
 // takeUpdates collects queued updates from the fake as Telegram would hand them over,
 // through the Bot API's own getUpdates (the webhook is deleted first).
-func takeUpdates(t *testing.T, tg *telegramtest.Server, n int) []json.RawMessage {
+func takeUpdates(t testing.TB, tg *telegramtest.Server, n int) []json.RawMessage {
 	t.Helper()
 	call := func(method string, v url.Values) json.RawMessage {
 		resp, err := http.PostForm(tg.URL()+"/bot"+tg.Token()+"/"+method, v)
