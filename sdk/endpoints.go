@@ -51,11 +51,11 @@ func (s *SDK) writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // refreshLocked drains the seconds that are over, so an endpoint never lags the clock by
-// more than the grace second.
+// more than the grace.
 func (s *SDK) refreshLocked() int64 {
-	now := s.clock().Unix()
-	s.collectLocked(now - 1 - graceSeconds)
-	return now
+	now := s.clock()
+	s.collectLocked(drainableUpTo(now))
+	return now.Unix()
 }
 
 // HealthResponse is the body of GET /health/alerts; the same shape as the Python SDK's.

@@ -100,7 +100,7 @@ func (ts *testSDK) run(t testing.TB, h http.Handler, phases ...phase) {
 // then ends with it.
 func (ts *testSDK) settle(t testing.TB) {
 	t.Helper()
-	ts.clock.Advance(graceSeconds * time.Second)
+	ts.clock.Advance(drainGrace)
 	ts.tick(t.Context())
 }
 
@@ -151,6 +151,6 @@ func httptestRecorder(h http.Handler, method, path string) *httptest.ResponseRec
 // pass lets the current second of the clock end and be drained.
 func (ts *testSDK) pass(t testing.TB) {
 	t.Helper()
-	ts.clock.Advance((1 + graceSeconds) * time.Second)
+	ts.clock.Advance(time.Second + drainGrace)
 	ts.tick(t.Context())
 }

@@ -16,8 +16,8 @@ import (
 //	hot[sec % slotCount][shard].bins[latency bin]   +1        (the sketch, as counts)
 //	hot[sec % slotCount][shard].routes[route]        count, sum, max, 5xx/4xx
 //
-// Once a second is over (plus one second of grace for requests still being recorded),
-// the collector swaps those counters back to zero and turns them into a DDSketch: the
+// Once a second is over (plus drainGrace for requests still being recorded), the
+// collector swaps those counters back to zero and turns them into a DDSketch: the
 // bins use the sketch's own index mapping, so the result is exactly the sketch the
 // latencies would have built. The only allocation per request is the ResponseWriter
 // wrapper.

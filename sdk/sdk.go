@@ -28,10 +28,18 @@ const (
 	// evalEvery is the cadence, in seconds, of the evaluations that feed the trend and
 	// the baseline; also the length of the two windows rate of change compares.
 	evalEvery = 10
-	// graceSeconds: a second is drained once the clock is this far past its end, so
-	// requests that computed their slot just before the boundary have landed.
-	graceSeconds = 1
+	// drainGrace: a second is drained once the clock is this far past its end, so
+	// requests that chose their shard just before the boundary have counted (a request
+	// stalled longer is shipped late, see collectLocked). The background loop wakes
+	// drainGrace after every wall-clock second: a summary leaves about 0.1 s after its
+	// second ends.
+	drainGrace = 100 * time.Millisecond
 )
+
+// drainableUpTo is the last second that is over, grace included, at now.
+func drainableUpTo(now time.Time) int64 {
+	return now.Add(-drainGrace).Unix() - 1
+}
 
 // SDK instruments one service. Create it with New, wrap the service's handler with
 // Instrument, and Close it on shutdown.
@@ -105,8 +113,7 @@ type routeAgg struct {
 // mode a background goroutine ships summaries; Close stops it.
 func New(opts Options) *SDK {
 	s := newSDK(opts)
-	t := time.NewTicker(time.Second)
-	s.start(t.C, t.Stop)
+	s.start(nextDrain)
 	return s
 }
 
@@ -166,21 +173,27 @@ func newSDK(opts Options) *SDK {
 	return s
 }
 
-// start runs the background loop on ticks; stopTicks is called when it ends.
-func (s *SDK) start(ticks <-chan time.Time, stopTicks func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	go s.run(ctx, ticks, stopTicks)
+// nextDrain fires drainGrace after the next wall-clock second (real time, whatever the
+// injected clock: the loop only schedules, the clock decides what is over).
+func nextDrain() <-chan time.Time {
+	now := time.Now()
+	return time.After(now.Truncate(time.Second).Add(time.Second + drainGrace).Sub(now))
 }
 
-func (s *SDK) run(ctx context.Context, ticks <-chan time.Time, stopTicks func()) {
+// start runs the background loop, waking whenever next's channel fires.
+func (s *SDK) start(next func() <-chan time.Time) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go s.run(ctx, next)
+}
+
+func (s *SDK) run(ctx context.Context, next func() <-chan time.Time) {
 	defer close(s.done)
-	defer stopTicks()
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-ticks:
+		case <-next():
 			s.tick(ctx)
 			if s.tickDone != nil {
 				s.tickDone <- struct{}{}
@@ -195,7 +208,7 @@ func (s *SDK) tick(ctx context.Context) {
 		s.wallAtEpoch.Store(time.Now().UnixNano() - int64(time.Since(s.epoch)))
 	}
 	s.mu.Lock()
-	s.collectLocked(s.clock().Unix() - 1 - graceSeconds)
+	s.collectLocked(drainableUpTo(s.clock()))
 	s.mu.Unlock()
 	if s.ship != nil {
 		s.ship.flush(ctx)

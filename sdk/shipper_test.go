@@ -108,10 +108,10 @@ func TestBackgroundLoopShips(t *testing.T) {
 	ts := newTestSDK(t, Options{RedisURL: srv.URL, KeyPrefix: prefix})
 	ticks := make(chan time.Time)
 	ts.tickDone = make(chan struct{})
-	ts.start(ticks, func() {})
+	ts.start(func() <-chan time.Time { return ticks })
 
 	serve(ts.service(), request{5 * ms, http.StatusOK})
-	ts.clock.Advance((1 + graceSeconds) * time.Second)
+	ts.clock.Advance(time.Second + drainGrace)
 	ticks <- time.Time{}
 	<-ts.tickDone
 	if got := stream(t, c, StreamKey(prefix, "acme", "checkout")); len(got) != 1 {
@@ -227,7 +227,7 @@ func TestRedisKilledWhileTrafficFlows(t *testing.T) {
 	if hr.Metrics.SampleSize != 11*20+1 || hr.Status != "ok" {
 		t.Errorf("/health/alerts during the outage: status %q, sample_size %d; want ok from memory with 221 requests", hr.Status, hr.Metrics.SampleSize)
 	}
-	// Outage summaries: seconds 4..11 (20 requests each) and 12 (the one above).
+	// Outage summaries: seconds 3..10 (20 requests each) and 11 (the one above).
 	in := ingestionOf(t, h)
 	if in.Mode != "redis" || in.CircuitBreaker.State != "open" || in.Buffered != 5 || in.Dropped != 4 || in.Shipped != 3 {
 		t.Errorf("ingestion during the outage = %+v; want breaker open, 5 buffered, 4 dropped, 3 shipped", in)
@@ -255,8 +255,8 @@ func TestRedisKilledWhileTrafficFlows(t *testing.T) {
 		t.Fatalf("after recovery %d summaries shipped, want the 5 buffered", len(got))
 	}
 	for i, s := range got {
-		// The 4 oldest outage seconds were dropped: 8..12 remain, in order.
-		want, n := t0.Add(time.Duration(8+i)*time.Second), uint64(20)
+		// The 4 oldest outage seconds were dropped: 7..11 remain, in order.
+		want, n := t0.Add(time.Duration(7+i)*time.Second), uint64(20)
 		if i == 4 {
 			n = 1
 		}
