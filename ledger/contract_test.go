@@ -68,7 +68,7 @@ var (
 func ev(tenant, incident string, e ledger.Event) ledger.Entry {
 	en := ledger.Entry{Tenant: tenant, Incident: incident, Event: e, Actor: system, Reason: string(e), PolicyVersion: "pol-test"}
 	switch e {
-	case ledger.Authorize, ledger.PartialApprove, ledger.Reject, ledger.Reissue, ledger.Question, ledger.Ack:
+	case ledger.Authorize, ledger.PartialApprove, ledger.Reject, ledger.Reissue, ledger.Question, ledger.Ack, ledger.Redrive:
 		en.Actor = engineer
 		en.Approval = "ap:0123456789abcdefghijkl"
 	case ledger.Detect, ledger.Propose, ledger.Validate, ledger.Recover:

@@ -82,10 +82,11 @@ func (in *Incident) apply(e *Entry) error {
 	return nil
 }
 
-// checkActor enforces who may cause what: authorization needs an engineer carrying a
+// checkActor enforces who may cause what: every way into AUTHORIZED (an authorization,
+// a re-drive of the same approval) and a partial approval need an engineer carrying the
 // consumed approval reference.
 func checkActor(e *Entry) error {
-	if (e.Event == Authorize || e.Event == PartialApprove) && (e.Actor.Kind != ActorEngineer || e.Approval == "") {
+	if (e.Event == Authorize || e.Event == PartialApprove || e.Event == Redrive) && (e.Actor.Kind != ActorEngineer || e.Approval == "") {
 		return ErrNotAuthorized
 	}
 	return nil
