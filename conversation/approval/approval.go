@@ -297,7 +297,11 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 	switch {
 	case usedS != "":
 		ue := usedError(usedS)
-		return refuse(ue, "pressed after it was used: "+ue.Error())
+		why := "pressed after it was used: " + ue.Error()
+		if s.o.Clock().After(m.Expires) {
+			why += "; its TTL has also passed"
+		}
+		return refuse(ue, why)
 	case tokS == "":
 		return refuse(ErrExpired, "pressed after it expired")
 	}

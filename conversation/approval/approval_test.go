@@ -152,6 +152,11 @@ func TestUsedAndExpiredPressesAreAuditedDistinctly(t *testing.T) {
 	if _, err := f.svc.Redeem(ctx, refs[0], rudo, pol); !errors.Is(err, approval.ErrUsed) {
 		t.Fatalf("+1 s: %v", err)
 	}
+	f.now = f.now.Add(6 * time.Minute)
+	if _, err := f.svc.Redeem(ctx, refs[0], rudo, pol); !errors.Is(err, approval.ErrUsed) {
+		t.Fatalf("consumed, after the TTL: %v", err)
+	}
+	f.now = f.now.Add(-6 * time.Minute)
 	_, err := f.svc.Redeem(ctx, refs[1], rudo, pol)
 	var ue *approval.UsedError
 	if !errors.As(err, &ue) || !ue.Voided {
@@ -175,8 +180,11 @@ func TestUsedAndExpiredPressesAreAuditedDistinctly(t *testing.T) {
 			reasons[e.Reason] = true
 		}
 	}
-	if len(reasons) != 3 {
-		t.Fatalf("want three distinct audited refusals (used, voided, expired), got %v", reasons)
+	if len(reasons) != 4 {
+		t.Fatalf("want four distinct audited refusals (used, used after the TTL, voided, expired), got %v", reasons)
+	}
+	if n := count(f.history(t), ledger.Authorize); n != 1 {
+		t.Fatalf("%d authorizations", n)
 	}
 }
 
