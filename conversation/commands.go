@@ -346,7 +346,10 @@ func replayMessage(in ledger.Incident, hist []ledger.Entry) Message {
 			what = fmt.Sprintf("%s → %s", stageLabel(e.From), e.To)
 		}
 		line := fmt.Sprintf("%s %s · %s", e.At.UTC().Format("15:04:05"), what, e.Actor.ID)
-		if e.Reason != "" {
+		switch {
+		case (e.Event == ledger.Question || e.Event == ledger.Answer) && e.Data["text"] != "":
+			line += " · “" + firstLine(e.Data["text"], 80) + "”"
+		case e.Reason != "":
 			line += " · " + firstLine(e.Reason, 160)
 		}
 		if e.Confidence > 0 {
@@ -356,6 +359,19 @@ func replayMessage(in ledger.Incident, hist []ledger.Entry) Message {
 	}
 	m.Blocks = append(m.Blocks, Block{Muted, fmt.Sprintf("%d ledger entries; policy %s.", len(hist), in.PolicyVersion)})
 	return m
+}
+
+// theoryLine describes one theory: who, how sure (a policy proposal has no confidence),
+// what, and the action it leads to.
+func theoryLine(th Theory) string {
+	who := th.Lens
+	if th.Label != "" {
+		who = th.Label + " (" + th.Lens + ")"
+	}
+	if th.Lens == "policy" {
+		return fmt.Sprintf("Policy proposal: %s → %s", th.Summary, th.Action)
+	}
+	return fmt.Sprintf("%s, %.0f%%: %s → %s", who, th.Confidence*100, th.Summary, th.Action)
 }
 
 func stageLabel(s ledger.Stage) string {
@@ -369,11 +385,7 @@ func (e *Engine) detailsMessage(ctx context.Context, t *Tenant, in ledger.Incide
 	m := Message{Blocks: []Block{{Title, fmt.Sprintf("%s · %s · %s", in.ID, in.Service, in.Stage)}, {Plain, "Detected: " + in.Reason}}}
 	if p := latestProposal(hist); p != nil {
 		for _, th := range p.Theories {
-			label := th.Lens
-			if th.Label != "" {
-				label = th.Label + " (" + th.Lens + ")"
-			}
-			line := fmt.Sprintf("%s, %.0f%%: %s → %s", label, th.Confidence*100, th.Summary, th.Action)
+			line := theoryLine(th)
 			if th.Check != "" {
 				line += ". Check: " + th.Check
 			}

@@ -139,7 +139,7 @@ func (FactsAnswerer) Answer(ctx context.Context, q Question) (string, ledger.Act
 		out = append(out, "Detected because: "+q.Incident.Reason)
 		if p := latestProposal(q.History); p != nil {
 			for _, th := range p.Theories {
-				out = append(out, fmt.Sprintf("%s (%.0f%%): %s", orDash(th.Lens), th.Confidence*100, th.Summary))
+				out = append(out, theoryLine(th))
 			}
 		}
 	default:
