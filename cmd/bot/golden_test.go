@@ -58,14 +58,15 @@ func TestTelegramConversationGolden(t *testing.T) {
 	resp.Body.Close()
 	card := h.card(t)
 	inc := incidentCode(t, card)
-	// say sends text as user and waits for the bot's answer (a bot message newer than
-	// the user's).
+	// say sends text as user and waits for the bot's answer (a reply to it).
 	say := func(u telegramtest.User, text string, opts ...telegramtest.SendOption) {
 		t.Helper()
 		h.tg.SendText(groupID, u, text, opts...)
 		hist := h.tg.History(groupID)
 		mine := hist[len(hist)-1].MessageID
-		if _, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), groupID, func(m telegramtest.Message) bool { return m.MessageID > mine }); err != nil {
+		if _, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), groupID, func(m telegramtest.Message) bool {
+			return m.ReplyToMessage != nil && m.ReplyToMessage.MessageID == mine
+		}); err != nil {
 			t.Fatalf("no answer to %q: %v", text, err)
 		}
 	}
@@ -77,7 +78,7 @@ func TestTelegramConversationGolden(t *testing.T) {
 	say(userVimbai, "/silence checkout 30m")
 	say(userVimbai, "/frobnicate")
 	for i := 0; i < 30; i++ {
-		say(userRudo, fmt.Sprintf("timeline please (%d)", i), telegramtest.ReplyTo(card.MessageID))
+		say(userRudo, fmt.Sprintf("show p95 (%d)", i), telegramtest.ReplyTo(card.MessageID))
 	}
 	h.tg.SendText(groupID, userVimbai, "/replay "+inc)
 	if _, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), groupID, hasText("ledger entries; policy")); err != nil {
@@ -91,8 +92,8 @@ func TestTelegramConversationGolden(t *testing.T) {
 
 	var b strings.Builder
 	for _, m := range h.tg.Sent(groupID) {
-		if m.ReplyToMessage != nil && strings.HasPrefix(m.ReplyToMessage.Text, "timeline please") && !strings.Contains(m.ReplyToMessage.Text, "(29)") {
-			continue // 29 of the 30 growing timelines; the last one and the replay show them
+		if m.ReplyToMessage != nil && strings.HasPrefix(m.ReplyToMessage.Text, "show p95") && !strings.Contains(m.ReplyToMessage.Text, "(29)") {
+			continue // 29 of 30 identical answers; the last one and the replay show them
 		}
 		if units := len(utf16.Encode([]rune(m.Text + m.Caption))); units > 4096 {
 			t.Errorf("message %d is %d UTF-16 units long", m.MessageID, units)
