@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/alertengine/alertengine/ledger"
+	"github.com/alertengine/alertengine/ledger/ledgertest"
 )
 
 var testKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
@@ -50,45 +51,6 @@ func lines(b []byte) []string { return strings.Split(strings.TrimSuffix(string(b
 
 func join(ls []string) []byte { return []byte(strings.Join(ls, "\n") + "\n") }
 
-func decode(t *testing.T, line string) ledger.Entry {
-	t.Helper()
-	var e ledger.Entry
-	if err := json.Unmarshal([]byte(line), &e); err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
-func encode(t *testing.T, e ledger.Entry) string {
-	t.Helper()
-	b, err := json.Marshal(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// rechain recomputes seq, prev_hash and hash of every entry line from index i on, as a
-// forger who wants a self-consistent chain would.
-func rechain(t *testing.T, ls []string, i int) {
-	prev := ledger.GenesisHash
-	if i > 0 {
-		prev = decode(t, ls[i-1]).Hash
-	}
-	for j := i; j < len(ls)-1; j++ { // the last line is the checkpoint
-		e := decode(t, ls[j])
-		e.Seq = uint64(j + 1)
-		e.PrevHash = prev
-		h, err := e.ComputeHash()
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.Hash = h
-		ls[j] = encode(t, e)
-		prev = h
-	}
-}
-
 func TestVerifyExportNamesTheFirstBadEntry(t *testing.T) {
 	const n, k = 10000, 4321
 	good := buildExport(t, n)
@@ -96,54 +58,19 @@ func TestVerifyExportNamesTheFirstBadEntry(t *testing.T) {
 	if err != nil || rep.Entries != n || !rep.Pinned {
 		t.Fatalf("intact export: %+v, %v", rep, err)
 	}
-	for _, tc := range []struct {
-		name   string
-		tamper func(ls []string) []string
-		want   uint64
-	}{
-		{"one byte changed", func(ls []string) []string {
-			ls[k-1] = strings.Replace(ls[k-1], "why is", "why-is", 1)
-			return ls
-		}, k},
-		{"one byte changed in the hash", func(ls []string) []string {
-			i := strings.LastIndex(ls[k-1], `"hash":"`) + 9
-			b := []byte(ls[k-1])
-			b[i] ^= 1
-			ls[k-1] = string(b)
-			return ls
-		}, k},
-		{"entry deleted", func(ls []string) []string {
-			return append(ls[:k-1:k-1], ls[k:]...)
-		}, k},
-		{"k and k+1 swapped", func(ls []string) []string {
-			ls[k-1], ls[k] = ls[k], ls[k-1]
-			return ls
-		}, k},
-		{"forged entry inserted, later hashes recomputed", func(ls []string) []string {
-			forged := decode(t, ls[k-1])
-			forged.Reason = "approved by mallory"
-			forged.Actor = ledger.Actor{Kind: ledger.ActorEngineer, ID: "mallory"}
-			out := append([]string{}, ls[:k-1]...)
-			out = append(out, encode(t, forged))
-			out = append(out, ls[k-1:]...)
-			rechain(t, out, k-1)
-			return out
-		}, k},
-		{"last 5 entries truncated", func(ls []string) []string {
-			cp := ls[len(ls)-1]
-			return append(ls[:n-5:n-5], cp)
-		}, n - 4},
-		{"checkpoint line removed", func(ls []string) []string { return ls[:n] }, n + 1},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ls := tc.tamper(lines(append([]byte(nil), good...)))
-			_, err := ledger.VerifyExport(bytes.NewReader(join(ls)), nil)
+	for _, tc := range ledgertest.Tamperings(n, k) {
+		t.Run(tc.Name, func(t *testing.T) {
+			ls, err := tc.Apply(lines(append([]byte(nil), good...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = ledger.VerifyExport(bytes.NewReader(join(ls)), nil)
 			var ve *ledger.VerifyError
 			if !errors.As(err, &ve) {
 				t.Fatalf("tampered export verified (err %v)", err)
 			}
-			if ve.Entry != tc.want {
-				t.Fatalf("named %q, want entry %d", err, tc.want)
+			if ve.Entry != tc.Want {
+				t.Fatalf("named %q, want entry %d", err, tc.Want)
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alertengine/alertengine/ledger"
+	"github.com/alertengine/alertengine/ledger/ledgertest"
 	"github.com/alicebob/miniredis/v2"
 )
 
@@ -198,23 +199,33 @@ func writeExport(t *testing.T, n int) string {
 	return path
 }
 
+// TestVerifyFile: `bot verify --file` on a 10,000-entry export: ok and exit 0 when intact;
+// exit 1 and the first bad entry named for every kind of damage; exit 1 when the
+// checkpoint is signed by another key than LEDGER_SIGNING_KEY's.
 func TestVerifyFile(t *testing.T) {
-	path := writeExport(t, 200)
+	const n, k = 10000, 4321
+	path := writeExport(t, n)
 	e := env{"LEDGER_SIGNING_KEY": seed}
-	if code, out, errs := runCLI(t, e, "verify", "--file", path); code != exitOK || out != "ok: 200 entries\n" {
+	if code, out, errs := runCLI(t, e, "verify", "--file", path); code != exitOK || out != "ok: 10000 entries\n" || !strings.Contains(errs, "key pinned") {
 		t.Fatalf("intact: exit %d, %q %q", code, out, errs)
 	}
-	data, _ := os.ReadFile(path)
-	lines := strings.Split(string(data), "\n")
-	lines[76] = strings.Replace(lines[76], "question 76", "question 77", 1) // entry 77
-	os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o600)
-	code, out, _ := runCLI(t, e, "verify", "--file", path)
-	if code != exitFailed || !strings.HasPrefix(out, "entry 77: ") {
-		t.Fatalf("altered entry 77: exit %d, %q", code, out)
+	good, _ := os.ReadFile(path)
+	for _, tc := range ledgertest.Tamperings(n, k) {
+		t.Run(tc.Name, func(t *testing.T) {
+			ls, err := tc.Apply(strings.Split(strings.TrimSuffix(string(good), "\n"), "\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := filepath.Join(t.TempDir(), "export.jsonl")
+			os.WriteFile(bad, []byte(strings.Join(ls, "\n")+"\n"), 0o600)
+			code, out, _ := runCLI(t, e, "verify", "--file", bad)
+			if want := fmt.Sprintf("entry %d: ", tc.Want); code != exitFailed || !strings.HasPrefix(out, want) {
+				t.Fatalf("exit %d, %q; want exit 1 and %q…", code, out, want)
+			}
+		})
 	}
 	other := env{"LEDGER_SIGNING_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{4}, 32))}
-	intact := writeExport(t, 10)
-	if code, out, _ := runCLI(t, other, "verify", "--file", intact); code != exitFailed {
+	if code, out, _ := runCLI(t, other, "verify", "--file", path); code != exitFailed || !strings.Contains(out, "another key") {
 		t.Fatalf("export signed by another key than LEDGER_SIGNING_KEY's: exit %d %q", code, out)
 	}
 }
