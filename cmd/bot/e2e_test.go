@@ -355,3 +355,32 @@ func TestReplyReachesItsIncidentAfterARestart(t *testing.T) {
 		t.Fatalf("after a restart the reply did not reach its incident: %v", err)
 	}
 }
+
+// TestEnrolledApproverCanApprove: `bot enroll` prints a one-time code; /start CODE in a
+// direct chat with the bot links that Telegram account to the name; that person can then
+// approve, and the code cannot be used twice.
+func TestEnrolledApproverCanApprove(t *testing.T) {
+	h := newHarness(t)
+	b := h.start(false)
+	vars := env{"REDIS_URL": h.redis.URL, "REDIS_KEY_PREFIX": h.prefix, "LOG_LEVEL": "error"}
+	code, out, errs := runCLI(t, vars, "enroll", "--config", h.cfgPath, "--tenant", "acme", "--name", "farai", "--role", "approver")
+	if code != exitOK || !strings.Contains(errs, "/start "+strings.TrimSpace(out)) {
+		t.Fatalf("enroll: %d %q %q", code, out, errs)
+	}
+	farai := telegramtest.User{ID: 44, FirstName: "Farai"}
+	h.tg.SendText(farai.ID, farai, "/start "+strings.TrimSpace(out))
+	if _, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), farai.ID, hasText("Linked: you are farai (approver) for acme.")); err != nil {
+		t.Fatalf("no confirmation: %v", err)
+	}
+	mallory := telegramtest.User{ID: 45, FirstName: "Mallory"}
+	h.tg.SendText(mallory.ID, mallory, "/start "+strings.TrimSpace(out))
+	if _, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), mallory.ID, hasText("unknown, used or expired")); err != nil {
+		t.Fatalf("a used code was accepted again: %v", err)
+	}
+	b.alert(t, "firing")
+	card := h.card(t)
+	q := h.tg.PressButton(groupID, card.MessageID, farai, card.Buttons()[0][0].CallbackData)
+	if a := waitAnswer(t, h.tg, q); !strings.HasPrefix(a.Text, "Approved.") {
+		t.Fatalf("enrolled approver's press: %q", a.Text)
+	}
+}
