@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/sdk"
 )
 
@@ -33,35 +32,8 @@ func TestDetectionLatencyRealSDK(t *testing.T) {
 		t.Skip("set DETECTOR_LATENCY_RUNS=20 to measure")
 	}
 	h := newHarness(t)
-	tenant := Tenant{ID: "acme", PolicyVersion: "policy-v7", IncidentsPerHour: -1}
-	for i := 0; i < runs; i++ {
-		tenant.Services = append(tenant.Services, Service{Name: fmt.Sprintf("svc-%02d", i)})
-	}
-	c := h.srv.Client(t)
-	l, err := ledger.New(ledger.Options{Store: ledger.NewRedisStore(c, h.prefix)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
+	d, tenant, detections := latencyDetector(t, h, runs)
 	detected := map[string]time.Time{}
-	all := make(chan struct{})
-	d, err := New(Options{Redis: c, KeyPrefix: h.prefix, Ledger: l, Tenants: []Tenant{tenant},
-		OnEvent: func(_ context.Context, e Event) {
-			if e.Kind != Opened {
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if _, dup := detected[e.Service]; !dup {
-				detected[e.Service] = time.Now()
-				if len(detected) == runs {
-					close(all)
-				}
-			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go d.Run(ctx)
@@ -110,10 +82,14 @@ func TestDetectionLatencyRealSDK(t *testing.T) {
 			}
 		}()
 	}
-	select {
-	case <-all:
-	case <-time.After(90 * time.Second):
-		t.Fatalf("only %d of %d services detected", len(detected), runs)
+	timeout := time.After(90 * time.Second)
+	for len(detected) < runs {
+		select {
+		case ev := <-detections:
+			detected[ev.service] = ev.at
+		case <-timeout:
+			t.Fatalf("only %d of %d services detected", len(detected), runs)
+		}
 	}
 	close(stop)
 	wg.Wait()

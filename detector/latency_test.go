@@ -18,6 +18,49 @@ import (
 	"github.com/alertengine/alertengine/sdk"
 )
 
+// detection is the first Opened event of a service and when it arrived.
+type detection struct {
+	service string
+	at      time.Time
+}
+
+// latencyDetector builds a detector for runs push-mode services of tenant acme that
+// reports each service's first Opened event, with its arrival time, on the channel.
+func latencyDetector(t *testing.T, h *harness, runs int) (*Detector, Tenant, <-chan detection) {
+	t.Helper()
+	tenant := Tenant{ID: "acme", PolicyVersion: "policy-v7", IncidentsPerHour: -1}
+	for i := 0; i < runs; i++ {
+		tenant.Services = append(tenant.Services, Service{Name: fmt.Sprintf("svc-%02d", i)})
+	}
+	c := h.srv.Client(t)
+	l, err := ledger.New(ledger.Options{Store: ledger.NewRedisStore(c, h.prefix)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan detection, runs)
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	d, err := New(Options{
+		Redis: c, KeyPrefix: h.prefix, Ledger: l, Tenants: []Tenant{tenant},
+		OnEvent: func(_ context.Context, e Event) {
+			if e.Kind != Opened {
+				return
+			}
+			at := time.Now()
+			mu.Lock()
+			defer mu.Unlock()
+			if !seen[e.Service] {
+				seen[e.Service] = true
+				out <- detection{e.Service, at}
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, tenant, out
+}
+
 // latencyRun is one service of a real-time detection run.
 type latencyRun struct {
 	service    string
@@ -39,37 +82,20 @@ type latencyRun struct {
 func measureDetection(t *testing.T, runs, warmup int, shipPhase bool, seed uint64) []latencyRun {
 	t.Helper()
 	h := newHarness(t)
-	tenant := Tenant{ID: "acme", PolicyVersion: "policy-v7", IncidentsPerHour: -1}
-	for i := 0; i < runs; i++ {
-		tenant.Services = append(tenant.Services, Service{Name: fmt.Sprintf("svc-%02d", i)})
-	}
+	d, tenant, detections := latencyDetector(t, h, runs)
 	var mu sync.Mutex
 	detected := map[string]time.Time{}
 	all := make(chan struct{})
-	c := h.srv.Client(t)
-	l, err := ledger.New(ledger.Options{Store: ledger.NewRedisStore(c, h.prefix)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(Options{
-		Redis: c, KeyPrefix: h.prefix, Ledger: l, Tenants: []Tenant{tenant},
-		OnEvent: func(_ context.Context, e Event) {
-			if e.Kind != Opened {
-				return
-			}
+	go func() {
+		for ev := range detections {
 			mu.Lock()
-			defer mu.Unlock()
-			if _, dup := detected[e.Service]; !dup {
-				detected[e.Service] = time.Now()
-				if len(detected) == runs {
-					close(all)
-				}
+			detected[ev.service] = ev.at
+			if len(detected) == runs {
+				close(all)
 			}
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+			mu.Unlock()
+		}
+	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := d.EnsureGroups(ctx); err != nil {
