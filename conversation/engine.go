@@ -524,8 +524,11 @@ func (e *Engine) IssueLinks(ctx context.Context, tenant, incident string) (map[s
 		return nil, fmt.Errorf("unknown tenant %q", tenant)
 	}
 	ps, err := e.st.placements(ctx, tenant, incident)
-	if err != nil || len(ps) == 0 {
-		return nil, fmt.Errorf("incident %s has no card: %w", incident, err)
+	if err != nil {
+		return nil, err
+	}
+	if len(ps) == 0 {
+		return nil, fmt.Errorf("incident %s has no card yet", incident)
 	}
 	p := latestProposalOf(ctx, e, tenant, incident)
 	if p == nil || len(ps[0].Refs) != len(p.Offers) {
