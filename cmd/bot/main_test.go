@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 )
 
 // env is a fake environment for run.
@@ -227,5 +229,31 @@ func TestVerifyFile(t *testing.T) {
 	other := env{"LEDGER_SIGNING_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{4}, 32))}
 	if code, out, _ := runCLI(t, other, "verify", "--file", path); code != exitFailed || !strings.Contains(out, "another key") {
 		t.Fatalf("export signed by another key than LEDGER_SIGNING_KEY's: exit %d %q", code, out)
+	}
+}
+
+func TestRedisCredentialsApplyToClusterAndSentinel(t *testing.T) {
+	e := serveEnv("rediss://bot:s3cret@ignored:6379/2", "127.0.0.1:0")
+	e["REDIS_SENTINEL_ADDRS"] = "127.0.0.1:26379"
+	e["REDIS_MASTER_NAME"] = "main"
+	cfg, err := config.LoadEnv(e.lookup, config.Serve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, desc, err := redisClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fc, ok := c.(*redis.Client)
+	if !ok {
+		t.Fatalf("sentinel client is %T", c)
+	}
+	o := fc.Options()
+	if o.Username != "bot" || o.Password != "s3cret" || o.DB != 2 || o.TLSConfig == nil {
+		t.Fatalf("credentials not applied: user %q db %d tls %v", o.Username, o.DB, o.TLSConfig != nil)
+	}
+	if strings.Contains(desc, "s3cret") {
+		t.Fatalf("description leaks the password: %q", desc)
 	}
 }
