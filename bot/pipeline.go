@@ -21,6 +21,8 @@ type PipelineOptions struct {
 	Executor     *executor.Executor
 	Tenants      []conversation.Tenant
 	Logger       *slog.Logger
+	// Metrics, when set, count what the pipeline handles.
+	Metrics *Metrics
 	// Queue bounds the detections waiting to be handled (default 1024).
 	Queue int
 }
@@ -63,6 +65,7 @@ func NewPipeline(o PipelineOptions) (*Pipeline, error) {
 
 // OnDetection is the detector's OnEvent: it queues the event and returns at once.
 func (p *Pipeline) OnDetection(ctx context.Context, ev detector.Event) {
+	p.o.Metrics.detection(ev)
 	select {
 	case p.events <- ev:
 	default:
@@ -124,6 +127,7 @@ func (p *Pipeline) handleOnce(ctx context.Context, ev detector.Event, attempt in
 	if err == nil {
 		return
 	}
+	p.o.Metrics.handleFailed()
 	if attempt >= handleAttempts {
 		p.o.Logger.Error("handle detection: giving up", "tenant", ev.Tenant, "incident", ev.Incident, "kind", ev.Kind, "attempts", attempt, "err", err)
 		return
@@ -209,6 +213,7 @@ func (p *Pipeline) opened(ctx context.Context, ev detector.Event) error {
 
 // OnAuthorized hands an authorized incident to the executor (conversation's hook).
 func (p *Pipeline) OnAuthorized(ctx context.Context, e ledger.Entry) error {
+	p.o.Metrics.authorized(e.Tenant)
 	x, err := p.o.Executor.Prepare(ctx, e.Tenant, e.Incident)
 	if err != nil {
 		return err
@@ -218,6 +223,7 @@ func (p *Pipeline) OnAuthorized(ctx context.Context, e ledger.Entry) error {
 
 // OnOutcome tells the thread how an execution ended (executor's hook).
 func (p *Pipeline) OnOutcome(ctx context.Context, o executor.Outcome) {
+	p.o.Metrics.execution(o)
 	var ev ledger.Event
 	switch o.Kind {
 	case executor.Executed:

@@ -78,13 +78,8 @@ func NewServer(opts ServerOptions) (*Server, error) {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route"}),
 	}
-	for _, c := range []prometheus.Collector{s.requests, s.duration, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
-		if err := opts.Registry.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, fmt.Errorf("register metrics: %w", err)
-			}
-		}
+	if err := register(opts.Registry, s.requests, s.duration, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	s.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

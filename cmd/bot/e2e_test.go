@@ -328,6 +328,17 @@ func TestEndToEndTelegram(t *testing.T) {
 	if n, _ := h.hook.count(); n != 1 {
 		t.Fatalf("%d webhook calls, want 1", n)
 	}
+	_, metrics := get(t, b.base+"/metrics")
+	for _, want := range []string{
+		`alertengine_detections_total{kind="opened",tenant="acme"} 1`,
+		`alertengine_authorizations_total{tenant="acme"} 1`,
+		`alertengine_executions_total{outcome="executed",tenant="acme"} 1`,
+		`alertengine_detector_alertmanager_refused_total 0`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }
 
 func waitAnswer(t testing.TB, tg *telegramtest.Server, queryID string) telegramtest.CallbackAnswer {

@@ -137,12 +137,19 @@ func build(w wiring) (*system, error) {
 		OnOutcome: func(ctx context.Context, o executor.Outcome) { pipe.OnOutcome(ctx, o) }}); err != nil {
 		return nil, err
 	}
-	if pipe, err = bot.NewPipeline(bot.PipelineOptions{Ledger: s.ledger, Conversation: s.engine, Executor: s.executor, Tenants: tenants, Logger: w.log}); err != nil {
+	metrics, err := bot.NewMetrics(w.registry)
+	if err != nil {
+		return nil, err
+	}
+	if pipe, err = bot.NewPipeline(bot.PipelineOptions{Ledger: s.ledger, Conversation: s.engine, Executor: s.executor, Tenants: tenants, Logger: w.log, Metrics: metrics}); err != nil {
 		return nil, err
 	}
 	s.pipeline = pipe
 	if s.detector, err = detector.New(detector.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Ledger: s.ledger, Tenants: detectorTenants(w.file),
 		OnEvent: pipe.OnDetection, Clock: w.clock, Logger: w.log, PollInterval: w.env.LoopInterval}); err != nil {
+		return nil, err
+	}
+	if err := bot.WatchDetector(w.registry, s.detector); err != nil {
 		return nil, err
 	}
 	health := bot.Health{Detector: s.detector, Clock: w.clock}

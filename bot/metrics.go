@@ -1,0 +1,85 @@
+package bot
+
+import (
+	"errors"
+
+	"github.com/alertengine/alertengine/bot/executor"
+	"github.com/alertengine/alertengine/detector"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the bot's own domain metrics, beside the HTTP ones of the Server.
+type Metrics struct {
+	detections     *prometheus.CounterVec
+	authorizations *prometheus.CounterVec
+	executions     *prometheus.CounterVec
+	handleFailures prometheus.Counter
+}
+
+// NewMetrics registers the domain metrics on reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		detections: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertengine_detections_total",
+			Help: "Detector decisions handled by the pipeline, by tenant and kind (opened, updated, recovered, resolved, suppressed)."}, []string{"tenant", "kind"}),
+		authorizations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertengine_authorizations_total",
+			Help: "Approvals that authorized a recovery, by tenant."}, []string{"tenant"}),
+		executions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertengine_executions_total",
+			Help: "Recovery webhook executions settled, by tenant and outcome (executed, failed, skipped)."}, []string{"tenant", "outcome"}),
+		handleFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "alertengine_pipeline_failures_total",
+			Help: "Detections whose handling (proposal, presentation in chat) failed an attempt; retried with backoff."}),
+	}
+	return m, register(reg, m.detections, m.authorizations, m.executions, m.handleFailures)
+}
+
+// WatchDetector exports the detector's own counters on reg, read at scrape time.
+func WatchDetector(reg prometheus.Registerer, d *detector.Detector) error {
+	stat := func(name, help string, f func(detector.Stats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "alertengine_detector_" + name, Help: help},
+			func() float64 { return float64(f(d.Stats())) })
+	}
+	return register(reg,
+		stat("evaluations_total", "Windows judged by this replica.", func(s detector.Stats) uint64 { return s.Evaluations }),
+		stat("skipped_total", "Windows with too few requests to judge.", func(s detector.Stats) uint64 { return s.Skipped }),
+		stat("summaries_total", "SDK summaries read from the streams.", func(s detector.Stats) uint64 { return s.Summaries }),
+		stat("invalid_summaries_total", "Stream entries refused as malformed.", func(s detector.Stats) uint64 { return s.InvalidSummaries }),
+		stat("poll_errors_total", "Unreachable or malformed health endpoints (pull mode).", func(s detector.Stats) uint64 { return s.PollErrors }),
+		stat("alertmanager_refused_total", "Alertmanager requests refused (401, 413, 400).", func(s detector.Stats) uint64 { return s.AlertmanagerRefused }),
+		stat("suppressed_total", "Detections over a tenant's incidents-per-hour limit.", func(s detector.Stats) uint64 { return s.Suppressed }),
+	)
+}
+
+func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (m *Metrics) detection(ev detector.Event) {
+	if m != nil {
+		m.detections.WithLabelValues(ev.Tenant, string(ev.Kind)).Inc()
+	}
+}
+
+func (m *Metrics) authorized(tenant string) {
+	if m != nil {
+		m.authorizations.WithLabelValues(tenant).Inc()
+	}
+}
+
+func (m *Metrics) execution(o executor.Outcome) {
+	if m != nil {
+		m.executions.WithLabelValues(o.Execution.Tenant, string(o.Kind)).Inc()
+	}
+}
+
+func (m *Metrics) handleFailed() {
+	if m != nil {
+		m.handleFailures.Inc()
+	}
+}
