@@ -250,6 +250,20 @@ func call[T any](ctx context.Context, a *Adapter, method string, fn func(ctx con
 	}
 }
 
+// ErrTokenRefused: Telegram does not accept the bot token (getMe answered 401).
+var ErrTokenRefused = errors.New("telegram refused the bot token")
+
+// Check asks Telegram who the bot is (getMe), so a wrong token is found at start-up. It
+// returns the bot's username, ErrTokenRefused for a token Telegram rejects, or another
+// error when Telegram cannot be reached (which need not stop the bot).
+func (a *Adapter) Check(ctx context.Context) (string, error) {
+	u, err := a.me(ctx)
+	if errors.Is(err, bot.ErrorUnauthorized) {
+		return "", fmt.Errorf("%w: %w", ErrTokenRefused, err)
+	}
+	return u, err
+}
+
 // me returns the bot's username, asking getMe once.
 func (a *Adapter) me(ctx context.Context) (string, error) {
 	a.meMu.Lock()

@@ -395,3 +395,23 @@ func TestEnrolledApproverCanApprove(t *testing.T) {
 		t.Fatalf("enrolled approver's press: %q", a.Text)
 	}
 }
+
+// TestServeRefusesATokenTelegramRejects: a bot token of the right shape that Telegram
+// does not accept stops serve before it listens, with one line naming the variable.
+func TestServeRefusesATokenTelegramRejects(t *testing.T) {
+	h := newHarness(t)
+	vars := env{}
+	for k, v := range h.vars {
+		vars[k] = v
+	}
+	vars["TELEGRAM_BOT_TOKEN"] = "7000000001:AAWrongTokenWrongTokenWrongToken00000"
+	vars["REDIS_KEY_PREFIX"] = h.prefix
+	vars["ADDR"] = freeAddr(t)
+	code, _, stderr := runCLI(t, vars, "serve", "--config", h.cfgPath)
+	if code != exitUsage || strings.TrimSpace(stderr) != "TELEGRAM_BOT_TOKEN: Telegram refused the token (getMe: 401 Unauthorized)" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if strings.Contains(stderr, "AAWrongToken") {
+		t.Fatal("the token leaked")
+	}
+}

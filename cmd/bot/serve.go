@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/alertengine/alertengine/bot/config"
+	"github.com/alertengine/alertengine/bot/telegram"
 )
 
 func newLogger(env config.Env, w io.Writer) *slog.Logger {
@@ -48,6 +51,20 @@ func runServe(ctx context.Context, a *app, args []string) int {
 	if err != nil {
 		fmt.Fprintln(a.stderr, err)
 		return exitUsage
+	}
+	if sys.telegram != nil {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		name, err := sys.telegram.Check(cctx)
+		cancel()
+		switch {
+		case errors.Is(err, telegram.ErrTokenRefused):
+			fmt.Fprintln(a.stderr, "TELEGRAM_BOT_TOKEN: Telegram refused the token (getMe: 401 Unauthorized)")
+			return exitUsage
+		case err != nil:
+			log.Warn("Telegram is not reachable at start-up; the bot starts and keeps trying", "err", err)
+		default:
+			log.Info("telegram bot", "username", name)
+		}
 	}
 	log.Info("alertengine serving", "addr", env.Addr, "tenants", len(file.Tenants), "redis", desc, "telegram", env.TelegramEnabled())
 	if err := sys.run(ctx, sys.server.Run); err != nil {
