@@ -395,3 +395,40 @@ func testHistory(t *testing.T, f storeFactory) {
 		t.Fatalf("unknown incident: %v", err)
 	}
 }
+
+// TestStaleRememberedStage: a Ledger that last saw an incident AUTHORIZED still judges
+// the next event on the stage the store holds after another replica moved it.
+func TestStaleRememberedStage(t *testing.T) {
+	for name, f := range factories {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			stores := f(t, 2)
+			a, b := newLedger(t, stores[0]), newLedger(t, stores[1])
+			incident := ""
+			for _, e := range pathTo[ledger.Authorized] {
+				en := ev("acme", incident, e)
+				en.Service = "checkout"
+				out, err := a.Record(ctx, en)
+				if err != nil {
+					t.Fatal(err)
+				}
+				incident = out.Incident
+			}
+			if _, err := b.Record(ctx, ev("acme", incident, ledger.WebhookFail)); err != nil {
+				t.Fatal(err)
+			}
+			// a remembers AUTHORIZED; a re-drive is illegal there but legal in WEBHOOK_FAILED.
+			out, err := a.Record(ctx, ev("acme", incident, ledger.Redrive))
+			if err != nil || out.From != ledger.WebhookFailed || out.To != ledger.Authorized {
+				t.Fatalf("redrive through a stale ledger: %+v, %v", out, err)
+			}
+			// and an event legal in the guess but not in truth is refused.
+			if _, err := b.Record(ctx, ev("acme", incident, ledger.Execute)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.Record(ctx, ev("acme", incident, ledger.WebhookFail)); err == nil {
+				t.Fatal("webhook_fail accepted on an EXECUTED incident")
+			}
+		})
+	}
+}

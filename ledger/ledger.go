@@ -46,7 +46,15 @@ type Ledger struct {
 	opts   Options
 	mu     sync.Mutex
 	queues map[string]*queue
+	// stages remembers the stage each incident was left in by this Ledger's appends, to
+	// skip reading it before the next one. It is only a guess: the store checks every
+	// entry's from-stage atomically, and a stale guess costs one retry with the stage the
+	// store reports.
+	stages map[string]Stage
 }
+
+// maxRemembered bounds the remembered stages; past it they are forgotten at once.
+const maxRemembered = 10000
 
 // New returns a Ledger on opts.Store.
 func New(opts Options) (*Ledger, error) {
@@ -65,7 +73,7 @@ func New(opts Options) (*Ledger, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = 10 * time.Second
 	}
-	return &Ledger{opts: opts, queues: map[string]*queue{}}, nil
+	return &Ledger{opts: opts, queues: map[string]*queue{}, stages: map[string]Stage{}}, nil
 }
 
 // Store returns the ledger's store.
@@ -98,12 +106,17 @@ func (l *Ledger) Record(ctx context.Context, e Entry) (Entry, error) {
 	if err := checkActor(&e); err != nil {
 		return Entry{}, err
 	}
+	key := e.Tenant + "/" + e.Incident
 	for attempt := 0; attempt < maxStageRetries; attempt++ {
-		from := None
+		from, guessed := None, false
 		if e.Event != Detect {
-			s, err := l.opts.Store.Stage(ctx, e.Tenant, e.Incident)
-			if err != nil {
-				return Entry{}, fmt.Errorf("read stage of %s: %w", e.Incident, err)
+			s, known := l.remembered(key)
+			guessed = known
+			if !known {
+				var err error
+				if s, err = l.opts.Store.Stage(ctx, e.Tenant, e.Incident); err != nil {
+					return Entry{}, fmt.Errorf("read stage of %s: %w", e.Incident, err)
+				}
 			}
 			if s == None {
 				return Entry{}, fmt.Errorf("%w: %s", ErrNoIncident, e.Incident)
@@ -111,23 +124,53 @@ func (l *Ledger) Record(ctx context.Context, e Entry) (Entry, error) {
 			from = s
 		}
 		to, err := Next(from, e.Event)
-		if err != nil {
-			return Entry{}, err
-		}
-		e.From, e.To = from, to
-		out, err := l.submit(e)
-		if errors.Is(err, ErrStageConflict) {
+		if err != nil && guessed {
+			l.forget(key) // judge an illegal move on the stage the store holds, not a guess
 			continue
 		}
 		if err != nil {
 			return Entry{}, err
 		}
+		e.From, e.To = from, to
+		out, err := l.submit(e)
+		var sc *StageConflictError
+		if errors.As(err, &sc) {
+			l.remember(key, sc.Current)
+			continue
+		}
+		if err != nil {
+			l.forget(key)
+			return Entry{}, err
+		}
+		l.remember(out.Tenant+"/"+out.Incident, out.To)
 		if out.To.Terminal() && out.From != out.To && l.opts.Signer != nil {
 			l.checkpoint(ctx, out)
 		}
 		return out, nil
 	}
 	return Entry{}, fmt.Errorf("record %s on %s: %w (gave up after %d tries)", e.Event, e.Incident, ErrStageConflict, maxStageRetries)
+}
+
+func (l *Ledger) remembered(key string) (Stage, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s, ok := l.stages[key]
+	return s, ok
+}
+
+func (l *Ledger) remember(key string, s Stage) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.stages) >= maxRemembered {
+		clear(l.stages)
+	}
+	l.stages[key] = s
+}
+
+func (l *Ledger) forget(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.stages, key)
 }
 
 // checkpoint signs the chain as it stood at e. A failure is logged, not returned: the
