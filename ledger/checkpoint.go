@@ -25,6 +25,9 @@ type Checkpoint struct {
 	Signature string    `json:"signature"`
 }
 
+// MaxCheckpointSize bounds the size a checkpoint may claim (a trillion entries).
+const MaxCheckpointSize = 1 << 40
+
 // HashPrefixLen is how many hex digits of each entry hash an export checkpoint lists.
 const HashPrefixLen = 16
 
@@ -73,7 +76,10 @@ func (c *Checkpoint) Verify(trusted ed25519.PublicKey) (pinned bool, err error) 
 	if !ed25519.Verify(pub, c.message(), sig) {
 		return pinned, fmt.Errorf("%w: signature does not verify", ErrBadCheckpoint)
 	}
-	if c.Hashes != "" && uint64(len(c.Hashes)) != c.Size*HashPrefixLen {
+	if c.Size > MaxCheckpointSize {
+		return pinned, fmt.Errorf("%w: size %d is not plausible", ErrBadCheckpoint, c.Size)
+	}
+	if c.Hashes != "" && (len(c.Hashes)%HashPrefixLen != 0 || uint64(len(c.Hashes)/HashPrefixLen) != c.Size) {
 		return pinned, fmt.Errorf("%w: lists %d hashes for %d entries", ErrBadCheckpoint, len(c.Hashes)/HashPrefixLen, c.Size)
 	}
 	return pinned, nil

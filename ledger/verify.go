@@ -93,8 +93,8 @@ func (c *Chain) against(cp *Checkpoint) error {
 	switch {
 	case c.n < cp.Size:
 		return &VerifyError{Entry: c.n + 1, Reason: fmt.Sprintf("missing: the signed checkpoint covers %d entries, only %d present (truncated)", cp.Size, c.n)}
-	case cp.Hashes == "" && c.n == cp.Size && c.prev != cp.TailHash:
-		return &VerifyError{Entry: c.n, Reason: "hash differs from the signed checkpoint's tail"}
+	case cp.Size > 0 && c.hashes[cp.Size-1] != cp.TailHash:
+		return &VerifyError{Entry: cp.Size, Reason: "hash differs from the signed checkpoint's tail"}
 	}
 	return nil
 }

@@ -153,3 +153,39 @@ func FuzzVerifyExportLine(f *testing.F) {
 		}
 	})
 }
+
+// A checkpoint re-signed by a forger's own key (so not pinned) must still agree with the
+// chain it covers, and a hostile size must not crash the verifier.
+func TestForgedCheckpoints(t *testing.T) {
+	good := lines(buildExport(t, 50))
+	var hashes []string
+	for _, l := range good[:50] {
+		var e ledger.Entry
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, e.Hash)
+	}
+	forger := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	for _, tc := range []struct {
+		name string
+		cp   ledger.Checkpoint
+	}{
+		{"wrong tail hash", ledger.SignCheckpoint(forger, "acme", 50, strings.Repeat("b", 64), time.Now(), hashes)},
+		{"absurd size", func() ledger.Checkpoint {
+			c := ledger.SignCheckpoint(forger, "acme", 50, hashes[49], time.Now(), hashes[:1])
+			c.Size = 1<<60 + 1
+			return c
+		}()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := json.Marshal(map[string]any{"checkpoint": tc.cp})
+			ls := append(append([]string{}, good[:50]...), string(b))
+			_, err := ledger.VerifyExport(bytes.NewReader(join(ls)), nil)
+			var ve *ledger.VerifyError
+			if !errors.As(err, &ve) {
+				t.Fatalf("forged checkpoint accepted: %v", err)
+			}
+		})
+	}
+}
