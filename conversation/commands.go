@@ -94,8 +94,18 @@ func (e *Engine) command(ctx context.Context, in Inbound, text string) (Reply, e
 		}
 		return e.say(ctx, in, "", "", m)
 	}
-	t, ok := e.tenantFor(ctx, in)
-	if !ok {
+	t, others := e.tenantFor(ctx, in)
+	if t == nil && len(others) > 1 {
+		// A person of several tenants, outside any thread: the incident argument may name
+		// the tenant ("beta/INC-7F3").
+		if tn, _, found := strings.Cut(firstArg(cmd), "/"); found && contains(others, tn) {
+			t = e.tenants[tn]
+		} else {
+			return e.say(ctx, in, "", "", text1(fmt.Sprintf("You belong to several tenants (%s). Use the incident's thread, or name the tenant: /%s %s/INC-…",
+				strings.Join(others, ", "), cmd.Name, others[0])))
+		}
+	}
+	if t == nil {
 		return e.say(ctx, in, "", "", text1(notLinked))
 	}
 	name, approver := e.who(ctx, t, in.User)
@@ -115,8 +125,15 @@ func (e *Engine) command(ctx context.Context, in Inbound, text string) (Reply, e
 	case "silence":
 		return e.silence(ctx, in, t, name, approver, cmd.Args)
 	}
-	// The rest are about one incident: INC-… as argument, else the thread's incident.
+	// The rest are about one incident: INC-… (or TENANT/INC-…) as argument, else the
+	// thread's incident.
 	incident := strings.ToUpper(arg(0))
+	if tn, inc, found := strings.Cut(arg(0), "/"); found {
+		if tn != t.ID {
+			return e.say(ctx, in, t.ID, "", text1(fmt.Sprintf("No incident %q in %s.", arg(0), t.ID)))
+		}
+		incident = strings.ToUpper(inc)
+	}
 	if incident == "" {
 		if tn, inc, ok := e.st.lookupRoute(ctx, in); ok && tn == t.ID {
 			incident = inc
@@ -187,6 +204,22 @@ func (e *Engine) auditRefusal(ctx context.Context, t *Tenant, incident, name str
 		Actor: actorOf(name, u), PolicyVersion: t.PolicyVersion, Reason: why}); err != nil {
 		e.o.Logger.Warn("audit refusal", "incident", incident, "err", err)
 	}
+}
+
+func firstArg(c Command) string {
+	if len(c.Args) > 0 {
+		return c.Args[0]
+	}
+	return ""
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
 }
 
 func text1(s string) Message { return Message{Blocks: []Block{{Plain, s}}} }

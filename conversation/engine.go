@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -80,7 +81,14 @@ func (o *Options) Validate() error {
 		return errors.New("conversation: no Redis")
 	}
 	seen := map[string]bool{}
+	chats := map[Chat]string{}
 	for _, t := range o.Tenants {
+		for _, c := range t.Chats {
+			if other, dup := chats[c]; dup {
+				return fmt.Errorf("conversation: chat %s %s belongs to tenants %q and %q; a chat belongs to one tenant", c.Channel, c.ID, other, t.ID)
+			}
+			chats[c] = t.ID
+		}
 		if seen[t.ID] {
 			return fmt.Errorf("conversation: tenant %q twice", t.ID)
 		}
@@ -387,25 +395,41 @@ func (e *Engine) Handle(ctx context.Context, in Inbound) (Reply, error) {
 	return e.followUp(ctx, in, text)
 }
 
-// tenantFor finds the tenant an inbound event belongs to: its chat's tenant, else the
-// tenant the person is configured or enrolled in.
-func (e *Engine) tenantFor(ctx context.Context, in Inbound) (*Tenant, bool) {
-	for _, t := range e.o.Tenants {
-		if t.hasChat(in.Chat) {
-			return e.tenants[t.ID], true
+// tenantFor finds the tenant an inbound event belongs to: the tenant of the incident
+// thread it was posted in (the message replied to, the forum topic, the message whose
+// button was pressed), else its chat's tenant, else the one tenant the person belongs to.
+// A person of several tenants writing outside any thread is ambiguous: others lists
+// their tenants and t is nil.
+func (e *Engine) tenantFor(ctx context.Context, in Inbound) (t *Tenant, others []string) {
+	if tn, _, ok := e.st.lookupRoute(ctx, in); ok {
+		if t, ok := e.tenants[tn]; ok {
+			return t, nil
 		}
 	}
 	for _, t := range e.o.Tenants {
+		if t.hasChat(in.Chat) {
+			return e.tenants[t.ID], nil
+		}
+	}
+	seen := map[string]bool{}
+	for _, t := range e.o.Tenants {
 		if _, ok := t.personByID(in.User); ok {
-			return e.tenants[t.ID], true
+			seen[t.ID] = true
 		}
 	}
 	for _, id := range e.st.linkedTenants(ctx, in.User) {
-		if t, ok := e.tenants[id]; ok {
-			return t, true
+		if _, ok := e.tenants[id]; ok {
+			seen[id] = true
 		}
 	}
-	return nil, false
+	for id := range seen {
+		others = append(others, id)
+	}
+	if len(others) == 1 {
+		return e.tenants[others[0]], nil
+	}
+	sort.Strings(others)
+	return nil, others
 }
 
 // who resolves a chat identity to a person of the tenant: configured identities first,

@@ -302,3 +302,84 @@ func FuzzParseCommand(f *testing.F) {
 		}
 	})
 }
+
+// TestTwoTenantsOnePerson: tendai approves for acme and beta, whose first incidents are
+// both INC-1. A button in beta's escalation message acts on beta's incident; a typed
+// command outside any thread asks which tenant.
+func TestTwoTenantsOnePerson(t *testing.T) {
+	rc, prefix := ledgertest.Redis(t)
+	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	led, _ := ledger.New(ledger.Options{Store: ledger.NewRedisStore(rc, prefix), Clock: clock})
+	ap, _ := approval.New(approval.Options{Redis: rc, KeyPrefix: prefix, Secret: []byte(strings.Repeat("k", 32)), Ledger: led, Clock: clock})
+	tg := newMem(conversation.Telegram)
+	tenant := func(id, chat string) conversation.Tenant {
+		return conversation.Tenant{ID: id, Chats: []conversation.Chat{{Channel: conversation.Telegram, ID: chat}},
+			People:  []conversation.Person{{Name: "tendai", Approver: true, IDs: map[conversation.Channel]string{conversation.Telegram: "11"}}},
+			Actions: []conversation.Action{{Name: "restart_workers"}}, Services: []string{"checkout"},
+			ApprovalTTL: 5 * time.Minute, EscalateAfter: 3 * time.Minute, PolicyVersion: "pol-1"}
+	}
+	eng, err := conversation.New(conversation.Options{Ledger: led, Approvals: ap, Redis: rc, KeyPrefix: prefix, Clock: clock,
+		Transports: []conversation.Transport{tg}, Tenants: []conversation.Tenant{tenant("acme", "-1"), tenant("beta", "-2")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	policy := ledger.Actor{Kind: ledger.ActorPolicy, ID: "gate"}
+	for _, id := range []string{"acme", "beta"} {
+		e, err := led.Record(ctx, ledger.Entry{Tenant: id, Event: ledger.Detect, Service: "checkout", Actor: policy})
+		if err != nil || e.Incident != "INC-1" {
+			t.Fatalf("%s: %+v %v", id, e, err)
+		}
+		p := conversation.Proposal{Theories: []conversation.Theory{{Lens: "policy", Action: "restart_workers"}}, Agree: true, Offers: []conversation.Offer{{Action: "restart_workers"}}}
+		led.Record(ctx, ledger.Entry{Tenant: id, Incident: "INC-1", Event: ledger.Propose, Actor: policy, Action: "restart_workers", Data: p.Data()})
+		led.Record(ctx, ledger.Entry{Tenant: id, Incident: "INC-1", Event: ledger.Validate, Actor: policy})
+		if err := eng.Present(ctx, id, "INC-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = now.Add(4 * time.Minute)
+	if err := eng.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dms := tg.all("11")
+	if len(dms) != 2 {
+		t.Fatalf("want one escalation DM per tenant, got %d", len(dms))
+	}
+	stage := func(tenant string) ledger.Stage {
+		in, _, _ := led.Incident(ctx, tenant, "INC-1")
+		return in.Stage
+	}
+	dm := conversation.Chat{Channel: conversation.Telegram, ID: "11"}
+	for _, m := range dms {
+		reject := m.Msg.Buttons[0][1]
+		if reject.Data != "/reject INC-1" {
+			t.Fatalf("escalation buttons %+v", m.Msg.Buttons)
+		}
+		before := map[string]ledger.Stage{"acme": stage("acme"), "beta": stage("beta")}
+		r, err := eng.Handle(ctx, conversation.Inbound{Chat: dm, User: tendai, Data: reject.Data, ReplyTo: m.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := []string{}
+		for _, id := range []string{"acme", "beta"} {
+			if stage(id) != before[id] {
+				changed = append(changed, id)
+			}
+		}
+		if len(changed) != 1 || !strings.Contains(m.Msg.Text(), "INC-1") {
+			t.Fatalf("reject from a DM changed %v (toast %q)", changed, r.Toast)
+		}
+	}
+	if stage("acme") != ledger.Rejected || stage("beta") != ledger.Rejected {
+		t.Fatalf("each DM's Reject should have rejected its own tenant's incident: acme %s, beta %s", stage("acme"), stage("beta"))
+	}
+	eng.Handle(ctx, conversation.Inbound{Chat: dm, User: tendai, Text: "/replay INC-1", MessageID: "900"})
+	if m, ok := tg.find("11", "You belong to several tenants (acme, beta)"); !ok || !strings.Contains(m.Msg.Text(), "/replay acme/INC-…") {
+		t.Fatalf("an ambiguous command was not questioned: %+v", tg.all("11"))
+	}
+	eng.Handle(ctx, conversation.Inbound{Chat: dm, User: tendai, Text: "/replay beta/INC-1", MessageID: "901"})
+	if _, ok := tg.find("11", "Timeline of INC-1"); !ok {
+		t.Fatal("/replay beta/INC-1 did not answer")
+	}
+}

@@ -158,6 +158,7 @@ func (d *decoder) parse(data []byte) *File {
 	}
 	ids := map[string]string{}
 	tokens := map[Secret]string{}
+	chats := map[string]string{} // "telegram:ID" or "whatsapp:+…" → the tenant path that lists it
 	for i, item := range items {
 		path := fmt.Sprintf("tenants[%d]", i)
 		t, m := d.tenant(item, path, nodeLine(item, e.line))
@@ -173,6 +174,22 @@ func (d *decoder) parse(data []byte) *File {
 				d.addf(m.tokenLine, path+".alertmanager.token", "same token as %s.alertmanager.token; each tenant needs its own", first)
 			} else {
 				tokens[tok] = path
+			}
+		}
+		// A chat belongs to one tenant: the bot tells which tenant a message is about
+		// from the chat it came from.
+		var listed []string
+		for _, id := range t.Chats.Telegram {
+			listed = append(listed, fmt.Sprintf("telegram:%d", id))
+		}
+		for _, n := range t.Chats.WhatsApp {
+			listed = append(listed, "whatsapp:"+n)
+		}
+		for _, c := range listed {
+			if first, dup := chats[c]; dup {
+				d.addf(m.chatsLine, path+".chats", "chat %s is also listed by %s; a chat belongs to one tenant", c, first)
+			} else {
+				chats[c] = path
 			}
 		}
 		f.Tenants = append(f.Tenants, t)

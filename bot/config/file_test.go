@@ -588,3 +588,18 @@ func TestLoadUnreadable(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", d)
 	}
 }
+
+func TestAChatBelongsToOneTenant(t *testing.T) {
+	const doc = `tenants:
+  - id: acme
+    services: [{name: checkout}]
+    chats: {telegram: [-100123]}
+  - id: beta
+    services: [{name: pay}]
+    chats: {telegram: [-100123]}
+`
+	_, err := Parse("t.yaml", []byte(doc), func(string) (string, bool) { return "", false }, Env{Mode: Demo})
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:7: tenants[1].chats: chat telegram:-100123 is also listed by tenants[0]; a chat belongs to one tenant") {
+		t.Fatalf("got %v", err)
+	}
+}

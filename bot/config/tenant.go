@@ -23,6 +23,7 @@ var (
 type tenantMeta struct {
 	idLine    int
 	tokenLine int
+	chatsLine int
 }
 
 func (d *decoder) tenant(n ast.Node, p string, line int) (Tenant, tenantMeta) {
@@ -48,6 +49,7 @@ func (d *decoder) tenant(n ast.Node, p string, line int) (Tenant, tenantMeta) {
 
 	t.Services = d.services(o)
 	t.Chats = d.chats(o)
+	m.chatsLine = o.lineOf("chats")
 	t.People = d.people(o)
 	t.Recovery = d.recovery(o, t.People)
 	t.Policy = d.policy(o)
