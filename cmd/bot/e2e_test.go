@@ -415,3 +415,16 @@ func TestServeRefusesATokenTelegramRejects(t *testing.T) {
 		t.Fatal("the token leaked")
 	}
 }
+
+// TestTelegramOutageDoesNotStopTheBot: with the Bot API unreachable at start, serve still
+// listens and detects (the ledger records the incident); Telegram is retried.
+func TestTelegramOutageDoesNotStopTheBot(t *testing.T) {
+	h := newHarness(t)
+	h.env.TelegramAPIURL = "http://" + freeAddr(t) // nothing listens there
+	b := h.start(false)
+	b.alert(t, "firing")
+	if st := h.stage(t, "INC-1"); st == ledger.None {
+		t.Fatal("no incident recorded while Telegram was down")
+	}
+	waitStatus(t, b.base+"/readyz", http.StatusOK)
+}

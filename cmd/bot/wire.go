@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"crypto/ed25519"
 	"fmt"
 	"log/slog"
@@ -203,16 +204,22 @@ func (s *system) run(ctx context.Context, serve func(context.Context) error) err
 		},
 	}
 	if s.telegram != nil {
+		// A chat platform being down must never stop detection or execution: its loops
+		// retry with backoff instead of ending the process.
 		if s.webhook {
 			loops["telegram-webhook"] = func(ctx context.Context) error {
-				if err := s.telegram.SetWebhook(ctx, s.publicURL+"/telegram/webhook"); err != nil {
-					return fmt.Errorf("telegram setWebhook: %w", err)
-				}
-				<-ctx.Done()
-				return nil
+				return retrying(ctx, s.log, "telegram setWebhook", func(ctx context.Context) error {
+					if err := s.telegram.SetWebhook(ctx, s.publicURL+"/telegram/webhook"); err != nil {
+						return err
+					}
+					<-ctx.Done()
+					return nil
+				})
 			}
 		} else {
-			loops["telegram"] = func(ctx context.Context) error { return s.telegram.Run(ctx, s.engine) }
+			loops["telegram"] = func(ctx context.Context) error {
+				return retrying(ctx, s.log, "telegram long polling", func(ctx context.Context) error { return s.telegram.Run(ctx, s.engine) })
+			}
 		}
 	}
 	var wg sync.WaitGroup
@@ -230,4 +237,27 @@ func (s *system) run(ctx context.Context, serve func(context.Context) error) err
 	wg.Wait()
 	close(errc)
 	return <-errc
+}
+
+// retrying runs f until ctx ends, again after each failure, waiting 1 s doubling to 1 min.
+func retrying(ctx context.Context, log *slog.Logger, what string, f func(context.Context) error) error {
+	wait := time.Second
+	for {
+		err := f(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("stopped")
+		}
+		log.Warn(what+" failed; retrying", "in", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		wait = min(2*wait, time.Minute)
+	}
 }
