@@ -25,6 +25,8 @@ type PipelineOptions struct {
 	Metrics *Metrics
 	// Queue bounds the detections waiting to be handled (default 1024).
 	Queue int
+	// SweepEvery is how often half-done work is looked for (default 30 s).
+	SweepEvery time.Duration
 }
 
 // Validate checks the options.
@@ -56,6 +58,9 @@ func NewPipeline(o PipelineOptions) (*Pipeline, error) {
 	if o.Queue == 0 {
 		o.Queue = 1024
 	}
+	if o.SweepEvery == 0 {
+		o.SweepEvery = 30 * time.Second
+	}
 	p := &Pipeline{o: o, tenants: map[string]conversation.Tenant{}, events: make(chan detector.Event, o.Queue)}
 	for _, t := range o.Tenants {
 		p.tenants[t.ID] = t
@@ -81,17 +86,15 @@ func (p *Pipeline) OnDetection(ctx context.Context, ev detector.Event) {
 	}
 }
 
-// Run handles queued detections until ctx ends. At start it re-drives what a previous
-// run may have left half-done: AUTHORIZED incidents whose execution was never enqueued.
+// Run handles queued detections until ctx ends. At start and every SweepEvery it also
+// finishes what was left half-done, by this replica or another that died: AUTHORIZED
+// incidents whose execution was never enqueued, and open incidents never presented (a
+// failed proposal, a chat that was down, a queue lost in a crash, a silence that ended).
 func (p *Pipeline) Run(ctx context.Context) error {
-	for id := range p.tenants {
-		if n, err := p.o.Executor.Sweep(ctx, id); err != nil {
-			p.o.Logger.Error("sweep authorized incidents", "tenant", id, "err", err)
-		} else if n > 0 {
-			p.o.Logger.Info("re-enqueued authorized executions", "tenant", id, "count", n)
-		}
-	}
 	retry := make(chan retryItem, p.o.Queue)
+	p.sweep(ctx, retry)
+	tick := time.NewTicker(p.o.SweepEvery)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -100,6 +103,50 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			p.handleOnce(ctx, ev, 1, retry)
 		case r := <-retry:
 			p.handleOnce(ctx, r.ev, r.attempt, retry)
+		case <-tick.C:
+			p.sweep(ctx, retry)
+		}
+	}
+}
+
+// sweepSource marks the detections the sweep re-raises.
+const sweepSource detector.Source = "sweep"
+
+// sweepRecent bounds how many of a tenant's newest incidents a sweep looks at.
+const sweepRecent = 500
+
+func (p *Pipeline) sweep(ctx context.Context, retry chan<- retryItem) {
+	for id := range p.tenants {
+		if n, err := p.o.Executor.Sweep(ctx, id); err != nil {
+			p.o.Logger.Error("sweep authorized incidents", "tenant", id, "err", err)
+		} else if n > 0 {
+			p.o.Logger.Info("re-enqueued authorized executions", "tenant", id, "count", n)
+		}
+		ids, err := p.o.Ledger.Store().Incidents(ctx, id)
+		if err != nil {
+			p.o.Logger.Error("sweep open incidents", "tenant", id, "err", err)
+			continue
+		}
+		if len(ids) > sweepRecent {
+			ids = ids[len(ids)-sweepRecent:]
+		}
+		for _, inc := range ids {
+			st, err := p.o.Ledger.Store().Stage(ctx, id, inc)
+			if err != nil || (st != ledger.Detected && st != ledger.Proposed && st != ledger.Validated) {
+				continue
+			}
+			missing, err := p.o.Conversation.Unpresented(ctx, id, inc)
+			if err != nil || !missing {
+				continue
+			}
+			in, _, err := p.o.Ledger.Incident(ctx, id, inc)
+			if err != nil {
+				continue
+			}
+			if _, silenced := p.o.Conversation.Silenced(ctx, id, in.Service); silenced {
+				continue
+			}
+			p.handleOnce(ctx, detector.Event{Kind: detector.Opened, Source: sweepSource, Tenant: id, Service: in.Service, Incident: inc, At: in.OpenedAt}, 1, retry)
 		}
 	}
 }
@@ -179,15 +226,21 @@ func (p *Pipeline) opened(ctx context.Context, ev detector.Event) error {
 	}
 	policy := ledger.Actor{Kind: ledger.ActorPolicy, ID: "pipeline"}
 	if d, silenced := p.o.Conversation.Silenced(ctx, ev.Tenant, ev.Service); silenced {
+		if ev.Source == sweepSource {
+			return nil
+		}
 		_, err := p.o.Ledger.Record(ctx, ledger.Entry{Tenant: ev.Tenant, Incident: ev.Incident, Event: ledger.Notice, Actor: policy,
 			PolicyVersion: t.PolicyVersion, Reason: fmt.Sprintf("%s is silenced for another %s: not posted to chat", ev.Service, d.Round(time.Second))})
 		return err
 	}
+	// Each step is taken from the stage the incident is in, so a retry after a partial
+	// failure continues where the last attempt stopped.
 	stage, err := p.o.Ledger.Store().Stage(ctx, ev.Tenant, ev.Incident)
 	if err != nil {
 		return err
 	}
-	if a, ok := proposedAction(t); ok && stage == ledger.Detected {
+	a, hasAction := proposedAction(t)
+	if hasAction && stage == ledger.Detected {
 		prop := conversation.Proposal{
 			Theories: []conversation.Theory{{Lens: "policy", Action: a.Name,
 				Summary: fmt.Sprintf("%s is the tenant's default recovery for a degraded service (no AI diagnosis in this step)", a.Name)}},
@@ -198,13 +251,24 @@ func (p *Pipeline) opened(ctx context.Context, ev detector.Event) error {
 			Action: a.Name, PolicyVersion: t.PolicyVersion, Reason: "policy default action " + a.Name, Data: prop.Data()}); err != nil {
 			return fmt.Errorf("propose: %w", err)
 		}
+		stage = ledger.Proposed
+	}
+	if stage == ledger.Proposed {
+		in, _, err := p.o.Ledger.Incident(ctx, ev.Tenant, ev.Incident)
+		if err != nil {
+			return err
+		}
+		pa, ok := t.Action(in.Action)
+		if !ok {
+			return fmt.Errorf("validate: proposed action %q is not defined for %s", in.Action, t.ID)
+		}
 		risk := "low"
-		if a.HighRisk {
+		if pa.HighRisk {
 			risk = "high: two distinct approvers"
 		}
 		if _, err := p.o.Ledger.Record(ctx, ledger.Entry{Tenant: ev.Tenant, Incident: ev.Incident, Event: ledger.Validate, Actor: policy,
-			Action: a.Name, PolicyVersion: t.PolicyVersion,
-			Reason: fmt.Sprintf("%s is a defined action (risk %s); approval open for %s", a.Name, risk, t.ApprovalTTL)}); err != nil {
+			Action: pa.Name, PolicyVersion: t.PolicyVersion,
+			Reason: fmt.Sprintf("%s is a defined action (risk %s); approval open for %s", pa.Name, risk, t.ApprovalTTL)}); err != nil {
 			return fmt.Errorf("validate: %w", err)
 		}
 	}

@@ -183,13 +183,48 @@ func (e *Engine) Present(ctx context.Context, tenant, incident string) error {
 	return e.present(ctx, tenant, incident, false)
 }
 
+// Unpresented reports whether some chat of the incident's tenant lacks its card.
+func (e *Engine) Unpresented(ctx context.Context, tenant, incident string) (bool, error) {
+	t, ok := e.tenants[tenant]
+	if !ok {
+		return false, fmt.Errorf("unknown tenant %q", tenant)
+	}
+	ps, err := e.st.placements(ctx, tenant, incident)
+	if err != nil {
+		return false, err
+	}
+	have := map[Chat]bool{}
+	for _, p := range ps {
+		have[p.Thread.Chat] = true
+	}
+	for _, c := range t.Chats {
+		if !have[c] {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// presentLease bounds how long one replica may take to present an incident before another
+// may try.
+const presentLease = 2 * time.Minute
+
 // present posts the card; with again (a reissue) it also posts a new card into the
-// threads that exist.
+// threads that exist. One replica presents an incident at a time.
 func (e *Engine) present(ctx context.Context, tenant, incident string, again bool) error {
 	t, ok := e.tenants[tenant]
 	if !ok {
 		return fmt.Errorf("present %s: unknown tenant %q", incident, tenant)
 	}
+	lock := e.o.KeyPrefix + "conv:{" + tenant + "}:presenting:" + incident
+	got, err := e.o.Redis.SetNX(ctx, lock, "1", presentLease).Result()
+	if err != nil {
+		return fmt.Errorf("present %s: %w", incident, err)
+	}
+	if !got {
+		return fmt.Errorf("present %s: another replica is presenting it", incident)
+	}
+	defer e.o.Redis.Del(context.WithoutCancel(ctx), lock)
 	existing, err := e.st.placements(ctx, tenant, incident)
 	if err != nil {
 		return err

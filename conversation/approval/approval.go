@@ -366,6 +366,18 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 		if errors.As(err, &te) {
 			return refuse(fmt.Errorf("%w: it is %s", ErrIncidentMoved, te.From), "approved but the incident is "+string(te.From))
 		}
+		// The append failed or could not be confirmed. If it was stored after all, this
+		// press authorized; otherwise the approval is given back, so the decision can be
+		// made again, and nothing is left half-done.
+		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if e, ok := s.recorded(bg, m, ref); ok {
+			res.Status, res.By, res.Entry = Authorized, by, e
+			return res, nil
+		}
+		if rerr := s.giveBack(bg, k, tokS, p.Name, ref, m.Expires); rerr != nil {
+			s.o.Logger.Error("give back an approval after a failed authorization", "incident", m.Incident, "err", rerr)
+		}
 		return res, fmt.Errorf("record authorization: %w", err)
 	}
 	res.Status, res.By, res.Entry = Authorized, by, e
@@ -391,7 +403,8 @@ func usedError(v string) *UsedError {
 }
 
 // consumeScript deletes the token if it is still the one read, marks it used by the
-// presser, and voids its siblings. It returns "OK" to the one winner, else who used it.
+// presser, and voids its siblings (keeping their tokens aside, in case the approval must
+// be given back). It returns "OK" to the one winner, else who used it.
 var consumeScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.call('GET', KEYS[2])
@@ -399,12 +412,55 @@ end
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[5])
 for _, r in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  if r ~= ARGV[3] and redis.call('DEL', ARGV[4] .. 'tok:' .. r) == 1 then
-    redis.call('SET', ARGV[4] .. 'used:' .. r, 'void:' .. ARGV[2], 'EX', ARGV[5])
+  if r ~= ARGV[3] then
+    local t = redis.call('GET', ARGV[4] .. 'tok:' .. r)
+    if t then
+      redis.call('DEL', ARGV[4] .. 'tok:' .. r)
+      redis.call('SET', ARGV[4] .. 'used:' .. r, 'void:' .. ARGV[2], 'EX', ARGV[5])
+      redis.call('SET', ARGV[4] .. 'voided:' .. r, t, 'EX', ARGV[5])
+    end
   end
 end
 return 'OK'
 `)
+
+// giveBackScript undoes a consume by ARGV[2]: the token comes back for ARGV[5] ms (or
+// stays gone when that is not positive: it expired meanwhile), and so do the siblings it
+// voided.
+var giveBackScript = redis.NewScript(`
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[2])
+local ttl = tonumber(ARGV[5])
+if ttl > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl) end
+for _, r in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  if r ~= ARGV[3] and redis.call('GET', ARGV[4] .. 'used:' .. r) == 'void:' .. ARGV[2] then
+    local t = redis.call('GET', ARGV[4] .. 'voided:' .. r)
+    if t and ttl > 0 then redis.call('SET', ARGV[4] .. 'tok:' .. r, t, 'PX', ttl) end
+    redis.call('DEL', ARGV[4] .. 'used:' .. r, ARGV[4] .. 'voided:' .. r)
+  end
+end
+return 1
+`)
+
+func (s *Service) giveBack(ctx context.Context, k keys, tok, name, ref string, expires time.Time) error {
+	ttl := expires.Sub(s.o.Clock()).Milliseconds()
+	return giveBackScript.Run(ctx, s.o.Redis, []string{k.tok, k.used, k.refs}, tok, name, ref, k.base, ttl).Err()
+}
+
+// recorded finds the AUTHORIZED entry of ref when an append reported failure but was
+// stored after all.
+func (s *Service) recorded(ctx context.Context, m meta, ref string) (ledger.Entry, bool) {
+	in, hist, err := s.o.Ledger.Incident(ctx, m.Tenant, m.Incident)
+	if err != nil || in.Approval != ref {
+		return ledger.Entry{}, false
+	}
+	for i := len(hist) - 1; i >= 0; i-- {
+		if hist[i].Event == ledger.Authorize && hist[i].Approval == ref {
+			return hist[i], true
+		}
+	}
+	return ledger.Entry{}, false
+}
 
 // verify checks the token against what the reference was issued for.
 func (s *Service) verify(tok, ref string, m meta) error {

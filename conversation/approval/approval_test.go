@@ -357,3 +357,62 @@ func TestConcurrentPressesAcrossReplicasHaveOneWinner(t *testing.T) {
 		t.Fatalf("ledger: %d authorizations, %d audited refusals", count(h, ledger.Authorize), count(h, ledger.RefusedPress))
 	}
 }
+
+// flakyStore fails the next appends that carry an authorization, either before storing
+// them (lost) or after (stored, but the caller is told it failed: a timeout).
+type flakyStore struct {
+	ledger.Store
+	mu        sync.Mutex
+	failures  int
+	afterSave bool
+}
+
+func (f *flakyStore) Append(ctx context.Context, tenant string, tail ledger.Tail, entries []ledger.Entry) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range entries {
+		if e.Event == ledger.Authorize && f.failures > 0 {
+			f.failures--
+			if f.afterSave {
+				f.Store.Append(ctx, tenant, tail, entries)
+			}
+			return 0, errors.New("redis: i/o timeout")
+		}
+	}
+	return f.Store.Append(ctx, tenant, tail, entries)
+}
+
+func TestFailedAuthorizationGivesTheApprovalBack(t *testing.T) {
+	for _, afterSave := range []bool{false, true} {
+		t.Run(map[bool]string{false: "append lost", true: "append stored, reply lost"}[afterSave], func(t *testing.T) {
+			f := newFixture(t)
+			flaky := &flakyStore{Store: ledger.NewRedisStore(f.rc, f.prefix), failures: 1, afterSave: afterSave}
+			led, err := ledger.New(ledger.Options{Store: flaky})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.led = led
+			f.svc = f.service(t, f.rc)
+			refs := f.issue(t, approval.Offer{Action: "restart_workers"}, approval.Offer{Action: "rollback"})
+			ctx := context.Background()
+			res, err := f.svc.Redeem(ctx, refs[0], tendai, pol)
+			in, _, _ := f.led.Incident(ctx, "acme", f.incident)
+			if afterSave {
+				if err != nil || res.Status != approval.Authorized || in.Stage != ledger.Authorized {
+					t.Fatalf("stored authorization reported as failed: %+v %v, stage %s", res, err, in.Stage)
+				}
+				return
+			}
+			if err == nil || in.Stage != ledger.Validated {
+				t.Fatalf("lost append: %v, stage %s", err, in.Stage)
+			}
+			// Given back: the sibling is not voided, and the same option can be approved again.
+			if _, err := f.svc.Redeem(ctx, refs[1], rudo, approval.Policy{Version: "pol-0"}); !errors.Is(err, approval.ErrPolicyChanged) {
+				t.Fatalf("sibling after the give-back: %v (want it pending, refused only for the policy)", err)
+			}
+			if res, err := f.svc.Redeem(ctx, refs[0], tendai, pol); err != nil || res.Status != approval.Authorized {
+				t.Fatalf("second press after the give-back: %+v %v", res, err)
+			}
+		})
+	}
+}
