@@ -644,19 +644,32 @@ func (e *Engine) Tick(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		in, _, err := e.o.Ledger.Incident(ctx, tenant, incident)
-		if err != nil || in.Stage != ledger.Validated {
-			continue // decided, recovered or gone: nothing to do
+		var err error
+		in, _, ierr := e.o.Ledger.Incident(ctx, tenant, incident)
+		switch {
+		case ierr != nil:
+			err = ierr
+		case in.Stage != ledger.Validated:
+			continue // decided, recovered or expired meanwhile: nothing to do
+		case kind == deadlineExpire:
+			err = e.expire(ctx, t, in)
+		case kind == deadlineEscalate:
+			err = e.escalate(ctx, t, in)
 		}
-		switch kind {
-		case deadlineExpire:
-			errs = append(errs, e.expire(ctx, t, in))
-		case deadlineEscalate:
-			errs = append(errs, e.escalate(ctx, t, in))
+		if err != nil {
+			// Not handled: the deadline comes back, so an expiry or an escalation is never
+			// lost to a Redis or chat hiccup.
+			errs = append(errs, err)
+			if aerr := e.st.addDeadline(context.WithoutCancel(ctx), tenant, incident, kind, e.o.Clock().Add(deadlineRetry)); aerr != nil {
+				errs = append(errs, aerr)
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
+
+// deadlineRetry is when a deadline that failed is tried again.
+const deadlineRetry = 30 * time.Second
 
 func (e *Engine) expire(ctx context.Context, t *Tenant, in ledger.Incident) error {
 	en, err := e.o.Ledger.Record(ctx, ledger.Entry{Tenant: t.ID, Incident: in.ID, Event: ledger.Expire,
@@ -711,13 +724,14 @@ func (e *Engine) escalate(ctx context.Context, t *Tenant, in ledger.Incident) er
 		msg.Buttons = rows(bs)
 	}
 	_ = e.Say(ctx, t.ID, in.ID, Message{Blocks: []Block{{Bold, "⏰ No decision yet: re-notifying " + strings.Join(names, ", ") + "."}}})
-	var errs []error
+	// The escalation is recorded; a direct chat that cannot be reached (an approver who
+	// never started the bot) is logged, not retried, so the ledger is not flooded.
 	for _, c := range dms {
 		if _, err := e.post(ctx, t.ID, in.ID, Thread{Chat: c}, msg); err != nil {
-			errs = append(errs, err)
+			e.o.Logger.Warn("escalation direct message", "incident", in.ID, "channel", c.Channel, "err", err)
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func latestProposalOf(ctx context.Context, e *Engine, tenant, incident string) *Proposal {

@@ -2,6 +2,7 @@ package conversation_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -10,11 +11,15 @@ import (
 	"github.com/alertengine/alertengine/conversation/approval"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
+	"github.com/redis/go-redis/v9"
 )
 
 const group = "-1001"
 
 type world struct {
+	rc       *redis.Client
+	prefix   string
+	tenants  []conversation.Tenant
 	t        *testing.T
 	eng      *conversation.Engine
 	led      *ledger.Ledger
@@ -32,7 +37,7 @@ var (
 func newWorld(t *testing.T, forum bool) *world {
 	t.Helper()
 	rc, prefix := ledgertest.Redis(t)
-	w := &world{t: t, now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
+	w := &world{t: t, now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC), rc: rc, prefix: prefix}
 	clock := func() time.Time { return w.now }
 	led, err := ledger.New(ledger.Options{Store: ledger.NewRedisStore(rc, prefix), Clock: clock})
 	if err != nil {
@@ -48,18 +53,19 @@ func newWorld(t *testing.T, forum bool) *world {
 	}
 	w.tg = newMem(conversation.Telegram, forums...)
 	w.led = led
+	w.tenants = []conversation.Tenant{{
+		ID: "acme", Chats: []conversation.Chat{{Channel: conversation.Telegram, ID: group}},
+		People: []conversation.Person{
+			{Name: "tendai", Approver: true, IDs: map[conversation.Channel]string{conversation.Telegram: "11"}},
+			{Name: "vimbai", IDs: map[conversation.Channel]string{conversation.Telegram: "33"}},
+		},
+		Actions:       []conversation.Action{{Name: "restart_workers"}, {Name: "rollback", HighRisk: true}},
+		DefaultAction: "restart_workers", Services: []string{"checkout", "payments"},
+		ApprovalTTL: 5 * time.Minute, EscalateAfter: 3 * time.Minute, PolicyVersion: "pol-1",
+	}}
 	w.eng, err = conversation.New(conversation.Options{
 		Ledger: led, Approvals: ap, Redis: rc, KeyPrefix: prefix, Clock: clock, Transports: []conversation.Transport{w.tg},
-		Tenants: []conversation.Tenant{{
-			ID: "acme", Chats: []conversation.Chat{{Channel: conversation.Telegram, ID: group}},
-			People: []conversation.Person{
-				{Name: "tendai", Approver: true, IDs: map[conversation.Channel]string{conversation.Telegram: "11"}},
-				{Name: "vimbai", IDs: map[conversation.Channel]string{conversation.Telegram: "33"}},
-			},
-			Actions:       []conversation.Action{{Name: "restart_workers"}, {Name: "rollback", HighRisk: true}},
-			DefaultAction: "restart_workers", Services: []string{"checkout", "payments"},
-			ApprovalTTL: 5 * time.Minute, EscalateAfter: 3 * time.Minute, PolicyVersion: "pol-1",
-		}},
+		Tenants: w.tenants,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -381,5 +387,53 @@ func TestTwoTenantsOnePerson(t *testing.T) {
 	eng.Handle(ctx, conversation.Inbound{Chat: dm, User: tendai, Text: "/replay beta/INC-1", MessageID: "901"})
 	if _, ok := tg.find("11", "Timeline of INC-1"); !ok {
 		t.Fatal("/replay beta/INC-1 did not answer")
+	}
+}
+
+// brokenLedger fails every append of one event, like Redis failing at the wrong moment.
+type brokenStore struct {
+	ledger.Store
+	event ledger.Event
+	fail  bool
+}
+
+func (b *brokenStore) Append(ctx context.Context, tenant string, tail ledger.Tail, es []ledger.Entry) (int, error) {
+	for _, e := range es {
+		if e.Event == b.event && b.fail {
+			return 0, errors.New("redis: connection refused")
+		}
+	}
+	return b.Store.Append(ctx, tenant, tail, es)
+}
+
+// TestDeadlineSurvivesAFailure: an expiry whose ledger append fails is tried again later
+// rather than lost.
+func TestDeadlineSurvivesAFailure(t *testing.T) {
+	w := newWorld(t, false)
+	w.open()
+	ctx := context.Background()
+	rc, prefix := w.rc, w.prefix
+	broken := &brokenStore{Store: ledger.NewRedisStore(rc, prefix), event: ledger.Expire, fail: true}
+	led, _ := ledger.New(ledger.Options{Store: broken, Clock: func() time.Time { return w.now }})
+	ap, _ := approval.New(approval.Options{Redis: rc, KeyPrefix: prefix, Secret: []byte(strings.Repeat("k", 32)), Ledger: led, Clock: func() time.Time { return w.now }})
+	eng, err := conversation.New(conversation.Options{Ledger: led, Approvals: ap, Redis: rc, KeyPrefix: prefix, Clock: func() time.Time { return w.now },
+		Transports: []conversation.Transport{w.tg}, Tenants: w.tenants})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.now = w.now.Add(6 * time.Minute)
+	if err := eng.Tick(ctx); err == nil {
+		t.Fatal("a failed expiry was not reported")
+	}
+	if w.stage() != ledger.Validated {
+		t.Fatalf("stage %s", w.stage())
+	}
+	broken.fail = false
+	w.now = w.now.Add(time.Minute)
+	if err := eng.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w.stage() != ledger.Expired {
+		t.Fatalf("the expiry was lost: stage %s", w.stage())
 	}
 }
