@@ -114,14 +114,16 @@ func (e *Executor) deliver(ctx context.Context, x Execution, t Target) (delivery
 	}
 }
 
-// backoff is the wait after failed attempt i: what Retry-After asked for (capped), else
-// the configured backoff plus jitter.
+// backoff is the wait after failed attempt i: the configured backoff plus jitter, or what
+// Retry-After asked for (capped) when that is longer — a "Retry-After: 0" never turns the
+// retries into a burst.
 func (e *Executor) backoff(i int, a attempt) time.Duration {
-	if a.hasAfter {
-		return min(a.retryAfter, e.opts.MaxRetryAfter)
-	}
 	b := e.opts.Backoff[min(i-1, len(e.opts.Backoff)-1)]
-	return b + time.Duration(float64(b)*e.opts.Jitter*e.opts.Rand())
+	b += time.Duration(float64(b) * e.opts.Jitter * e.opts.Rand())
+	if a.hasAfter {
+		return max(b, min(a.retryAfter, e.opts.MaxRetryAfter))
+	}
+	return b
 }
 
 // call makes one signed POST under the per-attempt timeout.

@@ -301,12 +301,16 @@ func (e *Executor) handle(ctx context.Context, m redis.XMessage) {
 		return
 	}
 	hbCtx, stop := context.WithCancel(ctx)
+	// The delivery stops as soon as this consumer cannot be sure it still holds the lease:
+	// another one may take the execution over, and two calls must never be in flight.
+	dctx, stopDelivery := context.WithCancel(ctx)
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		e.heartbeat(hbCtx, m.ID, x.IdempotencyKey, token, log)
+		e.heartbeat(hbCtx, m.ID, x.IdempotencyKey, token, log, stopDelivery)
 	}()
-	out, settled := e.process(ctx, x, log)
+	out, settled := e.process(dctx, x, log)
+	stopDelivery()
 	stop()
 	<-hbDone
 	if !settled {
@@ -331,10 +335,12 @@ func (e *Executor) lease(ctx context.Context, idemKey, token string) (bool, erro
 	return n == 1, err
 }
 
-// heartbeat keeps the outbox entry and the lease ours while the execution runs.
-func (e *Executor) heartbeat(ctx context.Context, id, idemKey, token string, log *slog.Logger) {
+// heartbeat keeps the outbox entry and the lease ours while the execution runs. When the
+// lease is lost, or cannot be renewed for as long as it lasts, it calls lost.
+func (e *Executor) heartbeat(ctx context.Context, id, idemKey, token string, log *slog.Logger, lost func()) {
 	t := time.NewTicker(max(e.opts.Lease/3, time.Millisecond))
 	defer t.Stop()
+	renewed := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -349,8 +355,20 @@ func (e *Executor) heartbeat(ctx context.Context, id, idemKey, token string, log
 		} else if err == nil && n == 0 {
 			log.Warn("outbox entry was reclaimed by another consumer while in flight")
 		}
-		if ok, err := e.lease(ctx, idemKey, token); err == nil && !ok {
-			log.Warn("execution lease lost while in flight")
+		ok, err := e.lease(ctx, idemKey, token)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil && ok:
+			renewed = time.Now()
+		case err == nil:
+			log.Warn("execution lease lost while in flight; stopping this delivery")
+			lost()
+			return
+		case time.Since(renewed) > e.opts.Lease*9/10:
+			log.Warn("execution lease could not be renewed before it expired; stopping this delivery", "err", err)
+			lost()
+			return
 		}
 	}
 }
