@@ -17,6 +17,9 @@ func openReason(ev evidence) string {
 // measurements describes a reading: p95 against the baseline, errors, sudden changes.
 func measurements(ev evidence) string {
 	r := ev.reading
+	if r.Unreachable != "" {
+		return r.Unreachable
+	}
 	var b strings.Builder
 	b.WriteString("p95 ")
 	b.WriteString(fmtMs(r.P95Ms))

@@ -39,6 +39,8 @@ type gateState struct {
 	// Baseline is the learned normal; LearnedAt (unix ms) when it last learned.
 	Baseline  health.Baseline `json:"baseline"`
 	LearnedAt int64           `json:"learned_at,omitempty"`
+	// PollFailures counts failed polls in a row (pull mode).
+	PollFailures int `json:"poll_failures,omitempty"`
 	// LastEval (unix ms) is the end of the last evaluated window: an evaluation of the
 	// same window again (a retry, a second caller) counts nothing twice.
 	LastEval int64 `json:"last_eval,omitempty"`
@@ -60,6 +62,8 @@ type Reading struct {
 	LatencySpike  bool      `json:"latency_spike,omitempty"`
 	ErrorSpike    bool      `json:"error_spike,omitempty"`
 	BaselineP95Ms float64   `json:"baseline_p95_ms"`
+	// Unreachable says why the service could not be measured (judged health 0).
+	Unreachable string `json:"unreachable,omitempty"`
 }
 
 // Status is what the detector knows about one service.
@@ -175,6 +179,8 @@ type observation struct {
 	reported *float64
 	// window describes what was measured, for the record ("10s", "endpoint").
 	window string
+	// unreachable, when set, says why nothing could be measured (the endpoint is down).
+	unreachable string
 }
 
 // judge scores obs, moves the gate and records what the policy decides. It is the one
@@ -207,7 +213,7 @@ func (d *Detector) judge(ctx context.Context, t *Tenant, service string, now tim
 		P95Ms: obs.p95Ms, ErrorRate: obs.errorRate, Errors4xx: obs.errors4xx, SampleSize: obs.n,
 		AnomalyRatio: ratio, Slope: slope, Trend: trend,
 		LatencySpike: change.LatencySpike, ErrorSpike: change.ErrorSpike,
-		BaselineP95Ms: base.P95Ms,
+		BaselineP95Ms: base.P95Ms, Unreachable: obs.unreachable,
 	}
 	st.Last = r
 	d.remember(ctx, t.ID, service, r)

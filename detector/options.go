@@ -247,7 +247,11 @@ func (o Options) withDefaults() Options {
 		o.Clock = time.Now
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{}
+		// Health URLs are internal: never send them through a proxy taken from the
+		// environment (HTTP_PROXY), which would see every poll.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil
+		o.HTTPClient = &http.Client{Transport: tr}
 	}
 	tenants := make([]Tenant, len(o.Tenants))
 	for i, t := range o.Tenants {

@@ -9,6 +9,8 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 )
@@ -161,12 +163,7 @@ func (d *Detector) pollOne(ctx context.Context, pt pullTarget, now time.Time) er
 	if err != nil || !held {
 		return err
 	}
-	h, err := d.fetchHealth(ctx, pt.svc.HealthURL)
-	if err != nil {
-		d.stats.pollErrors.Add(1)
-		d.log.Warn("health poll failed; nothing judged", "tenant", t.ID, "service", name, "err", err)
-		return nil
-	}
+	h, ferr := d.fetchHealth(ctx, pt.svc.HealthURL)
 	st, err := d.loadGate(ctx, t.ID, name)
 	if err != nil {
 		return err
@@ -176,11 +173,55 @@ func (d *Detector) pollOne(ctx context.Context, pt pullTarget, now time.Time) er
 		return nil
 	}
 	st.LastEval = end.UnixMilli()
+	where := "endpoint " + redactURL(pt.svc.HealthURL)
+	if ferr != nil {
+		// One failed poll proves little (a deploy, a blip); UnreachableAfter in a row is a
+		// service that is down, judged as the worst health there is.
+		d.stats.pollErrors.Add(1)
+		st.PollFailures++
+		d.log.Warn("health poll failed", "tenant", t.ID, "service", name, "failures", st.PollFailures, "err", pollFailure(ferr))
+		if st.PollFailures < UnreachableAfter {
+			return d.saveGate(ctx, t.ID, name, st)
+		}
+		zero := 0.0
+		return d.judge(ctx, t, name, now, st, observation{source: SourcePull, n: uint64(d.opts.MinSamples), reported: &zero,
+			unreachable: fmt.Sprintf("%s for %d polls in a row", pollFailure(ferr), st.PollFailures), window: where})
+	}
+	st.PollFailures = 0
 	obs := observation{
 		source: SourcePull, p95Ms: h.P95Ms, errorRate: h.ErrorRate, n: h.SampleSize, reported: h.Score,
-		window: "endpoint " + pt.svc.HealthURL,
+		window: where,
 	}
 	return d.judge(ctx, t, name, now, st, obs)
+}
+
+// UnreachableAfter is how many failed polls in a row make a pull-mode service judged
+// down (health 0): with LOOP_INTERVAL_S=5, 15 s.
+const UnreachableAfter = 3
+
+// pollFailure names a failed poll for people and the ledger, without the URL (it may
+// carry credentials).
+func pollFailure(err error) string {
+	var ue *url.Error
+	switch {
+	case errors.Is(err, ErrBadHealth):
+		return strings.TrimPrefix(err.Error(), ErrBadHealth.Error()+": ")
+	case errors.As(err, &ue) && ue.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		return "health endpoint timed out"
+	case errors.As(err, &ue):
+		return "health endpoint unreachable"
+	}
+	return "health endpoint unusable"
+}
+
+// redactURL keeps scheme, host and path: user info and query strings may hold secrets,
+// and the ledger keeps what it is given for ever.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Scheme + "://" + u.Host + u.Path
 }
 
 // fetchHealth GETs one health URL with PollTimeout.

@@ -2,6 +2,7 @@ package detector
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -79,8 +80,8 @@ func pullTenants(url string) []Tenant {
 }
 
 // TestPullMode polls an httptest server speaking the SDK's /health/alerts and feeds the
-// same gate: two judged bad polls open, three healthy polls close, and an unreachable or
-// malformed endpoint changes nothing by itself.
+// same gate: two judged bad polls open, three healthy polls close, and an endpoint that
+// fails once or twice in a row changes nothing by itself.
 func TestPullMode(t *testing.T) {
 	hs := newHealthServer(t)
 	h := newHarness(t)
@@ -98,14 +99,13 @@ func TestPullMode(t *testing.T) {
 		{"first bad poll", 200, goHealth(23, 2800, 0, 410), 0, 0, 0},
 		{"endpoint answers 503", 503, `upstream down`, 0, 0, 1},
 		{"endpoint answers garbage", 200, `{"status":"ok","metrics":`, 0, 0, 2},
-		{"endpoint hangs past the timeout", 0, "", 0, 0, 3},
-		{"second judged bad poll opens", 200, goHealth(21, 2900, 0, 420), 1, 0, 3},
-		{"python SDK, still bad", 200, pythonHealth(30, 2500, 0.01, 300), 1, 0, 3},
-		{"too few samples: not judged", 200, goHealth(96, 80, 0, 5), 1, 0, 3},
-		{"healthy 1", 200, goHealth(96, 85, 0, 400), 1, 0, 3},
-		{"healthy 2", 200, goHealth(96, 85, 0, 400), 1, 0, 3},
-		{"endpoint unreachable does not break the streak", 500, `{}`, 1, 0, 4},
-		{"healthy 3 closes", 200, goHealth(97, 84, 0, 400), 1, 1, 4},
+		{"second judged bad poll opens", 200, goHealth(21, 2900, 0, 420), 1, 0, 2},
+		{"python SDK, still bad", 200, pythonHealth(30, 2500, 0.01, 300), 1, 0, 2},
+		{"too few samples: not judged", 200, goHealth(96, 80, 0, 5), 1, 0, 2},
+		{"healthy 1", 200, goHealth(96, 85, 0, 400), 1, 0, 2},
+		{"healthy 2", 200, goHealth(96, 85, 0, 400), 1, 0, 2},
+		{"endpoint hangs past the timeout: does not break the streak", 0, "", 1, 0, 3},
+		{"healthy 3 closes", 200, goHealth(97, 84, 0, 400), 1, 1, 3},
 	}
 	ctx := context.Background()
 	for k, s := range steps {
@@ -124,6 +124,50 @@ func TestPullMode(t *testing.T) {
 	e := h.entriesOf("acme", ledger.Detect)[0]
 	if e.Data["source"] != "pull" || !strings.HasPrefix(e.Reason, "health 21/100 < 70 for 2 evaluations: p95 2.9 s") {
 		t.Fatalf("DETECTED %q %v", e.Reason, e.Data)
+	}
+}
+
+// TestPullUnreachableIsDown: an endpoint failing UnreachableAfter polls in a row is a
+// service that is down: judged health 0, so it opens an incident that says why, without
+// the URL's credentials; it recovers once the endpoint answers healthy again.
+func TestPullUnreachableIsDown(t *testing.T) {
+	hs := newHealthServer(t)
+	h := newHarness(t)
+	tenants := pullTenants(strings.Replace(hs.URL, "http://", "http://probe:s3cret@", 1))
+	tenants[0].Services[0].HealthURL += "?token=hunter2"
+	d := h.replica("r1", tenants, func(o *Options) { o.PollTimeout = 200 * time.Millisecond })
+	ctx := context.Background()
+	poll := func(k, code int, body string) {
+		hs.answer(code, body)
+		now := base.Add(time.Duration(k) * DefaultPollInterval)
+		h.clock.Set(now)
+		if err := d.Poll(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll(0, 200, goHealth(96, 85, 0.001, 400))
+	for k := 1; k <= UnreachableAfter; k++ {
+		poll(k, 503, "down")
+		if n := len(h.entriesOf("acme", ledger.Detect)); n != 0 {
+			t.Fatalf("opened after %d failed polls", k)
+		}
+	}
+	poll(UnreachableAfter+1, 503, "down")
+	detects := h.entriesOf("acme", ledger.Detect)
+	if len(detects) != 1 || !strings.Contains(detects[0].Reason, "HTTP 503 for 4 polls in a row") {
+		t.Fatalf("a service down for %d polls: %v", UnreachableAfter+1, detects)
+	}
+	for _, e := range h.entries("acme") {
+		b, _ := json.Marshal(e)
+		if strings.Contains(string(b), "s3cret") || strings.Contains(string(b), "hunter2") {
+			t.Fatalf("health URL credentials reached the ledger: %s", b)
+		}
+	}
+	for k := UnreachableAfter + 2; k < UnreachableAfter+5; k++ {
+		poll(k, 200, goHealth(96, 85, 0.001, 400))
+	}
+	if n := len(h.entriesOf("acme", ledger.Recover)); n != 1 {
+		t.Fatalf("not recovered after the endpoint came back: %d", n)
 	}
 }
 
