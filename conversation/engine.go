@@ -468,14 +468,15 @@ func (e *Engine) tenantFor(ctx context.Context, in Inbound) (t *Tenant, others [
 }
 
 // who resolves a chat identity to a person of the tenant: configured identities first,
-// then enrolled ones.
+// then enrolled ones. The config decides a configured person's role: demoting someone in
+// the config takes away the approvals of every account linked to them.
 func (e *Engine) who(ctx context.Context, t *Tenant, u User) (name string, approver bool) {
 	if p, ok := t.personByID(u); ok {
 		return p.Name, p.Approver
 	}
 	if en, ok := e.st.linked(ctx, t.ID, u); ok {
 		if p, ok := t.person(en.Name); ok {
-			return p.Name, p.Approver || en.Role == "approver"
+			return p.Name, p.Approver
 		}
 		return en.Name, en.Role == "approver"
 	}

@@ -17,15 +17,26 @@ var ErrPrivateAddress = errors.New("recovery URL resolves to a private/loopback/
 func refused(a netip.Addr) string {
 	// Ranges netip does not classify.
 	var (
-		cgnat       = netip.PrefixFrom(netip.AddrFrom4([4]byte{100, 64}), 10)               // RFC 6598 shared address space
-		thisNetwork = netip.PrefixFrom(netip.AddrFrom4([4]byte{0}), 8)                      // RFC 791 "this network"
-		reserved4   = netip.PrefixFrom(netip.AddrFrom4([4]byte{240}), 4)                    // RFC 1112 reserved, incl. broadcast
-		nat64       = netip.PrefixFrom(netip.AddrFrom16([16]byte{0, 0x64, 0xff, 0x9b}), 96) // RFC 6052: embeds an IPv4 address
+		cgnat       = netip.PrefixFrom(netip.AddrFrom4([4]byte{100, 64}), 10)                     // RFC 6598 shared address space
+		thisNetwork = netip.PrefixFrom(netip.AddrFrom4([4]byte{0}), 8)                            // RFC 791 "this network"
+		reserved4   = netip.PrefixFrom(netip.AddrFrom4([4]byte{240}), 4)                          // RFC 1112 reserved, incl. broadcast
+		nat64       = netip.PrefixFrom(netip.AddrFrom16([16]byte{0, 0x64, 0xff, 0x9b}), 96)       // RFC 6052: embeds an IPv4 address
+		nat64Local  = netip.PrefixFrom(netip.AddrFrom16([16]byte{0, 0x64, 0xff, 0x9b, 0, 1}), 48) // RFC 8215 local-use NAT64
+		compat4     = netip.PrefixFrom(netip.AddrFrom16([16]byte{}), 96)                          // deprecated IPv4-compatible ::a.b.c.d
+		sixToFour   = netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x02}), 16)                // RFC 3056 6to4: 2002:a.b.c.d::/48
+		siteLocal   = netip.PrefixFrom(netip.AddrFrom16([16]byte{0xfe, 0xc0}), 10)                // deprecated site-local fec0::/10
+		benchmark   = netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18}), 15)                     // RFC 2544 benchmarking
+		ietf        = netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, 0}), 24)                   // RFC 6890 IETF protocol assignments
 	)
 	a = a.Unmap()
-	if nat64.Contains(a) {
-		b := a.As16()
-		a = netip.AddrFrom4([4]byte(b[12:16]))
+	switch b := a.As16(); {
+	case !a.Is6():
+	case nat64.Contains(a), nat64Local.Contains(a), compat4.Contains(a) && !a.IsUnspecified() && !a.IsLoopback():
+		a = netip.AddrFrom4([4]byte(b[12:16])) // judge the IPv4 address it carries
+	case sixToFour.Contains(a):
+		a = netip.AddrFrom4([4]byte(b[2:6]))
+	case siteLocal.Contains(a):
+		return "site-local"
 	}
 	switch {
 	case a.IsLoopback():
@@ -40,7 +51,7 @@ func refused(a netip.Addr) string {
 		return "multicast"
 	case cgnat.Contains(a):
 		return "shared (CGNAT)"
-	case reserved4.Contains(a):
+	case reserved4.Contains(a), benchmark.Contains(a), ietf.Contains(a):
 		return "reserved"
 	}
 	return ""

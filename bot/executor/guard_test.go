@@ -43,6 +43,14 @@ func TestGuardRefusesBeforeConnecting(t *testing.T) {
 		{"[::ffff:10.0.0.5]:443", "private"},
 		{"[::ffff:127.0.0.1]:443", "loopback"},
 		{"[64:ff9b::a9fe:a9fe]:80", "link-local"}, // NAT64 of 169.254.169.254
+		{"[64:ff9b:1::a00:5]:80", "private"},      // local-use NAT64 of 10.0.0.5
+		{"[::a00:5]:80", "private"},               // IPv4-compatible 10.0.0.5
+		{"[2002:a00:5::1]:80", "private"},         // 6to4 of 10.0.0.5
+		{"[2002:7f00:1::1]:80", "loopback"},       // 6to4 of 127.0.0.1
+		{"[fec0::1]:80", "site-local"},
+		{"198.18.0.1:80", "reserved"},
+		{"192.0.0.8:80", "reserved"},
+		{"[2002:5db8:d70e::1]:443", ""}, // 6to4 of a public address
 		{"93.184.215.14:443", ""},
 		{"8.8.8.8:53", ""},
 		{"100.128.0.1:443", ""},
