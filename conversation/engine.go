@@ -575,9 +575,10 @@ func (e *Engine) ConfirmLink(ctx context.Context, id string) (string, error) {
 	return r.Toast, err
 }
 
-// IssueLinks creates one link approval per approver of the incident's tenant who has a
-// chat identity, for each current approval reference of the incident's card. It returns
-// link references by person name and action.
+// IssueLinks creates one link approval per approver of the incident's tenant, per action
+// of the incident's current card, for chats without buttons (the WhatsApp adapter issues
+// them; this build has no such adapter). A person is reached on WhatsApp when they have a
+// number, else on Telegram. It returns link references by person name and action.
 func (e *Engine) IssueLinks(ctx context.Context, tenant, incident string) (map[string]map[string]string, error) {
 	t, ok := e.tenants[tenant]
 	if !ok {
@@ -587,30 +588,45 @@ func (e *Engine) IssueLinks(ctx context.Context, tenant, incident string) (map[s
 	if err != nil {
 		return nil, err
 	}
-	if len(ps) == 0 {
-		return nil, fmt.Errorf("incident %s has no card yet", incident)
-	}
 	p := latestProposalOf(ctx, e, tenant, incident)
-	if p == nil || len(ps[0].Refs) != len(p.Offers) {
+	if p == nil {
 		return nil, fmt.Errorf("incident %s has no open approvals", incident)
+	}
+	// Any card's references will do (each is a live approval until one is used); take
+	// them from the chats in a fixed order so that repeated calls agree.
+	sort.Slice(ps, func(i, j int) bool { return chatField(ps[i].Thread.Chat) < chatField(ps[j].Thread.Chat) })
+	var refs []string
+	for _, pl := range ps {
+		if len(pl.Refs) == len(p.Offers) && len(pl.Refs) > 0 {
+			refs = pl.Refs
+			break
+		}
+	}
+	if refs == nil {
+		return nil, fmt.Errorf("incident %s has no card with approvals yet", incident)
 	}
 	out := map[string]map[string]string{}
 	for _, person := range t.People {
 		if !person.Approver {
 			continue
 		}
-		for ch, uid := range person.IDs {
-			for i, o := range p.Offers {
-				l, err := e.o.Approvals.IssueLink(ctx, ps[0].Refs[i], person.Name, string(ch), uid)
-				if err != nil {
-					return out, err
-				}
-				if out[person.Name] == nil {
-					out[person.Name] = map[string]string{}
-				}
-				out[person.Name][o.Action] = l
+		ch := WhatsApp
+		uid, ok := person.IDs[ch]
+		if !ok {
+			ch = Telegram
+			if uid, ok = person.IDs[ch]; !ok {
+				continue
 			}
-			break
+		}
+		for i, o := range p.Offers {
+			l, err := e.o.Approvals.IssueLink(ctx, refs[i], person.Name, string(ch), uid)
+			if err != nil {
+				return out, err
+			}
+			if out[person.Name] == nil {
+				out[person.Name] = map[string]string{}
+			}
+			out[person.Name][o.Action] = l
 		}
 	}
 	return out, nil

@@ -3,6 +3,7 @@ package conversation_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -435,5 +436,34 @@ func TestDeadlineSurvivesAFailure(t *testing.T) {
 	}
 	if w.stage() != ledger.Expired {
 		t.Fatalf("the expiry was lost: stage %s", w.stage())
+	}
+}
+
+func TestQuestionsAreRateLimited(t *testing.T) {
+	w := newWorld(t, false)
+	w.open()
+	card := w.card()
+	chat := conversation.Chat{Channel: conversation.Telegram, ID: group}
+	for i := 0; i < conversation.MaxQuestionsPerHour+2; i++ {
+		w.handle(conversation.Inbound{Chat: chat, User: vimbai, Text: "why?", ReplyTo: card.ID, MessageID: fmt.Sprint(1000 + i)})
+	}
+	_, hist, _ := w.led.Incident(context.Background(), "acme", w.incident)
+	q := 0
+	for _, e := range hist {
+		if e.Event == ledger.Question {
+			q++
+		}
+	}
+	if q != conversation.MaxQuestionsPerHour {
+		t.Fatalf("%d questions recorded, want %d", q, conversation.MaxQuestionsPerHour)
+	}
+	notices := 0
+	for _, m := range w.tg.all(group) {
+		if strings.Contains(m.Msg.Text(), "I will answer again later") {
+			notices++
+		}
+	}
+	if notices != 1 {
+		t.Fatalf("%d rate-limit notices, want 1", notices)
 	}
 }

@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/alertengine/alertengine/ledger"
 )
 
 // MaxQuestionLen bounds what a question stores in the ledger.
 const MaxQuestionLen = 2000
+
+// MaxQuestionsPerHour bounds the questions one person asks about one incident in an hour.
+const MaxQuestionsPerHour = 30
 
 // followUp takes free text. In an incident's thread (forum topic or reply chain) — or, on
 // WhatsApp, from someone with a recent incident — it is a question: recorded, answered
@@ -34,6 +38,21 @@ func (e *Engine) followUp(ctx context.Context, in Inbound, text string) (Reply, 
 	}
 	name, _ := e.who(ctx, t, in.User)
 	asker := actorOf(name, in.User)
+	// Questions are recorded for ever: one person cannot flood an incident's ledger.
+	key := e.o.KeyPrefix + "conv:{" + tenant + "}:asked:" + incident + ":" + string(in.User.Channel) + ":" + in.User.ID
+	n, err := e.o.Redis.Incr(ctx, key).Result()
+	if err != nil {
+		return Reply{}, fmt.Errorf("count questions: %w", err)
+	}
+	if n == 1 {
+		e.o.Redis.Expire(ctx, key, time.Hour)
+	}
+	switch {
+	case n == MaxQuestionsPerHour+1:
+		return e.say(ctx, in, tenant, incident, text1(fmt.Sprintf("You have asked %d questions about %s in the last hour; I will answer again later. /replay %s shows everything recorded.", MaxQuestionsPerHour, incident, incident)))
+	case n > MaxQuestionsPerHour:
+		return Reply{}, nil
+	}
 	if r := []rune(text); len(r) > MaxQuestionLen {
 		text = string(r[:MaxQuestionLen]) + "…"
 	}
