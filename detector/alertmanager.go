@@ -325,11 +325,15 @@ func (d *Detector) forgetDelivery(ctx context.Context, key string) {
 // the other fields are fingerprints of firing alerts (hex, so never this name).
 const amIncidentField = "incident"
 
+// fpField is the hash field of an alert's fingerprint, prefixed so that no fingerprint a
+// sender chooses ("incident") can overwrite the incident field.
+func fpField(fingerprint string) string { return "fp:" + fingerprint }
+
 func (d *Detector) alertFiring(ctx context.Context, t *Tenant, svc string, p AlertmanagerPayload, a AlertmanagerAlert, now time.Time, ar *AlertResult) error {
 	key := d.keys.alertmanager(t.ID, svc)
 	rctx, cancel := d.redisCtx(ctx)
 	pipe := d.rdb.Pipeline()
-	pipe.HSet(rctx, key, a.Fingerprint, a.StartsAt.UTC().Format(time.RFC3339Nano))
+	pipe.HSet(rctx, key, fpField(a.Fingerprint), a.StartsAt.UTC().Format(time.RFC3339Nano))
 	pipe.PExpire(rctx, key, amStateTTL)
 	_, err := pipe.Exec(rctx)
 	cancel()
@@ -404,7 +408,7 @@ return {n, inc}
 func (d *Detector) alertResolved(ctx context.Context, t *Tenant, svc string, p AlertmanagerPayload, a AlertmanagerAlert, now time.Time, ar *AlertResult) error {
 	key := d.keys.alertmanager(t.ID, svc)
 	rctx, cancel := d.redisCtx(ctx)
-	out, err := resolveScript.Run(rctx, d.rdb, []string{key}, a.Fingerprint).Slice()
+	out, err := resolveScript.Run(rctx, d.rdb, []string{key}, fpField(a.Fingerprint)).Slice()
 	cancel()
 	if err != nil || len(out) != 2 {
 		return fmt.Errorf("track resolved alert: %w", err)
@@ -426,8 +430,13 @@ func (d *Detector) alertResolved(ctx context.Context, t *Tenant, svc string, p A
 	}
 	ar.Incident = incident
 	if !done {
+		// The recovery is in flight (AUTHORIZED): the close waits for its outcome, and
+		// Settle does it then.
 		ar.Outcome = "pending"
-		return nil
+		rctx, cancel := d.redisCtx(ctx)
+		err := d.rdb.Set(rctx, d.keys.service(t.ID, svc, "amclose"), incident, 24*time.Hour).Err()
+		cancel()
+		return err
 	}
 	rctx, cancel = d.redisCtx(ctx)
 	if err := d.rdb.HDel(rctx, key, amIncidentField).Err(); err != nil {
@@ -444,6 +453,51 @@ func (d *Detector) alertResolved(ctx context.Context, t *Tenant, svc string, p A
 	}
 	if kind != "" {
 		d.emit(ctx, d.alertEvent(kind, t, svc, incident, reason, now))
+	}
+	return nil
+}
+
+// Settle closes an incident whose Alertmanager alert resolved while its recovery was in
+// flight. The pipeline calls it when an execution ends (executed or failed); it does
+// nothing for other incidents.
+func (d *Detector) Settle(ctx context.Context, tenant, incident string) error {
+	var t *Tenant
+	for i := range d.opts.Tenants {
+		if d.opts.Tenants[i].ID == tenant {
+			t = &d.opts.Tenants[i]
+		}
+	}
+	if t == nil {
+		return nil
+	}
+	lctx, cancel := d.ledgerCtx(ctx)
+	in, _, err := d.ledger.Incident(lctx, tenant, incident)
+	cancel()
+	if err != nil {
+		return err
+	}
+	key := d.keys.service(tenant, in.Service, "amclose")
+	rctx, cancel := d.redisCtx(ctx)
+	pending, err := d.rdb.Get(rctx, key).Result()
+	cancel()
+	if errors.Is(err, redis.Nil) || pending != incident {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	now := d.opts.Clock()
+	reason := "alertmanager: the alert resolved while the recovery ran"
+	kind, done, err := d.closeIncident(ctx, t, in.Service, incident, now, reason, map[string]string{"source": string(SourceAlertmanager)})
+	if err != nil || !done {
+		return err
+	}
+	rctx, cancel = d.redisCtx(ctx)
+	d.rdb.Del(rctx, key)
+	d.rdb.HDel(rctx, d.keys.alertmanager(tenant, in.Service), amIncidentField)
+	cancel()
+	if kind != "" {
+		d.emit(ctx, d.alertEvent(kind, t, in.Service, incident, reason, now))
 	}
 	return nil
 }

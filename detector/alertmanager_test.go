@@ -366,3 +366,41 @@ func FuzzParseAlertmanager(f *testing.F) {
 		}
 	})
 }
+
+// TestResolvedDuringExecutionIsSettledAfterIt: an alert that resolves while the recovery
+// runs (AUTHORIZED) closes the incident once the execution ends, so the service is not
+// blocked by an incident nobody will close; a fingerprint named "incident" cannot
+// overwrite the incident the service's alerts hold.
+func TestResolvedDuringExecutionIsSettledAfterIt(t *testing.T) {
+	h := newHarness(t)
+	d := h.replica("r1", amTenants(), nil)
+	handler := d.AlertmanagerHandler()
+	a := amAlert{status: "firing", name: "HighLatency", service: "checkout", fp: "incident"}
+	if code, _, raw := post(t, handler, "Bearer acme-secret-token", amPayload("firing", a)); code != 200 {
+		t.Fatal(raw)
+	}
+	inc := h.entries("acme")[0].Incident
+	l := h.stageMover()
+	h.move(l, inc, ledger.Propose, ledger.Validate, ledger.Authorize)
+	a.status = "resolved"
+	if _, res, _ := post(t, handler, "Bearer acme-secret-token", amPayload("resolved", a)); !slices.Equal(outcomes(res), []string{"pending"}) {
+		t.Fatalf("resolved while AUTHORIZED: %v", outcomes(res))
+	}
+	ctx := context.Background()
+	if err := d.Settle(ctx, "acme", inc); err != nil || h.stage(inc) != ledger.Authorized {
+		t.Fatalf("settled while still AUTHORIZED: %v, %s", err, h.stage(inc))
+	}
+	h.move(l, inc, ledger.Execute)
+	if err := d.Settle(ctx, "acme", inc); err != nil {
+		t.Fatal(err)
+	}
+	if h.stage(inc) != ledger.Resolved {
+		t.Fatalf("after the execution: %s, want RESOLVED", h.stage(inc))
+	}
+	// The service is free again: a new alert opens a new incident.
+	a.status, a.startsAt = "firing", base.Add(time.Hour)
+	post(t, handler, "Bearer acme-secret-token", amPayload("firing", a))
+	if n := len(h.entriesOf("acme", ledger.Detect)); n != 2 {
+		t.Fatalf("%d incidents, want a second one", n)
+	}
+}

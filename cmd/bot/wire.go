@@ -135,7 +135,15 @@ func build(w wiring) (*system, error) {
 		return nil, err
 	}
 	if s.executor, err = executor.New(executor.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Ledger: s.ledger, Targets: executorTargets(w.file), Logger: w.log, Clock: w.clock,
-		OnOutcome: func(ctx context.Context, o executor.Outcome) { pipe.OnOutcome(ctx, o) }}); err != nil {
+		OnOutcome: func(ctx context.Context, o executor.Outcome) {
+			pipe.OnOutcome(ctx, o)
+			if o.Kind == executor.Executed || o.Kind == executor.Failed {
+				// An alert that resolved while the recovery ran closes its incident now.
+				if err := s.detector.Settle(ctx, o.Execution.Tenant, o.Execution.Incident); err != nil {
+					w.log.Warn("settle incident after execution", "incident", o.Execution.Incident, "err", err)
+				}
+			}
+		}}); err != nil {
 		return nil, err
 	}
 	metrics, err := bot.NewMetrics(w.registry)
