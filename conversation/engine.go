@@ -494,16 +494,12 @@ func actorOf(name string, u User) ledger.Actor {
 // press redeems an approval button.
 func (e *Engine) press(ctx context.Context, in Inbound) (Reply, error) {
 	t, _ := e.tenantFor(ctx, in)
-	hint := ""
-	if tenant, incident, found := e.st.lookupRoute(ctx, in); found && t != nil && tenant == t.ID {
-		hint = incident
-	}
-	return e.redeem(ctx, t, in.User, in.Data, hint)
+	return e.redeem(ctx, t, in.User, in.Data)
 }
 
 // redeem runs an approval for u (in tenant t, nil when the chat belongs to no tenant):
 // the approval rules, then the card edits and the hand-over to the executor.
-func (e *Engine) redeem(ctx context.Context, t *Tenant, u User, ref, incidentHint string) (Reply, error) {
+func (e *Engine) redeem(ctx context.Context, t *Tenant, u User, ref string) (Reply, error) {
 	tenantID := ""
 	var name string
 	var approver bool
@@ -512,9 +508,7 @@ func (e *Engine) redeem(ctx context.Context, t *Tenant, u User, ref, incidentHin
 		tenantID = t.ID
 		name, approver = e.who(ctx, t, u)
 		pol.Version = t.PolicyVersion
-		if incidentHint != "" {
-			pol.SuspectAuthors = e.suspects(ctx, t, incidentHint)
-		}
+		pol.SuspectsOf = func(ctx context.Context, incident string) []string { return e.suspects(ctx, t, incident) }
 	}
 	res, err := e.o.Approvals.Redeem(ctx, ref, approval.Presser{Tenant: tenantID, Name: name, Approver: approver,
 		Channel: string(u.Channel), UserID: u.ID}, pol)
@@ -571,7 +565,7 @@ func (e *Engine) ConfirmLink(ctx context.Context, id string) (string, error) {
 	if !ok {
 		return approval.Explain(approval.ErrUnknown, ""), nil
 	}
-	r, err := e.redeem(ctx, t, User{Channel: Channel(p.Channel), ID: p.UserID}, p.Ref, p.Incident)
+	r, err := e.redeem(ctx, t, User{Channel: Channel(p.Channel), ID: p.UserID}, p.Ref)
 	return r.Toast, err
 }
 

@@ -244,6 +244,9 @@ type Policy struct {
 	// SuspectAuthors are the people (config names) whose commits are suspected for this
 	// incident: they may not approve its recovery.
 	SuspectAuthors []string
+	// SuspectsOf, when set, names them from the incident the approval was issued for
+	// (whatever chat the press came from); its names add to SuspectAuthors.
+	SuspectsOf func(ctx context.Context, incident string) []string
 }
 
 // Status of a redemption.
@@ -315,7 +318,11 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 	if pol.Version != "" && m.Policy != pol.Version {
 		return refuse(ErrPolicyChanged, "policy changed from "+m.Policy+" to "+pol.Version)
 	}
-	for _, a := range pol.SuspectAuthors {
+	suspects := pol.SuspectAuthors
+	if pol.SuspectsOf != nil {
+		suspects = append(append([]string(nil), suspects...), pol.SuspectsOf(ctx, m.Incident)...)
+	}
+	for _, a := range suspects {
 		if a == p.Name {
 			return refuse(ErrSelfApproval, p.Name+" authored a suspect commit")
 		}

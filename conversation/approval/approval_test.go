@@ -416,3 +416,16 @@ func TestFailedAuthorizationGivesTheApprovalBack(t *testing.T) {
 		})
 	}
 }
+
+func TestSuspectsComeFromTheApprovalsIncident(t *testing.T) {
+	f := newFixture(t)
+	ref := f.issue(t)[0]
+	var asked string
+	pol := approval.Policy{Version: "pol-1", SuspectsOf: func(_ context.Context, incident string) []string {
+		asked = incident
+		return []string{"tendai"}
+	}}
+	if _, err := f.svc.Redeem(context.Background(), ref, tendai, pol); !errors.Is(err, approval.ErrSelfApproval) || asked != f.incident {
+		t.Fatalf("self-approval: %v (asked about %q, want %q)", err, asked, f.incident)
+	}
+}
