@@ -178,6 +178,7 @@ func (e *Executor) Run(ctx context.Context) error {
 	log.Info("executor running", "workers", e.opts.Workers, "lease", e.opts.Lease)
 	slots := make(chan struct{}, e.opts.Workers)
 	var wg sync.WaitGroup
+	defer e.leaveGroup(log)
 	defer wg.Wait()
 	r := reader{e: e, nextReclaim: time.Now(), cursor: "0-0"}
 	for {
@@ -211,6 +212,24 @@ func (e *Executor) Run(ctx context.Context) error {
 		}()
 	}
 }
+
+// leaveGroup removes this consumer from the outbox group when it stops with nothing
+// pending, so restarts and deploys do not pile up consumer names in Redis. A consumer with
+// pending entries stays: another one reclaims them.
+func (e *Executor) leaveGroup(log *slog.Logger) {
+	ctx, cancel := e.redisCtx(context.Background())
+	defer cancel()
+	if err := leaveScript.Run(ctx, e.opts.Redis, []string{e.outbox}, e.opts.Group, e.opts.Consumer).Err(); err != nil {
+		log.Warn("leave the outbox consumer group", "err", err)
+	}
+}
+
+// leaveScript deletes consumer ARGV[2] of group ARGV[1] if it holds no pending entry.
+var leaveScript = redis.NewScript(`
+local ok, p = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if not ok or #p > 0 then return 0 end
+return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+`)
 
 func (e *Executor) ensureGroup(ctx context.Context) error {
 	rctx, cancel := e.redisCtx(ctx)

@@ -67,3 +67,42 @@ func TestLostLeaseStopsTheCall(t *testing.T) {
 		t.Fatalf("the consumer that lost the lease recorded %s", in.Stage)
 	}
 }
+
+// TestStoppedConsumerLeavesTheGroup: a bot that stops with nothing pending leaves no
+// consumer name behind in the outbox group (each restart would otherwise add one).
+func TestStoppedConsumerLeavesTheGroup(t *testing.T) {
+	v := newEnv(t)
+	hook := newWebhook(t, status(400))
+	v.setTarget("acme", executor.Target{URL: hook.srv.URL, Secret: "s", AllowPrivateNetwork: true})
+	b := v.newBot(func(o *executor.Options) { o.Consumer = "leaving-bot" })
+	stop := b.start(t)
+	ctx := context.Background()
+	inc, _ := v.authorize("checkout", "restart_workers")
+	x, err := b.Prepare(ctx, "acme", inc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Enqueue(ctx, x); err != nil {
+		t.Fatal(err)
+	}
+	b.outcome(t) // settled (the signature secret does not matter here): nothing pending
+	key := v.prefix + "ae:outbox"
+	names := func() []string {
+		cs, err := v.rdb.XInfoConsumers(ctx, key, "executor").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Name)
+		}
+		return out
+	}
+	if n := names(); len(n) != 1 || n[0] != "leaving-bot" {
+		t.Fatalf("consumers while running: %v", n)
+	}
+	stop()
+	if n := names(); len(n) != 0 {
+		t.Fatalf("consumers after a clean stop: %v", n)
+	}
+}
