@@ -147,8 +147,28 @@ func (d *Detector) Run(ctx context.Context) error {
 		loop("poll", every(d.opts.PollInterval), d.Poll)
 	}
 	wg.Wait()
+	d.leaveGroups()
 	return ctx.Err()
 }
+
+// leaveGroups removes this replica from the streams' consumer groups where it holds
+// nothing pending, so restarts do not pile up consumer names in Redis.
+func (d *Detector) leaveGroups() {
+	for _, ps := range d.push {
+		ctx, cancel := d.redisCtx(context.Background())
+		if err := leaveScript.Run(ctx, d.rdb, []string{ps.key}, group, d.opts.ReplicaID).Err(); err != nil {
+			d.log.Warn("leave consumer group", "stream", ps.key, "err", err)
+		}
+		cancel()
+	}
+}
+
+// leaveScript deletes consumer ARGV[2] of group ARGV[1] if it holds no pending entry.
+var leaveScript = redis.NewScript(`
+local ok, p = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if not ok or #p > 0 then return 0 end
+return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+`)
 
 // Stats are counters since New, for the bot's own metrics.
 type Stats struct {

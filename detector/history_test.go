@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/alertengine/alertengine/fixtures"
+	"github.com/alertengine/alertengine/sdk"
 )
 
 // The chart of an incident card draws the readings the detector judged: they must be
@@ -40,5 +41,36 @@ func TestHistoryKeepsJudgedReadings(t *testing.T) {
 	later, err := d.History(context.Background(), "acme", "checkout", rs[len(rs)-1].At)
 	if err != nil || len(later) != 1 {
 		t.Fatalf("since the last reading: %d readings, %v", len(later), err)
+	}
+}
+
+// A replica that stops with nothing pending leaves the streams' consumer groups, so
+// restarts do not pile up consumer names in Redis.
+func TestStoppedReplicaLeavesTheGroups(t *testing.T) {
+	h := newHarness(t)
+	d := h.replica("leaving-replica", defaultTenants(), nil)
+	lat, st := constant(40, 80, 200)
+	h.pushBucket("acme", "checkout", 0, lat, st)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	key := sdk.StreamKey(h.prefix, "acme", "checkout")
+	names := func() []string {
+		cs, _ := h.rdb.XInfoConsumers(context.Background(), key, group).Result()
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Name)
+		}
+		return out
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(names()) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the replica never read the stream")
+		}
+	}
+	cancel()
+	<-done
+	if n := names(); len(n) != 0 {
+		t.Fatalf("consumers after a clean stop: %v", n)
 	}
 }
