@@ -152,7 +152,38 @@ func (s *store) link(ctx context.Context, u User, e Enrollment) error {
 	if err := s.rc.Set(ctx, s.idKey(e.Tenant, u), b, 0).Err(); err != nil {
 		return fmt.Errorf("link identity: %w", err)
 	}
+	if err := s.rc.SAdd(ctx, s.linksKey(e.Tenant, e.Name), string(u.Channel)+":"+u.ID).Err(); err != nil {
+		return fmt.Errorf("link identity: %w", err)
+	}
 	return s.rc.SAdd(ctx, s.prefix+"conv:tenants-of:"+string(u.Channel)+":"+u.ID, e.Tenant).Err()
+}
+
+func (s *store) linksKey(tenant, name string) string {
+	return s.prefix + "conv:{" + tenant + "}:links:" + name
+}
+
+// Revoke unlinks every chat account enrolled as name in tenant; it returns how many.
+func Revoke(ctx context.Context, rc redis.UniversalClient, prefix, tenant, name string) (int, error) {
+	s := &store{rc: rc, prefix: prefix}
+	members, err := rc.SMembers(ctx, s.linksKey(tenant, name)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("read links of %s: %w", name, err)
+	}
+	for _, m := range members {
+		ch, id, ok := strings.Cut(m, ":")
+		if !ok {
+			continue
+		}
+		u := User{Channel: Channel(ch), ID: id}
+		if err := rc.Del(ctx, s.idKey(tenant, u)).Err(); err != nil {
+			return 0, fmt.Errorf("unlink %s: %w", m, err)
+		}
+		rc.SRem(ctx, prefix+"conv:tenants-of:"+ch+":"+id, tenant)
+	}
+	if err := rc.Del(ctx, s.linksKey(tenant, name)).Err(); err != nil {
+		return 0, err
+	}
+	return len(members), nil
 }
 
 func (s *store) linked(ctx context.Context, tenant string, u User) (Enrollment, bool) {

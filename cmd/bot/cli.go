@@ -34,7 +34,7 @@ func commands() []command {
 		{"replay", "--tenant T --incident ID", "print an incident's timeline from the ledger and verify its chain", runReplay},
 		{"verify", "--tenant T | --file EXPORT.jsonl", "verify a ledger hash chain and its signed checkpoint", runVerify},
 		{"export", "--tenant T --incident ID --format jsonl|md [--out FILE]", "auditor's export: JSONL + signed checkpoint, or a Markdown report", runExport},
-		{"enroll", "--tenant T --name NAME [--role approver|viewer]", "print a one-time code that links a chat identity to NAME (10 min)", runEnroll},
+		{"enroll", "--tenant T --name NAME [--role approver|viewer] [--revoke]", "print a one-time code that links a chat identity to NAME (10 min); --revoke unlinks NAME's accounts", runEnroll},
 		{"dlq", "list|redrive --tenant T [INCIDENT]", "list or re-drive dead-lettered executions (same idempotency key)", runDLQ},
 		{"version", "", "print version, commit and Go version", runVersion},
 	}

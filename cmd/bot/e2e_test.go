@@ -390,7 +390,25 @@ func TestEnrolledApproverCanApprove(t *testing.T) {
 	}
 	b.alert(t, "firing")
 	card := h.card(t)
+	// Offboarding: once revoked, the account approves nothing.
+	if code, out, _ := runCLI(t, vars, "enroll", "--config", h.cfgPath, "--tenant", "acme", "--name", "farai", "--revoke"); code != exitOK || !strings.Contains(out, "revoked 1 linked chat account(s) of farai") {
+		t.Fatalf("revoke: %d %q", code, out)
+	}
 	q := h.tg.PressButton(groupID, card.MessageID, farai, card.Buttons()[0][0].CallbackData)
+	if a := waitAnswer(t, h.tg, q); a.Text != "You are not an approver for acme." {
+		t.Fatalf("revoked approver's press: %q", a.Text)
+	}
+	code, out, _ = runCLI(t, vars, "enroll", "--config", h.cfgPath, "--tenant", "acme", "--name", "farai", "--role", "approver")
+	if code != exitOK {
+		t.Fatal("enroll again")
+	}
+	h.tg.SendText(farai.ID, farai, "/start "+strings.TrimSpace(out))
+	if _, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), farai.ID, func(m telegramtest.Message) bool {
+		return strings.Count(m.Text, "Linked: you are farai") == 1 && m.ReplyToMessage != nil && strings.Contains(m.ReplyToMessage.Text, strings.TrimSpace(out))
+	}); err != nil {
+		t.Fatalf("re-enrollment: %v", err)
+	}
+	q = h.tg.PressButton(groupID, card.MessageID, farai, card.Buttons()[0][0].CallbackData)
 	if a := waitAnswer(t, h.tg, q); !strings.HasPrefix(a.Text, "Approved.") {
 		t.Fatalf("enrolled approver's press: %q", a.Text)
 	}

@@ -37,6 +37,7 @@ func runEnroll(ctx context.Context, a *app, args []string) int {
 	tenant := fs.String("tenant", "", "tenant id")
 	name := fs.String("name", "", "the person's name (as in the config's people, or a new one)")
 	role := fs.String("role", "", "approver or viewer (default: the person's role in the config, else viewer)")
+	revoke := fs.Bool("revoke", false, "unlink every chat account enrolled as NAME instead")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -53,6 +54,15 @@ func runEnroll(ctx context.Context, a *app, args []string) int {
 	if !ok {
 		fmt.Fprintf(a.stderr, "--tenant: no tenant %q in %s\n", *tenant, file.Name)
 		return exitUsage
+	}
+	if *revoke {
+		n, err := conversation.Revoke(ctx, store.Client(), env.RedisKeyPrefix, *tenant, *name)
+		if err != nil {
+			fmt.Fprintf(a.stderr, "bot enroll --revoke: %v\n", err)
+			return exitFailed
+		}
+		fmt.Fprintf(a.stdout, "revoked %d linked chat account(s) of %s in %s\n", n, *name, *tenant)
+		return exitOK
 	}
 	r := *role
 	if r == "" {
