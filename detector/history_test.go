@@ -63,9 +63,15 @@ func TestStoppedReplicaLeavesTheGroups(t *testing.T) {
 		}
 		return out
 	}
-	for deadline := time.Now().Add(10 * time.Second); len(names()) == 0; time.Sleep(10 * time.Millisecond) {
+	// Wait until the replica has read and acknowledged the entry: a consumer that still
+	// holds pending entries rightly stays in the group.
+	settled := func() bool {
+		p, err := h.rdb.XPending(context.Background(), key, group).Result()
+		return len(names()) > 0 && err == nil && p.Count == 0
+	}
+	for deadline := time.Now().Add(10 * time.Second); !settled(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("the replica never read the stream")
+			t.Fatal("the replica never read and acknowledged the stream")
 		}
 	}
 	cancel()
