@@ -190,7 +190,7 @@ func (h *harness) start(webhook bool) *replica {
 				if err != nil {
 					t.Errorf("bot stopped with %v", err)
 				}
-			case <-time.After(20 * time.Second):
+			case <-time.After(40 * time.Second):
 				t.Error("bot did not stop")
 			}
 			rc.Close()
@@ -276,7 +276,7 @@ func TestEndToEndTelegram(t *testing.T) {
 
 	// A question in the thread gets its answer in the same thread.
 	h.tg.SendText(groupID, userVimbai, "what changed?", telegramtest.ReplyTo(card.MessageID))
-	ans, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), groupID, hasText("No commits were recorded"))
+	ans, err := h.tg.WaitForMessage(ctxT(t, 40*time.Second), groupID, hasText("No commits were recorded"))
 	if err != nil {
 		t.Fatalf("no answer: %v", err)
 	}
@@ -285,12 +285,12 @@ func TestEndToEndTelegram(t *testing.T) {
 	}
 
 	h.tg.SendText(groupID, userTendai, "/replay@"+telegramtest.DefaultBotUsername+" "+inc)
-	replay, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), groupID, hasText("Timeline of "+inc))
+	replay, err := h.tg.WaitForMessage(ctxT(t, 40*time.Second), groupID, hasText("Timeline of "+inc))
 	if err != nil || !strings.Contains(replay.Text, "question") {
 		t.Fatalf("replay: %v %q", err, replay.Text)
 	}
 	h.tg.SendText(groupID, userTendai, "/status")
-	if _, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), groupID, hasText("open incident "+inc)); err != nil {
+	if _, err := h.tg.WaitForMessage(ctxT(t, 40*time.Second), groupID, hasText("open incident "+inc)); err != nil {
 		t.Fatalf("/status does not show the open incident: %v", err)
 	}
 
@@ -308,10 +308,10 @@ func TestEndToEndTelegram(t *testing.T) {
 	}
 	select {
 	case <-h.hook.calls:
-	case <-time.After(20 * time.Second):
+	case <-time.After(40 * time.Second):
 		t.Fatal("the recovery webhook was not called")
 	}
-	if _, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), groupID, hasText("Recovery restart_workers executed")); err != nil {
+	if _, err := h.tg.WaitForMessage(ctxT(t, 40*time.Second), groupID, hasText("Recovery restart_workers executed")); err != nil {
 		t.Fatalf("no execution message in the thread: %v", err)
 	}
 	edited, _ := h.tg.Message(groupID, card.MessageID)
@@ -319,7 +319,7 @@ func TestEndToEndTelegram(t *testing.T) {
 		t.Fatalf("card not closed: %+v", edited)
 	}
 	b.alert(t, "resolved")
-	if _, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), groupID, hasText("Resolved")); err != nil {
+	if _, err := h.tg.WaitForMessage(ctxT(t, 40*time.Second), groupID, hasText("Resolved")); err != nil {
 		t.Fatalf("no resolution message: %v", err)
 	}
 	if st := h.stage(t, inc); st != ledger.Resolved {
@@ -343,7 +343,7 @@ func TestEndToEndTelegram(t *testing.T) {
 
 func waitAnswer(t testing.TB, tg *telegramtest.Server, queryID string) telegramtest.CallbackAnswer {
 	t.Helper()
-	_, err := tg.WaitFor(ctxT(t, 20*time.Second), func(c telegramtest.Call) bool {
+	_, err := tg.WaitFor(ctxT(t, 40*time.Second), func(c telegramtest.Call) bool {
 		return c.Method == "answerCallbackQuery" && c.Params["callback_query_id"] == queryID
 	})
 	if err != nil {
@@ -361,7 +361,7 @@ func TestReplyReachesItsIncidentAfterARestart(t *testing.T) {
 	b.stop()
 	h.start(false)
 	h.tg.SendText(groupID, userTendai, "why?", telegramtest.ReplyTo(card.MessageID))
-	ans, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), groupID, hasText("Detected because"))
+	ans, err := h.tg.WaitForMessage(ctxT(t, 40*time.Second), groupID, hasText("Detected because"))
 	if err != nil || ans.ReplyToMessage == nil {
 		t.Fatalf("after a restart the reply did not reach its incident: %v", err)
 	}
@@ -380,12 +380,12 @@ func TestEnrolledApproverCanApprove(t *testing.T) {
 	}
 	farai := telegramtest.User{ID: 44, FirstName: "Farai"}
 	h.tg.SendText(farai.ID, farai, "/start "+strings.TrimSpace(out))
-	if _, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), farai.ID, hasText("Linked: you are farai (approver) for acme.")); err != nil {
+	if _, err := h.tg.WaitForMessage(ctxT(t, 40*time.Second), farai.ID, hasText("Linked: you are farai (approver) for acme.")); err != nil {
 		t.Fatalf("no confirmation: %v", err)
 	}
 	mallory := telegramtest.User{ID: 45, FirstName: "Mallory"}
 	h.tg.SendText(mallory.ID, mallory, "/start "+strings.TrimSpace(out))
-	if _, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), mallory.ID, hasText("unknown, used or expired")); err != nil {
+	if _, err := h.tg.WaitForMessage(ctxT(t, 40*time.Second), mallory.ID, hasText("unknown, used or expired")); err != nil {
 		t.Fatalf("a used code was accepted again: %v", err)
 	}
 	b.alert(t, "firing")
@@ -403,7 +403,7 @@ func TestEnrolledApproverCanApprove(t *testing.T) {
 		t.Fatal("enroll again")
 	}
 	h.tg.SendText(farai.ID, farai, "/start "+strings.TrimSpace(out))
-	if _, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), farai.ID, func(m telegramtest.Message) bool {
+	if _, err := h.tg.WaitForMessage(ctxT(t, 40*time.Second), farai.ID, func(m telegramtest.Message) bool {
 		return strings.Count(m.Text, "Linked: you are farai") == 1 && m.ReplyToMessage != nil && strings.Contains(m.ReplyToMessage.Text, strings.TrimSpace(out))
 	}); err != nil {
 		t.Fatalf("re-enrollment: %v", err)

@@ -64,7 +64,7 @@ func TestTelegramConversationGolden(t *testing.T) {
 		h.tg.SendText(groupID, u, text, opts...)
 		hist := h.tg.History(groupID)
 		mine := hist[len(hist)-1].MessageID
-		if _, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), groupID, func(m telegramtest.Message) bool {
+		if _, err := h.tg.WaitForMessage(ctxT(t, 40*time.Second), groupID, func(m telegramtest.Message) bool {
 			return m.ReplyToMessage != nil && m.ReplyToMessage.MessageID == mine
 		}); err != nil {
 			t.Fatalf("no answer to %q: %v", text, err)
@@ -81,12 +81,12 @@ func TestTelegramConversationGolden(t *testing.T) {
 		say(userRudo, fmt.Sprintf("show p95 (%d)", i), telegramtest.ReplyTo(card.MessageID))
 	}
 	h.tg.SendText(groupID, userVimbai, "/replay "+inc)
-	if _, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), groupID, hasText("ledger entries; policy")); err != nil {
+	if _, err := h.tg.WaitForMessage(ctxT(t, 40*time.Second), groupID, hasText("ledger entries; policy")); err != nil {
 		t.Fatalf("replay: %v", err)
 	}
 	q := h.tg.PressButton(groupID, card.MessageID, userTendai, card.Buttons()[0][0].CallbackData)
 	waitAnswer(t, h.tg, q)
-	if _, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), groupID, hasText("Recovery restart_workers executed")); err != nil {
+	if _, err := h.tg.WaitForMessage(ctxT(t, 40*time.Second), groupID, hasText("Recovery restart_workers executed")); err != nil {
 		t.Fatal(err)
 	}
 

@@ -76,7 +76,7 @@ func TestLinkApproval(t *testing.T) {
 	}
 	select {
 	case <-h.hook.calls:
-	case <-time.After(20 * time.Second):
+	case <-time.After(40 * time.Second):
 		t.Fatal("the confirmed link did not run the recovery")
 	}
 	if _, page := confirm(rudoLink); !strings.Contains(page, "Already approved by tendai.") {

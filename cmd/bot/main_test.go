@@ -116,7 +116,7 @@ func status(url string) int {
 // waitStatus polls url until it answers want, for up to 10 s.
 func waitStatus(t testing.TB, url string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	got := 0
 	for time.Now().Before(deadline) {
 		if got = status(url); got == want {

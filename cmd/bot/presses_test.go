@@ -137,7 +137,7 @@ func TestThousandConcurrentPressesExecuteOnce(t *testing.T) {
 		t.Fatalf("ledger: %d AUTHORIZED, %d refused presses audited; want 1 and %d", auth, refused, presses-1)
 	}
 	// Give a second call every chance to show up: wait for the outcome in the thread.
-	if _, err := h.tg.WaitForMessage(ctxT(t, 20*time.Second), groupID, hasText("Recovery restart_workers executed")); err != nil {
+	if _, err := h.tg.WaitForMessage(ctxT(t, 40*time.Second), groupID, hasText("Recovery restart_workers executed")); err != nil {
 		t.Fatal(err)
 	}
 	if n, keys := h.hook.count(); n != 1 {

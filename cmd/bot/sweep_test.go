@@ -51,7 +51,7 @@ func TestHalfDoneWorkIsFinished(t *testing.T) {
 	}
 	select {
 	case <-h.hook.calls:
-	case <-time.After(20 * time.Second):
+	case <-time.After(40 * time.Second):
 		t.Fatal("the authorized execution was never made")
 	}
 	waitStage(t, h, lost, ledger.Executed)
