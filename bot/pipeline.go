@@ -117,14 +117,9 @@ const sweepRecent = 500
 
 func (p *Pipeline) sweep(ctx context.Context, retry chan<- retryItem) {
 	for id := range p.tenants {
-		if n, err := p.o.Executor.Sweep(ctx, id); err != nil {
-			p.o.Logger.Error("sweep authorized incidents", "tenant", id, "err", err)
-		} else if n > 0 {
-			p.o.Logger.Info("re-enqueued authorized executions", "tenant", id, "count", n)
-		}
 		ids, err := p.o.Ledger.Store().Incidents(ctx, id)
 		if err != nil {
-			p.o.Logger.Error("sweep open incidents", "tenant", id, "err", err)
+			p.o.Logger.Error("sweep incidents", "tenant", id, "err", err)
 			continue
 		}
 		if len(ids) > sweepRecent {
@@ -132,23 +127,36 @@ func (p *Pipeline) sweep(ctx context.Context, retry chan<- retryItem) {
 		}
 		for _, inc := range ids {
 			st, err := p.o.Ledger.Store().Stage(ctx, id, inc)
-			if err != nil || (st != ledger.Detected && st != ledger.Proposed && st != ledger.Validated) {
-				continue
-			}
-			missing, err := p.o.Conversation.Unpresented(ctx, id, inc)
-			if err != nil || !missing {
-				continue
-			}
-			in, _, err := p.o.Ledger.Incident(ctx, id, inc)
 			if err != nil {
 				continue
 			}
-			if _, silenced := p.o.Conversation.Silenced(ctx, id, in.Service); silenced {
-				continue
+			switch st {
+			case ledger.Authorized:
+				// Duplicates are harmless: the executor calls once per approval.
+				if err := p.enqueue(ctx, id, inc); err != nil {
+					p.o.Logger.Error("sweep: enqueue authorized execution", "tenant", id, "incident", inc, "err", err)
+				}
+			case ledger.Detected, ledger.Proposed, ledger.Validated:
+				p.presentIfMissing(ctx, id, inc, retry)
 			}
-			p.handleOnce(ctx, detector.Event{Kind: detector.Opened, Source: sweepSource, Tenant: id, Service: in.Service, Incident: inc, At: in.OpenedAt}, 1, retry)
 		}
 	}
+}
+
+// presentIfMissing re-raises an open incident that some chat has not been shown.
+func (p *Pipeline) presentIfMissing(ctx context.Context, tenant, incident string, retry chan<- retryItem) {
+	missing, err := p.o.Conversation.Unpresented(ctx, tenant, incident)
+	if err != nil || !missing {
+		return
+	}
+	in, _, err := p.o.Ledger.Incident(ctx, tenant, incident)
+	if err != nil {
+		return
+	}
+	if _, silenced := p.o.Conversation.Silenced(ctx, tenant, in.Service); silenced {
+		return
+	}
+	p.handleOnce(ctx, detector.Event{Kind: detector.Opened, Source: sweepSource, Tenant: tenant, Service: in.Service, Incident: incident, At: in.OpenedAt}, 1, retry)
 }
 
 // retryItem is a detection whose handling failed, due again.
@@ -278,7 +286,11 @@ func (p *Pipeline) opened(ctx context.Context, ev detector.Event) error {
 // OnAuthorized hands an authorized incident to the executor (conversation's hook).
 func (p *Pipeline) OnAuthorized(ctx context.Context, e ledger.Entry) error {
 	p.o.Metrics.authorized(e.Tenant)
-	x, err := p.o.Executor.Prepare(ctx, e.Tenant, e.Incident)
+	return p.enqueue(ctx, e.Tenant, e.Incident)
+}
+
+func (p *Pipeline) enqueue(ctx context.Context, tenant, incident string) error {
+	x, err := p.o.Executor.Prepare(ctx, tenant, incident)
 	if err != nil {
 		return err
 	}

@@ -131,40 +131,6 @@ func (e *Executor) Enqueue(ctx context.Context, x Execution) error {
 	return nil
 }
 
-// Sweep enqueues every incident of tenant that is AUTHORIZED, so that an approval whose
-// enqueue was lost (the bot died between the ledger entry and the outbox) still runs.
-// Duplicates are harmless: an execution is made once per approval. It returns how many it
-// enqueued.
-func (e *Executor) Sweep(ctx context.Context, tenant string) (int, error) {
-	st := e.opts.Ledger.Store()
-	ids, err := st.Incidents(ctx, tenant)
-	if err != nil {
-		return 0, fmt.Errorf("sweep %s: %w", tenant, err)
-	}
-	n := 0
-	for _, id := range ids {
-		s, err := st.Stage(ctx, tenant, id)
-		if err != nil {
-			return n, fmt.Errorf("sweep %s: stage of %s: %w", tenant, id, err)
-		}
-		if s != ledger.Authorized {
-			continue
-		}
-		x, err := e.Prepare(ctx, tenant, id)
-		if err != nil {
-			if errors.Is(err, ErrNotAuthorized) {
-				continue // moved on meanwhile
-			}
-			return n, fmt.Errorf("sweep %s: %w", tenant, err)
-		}
-		if err := e.Enqueue(ctx, x); err != nil {
-			return n, fmt.Errorf("sweep %s: %w", tenant, err)
-		}
-		n++
-	}
-	return n, nil
-}
-
 // Run consumes the outbox until ctx ends, with up to Workers executions in flight. At start
 // and every ReclaimEvery it also claims entries that other consumers (or an earlier run of
 // this one) left pending for longer than Lease: executions in flight when a bot died. It

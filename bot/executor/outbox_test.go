@@ -280,32 +280,6 @@ func TestOnlyAuthorizedExecutionsRun(t *testing.T) {
 	}
 }
 
-// The pipeline enqueues after recording AUTHORIZED; a bot dying in between leaves an
-// approval that Sweep finds.
-func TestSweepEnqueuesAuthorizedIncidents(t *testing.T) {
-	ctx := context.Background()
-	v := newEnv(t)
-	h := newWebhook(t)
-	v.setTarget(tenant, executor.Target{URL: h.srv.URL, Secret: secret, AllowPrivateNetwork: true})
-	b := v.newBot(nil)
-	id, approval := v.authorize("checkout", "restart_workers")
-	policy := ledger.Actor{Kind: ledger.ActorPolicy, ID: "gate"}
-	if _, err := v.ledger.Record(ctx, ledger.Entry{Tenant: tenant, Event: ledger.Detect, Actor: policy, Service: "payments", Reason: "slow"}); err != nil {
-		t.Fatal(err)
-	}
-	n, err := b.Sweep(ctx, tenant)
-	if err != nil || n != 1 {
-		t.Fatalf("Sweep = %d, %v; want the one authorized incident", n, err)
-	}
-	b.start(t)
-	if o := b.outcome(t); o.Kind != executor.Executed || o.Execution.IdempotencyKey != executor.IdempotencyKey(tenant, id, approval) {
-		t.Fatalf("outcome %+v", o)
-	}
-	if n, err := b.Sweep(ctx, tenant); err != nil || n != 0 {
-		t.Errorf("second Sweep = %d, %v; want nothing left", n, err)
-	}
-}
-
 func TestIdempotencyKey(t *testing.T) {
 	k := executor.IdempotencyKey("acme", "INC-7F3", "ap:0123456789abcdefghijkl")
 	tests := []struct {
