@@ -241,11 +241,9 @@ func (p Presser) actor() ledger.Actor {
 type Policy struct {
 	// Version is the tenant's current policy version; a token issued under another is refused.
 	Version string
-	// SuspectAuthors are the people (config names) whose commits are suspected for this
-	// incident: they may not approve its recovery.
-	SuspectAuthors []string
-	// SuspectsOf, when set, names them from the incident the approval was issued for
-	// (whatever chat the press came from); its names add to SuspectAuthors.
+	// SuspectsOf, when set, names the people (config names) whose commits are suspected
+	// for the incident the approval was issued for (whatever chat the press came from):
+	// they may not approve its recovery.
 	SuspectsOf func(ctx context.Context, incident string) []string
 }
 
@@ -318,9 +316,9 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 	if pol.Version != "" && m.Policy != pol.Version {
 		return refuse(ErrPolicyChanged, "policy changed from "+m.Policy+" to "+pol.Version)
 	}
-	suspects := pol.SuspectAuthors
+	var suspects []string
 	if pol.SuspectsOf != nil {
-		suspects = append(append([]string(nil), suspects...), pol.SuspectsOf(ctx, m.Incident)...)
+		suspects = pol.SuspectsOf(ctx, m.Incident)
 	}
 	for _, a := range suspects {
 		if a == p.Name {

@@ -298,7 +298,7 @@ func TestSeparationOfDutiesAndPolicyVersion(t *testing.T) {
 	f := newFixture(t)
 	ref := f.issue(t)[0]
 	ctx := context.Background()
-	if _, err := f.svc.Redeem(ctx, ref, tendai, approval.Policy{Version: "pol-1", SuspectAuthors: []string{"tendai"}}); !errors.Is(err, approval.ErrSelfApproval) {
+	if _, err := f.svc.Redeem(ctx, ref, tendai, approval.Policy{Version: "pol-1", SuspectsOf: func(context.Context, string) []string { return []string{"tendai"} }}); !errors.Is(err, approval.ErrSelfApproval) {
 		t.Fatalf("self-approval: %v", err)
 	}
 	if _, err := f.svc.Redeem(ctx, ref, rudo, approval.Policy{Version: "pol-2"}); !errors.Is(err, approval.ErrPolicyChanged) {
