@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/alertengine/alertengine/conversation/approval"
 	"github.com/alertengine/alertengine/ledger"
 )
 
@@ -19,7 +20,7 @@ type Command struct {
 }
 
 // commandNames are the commands the bot knows (SPEC §6), plus the ones its buttons send.
-var commandNames = []string{"start", "help", "status", "incidents", "replay", "ack", "silence", "commits", "details", "reject", "reissue", "join"}
+var commandNames = []string{"start", "help", "status", "incidents", "replay", "ack", "silence", "commits", "details", "reject", "reissue", "join", "approve"}
 
 func knownCommand(n string) bool {
 	for _, c := range commandNames {
@@ -51,23 +52,6 @@ func ParseCommand(text string) (Command, bool) {
 	return Command{Name: name, Args: f[1:]}, true
 }
 
-// asCommand turns WhatsApp's slash-less commands ("STATUS checkout", "JOIN CODE") into
-// command lines; other text is returned unchanged.
-func asCommand(ch Channel, text string) string {
-	if ch != WhatsApp || strings.HasPrefix(text, "/") {
-		return text
-	}
-	first, rest, _ := strings.Cut(strings.TrimSpace(text), " ")
-	n := strings.ToLower(first)
-	if n == "join" {
-		n = "start"
-	}
-	if knownCommand(n) {
-		return strings.TrimSpace("/" + n + " " + rest)
-	}
-	return text
-}
-
 // replyThread is where an answer to in goes: the same topic, replying to the message.
 func replyThread(in Inbound) Thread {
 	root := in.MessageID
@@ -80,7 +64,7 @@ func replyThread(in Inbound) Thread {
 const notLinked = "This chat is not linked to a tenant. Ask an admin for an enrollment code (`bot enroll`) and send /start CODE."
 
 func (e *Engine) command(ctx context.Context, in Inbound, text string) (Reply, error) {
-	cmd, ok := ParseCommand(asCommand(in.Chat.Channel, text))
+	cmd, ok := ParseCommand(text)
 	if !ok {
 		return e.say(ctx, in, "", "", helpMessage())
 	}
@@ -124,10 +108,21 @@ func (e *Engine) command(ctx context.Context, in Inbound, text string) (Reply, e
 		return e.say(ctx, in, t.ID, "", e.commitsMessage(ctx, t, arg(0)))
 	case "silence":
 		return e.silence(ctx, in, t, name, approver, cmd.Args)
+	case "approve":
+		if !approval.ValidCode(arg(0)) {
+			return e.say(ctx, in, t.ID, "", text1("Usage: APPROVE CODE, with the code from the incident message (e.g. APPROVE 7F3-K9)."))
+		}
+		return e.approveByCode(ctx, in, t, arg(0))
 	}
 	// The rest are about one incident: INC-… (or TENANT/INC-…) as argument, else the
 	// thread's incident.
 	incident := strings.ToUpper(arg(0))
+	if approval.ValidCode(incident) {
+		// "REJECT 7F3-K9": a reply code names its incident.
+		if inc, ok := e.incidentOfCode(ctx, t, incident); ok {
+			incident = inc
+		}
+	}
 	if tn, inc, found := strings.Cut(arg(0), "/"); found {
 		if tn != t.ID {
 			return e.say(ctx, in, t.ID, "", text1(fmt.Sprintf("No incident %q in %s.", arg(0), t.ID)))

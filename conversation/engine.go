@@ -159,13 +159,22 @@ func (e *Engine) transport(c Channel) (Transport, error) {
 	return t, nil
 }
 
+// caps are the capabilities of a channel's transport (none when it has no transport).
+func (e *Engine) caps(c Channel) Capabilities {
+	tr, err := e.transport(c)
+	if err != nil {
+		return Capabilities{}
+	}
+	return tr.Capabilities()
+}
+
 // post sends msg into th and remembers the message as part of the incident.
 func (e *Engine) post(ctx context.Context, tenant, incident string, th Thread, msg Message) (MessageRef, error) {
 	tr, err := e.transport(th.Chat.Channel)
 	if err != nil {
 		return MessageRef{}, err
 	}
-	ref, err := tr.Post(ctx, th, msg)
+	ref, err := tr.Post(ctx, th, e.fit(ctx, tr.Capabilities(), msg))
 	if err != nil {
 		return ref, fmt.Errorf("post to %s %s: %w", th.Chat.Channel, th.Chat.ID, err)
 	}
@@ -288,6 +297,7 @@ func (e *Engine) present(ctx context.Context, tenant, incident string, again boo
 			continue
 		}
 		var p Placement
+		card := e.fit(ctx, tr.Capabilities(), card)
 		if old, ok := have[chat]; ok {
 			ref, err := tr.Post(ctx, old.Thread, card)
 			if err != nil {
@@ -376,7 +386,7 @@ func (e *Engine) closeCards(ctx context.Context, tenant, incident, line string) 
 			errs = append(errs, err)
 			continue
 		}
-		if err := tr.Edit(ctx, p.Card, closed); err != nil {
+		if err := tr.Edit(ctx, p.Card, e.fit(ctx, tr.Capabilities(), closed)); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -529,6 +539,11 @@ func (e *Engine) redeem(ctx context.Context, t *Tenant, u User, ref string) (Rep
 		}
 	}
 	line := fmt.Sprintf("✅ Approved by %s at %s: %s", strings.Join(res.By, " and "), hhmm(res.Entry.At), res.Action)
+	if t != nil && len(t.channels()) > 1 {
+		// The tenant's incidents live in several chat apps: each says where the decision
+		// was made.
+		line = fmt.Sprintf("✅ Approved by %s in %s at %s: %s", strings.Join(res.By, " and "), channelName(u.Channel), hhmm(res.Entry.At), res.Action)
+	}
 	if err := e.closeCards(ctx, res.Tenant, res.Incident, line); err != nil {
 		e.o.Logger.Warn("edit cards after approval", "incident", res.Incident, "err", err)
 	}
@@ -570,9 +585,9 @@ func (e *Engine) ConfirmLink(ctx context.Context, id string) (string, error) {
 }
 
 // IssueLinks creates one link approval per approver of the incident's tenant, per action
-// of the incident's current card, for chats without buttons (the WhatsApp adapter issues
-// them; this build has no such adapter). A person is reached on WhatsApp when they have a
-// number, else on Telegram. It returns link references by person name and action.
+// of the incident's current card, for chats without buttons. A person is reached on a
+// channel whose transport has no buttons when they have an identity there, else on one
+// that can write to them directly. It returns link references by person name and action.
 func (e *Engine) IssueLinks(ctx context.Context, tenant, incident string) (map[string]map[string]string, error) {
 	t, ok := e.tenants[tenant]
 	if !ok {
@@ -604,13 +619,9 @@ func (e *Engine) IssueLinks(ctx context.Context, tenant, incident string) (map[s
 		if !person.Approver {
 			continue
 		}
-		ch := WhatsApp
-		uid, ok := person.IDs[ch]
+		ch, uid, ok := e.linkChannel(person)
 		if !ok {
-			ch = Telegram
-			if uid, ok = person.IDs[ch]; !ok {
-				continue
-			}
+			continue
 		}
 		for i, o := range p.Offers {
 			l, err := e.o.Approvals.IssueLink(ctx, refs[i], person.Name, string(ch), uid)
@@ -624,6 +635,29 @@ func (e *Engine) IssueLinks(ctx context.Context, tenant, incident string) (map[s
 		}
 	}
 	return out, nil
+}
+
+// linkChannel is where a person gets a link approval: a channel without buttons first,
+// else one that reaches them directly; channels in name order, so repeated calls agree.
+func (e *Engine) linkChannel(p Person) (Channel, string, bool) {
+	chs := make([]Channel, 0, len(p.IDs))
+	for ch := range p.IDs {
+		chs = append(chs, ch)
+	}
+	sort.Slice(chs, func(i, j int) bool { return chs[i] < chs[j] })
+	for _, direct := range []bool{false, true} {
+		for _, ch := range chs {
+			tr, err := e.transport(ch)
+			if err != nil {
+				continue
+			}
+			c := tr.Capabilities()
+			if (!direct && !c.Buttons) || (direct && c.Direct) {
+				return ch, p.IDs[ch], true
+			}
+		}
+	}
+	return "", "", false
 }
 
 // suspects are the config people who authored the incident's risky commits.
@@ -709,7 +743,7 @@ func (e *Engine) escalate(ctx context.Context, t *Tenant, in ledger.Incident) er
 		}
 		names = append(names, p.Name)
 		for ch, id := range p.IDs {
-			if ch == Telegram || ch == WhatsApp {
+			if e.caps(ch).Direct {
 				dms = append(dms, Chat{Channel: ch, ID: id})
 			}
 		}

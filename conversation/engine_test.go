@@ -27,6 +27,7 @@ type world struct {
 	tg       *memTransport
 	now      time.Time
 	incident string
+	ap       *approval.Service
 }
 
 var (
@@ -53,7 +54,7 @@ func newWorld(t *testing.T, forum bool) *world {
 		forums = []string{group}
 	}
 	w.tg = newMem(conversation.Telegram, forums...)
-	w.led = led
+	w.led, w.ap = led, ap
 	w.tenants = []conversation.Tenant{{
 		ID: "acme", Chats: []conversation.Chat{{Channel: conversation.Telegram, ID: group}},
 		People: []conversation.Person{

@@ -18,6 +18,7 @@ type memTransport struct {
 	next   map[string]int
 	msgs   map[string][]*sent
 	topics int
+	caps   *conversation.Capabilities
 }
 
 type sent struct {
@@ -37,6 +38,14 @@ func newMem(ch conversation.Channel, forums ...string) *memTransport {
 }
 
 func (m *memTransport) Channel() conversation.Channel { return m.ch }
+
+// Capabilities are Telegram's, unless the test set others.
+func (m *memTransport) Capabilities() conversation.Capabilities {
+	if m.caps != nil {
+		return *m.caps
+	}
+	return conversation.Capabilities{Buttons: true, MaxButtonData: 64, Direct: true, Media: true, Threads: true}
+}
 
 func (m *memTransport) add(chat conversation.Chat, topic, replyTo string, msg conversation.Message) conversation.MessageRef {
 	m.next[chat.ID]++

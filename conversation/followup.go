@@ -3,6 +3,7 @@ package conversation
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -15,19 +16,17 @@ const MaxQuestionLen = 2000
 // MaxQuestionsPerHour bounds the questions one person asks about one incident in an hour.
 const MaxQuestionsPerHour = 30
 
-// followUp takes free text. In an incident's thread (forum topic or reply chain) — or, on
-// WhatsApp, from someone with a recent incident — it is a question: recorded, answered
-// from the incident's own data, the answer recorded and posted in the thread.
+// followUp takes free text. In an incident's thread (forum topic or reply chain) — or,
+// on a platform without threads, from someone with a recent incident — it is a
+// question: recorded, answered from the incident's own data, the answer recorded and
+// posted in the thread.
 func (e *Engine) followUp(ctx context.Context, in Inbound, text string) (Reply, error) {
-	if c := asCommand(in.Chat.Channel, text); c != text {
-		return e.command(ctx, in, c)
-	}
 	tenant, incident, ok := e.st.lookupRoute(ctx, in)
-	if !ok && in.Chat.Channel == WhatsApp {
-		tenant, incident, ok = e.st.last(ctx, in.User)
+	if !e.caps(in.Chat.Channel).Threads {
+		tenant, incident, ok = e.unthreaded(ctx, in, text, tenant, incident, ok)
 	}
 	if !ok {
-		if e.isDirect(in) {
+		if in.Direct {
 			return e.say(ctx, in, "", "", text1("Ask about an incident by replying in its thread, or try /help."))
 		}
 		return Reply{}, nil // people talking among themselves
@@ -84,10 +83,44 @@ func (e *Engine) followUp(ctx context.Context, in Inbound, text string) (Reply, 
 	return e.say(ctx, in, tenant, incident, Message{Blocks: paragraphs(answer)})
 }
 
-func (e *Engine) isDirect(in Inbound) bool {
-	// A private Telegram chat has the user's id as chat id; WhatsApp and the console are
-	// always one-to-one.
-	return in.Chat.Channel != Telegram || in.Chat.ID == in.User.ID
+// incidentInText finds an incident id ("INC-7F3") in free text.
+var incidentInText = regexp.MustCompile(`(?i)\bINC-[0-9A-F]{1,16}\b`)
+
+// unthreaded picks the incident free text is about on a platform without threads: an
+// incident id in the text wins, then the message it replies to (routed, ok), then the
+// incident the person last asked about if it is still open, then their tenant's most
+// recent open incident.
+func (e *Engine) unthreaded(ctx context.Context, in Inbound, text, tenant, incident string, routed bool) (string, string, bool) {
+	t, _ := e.tenantFor(ctx, in)
+	if t != nil {
+		for _, m := range incidentInText.FindAllString(text, 3) {
+			id := strings.ToUpper(m)
+			if _, _, err := e.o.Ledger.Incident(ctx, t.ID, id); err == nil {
+				return t.ID, id, true
+			}
+		}
+	}
+	if routed {
+		return tenant, incident, true
+	}
+	if tn, inc, ok := e.st.last(ctx, in.User); ok {
+		if st, err := e.o.Ledger.Store().Stage(ctx, tn, inc); err == nil && st.Open() {
+			return tn, inc, true
+		}
+	}
+	if t == nil {
+		return "", "", false
+	}
+	ids, err := e.o.Ledger.Store().Incidents(ctx, t.ID)
+	if err != nil {
+		return "", "", false
+	}
+	for i := len(ids) - 1; i >= 0 && i >= len(ids)-50; i-- {
+		if st, err := e.o.Ledger.Store().Stage(ctx, t.ID, ids[i]); err == nil && st.Open() {
+			return t.ID, ids[i], true
+		}
+	}
+	return "", "", false
 }
 
 func paragraphs(s string) []Block {

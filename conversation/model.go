@@ -62,7 +62,8 @@ type Block struct {
 }
 
 // Button is a choice under a message. Data is what a press sends back: an approval
-// reference ("ap:…") or a command line ("/details INC-7F3"). It is at most 64 bytes.
+// reference ("ap:…") or a command line ("/details INC-7F3"). The engine keeps it within
+// the transport's Capabilities.MaxButtonData.
 type Button struct {
 	Label string
 	Data  string
@@ -70,9 +71,6 @@ type Button struct {
 
 // MaxButtonsPerRow is the widest row a message may carry.
 const MaxButtonsPerRow = 3
-
-// MaxButtonData is the largest Button.Data (Telegram's callback_data limit).
-const MaxButtonData = 64
 
 // Image is a picture sent with a message (the incident card's chart).
 type Image struct {
@@ -114,6 +112,10 @@ type Inbound struct {
 	ReplyTo string
 	// MessageID is the id of the inbound message itself (so replies can quote it).
 	MessageID string
+	// Direct is set by the adapter when the chat is one-to-one between the person and
+	// the bot (a private Telegram chat, a WhatsApp number, a console session): free text
+	// there is addressed to the bot, so it is always answered.
+	Direct bool
 }
 
 // Pressed reports whether the inbound is a button press.
@@ -132,10 +134,38 @@ type Handler interface {
 	Handle(ctx context.Context, in Inbound) (Reply, error)
 }
 
+// Capabilities are what a platform can do. The engine decides by them, never by the
+// channel's name, so a new adapter needs no change to the core.
+type Capabilities struct {
+	// Buttons: every button of a message is shown and a press comes back as Inbound.Data.
+	// Without it the engine writes each button's typed alternative into the text (a
+	// one-time reply code for an approval, the command word otherwise); the adapter may
+	// still offer some of them natively (WhatsApp's quick replies).
+	Buttons bool
+	// MaxButtonData is the largest Button.Data the platform carries back, in bytes
+	// (Telegram: 64); 0 is no limit. A longer button is replaced by its typed alternative.
+	MaxButtonData int
+	// Direct: the bot can write to a person in a one-to-one chat whose id is their user
+	// id (escalation direct messages go there).
+	Direct bool
+	// Media: messages may carry an Image; without it the engine leaves images out.
+	Media bool
+	// Threads: the platform groups an incident's messages (forum topics, reply chains),
+	// so free text outside a known thread is not about an incident. Without it every
+	// message is addressed to the bot and free text from a person belongs to their most
+	// recent incident (SPEC §6, WhatsApp).
+	Threads bool
+}
+
 // Transport delivers messages to one platform. Adapters implement it; the engine uses it
-// for everything it says: cards, answers, stage changes, escalations, edits.
+// for everything it says: cards, answers, stage changes, escalations, edits. Adapters
+// also normalise what comes in: commands reach the engine as "/name args" and one-to-one
+// chats are marked Inbound.Direct.
 type Transport interface {
 	Channel() Channel
+	// Capabilities says what the platform can do; it does not change while the
+	// transport is in use.
+	Capabilities() Capabilities
 	// OpenThread starts an incident's thread in chat with msg as its first message: a
 	// forum topic titled title where the chat has topics, otherwise a root message.
 	OpenThread(ctx context.Context, chat Chat, title string, msg Message) (Thread, MessageRef, error)

@@ -1,6 +1,7 @@
 package conversation
 
 import (
+	"slices"
 	"strconv"
 	"time"
 )
@@ -82,3 +83,27 @@ func (t *Tenant) hasService(s string) bool {
 
 // TelegramChat is the Chat of a Telegram chat id.
 func TelegramChat(id int64) Chat { return Chat{Channel: Telegram, ID: strconv.FormatInt(id, 10)} }
+
+// channels are the distinct channels of the tenant's incident chats.
+func (t *Tenant) channels() []Channel {
+	var out []Channel
+	for _, c := range t.Chats {
+		if !slices.Contains(out, c.Channel) {
+			out = append(out, c.Channel)
+		}
+	}
+	return out
+}
+
+// channelName is a channel as people write it ("Telegram", "WhatsApp").
+func channelName(c Channel) string {
+	switch c {
+	case Telegram:
+		return "Telegram"
+	case WhatsApp:
+		return "WhatsApp"
+	case Console:
+		return "the console"
+	}
+	return string(c)
+}

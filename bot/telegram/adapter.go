@@ -220,6 +220,15 @@ func (a *Adapter) newClient(extra ...bot.Option) (*bot.Bot, error) {
 // Channel is conversation.Telegram.
 func (a *Adapter) Channel() conversation.Channel { return conversation.Telegram }
 
+// MaxButtonData is Telegram's limit on a button's callback_data, in bytes.
+const MaxButtonData = 64
+
+// Capabilities: inline keyboards, photos, forum topics and reply chains, and private
+// chats whose id is the user's id.
+func (a *Adapter) Capabilities() conversation.Capabilities {
+	return conversation.Capabilities{Buttons: true, MaxButtonData: MaxButtonData, Direct: true, Media: true, Threads: true}
+}
+
 // call runs one Bot API call with its deadline, waiting out flood control: a 429 is
 // retried after retry_after (through Options.Sleep), at most maxRetries times. A 429 means
 // Telegram did nothing, so the retry cannot duplicate a message. Other errors are not

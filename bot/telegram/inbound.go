@@ -279,6 +279,7 @@ func (a *Adapter) fromMessage(ctx context.Context, m *models.Message) (*event, e
 		User:      userOf(m.From),
 		Text:      text,
 		MessageID: itoa(m.ID),
+		Direct:    m.Chat.Type == models.ChatTypePrivate,
 	}
 	if m.IsTopicMessage && m.MessageThreadID != 0 {
 		in.Topic = itoa(m.MessageThreadID)
@@ -299,11 +300,13 @@ func fromCallback(q *models.CallbackQuery) *event {
 	switch m := q.Message; {
 	case m.Message != nil:
 		ev.in.Chat, ev.in.ReplyTo = chatOf(m.Message.Chat.ID), itoa(m.Message.ID)
+		ev.in.Direct = m.Message.Chat.Type == models.ChatTypePrivate
 		if m.Message.IsTopicMessage && m.Message.MessageThreadID != 0 {
 			ev.in.Topic = itoa(m.Message.MessageThreadID)
 		}
 	case m.InaccessibleMessage != nil:
 		ev.in.Chat, ev.in.ReplyTo = chatOf(m.InaccessibleMessage.Chat.ID), itoa(m.InaccessibleMessage.MessageID)
+		ev.in.Direct = m.InaccessibleMessage.Chat.Type == models.ChatTypePrivate
 	default: // a button under an inline message: not one of ours
 		ev.refuse = toastStale
 		return ev

@@ -321,7 +321,7 @@ func renderKeyboard(rows [][]conversation.Button) (*keyboard, error) {
 // checkButtonData accepts what Telegram carries unchanged as callback_data: 1 to 64 bytes
 // of valid UTF-8.
 func checkButtonData(data string) error {
-	if data == "" || len(data) > conversation.MaxButtonData || !utf8.ValidString(data) {
+	if data == "" || len(data) > MaxButtonData || !utf8.ValidString(data) {
 		return ErrButtonData
 	}
 	return nil

@@ -1,0 +1,121 @@
+package conversation_test
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/ledger"
+)
+
+const waChat = "+263771234567"
+
+var tendaiWA = conversation.User{Channel: conversation.WhatsApp, ID: waChat, Name: "Tendai"}
+
+// newTwoChannelWorld is newWorld plus a chat app without buttons or threads (WhatsApp's
+// capabilities), where tendai is reachable too.
+func newTwoChannelWorld(t *testing.T) (*world, *memTransport) {
+	t.Helper()
+	w := newWorld(t, false)
+	wa := newMem(conversation.WhatsApp)
+	wa.caps = &conversation.Capabilities{Direct: true}
+	w.tenants[0].Chats = append(w.tenants[0].Chats, conversation.Chat{Channel: conversation.WhatsApp, ID: waChat})
+	w.tenants[0].People[0].IDs[conversation.WhatsApp] = waChat
+	eng, err := conversation.New(conversation.Options{Ledger: w.led, Approvals: w.ap, Redis: w.rc, KeyPrefix: w.prefix,
+		Clock: func() time.Time { return w.now }, Transports: []conversation.Transport{w.tg, wa}, Tenants: w.tenants})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.eng = eng
+	return w, wa
+}
+
+var codeLine = regexp.MustCompile(`Reply APPROVE ([2-9A-Z]{3}-[2-9A-Z]{2}) — Approve restart_workers`)
+
+func TestButtonlessChatGetsReplyCodes(t *testing.T) {
+	w, wa := newTwoChannelWorld(t)
+	w.open()
+	tgCard := w.card()
+	if strings.Contains(tgCard.Msg.Text(), "Reply APPROVE") {
+		t.Errorf("the Telegram card got a typed alternative:\n%s", tgCard.Msg.Text())
+	}
+	waCard, ok := wa.find(waChat, "🚨")
+	if !ok {
+		t.Fatal("no card in the WhatsApp chat")
+	}
+	m := codeLine.FindStringSubmatch(waCard.Msg.Text())
+	if m == nil {
+		t.Fatalf("WhatsApp card has no reply code:\n%s", waCard.Msg.Text())
+	}
+	if !strings.Contains(waCard.Msg.Text(), "Reply REJECT "+w.incident+" — Reject") {
+		t.Errorf("WhatsApp card has no typed reject:\n%s", waCard.Msg.Text())
+	}
+	if waCard.Msg.Image != nil {
+		t.Error("an image went to a chat without media")
+	}
+
+	w.handle(conversation.Inbound{Chat: conversation.Chat{Channel: conversation.WhatsApp, ID: waChat}, User: tendaiWA, Direct: true, Text: "/approve " + strings.ToLower(m[1])})
+	if got := w.stage(); got != ledger.Authorized {
+		t.Fatalf("stage after the code = %s", got)
+	}
+	// Both channels are told who decided, and where.
+	card := w.card()
+	if !strings.Contains(card.Msg.Text(), "Approved by tendai in WhatsApp") || len(card.Msg.Buttons) != 0 {
+		t.Errorf("Telegram card after a WhatsApp approval:\n%s\n%+v", card.Msg.Text(), card.Msg.Buttons)
+	}
+	// The same code again is refused with who decided.
+	w.handle(conversation.Inbound{Chat: conversation.Chat{Channel: conversation.WhatsApp, ID: waChat}, User: tendaiWA, Direct: true, Text: "/approve " + m[1]})
+	if last, ok := wa.find(waChat, "Already approved by tendai"); !ok {
+		t.Errorf("second use of the code not refused; last messages: %+v", last)
+	}
+	if got := w.stage(); got != ledger.Authorized {
+		t.Fatalf("stage after a second use = %s", got)
+	}
+}
+
+func TestUnknownCodesAreBounded(t *testing.T) {
+	w, wa := newTwoChannelWorld(t)
+	w.open()
+	in := conversation.Inbound{Chat: conversation.Chat{Channel: conversation.WhatsApp, ID: waChat}, User: tendaiWA, Direct: true, Text: "/approve ZZZ-ZZ"}
+	for range conversation.MaxCodeFailures {
+		w.handle(in)
+	}
+	if _, ok := wa.find(waChat, "Too many unknown codes"); ok {
+		t.Fatal("cut off before the bound")
+	}
+	w.handle(in)
+	if _, ok := wa.find(waChat, "Too many unknown codes"); !ok {
+		t.Fatal("guessing was not cut off")
+	}
+	if w.stage() != ledger.Validated {
+		t.Fatalf("stage %s", w.stage())
+	}
+}
+
+func TestUnthreadedFreeTextFindsTheIncident(t *testing.T) {
+	w, wa := newTwoChannelWorld(t)
+	w.open()
+	ctx := context.Background()
+	chat := conversation.Chat{Channel: conversation.WhatsApp, ID: waChat}
+	// No reply, no id: the tenant's most recent open incident.
+	w.handle(conversation.Inbound{Chat: chat, User: tendaiWA, Direct: true, Text: "why?", MessageID: "SM1"})
+	_, hist, err := w.led.Incident(ctx, "acme", w.incident)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hist[len(hist)-1].Event != ledger.Answer {
+		t.Fatalf("free text was not taken as a question on %s: last entry %s", w.incident, hist[len(hist)-1].Event)
+	}
+	if _, ok := wa.find(waChat, "Detected because"); !ok {
+		t.Error("no answer in the WhatsApp chat")
+	}
+	// On Telegram, free text in a group outside a thread is people talking.
+	before := len(w.tg.all(group))
+	w.handle(conversation.Inbound{Chat: conversation.TelegramChat(-1001), User: tendai, Text: "why?", MessageID: "99"})
+	if len(w.tg.all(group)) != before {
+		t.Error("the bot answered chatter outside a thread")
+	}
+}
