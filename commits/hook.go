@@ -1,0 +1,185 @@
+package commits
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/google/go-github/v60/github"
+)
+
+// Errors of EnsureHook that name what the user must fix.
+var (
+	ErrRepoNotFound = errors.New("repository not found (or the token cannot see it)")
+	ErrForbidden    = errors.New("the token may not manage this repository's webhooks (it needs admin:repo_hook or repository administration)")
+)
+
+// HookEvents are the events the bot's webhook subscribes to.
+var hookEvents = []string{"create", "deployment_status", "push"}
+
+// HookEvents returns the events the bot's webhook subscribes to, sorted.
+func HookEvents() []string { return slices.Clone(hookEvents) }
+
+// HookSpec is the webhook the bot wants on a repository.
+type HookSpec struct {
+	// URL is $PUBLIC_URL/github/webhook.
+	URL string
+	// Secret is GITHUB_WEBHOOK_SECRET.
+	Secret string
+}
+
+// HookResult says what EnsureHook did (or, dry, would do).
+type HookResult struct {
+	// Action is "created", "updated" or "unchanged".
+	Action string
+	ID     int64
+	// Changes name what differed on an update (events, url, secret, content_type, active,
+	// insecure_ssl).
+	Changes []string
+	DryRun  bool
+}
+
+// hookURL is the URL registered: spec.URL with a fingerprint of the secret as a query
+// parameter. GitHub never returns a hook's secret, so the fingerprint (8 bytes of an HMAC
+// keyed by the secret; it does not reveal it) is what tells a changed secret apart. The
+// bot's route ignores the query.
+func hookURL(spec HookSpec) string {
+	m := hmac.New(sha256.New, []byte(spec.Secret))
+	m.Write([]byte("alertengine github-hook v1"))
+	sep := "?"
+	if strings.Contains(spec.URL, "?") {
+		sep = "&"
+	}
+	return spec.URL + sep + "ae=" + hex.EncodeToString(m.Sum(nil)[:8])
+}
+
+// sameTarget reports whether a hook's URL points at spec's URL, whatever its query.
+func sameTarget(got, want string) bool {
+	g, err1 := url.Parse(got)
+	w, err2 := url.Parse(want)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return strings.EqualFold(g.Scheme, w.Scheme) && strings.EqualFold(g.Host, w.Host) && strings.TrimSuffix(g.Path, "/") == strings.TrimSuffix(w.Path, "/")
+}
+
+// EnsureHook makes repo (owner/name) have the bot's webhook: created when no hook
+// points at spec.URL, edited when one does but differs (events, URL, secret, JSON content
+// type, active, TLS verification), left alone otherwise. With dry it only says what it
+// would do.
+func EnsureHook(ctx context.Context, c *github.Client, repo string, spec HookSpec, dry bool) (HookResult, error) {
+	owner, name, ok := strings.Cut(repo, "/")
+	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		return HookResult{}, fmt.Errorf("repository %q is not owner/name", repo)
+	}
+	if spec.URL == "" || spec.Secret == "" {
+		return HookResult{}, errors.New("a webhook needs a URL and a secret")
+	}
+	var found *github.Hook
+	opt := &github.ListOptions{PerPage: 100}
+	for pages := 0; found == nil && pages < 10; pages++ {
+		hooks, resp, err := c.Repositories.ListHooks(ctx, owner, name, opt)
+		if err != nil {
+			return HookResult{}, apiError("list webhooks of "+repo, err)
+		}
+		for _, h := range hooks {
+			if h.GetConfig() != nil && sameTarget(h.GetConfig().GetURL(), spec.URL) {
+				found = h
+				break
+			}
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opt.Page = resp.NextPage
+	}
+	want := &github.Hook{
+		Events: HookEvents(), Active: github.Bool(true),
+		Config: &github.HookConfig{URL: github.String(hookURL(spec)), ContentType: github.String("json"),
+			InsecureSSL: github.String("0"), Secret: github.String(spec.Secret)},
+	}
+	if found == nil {
+		res := HookResult{Action: "created", DryRun: dry}
+		if dry {
+			return res, nil
+		}
+		h, _, err := c.Repositories.CreateHook(ctx, owner, name, want)
+		if err != nil {
+			return HookResult{}, apiError("create the webhook on "+repo, err)
+		}
+		res.ID = h.GetID()
+		return res, nil
+	}
+	res := HookResult{Action: "unchanged", ID: found.GetID(), DryRun: dry}
+	got := found.GetConfig()
+	events := slices.Clone(found.Events)
+	slices.Sort(events)
+	if !slices.Equal(events, hookEvents) {
+		res.Changes = append(res.Changes, "events")
+	}
+	if got.GetURL() != want.Config.GetURL() {
+		if u, _ := url.Parse(got.GetURL()); u != nil && u.Query().Get("ae") != "" && sameTarget(got.GetURL(), spec.URL) && u.Path == mustPath(spec.URL) {
+			res.Changes = append(res.Changes, "secret")
+		} else {
+			res.Changes = append(res.Changes, "url")
+		}
+	}
+	if got.GetContentType() != "json" {
+		res.Changes = append(res.Changes, "content_type")
+	}
+	if !found.GetActive() {
+		res.Changes = append(res.Changes, "active")
+	}
+	if got.GetInsecureSSL() != "0" && got.GetInsecureSSL() != "" {
+		res.Changes = append(res.Changes, "insecure_ssl")
+	}
+	if len(res.Changes) == 0 {
+		return res, nil
+	}
+	res.Action = "updated"
+	if dry {
+		return res, nil
+	}
+	if _, _, err := c.Repositories.EditHook(ctx, owner, name, found.GetID(), want); err != nil {
+		return HookResult{}, apiError("update the webhook on "+repo, err)
+	}
+	return res, nil
+}
+
+func mustPath(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	return u.Path
+}
+
+// apiError turns go-github's errors into ones that say what to do.
+func apiError(what string, err error) error {
+	var rle *github.RateLimitError
+	var are *github.AbuseRateLimitError
+	var er *github.ErrorResponse
+	switch {
+	case errors.As(err, &rle):
+		return fmt.Errorf("%s: %w (resets at %s)", what, ErrRateLimited, rle.Rate.Reset.UTC().Format("15:04:05 UTC"))
+	case errors.As(err, &are):
+		return fmt.Errorf("%s: %w (secondary limit; retry after %s)", what, ErrRateLimited, are.GetRetryAfter())
+	case errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == http.StatusNotFound:
+		return fmt.Errorf("%s: %w", what, ErrRepoNotFound)
+	case errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == http.StatusForbidden:
+		return fmt.Errorf("%s: %w", what, ErrForbidden)
+	case errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == http.StatusUnauthorized:
+		return fmt.Errorf("%s: %w", what, ErrBadToken)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// ErrBadToken: GitHub refused the token.
+var ErrBadToken = errors.New("GitHub refused GITHUB_TOKEN (401)")

@@ -1,0 +1,165 @@
+package commits_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alertengine/alertengine/commits"
+	"github.com/alertengine/alertengine/commits/githubtest"
+	"github.com/alertengine/alertengine/ledger/ledgertest"
+	"github.com/google/go-github/v60/github"
+)
+
+const token = "ghp_testtokentesttokentesttoken0000"
+
+func client(t *testing.T, gh *githubtest.Server) *commitsClient {
+	t.Helper()
+	c, err := commits.NewClient(gh.URL(), token, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &commitsClient{c}
+}
+
+type githubClient = github.Client
+
+type commitsClient struct{ *githubClient }
+
+func TestEnsureHookIsIdempotent(t *testing.T) {
+	gh := githubtest.New(t, token)
+	gh.AddRepo("acme/checkout", true)
+	c := client(t, gh)
+	ctx := context.Background()
+	spec := commits.HookSpec{URL: "https://bot.acme.example/github/webhook", Secret: "s3cret-one"}
+
+	res, err := commits.EnsureHook(ctx, c.githubClient, "acme/checkout", spec, true)
+	if err != nil || res.Action != "created" || !res.DryRun || len(gh.Hooks("acme/checkout")) != 0 {
+		t.Fatalf("dry run on a bare repository: %+v %v, hooks %v", res, err, gh.Hooks("acme/checkout"))
+	}
+	res, err = commits.EnsureHook(ctx, c.githubClient, "acme/checkout", spec, false)
+	if err != nil || res.Action != "created" {
+		t.Fatalf("first run: %+v %v", res, err)
+	}
+	hs := gh.Hooks("acme/checkout")
+	if len(hs) != 1 || hs[0].Secret != "s3cret-one" || hs[0].ContentType != "json" || !hs[0].Active ||
+		strings.Join(hs[0].Events, ",") != "create,deployment_status,push" || !strings.HasPrefix(hs[0].URL, spec.URL+"?ae=") {
+		t.Fatalf("created %+v", hs)
+	}
+	res, err = commits.EnsureHook(ctx, c.githubClient, "acme/checkout", spec, false)
+	if err != nil || res.Action != "unchanged" || gh.Calls("edit hook") != 0 || gh.Calls("create hook") != 1 {
+		t.Fatalf("second run: %+v %v", res, err)
+	}
+	spec.Secret = "s3cret-two"
+	res, err = commits.EnsureHook(ctx, c.githubClient, "acme/checkout", spec, true)
+	if err != nil || res.Action != "updated" || strings.Join(res.Changes, ",") != "secret" || gh.Hooks("acme/checkout")[0].Secret != "s3cret-one" {
+		t.Fatalf("dry run after a secret change: %+v %v", res, err)
+	}
+	res, err = commits.EnsureHook(ctx, c.githubClient, "acme/checkout", spec, false)
+	if err != nil || res.Action != "updated" || gh.Hooks("acme/checkout")[0].Secret != "s3cret-two" || len(gh.Hooks("acme/checkout")) != 1 {
+		t.Fatalf("third run after a secret change: %+v %v %+v", res, err, gh.Hooks("acme/checkout"))
+	}
+}
+
+func TestEnsureHookFixesAHandMadeHook(t *testing.T) {
+	gh := githubtest.New(t, token)
+	gh.AddRepo("acme/checkout", true)
+	for range 120 { // other hooks, over more than one page
+		gh.AddHook("acme/checkout", githubtest.Hook{Events: []string{"issues"}, Active: true, URL: "https://ci.example/hook", ContentType: "json"})
+	}
+	id := gh.AddHook("acme/checkout", githubtest.Hook{Events: []string{"push"}, Active: false, URL: "https://bot.acme.example/github/webhook", ContentType: "form", Secret: "x"})
+	c := client(t, gh)
+	res, err := commits.EnsureHook(context.Background(), c.githubClient, "acme/checkout", commits.HookSpec{URL: "https://bot.acme.example/github/webhook", Secret: "s"}, false)
+	if err != nil || res.Action != "updated" || res.ID != id || strings.Join(res.Changes, ",") != "events,url,content_type,active" {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+func TestEnsureHookErrors(t *testing.T) {
+	gh := githubtest.New(t, token)
+	gh.AddRepo("acme/readonly", false)
+	gh.AddRepo("acme/checkout", true)
+	c := client(t, gh)
+	ctx := context.Background()
+	spec := commits.HookSpec{URL: "https://bot.acme.example/github/webhook", Secret: "s"}
+	if _, err := commits.EnsureHook(ctx, c.githubClient, "acme/missing", spec, false); !errors.Is(err, commits.ErrRepoNotFound) {
+		t.Fatalf("404: %v", err)
+	}
+	if _, err := commits.EnsureHook(ctx, c.githubClient, "acme/readonly", spec, false); !errors.Is(err, commits.ErrForbidden) {
+		t.Fatalf("403: %v", err)
+	}
+	bad, _ := commits.NewClient(gh.URL(), "wrong", time.Second)
+	if _, err := commits.EnsureHook(ctx, bad, "acme/checkout", spec, false); !errors.Is(err, commits.ErrBadToken) || strings.Contains(err.Error(), "wrong") {
+		t.Fatalf("401: %v", err)
+	}
+	gh.SetRateLimit(0, time.Now().Add(time.Hour))
+	if _, err := commits.EnsureHook(ctx, c.githubClient, "acme/checkout", spec, false); !errors.Is(err, commits.ErrRateLimited) {
+		t.Fatalf("rate limited: %v", err)
+	}
+}
+
+func TestStatsAreFetchedCachedAndPausedByTheRateLimit(t *testing.T) {
+	gh := githubtest.New(t, token)
+	gh.AddRepo("acme/checkout", true)
+	sha := strings.Repeat("ab", 20)
+	gh.AddCommit("acme/checkout", githubtest.Commit{SHA: sha, Additions: 12, Deletions: 3})
+	rc, prefix := ledgertest.Redis(t)
+	clk := &clock{t: t0}
+	st, _ := commits.NewStore(commits.StoreOptions{Redis: rc, KeyPrefix: prefix, Clock: clk.Now})
+	ctx := context.Background()
+	_ = st.Add(ctx, "acme/checkout", []commits.Change{{Kind: commits.KindCommit, Repo: "acme/checkout", SHA: sha, At: t0}})
+	c := client(t, gh)
+	s, err := commits.NewStats(commits.StatsOptions{Client: c.githubClient, Store: st, Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Fetch(ctx, "acme/checkout", sha); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ := st.Commit(ctx, "acme/checkout", sha)
+	if !got.Stats || got.Additions != 12 || got.Deletions != 3 {
+		t.Fatalf("stats %+v", got)
+	}
+	if err := s.Fetch(ctx, "acme/checkout", sha); err != nil || gh.Calls("get commit") != 1 {
+		t.Fatalf("cached stats fetched again: %v, %d calls", err, gh.Calls("get commit"))
+	}
+	other, third := strings.Repeat("cd", 20), strings.Repeat("ef", 20)
+	for _, x := range []string{other, third} {
+		_ = st.Add(ctx, "acme/checkout", []commits.Change{{Kind: commits.KindCommit, Repo: "acme/checkout", SHA: x, At: t0}})
+		gh.AddCommit("acme/checkout", githubtest.Commit{SHA: x, Additions: 1, Deletions: 1})
+	}
+	// Few calls left: this fetch succeeds, then fetching pauses until the window resets.
+	gh.SetRateLimit(50, t0.Add(time.Hour))
+	if err := s.Fetch(ctx, "acme/checkout", other); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Fetch(ctx, "acme/checkout", third); !errors.Is(err, commits.ErrRateLimited) || gh.Calls("get commit") != 2 {
+		t.Fatalf("not paused near the limit: %v, %d calls", err, gh.Calls("get commit"))
+	}
+	clk.Set(t0.Add(time.Hour + time.Second))
+	gh.SetRateLimit(-1, time.Time{})
+	if err := s.Fetch(ctx, "acme/checkout", third); err != nil || gh.Calls("get commit") != 3 {
+		t.Fatalf("after the reset: %v, %d calls", err, gh.Calls("get commit"))
+	}
+}
+
+// TestStatsStopAtTheRateLimit: a 403 rate-limit answer pauses fetching.
+func TestStatsStopAtTheRateLimit(t *testing.T) {
+	gh := githubtest.New(t, token)
+	gh.AddRepo("acme/checkout", true)
+	rc, prefix := ledgertest.Redis(t)
+	st, _ := commits.NewStore(commits.StoreOptions{Redis: rc, KeyPrefix: prefix})
+	ctx := context.Background()
+	sha := strings.Repeat("ab", 20)
+	_ = st.Add(ctx, "acme/checkout", []commits.Change{{Kind: commits.KindCommit, Repo: "acme/checkout", SHA: sha, At: time.Now()}})
+	s, _ := commits.NewStats(commits.StatsOptions{Client: client(t, gh).githubClient, Store: st})
+	gh.SetRateLimit(0, time.Now().Add(time.Hour))
+	if err := s.Fetch(ctx, "acme/checkout", sha); !errors.Is(err, commits.ErrRateLimited) {
+		t.Fatalf("rate limit: %v", err)
+	}
+	if got, _, _ := st.Commit(ctx, "acme/checkout", sha); got.Stats {
+		t.Fatal("stats invented")
+	}
+}
