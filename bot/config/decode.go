@@ -31,10 +31,10 @@ var (
 	tenantKeys       = []string{"id", "services", "chats", "people", "recovery", "policy", "alertmanager", "limits"}
 	serviceKeys      = []string{"name", "health_url", "repos"}
 	chatKeys         = []string{"telegram", "whatsapp"}
-	personKeys       = []string{"name", "role", "telegram", "whatsapp", "phone"}
+	personKeys       = []string{"name", "role", "telegram", "whatsapp", "phone", "github"}
 	recoveryKeys     = []string{"url", "secret", "actions", "allow_private_network", "default_action"}
 	actionKeys       = []string{"name", "risk"}
-	policyKeys       = []string{"min_score_to_alert", "approval_ttl", "escalate_after", "risky_paths"}
+	policyKeys       = []string{"min_score_to_alert", "approval_ttl", "escalate_after", "risky_paths", "refuse_suspect_approval"}
 	alertmanagerKeys = []string{"token"}
 	limitKeys        = []string{"incidents_per_hour"}
 )

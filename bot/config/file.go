@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -18,9 +19,15 @@ const (
 	DefaultIncidentsPerHour = 20
 )
 
-// DefaultRiskyPaths returns the risky_paths used when a tenant's policy does not set them.
+// DefaultRiskyPaths returns the risky_paths used when a tenant's policy does not set them:
+// database migrations, SQL and query code, configuration, and dependency manifests.
 func DefaultRiskyPaths() []string {
-	return []string{"**/migrations/**", "**/*.sql", "**/db/**", "**/*query*"}
+	return []string{
+		"**/migrations/**", "**/*.sql", "**/db/**", "**/*query*",
+		"**/config/**", "**/*.env",
+		"**/go.mod", "**/go.sum", "**/package.json", "**/package-lock.json", "**/yarn.lock", "**/requirements*.txt",
+		"**/poetry.lock", "**/Pipfile.lock", "**/Gemfile.lock", "**/Cargo.lock", "**/pom.xml",
+	}
 }
 
 // File is the tenants file (SPEC §3), parsed, defaulted and validated.
@@ -78,6 +85,9 @@ type Person struct {
 	WhatsApp string
 	// Phone is the E.164 number called for voice escalation, empty when unset.
 	Phone string
+	// GitHub is the person's GitHub login, empty when unset: commits they authored are
+	// theirs for separation of duties.
+	GitHub string
 }
 
 // Risk is how dangerous an action is; high-risk actions need two distinct approvers.
@@ -114,6 +124,9 @@ type Policy struct {
 	ApprovalTTL     time.Duration
 	EscalateAfter   time.Duration
 	RiskyPaths      []string
+	// RefuseSuspectApproval (refuse_suspect_approval, default true) refuses an approver's
+	// press on an incident one of their own risky commits is suspected of.
+	RefuseSuspectApproval bool
 }
 
 // Alertmanager configures the tenant's Prometheus Alertmanager intake.
@@ -161,6 +174,19 @@ func (f *File) LogValue() slog.Value {
 		ids[i] = t.ID
 	}
 	return slog.GroupValue(slog.String("file", f.Name), slog.Any("tenants", ids))
+}
+
+// PersonByGitHub returns the person with the given GitHub login (case-insensitive).
+func (t Tenant) PersonByGitHub(login string) (Person, bool) {
+	if login == "" {
+		return Person{}, false
+	}
+	for _, p := range t.People {
+		if p.GitHub != "" && strings.EqualFold(p.GitHub, login) {
+			return p, true
+		}
+	}
+	return Person{}, false
 }
 
 // Person returns the person with the given name.
@@ -253,14 +279,17 @@ func (t Tenant) PolicyVersion() string {
 		RiskyPaths      []string `json:"risky_paths"`
 		Actions         []Action `json:"actions"`
 		DefaultAction   string   `json:"default_action"`
+		// Only when switched off, so the versions of existing policies stay what they were.
+		SuspectsMayApprove bool `json:"suspects_may_approve,omitempty"`
 	}{
-		V:               1,
-		MinScoreToAlert: t.Policy.MinScoreToAlert,
-		ApprovalTTL:     int64(t.Policy.ApprovalTTL),
-		EscalateAfter:   int64(t.Policy.EscalateAfter),
-		RiskyPaths:      paths,
-		Actions:         actions,
-		DefaultAction:   t.Recovery.DefaultAction,
+		V:                  1,
+		MinScoreToAlert:    t.Policy.MinScoreToAlert,
+		ApprovalTTL:        int64(t.Policy.ApprovalTTL),
+		EscalateAfter:      int64(t.Policy.EscalateAfter),
+		RiskyPaths:         paths,
+		Actions:            actions,
+		DefaultAction:      t.Recovery.DefaultAction,
+		SuspectsMayApprove: !t.Policy.RefuseSuspectApproval,
 	}
 	b, _ := json.Marshal(canonical) // cannot fail: ints, strings and slices of them
 	sum := sha256.Sum256(b)

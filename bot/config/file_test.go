@@ -57,7 +57,7 @@ func TestLoadExample(t *testing.T) {
 			},
 			Policy: Policy{
 				MinScoreToAlert: 70, ApprovalTTL: 5 * time.Minute, EscalateAfter: 180 * time.Second,
-				RiskyPaths: []string{"**/migrations/**", "**/*.sql", "**/db/**", "**/*query*"},
+				RiskyPaths: []string{"**/migrations/**", "**/*.sql", "**/db/**", "**/*query*"}, RefuseSuspectApproval: true,
 			},
 			Alertmanager: Alertmanager{Token: "acme-am-token-value"},
 			Limits:       Limits{IncidentsPerHour: 20},
@@ -230,7 +230,7 @@ func TestParseProblems(t *testing.T) {
 `, nil, []string{
 			`alertengine.yaml:3: tenants[0].polcy: unknown key; did you mean "policy"?`,
 			`alertengine.yaml:6: tenants[0].services[0].helth_url: unknown key; did you mean "health_url"?`,
-			"alertengine.yaml:9: tenants[0].policy.zzz: unknown key (allowed: min_score_to_alert, approval_ttl, escalate_after, risky_paths)",
+			"alertengine.yaml:9: tenants[0].policy.zzz: unknown key (allowed: min_score_to_alert, approval_ttl, escalate_after, risky_paths, refuse_suspect_approval)",
 		}},
 
 		// Tenant ids.

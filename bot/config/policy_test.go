@@ -2,6 +2,7 @@ package config
 
 import (
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 )
@@ -16,7 +17,7 @@ func TestPolicyVersion(t *testing.T) {
 			},
 			Policy: Policy{
 				MinScoreToAlert: 70, ApprovalTTL: 5 * time.Minute, EscalateAfter: 180 * time.Second,
-				RiskyPaths: DefaultRiskyPaths(),
+				RiskyPaths: DefaultRiskyPaths(), RefuseSuspectApproval: true,
 			},
 		}
 	}
@@ -34,7 +35,8 @@ func TestPolicyVersion(t *testing.T) {
 		{"another recovery url or secret", func(t *Tenant) { t.Recovery.URL = "https://x"; t.Recovery.Secret = "s" }},
 		{"3m is 180s", func(t *Tenant) { t.Policy.EscalateAfter = 3 * time.Minute }},
 		{"risky paths in another order", func(t *Tenant) {
-			t.Policy.RiskyPaths = []string{"**/*query*", "**/db/**", "**/*.sql", "**/migrations/**"}
+			t.Policy.RiskyPaths = DefaultRiskyPaths()
+			slices.Reverse(t.Policy.RiskyPaths)
 		}},
 		{"actions in another order", func(t *Tenant) {
 			t.Recovery.Actions = []Action{{Name: "rollback", Risk: RiskHigh}, {Name: "restart_workers", Risk: RiskLow}}
@@ -59,6 +61,7 @@ func TestPolicyVersion(t *testing.T) {
 		{"escalate after", func(t *Tenant) { t.Policy.EscalateAfter = 181 * time.Second }},
 		{"a risky path more", func(t *Tenant) { t.Policy.RiskyPaths = append(t.Policy.RiskyPaths, "**/schema/**") }},
 		{"no risky paths", func(t *Tenant) { t.Policy.RiskyPaths = nil }},
+		{"suspects may approve", func(t *Tenant) { t.Policy.RefuseSuspectApproval = false }},
 		{"an action's risk", func(t *Tenant) { t.Recovery.Actions[1].Risk = RiskLow }},
 		{"an action more", func(t *Tenant) {
 			t.Recovery.Actions = append(t.Recovery.Actions, Action{Name: "scale_up", Risk: RiskLow})
@@ -91,9 +94,12 @@ func TestPolicyVersion(t *testing.T) {
 		if a.Tenants[0].PolicyVersion() != b.Tenants[0].PolicyVersion() {
 			t.Error("two parses of one file give different versions")
 		}
-		// The example spells out the defaults, so it has the version of the base policy.
-		if got := a.Tenants[0].PolicyVersion(); got != v {
-			t.Errorf("example: got %s, want %s", got, v)
+		// The example spells out the defaults but for risky_paths (SPEC §3's four), so it
+		// has the version of the base policy with those.
+		ex := base()
+		ex.Policy.RiskyPaths = []string{"**/migrations/**", "**/*.sql", "**/db/**", "**/*query*"}
+		if got := a.Tenants[0].PolicyVersion(); got != ex.PolicyVersion() {
+			t.Errorf("example: got %s, want %s", got, ex.PolicyVersion())
 		}
 	})
 }

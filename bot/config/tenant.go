@@ -16,6 +16,7 @@ var (
 	tenantIDPattern    = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
 	serviceNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 	actionNamePattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+	githubLoginPattern = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9]|-[A-Za-z0-9]){0,38}$`)
 	repoPattern        = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$`)
 )
 
@@ -91,6 +92,7 @@ func (d *decoder) services(o object) []Service {
 	}
 	var out []Service
 	seen := map[string]string{}
+	repoOf := map[string]string{} // lower-case owner/name → the service path mapping it
 	for i, item := range items {
 		sp := fmt.Sprintf("%s[%d]", p, i)
 		so := d.object(item, sp, nodeLine(item, e.line), serviceKeys)
@@ -127,6 +129,12 @@ func (d *decoder) services(o object) []Service {
 				d.addf(r.line, fmt.Sprintf("%s[%d]", so.sub("repos"), j), "repository %s must be owner/name (e.g. acme/checkout)", r.quoted())
 				continue
 			}
+			rp := fmt.Sprintf("%s[%d]", so.sub("repos"), j)
+			if first, dup := repoOf[strings.ToLower(r.text)]; dup {
+				d.addf(r.line, rp, "repository %s is also mapped by %s; a repository belongs to one service of a tenant", r.quoted(), first)
+				continue
+			}
+			repoOf[strings.ToLower(r.text)] = rp
 			s.Repos = append(s.Repos, r.text)
 		}
 		out = append(out, s)
@@ -188,6 +196,7 @@ func (d *decoder) people(o object) []Person {
 	names := map[string]string{}
 	telegram := map[int64]string{}
 	whatsapp := map[string]string{}
+	logins := map[string]string{}
 	for i, item := range items {
 		pp := fmt.Sprintf("%s[%d]", p, i)
 		po := d.object(item, pp, nodeLine(item, e.line), personKeys)
@@ -253,6 +262,18 @@ func (d *decoder) people(o object) []Person {
 				d.addf(s.line, po.sub("phone"), "want an E.164 number like \"+263771234567\", got %s", s.quoted())
 			} else {
 				person.Phone = s.text
+			}
+		}
+		if s := d.field(po, "github"); s.set {
+			l := strings.TrimPrefix(s.text, "@")
+			switch {
+			case !githubLoginPattern.MatchString(l):
+				d.addf(s.line, po.sub("github"), "want a GitHub login (1 to 39 characters of a-z, 0-9 and single hyphens), got %s", s.quoted())
+			case logins[strings.ToLower(l)] != "":
+				d.addf(s.line, po.sub("github"), "GitHub login %s is also %s", l, logins[strings.ToLower(l)])
+			default:
+				person.GitHub = l
+				logins[strings.ToLower(l)] = pp
 			}
 		}
 		if person.Role == RoleApprover && person.Telegram == 0 && person.WhatsApp == "" &&
@@ -375,10 +396,11 @@ func (d *decoder) recovery(o object, people []Person) Recovery {
 
 func (d *decoder) policy(o object) Policy {
 	p := Policy{
-		MinScoreToAlert: DefaultPolicyMinScoreToAlert,
-		ApprovalTTL:     DefaultApprovalTTL,
-		EscalateAfter:   DefaultEscalateAfter,
-		RiskyPaths:      DefaultRiskyPaths(),
+		MinScoreToAlert:       DefaultPolicyMinScoreToAlert,
+		ApprovalTTL:           DefaultApprovalTTL,
+		EscalateAfter:         DefaultEscalateAfter,
+		RiskyPaths:            DefaultRiskyPaths(),
+		RefuseSuspectApproval: true,
 	}
 	if d.env.Mode != 0 {
 		p.MinScoreToAlert = d.env.PolicyMinScoreToAlert
@@ -405,10 +427,13 @@ func (d *decoder) policy(o object) Policy {
 			p.EscalateAfter = v
 		}
 	}
+	if v, s := d.boolean(po, "refuse_suspect_approval"); s.set {
+		p.RefuseSuspectApproval = v
+	}
 	if paths, present := d.scalars(po, "risky_paths"); present {
 		p.RiskyPaths = []string{}
 		for i, s := range paths {
-			if _, err := path.Match(s.text, ""); err != nil {
+			if _, err := path.Match(s.text, ""); err != nil || strings.TrimSpace(s.text) == "" {
 				d.addf(s.line, fmt.Sprintf("%s[%d]", po.sub("risky_paths"), i), "malformed pattern %s", s.quoted())
 				continue
 			}
