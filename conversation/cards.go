@@ -13,11 +13,17 @@ import (
 
 // Commit is a change correlated with an incident.
 type Commit struct {
-	SHA       string
-	Message   string
-	Author    string // GitHub login or name
-	Person    string // the config person it maps to, if any
-	At        time.Time
+	SHA     string
+	Message string
+	Author  string // GitHub login or name
+	Person  string // the config person it maps to, if any
+	At      time.Time
+	// Kind is "commit" (or ""), "deploy" (a deployment of SHA) or "tag".
+	Kind string
+	// Where is the branch, environment or tag; By who pushed, deployed or tagged.
+	Where, By string
+	// Stats says Additions and Deletions are known (they come from the GitHub API).
+	Stats     bool
 	Additions int
 	Deletions int
 	// Risky names why the commit is suspect ("touched database/query files"), "" if not.
@@ -110,6 +116,14 @@ func firstLine(s string, n int) string {
 	return s
 }
 
+// commitWho is "john, +12/−3", without the counts when they are not known.
+func commitWho(c Commit) string {
+	if !c.Stats {
+		return c.Author
+	}
+	return fmt.Sprintf("%s, +%d/−%d", c.Author, c.Additions, c.Deletions)
+}
+
 // cardInput is everything an incident card shows.
 type cardInput struct {
 	in       ledger.Incident
@@ -172,9 +186,17 @@ func incidentCard(c cardInput) Message {
 	}
 	if len(c.commits) > 0 {
 		cm := c.commits[0]
-		b = append(b, Block{Plain, fmt.Sprintf("Recent deploy: %s %s %q (%s, +%d/−%d)", ago(c.now.Sub(cm.At)), short(cm.SHA), firstLine(cm.Message, 80), cm.Author, cm.Additions, cm.Deletions)})
-		if cm.Risky != "" {
-			b = append(b, Block{Warning, "⚠️ " + cm.Risky})
+		b = append(b, Block{Plain, fmt.Sprintf("Recent deploy: %s %s %q (%s)", ago(c.now.Sub(cm.At)), short(cm.SHA), firstLine(cm.Message, 80), commitWho(cm))})
+		for _, r := range c.commits {
+			if r.Risky == "" {
+				continue
+			}
+			if r.SHA == cm.SHA {
+				b = append(b, Block{Warning, "⚠️ " + r.Risky})
+			} else {
+				b = append(b, Block{Warning, fmt.Sprintf("⚠️ %s %s (%s)", short(r.SHA), r.Risky, r.Author)})
+			}
+			break
 		}
 	}
 	var row []Button

@@ -343,6 +343,12 @@ func (e *Engine) incidentsMessage(ctx context.Context, t *Tenant) Message {
 	return m
 }
 
+// /commits shows each service's changes of the last commitsLookback, at most commitsShown.
+const (
+	commitsLookback = 24 * time.Hour
+	commitsShown    = 10
+)
+
 func (e *Engine) commitsMessage(ctx context.Context, t *Tenant, only string) Message {
 	services := t.Services
 	if only != "" {
@@ -351,8 +357,19 @@ func (e *Engine) commitsMessage(ctx context.Context, t *Tenant, only string) Mes
 	m := Message{Blocks: []Block{{Title, "Recent commits — " + t.ID}}}
 	now := e.o.Clock()
 	for _, s := range services {
-		for _, c := range e.commits(ctx, t.ID, s, now) {
-			line := fmt.Sprintf("%s %s %q (%s, +%d/−%d, %s)", s, short(c.SHA), firstLine(c.Message, 80), c.Author, c.Additions, c.Deletions, ago(now.Sub(c.At)))
+		cs := e.commitsSince(ctx, t.ID, s, now.Add(-commitsLookback))
+		if len(cs) > commitsShown {
+			cs = cs[:commitsShown]
+		}
+		for _, c := range cs {
+			what := ""
+			switch c.Kind {
+			case "deploy":
+				what = "deployed to " + c.Where + " by " + c.By + ": "
+			case "tag":
+				what = "tag " + c.Where + ": "
+			}
+			line := fmt.Sprintf("%s %s%s %q (%s, %s)", s, what, short(c.SHA), firstLine(c.Message, 80), commitWho(c), ago(now.Sub(c.At)))
 			if c.Risky != "" {
 				line += " ⚠️ " + c.Risky
 			}
@@ -360,7 +377,7 @@ func (e *Engine) commitsMessage(ctx context.Context, t *Tenant, only string) Mes
 		}
 	}
 	if len(m.Blocks) == 1 {
-		m.Blocks = append(m.Blocks, Block{Plain, "No commits recorded in the last two hours."})
+		m.Blocks = append(m.Blocks, Block{Plain, "No commits recorded in the last 24 hours."})
 	}
 	return m
 }
@@ -421,7 +438,7 @@ func (e *Engine) detailsMessage(ctx context.Context, t *Tenant, in ledger.Incide
 		}
 	}
 	for _, c := range e.commits(ctx, t.ID, in.Service, in.OpenedAt) {
-		line := fmt.Sprintf("Commit %s %q by %s, +%d/−%d", short(c.SHA), firstLine(c.Message, 100), c.Author, c.Additions, c.Deletions)
+		line := fmt.Sprintf("Commit %s %q by %s", short(c.SHA), firstLine(c.Message, 100), commitWho(c))
 		if c.Risky != "" {
 			line += " ⚠️ " + c.Risky
 		}

@@ -339,11 +339,27 @@ func latestProposal(hist []ledger.Entry) *Proposal {
 	return nil
 }
 
+// CommitWindow is how far before an incident's detection its commits are correlated.
+const CommitWindow = time.Hour
+
+// commits are the service's commits in the CommitWindow before an incident opened at
+// around: nothing pushed after detection is the incident's suspect.
 func (e *Engine) commits(ctx context.Context, tenant, service string, around time.Time) []Commit {
+	cs := e.commitsSince(ctx, tenant, service, around.Add(-CommitWindow))
+	var out []Commit
+	for _, c := range cs {
+		if !c.At.After(around) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (e *Engine) commitsSince(ctx context.Context, tenant, service string, since time.Time) []Commit {
 	if e.o.Commits == nil {
 		return nil
 	}
-	cs, err := e.o.Commits.RecentCommits(ctx, tenant, service, around.Add(-2*time.Hour))
+	cs, err := e.o.Commits.RecentCommits(ctx, tenant, service, since)
 	if err != nil {
 		e.o.Logger.Warn("recent commits", "tenant", tenant, "service", service, "err", err)
 		return nil
@@ -662,6 +678,9 @@ func (e *Engine) linkChannel(p Person) (Channel, string, bool) {
 
 // suspects are the config people who authored the incident's risky commits.
 func (e *Engine) suspects(ctx context.Context, t *Tenant, incident string) []string {
+	if t.SuspectsMayApprove {
+		return nil
+	}
 	in, _, err := e.o.Ledger.Incident(ctx, t.ID, incident)
 	if err != nil {
 		return nil

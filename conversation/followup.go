@@ -164,15 +164,20 @@ func (FactsAnswerer) Answer(ctx context.Context, q Question) (string, ledger.Act
 				}
 			}
 		}
-	case has("what changed", "deploy", "commit", "who deployed", "changed", "release"):
+	case has("who deployed", "who pushed", "who released", "who shipped"):
+		out = append(out, whoDeployed(q)...)
+	case has("what changed", "deploy", "commit", "changed", "release"):
 		if len(q.Commits) == 0 {
-			out = append(out, "No commits were recorded for "+q.Incident.Service+" in the two hours before the incident.")
+			out = append(out, "No commits were recorded for "+q.Incident.Service+" in the hour before the incident.")
 		}
 		for i, c := range q.Commits {
 			if i == 5 {
 				break
 			}
-			line := fmt.Sprintf("%s %q by %s at %s (+%d/−%d)", short(c.SHA), firstLine(c.Message, 100), c.Author, hhmm(c.At), c.Additions, c.Deletions)
+			line := fmt.Sprintf("%s %q by %s at %s", short(c.SHA), firstLine(c.Message, 100), commitWho(c), hhmm(c.At))
+			if c.Kind == "deploy" {
+				line = fmt.Sprintf("Deployed to %s by %s at %s: %s %q (%s)", c.Where, c.By, hhmm(c.At), short(c.SHA), firstLine(c.Message, 100), commitWho(c))
+			}
 			if c.Risky != "" {
 				line += " — " + c.Risky
 			}
@@ -199,6 +204,31 @@ func (FactsAnswerer) Answer(ctx context.Context, q Question) (string, ledger.Act
 		out = append(out, `I answer from the incident's own data: ask "why?", "what changed?", "show p95", "timeline" or "who approved?".`)
 	}
 	return strings.Join(out, "\n"), by, nil
+}
+
+// whoDeployed names the deployments before the incident, else who pushed its commits.
+func whoDeployed(q Question) []string {
+	var out []string
+	for _, c := range q.Commits {
+		if c.Kind == "deploy" {
+			out = append(out, fmt.Sprintf("%s deployed %s %q to %s at %s.", c.By, short(c.SHA), firstLine(c.Message, 100), c.Where, hhmm(c.At)))
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	seen := map[string]bool{}
+	for _, c := range q.Commits {
+		if c.Kind == "deploy" || c.By == "" || seen[c.By] {
+			continue
+		}
+		seen[c.By] = true
+		out = append(out, fmt.Sprintf("%s pushed %s %q to %s at %s.", c.By, short(c.SHA), firstLine(c.Message, 100), c.Where, hhmm(c.At)))
+	}
+	if len(out) == 0 {
+		return []string{"No deployment or push was recorded for " + q.Incident.Service + " in the hour before the incident."}
+	}
+	return append([]string{"No deployment was recorded in the hour before the incident; the latest pushes:"}, out...)
 }
 
 func orDash(s string) string {

@@ -31,6 +31,9 @@ type Tenant struct {
 	ApprovalTTL   time.Duration
 	EscalateAfter time.Duration
 	PolicyVersion string
+	// SuspectsMayApprove switches separation of duties off: the authors of an incident's
+	// risky commits may approve its recovery.
+	SuspectsMayApprove bool
 }
 
 // Action returns the named action.
