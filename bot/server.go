@@ -90,10 +90,13 @@ func NewServer(opts ServerOptions) (*Server, error) {
 }
 
 // Handle mounts h at pattern with the body limit and request metrics.
-func (s *Server) Handle(pattern string, h http.Handler) {
+func (s *Server) Handle(pattern string, h http.Handler) { s.HandleLimit(pattern, h, MaxBody) }
+
+// HandleLimit is Handle with a route's own body limit (the GitHub webhook's is larger).
+func (s *Server) HandleLimit(pattern string, h http.Handler, maxBody int64) {
 	route := pattern
 	s.mux.Handle(pattern, promhttp.InstrumentHandlerDuration(s.duration.MustCurryWith(prometheus.Labels{"route": route}),
-		promhttp.InstrumentHandlerCounter(s.requests.MustCurryWith(prometheus.Labels{"route": route}), limitBody(h))))
+		promhttp.InstrumentHandlerCounter(s.requests.MustCurryWith(prometheus.Labels{"route": route}), limitBody(h, maxBody))))
 }
 
 // Handler returns the root handler.
@@ -101,13 +104,14 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 // limitBody answers 413 to a declared oversize body and caps any other at MaxBody, so a
 // handler reading past it gets an error (*http.MaxBytesError) it must answer with 413.
-func limitBody(h http.Handler) http.Handler {
+// maxBody is a whole number of MiB.
+func limitBody(h http.Handler, maxBody int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > MaxBody {
-			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body over 1 MiB"})
+		if r.ContentLength > maxBody {
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("request body over %d MiB", maxBody>>20)})
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		h.ServeHTTP(w, r)
 	})
 }

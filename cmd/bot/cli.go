@@ -35,6 +35,7 @@ func commands() []command {
 		{"verify", "--tenant T | --file EXPORT.jsonl", "verify a ledger hash chain and its signed checkpoint", runVerify},
 		{"export", "--tenant T --incident ID --format jsonl|md [--out FILE]", "auditor's export: JSONL + signed checkpoint, or a Markdown report", runExport},
 		{"enroll", "--tenant T --name NAME [--role approver|viewer] [--revoke]", "print a one-time code that links a chat identity to NAME (10 min); --revoke unlinks NAME's accounts", runEnroll},
+		{"github-hook", "--repo OWNER/NAME [--dry-run]", "create or update the repository's webhook to $PUBLIC_URL/github/webhook (GITHUB_TOKEN, GITHUB_WEBHOOK_SECRET)", runGitHubHook},
 		{"dlq", "list|redrive --tenant T [INCIDENT]", "list or re-drive dead-lettered executions (same idempotency key)", runDLQ},
 		{"version", "", "print version, commit and Go version", runVersion},
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/executor"
 	"github.com/alertengine/alertengine/bot/telegram"
+	"github.com/alertengine/alertengine/commits"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/conversation/approval"
 	"github.com/alertengine/alertengine/detector"
@@ -27,7 +28,7 @@ func conversationTenants(f *config.File) []conversation.Tenant {
 	out := make([]conversation.Tenant, 0, len(f.Tenants))
 	for _, t := range f.Tenants {
 		ct := conversation.Tenant{ID: t.ID, DefaultAction: t.Recovery.DefaultAction, ApprovalTTL: t.Policy.ApprovalTTL,
-			EscalateAfter: t.Policy.EscalateAfter, PolicyVersion: t.PolicyVersion()}
+			EscalateAfter: t.Policy.EscalateAfter, PolicyVersion: t.PolicyVersion(), SuspectsMayApprove: !t.Policy.RefuseSuspectApproval}
 		for _, id := range t.Chats.Telegram {
 			ct.Chats = append(ct.Chats, conversation.TelegramChat(id))
 		}
@@ -93,6 +94,7 @@ type system struct {
 	server    *bot.Server
 	webhook   bool // Telegram in webhook mode
 	publicURL string
+	github    *gitHub
 }
 
 // wiring is what build needs besides the config.
@@ -126,9 +128,13 @@ func build(w wiring) (*system, error) {
 		return nil, err
 	}
 	tenants := conversationTenants(w.file)
+	if s.github, err = buildGitHub(w, w.registry); err != nil {
+		return nil, err
+	}
 	var pipe *bot.Pipeline
 	s.engine, err = conversation.New(conversation.Options{
 		Ledger: s.ledger, Approvals: s.approvals, Redis: w.rc, KeyPrefix: w.keyPrefix, Tenants: tenants, Clock: w.clock, Logger: w.log,
+		Commits:      s.github.source,
 		OnAuthorized: func(ctx context.Context, e ledger.Entry) error { return pipe.OnAuthorized(ctx, e) },
 	})
 	if err != nil {
@@ -183,6 +189,9 @@ func build(w wiring) (*system, error) {
 	if s.telegram != nil && s.webhook {
 		s.server.Handle("POST /telegram/webhook", s.telegram.WebhookHandler(s.engine))
 	}
+	if s.github.webhook != nil {
+		s.server.HandleLimit("POST /github/webhook", s.github.webhook, commits.MaxBody)
+	}
 	return s, nil
 }
 
@@ -210,6 +219,9 @@ func (s *system) run(ctx context.Context, serve func(context.Context) error) err
 				}
 			}
 		},
+	}
+	if s.github.stats != nil {
+		loops["github-stats"] = s.github.stats.Run
 	}
 	if s.telegram != nil {
 		// A chat platform being down must never stop detection or execution: its loops
