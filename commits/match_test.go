@@ -66,7 +66,8 @@ func TestMatchManyDoubleStarsIsBounded(t *testing.T) {
 }
 
 func BenchmarkMatch(b *testing.B) {
-	for i := 0; i < b.N; i++ {
+	b.ReportAllocs()
+	for b.Loop() {
 		Match("**/migrations/**", "services/checkout/internal/db/migrations/0042_add_index.sql")
 	}
 }
