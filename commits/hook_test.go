@@ -3,6 +3,7 @@ package commits_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -161,5 +162,39 @@ func TestStatsStopAtTheRateLimit(t *testing.T) {
 	}
 	if got, _, _ := st.Commit(ctx, "acme/checkout", sha); got.Stats {
 		t.Fatal("stats invented")
+	}
+}
+
+// TestPushedCommitsGetTheirStatsInTheBackground: the webhook stores a push without
+// waiting for the API, queues its commits, and the fetcher fills their counts; a full
+// queue drops (counted) instead of blocking the webhook.
+func TestPushedCommitsGetTheirStatsInTheBackground(t *testing.T) {
+	gh := githubtest.New(t, token)
+	gh.AddRepo("acme/checkout", true)
+	gh.AddCommit("acme/checkout", githubtest.Commit{SHA: "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", Additions: 12, Deletions: 3})
+	gh.AddCommit("acme/checkout", githubtest.Commit{SHA: "9f2c1a7e5b3d4c6f8a0e1b2c3d4e5f6a7b8c9d01", Additions: 40, Deletions: 0})
+	w := newWorld(t)
+	stats, err := commits.NewStats(commits.StatsOptions{Client: client(t, gh).githubClient, Store: w.store, Queue: 2, Clock: w.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.hook, _ = commits.NewWebhook(commits.WebhookOptions{Secret: w.secret, Store: w.store, Redis: w.rc, KeyPrefix: w.prefix,
+		Accept: func(string) bool { return true }, Stats: stats, Clock: w.clock.Now})
+	if code, _ := w.deliver(t, "push", delivery(t, "push.several").Body, ""); code != 200 {
+		t.Fatal("push")
+	}
+	if gh.Calls("get commit") != 0 {
+		t.Fatal("the webhook waited for the API")
+	}
+	if stats.Dropped.Load() != 1 {
+		t.Fatalf("a queue of 2 took 3 commits: dropped %d", stats.Dropped.Load())
+	}
+	stats.Drain(context.Background())
+	got := map[string]string{}
+	for _, c := range w.all(t) {
+		got[c.SHA[:7]] = fmt.Sprint(c.Stats, c.Additions, c.Deletions)
+	}
+	if got["a1b2c3d"] != "true 12 3" || got["9f2c1a7"] != "true 40 0" || got["b7e4d2c"] != "false 0 0" {
+		t.Fatalf("stats %v", got)
 	}
 }

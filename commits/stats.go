@@ -119,13 +119,30 @@ func (s *Stats) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case j := <-s.queue:
-			if err := s.Fetch(ctx, j.repo, j.sha); err != nil {
-				s.Failed.Add(1)
-				s.o.Logger.Warn("commit stats", "repo", j.repo, "sha", short(j.sha), "err", err)
-			}
-			s.pending.Delete(j.repo + "@" + j.sha)
+			s.do(ctx, j)
 		}
 	}
+}
+
+// Drain fetches what is queued now and returns when the queue is empty (Run's work
+// without the wait, for a caller that owns the timing).
+func (s *Stats) Drain(ctx context.Context) {
+	for {
+		select {
+		case j := <-s.queue:
+			s.do(ctx, j)
+		default:
+			return
+		}
+	}
+}
+
+func (s *Stats) do(ctx context.Context, j statsJob) {
+	if err := s.Fetch(ctx, j.repo, j.sha); err != nil {
+		s.Failed.Add(1)
+		s.o.Logger.Warn("commit stats", "repo", j.repo, "sha", short(j.sha), "err", err)
+	}
+	s.pending.Delete(j.repo + "@" + j.sha)
 }
 
 // ErrRateLimited is returned while the GitHub API's rate limit is spent.
