@@ -38,6 +38,9 @@ func (s CommitSource) RecentCommits(ctx context.Context, tenant, service string,
 	for _, f := range fs {
 		c := conversation.Commit{SHA: f.SHA, Message: f.Message, Author: f.Author(), At: f.At, Kind: string(f.Kind), Where: f.Ref, By: f.By,
 			Stats: f.Stats, Additions: f.Additions, Deletions: f.Deletions, Risky: f.Risky, URL: f.URL}
+		if c.Author == "" {
+			c.Author = f.By // a tag, or a deployment of a commit the bot has not seen
+		}
 		if s.Person != nil && f.AuthorLogin != "" {
 			c.Person = s.Person(tenant, f.AuthorLogin)
 		}
