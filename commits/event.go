@@ -65,14 +65,14 @@ func Parse(event string, body []byte, at time.Time, patterns []string) (Delivery
 			by = dep.GetCreator().GetLogin()
 		}
 		d.Changes = []Change{{Kind: KindDeploy, Repo: d.Repo, SHA: strings.ToLower(dep.GetSHA()), Ref: clip(dep.GetEnvironment(), 100),
-			By: by, At: when, Message: clip(dep.GetDescription(), MaxMessageLen), URL: st.GetTargetURL()}}
+			By: clip(by, 64), At: when, Message: clip(dep.GetDescription(), MaxMessageLen), URL: clip(st.GetTargetURL(), MaxPathLen)}}
 	case *github.CreateEvent:
 		d.Repo = NormalizeRepo(ev.GetRepo().GetFullName())
 		if ev.GetRefType() != "tag" {
 			d.Ignored = "created " + ev.GetRefType()
 			break
 		}
-		d.Changes = []Change{{Kind: KindTag, Repo: d.Repo, Ref: clip(ev.GetRef(), 255), By: ev.GetSender().GetLogin(), At: at}}
+		d.Changes = []Change{{Kind: KindTag, Repo: d.Repo, Ref: clip(ev.GetRef(), 255), By: clip(ev.GetSender().GetLogin(), 64), At: at}}
 	}
 	if d.Repo == "" && event != "ping" {
 		return d, fmt.Errorf("%w: %s without repository.full_name", ErrBadPayload, event)
@@ -93,7 +93,7 @@ func pushChanges(ev *github.PushEvent, repo string, at time.Time, patterns []str
 	if tag, ok := strings.CutPrefix(ref, "refs/tags/"); ok {
 		c := Change{Kind: KindTag, Repo: repo, Ref: clip(tag, 255), SHA: strings.ToLower(ev.GetAfter()), By: pusher(ev), At: at}
 		if h := ev.GetHeadCommit(); h != nil {
-			c.SHA, c.Message, c.URL = strings.ToLower(h.GetID()), clip(h.GetMessage(), MaxMessageLen), h.GetURL()
+			c.SHA, c.Message, c.URL = strings.ToLower(h.GetID()), clip(h.GetMessage(), MaxMessageLen), clip(h.GetURL(), MaxPathLen)
 		}
 		return []Change{c}, ""
 	}
@@ -112,7 +112,7 @@ func pushChanges(ev *github.PushEvent, repo string, at time.Time, patterns []str
 	for i, hc := range commits {
 		c := Change{Kind: KindCommit, Repo: repo, SHA: strings.ToLower(hc.GetID()), Ref: clip(branch, 255), By: pusher(ev),
 			Message: clip(hc.GetMessage(), MaxMessageLen), At: at, CommittedAt: hc.GetTimestamp().Time, Forced: ev.GetForced(),
-			URL: hc.GetURL(), seq: i}
+			URL: clip(hc.GetURL(), MaxPathLen), seq: i}
 		if a := hc.GetAuthor(); a != nil {
 			c.AuthorLogin, c.AuthorName, c.AuthorEmail = clip(a.GetLogin(), 64), clip(a.GetName(), 128), clip(a.GetEmail(), 254)
 		}
@@ -124,7 +124,7 @@ func pushChanges(ev *github.PushEvent, repo string, at time.Time, patterns []str
 
 func pusher(ev *github.PushEvent) string {
 	if l := ev.GetSender().GetLogin(); l != "" {
-		return l
+		return clip(l, 64)
 	}
 	return clip(ev.GetPusher().GetName(), 64)
 }

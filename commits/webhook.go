@@ -15,9 +15,8 @@ import (
 
 // MaxBody is the largest webhook body accepted (413 above it). GitHub caps payloads at
 // 25 MB, but what the bot keeps of a push is bounded anyway (MaxCommitsPerPush commits,
-// MaxFiles paths each), and the largest pushes GitHub really sends — 20 commits in the
-// payload, thousands of paths — are a few hundred KB; 5 MiB leaves an order of magnitude
-// of room while bounding what an (authenticated) sender makes every replica buffer.
+// MaxFiles paths each), everyday pushes are well under 1 MB, and 5 MiB still takes a push
+// listing several hundred commits, while bounding what any sender makes a replica buffer.
 const MaxBody = 5 << 20
 
 // Refusal reasons, as counted by OnRefused.
