@@ -82,7 +82,9 @@ func EnsureHook(ctx context.Context, c *github.Client, repo string, spec HookSpe
 	if spec.URL == "" || spec.Secret == "" {
 		return HookResult{}, errors.New("a webhook needs a URL and a secret")
 	}
-	var found *github.Hook
+	// The hook pointing at spec.URL; else one this command made for another PUBLIC_URL
+	// (its URL carries the ae= fingerprint), which is moved rather than left behind.
+	var found, moved *github.Hook
 	opt := &github.ListOptions{PerPage: 100}
 	for pages := 0; found == nil && pages < 10; pages++ {
 		hooks, resp, err := c.Repositories.ListHooks(ctx, owner, name, opt)
@@ -90,15 +92,24 @@ func EnsureHook(ctx context.Context, c *github.Client, repo string, spec HookSpe
 			return HookResult{}, apiError("list webhooks of "+repo, err)
 		}
 		for _, h := range hooks {
-			if h.GetConfig() != nil && sameTarget(h.GetConfig().GetURL(), spec.URL) {
+			if h.GetConfig() == nil {
+				continue
+			}
+			if sameTarget(h.GetConfig().GetURL(), spec.URL) {
 				found = h
 				break
+			}
+			if u, err := url.Parse(h.GetConfig().GetURL()); err == nil && moved == nil && u.Query().Get("ae") != "" && strings.HasSuffix(u.Path, "/github/webhook") {
+				moved = h
 			}
 		}
 		if resp.NextPage == 0 {
 			break
 		}
 		opt.Page = resp.NextPage
+	}
+	if found == nil {
+		found = moved
 	}
 	want := &github.Hook{
 		Events: HookEvents(), Active: github.Bool(true),
@@ -125,8 +136,8 @@ func EnsureHook(ctx context.Context, c *github.Client, repo string, spec HookSpe
 		res.Changes = append(res.Changes, "events")
 	}
 	if got.GetURL() != want.Config.GetURL() {
-		if u, _ := url.Parse(got.GetURL()); u != nil && u.Query().Get("ae") != "" && sameTarget(got.GetURL(), spec.URL) && u.Path == mustPath(spec.URL) {
-			res.Changes = append(res.Changes, "secret")
+		if u, _ := url.Parse(got.GetURL()); u != nil && u.Query().Get("ae") != "" && sameTarget(got.GetURL(), spec.URL) {
+			res.Changes = append(res.Changes, "secret") // same target, other fingerprint
 		} else {
 			res.Changes = append(res.Changes, "url")
 		}
@@ -151,14 +162,6 @@ func EnsureHook(ctx context.Context, c *github.Client, repo string, spec HookSpe
 		return HookResult{}, apiError("update the webhook on "+repo, err)
 	}
 	return res, nil
-}
-
-func mustPath(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return ""
-	}
-	return u.Path
 }
 
 // apiError turns go-github's errors into ones that say what to do.

@@ -198,3 +198,20 @@ func TestPushedCommitsGetTheirStatsInTheBackground(t *testing.T) {
 		t.Fatalf("stats %v", got)
 	}
 }
+
+// TestEnsureHookFollowsANewPublicURL: the hook this command made for the old PUBLIC_URL
+// is moved, not duplicated.
+func TestEnsureHookFollowsANewPublicURL(t *testing.T) {
+	gh := githubtest.New(t, token)
+	gh.AddRepo("acme/checkout", true)
+	c := client(t, gh)
+	ctx := context.Background()
+	if _, err := commits.EnsureHook(ctx, c.githubClient, "acme/checkout", commits.HookSpec{URL: "https://old.acme.example/github/webhook", Secret: "s"}, false); err != nil {
+		t.Fatal(err)
+	}
+	res, err := commits.EnsureHook(ctx, c.githubClient, "acme/checkout", commits.HookSpec{URL: "https://bot.acme.example/github/webhook", Secret: "s"}, false)
+	hs := gh.Hooks("acme/checkout")
+	if err != nil || res.Action != "updated" || strings.Join(res.Changes, ",") != "url" || len(hs) != 1 || !strings.HasPrefix(hs[0].URL, "https://bot.acme.example/github/webhook?ae=") {
+		t.Fatalf("%+v %v %+v", res, err, hs)
+	}
+}
