@@ -1,3 +1,6 @@
-// Package commits correlates incidents with recent GitHub commits: webhook signature
-// checks, event parsing, the commit store and risky-path matching.
+// Package commits is the GitHub side of AlertEngine (Diff-in-Pocket): the webhook's
+// signature check and de-duplication, event parsing with go-github's types, the Redis
+// store of each repository's commits, tags and deployments, correlation of a service's
+// changes with an incident and risky-path matching, +/− stats from the GitHub API, and
+// the repository webhook setup behind `bot github-hook`.
 package commits
