@@ -22,9 +22,16 @@ import (
 const githubSecret = "github-webhook-secret-for-tests"
 
 // withGitHub maps acme/checkout to the checkout service, makes tendai the GitHub user
-// john, and sets the webhook secret.
-func (h *harness) withGitHub(t *testing.T) {
+// john, sets the webhook secret, and points the GitHub API at a fake that knows the
+// counts of the risky commit.
+func (h *harness) withGitHub(t *testing.T) *githubtest.Server {
 	t.Helper()
+	gh := githubtest.New(t, "ghp_e2e")
+	gh.AddRepo("acme/checkout", true)
+	gh.AddCommit("acme/checkout", githubtest.Commit{SHA: "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", Additions: 12, Deletions: 3})
+	gh.AddCommit("acme/checkout", githubtest.Commit{SHA: "9f2c1a7e5b3d4c6f8a0e1b2c3d4e5f6a7b8c9d01", Additions: 40, Deletions: 1})
+	h.vars["GITHUB_TOKEN"] = "ghp_e2e"
+	h.vars["GITHUB_API_URL"] = gh.URL()
 	b, err := os.ReadFile(h.cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +51,20 @@ func (h *harness) withGitHub(t *testing.T) {
 	if p, _ := h.file.Tenants[0].PersonByGitHub("john"); p.Name != "tendai" {
 		t.Fatal("config edit did not take")
 	}
+	return gh
+}
+
+// waitMetric waits until /metrics has line.
+func waitMetric(t *testing.T, base, line string) {
+	t.Helper()
+	deadline := time.Now().Add(40 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, m := get(t, base+"/metrics"); strings.Contains(m, line) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("/metrics never showed %s", line)
 }
 
 // riskyPush is push.several without its last commit: the head is john's commit touching
@@ -111,10 +132,13 @@ func TestEndToEndGitHubSuspectCannotApprove(t *testing.T) {
 		t.Fatalf("redelivery: %d %s", code, msg)
 	}
 
+	// The counts are fetched in the background after the push was stored.
+	waitMetric(t, b.base, "alertengine_github_stats_fetched_total 2")
+
 	b.alert(t, "firing")
 	card := h.card(t)
 	text := card.Text + card.Caption
-	for _, want := range []string{`Recent deploy: just now a1b2c3d "Fix checkout query isolation level" (john)`, "⚠️ touched database/query files"} {
+	for _, want := range []string{`Recent deploy: just now a1b2c3d "Fix checkout query isolation level" (john, +12/−3)`, "⚠️ touched database/query files"} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("card lacks %q:\n%s", want, text)
 		}
