@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/alertengine/alertengine/detector/netguard"
 )
 
 // maxSnippet bounds what of a response body is kept (dead letter, ledger, logs).
@@ -26,22 +28,8 @@ const maxDrain = 64 << 10
 // proxy would be dialled instead of the target and escape the guard), redirects never
 // followed, and, when guarded, the dial-time address guard.
 func newClient(guarded bool, dialTimeout time.Duration) *http.Client {
-	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
-	if guarded {
-		d.Control = Guard()
-	}
-	tr := &http.Transport{
-		Proxy:                 nil,
-		DialContext:           d.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          64,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   dialTimeout,
-		ExpectContinueTimeout: time.Second,
-	}
 	return &http.Client{
-		Transport: tr,
+		Transport: netguard.Transport(guarded, ErrPrivateAddress, dialTimeout),
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
