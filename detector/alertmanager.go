@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
@@ -29,7 +28,7 @@ var ErrBadPayload = errors.New("malformed Alertmanager payload")
 const amStateTTL = 7 * 24 * time.Hour
 
 // maxReasonRunes bounds the alert text copied into a ledger reason.
-const maxReasonRunes = 300
+const maxReasonRunes = ledger.MaxTextRunes
 
 // AlertmanagerPayload is the body Prometheus Alertmanager's webhook receiver posts
 // (version "4").
@@ -518,7 +517,7 @@ func alertReason(status string, p AlertmanagerPayload, a AlertmanagerAlert) stri
 	if text != "" {
 		reason += ": " + text
 	}
-	return clip(reason, maxReasonRunes)
+	return ledger.Clip(reason, maxReasonRunes)
 }
 
 func alertData(p AlertmanagerPayload, a AlertmanagerAlert) map[string]string {
@@ -544,27 +543,12 @@ func alertData(p AlertmanagerPayload, a AlertmanagerAlert) map[string]string {
 		m["truncated_alerts"] = strconv.Itoa(p.TruncatedAlerts)
 	}
 	for k, v := range m {
-		m[k] = clip(v, 2*maxReasonRunes)
+		m[k] = ledger.Clip(v, maxReasonRunes)
 		if v == "" {
 			delete(m, k)
 		}
 	}
 	return m
-}
-
-// clip shortens s to n runes, keeping it valid UTF-8 and on one line.
-func clip(s string, n int) string {
-	s = strings.ToValidUTF8(s, "�")
-	s = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' || r == 0 {
-			return ' '
-		}
-		return r
-	}, s)
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n-1]) + "…"
 }
 
 func firstNonEmpty(xs ...string) string {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/alertengine/alertengine/detector/netguard"
 	"github.com/alertengine/alertengine/ledger"
 )
 
@@ -36,6 +38,9 @@ type Detector struct {
 	// evalMu and pollMu keep one Evaluate and one Poll at a time: two concurrent rounds of
 	// the same replica would both hold the same leases.
 	evalMu, pollMu sync.Mutex
+	// guarded polls health URLs through the dial guard; unguarded those of services with
+	// AllowPrivateNetwork. Neither takes a proxy from the environment.
+	guarded, unguarded *http.Client
 }
 
 type pullTarget struct {
@@ -53,12 +58,14 @@ func New(opts Options) (*Detector, error) {
 		opts.ReplicaID = defaultReplicaID()
 	}
 	d := &Detector{
-		opts:    opts,
-		rdb:     opts.Redis,
-		ledger:  opts.Ledger,
-		log:     opts.Logger,
-		keys:    keys{prefix: opts.KeyPrefix},
-		tenants: map[string]*Tenant{},
+		opts:      opts,
+		rdb:       opts.Redis,
+		ledger:    opts.Ledger,
+		log:       opts.Logger,
+		keys:      keys{prefix: opts.KeyPrefix},
+		tenants:   map[string]*Tenant{},
+		guarded:   pollClient(true, opts.PollTimeout),
+		unguarded: pollClient(false, opts.PollTimeout),
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -76,6 +83,17 @@ func New(opts Options) (*Detector, error) {
 		}
 	}
 	return d, nil
+}
+
+// pollClient is the health poller's HTTP client: no proxy from the environment (it would
+// see every poll and be dialled instead of the target, outside the guard), redirects
+// followed only within the health URL's origin, at most MaxRedirects, and, when guarded,
+// non-public addresses refused at dial time. PollTimeout bounds each poll (a context).
+func pollClient(guarded bool, dialTimeout time.Duration) *http.Client {
+	return &http.Client{
+		Transport:     netguard.Transport(guarded, ErrPrivateAddress, dialTimeout),
+		CheckRedirect: netguard.SameOrigin(MaxRedirects),
+	}
 }
 
 func defaultReplicaID() string {

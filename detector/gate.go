@@ -41,6 +41,9 @@ type gateState struct {
 	LearnedAt int64           `json:"learned_at,omitempty"`
 	// PollFailures counts failed polls in a row (pull mode).
 	PollFailures int `json:"poll_failures,omitempty"`
+	// PollFailure is the latest failed poll's reason (clipped): a streak failing the same
+	// way is logged once.
+	PollFailure string `json:"poll_failure,omitempty"`
 	// LastEval (unix ms) is the end of the last evaluated window: an evaluation of the
 	// same window again (a retry, a second caller) counts nothing twice.
 	LastEval int64 `json:"last_eval,omitempty"`
@@ -331,6 +334,10 @@ func (e evidence) data() map[string]string {
 	}
 	if r.LatencySpike || r.ErrorSpike {
 		m["rate_of_change"] = spikeText(r)
+	}
+	if r.Unreachable != "" {
+		// The card says "unreachable" rather than a health of 0 with 0% errors.
+		m["unreachable"] = r.Unreachable
 	}
 	return m
 }

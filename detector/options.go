@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"time"
 
@@ -66,9 +65,6 @@ type Options struct {
 	PollInterval time.Duration
 	// PollTimeout bounds one HTTP poll (default 3 s, at most PollInterval).
 	PollTimeout time.Duration
-	// HTTPClient polls health URLs; default a client without its own timeout (PollTimeout
-	// bounds each poll).
-	HTTPClient *http.Client
 	// RedisTimeout bounds every Redis call (default 2 s).
 	RedisTimeout time.Duration
 	// MinSamples is the fewest requests in a window that are judged (default 20).
@@ -106,7 +102,17 @@ type Tenant struct {
 type Service struct {
 	Name      string
 	HealthURL string
+	// AllowPrivateNetwork lets polls of HealthURL reach loopback, private, link-local and
+	// other non-public addresses (services.allow_private_network). Off, such an address
+	// is refused at dial time, as the executor refuses recovery URLs (detector/netguard):
+	// a health URL, or a redirect from it, cannot make the poller fetch the bot's own
+	// network. In-cluster health URLs need it on.
+	AllowPrivateNetwork bool
 }
+
+// MaxRedirects is how many redirects a health poll follows, each only to the scheme, host
+// and port of the health URL.
+const MaxRedirects = 3
 
 // Defaults.
 const (
@@ -245,13 +251,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
-	}
-	if o.HTTPClient == nil {
-		// Health URLs are internal: never send them through a proxy taken from the
-		// environment (HTTP_PROXY), which would see every poll.
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.Proxy = nil
-		o.HTTPClient = &http.Client{Transport: tr}
 	}
 	tenants := make([]Tenant, len(o.Tenants))
 	for i, t := range o.Tenants {

@@ -13,13 +13,30 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/alertengine/alertengine/detector/netguard"
+	"github.com/alertengine/alertengine/ledger"
 )
 
 // ErrBadHealth wraps every reason a health endpoint's answer is not usable.
 var ErrBadHealth = errors.New("unusable health answer")
 
+// ErrPrivateAddress is the cause of a poll the dial guard refused: the health URL (or a
+// same-origin redirect from it) resolved to a non-public address and the service does not
+// have AllowPrivateNetwork. It also matches netguard.ErrRefused.
+var ErrPrivateAddress = errors.New("health URL resolves to a private/loopback/link-local address (allow_private_network is false)")
+
 // maxHealthBytes bounds a /health/alerts answer.
 const maxHealthBytes = 1 << 20
+
+// Bounds of a sane health reading: anything outside is refused as an unusable answer,
+// never recorded as a measurement.
+const (
+	// MaxP95Ms is the largest p95 latency accepted: one hour.
+	MaxP95Ms = float64(time.Hour / time.Millisecond)
+	// MaxCount is the largest sample size (and anomaly score) accepted.
+	MaxCount = 1e12
+)
 
 // pollConcurrency bounds the polls in flight.
 const pollConcurrency = 8
@@ -72,34 +89,39 @@ func ParseHealth(body []byte) (Health, error) {
 	if dec.More() {
 		return Health{}, fmt.Errorf("%w: trailing data", ErrBadHealth)
 	}
+	// The reason quotes what the endpoint sent: clipped, as it reaches logs and, after
+	// UnreachableAfter polls, the ledger.
 	bad := func(format string, args ...any) (Health, error) {
-		return Health{}, fmt.Errorf("%w: %s", ErrBadHealth, fmt.Sprintf(format, args...))
+		return Health{}, fmt.Errorf("%w: %s", ErrBadHealth, ledger.ClipText(fmt.Sprintf(format, args...)))
 	}
 	switch w.Status {
 	case "ok", "warning", "critical", "":
 	default:
-		return bad("status %q", w.Status)
+		return bad("status %q", ledger.Clip(w.Status, 40))
 	}
 	if w.Metrics == nil || w.Metrics.P95Ms == nil || w.Metrics.ErrorRate == nil || w.Metrics.SampleSize == nil {
 		return bad("metrics.overall_p95_ms, error_rate and sample_size are required")
 	}
 	m := w.Metrics
 	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
-	if !finite(*m.P95Ms) || *m.P95Ms < 0 {
-		return bad("overall_p95_ms %v", *m.P95Ms)
+	if !finite(*m.P95Ms) || *m.P95Ms < 0 || *m.P95Ms > MaxP95Ms {
+		return bad("overall_p95_ms %.4g outside 0..%.0f (one hour)", *m.P95Ms, MaxP95Ms)
 	}
 	if !finite(*m.ErrorRate) || *m.ErrorRate < 0 || *m.ErrorRate > 1 {
 		return bad("error_rate %v is not a share between 0 and 1", *m.ErrorRate)
 	}
-	if *m.SampleSize < 0 || *m.SampleSize != math.Trunc(*m.SampleSize) || *m.SampleSize > 1<<53 {
-		return bad("sample_size %v", *m.SampleSize)
+	if !finite(*m.SampleSize) || *m.SampleSize < 0 || *m.SampleSize != math.Trunc(*m.SampleSize) || *m.SampleSize > MaxCount {
+		return bad("sample_size %.4g is not a whole number in 0..%.0g", *m.SampleSize, MaxCount)
 	}
 	h := Health{Status: w.Status, P95Ms: *m.P95Ms, ErrorRate: *m.ErrorRate, SampleSize: uint64(*m.SampleSize), Alerts: len(w.Alerts)}
-	if m.AnomalyScore != nil && finite(*m.AnomalyScore) {
-		h.AnomalyScore = *m.AnomalyScore
+	if a := m.AnomalyScore; a != nil {
+		if !finite(*a) || *a < 0 || *a > MaxCount {
+			return bad("anomaly_score %.4g outside 0..%.0g", *a, MaxCount)
+		}
+		h.AnomalyScore = *a
 	}
 	if hs := w.HealthScore; hs != nil {
-		h.Trend = hs.Trend
+		h.Trend = ledger.Clip(hs.Trend, 40)
 		if hs.Score != nil {
 			if !finite(*hs.Score) || *hs.Score < 0 || *hs.Score > 100 {
 				return bad("health_score.score %v outside 0..100", *hs.Score)
@@ -117,11 +139,11 @@ func ParseHealth(body []byte) (Health, error) {
 		case json.Unmarshal(w.Timestamp, &text) == nil:
 			t, err := time.Parse(time.RFC3339, text)
 			if err != nil {
-				return bad("timestamp %q", text)
+				return bad("timestamp %q", ledger.Clip(text, 40))
 			}
 			h.Timestamp = t.UTC()
 		default:
-			return bad("timestamp %s", w.Timestamp)
+			return bad("timestamp %s is neither unix seconds nor RFC 3339", ledger.Clip(string(w.Timestamp), 40))
 		}
 	}
 	return h, nil
@@ -163,7 +185,7 @@ func (d *Detector) pollOne(ctx context.Context, pt pullTarget, now time.Time) er
 	if err != nil || !held {
 		return err
 	}
-	h, ferr := d.fetchHealth(ctx, pt.svc.HealthURL)
+	h, ferr := d.fetchHealth(ctx, pt.svc)
 	st, err := d.loadGate(ctx, t.ID, name)
 	if err != nil {
 		return err
@@ -177,17 +199,26 @@ func (d *Detector) pollOne(ctx context.Context, pt pullTarget, now time.Time) er
 	if ferr != nil {
 		// One failed poll proves little (a deploy, a blip); UnreachableAfter in a row is a
 		// service that is down, judged as the worst health there is.
+		// Logged once per streak and reason: an endpoint that keeps failing the same way
+		// is counted (Stats.PollErrors), not logged on every poll.
 		d.stats.pollErrors.Add(1)
 		st.PollFailures++
-		d.log.Warn("health poll failed", "tenant", t.ID, "service", name, "failures", st.PollFailures, "err", pollFailure(ferr))
+		why := pollFailure(ferr)
+		if st.PollFailures == 1 || why != st.PollFailure {
+			d.log.Warn("health poll failed", "tenant", t.ID, "service", name, "failures", st.PollFailures, "err", why)
+		}
+		st.PollFailure = why
 		if st.PollFailures < UnreachableAfter {
 			return d.saveGate(ctx, t.ID, name, st)
 		}
 		zero := 0.0
 		return d.judge(ctx, t, name, now, st, observation{source: SourcePull, n: uint64(d.opts.MinSamples), reported: &zero,
-			unreachable: fmt.Sprintf("%s for %d polls in a row", pollFailure(ferr), st.PollFailures), window: where})
+			unreachable: ledger.ClipText(fmt.Sprintf("%s for %d polls in a row", why, st.PollFailures)), window: where})
 	}
-	st.PollFailures = 0
+	if st.PollFailures > 0 {
+		d.log.Info("health poll answers again", "tenant", t.ID, "service", name, "failed_polls", st.PollFailures)
+	}
+	st.PollFailures, st.PollFailure = 0, ""
 	obs := observation{
 		source: SourcePull, p95Ms: h.P95Ms, errorRate: h.ErrorRate, n: h.SampleSize, reported: h.Score,
 		window: where,
@@ -200,10 +231,23 @@ func (d *Detector) pollOne(ctx context.Context, pt pullTarget, now time.Time) er
 const UnreachableAfter = 3
 
 // pollFailure names a failed poll for people and the ledger, without the URL (it may
-// carry credentials).
+// carry credentials), at most ledger.MaxTextRunes.
 func pollFailure(err error) string {
-	var ue *url.Error
+	return ledger.ClipText(describePollFailure(err))
+}
+
+func describePollFailure(err error) string {
+	var (
+		ue *url.Error
+		ae *netguard.AddressError
+	)
 	switch {
+	case errors.As(err, &ae):
+		return fmt.Sprintf("health endpoint address %s is %s; refused (allow_private_network is false)", ae.Addr, ae.Kind)
+	case errors.Is(err, netguard.ErrRefused):
+		return "health endpoint address refused (allow_private_network is false)"
+	case errors.Is(err, netguard.ErrRedirect) && errors.As(err, &ue):
+		return "health endpoint " + strings.TrimPrefix(ue.Err.Error(), netguard.ErrRedirect.Error()+": ") + "; not followed"
 	case errors.Is(err, ErrBadHealth):
 		return strings.TrimPrefix(err.Error(), ErrBadHealth.Error()+": ")
 	case errors.As(err, &ue) && ue.Timeout(), errors.Is(err, context.DeadlineExceeded):
@@ -224,16 +268,21 @@ func redactURL(raw string) string {
 	return u.Scheme + "://" + u.Host + u.Path
 }
 
-// fetchHealth GETs one health URL with PollTimeout.
-func (d *Detector) fetchHealth(ctx context.Context, url string) (Health, error) {
+// fetchHealth GETs one service's health URL with PollTimeout, through the dial guard
+// unless the service has AllowPrivateNetwork.
+func (d *Detector) fetchHealth(ctx context.Context, svc Service) (Health, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.opts.PollTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	client := d.guarded
+	if svc.AllowPrivateNetwork {
+		client = d.unguarded
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, svc.HealthURL, nil)
 	if err != nil {
 		return Health{}, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := d.opts.HTTPClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return Health{}, fmt.Errorf("GET: %w", err)
 	}
@@ -241,6 +290,9 @@ func (d *Detector) fetchHealth(ctx context.Context, url string) (Health, error) 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxHealthBytes))
 		return Health{}, fmt.Errorf("%w: HTTP %d", ErrBadHealth, resp.StatusCode)
+	}
+	if resp.ContentLength > maxHealthBytes {
+		return Health{}, fmt.Errorf("%w: body of %d bytes is over %d", ErrBadHealth, resp.ContentLength, maxHealthBytes)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBytes+1))
 	if err != nil {

@@ -76,7 +76,7 @@ func pythonHealth(score, p95, errRate float64, n int) string {
 }
 
 func pullTenants(url string) []Tenant {
-	return []Tenant{{ID: "acme", PolicyVersion: "policy-v7", Services: []Service{{Name: "checkout", HealthURL: url + "/health/alerts"}}}}
+	return []Tenant{{ID: "acme", PolicyVersion: "policy-v7", Services: []Service{{Name: "checkout", HealthURL: url + "/health/alerts", AllowPrivateNetwork: true}}}}
 }
 
 // TestPullMode polls an httptest server speaking the SDK's /health/alerts and feeds the
