@@ -54,6 +54,10 @@ type Tenant struct {
 type Service struct {
 	Name      string
 	HealthURL string
+	// AllowPrivateNetwork lets the health poller reach HealthURL (and same-origin
+	// redirects from it) on loopback, private, link-local and other non-public addresses;
+	// off, they are refused at dial time. In-cluster health URLs need it on.
+	AllowPrivateNetwork bool
 	// Repos are GitHub repositories (owner/name) whose commits are correlated with incidents.
 	Repos []string
 }

@@ -38,7 +38,7 @@ func TestLoadExample(t *testing.T) {
 		Tenants: []Tenant{{
 			ID: "acme",
 			Services: []Service{
-				{Name: "checkout", HealthURL: "http://checkout:8000/health/alerts", Repos: []string{"acme/checkout"}},
+				{Name: "checkout", HealthURL: "http://checkout:8000/health/alerts", AllowPrivateNetwork: true, Repos: []string{"acme/checkout"}},
 				{Name: "payments"},
 			},
 			Chats: Chats{Telegram: []int64{-1001234567890}, WhatsApp: []string{"+263771234567"}},

@@ -116,12 +116,19 @@ func (d *decoder) services(o object) []Service {
 		case !name.bad:
 			d.addf(so.line, so.sub("name"), "is required")
 		}
-		if u := d.field(so, "health_url"); u.set {
+		u := d.field(so, "health_url")
+		if u.set {
 			if msg := checkHTTPURL(u.text); msg != "" {
 				d.addf(u.line, so.sub("health_url"), "%s", msg)
 			} else {
 				s.HealthURL = u.text
 			}
+		}
+		if allow, a := d.boolean(so, "allow_private_network"); a.set {
+			if allow && !u.set && !u.bad {
+				d.addf(a.line, so.sub("allow_private_network"), "applies only to a polled service: set health_url too (push-mode services are never polled)")
+			}
+			s.AllowPrivateNetwork = allow
 		}
 		repos, _ := d.scalars(so, "repos")
 		for j, r := range repos {
