@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
@@ -64,24 +65,25 @@ func ParseAlertmanager(body []byte) (AlertmanagerPayload, error) {
 	var p AlertmanagerPayload
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&p); err != nil {
-		return AlertmanagerPayload{}, fmt.Errorf("%w: %v", ErrBadPayload, err)
+		return AlertmanagerPayload{}, fmt.Errorf("%w: %s", ErrBadPayload, ledger.ClipText(err.Error()))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return AlertmanagerPayload{}, fmt.Errorf("%w: trailing data after the JSON object", ErrBadPayload)
 	}
+	// The reason quotes the sender: clipped, as it is logged and sent back.
 	bad := func(format string, args ...any) (AlertmanagerPayload, error) {
-		return AlertmanagerPayload{}, fmt.Errorf("%w: %s", ErrBadPayload, fmt.Sprintf(format, args...))
+		return AlertmanagerPayload{}, fmt.Errorf("%w: %s", ErrBadPayload, ledger.ClipText(fmt.Sprintf(format, args...)))
 	}
 	if p.Version != "4" {
-		return bad("version %q, want \"4\"", p.Version)
+		return bad("version %q, want \"4\"", ledger.Clip(p.Version, 40))
 	}
 	if p.Status != "firing" && p.Status != "resolved" {
-		return bad("status %q, want firing or resolved", p.Status)
+		return bad("status %q, want firing or resolved", ledger.Clip(p.Status, 40))
 	}
 	for i := range p.Alerts {
 		a := &p.Alerts[i]
 		if a.Status != "firing" && a.Status != "resolved" {
-			return bad("alerts[%d].status %q, want firing or resolved", i, a.Status)
+			return bad("alerts[%d].status %q, want firing or resolved", i, ledger.Clip(a.Status, 40))
 		}
 		if len(a.Labels) == 0 {
 			return bad("alerts[%d] has no labels", i)
@@ -89,12 +91,24 @@ func ParseAlertmanager(body []byte) (AlertmanagerPayload, error) {
 		if a.StartsAt.IsZero() {
 			return bad("alerts[%d] has no startsAt", i)
 		}
-		if a.Fingerprint == "" {
+		switch {
+		case a.Fingerprint == "":
 			a.Fingerprint = labelFingerprint(a.Labels)
+		case len(a.Fingerprint) > maxFingerprintBytes || !printable(a.Fingerprint):
+			// Alertmanager's are 16 hex digits; a longer or odd one is kept as its hash, so
+			// that it stays distinct and bounded (it names a Redis hash field).
+			sum := sha256.Sum256([]byte(a.Fingerprint))
+			a.Fingerprint = "sha256:" + hex.EncodeToString(sum[:16])
 		}
 	}
 	return p, nil
 }
+
+// maxFingerprintBytes bounds a fingerprint kept as sent.
+const maxFingerprintBytes = 64
+
+// printable: valid UTF-8 without control characters.
+func printable(s string) bool { return utf8.ValidString(s) && !containsControl(s) }
 
 // labelFingerprint identifies an alert by its sorted labels.
 func labelFingerprint(labels map[string]string) string {
@@ -237,8 +251,10 @@ func (d *Detector) authenticate(r *http.Request, digests [][32]byte) *Tenant {
 func (d *Detector) processAlertmanager(ctx context.Context, t *Tenant, p AlertmanagerPayload) (AlertmanagerResult, error) {
 	res := AlertmanagerResult{Tenant: t.ID, Results: []AlertResult{}}
 	if p.TruncatedAlerts > 0 {
-		d.log.Warn("alertmanager truncated the group", "tenant", t.ID, "group", p.GroupKey, "truncated", p.TruncatedAlerts)
+		d.log.Warn("alertmanager truncated the group", "tenant", t.ID, "group", ledger.Clip(p.GroupKey, 100), "truncated", p.TruncatedAlerts)
 	}
+	sum := newDeliverySummary()
+	defer func() { sum.log(d.log, t.ID, len(p.Alerts), res) }()
 	watched := map[string]bool{}
 	for _, s := range t.Services {
 		watched[s.Name] = true
@@ -252,12 +268,12 @@ func (d *Detector) processAlertmanager(ctx context.Context, t *Tenant, p Alertma
 		if svc == "" {
 			svc = a.Labels["job"]
 		}
-		ar := AlertResult{Fingerprint: a.Fingerprint, Service: svc, Status: a.Status}
+		ar := AlertResult{Fingerprint: a.Fingerprint, Service: ledger.ClipText(svc), Status: a.Status}
 		if !watched[svc] {
 			d.stats.amUnknown.Add(1)
-			d.log.Warn("alertmanager alert for a service the tenant does not watch", "tenant", t.ID, "service", svc,
-				"alertname", a.Labels["alertname"])
+			sum.ignored("unknown_service", svc, a.Labels["alertname"])
 			ar.Outcome = "unknown_service"
+			svc = ar.Service
 			if !unknown[svc] {
 				unknown[svc] = true
 				res.UnknownServices = append(res.UnknownServices, svc)
@@ -268,7 +284,7 @@ func (d *Detector) processAlertmanager(ctx context.Context, t *Tenant, p Alertma
 		first, seenKey, err := d.firstDelivery(ctx, t, p, a)
 		if err != nil {
 			ar.Outcome, ar.Error = "error", "could not check for a duplicate delivery"
-			errs = append(errs, err)
+			errs = sum.failed(errs, err)
 			res.Results = append(res.Results, ar)
 			continue
 		}
@@ -287,9 +303,12 @@ func (d *Detector) processAlertmanager(ctx context.Context, t *Tenant, p Alertma
 			// Forget the delivery so that Alertmanager's retry processes it.
 			d.forgetDelivery(ctx, seenKey)
 			ar.Outcome, ar.Error = "error", "could not record the alert"
-			errs = append(errs, err)
+			errs = sum.failed(errs, err)
 		}
 		res.Results = append(res.Results, ar)
+	}
+	if sum.errors > len(errs) {
+		errs = append(errs, fmt.Errorf("and %d more alerts not recorded", sum.errors-len(errs)))
 	}
 	return res, errors.Join(errs...)
 }

@@ -84,7 +84,7 @@ func ParseHealth(body []byte) (Health, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&w); err != nil {
-		return Health{}, fmt.Errorf("%w: %v", ErrBadHealth, err)
+		return Health{}, fmt.Errorf("%w: %s", ErrBadHealth, ledger.ClipText(err.Error()))
 	}
 	if dec.More() {
 		return Health{}, fmt.Errorf("%w: trailing data", ErrBadHealth)
