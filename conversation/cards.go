@@ -48,6 +48,10 @@ type facts struct {
 	score, p95, errRate float64
 	haveScore           bool
 	trend               string
+	// unreachable is why a polled service could not be measured (its score of 0 and
+	// error rate of 0 are then no measurement); alertSeverity the severity label of the
+	// Alertmanager alert that opened the incident.
+	unreachable, alertSeverity string
 }
 
 func detectionFacts(h []ledger.Entry) facts {
@@ -62,6 +66,10 @@ func detectionFacts(h []ledger.Entry) facts {
 		f.p95, _ = strconv.ParseFloat(e.Data["p95_ms"], 64)
 		f.errRate, _ = strconv.ParseFloat(e.Data["error_rate"], 64)
 		f.trend = e.Data["trend"]
+		f.unreachable = e.Data["unreachable"]
+		if e.Data["source"] == "alertmanager" {
+			f.alertSeverity = strings.ToLower(strings.TrimSpace(e.Data["severity"]))
+		}
 	}
 	return f
 }
@@ -94,6 +102,12 @@ func ago(d time.Duration) string {
 }
 
 func severity(f facts) string {
+	switch {
+	case f.unreachable != "":
+		return "unreachable"
+	case f.alertSeverity == "critical":
+		return "critical"
+	}
 	if f.haveScore && f.score < 40 {
 		return "critical"
 	}
@@ -124,6 +138,28 @@ func commitWho(c Commit) string {
 	return fmt.Sprintf("%s, +%d/−%d", c.Author, c.Additions, c.Deletions)
 }
 
+// measuredLine is the card's "Health 23/100 · P95 2.8 s · errors 19% · trend degrading",
+// or the incident's reason when the entry recorded no numbers (an Alertmanager alert).
+func measuredLine(f facts, reason string) Block {
+	var line []string
+	if f.haveScore {
+		line = append(line, fmt.Sprintf("Health %.0f/100", f.score))
+	}
+	if f.p95 > 0 {
+		line = append(line, "P95 "+FormatMs(f.p95))
+	}
+	if f.haveScore || f.errRate > 0 {
+		line = append(line, "errors "+pct(f.errRate))
+	}
+	if f.trend != "" {
+		line = append(line, "trend "+f.trend)
+	}
+	if len(line) == 0 {
+		return Block{Plain, reason}
+	}
+	return Block{Plain, strings.Join(line, " · ")}
+}
+
 // cardInput is everything an incident card shows.
 type cardInput struct {
 	in       ledger.Incident
@@ -141,23 +177,11 @@ func incidentCard(c cardInput) Message {
 	f := detectionFacts(c.hist)
 	var b []Block
 	b = append(b, Block{Title, fmt.Sprintf("🚨 %s %s — %s", c.in.Service, severity(f), c.in.ID)})
-	var line []string
-	if f.haveScore {
-		line = append(line, fmt.Sprintf("Health %.0f/100", f.score))
-	}
-	if f.p95 > 0 {
-		line = append(line, "P95 "+FormatMs(f.p95))
-	}
-	if f.haveScore || f.errRate > 0 {
-		line = append(line, "errors "+pct(f.errRate))
-	}
-	if f.trend != "" {
-		line = append(line, "trend "+f.trend)
-	}
-	if len(line) > 0 {
-		b = append(b, Block{Plain, strings.Join(line, " · ")})
+	if f.unreachable != "" {
+		// Health 0/100 and 0% errors would be no measurement: say why there is none.
+		b = append(b, Block{Plain, "Unreachable: " + firstLine(f.unreachable, ledger.MaxTextRunes)})
 	} else {
-		b = append(b, Block{Plain, c.in.Reason})
+		b = append(b, measuredLine(f, c.in.Reason))
 	}
 	p := c.proposal
 	switch {

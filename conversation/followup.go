@@ -184,7 +184,11 @@ func (FactsAnswerer) Answer(ctx context.Context, q Question) (string, ledger.Act
 			out = append(out, line)
 		}
 	case has("p95", "latency", "slow", "error", "5xx", "metric", "number", "score", "health"):
-		out = append(out, fmt.Sprintf("At detection: health %.0f/100, P95 %s, errors %s, trend %s.", f.score, FormatMs(f.p95), pct(f.errRate), orDash(f.trend)))
+		if f.unreachable != "" {
+			out = append(out, "At detection: unreachable, nothing could be measured ("+f.unreachable+").")
+		} else {
+			out = append(out, fmt.Sprintf("At detection: health %.0f/100, P95 %s, errors %s, trend %s.", f.score, FormatMs(f.p95), pct(f.errRate), orDash(f.trend)))
+		}
 		if q.Status != nil && q.Status.Status != "" {
 			out = append(out, fmt.Sprintf("Now: %s %.0f/100, P95 %s, errors %s, trend %s.", q.Status.Status, q.Status.Score, FormatMs(q.Status.P95Ms), pct(q.Status.ErrorRate), orDash(q.Status.Trend)))
 		}

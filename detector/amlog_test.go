@@ -165,3 +165,19 @@ func TestAlertmanagerHostileText(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertmanagerSeverityRecorded: the DETECTED entry of an Alertmanager alert carries
+// the alert's severity label, which the card shows (severity=critical is carded critical).
+func TestAlertmanagerSeverityRecorded(t *testing.T) {
+	h := newHarness(t)
+	d := h.replica("r1", amTenants(), nil)
+	code, _, body := post(t, d.AlertmanagerHandler(), "Bearer acme-secret-token",
+		amPayload("firing", amAlert{status: "firing", name: "PaymentsDown", service: "payments", fp: "p1"}))
+	if code != http.StatusOK {
+		t.Fatalf("HTTP %d: %s", code, body)
+	}
+	detects := h.entriesOf("acme", ledger.Detect)
+	if len(detects) != 1 || detects[0].Data["severity"] != "critical" || detects[0].Data["source"] != "alertmanager" {
+		t.Fatalf("DETECTED %+v, want data severity=critical source=alertmanager", detects)
+	}
+}
