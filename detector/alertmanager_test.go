@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/alertengine/alertengine/ledger"
 )
@@ -337,21 +338,21 @@ func FuzzParseAlertmanager(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, err := ParseAlertmanager(body)
 		if err != nil {
-			if !errors.Is(err, ErrBadPayload) {
-				t.Fatalf("error %v does not wrap ErrBadPayload", err)
-			}
+			boundedErr(t, err, ErrBadPayload)
 			return
 		}
 		if p.Version != "4" || (p.Status != "firing" && p.Status != "resolved") {
 			t.Fatalf("accepted version %q status %q", p.Version, p.Status)
 		}
 		for i, a := range p.Alerts {
-			if a.Fingerprint == "" || len(a.Labels) == 0 || a.StartsAt.IsZero() || (a.Status != "firing" && a.Status != "resolved") {
+			if a.Fingerprint == "" || len(a.Fingerprint) > maxFingerprintBytes || !printable(a.Fingerprint) || len(a.Labels) == 0 || a.StartsAt.IsZero() || (a.Status != "firing" && a.Status != "resolved") {
 				t.Fatalf("accepted alert %d: %+v", i, a)
 			}
-			_ = alertReason(a.Status, p, a)
+			if r := alertReason(a.Status, p, a); utf8.RuneCountInString(r) > ledger.MaxTextRunes {
+				t.Fatalf("a reason of %d runes", utf8.RuneCountInString(r))
+			}
 			for k, v := range alertData(p, a) {
-				if v == "" || strings.ContainsAny(v, "\n\x00") {
+				if v == "" || strings.ContainsAny(v, "\n\x00") || utf8.RuneCountInString(v) > ledger.MaxTextRunes {
 					t.Fatalf("data %s=%q", k, v)
 				}
 			}

@@ -135,7 +135,9 @@ func ParseHealth(body []byte) (Health, error) {
 		var text string
 		switch {
 		case json.Unmarshal(w.Timestamp, &secs) == nil && finite(secs) && secs >= 0 && secs < 1e11:
-			h.Timestamp = time.Unix(0, int64(secs*1e9)).UTC()
+			// Seconds and nanoseconds apart: secs·1e9 overflows int64 after 2262.
+			whole := math.Floor(secs)
+			h.Timestamp = time.Unix(int64(whole), int64((secs-whole)*1e9)).UTC()
 		case json.Unmarshal(w.Timestamp, &text) == nil:
 			t, err := time.Parse(time.RFC3339, text)
 			if err != nil {
