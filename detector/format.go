@@ -5,13 +5,15 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/alertengine/alertengine/ledger"
 )
 
 // openReason is the one line a DETECTED entry carries, e.g.
 // "health 23/100 < 70 for 2 evaluations: p95 2.8 s (baseline 80 ms, ×35), errors 0.0%".
 func openReason(ev evidence) string {
-	return fmt.Sprintf("health %s/100 < %s for %d evaluations: %s",
-		fmtScore(ev.reading.Score), fmtScore(ev.tenant.MinScoreToAlert), ev.streak, measurements(ev))
+	return ledger.ClipText(fmt.Sprintf("health %s/100 < %s for %d evaluations: %s",
+		fmtScore(ev.reading.Score), fmtScore(ev.tenant.MinScoreToAlert), ev.streak, measurements(ev)))
 }
 
 // measurements describes a reading: p95 against the baseline, errors, sudden changes.

@@ -570,6 +570,16 @@ func (d *Detector) record(ctx context.Context, t *Tenant, e ledger.Entry, at tim
 	e.Confidence = 1
 	e.PolicyVersion = t.PolicyVersion
 	e.At = at.UTC()
+	// The last line of defence for text from outside: nothing longer than the bound is
+	// kept for ever.
+	e.Reason = ledger.ClipText(e.Reason)
+	if len(e.Data) > 0 {
+		data := make(map[string]string, len(e.Data))
+		for k, v := range e.Data {
+			data[k] = ledger.ClipText(v)
+		}
+		e.Data = data
+	}
 	ctx, cancel := d.ledgerCtx(ctx)
 	defer cancel()
 	return d.ledger.Record(ctx, e)

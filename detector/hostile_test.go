@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/alertengine/alertengine/ledger"
 )
@@ -251,7 +252,21 @@ func TestHostileHealthReplies(t *testing.T) {
 			if p, u := detects[0].Data["p95_ms"], detects[0].Data["unreachable"]; p != "0.0" || !strings.Contains(u, tc.reason) {
 				t.Errorf("the refused answer was recorded as data: p95_ms %s, unreachable %q", p, u)
 			}
-			for _, line := range strings.Split(h.redisDump(), "\n") {
+			for _, e := range h.entries("acme") {
+				if n := utf8.RuneCountInString(e.Reason); n > ledger.MaxTextRunes {
+					t.Errorf("a %s reason of %d runes", e.Event, n)
+				}
+				for k, v := range e.Data {
+					if n := utf8.RuneCountInString(v); n > ledger.MaxTextRunes {
+						t.Errorf("%s data %s of %d runes", e.Event, k, n)
+					}
+				}
+			}
+			dump := h.redisDump()
+			if strings.Contains(dump, strings.Repeat("A", ledger.MaxTextRunes)) || strings.Contains(dump, strings.Repeat("1,", ledger.MaxTextRunes/2)) {
+				t.Fatalf("more than %d characters of the reply reached Redis", ledger.MaxTextRunes)
+			}
+			for _, line := range strings.Split(dump, "\n") {
 				if len(line) > 8<<10 {
 					t.Fatalf("a Redis value of %d bytes: %.200s…", len(line), line)
 				}
