@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -32,5 +33,19 @@ func TestClip(t *testing.T) {
 	big := ledger.ClipText(strings.Repeat("日本", 100_000))
 	if n := utf8.RuneCountInString(big); n != ledger.MaxTextRunes || !utf8.ValidString(big) || !strings.HasSuffix(big, "…") {
 		t.Errorf("ClipText of 200,000 runes: %d runes, valid %v", n, utf8.ValidString(big))
+	}
+}
+
+// BenchmarkClip: clipping a hostile 200 KB health status costs what clipping 300 runes
+// does (only the first n+1 runes' worth of bytes is looked at).
+func BenchmarkClip(b *testing.B) {
+	for _, size := range []int{64, 200_000} {
+		s := strings.Repeat("A", size)
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				_ = ledger.ClipText(s)
+			}
+		})
 	}
 }
