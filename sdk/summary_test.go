@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/DataDog/sketches-go/ddsketch"
 	"github.com/DataDog/sketches-go/ddsketch/mapping"
@@ -368,7 +369,12 @@ func FuzzParseSummary(f *testing.F) {
 			}
 			return
 		}
-		// Whatever was accepted must be consistent and survive another round trip.
+		// Whatever was accepted must be bounded, consistent and survive another round trip.
+		for _, l := range []string{s.Tenant, s.Service, s.Instance} {
+			if l == "" || len(l) > maxLabelBytes || !utf8.ValidString(l) {
+				t.Fatalf("accepted label %q", l)
+			}
+		}
 		if s.Errors5xx+s.Errors4xx > s.Count {
 			t.Fatalf("accepted %d+%d errors out of %d", s.Errors5xx, s.Errors4xx, s.Count)
 		}

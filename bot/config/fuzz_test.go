@@ -43,6 +43,11 @@ func FuzzParse(f *testing.F) {
 				if !tenantIDPattern.MatchString(tn.ID) || len(tn.Services) == 0 {
 					t.Fatalf("no error but invalid tenant %#v", tn)
 				}
+				for _, s := range tn.Services {
+					if s.AllowPrivateNetwork && s.HealthURL == "" {
+						t.Fatalf("allow_private_network accepted on push-mode service %q", s.Name)
+					}
+				}
 				_ = tn.PolicyVersion()
 			}
 			return
