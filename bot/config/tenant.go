@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
+	"net/url"
 	"path"
 	"regexp"
 	"strconv"
@@ -10,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/goccy/go-yaml/ast"
+
+	"github.com/alertengine/alertengine/detector/netguard"
 )
 
 var (
@@ -129,6 +133,9 @@ func (d *decoder) services(o object) []Service {
 				d.addf(a.line, so.sub("allow_private_network"), "applies only to a polled service: set health_url too (push-mode services are never polled)")
 			}
 			s.AllowPrivateNetwork = allow
+		}
+		if kind := nonPublicHost(s.HealthURL); kind != "" && !s.AllowPrivateNetwork {
+			d.addf(u.line, so.sub("health_url"), "the host is a %s address: the health poller refuses it unless allow_private_network: true", kind)
 		}
 		repos, _ := d.scalars(so, "repos")
 		for j, r := range repos {
@@ -448,4 +455,23 @@ func (d *decoder) policy(o object) Policy {
 		}
 	}
 	return p
+}
+
+// nonPublicHost names the kind of a health URL whose host is, as written, an address the
+// poller's dial guard refuses (an IP literal, localhost), or "". A name is judged when it
+// is dialled.
+func nonPublicHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || raw == "" {
+		return ""
+	}
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return "loopback"
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return ""
+	}
+	return netguard.Classify(a)
 }
