@@ -12,7 +12,7 @@ import (
 	"github.com/alertengine/alertengine/ledger"
 )
 
-var updateCards = flag.Bool("update", false, "rewrite the golden files under testdata/")
+var updateCards = flag.Bool("update-cards", false, "rewrite the card golden files under testdata/cards")
 
 // renderCard is a card as text: one line per block with its style, then the buttons.
 func renderCard(m Message) string {
@@ -81,7 +81,7 @@ func TestIncidentCardGolden(t *testing.T) {
 			}
 			want, err := os.ReadFile(path)
 			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
+				t.Fatalf("%v (run with -update-cards)", err)
 			}
 			if got != string(want) {
 				t.Errorf("card differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
