@@ -194,6 +194,10 @@ func (f *FileSink) Save(ctx context.Context, m Mark) error {
 		return err
 	}
 	if cur := sf.Tenants[tenant]; cur != nil {
+		// A mark that does not verify is evidence: it is reported, never overwritten.
+		if err := verifyMark(cur, tenant, f.trusted); err != nil {
+			return fmt.Errorf("%w: %s: tenant %s: %w", ErrSink, f.path, tenant, err)
+		}
 		if cur.Checkpoint.Base > m.Checkpoint.Base {
 			return nil
 		}
