@@ -189,6 +189,9 @@ func (l *Ledger) restart(ctx context.Context, tenant string, ep *epoch, tail Tai
 		next = claimed
 	}
 	loss.Base = next
+	if l.opts.OnLoss != nil {
+		l.opts.OnLoss(*loss)
+	}
 	l.opts.Logger.Error("ledger lost entries: the store holds less of the chain than its last checkpoint covered; the chain restarts with new incident codes",
 		"tenant", tenant, "chain_entries", tail.Seq, "checkpoint_entries", lost.Size, "checkpoint_at", lost.At, "checkpoint_tail", short(lost.TailHash),
 		"differs", loss.Differs, "codes_start_after", IncidentID(next))
@@ -208,9 +211,6 @@ func (l *Ledger) restart(ctx context.Context, tenant string, ep *epoch, tail Tai
 			l.opts.Logger.Warn("save checkpoint", "tenant", tenant, "err", err)
 		}
 		l.saveMark(ctx, m)
-	}
-	if l.opts.OnLoss != nil {
-		l.opts.OnLoss(*loss)
 	}
 	return nil
 }

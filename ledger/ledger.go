@@ -31,8 +31,8 @@ type Options struct {
 	// DefaultReserveBlock): the sink is written once per ReserveBlock entries besides
 	// every terminal stage.
 	ReserveBlock int
-	// OnLoss is called for every loss the Ledger detects, after it is logged at ERROR
-	// and the chain restarted.
+	// OnLoss is called for every loss the Ledger detects, once its new code base is
+	// claimed and before it is logged at ERROR.
 	OnLoss func(LossError)
 }
 

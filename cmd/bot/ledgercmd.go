@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -77,6 +78,7 @@ func runVerify(ctx context.Context, a *app, args []string) int {
 	tenant := fs.String("tenant", "", "tenant whose chain to verify (reads Redis)")
 	file := fs.String("file", "", "JSONL export to verify")
 	pub := fs.String("public-key", "", "base64 Ed25519 public key the checkpoint must be signed with (default: from LEDGER_SIGNING_KEY)")
+	cpFile := fs.String("checkpoints", "", "with --tenant: the checkpoint file serve keeps outside Redis (default: LEDGER_CHECKPOINT_FILE, else "+config.DefaultCheckpointFile+" if it exists)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -113,13 +115,22 @@ func runVerify(ctx context.Context, a *app, args []string) int {
 			return code
 		}
 		defer closeFn()
-		rep, verr = ledger.VerifyStore(ctx, store, *tenant, key)
+		mark, err := a.externalMark(ctx, *cpFile, env, key, *tenant)
+		if err != nil {
+			fmt.Fprintf(a.stdout, "checkpoint file: %v\n", err)
+			return exitFailed
+		}
+		rep, verr = ledger.VerifyStoreMark(ctx, store, *tenant, key, mark)
 	}
 	if verr != nil {
 		var ve *ledger.VerifyError
-		if errors.As(verr, &ve) {
+		var le *ledger.LossError
+		switch {
+		case errors.As(verr, &ve):
 			fmt.Fprintln(a.stdout, ve.Error())
-		} else {
+		case errors.As(verr, &le):
+			fmt.Fprintln(a.stdout, le.Error())
+		default:
 			fmt.Fprintf(a.stderr, "bot verify: %v\n", verr)
 		}
 		return exitFailed
@@ -127,6 +138,36 @@ func runVerify(ctx context.Context, a *app, args []string) int {
 	fmt.Fprintf(a.stdout, "ok: %d entries\n", rep.Entries)
 	a.describeCheckpoint(rep)
 	return exitOK
+}
+
+// externalMark reads tenant's last checkpoint kept outside Redis: from --checkpoints,
+// else LEDGER_CHECKPOINT_FILE, else serve's default file if it exists. No file: nil, and a
+// note on stderr that a lost chain could not be told from a new one.
+func (a *app) externalMark(ctx context.Context, flagPath string, env config.Env, key ed25519.PublicKey, tenant string) (*ledger.Mark, error) {
+	path := flagPath
+	if path == "" {
+		path = env.LedgerCheckpointFile
+	}
+	if path == "" {
+		if _, err := os.Stat(config.DefaultCheckpointFile); err != nil {
+			fmt.Fprintln(a.stderr, "no checkpoint file (LEDGER_CHECKPOINT_FILE): a chain Redis lost whole would not be detectable")
+			return nil, nil
+		}
+		path = config.DefaultCheckpointFile
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(a.stderr, "checkpoint file %s does not exist (yet): a chain Redis lost whole would not be detectable\n", path)
+		return nil, nil
+	}
+	sink, err := ledger.NewFileSink(path, key)
+	if err != nil {
+		return nil, err
+	}
+	m, err := sink.Load(ctx, tenant)
+	if err == nil && m == nil {
+		fmt.Fprintf(a.stderr, "checkpoint file %s has no checkpoint of %s yet\n", path, tenant)
+	}
+	return m, err
 }
 
 // describeCheckpoint says on stderr what the checkpoint proved, so stdout stays the verdict.
