@@ -77,7 +77,7 @@ func TestLoadEnvDefaults(t *testing.T) {
 				Mode: Serve, Addr: ":8080",
 				RedisURL: "redis://:pw@redis:6379/0", AlertSecret: Secret(testAlertSecret), LedgerSigningKey: Secret(testSigningKey),
 				LedgerCheckpointFile: DefaultCheckpointFile,
-				TelegramAPIURL: DefaultTelegramAPIURL, TwilioAPIURL: DefaultTwilioAPIURL,
+				TelegramAPIURL:       DefaultTelegramAPIURL, TwilioAPIURL: DefaultTwilioAPIURL,
 				GitHubAPIURL: DefaultGitHubAPIURL, CouncilEnabled: true,
 				LoopInterval: 5 * time.Second, PolicyMinScoreToAlert: 70,
 				LogLevel: slog.LevelInfo, LogFormat: LogJSON,
