@@ -291,6 +291,10 @@ func TestEditPhotoCard(t *testing.T) {
 	if err := a.Edit(c, ref, approvedCard()); err != nil {
 		t.Fatalf("Edit: %v", err)
 	}
+	// The adapter knew it sent a photo: one editMessageCaption, no refused editMessageText.
+	if n, m := len(e.fake.Calls("editMessageText")), len(e.fake.Calls("editMessageCaption")); n != 0 || m != 1 {
+		t.Fatalf("editing a photo card made %d editMessageText and %d editMessageCaption calls, want 0 and 1", n, m)
+	}
 	m, _ := e.fake.Message(groupChat, atoi(t, ref.ID))
 	if m.Buttons() != nil || !strings.HasSuffix(m.Caption, "Approved by Ana Moyo at 09:41") {
 		t.Errorf("photo card after edit: caption %q, buttons %+v", m.Caption, m.Buttons())
