@@ -57,6 +57,7 @@ type epoch struct {
 	reserved uint64
 	floor    Tail
 	mark     *Mark
+	written  time.Time // when this Ledger last wrote the mark
 }
 
 // storeBase returns the store's code base for tenant (0 when the store keeps none).
@@ -250,6 +251,28 @@ func (l *Ledger) reserve(ctx context.Context, tenant string, ep *epoch, tail Tai
 	ep.reserved, ep.mark = r, &m
 }
 
+// cover writes a mark of tail to the sink when the sink's mark covers less of the chain,
+// at most once per SinkInterval unless force: so under load the sink lags the chain by at
+// most SinkInterval, and idle (Check forces) by at most the check period.
+func (l *Ledger) cover(ctx context.Context, tenant string, ep *epoch, tail Tail, force bool) {
+	if l.opts.Sink == nil || l.opts.Signer == nil || !ep.loaded {
+		return
+	}
+	if m := ep.mark; m != nil && m.Checkpoint.Base == ep.base && m.Checkpoint.Size >= tail.Seq {
+		return
+	}
+	now := l.opts.Clock()
+	if !force && !ep.written.IsZero() && now.Sub(ep.written) < l.opts.SinkInterval {
+		return
+	}
+	m := Mark{Checkpoint: Checkpoint{Tenant: tenant, Size: tail.Seq, TailHash: tail.Hash, At: now, Base: ep.base, Reserved: ep.reserved}.sign(l.opts.Signer)}
+	if ep.mark != nil {
+		m.Lost = ep.mark.Lost
+	}
+	l.saveMark(ctx, m)
+	ep.mark, ep.written = &m, now
+}
+
 // Check compares tenant's chain in the store with its last checkpoint in the sink and
 // with the longest chain this Ledger saw. On a loss it restarts the chain (incident codes
 // continue past the lost ones), logs at ERROR, calls OnLoss and returns the *LossError.
@@ -270,6 +293,9 @@ func (l *Ledger) Check(ctx context.Context, tenant string) error {
 		return fmt.Errorf("read tail of %s: %w", tenant, err)
 	}
 	loss, err := l.observe(ctx, tenant, &q.ep, tail, fromMark)
+	if loss == nil && err == nil {
+		l.cover(ctx, tenant, &q.ep, tail, true)
+	}
 	if loss != nil {
 		q.tailKnown = false
 		if err != nil {

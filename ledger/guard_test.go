@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alicebob/miniredis/v2"
@@ -63,13 +64,13 @@ func TestLossAgainstTheSink(t *testing.T) {
 	used := map[string]bool{}
 	a := open(t, l1, "checkout")
 	used[a.Incident] = true
-	if _, err := l1.Record(ctx, ev("acme", a.Incident, ledger.Recover)); err != nil { // terminal: checkpoint at 2
+	if _, err := l1.Record(ctx, ev("acme", a.Incident, ledger.Recover)); err != nil { // terminal: a checkpoint
 		t.Fatal(err)
 	}
 	for _, svc := range []string{"payments", "search"} { // opened after the last checkpoint
 		used[open(t, l1, svc).Incident] = true
 	}
-	if err := l1.Check(ctx, "acme"); err != nil {
+	if err := l1.Check(ctx, "acme"); err != nil { // also brings the sink up to the tail: 4
 		t.Fatalf("intact chain: %v", err)
 	}
 
@@ -80,7 +81,7 @@ func TestLossAgainstTheSink(t *testing.T) {
 	if !errors.As(err, &le) || !errors.Is(err, ledger.ErrLost) {
 		t.Fatalf("Check on a wiped store: %v, want a *LossError", err)
 	}
-	if le.Entries != 0 || le.Checkpoint.Size != 2 || !strings.Contains(err.Error(), "chain has 0 entries but its last checkpoint") || !strings.Contains(err.Error(), "had 2") {
+	if le.Entries != 0 || le.Checkpoint.Size != 4 || !strings.Contains(err.Error(), "chain has 0 entries but its last checkpoint") || !strings.Contains(err.Error(), "had 4") {
 		t.Fatalf("loss %q (entries %d, checkpoint %d), want both sizes named", err, le.Entries, le.Checkpoint.Size)
 	}
 	if got := seen.all(); len(got) != 1 || got[0].Tenant != "acme" {
@@ -103,7 +104,7 @@ func TestLossAgainstTheSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, verr := ledger.VerifyStoreMark(ctx, wiped, "acme", sinkKey.Public().(ed25519.PublicKey), mark)
-	if !errors.As(verr, &le) || !le.Restarted || !strings.Contains(verr.Error(), "had 2 entries, the present chain has 1") {
+	if !errors.As(verr, &le) || !le.Restarted || !strings.Contains(verr.Error(), "had 4 entries, the present chain has 1") {
 		t.Fatalf("verify of the restarted chain: %v, want the loss reported with both sizes", verr)
 	}
 
@@ -164,5 +165,35 @@ func TestLossWhileRunning(t *testing.T) {
 				t.Fatal("the loss was reported more than once")
 			}
 		})
+	}
+}
+
+// TestCodesPastUncoveredEntries: entries the sink's checkpoint does not cover yet (it is
+// written at most once per SinkInterval) still had their codes reserved, so after a loss
+// the new chain's codes skip them too.
+func TestCodesPastUncoveredEntries(t *testing.T) {
+	ctx := context.Background()
+	sink, _ := newSink(t)
+	l1, err := ledger.New(ledger.Options{Store: ledger.NewMemStore(), Signer: sinkKey, Sink: sink, SinkInterval: time.Hour, ReserveBlock: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]bool{}
+	for i := 0; i < 6; i++ { // codes 1..6: the reservations reach 1+4 then 6+4
+		used[open(t, l1, fmt.Sprintf("svc%d", i)).Incident] = true
+	}
+	m, _ := sink.Load(ctx, "acme")
+	if m.Checkpoint.Size >= 6 {
+		t.Fatalf("the sink covers %d entries: the test needs uncovered ones", m.Checkpoint.Size)
+	}
+	seen := &losses{}
+	l2 := guarded(t, ledger.NewMemStore(), sink, seen)
+	if err := l2.Check(ctx, "acme"); !errors.Is(err, ledger.ErrLost) {
+		t.Fatalf("Check: %v", err)
+	}
+	for i := 0; i < 6; i++ {
+		if e := open(t, l2, fmt.Sprintf("svc%d", i)); used[e.Incident] {
+			t.Fatalf("code %s of an uncovered lost entry is used again", e.Incident)
+		}
 	}
 }

@@ -31,6 +31,9 @@ type Options struct {
 	// DefaultReserveBlock): the sink is written once per ReserveBlock entries besides
 	// every terminal stage.
 	ReserveBlock int
+	// SinkInterval is the least time between two sink writes that only record how far
+	// the chain has grown (default 1 s); reservations and terminal stages write at once.
+	SinkInterval time.Duration
 	// OnLoss is called for every loss the Ledger detects, once its new code base is
 	// claimed and before it is logged at ERROR.
 	OnLoss func(LossError)
@@ -44,7 +47,7 @@ func (o *Options) Validate() error {
 	if o.Signer != nil && len(o.Signer) != ed25519.PrivateKeySize {
 		return errors.New("ledger: signer is not an Ed25519 private key")
 	}
-	if o.MaxBatch < 0 || o.Timeout < 0 || o.ReserveBlock < 0 {
+	if o.MaxBatch < 0 || o.Timeout < 0 || o.ReserveBlock < 0 || o.SinkInterval < 0 {
 		return errors.New("ledger: negative MaxBatch, Timeout or ReserveBlock")
 	}
 	if o.Sink != nil && o.Signer == nil {
@@ -89,6 +92,9 @@ func New(opts Options) (*Ledger, error) {
 	}
 	if opts.ReserveBlock == 0 {
 		opts.ReserveBlock = DefaultReserveBlock
+	}
+	if opts.SinkInterval == 0 {
+		opts.SinkInterval = time.Second
 	}
 	return &Ledger{opts: opts, queues: map[string]*queue{}, stages: map[string]Stage{}}, nil
 }
@@ -361,6 +367,7 @@ func (l *Ledger) commit(q *queue, batch []*request) {
 		if n > 0 {
 			q.tail = Tail{entries[n-1].Seq, entries[n-1].Hash}
 			q.ep.floor = q.tail
+			l.cover(ctx, tenant, &q.ep, q.tail, false)
 		}
 		rest = rest[n:]
 		var sc *StageConflictError
