@@ -342,3 +342,31 @@ func VerifyStoreMark(ctx context.Context, s Store, tenant string, trusted ed2551
 	}
 	return rep, nil
 }
+
+// RecordCheckpoint signs tenant's chain of size entries ending in tailHash and keeps it in
+// sink, with the chain's code base and the codes the sink already reserved (what `bot
+// export` does beside the running bots). A sink that already covers more is left as it is.
+func RecordCheckpoint(ctx context.Context, sink CheckpointSink, s Store, key ed25519.PrivateKey, tenant string, size uint64, tailHash string, at time.Time) error {
+	base, _, err := storeBase(ctx, s, tenant)
+	if err != nil {
+		return err
+	}
+	old, err := sink.Load(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	cp := Checkpoint{Tenant: tenant, Size: size, TailHash: tailHash, At: at, Base: base}
+	var m Mark
+	if old != nil {
+		oc := old.Checkpoint
+		if oc.Base > base || oc.Base == base && oc.Size > size {
+			return nil
+		}
+		if oc.Base == base {
+			cp.Reserved = oc.Reserved
+		}
+		m.Lost = old.Lost
+	}
+	m.Checkpoint = cp.sign(key)
+	return sink.Save(ctx, m)
+}

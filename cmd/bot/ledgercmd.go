@@ -280,7 +280,10 @@ func runExport(ctx context.Context, a *app, args []string) int {
 	}
 	write := func(w io.Writer) error {
 		if *format == "jsonl" {
-			_, err := ledger.ExportJSONL(ctx, store, *tenant, key, time.Now(), w)
+			rep, err := ledger.ExportJSONL(ctx, store, *tenant, key, time.Now(), w)
+			if err == nil {
+				a.keepExportCheckpoint(ctx, env, store, key, rep)
+			}
 			return err
 		}
 		var pub ed25519.PublicKey
@@ -303,6 +306,26 @@ func runExport(ctx context.Context, a *app, args []string) int {
 	}
 	fmt.Fprintf(a.stderr, "wrote %s\n", *out)
 	return exitOK
+}
+
+// keepExportCheckpoint records an export's checkpoint in the checkpoint file serve keeps
+// outside Redis (LEDGER_CHECKPOINT_FILE, else the default file if it exists). A failure
+// is reported on stderr: the export itself is complete.
+func (a *app) keepExportCheckpoint(ctx context.Context, env config.Env, store ledger.Store, key ed25519.PrivateKey, rep ledger.Report) {
+	path := env.LedgerCheckpointFile
+	if path == "" {
+		if _, err := os.Stat(config.DefaultCheckpointFile); err != nil {
+			return
+		}
+		path = config.DefaultCheckpointFile
+	}
+	sink, err := ledger.NewFileSink(path, key.Public().(ed25519.PublicKey))
+	if err == nil {
+		err = ledger.RecordCheckpoint(ctx, sink, store, key, rep.Tenant, rep.Entries, rep.TailHash, rep.Checkpoint.At)
+	}
+	if err != nil {
+		fmt.Fprintf(a.stderr, "bot export: the checkpoint file was not updated: %v\n", err)
+	}
 }
 
 func incidentOf(ctx context.Context, s ledger.Store, tenant, id string) (ledger.Incident, []ledger.Entry, error) {
