@@ -227,14 +227,21 @@ func (l *Ledger) saveMark(ctx context.Context, m Mark) {
 	}
 }
 
-// reserve makes sure the sink covers the codes of entries (chained on tail) before they
-// are appended: when they pass the reserved seq, one sink write reserves ReserveBlock
-// more. So the sink is written once per ReserveBlock entries, not once per entry.
+// reserve makes sure the sink covers the codes of the incidents entries open (chained on
+// tail) before they are appended: when a detect passes the reserved seq, one sink write
+// reserves ReserveBlock more. So the sink is written at most once per ReserveBlock
+// entries, and only when incidents open.
 func (l *Ledger) reserve(ctx context.Context, tenant string, ep *epoch, tail Tail, entries []Entry) {
-	if l.opts.Sink == nil || l.opts.Signer == nil || len(entries) == 0 {
+	if l.opts.Sink == nil || l.opts.Signer == nil {
 		return
 	}
-	last := entries[len(entries)-1].Seq
+	// Only a detect hands out a code: other entries need no reservation.
+	var last uint64
+	for i := range entries {
+		if entries[i].Event == Detect {
+			last = entries[i].Seq
+		}
+	}
 	if last <= ep.reserved {
 		return
 	}
