@@ -80,10 +80,11 @@ func (l *Ledger) loadEpoch(ctx context.Context, tenant string, ep *epoch) error 
 	if l.opts.Sink != nil {
 		m, err := l.opts.Sink.Load(ctx, tenant)
 		if err != nil {
-			// The chain stays writable: a damaged sink file must not stop incident
-			// recording, but nothing is compared against it until it is mended.
+			// The chain stays writable: a damaged sink must not stop incident recording,
+			// but nothing is compared against it until it is mended.
 			l.opts.Logger.Error("checkpoint sink unreadable: ledger loss cannot be detected against it", "tenant", tenant, "err", err)
-		} else {
+		}
+		if err == nil || m != nil { // Sinks: the others' best mark despite one failing
 			ep.mark = m
 			if m != nil && m.Checkpoint.Base == base {
 				ep.reserved = m.Checkpoint.Reserved

@@ -104,6 +104,11 @@ type Env struct {
 	// noticed. Serve: DefaultCheckpointFile when unset. Demo: empty when unset (the caller
 	// picks a file that lives no longer than its embedded Redis).
 	LedgerCheckpointFile string
+	// LedgerCheckpointURL is LEDGER_CHECKPOINT_URL: an auditor's service that keeps the
+	// same checkpoints (ledger.HTTPSink's protocol), beside the file; empty if unset.
+	LedgerCheckpointURL string
+	// LedgerCheckpointToken is LEDGER_CHECKPOINT_TOKEN, the bearer token for that service.
+	LedgerCheckpointToken Secret
 	// StatusToken is STATUS_TOKEN: the bearer token GET /__alertengine/status requires.
 	// Unset: the endpoint is not served.
 	StatusToken Secret
@@ -149,7 +154,7 @@ type Env struct {
 var secretVars = []string{
 	"REDIS_URL", "ALERT_SECRET", "LEDGER_SIGNING_KEY", "TELEGRAM_BOT_TOKEN",
 	"TELEGRAM_WEBHOOK_SECRET", "TWILIO_AUTH_TOKEN", "LLM_API_KEY", "OPENAI_API_KEY",
-	"GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN", "STATUS_TOKEN",
+	"GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN", "STATUS_TOKEN", "LEDGER_CHECKPOINT_TOKEN",
 }
 
 var (
@@ -384,6 +389,8 @@ func (r *envReader) ledger(e *Env, serve bool) {
 	default:
 		e.LedgerCheckpointFile = filepath.Clean(p)
 	}
+	e.LedgerCheckpointURL = r.url("LEDGER_CHECKPOINT_URL", "", true)
+	e.LedgerCheckpointToken = r.secret("LEDGER_CHECKPOINT_TOKEN")
 	e.StatusToken = r.secret("STATUS_TOKEN")
 	if e.StatusToken.IsSet() && len(e.StatusToken) < MinStatusTokenLen {
 		r.addf("STATUS_TOKEN", "must be at least %d bytes, got %d", MinStatusTokenLen, len(e.StatusToken))
@@ -647,6 +654,8 @@ func (e Env) Redacted() map[string]string {
 	put("ALERT_SECRET", e.AlertSecret.String())
 	put("LEDGER_SIGNING_KEY", e.LedgerSigningKey.String())
 	put("LEDGER_CHECKPOINT_FILE", e.LedgerCheckpointFile)
+	put("LEDGER_CHECKPOINT_URL", e.LedgerCheckpointURL)
+	put("LEDGER_CHECKPOINT_TOKEN", e.LedgerCheckpointToken.String())
 	put("STATUS_TOKEN", e.StatusToken.String())
 	put("TELEGRAM_BOT_TOKEN", e.TelegramBotToken.String())
 	put("TELEGRAM_API_URL", e.TelegramAPIURL)

@@ -125,6 +125,8 @@ func TestLoadEnvAllSet(t *testing.T) {
 		"LOG_FORMAT", "text",
 		"LEDGER_CHECKPOINT_FILE", "/srv/ae//state/checkpoints.json",
 		"STATUS_TOKEN", "status-token-0123456789",
+		"LEDGER_CHECKPOINT_URL", "https://audit.example/checkpoints/",
+		"LEDGER_CHECKPOINT_TOKEN", "audit-token",
 	)
 	got, err := LoadEnv(mapLookup(env), Serve)
 	if err != nil {
@@ -135,6 +137,7 @@ func TestLoadEnvAllSet(t *testing.T) {
 		RedisURL: "redis://:pw@redis:6379/0", RedisSentinelAddrs: []string{"s1:26379", "s2:26379"}, RedisMasterName: "mymaster",
 		AlertSecret: Secret(testAlertSecret), LedgerSigningKey: Secret(testSigningKey),
 		LedgerCheckpointFile: "/srv/ae/state/checkpoints.json", StatusToken: "status-token-0123456789",
+		LedgerCheckpointURL: "https://audit.example/checkpoints", LedgerCheckpointToken: "audit-token",
 		TelegramBotToken: "123456:ABC-def_ghi", TelegramAPIURL: "http://tg.local:8081", TelegramWebhookSecret: "hook_secret-1",
 		TwilioAccountSID: "AC" + strings.Repeat("a", 32), TwilioAuthToken: "twilio-token",
 		TwilioWhatsAppFrom: "whatsapp:+14155238886", TwilioAPIURL: "http://twilio.local",
@@ -436,6 +439,7 @@ func TestLoadEnvSecretFiles(t *testing.T) {
 		"GITHUB_WEBHOOK_SECRET":   "gh-hook-from-file",
 		"GITHUB_TOKEN":            "gh-token-from-file",
 		"STATUS_TOKEN":            "status-token-from-file",
+		"LEDGER_CHECKPOINT_TOKEN": "audit-token-from-file",
 	}
 	field := func(e Env, name string) Secret {
 		return map[string]Secret{
@@ -443,6 +447,7 @@ func TestLoadEnvSecretFiles(t *testing.T) {
 			"TELEGRAM_BOT_TOKEN": e.TelegramBotToken, "TELEGRAM_WEBHOOK_SECRET": e.TelegramWebhookSecret,
 			"TWILIO_AUTH_TOKEN": e.TwilioAuthToken, "LLM_API_KEY": e.LLMAPIKey, "OPENAI_API_KEY": e.LLMAPIKey,
 			"GITHUB_WEBHOOK_SECRET": e.GitHubWebhookSecret, "GITHUB_TOKEN": e.GitHubToken, "STATUS_TOKEN": e.StatusToken,
+			"LEDGER_CHECKPOINT_TOKEN": e.LedgerCheckpointToken,
 		}[name]
 	}
 	if len(values) != len(secretVars) {

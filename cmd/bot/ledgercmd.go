@@ -140,34 +140,51 @@ func runVerify(ctx context.Context, a *app, args []string) int {
 	return exitOK
 }
 
-// externalMark reads tenant's last checkpoint kept outside Redis: from --checkpoints,
-// else LEDGER_CHECKPOINT_FILE, else serve's default file if it exists. No file: nil, and a
-// note on stderr that a lost chain could not be told from a new one.
+// externalMark reads tenant's last checkpoint kept outside Redis: from the file of
+// --checkpoints, else LEDGER_CHECKPOINT_FILE, else serve's default file if it exists; and
+// from LEDGER_CHECKPOINT_URL when set. Neither: nil, and a note on stderr that a chain
+// Redis lost whole could not be told from a new one.
 func (a *app) externalMark(ctx context.Context, flagPath string, env config.Env, key ed25519.PublicKey, tenant string) (*ledger.Mark, error) {
+	var sinks ledger.Sinks
 	path := flagPath
 	if path == "" {
 		path = env.LedgerCheckpointFile
 	}
 	if path == "" {
-		if _, err := os.Stat(config.DefaultCheckpointFile); err != nil {
-			fmt.Fprintln(a.stderr, "no checkpoint file (LEDGER_CHECKPOINT_FILE): a chain Redis lost whole would not be detectable")
-			return nil, nil
+		if _, err := os.Stat(config.DefaultCheckpointFile); err == nil {
+			path = config.DefaultCheckpointFile
 		}
-		path = config.DefaultCheckpointFile
 	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(a.stderr, "checkpoint file %s does not exist (yet): a chain Redis lost whole would not be detectable\n", path)
+	if path != "" {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(a.stderr, "checkpoint file %s does not exist (yet)\n", path)
+		} else {
+			f, err := ledger.NewFileSink(path, key)
+			if err != nil {
+				return nil, err
+			}
+			sinks = append(sinks, f)
+		}
+	}
+	if u := env.LedgerCheckpointURL; u != "" {
+		h, err := ledger.NewHTTPSink(u, env.LedgerCheckpointToken.Reveal(), key, nil)
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, h)
+	}
+	if len(sinks) == 0 {
+		fmt.Fprintln(a.stderr, "no checkpoint outside Redis (LEDGER_CHECKPOINT_FILE, LEDGER_CHECKPOINT_URL): a chain Redis lost whole would not be detectable")
 		return nil, nil
 	}
-	sink, err := ledger.NewFileSink(path, key)
+	m, err := sinks.Load(ctx, tenant)
 	if err != nil {
-		return nil, err
+		return nil, err // an auditor's verify does not settle for part of the evidence
 	}
-	m, err := sink.Load(ctx, tenant)
-	if err == nil && m == nil {
-		fmt.Fprintf(a.stderr, "checkpoint file %s has no checkpoint of %s yet\n", path, tenant)
+	if m == nil {
+		fmt.Fprintf(a.stderr, "no checkpoint of %s kept outside Redis yet\n", tenant)
 	}
-	return m, err
+	return m, nil
 }
 
 // describeCheckpoint says on stderr what the checkpoint proved, so stdout stays the verdict.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
+	"strings"
 	"log/slog"
 	"time"
 
@@ -17,21 +19,38 @@ import (
 // checkpoint, besides at start and on every append.
 const ledgerCheckInterval = 10 * time.Second
 
-// openSink opens the checkpoint file of LEDGER_CHECKPOINT_FILE, checked before serving:
-// its directory writable, an existing file sound and signed by key. An empty path is no
-// sink.
-func openSink(ctx context.Context, path string, key ed25519.PrivateKey) (*ledger.FileSink, error) {
-	if path == "" {
-		return nil, nil
+// openSinks opens where serve keeps checkpoints outside Redis: the file of
+// LEDGER_CHECKPOINT_FILE, checked before serving (its directory writable, an existing file
+// sound and signed by key), and, with LEDGER_CHECKPOINT_URL, the auditor's service too.
+// It returns nil when neither is configured, and a description safe to show.
+func openSinks(ctx context.Context, env config.Env, key ed25519.PrivateKey) (ledger.CheckpointSink, string, error) {
+	pub := key.Public().(ed25519.PublicKey)
+	var sinks ledger.Sinks
+	var names []string
+	if path := env.LedgerCheckpointFile; path != "" {
+		f, err := ledger.NewFileSink(path, pub)
+		if err == nil {
+			err = f.Probe(ctx)
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("LEDGER_CHECKPOINT_FILE: %w", err)
+		}
+		sinks, names = append(sinks, f), append(names, "file "+path)
 	}
-	s, err := ledger.NewFileSink(path, key.Public().(ed25519.PublicKey))
-	if err != nil {
-		return nil, err
+	if u := env.LedgerCheckpointURL; u != "" {
+		h, err := ledger.NewHTTPSink(u, env.LedgerCheckpointToken.Reveal(), pub, nil)
+		if err != nil {
+			return nil, "", fmt.Errorf("LEDGER_CHECKPOINT_URL: %w", err)
+		}
+		sinks, names = append(sinks, h), append(names, "url "+u)
 	}
-	if err := s.Probe(ctx); err != nil {
-		return nil, err
+	switch len(sinks) {
+	case 0:
+		return nil, "", nil
+	case 1:
+		return sinks[0], names[0], nil
 	}
-	return s, nil
+	return sinks, strings.Join(names, ", "), nil
 }
 
 // checkLedgers compares every tenant's chain with its last checkpoint. A loss is logged

@@ -48,15 +48,13 @@ func runServe(ctx context.Context, a *app, args []string) int {
 		return exitUsage
 	}
 	key, _ := env.SigningKey()
-	sink, err := openSink(ctx, env.LedgerCheckpointFile, key)
+	sink, sinkName, err := openSinks(ctx, env, key)
 	if err != nil {
-		fmt.Fprintf(a.stderr, "LEDGER_CHECKPOINT_FILE: %v\n", err)
+		fmt.Fprintln(a.stderr, err)
 		return exitUsage
 	}
-	w := wiring{env: env, file: file, rc: rc, log: log, signer: key, secret: []byte(env.AlertSecret.Reveal()), addr: env.Addr, keyPrefix: env.RedisKeyPrefix}
-	if sink != nil {
-		w.sink, w.sinkName = sink, "file "+sink.Path()
-	}
+	w := wiring{env: env, file: file, rc: rc, log: log, signer: key, secret: []byte(env.AlertSecret.Reveal()), addr: env.Addr, keyPrefix: env.RedisKeyPrefix,
+		sink: sink, sinkName: sinkName}
 	sys, err := build(w)
 	if err != nil {
 		fmt.Fprintln(a.stderr, err)
