@@ -197,3 +197,37 @@ func TestCodesPastUncoveredEntries(t *testing.T) {
 		}
 	}
 }
+
+// TestReplacedChainIsALoss: a chain as long as its checkpoint but whose entry at that
+// size is not the signed one (Redis restored from another deployment, a forged chain) is
+// a loss too, and verify names it.
+func TestReplacedChainIsALoss(t *testing.T) {
+	ctx := context.Background()
+	sink, _ := newSink(t)
+	l1 := guarded(t, ledger.NewMemStore(), sink, &losses{})
+	for _, svc := range []string{"a", "b", "c"} {
+		open(t, l1, svc)
+	}
+	if err := l1.Check(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	other := ledger.NewMemStore()
+	lo := newLedger(t, other)
+	for _, svc := range []string{"x", "y", "z", "w", "v"} {
+		e := ev("acme", "", ledger.Detect)
+		e.Service = svc
+		if _, err := lo.Record(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mark, _ := sink.Load(ctx, "acme")
+	_, verr := ledger.VerifyStoreMark(ctx, other, "acme", sinkKey.Public().(ed25519.PublicKey), mark)
+	var le *ledger.LossError
+	if !errors.As(verr, &le) || !le.Differs || !strings.Contains(verr.Error(), "chain has 5 entries but entry 3 is not the one its last checkpoint") {
+		t.Fatalf("verify of a replaced chain: %v", verr)
+	}
+	seen := &losses{}
+	if err := guarded(t, other, sink, seen).Check(ctx, "acme"); !errors.As(err, &le) || !le.Differs || len(seen.all()) != 1 {
+		t.Fatalf("Check of a replaced chain: %v", err)
+	}
+}

@@ -216,7 +216,22 @@ func TestRedisRestartWithoutPersistenceIsALedgerLoss(t *testing.T) {
 	if used[next] {
 		t.Fatalf("the incident after the loss is %s, a code used before (%v)", next, used)
 	}
-	t.Logf("codes before the loss %v, after it %s; verify said %q", used, next, strings.TrimSpace(out))
+	// The Redis client's own complaints during the outage came through slog as JSON
+	// (no plain-text "redis: pool.go" lines), rate-limited.
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			t.Errorf("serve wrote a line that is not a JSON log record: %q", line)
+		}
+		if rec["msg"] == "redis client" {
+			n++
+		}
+	}
+	if n > 20 {
+		t.Errorf("%d redis client records: not rate-limited", n)
+	}
+	t.Logf("codes before the loss %v, after it %s; verify said %q; %d redis client records", used, next, strings.TrimSpace(out), n)
 }
 
 // alertAt posts an Alertmanager notification for checkout's alert that started at hhmm.
