@@ -302,6 +302,22 @@ func TestEditPhotoCard(t *testing.T) {
 	if err := a.Edit(c, ref, approvedCard()); err != nil {
 		t.Errorf("repeated Edit: %v", err)
 	}
+	// A photo the adapter no longer remembers (sent before it kept notes, or the note
+	// expired) is still edited: editMessageText is refused, then the caption is edited.
+	ref2, err := a.Post(c, conversation.Thread{Chat: chat(groupChat)}, card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iter := e.rdb.Scan(c, 0, e.prefix+"tg:photo:*", 100).Iterator()
+	for iter.Next(c) {
+		e.rdb.Del(c, iter.Val())
+	}
+	if err := a.Edit(c, ref2, approvedCard()); err != nil {
+		t.Fatalf("Edit of an unremembered photo: %v", err)
+	}
+	if m, _ := e.fake.Message(groupChat, atoi(t, ref2.ID)); !strings.HasSuffix(m.Caption, "Approved by Ana Moyo at 09:41") {
+		t.Errorf("unremembered photo card after edit: caption %q", m.Caption)
+	}
 }
 
 func TestEditMissingMessage(t *testing.T) {
