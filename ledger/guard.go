@@ -157,7 +157,7 @@ func (l *Ledger) observe(ctx context.Context, tenant string, ep *epoch, tail Tai
 		}
 		if loss == nil && ep.mark != nil && hasBase && ep.mark.Checkpoint.Base > base {
 			// A restarted chain that had no entry yet lost only its code base: claim it again.
-			if ep.base, err = l.opts.Store.(BaseStore).ClaimBase(ctx, tenant, ep.mark.Checkpoint.Base); err != nil {
+			if ep.base, err = l.opts.Store.(BaseStore).ClaimBase(ctx, tenant, base, ep.mark.Checkpoint.Base); err != nil {
 				return nil, err
 			}
 		}
@@ -179,12 +179,14 @@ func (l *Ledger) observe(ctx context.Context, tenant string, ep *epoch, tail Tai
 // and the store records the new base.
 func (l *Ledger) restart(ctx context.Context, tenant string, ep *epoch, tail Tail, loss *LossError) error {
 	lost := loss.Checkpoint
-	next := lost.Base + max(lost.Size, lost.Reserved, ep.reserved, ep.floor.Seq)
-	if next == 0 {
-		next = 1 // never 0: a restarted chain must be told apart from a first one
-	}
+	// Never 0 and always past the base the chain had: a restarted chain must be told
+	// apart from the one before it.
+	next := max(lost.Base+max(lost.Size, lost.Reserved, ep.reserved, ep.floor.Seq), ep.base+1)
 	if bs, ok := l.opts.Store.(BaseStore); ok {
-		claimed, err := bs.ClaimBase(ctx, tenant, next)
+		// Raised from the base this Ledger numbered with: a surviving base key (a failover
+		// that kept it but lost the newest entries) is replaced; another writer that
+		// restarted the chain first keeps its base, and this one adopts it.
+		claimed, err := bs.ClaimBase(ctx, tenant, ep.base, next)
 		if err != nil {
 			return fmt.Errorf("restart %s chain: %w", tenant, err)
 		}

@@ -231,3 +231,31 @@ func TestReplacedChainIsALoss(t *testing.T) {
 		t.Fatalf("Check of a replaced chain: %v", err)
 	}
 }
+
+// TestFailoverKeepsNoRepeatedCodes: a failover to a replica that lacks the newest entries
+// but kept the chain's code base (a restarted chain's) shrinks the tail under a running
+// Ledger: a loss, and the base is raised past the lost codes rather than kept.
+func TestFailoverKeepsNoRepeatedCodes(t *testing.T) {
+	ctx := context.Background()
+	st := ledger.NewMemStore()
+	if _, err := st.ClaimBase(ctx, "acme", 0, 100); err != nil {
+		t.Fatal(err)
+	}
+	seen := &losses{}
+	l := guarded(t, st, nil, seen)
+	used := map[string]bool{}
+	for i := 0; i < 5; i++ {
+		used[open(t, l, fmt.Sprintf("svc%d", i)).Incident] = true
+	}
+	st.Tamper("acme", func(es []ledger.Entry) []ledger.Entry { return es[:3] }) // the replica had 3
+	e := open(t, l, "new")
+	if used[e.Incident] {
+		t.Fatalf("after the failover the new incident reuses %s", e.Incident)
+	}
+	if got := seen.all(); len(got) != 1 || got[0].Entries != 3 || got[0].Checkpoint.Size != 5 {
+		t.Fatalf("OnLoss saw %+v, want 3 entries against 5", got)
+	}
+	if b, _ := st.Base(ctx, "acme"); b < 105 {
+		t.Fatalf("code base %d after the failover, want at least 105 (codes up to INC-69 were used)", b)
+	}
+}

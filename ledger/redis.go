@@ -334,13 +334,17 @@ func (s *RedisStore) Base(ctx context.Context, tenant string) (uint64, error) {
 }
 
 var claimBaseScript = redis.NewScript(`
-redis.call('SET', KEYS[1], ARGV[1], 'NX')
-return redis.call('GET', KEYS[1])
+local cur = redis.call('GET', KEYS[1]) or '0'
+if cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return ARGV[2]
+end
+return cur
 `)
 
 // ClaimBase implements BaseStore.
-func (s *RedisStore) ClaimBase(ctx context.Context, tenant string, base uint64) (uint64, error) {
-	v, err := claimBaseScript.Run(ctx, s.c, []string{s.keys(tenant).base}, strconv.FormatUint(base, 10)).Text()
+func (s *RedisStore) ClaimBase(ctx context.Context, tenant string, old, base uint64) (uint64, error) {
+	v, err := claimBaseScript.Run(ctx, s.c, []string{s.keys(tenant).base}, strconv.FormatUint(old, 10), strconv.FormatUint(base, 10)).Text()
 	if err != nil {
 		return 0, fmt.Errorf("claim code base: %w", err)
 	}

@@ -71,7 +71,7 @@ func TestFileSinkWritesAtomically(t *testing.T) {
 	// A mark of an earlier chain (smaller base) never replaces the one kept. A restarted
 	// chain's mark is written by a Ledger whose store holds code base 345.
 	st := ledger.NewMemStore()
-	if _, err := st.ClaimBase(ctx, "acme", 345); err != nil {
+	if _, err := st.ClaimBase(ctx, "acme", 0, 345); err != nil {
 		t.Fatal(err)
 	}
 	l, err := ledger.New(ledger.Options{Store: st, Signer: sinkKey, Sink: s})

@@ -89,9 +89,10 @@ type Store interface {
 type BaseStore interface {
 	// Base returns the chain's code base (0 if none was claimed).
 	Base(ctx context.Context, tenant string) (uint64, error)
-	// ClaimBase sets the chain's code base to base unless one is set, and returns the one
-	// that holds: the first claim wins.
-	ClaimBase(ctx context.Context, tenant string, base uint64) (uint64, error)
+	// ClaimBase sets the chain's code base to base if it is still old (0: none set), and
+	// returns the one that holds: of several writers restarting the same chain, the first
+	// wins and the others adopt its base.
+	ClaimBase(ctx context.Context, tenant string, old, base uint64) (uint64, error)
 }
 
 // MemStore is an in-memory Store for tests, simulations and single-process tools.
@@ -108,7 +109,7 @@ type memTenant struct {
 	order      []string          // incidents, oldest first
 	byIncident map[string][]int
 	checkpoint *Checkpoint
-	base       *uint64
+	base       *uint64 // nil: none set
 }
 
 // NewMemStore returns an empty in-memory store.
@@ -257,14 +258,19 @@ func (m *MemStore) Base(ctx context.Context, tenant string) (uint64, error) {
 }
 
 // ClaimBase implements BaseStore.
-func (m *MemStore) ClaimBase(ctx context.Context, tenant string, base uint64) (uint64, error) {
+func (m *MemStore) ClaimBase(ctx context.Context, tenant string, old, base uint64) (uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	mt := m.tenant(tenant)
-	if mt.base == nil {
-		mt.base = &base
+	cur := uint64(0)
+	if mt.base != nil {
+		cur = *mt.base
 	}
-	return *mt.base, nil
+	if cur == old {
+		mt.base = &base
+		return base, nil
+	}
+	return cur, nil
 }
 
 // Ping implements Store.
