@@ -16,13 +16,20 @@ import (
 // so a verifier can name the first entry that differs from what was signed even when a
 // forger recomputed every later hash.
 type Checkpoint struct {
-	Tenant    string    `json:"tenant"`
-	Size      uint64    `json:"size"`
-	TailHash  string    `json:"tail_hash"`
-	At        time.Time `json:"at"`
-	Hashes    string    `json:"hashes,omitempty"`
-	PublicKey string    `json:"public_key"`
-	Signature string    `json:"signature"`
+	Tenant   string    `json:"tenant"`
+	Size     uint64    `json:"size"`
+	TailHash string    `json:"tail_hash"`
+	At       time.Time `json:"at"`
+	Hashes   string    `json:"hashes,omitempty"`
+	// Base is where this chain's incident codes start: entry seq opens INC-(Base+seq) in
+	// hex. It is 0 for a tenant's first chain; a chain restarted after a loss starts past
+	// every code the lost chain may have used (see Reserved).
+	Base uint64 `json:"base,omitempty"`
+	// Reserved is the highest seq of this chain whose code may already be in use: a
+	// checkpoint sink records it before such entries are appended.
+	Reserved  uint64 `json:"reserved,omitempty"`
+	PublicKey string `json:"public_key"`
+	Signature string `json:"signature"`
 }
 
 // MaxCheckpointSize bounds the size a checkpoint may claim (a trillion entries).
@@ -36,8 +43,13 @@ var ErrBadCheckpoint = errors.New("bad checkpoint")
 
 func (c *Checkpoint) message() []byte {
 	hl := sha256.Sum256([]byte(c.Hashes))
-	return []byte("alertengine-checkpoint/v1\n" + c.Tenant + "\n" + strconv.FormatUint(c.Size, 10) + "\n" +
-		c.TailHash + "\n" + c.At.UTC().Format(time.RFC3339Nano) + "\n" + hex.EncodeToString(hl[:]))
+	m := "alertengine-checkpoint/v1\n" + c.Tenant + "\n" + strconv.FormatUint(c.Size, 10) + "\n" +
+		c.TailHash + "\n" + c.At.UTC().Format(time.RFC3339Nano) + "\n" + hex.EncodeToString(hl[:])
+	if c.Base != 0 || c.Reserved != 0 {
+		// Only checkpoints that carry them sign them, so older checkpoints still verify.
+		m += "\nbase " + strconv.FormatUint(c.Base, 10) + " reserved " + strconv.FormatUint(c.Reserved, 10)
+	}
+	return []byte(m)
 }
 
 // SignCheckpoint signs tenant's chain of size entries ending in tailHash. hashes, when
@@ -51,6 +63,12 @@ func SignCheckpoint(key ed25519.PrivateKey, tenant string, size uint64, tailHash
 		}
 		c.Hashes = string(b)
 	}
+	return c.sign(key)
+}
+
+// sign sets the public key and the signature of c.
+func (c Checkpoint) sign(key ed25519.PrivateKey) Checkpoint {
+	c.At = c.At.UTC()
 	c.PublicKey = base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))
 	c.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(key, c.message()))
 	return c
@@ -76,7 +94,7 @@ func (c *Checkpoint) Verify(trusted ed25519.PublicKey) (pinned bool, err error) 
 	if !ed25519.Verify(pub, c.message(), sig) {
 		return pinned, fmt.Errorf("%w: signature does not verify", ErrBadCheckpoint)
 	}
-	if c.Size > MaxCheckpointSize {
+	if c.Size > MaxCheckpointSize || c.Base > MaxCheckpointSize || c.Reserved > MaxCheckpointSize {
 		return pinned, fmt.Errorf("%w: size %d is not plausible", ErrBadCheckpoint, c.Size)
 	}
 	if c.Hashes != "" && (len(c.Hashes)%HashPrefixLen != 0 || uint64(len(c.Hashes)/HashPrefixLen) != c.Size) {

@@ -7,4 +7,10 @@
 // compare-and-append on the chain tail and on the incident's stage, so any number of
 // writers in any number of processes neither fork nor gap a tenant's chain, and a stage
 // change happens at most once.
+//
+// A store can still lose entries (a Redis without persistence restarts empty). The last
+// signed checkpoint is therefore also kept outside it, in a CheckpointSink (FileSink,
+// HTTPSink); a Ledger compares every tail the store reports with it and with the longest
+// chain it saw, and on a loss restarts the chain with a code base past every incident
+// code the lost one may have used (LossError, Ledger.Check, VerifyStoreMark).
 package ledger

@@ -23,6 +23,20 @@ type Options struct {
 	MaxBatch int
 	// Timeout bounds one store call (default 10 s).
 	Timeout time.Duration
+	// Sink keeps each tenant's latest signed checkpoint outside the store, so that a
+	// store that loses entries is noticed (see Check). It needs Signer. nil: none (a loss
+	// is still noticed while this Ledger runs, against the longest chain it saw).
+	Sink CheckpointSink
+	// ReserveBlock is how far past a new incident's seq one sink write reserves codes
+	// (default DefaultReserveBlock): an incident opening past the reserved seq writes the
+	// sink before it is appended.
+	ReserveBlock int
+	// SinkInterval is the least time between two sink writes that only record how far
+	// the chain has grown (default 1 s); reservations and terminal stages write at once.
+	SinkInterval time.Duration
+	// OnLoss is called for every loss the Ledger detects, once its new code base is
+	// claimed and before it is logged at ERROR.
+	OnLoss func(LossError)
 }
 
 // Validate checks the options.
@@ -33,8 +47,11 @@ func (o *Options) Validate() error {
 	if o.Signer != nil && len(o.Signer) != ed25519.PrivateKeySize {
 		return errors.New("ledger: signer is not an Ed25519 private key")
 	}
-	if o.MaxBatch < 0 || o.Timeout < 0 {
-		return errors.New("ledger: negative MaxBatch or Timeout")
+	if o.MaxBatch < 0 || o.Timeout < 0 || o.ReserveBlock < 0 || o.SinkInterval < 0 {
+		return errors.New("ledger: negative MaxBatch, Timeout or ReserveBlock")
+	}
+	if o.Sink != nil && o.Signer == nil {
+		return errors.New("ledger: a checkpoint sink needs a Signer")
 	}
 	return nil
 }
@@ -72,6 +89,12 @@ func New(opts Options) (*Ledger, error) {
 	}
 	if opts.Timeout == 0 {
 		opts.Timeout = 10 * time.Second
+	}
+	if opts.ReserveBlock == 0 {
+		opts.ReserveBlock = DefaultReserveBlock
+	}
+	if opts.SinkInterval == 0 {
+		opts.SinkInterval = time.Second
 	}
 	return &Ledger{opts: opts, queues: map[string]*queue{}, stages: map[string]Stage{}}, nil
 }
@@ -173,12 +196,27 @@ func (l *Ledger) forget(key string) {
 	delete(l.stages, key)
 }
 
-// checkpoint signs the chain as it stood at e. A failure is logged, not returned: the
-// entry is durable, and the next terminal stage or export signs again.
+// checkpoint signs the chain as it stood at e, in the store and in the sink. A failure is
+// logged, not returned: the entry is durable, and the next terminal stage or export signs
+// again.
 func (l *Ledger) checkpoint(ctx context.Context, e Entry) {
-	cp := SignCheckpoint(l.opts.Signer, e.Tenant, e.Seq, e.Hash, l.opts.Clock(), nil)
+	q := l.queue(e.Tenant)
+	q.gmu.Lock()
+	cp := Checkpoint{Tenant: e.Tenant, Size: e.Seq, TailHash: e.Hash, At: l.opts.Clock(), Base: q.ep.base, Reserved: q.ep.reserved}.sign(l.opts.Signer)
+	var m *Mark
+	if l.opts.Sink != nil && q.ep.loaded && (q.ep.mark == nil || q.ep.mark.Checkpoint.Base < cp.Base || q.ep.mark.Checkpoint.Base == cp.Base && q.ep.mark.Checkpoint.Size <= cp.Size) {
+		m = &Mark{Checkpoint: cp}
+		if q.ep.mark != nil {
+			m.Lost = q.ep.mark.Lost
+		}
+		q.ep.mark = m
+	}
+	q.gmu.Unlock()
 	if err := l.opts.Store.SaveCheckpoint(ctx, cp); err != nil {
 		l.opts.Logger.Warn("save checkpoint", "tenant", e.Tenant, "size", e.Seq, "err", err)
+	}
+	if m != nil {
+		l.saveMark(ctx, *m)
 	}
 }
 
@@ -212,6 +250,10 @@ type queue struct {
 	busy      bool
 	tail      Tail
 	tailKnown bool // guarded by the leadership, not mu
+	// gmu guards ep; a commit holds it throughout, so Check never judges a tail read
+	// before an append this Ledger made.
+	gmu sync.Mutex
+	ep  epoch
 }
 
 func (l *Ledger) queue(tenant string) *queue {
@@ -281,27 +323,51 @@ func (l *Ledger) commit(q *queue, batch []*request) {
 			r.done <- result{err: err}
 		}
 	}
+	q.gmu.Lock()
+	defer q.gmu.Unlock()
+	fromMark := false
+	if !q.ep.loaded {
+		if err := l.loadEpoch(ctx, tenant, &q.ep); err != nil {
+			fail(batch, fmt.Errorf("read code base of %s: %w", tenant, err))
+			return
+		}
+		fromMark = true
+	}
+	// seen judges every tail the store reports: one shorter than the chain was is a loss.
+	seen := func(t Tail, fromMark bool) error {
+		if _, err := l.observe(ctx, tenant, &q.ep, t, fromMark); err != nil {
+			return fmt.Errorf("restart %s chain after a loss: %w", tenant, err)
+		}
+		return nil
+	}
 	if !q.tailKnown {
 		t, err := l.opts.Store.Tail(ctx, tenant)
 		if err != nil {
 			fail(batch, fmt.Errorf("read tail of %s: %w", tenant, err))
 			return
 		}
+		if err := seen(t, fromMark); err != nil {
+			fail(batch, err)
+			return
+		}
 		q.tail, q.tailKnown = t, true
 	}
 	rest := batch
 	for len(rest) > 0 {
-		entries, err := chain(q.tail, rest)
+		entries, err := chain(q.tail, q.ep.base, rest)
 		if err != nil {
 			fail(rest, err)
 			return
 		}
+		l.reserve(ctx, tenant, &q.ep, q.tail, entries)
 		n, err := l.opts.Store.Append(ctx, tenant, q.tail, entries)
 		for i := 0; i < n; i++ {
 			rest[i].done <- result{e: entries[i]}
 		}
 		if n > 0 {
 			q.tail = Tail{entries[n-1].Seq, entries[n-1].Hash}
+			q.ep.floor = q.tail
+			l.cover(ctx, tenant, &q.ep, q.tail, false)
 		}
 		rest = rest[n:]
 		var sc *StageConflictError
@@ -310,9 +376,17 @@ func (l *Ledger) commit(q *queue, batch []*request) {
 		switch {
 		case err == nil:
 		case errors.As(err, &ce):
+			if err := seen(ce.Tail, false); err != nil {
+				q.tailKnown = false
+				fail(rest, err)
+				return
+			}
 			q.tail = ce.Tail
 		case errors.Is(err, ErrConflict):
 			t, terr := l.opts.Store.Tail(ctx, tenant)
+			if terr == nil {
+				terr = seen(t, false)
+			}
 			if terr != nil {
 				q.tailKnown = false
 				fail(rest, fmt.Errorf("read tail of %s: %w", tenant, terr))
@@ -330,8 +404,9 @@ func (l *Ledger) commit(q *queue, batch []*request) {
 	}
 }
 
-// chain links requests onto tail: seq, prev_hash, hash, and the id of opened incidents.
-func chain(tail Tail, rs []*request) ([]Entry, error) {
+// chain links requests onto tail: seq, prev_hash, hash, and the id of opened incidents,
+// numbered from the chain's code base.
+func chain(tail Tail, base uint64, rs []*request) ([]Entry, error) {
 	out := make([]Entry, len(rs))
 	prev := tail
 	for i, r := range rs {
@@ -339,7 +414,7 @@ func chain(tail Tail, rs []*request) ([]Entry, error) {
 		e.Seq = prev.Seq + 1
 		e.PrevHash = prev.Hash
 		if e.Event == Detect {
-			e.Incident = IncidentID(e.Seq)
+			e.Incident = IncidentID(base + e.Seq)
 		}
 		h, err := e.ComputeHash()
 		if err != nil {

@@ -27,6 +27,7 @@ import (
 //	P{ae:T}:incidents   zset  incident scored by its opening seq
 //	P{ae:T}:byinc       zset  "<incident>:<seq, 20 digits>", all score 0 (lexicographic index)
 //	P{ae:T}:checkpoint  string, the latest signed checkpoint (JSON)
+//	P{ae:T}:base        string, the chain's code base (set once, when a chain restarts after a loss)
 type RedisStore struct {
 	c      redis.UniversalClient
 	prefix string
@@ -37,11 +38,11 @@ func NewRedisStore(c redis.UniversalClient, prefix string) *RedisStore {
 	return &RedisStore{c: c, prefix: prefix}
 }
 
-type tenantKeys struct{ chain, tail, stage, service, open, incidents, byinc, checkpoint string }
+type tenantKeys struct{ chain, tail, stage, service, open, incidents, byinc, checkpoint, base string }
 
 func (s *RedisStore) keys(tenant string) tenantKeys {
 	b := s.prefix + "{ae:" + tenant + "}:"
-	return tenantKeys{b + "chain", b + "tail", b + "stage", b + "service", b + "open", b + "incidents", b + "byinc", b + "checkpoint"}
+	return tenantKeys{b + "chain", b + "tail", b + "stage", b + "service", b + "open", b + "incidents", b + "byinc", b + "checkpoint", b + "base"}
 }
 
 // appendScript is the compare-and-append. It returns {appended, code, detail}:
@@ -259,13 +260,14 @@ func (s *RedisStore) OpenIncident(ctx context.Context, tenant, service string) (
 	return v, nil
 }
 
-// SaveCheckpoint implements Store. A checkpoint never replaces a larger one.
+// SaveCheckpoint implements Store. A checkpoint never replaces one of a later chain (a
+// larger base) or a larger one of the same chain.
 func (s *RedisStore) SaveCheckpoint(ctx context.Context, cp Checkpoint) error {
 	js, err := json.Marshal(cp)
 	if err != nil {
 		return err
 	}
-	err = saveCheckpointScript.Run(ctx, s.c, []string{s.keys(cp.Tenant).checkpoint}, js, cp.Size).Err()
+	err = saveCheckpointScript.Run(ctx, s.c, []string{s.keys(cp.Tenant).checkpoint}, js, cp.Size, cp.Base).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("save checkpoint: %w", err)
 	}
@@ -276,7 +278,10 @@ var saveCheckpointScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local size = tonumber(string.match(cur, '"size":(%d+)'))
-  if size and size > tonumber(ARGV[2]) then return 0 end
+  local base = tonumber(string.match(cur, '"base":(%d+)') or '0')
+  local nbase = tonumber(ARGV[3])
+  if base > nbase then return 0 end
+  if base == nbase and size and size > tonumber(ARGV[2]) then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
@@ -311,3 +316,41 @@ func (s *RedisStore) Client() redis.UniversalClient { return s.c }
 
 // ChainKey returns the stream key of a tenant's chain.
 func (s *RedisStore) ChainKey(tenant string) string { return s.keys(tenant).chain }
+
+// Base implements BaseStore.
+func (s *RedisStore) Base(ctx context.Context, tenant string) (uint64, error) {
+	v, err := s.c.Get(ctx, s.keys(tenant).base).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read code base: %w", err)
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("read code base: %q is not a number", v)
+	}
+	return n, nil
+}
+
+var claimBaseScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1]) or '0'
+if cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return ARGV[2]
+end
+return cur
+`)
+
+// ClaimBase implements BaseStore.
+func (s *RedisStore) ClaimBase(ctx context.Context, tenant string, old, base uint64) (uint64, error) {
+	v, err := claimBaseScript.Run(ctx, s.c, []string{s.keys(tenant).base}, strconv.FormatUint(old, 10), strconv.FormatUint(base, 10)).Text()
+	if err != nil {
+		return 0, fmt.Errorf("claim code base: %w", err)
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("claim code base: %q is not a number", v)
+	}
+	return n, nil
+}

@@ -84,6 +84,17 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
+// BaseStore is implemented by stores that keep a chain's code base (see Checkpoint.Base)
+// beside the chain, so every writer of a restarted chain numbers incidents alike.
+type BaseStore interface {
+	// Base returns the chain's code base (0 if none was claimed).
+	Base(ctx context.Context, tenant string) (uint64, error)
+	// ClaimBase sets the chain's code base to base if it is still old (0: none set), and
+	// returns the one that holds: of several writers restarting the same chain, the first
+	// wins and the others adopt its base.
+	ClaimBase(ctx context.Context, tenant string, old, base uint64) (uint64, error)
+}
+
 // MemStore is an in-memory Store for tests, simulations and single-process tools.
 type MemStore struct {
 	mu      sync.Mutex
@@ -98,6 +109,7 @@ type memTenant struct {
 	order      []string          // incidents, oldest first
 	byIncident map[string][]int
 	checkpoint *Checkpoint
+	base       *uint64 // nil: none set
 }
 
 // NewMemStore returns an empty in-memory store.
@@ -210,12 +222,17 @@ func (m *MemStore) OpenIncident(ctx context.Context, tenant, service string) (st
 	return m.tenant(tenant).open[service], nil
 }
 
-// SaveCheckpoint implements Store.
+// SaveCheckpoint implements Store. Like RedisStore's, it never replaces a checkpoint of a
+// later chain or a larger one of the same chain.
 func (m *MemStore) SaveCheckpoint(ctx context.Context, cp Checkpoint) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	mt := m.tenant(cp.Tenant)
+	if cur := mt.checkpoint; cur != nil && (cur.Base > cp.Base || cur.Base == cp.Base && cur.Size > cp.Size) {
+		return nil
+	}
 	c := cp
-	m.tenant(cp.Tenant).checkpoint = &c
+	mt.checkpoint = &c
 	return nil
 }
 
@@ -228,6 +245,32 @@ func (m *MemStore) Checkpoint(ctx context.Context, tenant string) (*Checkpoint, 
 		return &cp, nil
 	}
 	return nil, nil
+}
+
+// Base implements BaseStore.
+func (m *MemStore) Base(ctx context.Context, tenant string) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if b := m.tenant(tenant).base; b != nil {
+		return *b, nil
+	}
+	return 0, nil
+}
+
+// ClaimBase implements BaseStore.
+func (m *MemStore) ClaimBase(ctx context.Context, tenant string, old, base uint64) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mt := m.tenant(tenant)
+	cur := uint64(0)
+	if mt.base != nil {
+		cur = *mt.base
+	}
+	if cur == old {
+		mt.base = &base
+		return base, nil
+	}
+	return cur, nil
 }
 
 // Ping implements Store.

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -61,6 +62,11 @@ const (
 	DefaultPolicyMinScoreToAlert = 70
 	// MinAlertSecretLen is the shortest accepted ALERT_SECRET, in bytes.
 	MinAlertSecretLen = 32
+	// DefaultCheckpointFile is where `serve` keeps the ledger's last signed checkpoints
+	// when LEDGER_CHECKPOINT_FILE is unset.
+	DefaultCheckpointFile = "/var/lib/alertengine/checkpoints.json"
+	// MinStatusTokenLen is the shortest accepted STATUS_TOKEN, in bytes.
+	MinStatusTokenLen = 16
 	// maxSecretFile bounds a NAME_FILE read.
 	maxSecretFile = 64 << 10
 )
@@ -93,6 +99,19 @@ type Env struct {
 	// LedgerSigningKey is the base64 Ed25519 seed (LEDGER_SIGNING_KEY); see SigningKey. Empty
 	// in demo: the caller generates one.
 	LedgerSigningKey Secret
+	// LedgerCheckpointFile is LEDGER_CHECKPOINT_FILE: the file, outside Redis, that keeps
+	// every tenant's last signed checkpoint so that a Redis that lost the ledger is
+	// noticed. Serve: DefaultCheckpointFile when unset. Demo: empty when unset (the caller
+	// picks a file that lives no longer than its embedded Redis).
+	LedgerCheckpointFile string
+	// LedgerCheckpointURL is LEDGER_CHECKPOINT_URL: an auditor's service that keeps the
+	// same checkpoints (ledger.HTTPSink's protocol), beside the file; empty if unset.
+	LedgerCheckpointURL string
+	// LedgerCheckpointToken is LEDGER_CHECKPOINT_TOKEN, the bearer token for that service.
+	LedgerCheckpointToken Secret
+	// StatusToken is STATUS_TOKEN: the bearer token GET /__alertengine/status requires.
+	// Unset: the endpoint is not served.
+	StatusToken Secret
 
 	TelegramBotToken      Secret
 	TelegramAPIURL        string
@@ -135,7 +154,7 @@ type Env struct {
 var secretVars = []string{
 	"REDIS_URL", "ALERT_SECRET", "LEDGER_SIGNING_KEY", "TELEGRAM_BOT_TOKEN",
 	"TELEGRAM_WEBHOOK_SECRET", "TWILIO_AUTH_TOKEN", "LLM_API_KEY", "OPENAI_API_KEY",
-	"GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN",
+	"GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN", "STATUS_TOKEN", "LEDGER_CHECKPOINT_TOKEN",
 }
 
 var (
@@ -260,6 +279,8 @@ func LoadEnv(lookup func(string) (string, bool), mode Mode) (Env, error) {
 		r.addf("LEDGER_SIGNING_KEY", "required in serve mode (base64 of a 32-byte Ed25519 seed; or set LEDGER_SIGNING_KEY_FILE)")
 	}
 
+	r.ledger(&e, serve)
+
 	r.telegram(&e)
 	r.twilio(&e)
 	r.llm(&e)
@@ -352,6 +373,27 @@ func (r *envReader) redis(e *Env, serve bool) {
 	}
 	if serve && !e.RedisURL.IsSet() && len(e.RedisClusterAddrs) == 0 && len(e.RedisSentinelAddrs) == 0 {
 		r.addf("REDIS_URL", "required in serve mode (or REDIS_CLUSTER_ADDRS, or REDIS_SENTINEL_ADDRS with REDIS_MASTER_NAME)")
+	}
+}
+
+func (r *envReader) ledger(e *Env, serve bool) {
+	e.LedgerCheckpointFile = r.get("LEDGER_CHECKPOINT_FILE")
+	switch p := e.LedgerCheckpointFile; {
+	case p == "" && serve:
+		e.LedgerCheckpointFile = DefaultCheckpointFile
+	case p == "":
+	case strings.ContainsAny(p, "\x00\n\r"):
+		r.addf("LEDGER_CHECKPOINT_FILE", "not a file path")
+	case strings.HasSuffix(p, "/") || filepath.Base(filepath.Clean(p)) == "." || filepath.Base(filepath.Clean(p)) == "..":
+		r.addf("LEDGER_CHECKPOINT_FILE", "names a directory; want a file path, e.g. %s", DefaultCheckpointFile)
+	default:
+		e.LedgerCheckpointFile = filepath.Clean(p)
+	}
+	e.LedgerCheckpointURL = r.url("LEDGER_CHECKPOINT_URL", "", true)
+	e.LedgerCheckpointToken = r.secret("LEDGER_CHECKPOINT_TOKEN")
+	e.StatusToken = r.secret("STATUS_TOKEN")
+	if e.StatusToken.IsSet() && len(e.StatusToken) < MinStatusTokenLen {
+		r.addf("STATUS_TOKEN", "must be at least %d bytes, got %d", MinStatusTokenLen, len(e.StatusToken))
 	}
 }
 
@@ -611,6 +653,10 @@ func (e Env) Redacted() map[string]string {
 	put("REDIS_KEY_PREFIX", e.RedisKeyPrefix)
 	put("ALERT_SECRET", e.AlertSecret.String())
 	put("LEDGER_SIGNING_KEY", e.LedgerSigningKey.String())
+	put("LEDGER_CHECKPOINT_FILE", e.LedgerCheckpointFile)
+	put("LEDGER_CHECKPOINT_URL", e.LedgerCheckpointURL)
+	put("LEDGER_CHECKPOINT_TOKEN", e.LedgerCheckpointToken.String())
+	put("STATUS_TOKEN", e.StatusToken.String())
 	put("TELEGRAM_BOT_TOKEN", e.TelegramBotToken.String())
 	put("TELEGRAM_API_URL", e.TelegramAPIURL)
 	put("TELEGRAM_WEBHOOK_SECRET", e.TelegramWebhookSecret.String())

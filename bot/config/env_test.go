@@ -76,7 +76,8 @@ func TestLoadEnvDefaults(t *testing.T) {
 			want: Env{
 				Mode: Serve, Addr: ":8080",
 				RedisURL: "redis://:pw@redis:6379/0", AlertSecret: Secret(testAlertSecret), LedgerSigningKey: Secret(testSigningKey),
-				TelegramAPIURL: DefaultTelegramAPIURL, TwilioAPIURL: DefaultTwilioAPIURL,
+				LedgerCheckpointFile: DefaultCheckpointFile,
+				TelegramAPIURL:       DefaultTelegramAPIURL, TwilioAPIURL: DefaultTwilioAPIURL,
 				GitHubAPIURL: DefaultGitHubAPIURL, CouncilEnabled: true,
 				LoopInterval: 5 * time.Second, PolicyMinScoreToAlert: 70,
 				LogLevel: slog.LevelInfo, LogFormat: LogJSON,
@@ -122,6 +123,10 @@ func TestLoadEnvAllSet(t *testing.T) {
 		"POLICY_MIN_SCORE_TO_ALERT", "55",
 		"LOG_LEVEL", "DEBUG",
 		"LOG_FORMAT", "text",
+		"LEDGER_CHECKPOINT_FILE", "/srv/ae//state/checkpoints.json",
+		"STATUS_TOKEN", "status-token-0123456789",
+		"LEDGER_CHECKPOINT_URL", "https://audit.example/checkpoints/",
+		"LEDGER_CHECKPOINT_TOKEN", "audit-token",
 	)
 	got, err := LoadEnv(mapLookup(env), Serve)
 	if err != nil {
@@ -131,6 +136,8 @@ func TestLoadEnvAllSet(t *testing.T) {
 		Mode: Serve, Addr: "0.0.0.0:9000", PublicURL: "https://bot.example.com",
 		RedisURL: "redis://:pw@redis:6379/0", RedisSentinelAddrs: []string{"s1:26379", "s2:26379"}, RedisMasterName: "mymaster",
 		AlertSecret: Secret(testAlertSecret), LedgerSigningKey: Secret(testSigningKey),
+		LedgerCheckpointFile: "/srv/ae/state/checkpoints.json", StatusToken: "status-token-0123456789",
+		LedgerCheckpointURL: "https://audit.example/checkpoints", LedgerCheckpointToken: "audit-token",
 		TelegramBotToken: "123456:ABC-def_ghi", TelegramAPIURL: "http://tg.local:8081", TelegramWebhookSecret: "hook_secret-1",
 		TwilioAccountSID: "AC" + strings.Repeat("a", 32), TwilioAuthToken: "twilio-token",
 		TwilioWhatsAppFrom: "whatsapp:+14155238886", TwilioAPIURL: "http://twilio.local",
@@ -373,6 +380,10 @@ func TestLoadEnvProblems(t *testing.T) {
 			`LOOP_INTERVAL_S: must be a whole number of seconds greater than 0, got "5s"`,
 			`POLICY_MIN_SCORE_TO_ALERT: must be a whole number from 0 to 100, got "-1"`,
 		}},
+		{"checkpoint file and status token", map[string]string{"LEDGER_CHECKPOINT_FILE": "/var/lib/alertengine/", "STATUS_TOKEN": "short"}, Demo, []string{
+			"LEDGER_CHECKPOINT_FILE: names a directory; want a file path, e.g. /var/lib/alertengine/checkpoints.json",
+			"STATUS_TOKEN: must be at least 16 bytes, got 5",
+		}},
 		{"unknown mode", nil, Mode(7), []string{
 			"mode: unknown mode 7 (want config.Demo or config.Serve)",
 		}},
@@ -427,13 +438,16 @@ func TestLoadEnvSecretFiles(t *testing.T) {
 		"OPENAI_API_KEY":          "openai-from-file",
 		"GITHUB_WEBHOOK_SECRET":   "gh-hook-from-file",
 		"GITHUB_TOKEN":            "gh-token-from-file",
+		"STATUS_TOKEN":            "status-token-from-file",
+		"LEDGER_CHECKPOINT_TOKEN": "audit-token-from-file",
 	}
 	field := func(e Env, name string) Secret {
 		return map[string]Secret{
 			"REDIS_URL": e.RedisURL, "ALERT_SECRET": e.AlertSecret, "LEDGER_SIGNING_KEY": e.LedgerSigningKey,
 			"TELEGRAM_BOT_TOKEN": e.TelegramBotToken, "TELEGRAM_WEBHOOK_SECRET": e.TelegramWebhookSecret,
 			"TWILIO_AUTH_TOKEN": e.TwilioAuthToken, "LLM_API_KEY": e.LLMAPIKey, "OPENAI_API_KEY": e.LLMAPIKey,
-			"GITHUB_WEBHOOK_SECRET": e.GitHubWebhookSecret, "GITHUB_TOKEN": e.GitHubToken,
+			"GITHUB_WEBHOOK_SECRET": e.GitHubWebhookSecret, "GITHUB_TOKEN": e.GitHubToken, "STATUS_TOKEN": e.StatusToken,
+			"LEDGER_CHECKPOINT_TOKEN": e.LedgerCheckpointToken,
 		}[name]
 	}
 	if len(values) != len(secretVars) {
@@ -536,6 +550,7 @@ func TestEnvRedacted(t *testing.T) {
 		"REDIS_URL":                 "[redacted]",
 		"ALERT_SECRET":              "[redacted]",
 		"LEDGER_SIGNING_KEY":        "[redacted]",
+		"LEDGER_CHECKPOINT_FILE":    "/var/lib/alertengine/checkpoints.json",
 		"TELEGRAM_BOT_TOKEN":        "[redacted]",
 		"TELEGRAM_API_URL":          "https://api.telegram.org",
 		"TWILIO_API_URL":            "https://api.twilio.com",

@@ -97,6 +97,9 @@ func (a *Adapter) Edit(ctx context.Context, ref conversation.MessageRef, msg con
 	if err != nil || mid == 0 {
 		return fmt.Errorf("telegram: edit: message id %q is not a Telegram message id", ref.ID)
 	}
+	if a.isPhoto(ctx, id, mid) {
+		return a.editCaption(ctx, id, mid, msg)
+	}
 	text, kb, err := renderOne(msg, maxText)
 	if err != nil {
 		return err
@@ -117,6 +120,12 @@ func (a *Adapter) Edit(ctx context.Context, ref conversation.MessageRef, msg con
 	if !hasNoText(err) {
 		return fmt.Errorf("edit message %d in chat %d: %w", mid, id, err)
 	}
+	// A photo sent before the adapter remembered photos (or whose note expired).
+	return a.editCaption(ctx, id, mid, msg)
+}
+
+// editCaption replaces the caption and buttons of photo message mid.
+func (a *Adapter) editCaption(ctx context.Context, id int64, mid int, msg conversation.Message) error {
 	caption, kb, err := renderOne(msg, maxCaption)
 	if err != nil {
 		return err
@@ -187,6 +196,7 @@ func (a *Adapter) deliver(ctx context.Context, chat int64, topic, replyTo int, r
 			return first, last, err
 		}
 		sent(m.ID)
+		a.rememberPhoto(ctx, chat, m.ID)
 	}
 	for i, text := range r.parts {
 		m, err := call(ctx, a, "sendMessage", func(ctx context.Context) (*models.Message, error) {

@@ -291,12 +291,32 @@ func TestEditPhotoCard(t *testing.T) {
 	if err := a.Edit(c, ref, approvedCard()); err != nil {
 		t.Fatalf("Edit: %v", err)
 	}
+	// The adapter knew it sent a photo: one editMessageCaption, no refused editMessageText.
+	if n, m := len(e.fake.Calls("editMessageText")), len(e.fake.Calls("editMessageCaption")); n != 0 || m != 1 {
+		t.Fatalf("editing a photo card made %d editMessageText and %d editMessageCaption calls, want 0 and 1", n, m)
+	}
 	m, _ := e.fake.Message(groupChat, atoi(t, ref.ID))
 	if m.Buttons() != nil || !strings.HasSuffix(m.Caption, "Approved by Ana Moyo at 09:41") {
 		t.Errorf("photo card after edit: caption %q, buttons %+v", m.Caption, m.Buttons())
 	}
 	if err := a.Edit(c, ref, approvedCard()); err != nil {
 		t.Errorf("repeated Edit: %v", err)
+	}
+	// A photo the adapter no longer remembers (sent before it kept notes, or the note
+	// expired) is still edited: editMessageText is refused, then the caption is edited.
+	ref2, err := a.Post(c, conversation.Thread{Chat: chat(groupChat)}, card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iter := e.rdb.Scan(c, 0, e.prefix+"tg:photo:*", 100).Iterator()
+	for iter.Next(c) {
+		e.rdb.Del(c, iter.Val())
+	}
+	if err := a.Edit(c, ref2, approvedCard()); err != nil {
+		t.Fatalf("Edit of an unremembered photo: %v", err)
+	}
+	if m, _ := e.fake.Message(groupChat, atoi(t, ref2.ID)); !strings.HasSuffix(m.Caption, "Approved by Ana Moyo at 09:41") {
+		t.Errorf("unremembered photo card after edit: caption %q", m.Caption)
 	}
 }
 

@@ -139,6 +139,8 @@ func newHarnessTo(t testing.TB, recoveryURL string) *harness {
 		"TELEGRAM_BOT_TOKEN": h.tg.Token(),
 		"TELEGRAM_API_URL":   h.tg.URL(),
 		"LOG_LEVEL":          "error",
+		// serve's default (/var/lib/alertengine) is not the test's to write.
+		"LEDGER_CHECKPOINT_FILE": filepath.Join(h.dir, "state", "checkpoints.json"),
 	}
 	var err error
 	if h.env, err = config.LoadEnv(h.vars.lookup, config.Serve); err != nil {

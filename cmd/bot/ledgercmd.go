@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -77,6 +78,7 @@ func runVerify(ctx context.Context, a *app, args []string) int {
 	tenant := fs.String("tenant", "", "tenant whose chain to verify (reads Redis)")
 	file := fs.String("file", "", "JSONL export to verify")
 	pub := fs.String("public-key", "", "base64 Ed25519 public key the checkpoint must be signed with (default: from LEDGER_SIGNING_KEY)")
+	cpFile := fs.String("checkpoints", "", "with --tenant: the checkpoint file serve keeps outside Redis (default: LEDGER_CHECKPOINT_FILE, else "+config.DefaultCheckpointFile+" if it exists)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -113,13 +115,22 @@ func runVerify(ctx context.Context, a *app, args []string) int {
 			return code
 		}
 		defer closeFn()
-		rep, verr = ledger.VerifyStore(ctx, store, *tenant, key)
+		mark, err := a.externalMark(ctx, *cpFile, env, key, *tenant)
+		if err != nil {
+			fmt.Fprintf(a.stdout, "checkpoint file: %v\n", err)
+			return exitFailed
+		}
+		rep, verr = ledger.VerifyStoreMark(ctx, store, *tenant, key, mark)
 	}
 	if verr != nil {
 		var ve *ledger.VerifyError
-		if errors.As(verr, &ve) {
+		var le *ledger.LossError
+		switch {
+		case errors.As(verr, &ve):
 			fmt.Fprintln(a.stdout, ve.Error())
-		} else {
+		case errors.As(verr, &le):
+			fmt.Fprintln(a.stdout, le.Error())
+		default:
 			fmt.Fprintf(a.stderr, "bot verify: %v\n", verr)
 		}
 		return exitFailed
@@ -127,6 +138,53 @@ func runVerify(ctx context.Context, a *app, args []string) int {
 	fmt.Fprintf(a.stdout, "ok: %d entries\n", rep.Entries)
 	a.describeCheckpoint(rep)
 	return exitOK
+}
+
+// externalMark reads tenant's last checkpoint kept outside Redis: from the file of
+// --checkpoints, else LEDGER_CHECKPOINT_FILE, else serve's default file if it exists; and
+// from LEDGER_CHECKPOINT_URL when set. Neither: nil, and a note on stderr that a chain
+// Redis lost whole could not be told from a new one.
+func (a *app) externalMark(ctx context.Context, flagPath string, env config.Env, key ed25519.PublicKey, tenant string) (*ledger.Mark, error) {
+	var sinks ledger.Sinks
+	path := flagPath
+	if path == "" {
+		path = env.LedgerCheckpointFile
+	}
+	if path == "" {
+		if _, err := os.Stat(config.DefaultCheckpointFile); err == nil {
+			path = config.DefaultCheckpointFile
+		}
+	}
+	if path != "" {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(a.stderr, "checkpoint file %s does not exist (yet)\n", path)
+		} else {
+			f, err := ledger.NewFileSink(path, key)
+			if err != nil {
+				return nil, err
+			}
+			sinks = append(sinks, f)
+		}
+	}
+	if u := env.LedgerCheckpointURL; u != "" {
+		h, err := ledger.NewHTTPSink(u, env.LedgerCheckpointToken.Reveal(), key, nil)
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, h)
+	}
+	if len(sinks) == 0 {
+		fmt.Fprintln(a.stderr, "no checkpoint outside Redis (LEDGER_CHECKPOINT_FILE, LEDGER_CHECKPOINT_URL): a chain Redis lost whole would not be detectable")
+		return nil, nil
+	}
+	m, err := sinks.Load(ctx, tenant)
+	if err != nil {
+		return nil, err // an auditor's verify does not settle for part of the evidence
+	}
+	if m == nil {
+		fmt.Fprintf(a.stderr, "no checkpoint of %s kept outside Redis yet\n", tenant)
+	}
+	return m, nil
 }
 
 // describeCheckpoint says on stderr what the checkpoint proved, so stdout stays the verdict.
@@ -239,7 +297,10 @@ func runExport(ctx context.Context, a *app, args []string) int {
 	}
 	write := func(w io.Writer) error {
 		if *format == "jsonl" {
-			_, err := ledger.ExportJSONL(ctx, store, *tenant, key, time.Now(), w)
+			rep, err := ledger.ExportJSONL(ctx, store, *tenant, key, time.Now(), w)
+			if err == nil {
+				a.keepExportCheckpoint(ctx, env, store, key, rep)
+			}
 			return err
 		}
 		var pub ed25519.PublicKey
@@ -262,6 +323,26 @@ func runExport(ctx context.Context, a *app, args []string) int {
 	}
 	fmt.Fprintf(a.stderr, "wrote %s\n", *out)
 	return exitOK
+}
+
+// keepExportCheckpoint records an export's checkpoint in the checkpoint file serve keeps
+// outside Redis (LEDGER_CHECKPOINT_FILE, else the default file if it exists). A failure
+// is reported on stderr: the export itself is complete.
+func (a *app) keepExportCheckpoint(ctx context.Context, env config.Env, store ledger.Store, key ed25519.PrivateKey, rep ledger.Report) {
+	path := env.LedgerCheckpointFile
+	if path == "" {
+		if _, err := os.Stat(config.DefaultCheckpointFile); err != nil {
+			return
+		}
+		path = config.DefaultCheckpointFile
+	}
+	sink, err := ledger.NewFileSink(path, key.Public().(ed25519.PublicKey))
+	if err == nil {
+		err = ledger.RecordCheckpoint(ctx, sink, store, key, rep.Tenant, rep.Entries, rep.TailHash, rep.Checkpoint.At)
+	}
+	if err != nil {
+		fmt.Fprintf(a.stderr, "bot export: the checkpoint file was not updated: %v\n", err)
+	}
 }
 
 func incidentOf(ctx context.Context, s ledger.Store, tenant, id string) (ledger.Incident, []ledger.Entry, error) {

@@ -133,8 +133,10 @@ func TestServeReadinessFollowsRedis(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var errb bytes.Buffer
+	e := serveEnv("redis://"+m.Addr(), addr)
+	e["LEDGER_CHECKPOINT_FILE"] = filepath.Join(t.TempDir(), "checkpoints.json")
 	go func() {
-		done <- run(ctx, []string{"serve", "--config", "testdata/valid.yaml"}, &bytes.Buffer{}, &errb, serveEnv("redis://"+m.Addr(), addr).lookup)
+		done <- run(ctx, []string{"serve", "--config", "testdata/valid.yaml"}, &bytes.Buffer{}, &errb, e.lookup)
 	}()
 	base := "http://" + addr
 	waitStatus(t, base+"/readyz", http.StatusOK)

@@ -35,6 +35,7 @@ func runServe(ctx context.Context, a *app, args []string) int {
 		return a.problems(err)
 	}
 	log := newLogger(env, a.stderr)
+	defer routeRedisLog(log).Flush()
 
 	rc, desc, err := redisClient(env)
 	if err != nil {
@@ -47,11 +48,21 @@ func runServe(ctx context.Context, a *app, args []string) int {
 		return exitUsage
 	}
 	key, _ := env.SigningKey()
-	sys, err := build(wiring{env: env, file: file, rc: rc, log: log, signer: key, secret: []byte(env.AlertSecret.Reveal()), addr: env.Addr, keyPrefix: env.RedisKeyPrefix})
+	sink, sinkName, err := openSinks(ctx, env, key)
 	if err != nil {
 		fmt.Fprintln(a.stderr, err)
 		return exitUsage
 	}
+	w := wiring{env: env, file: file, rc: rc, log: log, signer: key, secret: []byte(env.AlertSecret.Reveal()), addr: env.Addr, keyPrefix: env.RedisKeyPrefix,
+		sink: sink, sinkName: sinkName}
+	sys, err := build(w)
+	if err != nil {
+		fmt.Fprintln(a.stderr, err)
+		return exitUsage
+	}
+	// A chain shorter than its last checkpoint is logged at ERROR and counted; serve keeps
+	// running on a restarted chain whose incident codes never repeat the lost ones.
+	checkLedgers(ctx, sys.ledger, sys.tenants, log)
 	if sys.telegram != nil {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		name, err := sys.telegram.Check(cctx)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,8 +51,15 @@ func TestLedgerToolsOnRedis(t *testing.T) {
 	}
 	dir := t.TempDir()
 	jsonl, md := filepath.Join(dir, "acme.jsonl"), filepath.Join(dir, "report.md")
+	cpFile := filepath.Join(dir, "checkpoints.json")
+	e["LEDGER_CHECKPOINT_FILE"] = cpFile
 	if code, _, errs := runCLI(t, e, "export", "--tenant", "acme", "--incident", inc, "--format", "jsonl", "--out", jsonl); code != exitOK {
 		t.Fatalf("export jsonl: %d %s", code, errs)
+	}
+	// The export's checkpoint is kept outside Redis too.
+	sink, _ := ledger.NewFileSink(cpFile, key.Public().(ed25519.PublicKey))
+	if m, err := sink.Load(ctx, "acme"); err != nil || m == nil || m.Checkpoint.Size != 6 {
+		t.Fatalf("checkpoint file after the export: %+v %v, want 6 entries", m, err)
 	}
 	if code, out, _ := runCLI(t, e, "verify", "--file", jsonl); code != exitOK || out != "ok: 6 entries\n" {
 		t.Fatalf("verify export: %d %q", code, out)
@@ -78,5 +86,13 @@ func TestLedgerToolsOnRedis(t *testing.T) {
 	}
 	if code, _, errs := runCLI(t, env{"REDIS_URL": srv.URL}, "export", "--tenant", "acme", "--incident", inc, "--format", "jsonl"); code != exitUsage || !strings.Contains(errs, "LEDGER_SIGNING_KEY") {
 		t.Fatalf("export without a signing key: %d %q", code, errs)
+	}
+	// Redis loses the tenant whole (chain, tail, checkpoint): the file still knows.
+	iter := rc.Scan(ctx, 0, prefix+"{ae:acme}:*", 100).Iterator()
+	for iter.Next(ctx) {
+		rc.Del(ctx, iter.Val())
+	}
+	if code, out, _ := runCLI(t, e, "verify", "--tenant", "acme"); code != exitFailed || !strings.HasPrefix(out, "chain has 0 entries but its last checkpoint (") || !strings.Contains(out, ") had 6: the ledger lost entries") {
+		t.Fatalf("verify after Redis lost the chain: %d %q", code, out)
 	}
 }

@@ -95,6 +95,8 @@ type system struct {
 	webhook   bool // Telegram in webhook mode
 	publicURL string
 	github    *gitHub
+	tenants   []string
+	losses    *bot.LedgerLosses
 }
 
 // wiring is what build needs besides the config.
@@ -109,6 +111,9 @@ type wiring struct {
 	clock     func() time.Time
 	registry  *prometheus.Registry
 	keyPrefix string
+	// sink keeps the ledger's checkpoints outside Redis (nil: none); sinkName describes it.
+	sink     ledger.CheckpointSink
+	sinkName string
 }
 
 func build(w wiring) (*system, error) {
@@ -118,10 +123,13 @@ func build(w wiring) (*system, error) {
 	if w.registry == nil {
 		w.registry = prometheus.NewRegistry()
 	}
-	s := &system{log: w.log, rc: w.rc, publicURL: w.env.PublicURL}
+	s := &system{log: w.log, rc: w.rc, publicURL: w.env.PublicURL, tenants: tenantIDs(w.file)}
 	s.store = ledger.NewRedisStore(w.rc, w.keyPrefix)
 	var err error
-	if s.ledger, err = ledger.New(ledger.Options{Store: s.store, Signer: w.signer, Logger: w.log, Clock: w.clock}); err != nil {
+	if s.losses, err = bot.NewLedgerLosses(w.registry, s.tenants, w.clock); err != nil {
+		return nil, err
+	}
+	if s.ledger, err = ledger.New(ledger.Options{Store: s.store, Signer: w.signer, Logger: w.log, Clock: w.clock, Sink: w.sink, OnLoss: s.losses.Record}); err != nil {
 		return nil, err
 	}
 	if s.approvals, err = approval.New(approval.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Secret: w.secret, Ledger: s.ledger, Clock: w.clock, Logger: w.log}); err != nil {
@@ -177,11 +185,20 @@ func build(w wiring) (*system, error) {
 		s.engine.AddTransport(s.telegram)
 		s.webhook = w.env.TelegramWebhook()
 	}
-	if s.server, err = bot.NewServer(bot.ServerOptions{Addr: w.addr, Logger: w.log, Registry: w.registry, Ready: []bot.Check{
+	ready := []bot.Check{
 		{Name: "redis", Check: func(ctx context.Context) error { return w.rc.Ping(ctx).Err() }},
 		{Name: "ledger", Check: s.store.Ping},
-	}}); err != nil {
+	}
+	if s.server, err = bot.NewServer(bot.ServerOptions{Addr: w.addr, Logger: w.log, Registry: w.registry, Ready: ready}); err != nil {
 		return nil, err
+	}
+	if w.env.StatusToken.IsSet() {
+		st, err := bot.StatusHandler(bot.StatusOptions{Token: w.env.StatusToken.Reveal(), Version: version, Started: w.clock(), Clock: w.clock,
+			Tenants: s.tenants, Env: w.env.Redacted(), Store: s.store, Ledger: s.ledger, Losses: s.losses, Checks: ready, Sink: w.sinkName})
+		if err != nil {
+			return nil, err
+		}
+		s.server.Handle("GET /__alertengine/status", st)
 	}
 	s.server.Handle("POST /alertmanager/webhook", s.detector.AlertmanagerHandler())
 	s.server.Handle("GET /action/recover", bot.RecoverPreview(s.engine, w.log))
@@ -205,6 +222,7 @@ func (s *system) run(ctx context.Context, serve func(context.Context) error) err
 		"detector": s.detector.Run,
 		"executor": s.executor.Run,
 		"pipeline": s.pipeline.Run,
+		"ledger":   s.ledgerGuard,
 		"deadlines": func(ctx context.Context) error {
 			t := time.NewTicker(2 * time.Second)
 			defer t.Stop()
