@@ -62,6 +62,8 @@ type Options struct {
 	Commits    CommitSource
 	Answerer   Answerer
 	Charts     Charter
+	// Caller places voice escalation calls (optional).
+	Caller Caller
 	// OnAuthorized is called after an approval's AUTHORIZED entry is durable, to hand the
 	// execution to the executor. If it fails, the executor's sweep of AUTHORIZED incidents
 	// still picks the execution up.
@@ -719,6 +721,8 @@ func (e *Engine) Tick(ctx context.Context) error {
 			err = e.expire(ctx, t, in)
 		case kind == deadlineEscalate:
 			err = e.escalate(ctx, t, in)
+		case kind == deadlineCall:
+			err = e.call(ctx, t, in)
 		}
 		if err != nil {
 			// Not handled: the deadline comes back, so an expiry or an escalation is never
@@ -794,6 +798,9 @@ func (e *Engine) escalate(ctx context.Context, t *Tenant, in ledger.Incident) er
 		if _, err := e.post(ctx, t.ID, in.ID, Thread{Chat: c}, msg); err != nil {
 			e.o.Logger.Warn("escalation direct message", "incident", in.ID, "channel", c.Channel, "err", err)
 		}
+	}
+	if err := e.scheduleCall(ctx, t, in); err != nil {
+		e.o.Logger.Warn("schedule escalation call", "incident", in.ID, "err", err)
 	}
 	return nil
 }

@@ -12,6 +12,8 @@ type Person struct {
 	Approver bool
 	// IDs are the person's chat identities by channel (Telegram user id, WhatsApp number).
 	IDs map[Channel]string
+	// Phone is the number called for voice escalation (+E164), empty for none.
+	Phone string
 }
 
 // Action is a recovery the tenant's webhook can run.

@@ -1,0 +1,217 @@
+package whatsapp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/alertengine/alertengine/conversation"
+)
+
+// WebhookPath is where Twilio posts incoming WhatsApp messages.
+const WebhookPath = "/whatsapp/webhook"
+
+// MaxRequestBody bounds a webhook request.
+const MaxRequestBody = 1 << 20
+
+// dedupTTL is how long a MessageSid is remembered; Twilio retries within minutes.
+const dedupTTL = 48 * time.Hour
+
+// maxPayload bounds a quick-reply payload (ours are approval references and commands).
+const maxPayload = 256
+
+// emptyTwiML answers Twilio without sending anything back through TwiML: replies go out
+// through the REST API, so they are labelled, split and remembered like every message.
+const emptyTwiML = `<?xml version="1.0" encoding="UTF-8"?><Response></Response>`
+
+// Form is an incoming WhatsApp message as the adapter reads Twilio's form.
+type Form struct {
+	AccountSID string
+	MessageSID string
+	From       string // +E164
+	Name       string // ProfileName
+	Body       string
+	Payload    string // ButtonPayload of a quick reply
+	RepliedTo  string // OriginalRepliedMessageSid
+}
+
+// Errors of ParseForm.
+var (
+	ErrNotWhatsApp = errors.New("whatsapp: not a WhatsApp message")
+	ErrBadForm     = errors.New("whatsapp: malformed message form")
+)
+
+// ParseForm reads Twilio's parameters; it refuses anything but a WhatsApp message with a
+// message SID and a valid sender.
+func ParseForm(v url.Values) (Form, error) {
+	f := Form{AccountSID: v.Get("AccountSid"), MessageSID: v.Get("MessageSid"), Name: v.Get("ProfileName"), Body: v.Get("Body"),
+		Payload: v.Get("ButtonPayload"), RepliedTo: v.Get("OriginalRepliedMessageSid")}
+	from, ok := strings.CutPrefix(v.Get("From"), "whatsapp:")
+	if !ok {
+		return Form{}, ErrNotWhatsApp
+	}
+	switch {
+	case !e164.MatchString(from):
+		return Form{}, ErrBadForm
+	case !sidLike(f.MessageSID, "SM") && !sidLike(f.MessageSID, "MM"):
+		return Form{}, ErrBadForm
+	case f.RepliedTo != "" && !sidLike(f.RepliedTo, "SM") && !sidLike(f.RepliedTo, "MM"):
+		f.RepliedTo = ""
+	}
+	if len(f.Payload) > maxPayload || !utf8.ValidString(f.Payload) {
+		f.Payload = ""
+	}
+	f.From = from
+	f.Name = strings.ToValidUTF8(strings.TrimSpace(f.Name), "")
+	if utf8.RuneCountInString(f.Name) > 64 {
+		f.Name = string([]rune(f.Name)[:64])
+	}
+	f.Body = strings.ToValidUTF8(f.Body, "\uFFFD")
+	return f, nil
+}
+
+func sidLike(s, prefix string) bool {
+	if len(s) != 34 || !strings.HasPrefix(s, prefix) {
+		return false
+	}
+	for _, c := range s[2:] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// WebhookHandler serves Twilio's posts to WebhookPath: 413 over MaxRequestBody, 403
+// unless X-Twilio-Signature verifies over PUBLIC_URL + path and the form (twilio-go's
+// RequestValidator, which accepts the URL with and without the default port) and the
+// account is ours, 503 when the message could not be checked for duplicates (Twilio
+// retries), 200 otherwise — a message already processed (same MessageSid, on any
+// replica) is answered without being handled again.
+func (a *Adapter) WebhookHandler(h conversation.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				http.Error(w, "request too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			a.log.Warn("refused a webhook request: unreadable form", "remote", r.RemoteAddr)
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		if !a.signed(r, form) {
+			a.log.Warn("refused a webhook request: bad X-Twilio-Signature", "remote", r.RemoteAddr)
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		f, err := ParseForm(form)
+		if err == nil && f.AccountSID != a.o.AccountSID {
+			err = ErrBadForm
+		}
+		if err != nil {
+			a.log.Info("ignored a webhook request", "reason", err)
+			writeTwiML(w)
+			return
+		}
+		fresh, err := a.o.Redis.SetNX(r.Context(), a.key("dedup", f.MessageSID), "1", dedupTTL).Result()
+		if err != nil {
+			a.log.Error("webhook duplicate check", "err", err)
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		if !fresh {
+			a.log.Info("duplicate webhook delivery ignored", "message", f.MessageSID)
+			writeTwiML(w)
+			return
+		}
+		// The engine may talk to Twilio several times; the request is answered when it is
+		// done, within Twilio's 15 s, and the work is not cut short if Twilio hangs up.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 14*time.Second)
+		defer cancel()
+		a.handle(ctx, h, f)
+		writeTwiML(w)
+	})
+}
+
+func writeTwiML(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	_, _ = io.WriteString(w, emptyTwiML)
+}
+
+// signed checks X-Twilio-Signature over the public URL of the request and its form.
+func (a *Adapter) signed(r *http.Request, form url.Values) bool {
+	sig := r.Header.Get("X-Twilio-Signature")
+	if sig == "" {
+		return false
+	}
+	u := a.o.PublicURL + r.URL.Path
+	if r.URL.RawQuery != "" {
+		u += "?" + r.URL.RawQuery
+	}
+	params := make(map[string]string, len(form))
+	for k, vs := range form {
+		if len(vs) != 1 {
+			return false // Twilio never repeats a parameter of a message webhook
+		}
+		params[k] = vs[0]
+	}
+	return a.validator.Validate(u, params, sig)
+}
+
+// Inbound is the engine's view of a form: a quick-reply press as Data, a typed word
+// command as "/name args", free text as it is; a reply quoting a bot message points at
+// that message (ReplyTo) and its incident (Topic).
+func (a *Adapter) Inbound(ctx context.Context, f Form) conversation.Inbound {
+	chat := conversation.Chat{Channel: conversation.WhatsApp, ID: f.From}
+	in := conversation.Inbound{Chat: chat, User: conversation.User{Channel: conversation.WhatsApp, ID: f.From, Name: f.Name},
+		MessageID: f.MessageSID, Direct: true}
+	if f.RepliedTo != "" {
+		in.ReplyTo = f.RepliedTo
+		if label, head := a.sent(ctx, f.RepliedTo); head != "" {
+			in.ReplyTo, in.Topic = head, label
+		}
+	}
+	if f.Payload != "" {
+		in.Data = f.Payload
+		return in
+	}
+	in.Text, _ = Command(f.Body)
+	return in
+}
+
+// handle runs one message through the engine. A press gets its answer as a message,
+// since WhatsApp has no toast.
+func (a *Adapter) handle(ctx context.Context, h conversation.Handler, f Form) {
+	a.seen(ctx, f.From)
+	in := a.Inbound(ctx, f)
+	if !in.Pressed() && strings.TrimSpace(in.Text) == "" {
+		return
+	}
+	r, err := h.Handle(ctx, in)
+	if err != nil {
+		a.log.Error("handle whatsapp message", "message", f.MessageSID, "err", err)
+	}
+	if in.Pressed() && r.Toast != "" {
+		th := conversation.Thread{Chat: in.Chat, Topic: in.Topic}
+		if _, err := a.Post(ctx, th, conversation.Message{Blocks: []conversation.Block{{Style: conversation.Plain, Text: r.Toast}}}); err != nil {
+			a.log.Warn("answer a quick reply", "err", err)
+		}
+	}
+}

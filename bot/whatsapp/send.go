@@ -1,0 +1,229 @@
+package whatsapp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	api "github.com/twilio/twilio-go/rest/api/v2010"
+
+	"github.com/alertengine/alertengine/conversation"
+)
+
+// Session is WhatsApp's customer-care window: the bot may send free-form messages to a
+// number only within 24 hours of that number's last message.
+const Session = 24 * time.Hour
+
+// memoryTTL bounds how long sent messages and images are remembered.
+const memoryTTL = 7 * 24 * time.Hour
+
+var incidentID = regexp.MustCompile(`^INC-[0-9A-F]{1,16}$`)
+
+// OpenThread sends msg as the first message of an incident's thread. WhatsApp has no
+// threads: the Thread's Topic is the incident id from title ("INC-7F3 · checkout"),
+// which labels every later message, and its Root the first message sent.
+func (a *Adapter) OpenThread(ctx context.Context, chat conversation.Chat, title string, msg conversation.Message) (conversation.Thread, conversation.MessageRef, error) {
+	th := conversation.Thread{Chat: chat}
+	if id, _, _ := strings.Cut(title, " "); incidentID.MatchString(id) {
+		th.Topic = id
+	}
+	first, last, err := a.send(ctx, th, msg)
+	if err != nil {
+		return conversation.Thread{}, conversation.MessageRef{}, err
+	}
+	th.Root = first
+	return th, conversation.MessageRef{Chat: chat, ID: last}, nil
+}
+
+// Post sends msg to th's number, labelled with th's incident.
+func (a *Adapter) Post(ctx context.Context, th conversation.Thread, msg conversation.Message) (conversation.MessageRef, error) {
+	_, last, err := a.send(ctx, th, msg)
+	if err != nil {
+		return conversation.MessageRef{}, err
+	}
+	return conversation.MessageRef{Chat: th.Chat, ID: last}, nil
+}
+
+// Edit cannot change a sent WhatsApp message: it sends the update instead, the last
+// block of msg (the closing line of a card: "✅ Approved by …"), labelled with the
+// incident of the message it updates.
+func (a *Adapter) Edit(ctx context.Context, ref conversation.MessageRef, msg conversation.Message) error {
+	if len(msg.Blocks) == 0 {
+		return nil
+	}
+	label, _ := a.sent(ctx, ref.ID)
+	upd := conversation.Message{Blocks: msg.Blocks[len(msg.Blocks)-1:]}
+	_, _, err := a.send(ctx, conversation.Thread{Chat: ref.Chat, Topic: label}, upd)
+	return err
+}
+
+// send delivers msg in parts and returns the SIDs of the first and the last.
+func (a *Adapter) send(ctx context.Context, th conversation.Thread, msg conversation.Message) (string, string, error) {
+	to, err := number(th.Chat)
+	if err != nil {
+		return "", "", err
+	}
+	label := th.Topic
+	text := render(msg, label)
+	approve, reject := quickReplies(msg)
+	template := a.o.ContentSID != "" && approve != ""
+	if !template && !a.inSession(ctx, to) {
+		a.log.Warn("sending outside the 24 h session window; Twilio accepts only templates there", "to", redact(to))
+	}
+	limit := MaxBody
+	if template {
+		limit = maxTemplateBody
+	}
+	parts := split(text, limit)
+	var media []string
+	if msg.Image != nil {
+		u, err := a.storeImage(ctx, msg.Image.PNG)
+		if err != nil {
+			a.log.Warn("chart not sent", "err", err)
+		} else {
+			media = []string{u}
+		}
+	}
+	var first, last string
+	var sids []string
+	for i, p := range parts {
+		params := (&api.CreateMessageParams{}).SetTo("whatsapp:" + to).SetFrom(a.o.From)
+		if i == 0 && media != nil {
+			params.SetMediaUrl(media)
+		}
+		if template && i == len(parts)-1 {
+			vars, _ := json.Marshal(map[string]string{"1": p, "2": approve, "3": reject})
+			params.SetContentSid(a.o.ContentSID).SetContentVariables(string(vars))
+		} else {
+			params.SetBody(p)
+		}
+		m, err := call(ctx, a, "send message", func() (*api.ApiV2010Message, error) { return a.rest.Api.CreateMessage(params) })
+		if err != nil {
+			if first != "" {
+				return first, last, fmt.Errorf("send part %d of %d: %w", i+1, len(parts), err)
+			}
+			return "", "", err
+		}
+		if m.Sid == nil || *m.Sid == "" {
+			return first, last, errors.New("whatsapp: twilio returned a message without a SID")
+		}
+		if first == "" {
+			first = *m.Sid
+		}
+		last = *m.Sid
+		sids = append(sids, last)
+	}
+	// Replies quoting any part belong where the message does: remember each part's
+	// incident label and the SID the engine knows the message by.
+	pipe := a.o.Redis.Pipeline()
+	for _, sid := range sids {
+		pipe.Set(ctx, a.key("msg", sid), label+"|"+last, memoryTTL)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		a.log.Warn("remember sent message", "err", err)
+	}
+	return first, last, nil
+}
+
+// sent returns the incident label and the engine-known SID of a message the bot sent.
+func (a *Adapter) sent(ctx context.Context, sid string) (label, head string) {
+	v, err := a.o.Redis.Get(ctx, a.key("msg", sid)).Result()
+	if err != nil {
+		return "", ""
+	}
+	label, head, _ = strings.Cut(v, "|")
+	return label, head
+}
+
+// quickReplies are the template's payloads: the first approval of msg and its reject.
+func quickReplies(msg conversation.Message) (approve, reject string) {
+	for _, row := range msg.Buttons {
+		for _, b := range row {
+			switch {
+			case approve == "" && strings.HasPrefix(b.Data, "ap:"):
+				approve = b.Data
+			case reject == "" && strings.HasPrefix(b.Data, "/reject "):
+				reject = b.Data
+			}
+		}
+	}
+	if reject == "" {
+		reject = "/help"
+	}
+	return approve, reject
+}
+
+// inSession reports whether number wrote within the session window.
+func (a *Adapter) inSession(ctx context.Context, number string) bool {
+	n, err := a.o.Redis.Exists(ctx, a.key("seen", number)).Result()
+	return err == nil && n > 0
+}
+
+// seen opens number's session window.
+func (a *Adapter) seen(ctx context.Context, number string) {
+	a.o.Redis.Set(ctx, a.key("seen", number), "1", Session)
+}
+
+// maxImage bounds a chart kept for Twilio to fetch.
+const maxImage = 5 << 20
+
+// storeImage keeps a PNG under a random name for Twilio to fetch from PUBLIC_URL.
+func (a *Adapter) storeImage(ctx context.Context, png []byte) (string, error) {
+	if len(png) == 0 || len(png) > maxImage {
+		return "", fmt.Errorf("image of %d bytes", len(png))
+	}
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	id := base64.RawURLEncoding.EncodeToString(b)
+	if err := a.o.Redis.Set(ctx, a.key("media", id), png, memoryTTL).Err(); err != nil {
+		return "", fmt.Errorf("store image: %w", err)
+	}
+	return a.o.PublicURL + MediaPath + id + ".png", nil
+}
+
+// MediaPath is where MediaHandler serves images (GET MediaPath + "{id}.png").
+const MediaPath = "/whatsapp/media/"
+
+var mediaName = regexp.MustCompile(`^[A-Za-z0-9_-]{22}\.png$`)
+
+// MediaHandler serves the images sent as media to Twilio, by their unguessable names.
+func (a *Adapter) MediaHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(r.URL.Path, MediaPath)
+		if !mediaName.MatchString(name) {
+			http.NotFound(w, r)
+			return
+		}
+		png, err := a.o.Redis.Get(r.Context(), a.key("media", strings.TrimSuffix(name, ".png"))).Bytes()
+		if errors.Is(err, redis.Nil) {
+			http.NotFound(w, r)
+			return
+		}
+		if err != nil {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "image/png")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "private, max-age=3600")
+		_, _ = w.Write(png)
+	})
+}
+
+// redact keeps the last four digits of a number, for logs.
+func redact(n string) string {
+	if len(n) <= 4 {
+		return "…"
+	}
+	return "…" + n[len(n)-4:]
+}
