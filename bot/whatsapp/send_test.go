@@ -1,0 +1,191 @@
+package whatsapp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/alertengine/alertengine/bot/whatsapp/twiliotest"
+	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/conversation/conversationtest"
+)
+
+func TestTransportContract(t *testing.T) {
+	conversationtest.Run(t, func(t *testing.T) conversationtest.Subject {
+		e := newEnv(t)
+		a, _ := e.adapter()
+		return conversationtest.Subject{Transport: a, Chat: chatOf(ana), Delivered: func() []string {
+			var out []string
+			for _, m := range e.fake.MessagesTo("whatsapp:" + ana) {
+				out = append(out, m.Body+m.ContentVariables["1"])
+			}
+			return out
+		}}
+	})
+}
+
+func TestRenderWhatsAppSyntax(t *testing.T) {
+	m := conversation.Message{Blocks: []conversation.Block{
+		{Style: conversation.Title, Text: "🚨 checkout degraded — INC-7F3"},
+		{Style: conversation.Plain, Text: "Health 23/100 · P95 2.8 s"},
+		{Style: conversation.Bold, Text: "a *sneaky* title"},
+		{Style: conversation.Muted, Text: "Nothing runs without your approval."},
+		{Style: conversation.Code, Text: "Reply APPROVE 7F3-K9 — Approve restart_workers"},
+	}}
+	got := render(m, "INC-7F3")
+	want := "*🚨 checkout degraded — INC-7F3*\nHealth 23/100 · P95 2.8 s\n*a ∗sneaky∗ title*\n_Nothing runs without your approval._\n```Reply APPROVE 7F3-K9 — Approve restart_workers```"
+	if got != want {
+		t.Errorf("render:\n%s\nwant:\n%s", got, want)
+	}
+	if got := render(conversation.Message{Blocks: []conversation.Block{{Text: "✅ Resolved"}}}, "INC-7F3"); got != "INC-7F3 · ✅ Resolved" {
+		t.Errorf("label: %q", got)
+	}
+}
+
+func TestSplitKeepsEverythingUnderTheLimit(t *testing.T) {
+	var lines []string
+	for i := range 200 {
+		lines = append(lines, fmt.Sprintf("line %03d %s", i, strings.Repeat("🚨é", i%40)))
+	}
+	lines = append(lines, strings.Repeat("x", 4000)) // one line longer than a message
+	text := strings.Join(lines, "\n")
+	parts := split(text, MaxBody)
+	if len(parts) < 2 {
+		t.Fatalf("%d parts", len(parts))
+	}
+	for i, p := range parts {
+		if units(p) > MaxBody || !utf8.ValidString(p) || p == "" {
+			t.Errorf("part %d: %d units, valid %v", i, units(p), utf8.ValidString(p))
+		}
+	}
+	if strings.ReplaceAll(strings.Join(parts, "\n"), "\n", "") != strings.ReplaceAll(text, "\n", "") {
+		t.Error("text was lost or changed in the split")
+	}
+}
+
+func TestSendLongCardWithChartAndTemplate(t *testing.T) {
+	e := newEnv(t)
+	e.fake.AddContent(twiliotest.QuickReplyTemplate(contentSID))
+	a, _ := e.adapter(func(o *Options) { o.ContentSID = contentSID })
+	ctx := t.Context()
+	m := conversation.Message{Image: &conversation.Image{PNG: tinyPNG(t), Alt: "chart"}}
+	m.Blocks = append(m.Blocks, conversation.Block{Style: conversation.Title, Text: "🚨 checkout degraded — INC-7F3"})
+	for i := range 60 {
+		m.Blocks = append(m.Blocks, conversation.Block{Text: fmt.Sprintf("timeline %02d %s", i, strings.Repeat("detail ", 8))})
+	}
+	m.Buttons = [][]conversation.Button{{{Label: "Approve restart_workers", Data: "ap:AAAAAAAAAAABBBBBBBBBBB"}, {Label: "Reject", Data: "/reject INC-7F3"}}}
+	th, ref, err := a.OpenThread(ctx, chatOf(ana), "INC-7F3 · checkout", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := e.fake.MessagesTo("whatsapp:" + ana)
+	if len(msgs) < 2 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	if th.Root != msgs[0].SID || ref.ID != msgs[len(msgs)-1].SID {
+		t.Errorf("thread root %s / card %s, messages %s … %s", th.Root, ref.ID, msgs[0].SID, msgs[len(msgs)-1].SID)
+	}
+	last := msgs[len(msgs)-1]
+	if last.ContentSID != contentSID || last.ContentVariables["2"] != "ap:AAAAAAAAAAABBBBBBBBBBB" || last.ContentVariables["3"] != "/reject INC-7F3" || last.Body != "" {
+		t.Errorf("the card's last part did not go through the template: %+v", last)
+	}
+	if units(last.ContentVariables["1"]) > maxTemplateBody {
+		t.Errorf("template body of %d units", units(last.ContentVariables["1"]))
+	}
+	if len(msgs[0].MediaURLs) != 1 || !strings.HasPrefix(msgs[0].MediaURLs[0], publicURL+MediaPath) {
+		t.Fatalf("chart not attached: %+v", msgs[0].MediaURLs)
+	}
+	// Twilio fetches the chart from PUBLIC_URL.
+	rec := httptest.NewRecorder()
+	a.MediaHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, strings.TrimPrefix(msgs[0].MediaURLs[0], publicURL), nil))
+	if body, _ := io.ReadAll(rec.Result().Body); rec.Code != http.StatusOK || string(body) != string(tinyPNG(t)) || rec.Header().Get("Content-Type") != "image/png" {
+		t.Errorf("media: %d %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	rec = httptest.NewRecorder()
+	a.MediaHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, MediaPath+"AAAAAAAAAAAAAAAAAAAAAA.png", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("unknown media: %d", rec.Code)
+	}
+	var all strings.Builder
+	for _, m := range msgs {
+		all.WriteString(m.Body + m.ContentVariables["1"])
+	}
+	for i := range 60 {
+		if !strings.Contains(all.String(), fmt.Sprintf("timeline %02d", i)) {
+			t.Errorf("line %d lost", i)
+		}
+	}
+	// Edit cannot edit on WhatsApp: the closing line goes out, labelled.
+	closed := conversation.Message{Blocks: append(m.Blocks, conversation.Block{Style: conversation.Bold, Text: "✅ Approved by tendai in Telegram at 09:01 UTC: restart_workers"})}
+	if err := a.Edit(ctx, ref, closed); err != nil {
+		t.Fatal(err)
+	}
+	msgs = e.fake.MessagesTo("whatsapp:" + ana)
+	if got := msgs[len(msgs)-1].Body; got != "INC-7F3 · *✅ Approved by tendai in Telegram at 09:01 UTC: restart_workers*" {
+		t.Errorf("edit sent %q", got)
+	}
+}
+
+func TestRateLimitedAndFailingTwilio(t *testing.T) {
+	e := newEnv(t)
+	a, slept := e.adapter()
+	ctx := t.Context()
+	msg := conversation.Message{Blocks: []conversation.Block{{Text: "hello"}}}
+	e.fake.FailNext("Messages", http.StatusTooManyRequests, 2)
+	if _, err := a.Post(ctx, conversation.Thread{Chat: chatOf(ana)}, msg); err != nil {
+		t.Fatalf("a 429 twice should be waited out: %v", err)
+	}
+	if got := slept.took; len(got) != 2 || got[0] != time.Second || got[1] != 2*time.Second {
+		t.Errorf("waits %v", got)
+	}
+	if n := len(e.fake.Messages()); n != 1 {
+		t.Errorf("%d messages sent", n)
+	}
+	e.fake.FailNext("Messages", http.StatusInternalServerError, 1)
+	before := e.fake.Requests()
+	_, err := a.Post(ctx, conversation.Thread{Chat: chatOf(ana)}, msg)
+	if !errors.Is(err, ErrRefused) {
+		t.Fatalf("a 500: %v", err)
+	}
+	if e.fake.Requests() != before+1 {
+		t.Error("a 5xx was retried (the message might have gone out)")
+	}
+	if strings.Contains(err.Error(), twiliotest.AuthToken) {
+		t.Error("the auth token leaked into an error")
+	}
+	if _, err := a.Post(ctx, conversation.Thread{Chat: conversation.Chat{Channel: conversation.WhatsApp, ID: "12345"}}, msg); !errors.Is(err, ErrBadAddress) {
+		t.Errorf("a bad number: %v", err)
+	}
+	bad, _ := e.adapter(func(o *Options) { o.AuthToken = "ffffffffffffffffffffffffffffffff" })
+	if _, err := bad.Post(ctx, conversation.Thread{Chat: chatOf(ana)}, msg); !errors.Is(err, ErrRefused) || strings.Contains(err.Error(), "ffffffff") {
+		t.Errorf("wrong credentials: %v", err)
+	}
+}
+
+func TestCallSaysTheSummary(t *testing.T) {
+	fake := twiliotest.New(t)
+	c, err := NewCaller(CallerOptions{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, From: "+14155550100", APIURL: fake.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Call(t.Context(), "+263771234567", `checkout <degraded> & "slow"`); err != nil {
+		t.Fatal(err)
+	}
+	calls := fake.Calls()
+	if len(calls) != 1 || calls[0].To != "+263771234567" || calls[0].From != "+14155550100" {
+		t.Fatalf("calls %+v", calls)
+	}
+	want := `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<Response><Say loop="2">checkout &lt;degraded&gt; &amp; &#34;slow&#34;</Say></Response>`
+	if calls[0].TwiML != want {
+		t.Errorf("TwiML\n%s\nwant\n%s", calls[0].TwiML, want)
+	}
+	if err := c.Call(t.Context(), "0771", "x"); !errors.Is(err, ErrBadAddress) {
+		t.Errorf("bad number: %v", err)
+	}
+}
