@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twilio/twilio-go"
 	"github.com/twilio/twilio-go/client"
+	content "github.com/twilio/twilio-go/rest/content/v1"
 
 	"github.com/alertengine/alertengine/conversation"
 )
@@ -249,4 +250,28 @@ func number(c conversation.Chat) (string, error) {
 
 func (a *Adapter) key(parts ...string) string {
 	return a.o.KeyPrefix + "wa:" + strings.Join(parts, ":")
+}
+
+// ErrTemplate: the approval template is not usable (unknown to Twilio, or without
+// quick replies).
+var ErrTemplate = errors.New("whatsapp: approval content template not usable")
+
+// CheckTemplate fetches the approval template (Content API) and checks that it has
+// quick replies, so a wrong TWILIO_APPROVAL_CONTENT_SID is found at start-up. Without a
+// template it does nothing.
+func (a *Adapter) CheckTemplate(ctx context.Context) error {
+	if a.o.ContentSID == "" {
+		return nil
+	}
+	c, err := call(ctx, a, "fetch content template", func() (*content.ContentV1Content, error) { return a.rest.ContentV1.FetchContent(a.o.ContentSID) })
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrTemplate, err)
+	}
+	if c.Types == nil {
+		return fmt.Errorf("%w: it has no content types", ErrTemplate)
+	}
+	if _, ok := (*c.Types)["twilio/quick-reply"]; !ok {
+		return fmt.Errorf("%w: it is not a twilio/quick-reply template", ErrTemplate)
+	}
+	return nil
 }

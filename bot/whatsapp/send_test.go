@@ -189,3 +189,19 @@ func TestCallSaysTheSummary(t *testing.T) {
 		t.Errorf("bad number: %v", err)
 	}
 }
+
+func TestCheckTemplate(t *testing.T) {
+	e := newEnv(t)
+	a, _ := e.adapter(func(o *Options) { o.ContentSID = contentSID })
+	if err := a.CheckTemplate(t.Context()); !errors.Is(err, ErrTemplate) {
+		t.Fatalf("unknown template: %v", err)
+	}
+	e.fake.AddContent(twiliotest.Content{SID: contentSID, Types: map[string]any{"twilio/text": map[string]any{"body": "{{1}}"}}})
+	if err := a.CheckTemplate(t.Context()); !errors.Is(err, ErrTemplate) {
+		t.Fatalf("a text-only template: %v", err)
+	}
+	e.fake.AddContent(twiliotest.QuickReplyTemplate(contentSID))
+	if err := a.CheckTemplate(t.Context()); err != nil {
+		t.Fatalf("the README's template: %v", err)
+	}
+}

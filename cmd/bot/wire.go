@@ -14,6 +14,7 @@ import (
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/executor"
 	"github.com/alertengine/alertengine/bot/telegram"
+	"github.com/alertengine/alertengine/bot/whatsapp"
 	"github.com/alertengine/alertengine/commits"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/conversation/approval"
@@ -43,7 +44,7 @@ func conversationTenants(f *config.File) []conversation.Tenant {
 			if p.WhatsApp != "" {
 				ids[conversation.WhatsApp] = p.WhatsApp
 			}
-			ct.People = append(ct.People, conversation.Person{Name: p.Name, Approver: p.Role == config.RoleApprover, IDs: ids})
+			ct.People = append(ct.People, conversation.Person{Name: p.Name, Approver: p.Role == config.RoleApprover, IDs: ids, Phone: p.Phone})
 		}
 		for _, a := range t.Recovery.Actions {
 			ct.Actions = append(ct.Actions, conversation.Action{Name: a.Name, HighRisk: a.Risk == config.RiskHigh})
@@ -91,6 +92,7 @@ type system struct {
 	detector  *detector.Detector
 	pipeline  *bot.Pipeline
 	telegram  *telegram.Adapter
+	whatsapp  *whatsapp.Adapter
 	server    *bot.Server
 	webhook   bool // Telegram in webhook mode
 	publicURL string
@@ -139,9 +141,13 @@ func build(w wiring) (*system, error) {
 	if s.github, err = buildGitHub(w, w.registry); err != nil {
 		return nil, err
 	}
+	caller, err := voiceCaller(w)
+	if err != nil {
+		return nil, err
+	}
 	var pipe *bot.Pipeline
 	s.engine, err = conversation.New(conversation.Options{
-		Ledger: s.ledger, Approvals: s.approvals, Redis: w.rc, KeyPrefix: w.keyPrefix, Tenants: tenants, Clock: w.clock, Logger: w.log,
+		Ledger: s.ledger, Approvals: s.approvals, Redis: w.rc, KeyPrefix: w.keyPrefix, Tenants: tenants, Clock: w.clock, Logger: w.log, Caller: caller,
 		Commits:      s.github.source,
 		OnAuthorized: func(ctx context.Context, e ledger.Entry) error { return pipe.OnAuthorized(ctx, e) },
 	})
@@ -209,6 +215,9 @@ func build(w wiring) (*system, error) {
 	if s.github.webhook != nil {
 		s.server.HandleLimit("POST /github/webhook", s.github.webhook, commits.MaxBody)
 	}
+	if err := wireWhatsApp(w, s); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -259,6 +268,9 @@ func (s *system) run(ctx context.Context, serve func(context.Context) error) err
 				return retrying(ctx, s.log, "telegram long polling", func(ctx context.Context) error { return s.telegram.Run(ctx, s.engine) })
 			}
 		}
+	}
+	if s.whatsapp != nil {
+		loops["whatsapp-template"] = func(ctx context.Context) error { return checkWhatsAppTemplate(ctx, s.whatsapp, s.log) }
 	}
 	var wg sync.WaitGroup
 	errc := make(chan error, len(loops))
