@@ -1,6 +1,7 @@
 package twiliotest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -55,6 +56,7 @@ type Server struct {
 	content  map[string]Content
 	failures map[string][]int // resource → statuses to answer next
 	requests int
+	changed  chan struct{} // closed and replaced whenever a message or call is recorded
 }
 
 // Option configures the fake.
@@ -71,7 +73,7 @@ const (
 
 // New starts a fake for account AccountSID with AuthToken; it stops with the test.
 func New(t testing.TB, opts ...Option) *Server {
-	s := &Server{t: t, account: AccountSID, token: AuthToken, now: time.Now, content: map[string]Content{}, failures: map[string][]int{}}
+	s := &Server{t: t, account: AccountSID, token: AuthToken, now: time.Now, content: map[string]Content{}, failures: map[string][]int{}, changed: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
@@ -266,6 +268,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 	m.SID = newSID("SM")
 	s.mu.Lock()
 	s.messages = append(s.messages, m)
+	s.notifyLocked()
 	s.mu.Unlock()
 	s.ok(w, http.StatusCreated, map[string]any{
 		"sid": m.SID, "account_sid": s.account, "to": m.To, "from": m.From, "body": m.Body, "status": "queued",
@@ -301,6 +304,7 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request) {
 	c.SID = newSID("CA")
 	s.mu.Lock()
 	s.calls = append(s.calls, c)
+	s.notifyLocked()
 	s.mu.Unlock()
 	s.ok(w, http.StatusCreated, map[string]any{"sid": c.SID, "account_sid": s.account, "to": c.To, "from": c.From, "status": "queued",
 		"direction": "outbound-api", "api_version": "2010-04-01"})
@@ -319,4 +323,53 @@ func (s *Server) fetchContent(w http.ResponseWriter, r *http.Request) {
 	}
 	s.ok(w, http.StatusOK, map[string]any{"sid": c.SID, "account_sid": s.account, "friendly_name": c.FriendlyName, "language": "en", "types": c.Types,
 		"url": s.srv.URL + "/v1/Content/" + c.SID})
+}
+
+func (s *Server) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Text is what a message shows: its body, or its template's body variable.
+func (m Message) Text() string { return m.Body + m.ContentVariables["1"] }
+
+// WaitForMessage returns the first message (oldest first) matching pred, waiting for
+// one to be sent until ctx ends.
+func (s *Server) WaitForMessage(ctx context.Context, pred func(Message) bool) (Message, error) {
+	for {
+		s.mu.Lock()
+		for _, m := range s.messages {
+			if pred(m) {
+				s.mu.Unlock()
+				return m, nil
+			}
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return Message{}, fmt.Errorf("no such message: %w", context.Cause(ctx))
+		}
+	}
+}
+
+// WaitForCall returns the first call matching pred, waiting until ctx ends.
+func (s *Server) WaitForCall(ctx context.Context, pred func(Call) bool) (Call, error) {
+	for {
+		s.mu.Lock()
+		for _, c := range s.calls {
+			if pred(c) {
+				s.mu.Unlock()
+				return c, nil
+			}
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return Call{}, fmt.Errorf("no such call: %w", context.Cause(ctx))
+		}
+	}
 }
