@@ -61,7 +61,7 @@ func replyThread(in Inbound) Thread {
 	return Thread{Chat: in.Chat, Topic: in.Topic, Root: root}
 }
 
-const notLinked = "This chat is not linked to a tenant. Ask an admin for an enrollment code (`bot enroll`) and send /start CODE."
+const notLinked = "This chat is not linked to a tenant. Ask an admin for an enrollment code (`bot enroll`) and send /start CODE (on WhatsApp: JOIN CODE)."
 
 func (e *Engine) command(ctx context.Context, in Inbound, text string) (Reply, error) {
 	cmd, ok := ParseCommand(text)
@@ -90,6 +90,7 @@ func (e *Engine) command(ctx context.Context, in Inbound, text string) (Reply, e
 		}
 	}
 	if t == nil {
+		e.refuseStranger(in)
 		return e.say(ctx, in, "", "", text1(notLinked))
 	}
 	name, approver := e.who(ctx, t, in.User)
@@ -199,6 +200,16 @@ func (e *Engine) auditRefusal(ctx context.Context, t *Tenant, incident, name str
 		Actor: actorOf(name, u), PolicyVersion: t.PolicyVersion, Reason: why}); err != nil {
 		e.o.Logger.Warn("audit refusal", "incident", incident, "err", err)
 	}
+}
+
+// refuseStranger audits a chat identity that belongs to no tenant (it has no ledger to
+// be recorded in): a security log line, without the identity's full number or id.
+func (e *Engine) refuseStranger(in Inbound) {
+	id := in.User.ID
+	if len(id) > 4 {
+		id = "…" + id[len(id)-4:]
+	}
+	e.o.Logger.Warn("security: refused a chat identity linked to no tenant", "channel", in.User.Channel, "user", id)
 }
 
 func firstArg(c Command) string {

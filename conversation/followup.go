@@ -27,6 +27,10 @@ func (e *Engine) followUp(ctx context.Context, in Inbound, text string) (Reply, 
 	}
 	if !ok {
 		if in.Direct {
+			if t, others := e.tenantFor(ctx, in); t == nil && len(others) == 0 {
+				e.refuseStranger(in)
+				return e.say(ctx, in, "", "", text1(notLinked))
+			}
 			return e.say(ctx, in, "", "", text1("Ask about an incident by replying in its thread, or try /help."))
 		}
 		return Reply{}, nil // people talking among themselves
