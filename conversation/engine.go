@@ -766,8 +766,10 @@ func (e *Engine) escalate(ctx context.Context, t *Tenant, in ledger.Incident) er
 		}
 		names = append(names, p.Name)
 		for ch, id := range p.IDs {
-			if e.caps(ch).Direct {
-				dms = append(dms, Chat{Channel: ch, ID: id})
+			// A direct chat that is also an incident chat (a WhatsApp number) already
+			// gets the re-notification in the thread.
+			if c := (Chat{Channel: ch, ID: id}); e.caps(ch).Direct && !t.hasChat(c) {
+				dms = append(dms, c)
 			}
 		}
 	}
