@@ -3,12 +3,15 @@ package whatsapp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/alertengine/alertengine/conversation"
 )
@@ -89,10 +92,10 @@ func sidLike(s, prefix string) bool {
 
 // WebhookHandler serves Twilio's posts to WebhookPath: 413 over MaxRequestBody, 403
 // unless X-Twilio-Signature verifies over PUBLIC_URL + path and the form (twilio-go's
-// RequestValidator, which accepts the URL with and without the default port) and the
-// account is ours, 503 when the message could not be checked for duplicates (Twilio
-// retries), 200 otherwise — a message already processed (same MessageSid, on any
-// replica) is answered without being handled again.
+// RequestValidator, which accepts the URL with and without the default port), 503 when
+// the message could not be checked for duplicates (Twilio retries), 200 otherwise — a
+// message of another account or channel is ignored, and one already processed (same
+// MessageSid or I-Twilio-Idempotency-Token, on any replica) is not handled again.
 func (a *Adapter) WebhookHandler(h conversation.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -130,7 +133,7 @@ func (a *Adapter) WebhookHandler(h conversation.Handler) http.Handler {
 			writeTwiML(w)
 			return
 		}
-		fresh, err := a.o.Redis.SetNX(r.Context(), a.key("dedup", f.MessageSID), "1", dedupTTL).Result()
+		fresh, err := a.fresh(r.Context(), f.MessageSID, r.Header.Get("I-Twilio-Idempotency-Token"))
 		if err != nil {
 			a.log.Error("webhook duplicate check", "err", err)
 			http.Error(w, "try again", http.StatusServiceUnavailable)
@@ -148,6 +151,22 @@ func (a *Adapter) WebhookHandler(h conversation.Handler) http.Handler {
 		a.handle(ctx, h, f)
 		writeTwiML(w)
 	})
+}
+
+// fresh marks a delivery seen, by its MessageSid and, when Twilio sent one, its
+// I-Twilio-Idempotency-Token (a retry repeats both); false when either was seen before,
+// on any replica.
+func (a *Adapter) fresh(ctx context.Context, messageSID, token string) (bool, error) {
+	pipe := a.o.Redis.Pipeline()
+	bySID := pipe.SetNX(ctx, a.key("dedup", messageSID), "1", dedupTTL)
+	var byToken *redis.BoolCmd
+	if token != "" && len(token) <= 128 {
+		byToken = pipe.SetNX(ctx, a.key("dedup-token", token), "1", dedupTTL)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return false, fmt.Errorf("whatsapp: duplicate check: %w", err)
+	}
+	return bySID.Val() && (byToken == nil || byToken.Val()), nil
 }
 
 func writeTwiML(w http.ResponseWriter) {
