@@ -92,6 +92,12 @@ func (a *Adapter) send(ctx context.Context, th conversation.Thread, msg conversa
 			media = []string{u}
 		}
 	}
+	if template && media != nil && len(parts) == 1 {
+		// A quick-reply template has no media of its own: the chart goes first, on its
+		// own message, rather than depending on how Twilio treats MediaUrl beside a
+		// ContentSid.
+		parts = append([]string{""}, parts...)
+	}
 	var first, last string
 	var sids []string
 	for i, p := range parts {
@@ -102,7 +108,7 @@ func (a *Adapter) send(ctx context.Context, th conversation.Thread, msg conversa
 		if template && i == len(parts)-1 {
 			vars, _ := json.Marshal(map[string]string{"1": p, "2": approve, "3": reject})
 			params.SetContentSid(a.o.ContentSID).SetContentVariables(string(vars))
-		} else {
+		} else if p != "" {
 			params.SetBody(p)
 		}
 		m, err := call(ctx, a, "send message", func() (*api.ApiV2010Message, error) { return a.rest.Api.CreateMessage(params) })

@@ -205,3 +205,19 @@ func TestCheckTemplate(t *testing.T) {
 		t.Fatalf("the README's template: %v", err)
 	}
 }
+
+func TestShortTemplatedCardSendsTheChartFirst(t *testing.T) {
+	e := newEnv(t)
+	e.fake.AddContent(twiliotest.QuickReplyTemplate(contentSID))
+	a, _ := e.adapter(func(o *Options) { o.ContentSID = contentSID })
+	m := conversation.Message{Image: &conversation.Image{PNG: tinyPNG(t), Alt: "chart"},
+		Blocks:  []conversation.Block{{Style: conversation.Title, Text: "🚨 checkout degraded — INC-7F3"}},
+		Buttons: [][]conversation.Button{{{Label: "Approve restart_workers", Data: "ap:AAAAAAAAAAABBBBBBBBBBB"}}}}
+	if _, _, err := a.OpenThread(t.Context(), chatOf(ana), "INC-7F3 · checkout", m); err != nil {
+		t.Fatal(err)
+	}
+	msgs := e.fake.MessagesTo("whatsapp:" + ana)
+	if len(msgs) != 2 || len(msgs[0].MediaURLs) != 1 || msgs[0].ContentSID != "" || msgs[1].ContentSID != contentSID || len(msgs[1].MediaURLs) != 0 {
+		t.Fatalf("messages %+v", msgs)
+	}
+}
