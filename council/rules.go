@@ -249,7 +249,8 @@ func databaseLatency(s Snapshot, f features) (Diagnosis, bool) {
 }
 
 func trafficSurge(_ Snapshot, f features) (Diagnosis, bool) {
-	if f.trafficRatio < 3 || !f.latencyUp {
+	// Under load a smaller latency rise counts: 1.2× the baseline.
+	if f.trafficRatio < 3 || !f.latencyUp && !(f.base > 0 && f.latencyRatio >= 1.2) {
 		return Diagnosis{}, false
 	}
 	return Diagnosis{Category: TrafficSurge, Confidence: math.Min(0.9, 0.6+f.trafficRatio/50),

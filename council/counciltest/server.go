@@ -46,11 +46,11 @@ type Message struct {
 
 // Server is the fake.
 type Server struct {
-	srv        *httptest.Server
-	mu         sync.Mutex
-	scripts    map[string][]Step
-	refuse     map[string]bool
-	requests   []Request
+	srv      *httptest.Server
+	mu       sync.Mutex
+	scripts  map[string][]Step
+	refuse   map[string]bool
+	requests []Request
 }
 
 // New starts a fake closed at the end of the test. A model without a script answers 404
