@@ -27,6 +27,9 @@ type PipelineOptions struct {
 	Queue int
 	// SweepEvery is how often half-done work is looked for (default 30 s).
 	SweepEvery time.Duration
+	// Proposer proposes the action of a new incident (default PolicyProposer; the
+	// diagnostic council through CouncilProposer).
+	Proposer Proposer
 }
 
 // Validate checks the options.
@@ -60,6 +63,9 @@ func NewPipeline(o PipelineOptions) (*Pipeline, error) {
 	}
 	if o.SweepEvery == 0 {
 		o.SweepEvery = 30 * time.Second
+	}
+	if o.Proposer == nil {
+		o.Proposer = PolicyProposer{}
 	}
 	p := &Pipeline{o: o, tenants: map[string]conversation.Tenant{}, events: make(chan detector.Event, o.Queue)}
 	for _, t := range o.Tenants {
@@ -225,8 +231,9 @@ func proposedAction(t conversation.Tenant) (conversation.Action, bool) {
 	return conversation.Action{}, false
 }
 
-// opened proposes the tenant's default action (the council replaces this step), checks it
-// against the policy, and presents the incident.
+// opened asks the Proposer (the policy default, or the diagnostic council), records its
+// lens entries and the proposal, checks the action against the policy, and presents the
+// incident.
 func (p *Pipeline) opened(ctx context.Context, ev detector.Event) error {
 	t, ok := p.tenants[ev.Tenant]
 	if !ok {
@@ -247,16 +254,24 @@ func (p *Pipeline) opened(ctx context.Context, ev detector.Event) error {
 	if err != nil {
 		return err
 	}
-	a, hasAction := proposedAction(t)
-	if hasAction && stage == ledger.Detected {
-		prop := conversation.Proposal{
-			Theories: []conversation.Theory{{Lens: "policy", Action: a.Name,
-				Summary: fmt.Sprintf("%s is the tenant's default recovery for a degraded service (no AI diagnosis in this step)", a.Name)}},
-			Agree:  true,
-			Offers: []conversation.Offer{{Action: a.Name}},
+	if len(t.Actions) > 0 && stage == ledger.Detected {
+		in, hist, err := p.o.Ledger.Incident(ctx, ev.Tenant, ev.Incident)
+		if err != nil {
+			return err
 		}
-		if _, err := p.o.Ledger.Record(ctx, ledger.Entry{Tenant: ev.Tenant, Incident: ev.Incident, Event: ledger.Propose, Actor: policy,
-			Action: a.Name, PolicyVersion: t.PolicyVersion, Reason: "policy default action " + a.Name, Data: prop.Data()}); err != nil {
+		pr, err := p.o.Proposer.Propose(ctx, t, in, hist)
+		if err != nil {
+			return fmt.Errorf("propose: %w", err)
+		}
+		// Each lens's diagnosis is its own entry, before PROPOSED: an auditor sees what
+		// every lens said, including the ones discarded.
+		for _, d := range pr.Diagnoses {
+			if _, err := p.o.Ledger.Record(ctx, d); err != nil {
+				return fmt.Errorf("record diagnosis: %w", err)
+			}
+		}
+		if _, err := p.o.Ledger.Record(ctx, ledger.Entry{Tenant: ev.Tenant, Incident: ev.Incident, Event: ledger.Propose, Actor: pr.Actor,
+			Action: pr.Action, Confidence: pr.Confidence, PolicyVersion: t.PolicyVersion, Reason: pr.Reason, Data: pr.Proposal.Data()}); err != nil {
 			return fmt.Errorf("propose: %w", err)
 		}
 		stage = ledger.Proposed

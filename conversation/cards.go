@@ -205,6 +205,11 @@ func incidentCard(c cardInput) Message {
 		t := p.Theories[0]
 		b = append(b, Block{Plain, fmt.Sprintf("Diagnosis (%s, %.0f%%): %s", t.Lens, t.Confidence*100, t.Summary)})
 	}
+	if p != nil {
+		for _, u := range p.Unavailable {
+			b = append(b, Block{Muted, "Unavailable: " + u + "."})
+		}
+	}
 	if p != nil && p.Gated {
 		b = append(b, Block{Warning, fmt.Sprintf("⚠️ Confidence %.0f%% is below the %.0f%% gate: only the policy's default action is offered.", p.Confidence()*100, ConfidenceGate*100)})
 	}
@@ -225,7 +230,7 @@ func incidentCard(c cardInput) Message {
 	}
 	var row []Button
 	if p != nil && len(c.refs) == len(p.Offers) && len(p.Offers) > 0 {
-		if p.Dissent() {
+		if p.Dissent() && !p.Gated {
 			b = append(b, Block{Plain, "Approving one theory voids the other."})
 		} else {
 			b = append(b, Block{Plain, "Suggested: " + p.Offers[0].Action})

@@ -28,6 +28,9 @@ type Proposal struct {
 	// Offers are the actions offered for approval, in button order, with the theory each
 	// comes from.
 	Offers []Offer `json:"offers"`
+	// Unavailable names the lenses that gave no valid diagnosis and why ("lens A
+	// (llama3.1) timed out").
+	Unavailable []string `json:"unavailable,omitempty"`
 }
 
 // Offer is an action a card offers.

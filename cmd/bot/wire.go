@@ -145,10 +145,18 @@ func build(w wiring) (*system, error) {
 	if err != nil {
 		return nil, err
 	}
+	councilMetrics, err := bot.NewCouncilMetrics(w.registry)
+	if err != nil {
+		return nil, err
+	}
+	proposer, answerer, err := councilParts(w, tenants, councilMetrics, s.github.source, func() *detector.Detector { return s.detector })
+	if err != nil {
+		return nil, err
+	}
 	var pipe *bot.Pipeline
 	s.engine, err = conversation.New(conversation.Options{
 		Ledger: s.ledger, Approvals: s.approvals, Redis: w.rc, KeyPrefix: w.keyPrefix, Tenants: tenants, Clock: w.clock, Logger: w.log, Caller: caller,
-		Commits:      s.github.source,
+		Commits: s.github.source, Answerer: answerer,
 		OnAuthorized: func(ctx context.Context, e ledger.Entry) error { return pipe.OnAuthorized(ctx, e) },
 	})
 	if err != nil {
@@ -170,7 +178,8 @@ func build(w wiring) (*system, error) {
 	if err != nil {
 		return nil, err
 	}
-	if pipe, err = bot.NewPipeline(bot.PipelineOptions{Ledger: s.ledger, Conversation: s.engine, Executor: s.executor, Tenants: tenants, Logger: w.log, Metrics: metrics}); err != nil {
+	if pipe, err = bot.NewPipeline(bot.PipelineOptions{Ledger: s.ledger, Conversation: s.engine, Executor: s.executor, Tenants: tenants, Logger: w.log, Metrics: metrics,
+		Proposer: proposer}); err != nil {
 		return nil, err
 	}
 	s.pipeline = pipe

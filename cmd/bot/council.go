@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/alertengine/alertengine/bot"
+	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/council"
+	"github.com/alertengine/alertengine/detector"
+)
+
+// councilTimeout bounds one lens, retries and fallback excluded; the pipeline's handling
+// of a detection has a minute.
+const councilTimeout = 30 * time.Second
+
+// councilParts wires the diagnostic council from the environment: LLM lenses (A:
+// latency and databases, B: network and dependencies) with the offline rule lenses as
+// their fallbacks when LLM_BASE_URL is set, the offline lenses alone otherwise; one lens
+// when COUNCIL_ENABLED=false. With an LLM, follow-up questions are answered by it. The
+// snapshot's commits come from the commit store (commits).
+func councilParts(w wiring, tenants []conversation.Tenant, metrics *bot.CouncilMetrics, commits conversation.CommitSource, history func() *detector.Detector) (bot.Proposer, conversation.Answerer, error) {
+	o := council.Options{A: council.RulesA(), Timeout: councilTimeout, Observer: metrics, Logger: w.log}
+	if w.env.CouncilEnabled {
+		o.B = council.RulesB()
+	}
+	var answerer conversation.Answerer
+	if w.env.LLMEnabled() {
+		mk := func(model string, f council.Focus) (*council.LLM, error) {
+			return council.NewLLM(council.LLMOptions{BaseURL: w.env.LLMBaseURL, APIKey: w.env.LLMAPIKey.Reveal(), Model: model, Focus: f})
+		}
+		a, err := mk(w.env.CouncilModelA, council.FocusLatency)
+		if err != nil {
+			return nil, nil, err
+		}
+		o.A, o.FallbackA = a, council.RulesA()
+		if w.env.CouncilEnabled {
+			b, err := mk(w.env.CouncilModelB, council.FocusNetwork)
+			if err != nil {
+				return nil, nil, err
+			}
+			o.B, o.FallbackB = b, council.RulesB()
+		}
+		ans, err := council.NewAnswerer(council.LLMOptions{BaseURL: w.env.LLMBaseURL, APIKey: w.env.LLMAPIKey.Reveal(), Model: w.env.CouncilModelA})
+		if err != nil {
+			return nil, nil, err
+		}
+		if answerer, err = bot.NewCouncilAnswerer(bot.CouncilAnswererOptions{Answerer: ans, Redis: w.rc, KeyPrefix: w.keyPrefix, Tenants: tenants, Logger: w.log}); err != nil {
+			return nil, nil, err
+		}
+	}
+	c, err := council.New(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	hints := map[string][]string{}
+	for _, t := range w.file.Tenants {
+		hints[t.ID] = bot.HintsOf(t.Policy.RiskyPaths)
+	}
+	p, err := bot.NewCouncilProposer(bot.CouncilProposerOptions{Council: c, Hints: hints, Logger: w.log, Commits: commits,
+		Readings: bot.ReadingsFunc(func(ctx context.Context, tenant, service string, since time.Time) ([]detector.Reading, error) {
+			return history().History(ctx, tenant, service, since)
+		})})
+	return p, answerer, err
+}
