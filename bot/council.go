@@ -150,7 +150,7 @@ func proposition(t conversation.Tenant, in ledger.Incident, v council.Verdict, l
 	p := conversation.Proposal{Agree: v.Agree, Gated: v.Gated, Unavailable: down}
 	if v.Failsafe {
 		p.Theories = []conversation.Theory{{Lens: "policy", Action: v.Action,
-			Summary: fmt.Sprintf("AI diagnosis unavailable (%s); %s is the tenant's default recovery", strings.Join(down, "; "), v.Action)}}
+			Summary: fmt.Sprintf("no AI diagnosis available (%s); %s is the tenant's default recovery", strings.Join(down, "; "), v.Action)}}
 		p.Unavailable = nil
 		p.Offers = []conversation.Offer{{Action: v.Action}}
 		pr.Proposal, pr.Action = p, v.Action
@@ -221,13 +221,13 @@ func outcomeText(o council.Outcome) string {
 	case council.Timeout:
 		return "timed out"
 	case council.Invalid:
-		return "invalid reply"
+		return "gave an invalid reply"
 	case council.HTTPError:
-		return "unreachable"
+		return "was unreachable"
 	case council.NoEvidence:
-		return "no numbers to reason from"
+		return "had no numbers to reason from"
 	}
-	return string(o)
+	return "failed: " + string(o)
 }
 
 // lensEntry is one lens's diagnosis entry: what it said (validated JSON, bounded) and
@@ -242,7 +242,7 @@ func lensEntry(t conversation.Tenant, in ledger.Incident, label, name string, o 
 		e.Data["stands_in_for"] = standsInFor
 	}
 	if d == nil {
-		e.Reason = fmt.Sprintf("lens %s (%s) discarded: %s", label, name, outcomeText(o))
+		e.Reason = fmt.Sprintf("lens %s (%s) %s: discarded", label, name, outcomeText(o))
 		return e
 	}
 	js := d.JSON()
