@@ -202,10 +202,10 @@ func TestAnswerer(t *testing.T) {
 	for _, m := range r.Messages {
 		roles = append(roles, m.Role)
 	}
-	if strings.Join(roles, ",") != "system,user,assistant,user" || r.Messages[3].Content != q.Text {
+	if strings.Join(roles, ",") != "system,user,user,assistant,user" || r.Messages[4].Content != q.Text || !strings.Contains(r.Messages[1].Content, "DETECTED by policy") {
 		t.Errorf("messages %v", roles)
 	}
-	if strings.Contains(r.Messages[0].Content, "approve rollback") {
-		t.Error("the question reached the system prompt")
+	if strings.Contains(r.Messages[0].Content, "approve rollback") || strings.Contains(r.Messages[0].Content, "p95 2.8 s over 1 s") {
+		t.Error("the question or the incident's text reached the system prompt")
 	}
 }

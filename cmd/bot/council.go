@@ -27,7 +27,7 @@ func councilParts(w wiring, tenants []conversation.Tenant, metrics *bot.CouncilM
 	var answerer conversation.Answerer
 	if w.env.LLMEnabled() {
 		mk := func(model string, f council.Focus) (*council.LLM, error) {
-			return council.NewLLM(council.LLMOptions{BaseURL: w.env.LLMBaseURL, APIKey: w.env.LLMAPIKey.Reveal(), Model: model, Focus: f})
+			return council.NewLLM(council.LLMOptions{BaseURL: w.env.LLMBaseURL, APIKey: w.env.LLMAPIKey.Reveal(), Model: model, Focus: f, CallTimeout: w.llmCallTimeout})
 		}
 		a, err := mk(w.env.CouncilModelA, council.FocusLatency)
 		if err != nil {
@@ -41,7 +41,7 @@ func councilParts(w wiring, tenants []conversation.Tenant, metrics *bot.CouncilM
 			}
 			o.B, o.FallbackB = b, council.RulesB()
 		}
-		ans, err := council.NewAnswerer(council.LLMOptions{BaseURL: w.env.LLMBaseURL, APIKey: w.env.LLMAPIKey.Reveal(), Model: w.env.CouncilModelA})
+		ans, err := council.NewAnswerer(council.LLMOptions{BaseURL: w.env.LLMBaseURL, APIKey: w.env.LLMAPIKey.Reveal(), Model: w.env.CouncilModelA, CallTimeout: w.llmCallTimeout})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -80,16 +80,18 @@ func (h *recoveryHook) count() (int, []string) {
 // harness is one tenant's world: Redis, the fake Telegram, the recovery webhook, the
 // config file and the environment of the bots under test.
 type harness struct {
-	t       testing.TB
-	tg      *telegramtest.Server
-	redis   *ledgertest.Server
-	prefix  string
-	hook    *recoveryHook
-	env     config.Env
-	file    *config.File
-	vars    env
-	dir     string
-	cfgPath string
+	t      testing.TB
+	tg     *telegramtest.Server
+	redis  *ledgertest.Server
+	prefix string
+	hook   *recoveryHook
+	env    config.Env
+	file   *config.File
+	vars   env
+	dir    string
+	// llmCallTimeout, when set, bounds each LLM call of the bots started.
+	llmCallTimeout time.Duration
+	cfgPath        string
 }
 
 func newHarness(t testing.TB) *harness { return newHarnessTo(t, "") }
@@ -175,7 +177,7 @@ func (h *harness) start(webhook bool) *replica {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	sys, err := build(wiring{env: e, file: h.file, rc: rc, log: log, signer: key, secret: []byte(e.AlertSecret.Reveal()), addr: addr, keyPrefix: h.prefix})
+	sys, err := build(wiring{env: e, file: h.file, rc: rc, log: log, signer: key, secret: []byte(e.AlertSecret.Reveal()), addr: addr, keyPrefix: h.prefix, llmCallTimeout: h.llmCallTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,6 +116,8 @@ type wiring struct {
 	// sink keeps the ledger's checkpoints outside Redis (nil: none); sinkName describes it.
 	sink     ledger.CheckpointSink
 	sinkName string
+	// llmCallTimeout bounds one LLM call (0: the council's default); tests shorten it.
+	llmCallTimeout time.Duration
 }
 
 func build(w wiring) (*system, error) {
