@@ -116,26 +116,31 @@ type features struct {
 	deployed     bool
 }
 
-// minRequests is the fewest requests in a window the rules judge.
-const minRequests = 20
+// minRequests is the fewest requests in a window the rules judge; healthyScore the
+// health score from which a reading counts as normal.
+const (
+	minRequests  = 20
+	healthyScore = 70
+)
 
 func featuresOf(s Snapshot) features {
 	f := features{p95: s.P95Ms, errRate: s.ErrorRate, requests: s.Requests, base: s.BaselineP95Ms, baseRequests: s.BaselineRequests}
 	f.haveNumbers = s.P95Ms > 0 || s.ErrorRate > 0 || len(s.Readings) > 0 || s.Requests > 0
-	if f.base == 0 && len(s.Readings) > 0 {
-		// No learned baseline: the best recent reading stands in for normal.
-		f.base = math.Inf(1)
-		for _, r := range s.Readings {
-			if r.P95Ms > 0 {
-				f.base = math.Min(f.base, r.P95Ms)
-			}
-		}
-		if math.IsInf(f.base, 1) || f.base >= f.p95 {
-			f.base = 0
+	// No learned baseline: the healthy recent readings (score ≥ 70) stand in for normal.
+	var healthyP95, healthyReqs float64
+	n := 0
+	for _, r := range s.Readings {
+		if r.Score >= healthyScore && r.P95Ms > 0 {
+			healthyP95 += r.P95Ms
+			healthyReqs += float64(r.Requests)
+			n++
 		}
 	}
-	if f.baseRequests == 0 && len(s.Readings) > 1 && s.Readings[0].Requests > 0 {
-		f.baseRequests = float64(s.Readings[0].Requests)
+	if f.base == 0 && n > 0 {
+		f.base = healthyP95 / float64(n)
+	}
+	if f.baseRequests == 0 && n > 0 {
+		f.baseRequests = healthyReqs / float64(n)
 	}
 	if f.requests > 0 && f.requests < minRequests {
 		f.tooFew = true

@@ -15,6 +15,8 @@ import (
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
 	"github.com/alertengine/alertengine/council/counciltest"
 	"github.com/alertengine/alertengine/ledger"
+	"github.com/alertengine/alertengine/sdk"
+	"github.com/redis/go-redis/v9"
 )
 
 // newCouncilHarness is a harness whose tenant has two actions and whose bots ask the
@@ -332,5 +334,51 @@ func TestCouncilDissentEndToEnd(t *testing.T) {
 	}
 	if auth != 1 || refused != 1 {
 		t.Fatalf("ledger: %d AUTHORIZED, %d refused presses; want 1 and 1", auth, refused)
+	}
+}
+
+// TestOfflineCouncilOnPushedTraffic: with no LLM configured, the offline lenses diagnose
+// a latency-only spike pushed by the SDK from the detector's numbers; the tenant's
+// default risky paths (migrations, SQL, queries) mark the service database-backed, so
+// both lenses agree on database and the card and ledger cite the numbers.
+func TestOfflineCouncilOnPushedTraffic(t *testing.T) {
+	h := newHarness(t)
+	h.start(false)
+	rc := h.redis.Client(t)
+	key := sdk.StreamKey(h.prefix, "acme", "payments")
+	ctx := context.Background()
+	lat := make([]float64, 200)
+	codes := make([]int, 200)
+	for i := range lat {
+		lat[i], codes[i] = 2500, 200
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		bucket := time.Now().Add(-time.Second).Truncate(time.Second)
+		s := sdk.NewSummaryForTest("acme", "payments", "payments-1", bucket, lat, codes)
+		if err := rc.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: s.Fields()}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if ms := h.tg.Sent(groupID); len(ms) > 0 {
+			break
+		}
+		time.Sleep(time.Second) // the producer's pace, not synchronisation
+	}
+	card := h.card(t)
+	text := card.Caption + card.Text
+	if !strings.Contains(text, "Both lenses agree") || !strings.Contains(text, "database: ") {
+		t.Fatalf("card: %q", text)
+	}
+	var lenses []string
+	for _, e := range h.history(t, incidentCode(t, card)) {
+		if e.Event == ledger.Diagnosis {
+			lenses = append(lenses, e.Actor.ID)
+			if !strings.Contains(e.Data["diagnosis"], "p95 2.5 s") {
+				t.Errorf("%s does not cite the p95: %s", e.Actor.ID, e.Data["diagnosis"])
+			}
+		}
+	}
+	if strings.Join(lenses, ",") != "rules-a,rules-b" {
+		t.Fatalf("diagnosis entries by %v", lenses)
 	}
 }
