@@ -372,20 +372,22 @@ type schema map[string]any
 func (s schema) MarshalJSON() ([]byte, error) { return json.Marshal(map[string]any(s)) }
 
 // diagnosisSchema is the structured-output schema: the categories and the tenant's
-// actions as enums.
+// actions as enums. It keeps to the subset every server with strict structured outputs
+// accepts (all members required, no extra members, no numeric or length constraints):
+// the bounds are checked by ParseDiagnosis instead.
 func diagnosisSchema(s Snapshot) schema {
 	actions := []string{NoAction}
 	for _, a := range s.Actions {
 		actions = append(actions, a.Name)
 	}
-	strs := schema{"type": "array", "maxItems": maxItems, "items": schema{"type": "string", "maxLength": maxItemLen}}
+	strs := schema{"type": "array", "items": schema{"type": "string"}}
 	return schema{
 		"type": "object", "additionalProperties": false,
 		"required": []string{"category", "cause", "confidence", "evidence", "suggested_action", "checks"},
 		"properties": schema{
 			"category":         schema{"type": "string", "enum": Categories()},
-			"cause":            schema{"type": "string", "maxLength": maxCause},
-			"confidence":       schema{"type": "number", "minimum": 0, "maximum": 1},
+			"cause":            schema{"type": "string"},
+			"confidence":       schema{"type": "number"},
 			"evidence":         strs,
 			"suggested_action": schema{"type": "string", "enum": actions},
 			"checks":           strs,

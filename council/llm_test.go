@@ -2,6 +2,7 @@ package council_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -166,6 +167,16 @@ func TestLLMPromptCarriesHostileTextAsData(t *testing.T) {
 	}
 	if !strings.Contains(m[0].Content, "restart_workers, failover_db, none") {
 		t.Fatalf("system prompt does not list exactly the tenant's actions: %s", m[0].Content)
+	}
+	var sc struct {
+		Properties struct {
+			Action struct {
+				Enum []string `json:"enum"`
+			} `json:"suggested_action"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(srv.Requests("m")[0].Schema, &sc); err != nil || strings.Join(sc.Properties.Action.Enum, ",") != "none,restart_workers,failover_db" {
+		t.Fatalf("schema's action enum %v (%v)", sc.Properties.Action.Enum, err)
 	}
 }
 

@@ -32,7 +32,9 @@ type Step struct {
 type Request struct {
 	Model string
 	// Format is response_format.type ("" when absent).
-	Format   string
+	Format string
+	// Schema is response_format.json_schema.schema (nil when absent).
+	Schema   json.RawMessage
 	Messages []Message
 	// Authorization is the header as received.
 	Authorization string
@@ -112,7 +114,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		Model          string    `json:"model"`
 		Messages       []Message `json:"messages"`
 		ResponseFormat *struct {
-			Type string `json:"type"`
+			Type       string `json:"type"`
+			JSONSchema *struct {
+				Schema json.RawMessage `json:"schema"`
+			} `json:"json_schema"`
 		} `json:"response_format"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 4<<20)).Decode(&body); err != nil {
@@ -122,6 +127,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	req := Request{Model: body.Model, Messages: body.Messages, Authorization: r.Header.Get("Authorization")}
 	if body.ResponseFormat != nil {
 		req.Format = body.ResponseFormat.Type
+		if body.ResponseFormat.JSONSchema != nil {
+			req.Schema = body.ResponseFormat.JSONSchema.Schema
+		}
 	}
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
