@@ -170,6 +170,7 @@ func proposition(t conversation.Tenant, in ledger.Incident, v council.Verdict, l
 		if len(d.Checks) > 0 {
 			th.Check = d.Checks[0]
 		}
+		th.Evidence = d.Evidence
 		p.Theories = append(p.Theories, th)
 	}
 	for _, o := range v.Offers {

@@ -446,6 +446,12 @@ func (e *Engine) detailsMessage(ctx context.Context, t *Tenant, in ledger.Incide
 				line += ". Check: " + th.Check
 			}
 			m.Blocks = append(m.Blocks, Block{Plain, line})
+			if len(th.Evidence) > 0 {
+				m.Blocks = append(m.Blocks, Block{Muted, "Evidence: " + strings.Join(th.Evidence, "; ")})
+			}
+		}
+		for _, u := range p.Unavailable {
+			m.Blocks = append(m.Blocks, Block{Muted, "Unavailable: " + u + "."})
 		}
 	}
 	for _, c := range e.commits(ctx, t.ID, in.Service, in.OpenedAt) {

@@ -10,12 +10,14 @@ import (
 
 // Theory is one diagnostic lens's view of an incident.
 type Theory struct {
-	Label      string  `json:"label"` // "A", "B"; "" for a policy proposal
-	Lens       string  `json:"lens"`  // who: a model name, "rules", "policy"
-	Summary    string  `json:"summary"`
-	Check      string  `json:"check,omitempty"` // what to check to confirm it
-	Action     string  `json:"action"`
-	Confidence float64 `json:"confidence"`
+	Label   string `json:"label"` // "A", "B"; "" for a policy proposal
+	Lens    string `json:"lens"`  // who: a model name, "rules", "policy"
+	Summary string `json:"summary"`
+	Check   string `json:"check,omitempty"` // what to check to confirm it
+	// Evidence is what the lens cites (numbers, commits), shown by /details.
+	Evidence   []string `json:"evidence,omitempty"`
+	Action     string   `json:"action"`
+	Confidence float64  `json:"confidence"`
 }
 
 // Proposal is what the PROPOSED entry of an incident offers: one theory, two that agree,

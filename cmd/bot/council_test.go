@@ -183,6 +183,27 @@ func TestCouncilCardsGolden(t *testing.T) {
 	}
 }
 
+// waitPresented waits until the engine has remembered the card's placement (and so the
+// route from a reply to its incident), which it does just after Telegram took the card.
+// It checks the state on a short tick and ends as soon as the placement is there.
+func waitPresented(t *testing.T, r *replica, inc string) {
+	t.Helper()
+	ctx := ctxT(t, 30*time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		missing, err := r.sys.engine.Unpresented(ctx, "acme", inc)
+		if err == nil && !missing {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never recorded as presented: %v", inc, err)
+		case <-tick.C:
+		}
+	}
+}
+
 func compareGolden(t *testing.T, path, got string) {
 	t.Helper()
 	if *update {
@@ -225,6 +246,7 @@ func TestCouncilPromptInjection(t *testing.T) {
 			}
 		}
 	}
+	waitPresented(t, r, inc)
 	h.tg.SendText(groupID, userRudo, injection, telegramtest.ReplyTo(card.MessageID))
 	if _, err := h.tg.WaitForMessage(ctxT(t, 40*time.Second), groupID, hasText("rollback approved and running")); err != nil {
 		t.Fatalf("no answer: %v", err)
@@ -300,6 +322,10 @@ func TestCouncilDissentEndToEnd(t *testing.T) {
 	}
 	if refA == "" || refB == "" {
 		t.Fatalf("buttons %+v", card.Buttons())
+	}
+	h.tg.SendText(groupID, userVimbai, "/details "+inc)
+	if _, err := h.tg.WaitForMessage(ctxT(t, 40*time.Second), groupID, hasText("Evidence: p95 2.8 s against a 90 ms baseline")); err != nil {
+		t.Fatalf("/details shows no lens evidence: %v", err)
 	}
 	if ans := waitAnswer(t, h.tg, h.tg.PressButton(groupID, card.MessageID, userTendai, refB)); !strings.HasPrefix(ans.Text, "Approved.") {
 		t.Fatalf("Trust B answered %q", ans.Text)
