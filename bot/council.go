@@ -114,11 +114,19 @@ func (c *CouncilProposer) Propose(ctx context.Context, t conversation.Tenant, in
 		}
 	}
 	if c.o.Commits != nil {
-		cs, err := c.o.Commits.RecentCommits(ctx, t.ID, in.Service, in.OpenedAt.Add(-2*time.Hour))
+		// The same window the card shows: the hour before detection, nothing after it.
+		cs, err := c.o.Commits.RecentCommits(ctx, t.ID, in.Service, in.OpenedAt.Add(-conversation.CommitWindow))
 		if err != nil {
 			c.o.Logger.Warn("council snapshot: commits", "incident", in.ID, "err", err)
 		}
 		for _, cm := range cs {
+			if cm.At.After(in.OpenedAt) {
+				continue
+			}
+			if cm.Kind == "deploy" {
+				s.Deploys = append(s.Deploys, council.Deploy{At: cm.At, Environment: cm.Where, SHA: cm.SHA})
+				continue
+			}
 			s.Commits = append(s.Commits, council.Commit{SHA: cm.SHA, Message: cm.Message, Author: cm.Author, At: cm.At,
 				Additions: cm.Additions, Deletions: cm.Deletions, Risky: cm.Risky})
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
+	"github.com/alertengine/alertengine/commits"
 	"github.com/alertengine/alertengine/council/counciltest"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/sdk"
@@ -406,5 +407,50 @@ func TestOfflineCouncilOnPushedTraffic(t *testing.T) {
 	}
 	if strings.Join(lenses, ",") != "rules-a,rules-b" {
 		t.Fatalf("diagnosis entries by %v", lenses)
+	}
+}
+
+// TestOfflineCouncilSeesTheRiskyCommit: a signed push of a commit touching migrations and
+// queries, then slow and failing traffic pushed by the SDK: the offline lenses read the
+// commit from the commit store and agree on a deploy regression naming it.
+func TestOfflineCouncilSeesTheRiskyCommit(t *testing.T) {
+	h := newHarness(t)
+	h.withGitHub(t)
+	b := h.start(false)
+	push := riskyPush(t)
+	if code, msg := b.github(t, "push", "push-c1", push, commits.Sign([]byte(githubSecret), push)); code != http.StatusOK {
+		t.Fatalf("signed push: %d %s", code, msg)
+	}
+	rc := h.redis.Client(t)
+	key := sdk.StreamKey(h.prefix, "acme", "checkout")
+	lat := make([]float64, 200)
+	codes := make([]int, 200)
+	for i := range lat {
+		lat[i], codes[i] = 2500, 200
+		if i%5 == 0 {
+			codes[i] = 500
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		bucket := time.Now().Add(-time.Second).Truncate(time.Second)
+		s := sdk.NewSummaryForTest("acme", "checkout", "checkout-1", bucket, lat, codes)
+		if err := rc.XAdd(context.Background(), &redis.XAddArgs{Stream: key, Values: s.Fields()}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if ms := h.tg.Sent(groupID); len(ms) > 0 {
+			break
+		}
+		time.Sleep(time.Second) // the producer's pace, not synchronisation
+	}
+	card := h.card(t)
+	text := card.Caption + card.Text
+	if !strings.Contains(text, "Both lenses agree") || !strings.Contains(text, "deploy_regression: regression from commit a1b2c3d, which touched database/query files") {
+		t.Fatalf("card: %q", text)
+	}
+	for _, e := range h.history(t, incidentCode(t, card)) {
+		if e.Event == ledger.Diagnosis && !strings.Contains(e.Data["diagnosis"], `commit a1b2c3d \"Fix checkout query isolation level\" by john`) {
+			t.Errorf("%s does not cite the commit: %s", e.Actor.ID, e.Data["diagnosis"])
+		}
 	}
 }
