@@ -184,27 +184,6 @@ func TestCouncilCardsGolden(t *testing.T) {
 	}
 }
 
-// waitPresented waits until the engine has remembered the card's placement (and so the
-// route from a reply to its incident), which it does just after Telegram took the card.
-// It checks the state on a short tick and ends as soon as the placement is there.
-func waitPresented(t *testing.T, r *replica, inc string) {
-	t.Helper()
-	ctx := ctxT(t, 30*time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		missing, err := r.sys.engine.Unpresented(ctx, "acme", inc)
-		if err == nil && !missing {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s never recorded as presented: %v", inc, err)
-		case <-tick.C:
-		}
-	}
-}
-
 func compareGolden(t *testing.T, path, got string) {
 	t.Helper()
 	if *update {

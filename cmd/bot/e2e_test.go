@@ -91,7 +91,9 @@ type harness struct {
 	dir    string
 	// llmCallTimeout, when set, bounds each LLM call of the bots started.
 	llmCallTimeout time.Duration
-	cfgPath        string
+	// replicas are the bots started, first first.
+	replicas []*replica
+	cfgPath  string
 }
 
 func newHarness(t testing.TB) *harness { return newHarnessTo(t, "") }
@@ -185,6 +187,7 @@ func (h *harness) start(webhook bool) *replica {
 	done := make(chan error, 1)
 	go func() { done <- sys.run(ctx, sys.server.Run) }()
 	b := &replica{sys: sys, base: "http://" + addr}
+	h.replicas = append(h.replicas, b)
 	var once sync.Once
 	b.stop = func() {
 		once.Do(func() {
@@ -245,7 +248,33 @@ func (h *harness) card(t testing.TB) telegramtest.Message {
 	if err != nil {
 		t.Fatalf("no incident card: %v; group: %+v", err, h.tg.Sent(groupID))
 	}
+	// A reply sent the instant the card arrives could beat the engine to remembering
+	// where the card is (a person never types that fast): wait for the placement.
+	if len(h.replicas) > 0 {
+		waitPresented(t, h.replicas[len(h.replicas)-1], incidentCode(t, m))
+	}
 	return m
+}
+
+// waitPresented waits until the engine has remembered the card's placement (and so the
+// route from a reply to its incident), which it does just after Telegram took the card.
+// It checks the state on a short tick and ends as soon as the placement is there.
+func waitPresented(t testing.TB, r *replica, inc string) {
+	t.Helper()
+	ctx := ctxT(t, 30*time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		missing, err := r.sys.engine.Unpresented(ctx, "acme", inc)
+		if err == nil && !missing {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never recorded as presented: %v", inc, err)
+		case <-tick.C:
+		}
+	}
 }
 
 func incidentCode(t testing.TB, card telegramtest.Message) string {
