@@ -94,6 +94,8 @@ type decoder struct {
 	ps      Problems
 	aliases map[*ast.AliasNode]ast.Node
 	visits  int
+	// others are top-level keys besides tenants that the caller decodes (ParseWithin).
+	others []string
 }
 
 func (d *decoder) addf(line int, path, format string, args ...any) {
@@ -136,7 +138,7 @@ func (d *decoder) parse(data []byte) *File {
 	}
 	d.collectAliases(body, map[string]ast.Node{})
 
-	root := d.object(body, "", 1, rootKeys)
+	root := d.object(body, "", 1, append(slices.Clone(rootKeys), d.others...))
 	if !root.present {
 		if !root.bad {
 			d.addf(1, "tenants", "is required: list at least one tenant")

@@ -1,0 +1,297 @@
+package simulate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/ledger"
+)
+
+// recorder is the ledger's store: the real in-memory store, with every appended entry
+// also put on the timeline.
+type recorder struct {
+	*ledger.MemStore
+	w *world
+}
+
+func (r *recorder) Append(ctx context.Context, tenant string, tail ledger.Tail, entries []ledger.Entry) (int, error) {
+	n, err := r.MemStore.Append(ctx, tenant, tail, entries)
+	for _, e := range entries[:n] {
+		stage := strings.ToUpper(string(e.Event))
+		if e.Event.IsStageEvent() {
+			stage = string(e.To)
+		}
+		text := e.Incident
+		if e.Service != "" {
+			text += " " + e.Service
+		}
+		if e.Action != "" {
+			text += " [" + e.Action + "]"
+		}
+		if e.Reason != "" {
+			text += ": " + e.Reason
+		}
+		r.w.line(stage, actorName(e.Actor), text)
+	}
+	return n, err
+}
+
+func actorName(a ledger.Actor) string {
+	s := string(a.Kind) + "/" + a.ID
+	if a.Channel != "" {
+		s += "@" + a.Channel
+	}
+	return s
+}
+
+// transport is a simulated chat platform: it keeps what the bot says, puts it on the
+// timeline, and tells the scripted people about approval requests.
+type transport struct {
+	w  *world
+	ch conversation.Channel
+	n  map[string]int // message ids per chat
+}
+
+func (t *transport) Channel() conversation.Channel { return t.ch }
+
+// Capabilities: a simulated chat has buttons (presses come back as data), reaches people
+// directly and keeps threads; it shows no images.
+func (t *transport) Capabilities() conversation.Capabilities {
+	return conversation.Capabilities{Buttons: true, MaxButtonData: 64, Direct: true, Threads: true}
+}
+
+func (t *transport) nextID(c conversation.Chat) string {
+	if t.n == nil {
+		t.n = map[string]int{}
+	}
+	t.n[c.ID]++
+	return strconv.Itoa(t.n[c.ID])
+}
+
+func (t *transport) OpenThread(ctx context.Context, chat conversation.Chat, title string, msg conversation.Message) (conversation.Thread, conversation.MessageRef, error) {
+	id := t.nextID(chat)
+	ref := conversation.MessageRef{Chat: chat, ID: id}
+	t.said(ref, "opens thread "+strconv.Quote(title)+": ", msg)
+	return conversation.Thread{Chat: chat, Root: id}, ref, nil
+}
+
+func (t *transport) Post(ctx context.Context, th conversation.Thread, msg conversation.Message) (conversation.MessageRef, error) {
+	ref := conversation.MessageRef{Chat: th.Chat, ID: t.nextID(th.Chat)}
+	t.said(ref, "", msg)
+	return ref, nil
+}
+
+func (t *transport) Edit(ctx context.Context, ref conversation.MessageRef, msg conversation.Message) error {
+	t.said(ref, "edits #"+ref.ID+": ", msg)
+	for _, byChat := range t.w.asked {
+		if a, ok := byChat[ref.Chat]; ok && a.ref == ref {
+			a.buttons = approvalButtons(msg)
+			byChat[ref.Chat] = a
+		}
+	}
+	return nil
+}
+
+// approvalButtons are a message's approve and reject buttons.
+func approvalButtons(m conversation.Message) []conversation.Button {
+	var out []conversation.Button
+	for _, row := range m.Buttons {
+		for _, b := range row {
+			if strings.HasPrefix(b.Data, "ap:") || strings.HasPrefix(b.Data, "/reject ") {
+				out = append(out, b)
+			}
+		}
+	}
+	return out
+}
+
+func (t *transport) said(ref conversation.MessageRef, prefix string, msg conversation.Message) {
+	w := t.w
+	text := strings.ReplaceAll(msg.Text(), "\n", " / ")
+	var labels []string
+	for _, row := range msg.Buttons {
+		for _, b := range row {
+			labels = append(labels, "["+b.Label+"]")
+		}
+	}
+	if len(labels) > 0 {
+		text += " " + strings.Join(labels, " ")
+	}
+	w.line("chat", "bot→"+string(ref.Chat.Channel)+":"+ref.Chat.ID, prefix+text)
+	if prefix != "" && strings.HasPrefix(prefix, "edits") {
+		return
+	}
+	bs := approvalButtons(msg)
+	incident := ""
+	for _, b := range bs {
+		if after, ok := strings.CutPrefix(b.Data, "/reject "); ok {
+			incident = after
+		}
+	}
+	if incident == "" || !hasApprove(bs) {
+		return
+	}
+	dm := !w.isGroupChat(ref.Chat)
+	if w.asked[incident] == nil {
+		w.asked[incident] = map[conversation.Chat]asked{}
+	}
+	w.asked[incident][ref.Chat] = asked{ref: ref, buttons: bs, dm: dm}
+	if !dm {
+		// The engine stored the approval's deadlines; its Tick runs when they fall due.
+		now := w.clock()
+		if e := w.tenant.Policy.EscalateAfter; e > 0 && e < w.tenant.Policy.ApprovalTTL {
+			w.at(now.Add(e), w.deadlines)
+		}
+		w.at(now.Add(w.tenant.Policy.ApprovalTTL), w.deadlines)
+	}
+	w.notifyPeople(incident, ref.Chat, dm)
+}
+
+func hasApprove(bs []conversation.Button) bool {
+	for _, b := range bs {
+		if strings.HasPrefix(b.Data, "ap:") {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *world) isGroupChat(c conversation.Chat) bool {
+	for _, id := range w.tenant.Chats.Telegram {
+		if c.Channel == conversation.Telegram && c.ID == strconv.FormatInt(id, 10) {
+			return true
+		}
+	}
+	for _, n := range w.tenant.Chats.WhatsApp {
+		if c.Channel == conversation.WhatsApp && c.ID == n {
+			return true
+		}
+	}
+	return false
+}
+
+// notifyPeople schedules the reaction of everyone who sees an approval request in chat.
+func (w *world) notifyPeople(incident string, chat conversation.Chat, dm bool) {
+	for _, p := range w.people {
+		if p.reacted[incident] || p.Unreachable || string(chat.Channel) != p.Channel {
+			continue
+		}
+		switch {
+		case dm && chat.ID != p.userID:
+			continue
+		case dm && p.On == OnCard, !dm && p.On == OnEscalation:
+			continue
+		}
+		p.reacted[incident] = true
+		delay := p.After
+		if p.Jitter > 0 {
+			delay += time.Duration((2*p.rng.Float64() - 1) * float64(p.Jitter))
+			delay = delay.Round(time.Second)
+		}
+		at := w.available(p, w.clock().Add(max(delay, 0)))
+		w.at(at, func(ctx context.Context) { w.react(ctx, p, incident, chat) })
+	}
+}
+
+// react is a person acting on an approval request: pressing Approve or Reject through
+// the engine, exactly like a press in Telegram or WhatsApp, or reading and leaving it.
+func (w *world) react(ctx context.Context, p *personState, incident string, chat conversation.Chat) {
+	a, ok := w.asked[incident][chat]
+	if !ok {
+		return
+	}
+	if len(a.buttons) == 0 || !hasApprove(a.buttons) {
+		w.line("person", p.Name, "reads "+incident+": already decided, nothing to press")
+		return
+	}
+	var press conversation.Button
+	switch p.Does {
+	case DoIgnore:
+		w.line("person", p.Name, "reads "+incident+" and does not decide")
+		return
+	case DoReject:
+		for _, b := range a.buttons {
+			if strings.HasPrefix(b.Data, "/reject ") {
+				press = b
+			}
+		}
+	default:
+		for _, b := range a.buttons {
+			if strings.HasPrefix(b.Data, "ap:") {
+				press = b
+				break
+			}
+		}
+	}
+	if press.Data == "" {
+		return
+	}
+	in := conversation.Inbound{Chat: a.ref.Chat, User: conversation.User{Channel: conversation.Channel(p.Channel), ID: p.userID, Name: p.Name},
+		Data: press.Data, ReplyTo: a.ref.ID, Direct: a.dm}
+	r, err := w.eng.Handle(ctx, in)
+	text := fmt.Sprintf("presses [%s] on %s → %q", press.Label, incident, r.Toast)
+	if err != nil {
+		text += " (error: " + err.Error() + ")"
+	}
+	w.line("person", p.Name, text)
+}
+
+// commitSource is the scripted deploys, as the commit store would correlate them.
+type commitSource struct{ w *world }
+
+func (c commitSource) RecentCommits(ctx context.Context, tenant, service string, since time.Time) ([]conversation.Commit, error) {
+	now := c.w.clock()
+	var out []conversation.Commit
+	for _, cs := range c.w.sc.Commits {
+		at := c.w.sc.Start.Add(cs.At)
+		if cs.Service != service || at.After(now) || at.Before(since) {
+			continue
+		}
+		out = append(out, conversation.Commit{SHA: cs.SHA, Message: cs.Message, Author: cs.Author, Person: cs.Author, At: at,
+			Additions: 12, Deletions: 3, Risky: cs.Risky})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.After(out[j].At) })
+	return out, nil
+}
+
+// webhookState counts the calls the scripted recovery webhook answered.
+type webhookState struct {
+	calls int
+}
+
+// webhookHandler is the tenant's recovery webhook as the scenario scripts it. The real
+// executor reaches it over HTTP, signed, with its idempotency key.
+func (w *world) webhookHandler() http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Incident string `json:"incident"`
+			Action   string `json:"action"`
+		}
+		_ = json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body)
+		w.mu.Lock()
+		w.webhook.calls++
+		n := w.webhook.calls
+		w.mu.Unlock()
+		ws := w.sc.Webhook
+		what := fmt.Sprintf("call %d for %s [%s]", n, body.Incident, body.Action)
+		switch {
+		case n <= ws.FailFirst || ws.Mode == WebhookError:
+			w.line("webhook", "recovery", fmt.Sprintf("%s: answers %d", what, ws.Status))
+			rw.WriteHeader(ws.Status)
+		case ws.Mode == WebhookTimeout:
+			w.line("webhook", "recovery", what+": never answers")
+			<-r.Context().Done()
+		default:
+			w.line("webhook", "recovery", what+": answers 200")
+			rw.WriteHeader(http.StatusOK)
+		}
+	})
+}

@@ -1,0 +1,874 @@
+package simulate
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+
+	"github.com/alertengine/alertengine/bot/config"
+)
+
+// maxScenarioBytes bounds a scenario file.
+const maxScenarioBytes = 4 << 20
+
+// Bounds that keep a hostile or mistaken scenario from running for ever.
+const (
+	maxDuration = 7 * 24 * time.Hour
+	minStep     = time.Second
+	maxServices = 500
+	maxItems    = 10000
+)
+
+// Scenario is a parsed, validated scenario file.
+type Scenario struct {
+	// Name is the scenario's name (default: the file name without extension).
+	Name string
+	// Seed drives what is random in the simulation: people's reply jitter, metric noise,
+	// the executor's backoff jitter, approval references and the simulated keys.
+	Seed uint64
+	// Start is the virtual time the simulation starts at.
+	Start time.Time
+	// Duration is how much virtual time is simulated.
+	Duration time.Duration
+	// Step is how often each service is measured (the poll interval, LOOP_INTERVAL_S).
+	Step time.Duration
+	// Tenants is the tenants file under test; Tenant the tenant simulated.
+	Tenants *config.File
+	Tenant  string
+	// TenantsFrom names where the tenants came from (the scenario itself or a path).
+	TenantsFrom string
+
+	Services []ServiceScript
+	Commits  []CommitScript
+	Webhook  WebhookScript
+	People   []PersonScript
+	Expect   []Expectation
+}
+
+// ServiceScript is one service's metrics over time.
+type ServiceScript struct {
+	Name string
+	// Normal is the healthy reading the service starts with and returns to.
+	Normal Reading
+	// Noise is the ± fraction of seeded jitter on p95 and error rate (0: none).
+	Noise float64
+	// Script are the changes, in time order.
+	Script []Change
+	line   int
+}
+
+// Reading is what one measurement of a service reports.
+type Reading struct {
+	P95Ms     float64
+	ErrorRate float64
+	Requests  uint64
+}
+
+// Change is one scripted change of a service's metrics. Fields left unset keep their
+// value.
+type Change struct {
+	At time.Duration
+	// For, when set, ends the change after this long (back to what was before).
+	For time.Duration
+	// Ramp, when set, moves linearly from the previous values over this long.
+	Ramp time.Duration
+	// Flap, when set, alternates between the new and the previous values every Flap.
+	Flap time.Duration
+	// Recover returns the service to its normal reading.
+	Recover bool
+	// Set values; nil: unchanged.
+	P95Ms     *float64
+	ErrorRate *float64
+	Requests  *uint64
+}
+
+// CommitScript is a deploy that lands at a time.
+type CommitScript struct {
+	At      time.Duration
+	Service string
+	SHA     string
+	Message string
+	// Author is the config person who wrote it.
+	Author string
+	// Risky names what made it risky ("touched database/query files"); empty: not risky.
+	Risky string
+}
+
+// Webhook modes after the scripted failures.
+const (
+	WebhookOK      = "ok"
+	WebhookError   = "error"
+	WebhookTimeout = "timeout"
+)
+
+// WebhookScript is how the tenant's recovery webhook behaves.
+type WebhookScript struct {
+	// FailFirst calls answer Status (5xx) before Mode applies.
+	FailFirst int
+	// Mode is ok, error (always Status) or timeout (never answers in time).
+	Mode string
+	// Status is the failing status (default 503).
+	Status int
+	// Fixes: an executed recovery clears the fault of the incident's service.
+	Fixes bool
+}
+
+// Person reactions.
+const (
+	DoApprove = "approve"
+	DoReject  = "reject"
+	DoIgnore  = "ignore"
+)
+
+// What a person reacts to.
+const (
+	OnAny        = "any"
+	OnCard       = "card"
+	OnEscalation = "escalation"
+)
+
+// PersonScript is how one person of the tenant behaves.
+type PersonScript struct {
+	Name string
+	// Channel is where they answer (telegram or whatsapp): their identity there comes from
+	// the tenants file.
+	Channel string
+	// After is how long they take to react; Jitter the seeded ± spread on it.
+	After, Jitter time.Duration
+	// Does is approve, reject or ignore.
+	Does string
+	// On is what they react to: card (the incident card in the group), escalation (a
+	// direct re-notification) or any.
+	On string
+	// Unreachable people never react.
+	Unreachable bool
+	// Away windows: a message that reaches them inside one is answered after it ends.
+	Away []Window
+	// RedriveAfter, when set, re-drives a dead-lettered recovery this long after it failed
+	// (`bot dlq redrive`).
+	RedriveAfter time.Duration
+	line         int
+}
+
+// Window is a span of virtual time from the start.
+type Window struct{ From, Until time.Duration }
+
+// Expectation is one `expect:` assertion.
+type Expectation struct {
+	// Key and Text are as written (decided_within: 10m).
+	Key, Text string
+	Line      int
+	// Op and N for counters; D for durations.
+	Op string
+	N  int
+	D  time.Duration
+}
+
+var (
+	rootKeys    = []string{"name", "seed", "start", "duration", "step", "tenant", "tenants", "tenants_file", "services", "commits", "webhook", "people", "expect"}
+	serviceKeys = []string{"name", "p95_ms", "error_rate", "requests", "noise", "script"}
+	changeKeys  = []string{"at", "for", "ramp", "flap", "recover", "p95_ms", "error_rate", "requests"}
+	commitKeys  = []string{"at", "service", "sha", "message", "author", "risky"}
+	webhookKeys = []string{"fail_first", "mode", "status", "fixes"}
+	personKeys  = []string{"name", "channel", "after", "jitter", "does", "on", "unreachable", "away", "redrive_after"}
+	windowKeys  = []string{"from", "until"}
+	// counterKeys are the expectations compared with a number; durationKeys with a duration.
+	counterKeys  = []string{"incidents", "escalations", "expired", "rejected", "refused_presses", "dlq", "executed", "suppressed", "undecided", "authorized"}
+	durationKeys = []string{"detected_within", "decided_within", "recovered_within"}
+	expectKeys   = append(append(slices.Clone(counterKeys), durationKeys...), "no_execution_without")
+	shaPattern   = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
+	cmpPattern   = regexp.MustCompile(`^(<=|>=|==|<|>)?\s*(\d{1,9})$`)
+)
+
+// defaultStart is where virtual time begins unless the scenario says otherwise: a fixed
+// instant, so runs are reproducible.
+var defaultStart = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+
+// Load reads and parses a scenario file. A tenants_file path is relative to the scenario.
+func Load(path string) (*Scenario, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, config.Problemf(path, 0, "", "cannot read the scenario: "+errText(err))
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxScenarioBytes+1))
+	if err != nil {
+		return nil, config.Problemf(path, 0, "", "cannot read the scenario: "+errText(err))
+	}
+	if len(data) > maxScenarioBytes {
+		return nil, config.Problemf(path, 0, "", fmt.Sprintf("the scenario is over %d bytes", maxScenarioBytes))
+	}
+	return Parse(path, data, filepath.Dir(path))
+}
+
+func errText(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// simulatedSecret stands for every ${VAR} of the tenants file: the simulation never needs
+// the production secrets.
+func simulatedSecret(name string) (string, bool) {
+	if strings.HasSuffix(name, "_FILE") {
+		return "", false
+	}
+	return "simulated-" + strings.ToLower(name) + "-0123456789abcdef0123456789abcdef", true
+}
+
+// Parse parses a scenario; dir resolves a relative tenants_file. Every problem is reported
+// as FILE:LINE: path: problem, like the tenants file's (errors.Is(err, config.ErrInvalid)).
+func Parse(name string, data []byte, dir string) (*Scenario, error) {
+	d := &dec{file: name}
+	sc := d.parse(data, dir)
+	if len(d.ps) > 0 {
+		sort.SliceStable(d.ps, func(i, j int) bool { return d.ps[i].Line < d.ps[j].Line })
+		return nil, &config.Problems{List: d.ps}
+	}
+	return sc, nil
+}
+
+type dec struct {
+	file string
+	ps   []config.Problem
+}
+
+func (d *dec) addf(line int, path, format string, args ...any) {
+	d.ps = append(d.ps, config.Problem{File: d.file, Line: line, Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// obj is one mapping of the scenario: its entries by key.
+type obj struct {
+	path    string
+	line    int
+	entries map[string]ast.Node
+	lines   map[string]int
+}
+
+func lineOf(n ast.Node, fallback int) int {
+	if n != nil {
+		if tk := n.GetToken(); tk != nil && tk.Position != nil && tk.Position.Line > 0 {
+			return tk.Position.Line
+		}
+	}
+	return fallback
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// unwrap removes tags; anchors and aliases are refused (a scenario is written by hand).
+func (d *dec) unwrap(n ast.Node, path string, line int) (ast.Node, bool) {
+	for {
+		switch v := n.(type) {
+		case *ast.TagNode:
+			n = v.Value
+		case *ast.AnchorNode, *ast.AliasNode:
+			d.addf(lineOf(n, line), path, "anchors and aliases are not supported in a scenario (only in its tenants)")
+			return nil, false
+		case *ast.NullNode:
+			return nil, true
+		default:
+			return n, true
+		}
+	}
+}
+
+func (d *dec) object(n ast.Node, path string, line int, keys []string) (obj, bool) {
+	o := obj{path: path, line: line, entries: map[string]ast.Node{}, lines: map[string]int{}}
+	n, ok := d.unwrap(n, path, line)
+	if !ok || n == nil {
+		return o, false
+	}
+	var values []*ast.MappingValueNode
+	switch m := n.(type) {
+	case *ast.MappingNode:
+		values = m.Values
+	case *ast.MappingValueNode:
+		values = []*ast.MappingValueNode{m}
+	default:
+		d.addf(lineOf(n, line), displayPath(path), "want a mapping (key: value), got %s", kindOf(n))
+		return o, false
+	}
+	o.line = lineOf(n, line)
+	for _, mv := range values {
+		if mv == nil || mv.Key == nil {
+			continue
+		}
+		kl := lineOf(mv.Key, o.line)
+		key := scalarText(mv.Key)
+		if !slices.Contains(keys, key) {
+			if path == "" && strings.HasPrefix(key, "x-") {
+				continue
+			}
+			d.addf(kl, join(path, key), "unknown key%s", suggest(key, keys))
+			continue
+		}
+		if _, dup := o.entries[key]; dup {
+			d.addf(kl, join(path, key), "key given twice")
+			continue
+		}
+		o.entries[key], o.lines[key] = mv.Value, kl
+	}
+	return o, true
+}
+
+func displayPath(p string) string {
+	if p == "" {
+		return "(top level)"
+	}
+	return p
+}
+
+func kindOf(n ast.Node) string {
+	switch n.(type) {
+	case *ast.MappingNode, *ast.MappingValueNode:
+		return "a mapping"
+	case *ast.SequenceNode:
+		return "a list"
+	}
+	return "a single value"
+}
+
+func suggest(key string, keys []string) string {
+	for _, k := range keys {
+		if strings.Contains(k, key) || strings.Contains(key, k) {
+			return fmt.Sprintf("; did you mean %q?", k)
+		}
+	}
+	return fmt.Sprintf(" (allowed: %s)", strings.Join(keys, ", "))
+}
+
+func scalarText(n ast.Node) string {
+	switch v := n.(type) {
+	case *ast.StringNode:
+		return v.Value
+	case nil:
+		return ""
+	}
+	if tk := n.GetToken(); tk != nil {
+		return tk.Value
+	}
+	return n.String()
+}
+
+// text returns the scalar under key; ok false when absent or unusable (reported).
+func (d *dec) text(o obj, key string) (string, int, bool) {
+	n, present := o.entries[key]
+	line := o.lines[key]
+	if !present {
+		return "", o.line, false
+	}
+	n, ok := d.unwrap(n, join(o.path, key), line)
+	if !ok || n == nil {
+		return "", line, false
+	}
+	switch n.(type) {
+	case *ast.MappingNode, *ast.MappingValueNode, *ast.SequenceNode:
+		d.addf(lineOf(n, line), join(o.path, key), "want a single value, got %s", kindOf(n))
+		return "", line, false
+	}
+	return scalarText(n), lineOf(n, line), true
+}
+
+func (d *dec) duration(o obj, key string, min, max time.Duration) (time.Duration, bool) {
+	s, line, ok := d.text(o, key)
+	if !ok {
+		return 0, false
+	}
+	v, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		hint := ""
+		if _, nerr := strconv.Atoi(s); nerr == nil {
+			hint = " (add a unit: s, m or h)"
+		}
+		d.addf(line, join(o.path, key), "want a duration like 5m or 90s, got %q%s", s, hint)
+		return 0, false
+	case v < min || v > max:
+		d.addf(line, join(o.path, key), "%s is outside %s..%s", v, min, max)
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *dec) number(o obj, key string, min, max float64) (float64, bool) {
+	s, line, ok := d.text(o, key)
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < min || v > max || v != v {
+		d.addf(line, join(o.path, key), "want a number from %v to %v, got %q", min, max, s)
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *dec) integer(o obj, key string, min, max int64) (int64, bool) {
+	s, line, ok := d.text(o, key)
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < min || v > max {
+		d.addf(line, join(o.path, key), "want a whole number from %d to %d, got %q", min, max, s)
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *dec) boolean(o obj, key string) (bool, bool) {
+	s, line, ok := d.text(o, key)
+	if !ok {
+		return false, false
+	}
+	switch s {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	}
+	d.addf(line, join(o.path, key), "want true or false, got %q", s)
+	return false, false
+}
+
+func (d *dec) oneOf(o obj, key string, allowed []string, def string) string {
+	s, line, ok := d.text(o, key)
+	if !ok {
+		return def
+	}
+	if !slices.Contains(allowed, s) {
+		d.addf(line, join(o.path, key), "want one of %s, got %q", strings.Join(allowed, ", "), s)
+		return def
+	}
+	return s
+}
+
+func (d *dec) list(o obj, key string) ([]ast.Node, int) {
+	n, present := o.entries[key]
+	line := o.lines[key]
+	if !present {
+		return nil, line
+	}
+	n, ok := d.unwrap(n, join(o.path, key), line)
+	if !ok || n == nil {
+		return nil, line
+	}
+	s, isSeq := n.(*ast.SequenceNode)
+	if !isSeq {
+		d.addf(lineOf(n, line), join(o.path, key), "want a list, got %s", kindOf(n))
+		return nil, line
+	}
+	if len(s.Values) > maxItems {
+		d.addf(line, join(o.path, key), "more than %d items", maxItems)
+		return nil, line
+	}
+	return s.Values, line
+}
+
+func (d *dec) parse(data []byte, dir string) *Scenario {
+	if len(bytes.TrimSpace(data)) == 0 {
+		d.addf(0, "", "the scenario is empty")
+		return nil
+	}
+	f, err := parseYAML(data)
+	if err != nil {
+		d.addf(0, "", "not valid YAML: %s", strings.TrimSpace(err.Error()))
+		return nil
+	}
+	if len(f.Docs) != 1 || f.Docs[0] == nil || f.Docs[0].Body == nil {
+		d.addf(0, "", "want exactly one YAML document")
+		return nil
+	}
+	root, ok := d.object(f.Docs[0].Body, "", 1, rootKeys)
+	if !ok {
+		return nil
+	}
+	sc := &Scenario{Start: defaultStart, Step: 5 * time.Second, Webhook: WebhookScript{Mode: WebhookOK, Status: 503, Fixes: true}}
+	base := strings.TrimSuffix(filepath.Base(d.file), filepath.Ext(d.file))
+	sc.Name = base
+	if s, line, ok := d.text(root, "name"); ok {
+		if len(s) == 0 || len(s) > 80 || strings.ContainsAny(s, "\r\n") {
+			d.addf(line, "name", "want one line of at most 80 characters")
+		} else {
+			sc.Name = s
+		}
+	}
+	if v, ok := d.integer(root, "seed", 0, 1<<62); ok {
+		sc.Seed = uint64(v)
+	}
+	if s, line, ok := d.text(root, "start"); ok {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			d.addf(line, "start", "want an RFC 3339 time like 2026-01-05T09:00:00Z, got %q", s)
+		} else {
+			sc.Start = t.UTC()
+		}
+	}
+	if v, ok := d.duration(root, "duration", time.Minute, maxDuration); ok {
+		sc.Duration = v
+	} else if _, present := root.entries["duration"]; !present {
+		d.addf(root.line, "duration", "is required (how much virtual time to simulate, e.g. 2h)")
+	}
+	if v, ok := d.duration(root, "step", minStep, 10*time.Minute); ok {
+		sc.Step = v
+	}
+	d.tenants(sc, root, data, dir)
+	d.services(sc, root)
+	d.commits(sc, root)
+	d.webhook(sc, root)
+	d.people(sc, root)
+	d.expect(sc, root)
+	return sc
+}
+
+func parseYAML(data []byte) (f *ast.File, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("unparsable document")
+		}
+	}()
+	return parser.ParseBytes(data, 0)
+}
+
+func (d *dec) tenants(sc *Scenario, root obj, data []byte, dir string) {
+	_, inline := root.entries["tenants"]
+	path, pline, fromFile := d.text(root, "tenants_file")
+	var file *config.File
+	var err error
+	switch {
+	case inline && fromFile:
+		d.addf(pline, "tenants_file", "give either tenants (inline) or tenants_file, not both")
+		return
+	case inline:
+		others := slices.DeleteFunc(slices.Clone(rootKeys), func(k string) bool { return k == "tenants" })
+		file, err = config.ParseWithin(d.file, data, simulatedSecret, config.Env{}, others)
+		sc.TenantsFrom = "inline"
+	case fromFile:
+		full := path
+		if !filepath.IsAbs(full) {
+			full = filepath.Join(dir, path)
+		}
+		file, err = config.Load(full, simulatedSecret, config.Env{})
+		sc.TenantsFrom = path
+	default:
+		d.addf(root.line, "tenants", "is required: the tenants to test, inline (tenants:) or as a path (tenants_file:)")
+		return
+	}
+	var ps *config.Problems
+	if errors.As(err, &ps) {
+		d.ps = append(d.ps, ps.List...)
+		return
+	}
+	if err != nil {
+		d.addf(pline, "tenants_file", "%s", err.Error())
+		return
+	}
+	sc.Tenants = file
+	id, line, ok := d.text(root, "tenant")
+	switch {
+	case ok:
+		if _, found := file.Tenant(id); !found {
+			d.addf(line, "tenant", "no tenant %q in the tenants", id)
+			return
+		}
+		sc.Tenant = id
+	case len(file.Tenants) == 1:
+		sc.Tenant = file.Tenants[0].ID
+	default:
+		d.addf(root.line, "tenant", "is required when the tenants file has several tenants")
+	}
+}
+
+func (d *dec) services(sc *Scenario, root obj) {
+	items, line := d.list(root, "services")
+	if len(items) == 0 {
+		d.addf(line, "services", "list at least one service to measure")
+		return
+	}
+	if len(items) > maxServices {
+		d.addf(line, "services", "more than %d services", maxServices)
+		return
+	}
+	var t *config.Tenant
+	if sc.Tenants != nil {
+		t, _ = sc.Tenants.Tenant(sc.Tenant)
+	}
+	seen := map[string]bool{}
+	for i, item := range items {
+		p := fmt.Sprintf("services[%d]", i)
+		o, ok := d.object(item, p, lineOf(item, line), serviceKeys)
+		if !ok {
+			continue
+		}
+		s := ServiceScript{Normal: Reading{P95Ms: 120, ErrorRate: 0.001, Requests: 200}, line: o.line}
+		name, nline, ok := d.text(o, "name")
+		switch {
+		case !ok:
+			d.addf(o.line, p+".name", "is required")
+		case seen[name]:
+			d.addf(nline, p+".name", "service %q is listed twice", name)
+		case t != nil:
+			if _, found := t.Service(name); !found {
+				d.addf(nline, p+".name", "tenant %s has no service %q", t.ID, name)
+			}
+		}
+		seen[name] = true
+		s.Name = name
+		if v, ok := d.number(o, "p95_ms", 0, 1e7); ok {
+			s.Normal.P95Ms = v
+		}
+		if v, ok := d.number(o, "error_rate", 0, 1); ok {
+			s.Normal.ErrorRate = v
+		}
+		if v, ok := d.integer(o, "requests", 0, 1e9); ok {
+			s.Normal.Requests = uint64(v)
+		}
+		if v, ok := d.number(o, "noise", 0, 0.5); ok {
+			s.Noise = v
+		}
+		changes, cline := d.list(o, "script")
+		var last time.Duration = -1
+		for j, c := range changes {
+			cp := fmt.Sprintf("%s.script[%d]", p, j)
+			co, ok := d.object(c, cp, lineOf(c, cline), changeKeys)
+			if !ok {
+				continue
+			}
+			ch := Change{}
+			at, ok := d.duration(co, "at", 0, maxDuration)
+			if !ok {
+				if _, present := co.entries["at"]; !present {
+					d.addf(co.line, cp+".at", "is required")
+				}
+				continue
+			}
+			if at < last {
+				d.addf(co.lines["at"], cp+".at", "changes must be in time order (%s is before the previous %s)", at, last)
+			}
+			last, ch.At = at, at
+			ch.For, _ = d.duration(co, "for", time.Second, maxDuration)
+			ch.Ramp, _ = d.duration(co, "ramp", time.Second, maxDuration)
+			ch.Flap, _ = d.duration(co, "flap", time.Second, maxDuration)
+			ch.Recover, _ = d.boolean(co, "recover")
+			if v, ok := d.number(co, "p95_ms", 0, 1e7); ok {
+				ch.P95Ms = &v
+			}
+			if v, ok := d.number(co, "error_rate", 0, 1); ok {
+				ch.ErrorRate = &v
+			}
+			if v, ok := d.integer(co, "requests", 0, 1e9); ok {
+				n := uint64(v)
+				ch.Requests = &n
+			}
+			if ch.Recover && (ch.P95Ms != nil || ch.ErrorRate != nil || ch.Requests != nil) {
+				d.addf(co.line, cp, "recover: true returns to the normal reading; it takes no values")
+			}
+			if !ch.Recover && ch.P95Ms == nil && ch.ErrorRate == nil && ch.Requests == nil {
+				d.addf(co.line, cp, "changes nothing: give p95_ms, error_rate, requests or recover: true")
+			}
+			if ch.Flap > 0 && ch.Ramp > 0 {
+				d.addf(co.line, cp, "give ramp or flap, not both")
+			}
+			s.Script = append(s.Script, ch)
+		}
+		sc.Services = append(sc.Services, s)
+	}
+}
+
+func (d *dec) person(t *config.Tenant, name string, line int, path string) (config.Person, bool) {
+	if t == nil {
+		return config.Person{}, false
+	}
+	p, ok := t.Person(name)
+	if !ok {
+		d.addf(line, path, "tenant %s has no person %q", t.ID, name)
+	}
+	return p, ok
+}
+
+func (d *dec) commits(sc *Scenario, root obj) {
+	items, line := d.list(root, "commits")
+	var t *config.Tenant
+	if sc.Tenants != nil {
+		t, _ = sc.Tenants.Tenant(sc.Tenant)
+	}
+	for i, item := range items {
+		p := fmt.Sprintf("commits[%d]", i)
+		o, ok := d.object(item, p, lineOf(item, line), commitKeys)
+		if !ok {
+			continue
+		}
+		var c CommitScript
+		c.At, _ = d.duration(o, "at", 0, maxDuration)
+		svc, sline, ok := d.text(o, "service")
+		if !ok || !slices.ContainsFunc(sc.Services, func(s ServiceScript) bool { return s.Name == svc }) {
+			d.addf(sline, p+".service", "want one of the scenario's services")
+		}
+		c.Service = svc
+		sha, shline, ok := d.text(o, "sha")
+		if !ok || !shaPattern.MatchString(sha) {
+			d.addf(shline, p+".sha", "want 7 to 40 lowercase hex digits")
+		}
+		c.SHA = sha
+		c.Message, _, _ = d.text(o, "message")
+		if a, aline, ok := d.text(o, "author"); ok {
+			d.person(t, a, aline, p+".author")
+			c.Author = a
+		}
+		c.Risky, _, _ = d.text(o, "risky")
+		sc.Commits = append(sc.Commits, c)
+	}
+}
+
+func (d *dec) webhook(sc *Scenario, root obj) {
+	n, present := root.entries["webhook"]
+	if !present {
+		return
+	}
+	o, ok := d.object(n, "webhook", root.lines["webhook"], webhookKeys)
+	if !ok {
+		return
+	}
+	if v, ok := d.integer(o, "fail_first", 0, 1000); ok {
+		sc.Webhook.FailFirst = int(v)
+	}
+	sc.Webhook.Mode = d.oneOf(o, "mode", []string{WebhookOK, WebhookError, WebhookTimeout}, WebhookOK)
+	if v, ok := d.integer(o, "status", 400, 599); ok {
+		sc.Webhook.Status = int(v)
+	}
+	if v, ok := d.boolean(o, "fixes"); ok {
+		sc.Webhook.Fixes = v
+	}
+}
+
+func (d *dec) people(sc *Scenario, root obj) {
+	items, line := d.list(root, "people")
+	var t *config.Tenant
+	if sc.Tenants != nil {
+		t, _ = sc.Tenants.Tenant(sc.Tenant)
+	}
+	seen := map[string]bool{}
+	for i, item := range items {
+		p := fmt.Sprintf("people[%d]", i)
+		o, ok := d.object(item, p, lineOf(item, line), personKeys)
+		if !ok {
+			continue
+		}
+		ps := PersonScript{After: 2 * time.Minute, Does: DoApprove, On: OnAny, line: o.line}
+		name, nline, ok := d.text(o, "name")
+		if !ok {
+			d.addf(o.line, p+".name", "is required")
+			continue
+		}
+		if seen[name] {
+			d.addf(nline, p+".name", "person %q is scripted twice", name)
+		}
+		seen[name] = true
+		ps.Name = name
+		cp, known := d.person(t, name, nline, p+".name")
+		ps.Channel = d.oneOf(o, "channel", []string{"telegram", "whatsapp"}, "")
+		if known && ps.Channel == "" {
+			ps.Channel = "telegram"
+			if cp.Telegram == 0 && cp.WhatsApp != "" {
+				ps.Channel = "whatsapp"
+			}
+		}
+		if known && ((ps.Channel == "telegram" && cp.Telegram == 0) || (ps.Channel == "whatsapp" && cp.WhatsApp == "")) {
+			d.addf(o.lines["channel"], p+".channel", "%s has no %s identity in the tenants file", name, ps.Channel)
+		}
+		if v, ok := d.duration(o, "after", 0, maxDuration); ok {
+			ps.After = v
+		}
+		if v, ok := d.duration(o, "jitter", 0, maxDuration); ok {
+			ps.Jitter = v
+		}
+		ps.Does = d.oneOf(o, "does", []string{DoApprove, DoReject, DoIgnore}, DoApprove)
+		ps.On = d.oneOf(o, "on", []string{OnAny, OnCard, OnEscalation}, OnAny)
+		ps.Unreachable, _ = d.boolean(o, "unreachable")
+		ps.RedriveAfter, _ = d.duration(o, "redrive_after", time.Second, maxDuration)
+		windows, wline := d.list(o, "away")
+		for j, w := range windows {
+			wp := fmt.Sprintf("%s.away[%d]", p, j)
+			wo, ok := d.object(w, wp, lineOf(w, wline), windowKeys)
+			if !ok {
+				continue
+			}
+			from, _ := d.duration(wo, "from", 0, maxDuration)
+			until, ok := d.duration(wo, "until", 0, maxDuration)
+			if !ok || until <= from {
+				d.addf(wo.line, wp+".until", "is required and must be after from")
+				continue
+			}
+			ps.Away = append(ps.Away, Window{From: from, Until: until})
+		}
+		sc.People = append(sc.People, ps)
+	}
+}
+
+func (d *dec) expect(sc *Scenario, root obj) {
+	n, present := root.entries["expect"]
+	if !present {
+		return
+	}
+	o, ok := d.object(n, "expect", root.lines["expect"], expectKeys)
+	if !ok {
+		return
+	}
+	for _, key := range expectKeys {
+		if _, present := o.entries[key]; !present {
+			continue
+		}
+		s, line, ok := d.text(o, key)
+		if !ok {
+			continue
+		}
+		e := Expectation{Key: key, Text: s, Line: line}
+		switch {
+		case key == "no_execution_without":
+			if s != "approval" {
+				d.addf(line, "expect."+key, "the only value is approval, got %q", s)
+				continue
+			}
+		case slices.Contains(durationKeys, key):
+			v, err := time.ParseDuration(s)
+			if err != nil || v <= 0 {
+				d.addf(line, "expect."+key, "want a positive duration like 10m, got %q", s)
+				continue
+			}
+			e.D = v
+		default:
+			m := cmpPattern.FindStringSubmatch(strings.TrimSpace(s))
+			if m == nil {
+				d.addf(line, "expect."+key, "want a count, optionally compared: 2, == 2, <= 2, >= 1, < 3, > 0; got %q", s)
+				continue
+			}
+			e.Op = m[1]
+			if e.Op == "" {
+				e.Op = "=="
+			}
+			e.N, _ = strconv.Atoi(m[2])
+		}
+		sc.Expect = append(sc.Expect, e)
+	}
+	sort.SliceStable(sc.Expect, func(i, j int) bool { return sc.Expect[i].Line < sc.Expect[j].Line })
+}
