@@ -209,7 +209,7 @@ func (w *world) react(ctx context.Context, p *personState, incident string, chat
 		return
 	}
 	if len(a.buttons) == 0 || !hasApprove(a.buttons) {
-		w.line("person", p.Name, "reads "+incident+": already decided, nothing to press")
+		w.line("person", p.Name, "reads "+incident+": no approval is open any more")
 		return
 	}
 	var press conversation.Button

@@ -52,9 +52,11 @@ type Incident struct {
 	Service string `json:"service"`
 	Stage   string `json:"stage"`
 	// Times since the start; empty when it did not happen.
-	DetectedAt  string `json:"detected_at"`
-	DecidedAt   string `json:"decided_at,omitempty"`
-	DecidedBy   string `json:"decided_by,omitempty"`
+	DetectedAt string `json:"detected_at"`
+	DecidedAt  string `json:"decided_at,omitempty"`
+	DecidedBy  string `json:"decided_by,omitempty"`
+	// PartialBy is the first of two approvers of a high-risk action, when only one came.
+	PartialBy   string `json:"partial_by,omitempty"`
 	RecoveredAt string `json:"recovered_at,omitempty"`
 	// Durations: from the service's first scripted change to detection, from detection to
 	// the first human decision, and from detection to recovery.
@@ -83,6 +85,8 @@ type Summary struct {
 	Authorized     int        `json:"authorized"`
 	Executed       int        `json:"executed"`
 	WebhookCalls   int        `json:"webhook_calls"`
+	WebhookFailed  int        `json:"webhook_failed"`
+	Redriven       int        `json:"redriven"`
 	DeadLetters    int        `json:"dead_letters"`
 	Suppressed     int        `json:"suppressed"`
 	Undecided      []string   `json:"undecided"`
@@ -197,7 +201,11 @@ func summarize(entries []ledger.Entry, start time.Time, fault func(string) (time
 				in.toDetect = el - f
 				in.ToDetect = round(in.toDetect)
 			}
-		case ledger.Authorize, ledger.Reject, ledger.PartialApprove:
+		case ledger.PartialApprove:
+			if in.PartialBy == "" {
+				in.PartialBy = e.Actor.ID
+			}
+		case ledger.Authorize, ledger.Reject:
 			if e.Event == ledger.Authorize {
 				s.Authorized++
 				if human {
@@ -227,6 +235,10 @@ func summarize(entries []ledger.Entry, start time.Time, fault func(string) (time
 			}
 		case ledger.Escalation:
 			s.Escalations++
+		case ledger.WebhookFail:
+			s.WebhookFailed++
+		case ledger.Redrive:
+			s.Redriven++
 		case ledger.Expire:
 			s.Expired++
 		case ledger.RefusedPress:
@@ -252,7 +264,7 @@ func check(exps []Expectation, s Summary) []Check {
 	count := map[string]int{
 		"incidents": len(s.Incidents), "escalations": s.Escalations, "expired": s.Expired, "rejected": s.Rejected,
 		"refused_presses": len(s.RefusedPresses), "dlq": s.DeadLetters, "executed": s.Executed, "suppressed": s.Suppressed,
-		"undecided": len(s.Undecided), "authorized": s.Authorized,
+		"undecided": len(s.Undecided), "authorized": s.Authorized, "webhook_failed": s.WebhookFailed, "redriven": s.Redriven,
 	}
 	for _, e := range exps {
 		c := Check{Expect: e.Key + ": " + e.Text, Line: e.Line}
@@ -346,6 +358,9 @@ func (r *Result) writeSummary(b *strings.Builder) {
 			fmt.Fprintf(b, " · decided by %s after %s", in.DecidedBy, in.ToDecide)
 		} else {
 			b.WriteString(" · never decided")
+			if in.PartialBy != "" {
+				fmt.Fprintf(b, " (1 of 2 approvals, by %s)", in.PartialBy)
+			}
 		}
 		if in.recovered {
 			fmt.Fprintf(b, " · recovered after %s", in.ToRecover)
@@ -355,7 +370,7 @@ func (r *Result) writeSummary(b *strings.Builder) {
 	fmt.Fprintf(b, "  escalations: %d\n", s.Escalations)
 	fmt.Fprintf(b, "  expired approvals: %d\n", s.Expired)
 	fmt.Fprintf(b, "  rejected: %d · authorized: %d · executed: %d\n", s.Rejected, s.Authorized, s.Executed)
-	fmt.Fprintf(b, "  webhook calls: %d · dead letters: %d\n", s.WebhookCalls, s.DeadLetters)
+	fmt.Fprintf(b, "  webhook calls: %d · failed executions: %d · re-driven: %d · dead letters left: %d\n", s.WebhookCalls, s.WebhookFailed, s.Redriven, s.DeadLetters)
 	fmt.Fprintf(b, "  suppressed detections (incidents-per-hour limit): %d\n", s.Suppressed)
 	fmt.Fprintf(b, "  refused presses: %d\n", len(s.RefusedPresses))
 	for _, rp := range s.RefusedPresses {

@@ -185,7 +185,7 @@ var (
 	personKeys  = []string{"name", "channel", "after", "jitter", "does", "on", "unreachable", "away", "redrive_after"}
 	windowKeys  = []string{"from", "until"}
 	// counterKeys are the expectations compared with a number; durationKeys with a duration.
-	counterKeys  = []string{"incidents", "escalations", "expired", "rejected", "refused_presses", "dlq", "executed", "suppressed", "undecided", "authorized"}
+	counterKeys  = []string{"incidents", "escalations", "expired", "rejected", "refused_presses", "dlq", "executed", "suppressed", "undecided", "authorized", "webhook_failed", "redriven"}
 	durationKeys = []string{"detected_within", "decided_within", "recovered_within"}
 	expectKeys   = append(append(slices.Clone(counterKeys), durationKeys...), "no_execution_without")
 	shaPattern   = regexp.MustCompile(`^[0-9a-f]{7,40}$`)

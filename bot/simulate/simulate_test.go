@@ -1,0 +1,277 @@
+package simulate
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/alertengine/alertengine/bot/config"
+	"github.com/alertengine/alertengine/ledger"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden summaries")
+
+const fixtures = "../../fixtures/scenarios"
+
+func fixtureNames(t testing.TB) []string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(fixtures, "*.yaml"))
+	if err != nil || len(paths) < 6 {
+		t.Fatalf("want at least six fixture scenarios, found %d (%v)", len(paths), err)
+	}
+	var names []string
+	for _, p := range paths {
+		names = append(names, strings.TrimSuffix(filepath.Base(p), ".yaml"))
+	}
+	return names
+}
+
+func run(t testing.TB, name string, o Options) *Result {
+	t.Helper()
+	sc, err := Load(filepath.Join(fixtures, name+".yaml"))
+	if err != nil {
+		t.Fatalf("load %s: %v", name, err)
+	}
+	r, err := Run(context.Background(), sc, o)
+	if err != nil {
+		t.Fatalf("run %s: %v", name, err)
+	}
+	return r
+}
+
+type outputs struct{ text, json, ledger []byte }
+
+func render(t testing.TB, r *Result) outputs {
+	t.Helper()
+	var text, js, led bytes.Buffer
+	if err := r.WriteText(&text, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteLedger(&led); err != nil {
+		t.Fatal(err)
+	}
+	return outputs{text.Bytes(), js.Bytes(), led.Bytes()}
+}
+
+// TestFixtures runs every fixture scenario: its summary matches the golden file, a second
+// run gives the same bytes (text, JSON and ledger), the ledger export verifies, every
+// execution in it follows an engineer's approval, and its own expectations hold.
+func TestFixtures(t *testing.T) {
+	for _, name := range fixtureNames(t) {
+		t.Run(name, func(t *testing.T) {
+			r := run(t, name, Options{})
+			var summary bytes.Buffer
+			if err := r.WriteText(&summary, true); err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, summary.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("golden (run with -update to create): %v", err)
+			}
+			if d := cmp.Diff(string(want), summary.String()); d != "" {
+				t.Errorf("summary differs from %s (-want +got):\n%s", golden, d)
+			}
+
+			first := render(t, r)
+			again := render(t, run(t, name, Options{}))
+			for what, pair := range map[string][2][]byte{"text": {first.text, again.text}, "json": {first.json, again.json}, "ledger": {first.ledger, again.ledger}} {
+				if !bytes.Equal(pair[0], pair[1]) {
+					t.Errorf("second run's %s differs:\n%s", what, cmp.Diff(string(pair[0]), string(pair[1])))
+				}
+			}
+
+			rep, err := ledger.VerifyExport(bytes.NewReader(first.ledger), nil)
+			if err != nil {
+				t.Fatalf("simulated ledger does not verify: %v", err)
+			}
+			if rep.Entries != r.Summary.LedgerEntries {
+				t.Errorf("export verifies %d entries, summary says %d", rep.Entries, r.Summary.LedgerEntries)
+			}
+			assertApprovedBeforeExecuted(t, first.ledger)
+			if len(r.Broken) > 0 {
+				t.Errorf("the fixture's own expectations broke: %v", r.Broken)
+			}
+		})
+	}
+}
+
+// assertApprovedBeforeExecuted reads the export itself: every EXECUTED entry follows an
+// AUTHORIZED entry by an engineer on the same incident.
+func assertApprovedBeforeExecuted(t *testing.T, export []byte) {
+	t.Helper()
+	authorized := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(export))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	executions := 0
+	for sc.Scan() {
+		if bytes.HasPrefix(sc.Bytes(), []byte(`{"checkpoint"`)) {
+			continue
+		}
+		e, err := ledger.DecodeEntry(sc.Bytes())
+		if err != nil {
+			t.Fatalf("export line: %v", err)
+		}
+		switch {
+		case e.To == ledger.Authorized && e.Actor.Kind == ledger.ActorEngineer:
+			authorized[e.Incident] = true
+		case e.To == ledger.Executed:
+			executions++
+			if !authorized[e.Incident] {
+				t.Errorf("%s EXECUTED at seq %d without an engineer's approval before it", e.Incident, e.Seq)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSeedChangesOnlyWhatItDrives: another seed moves the people's jittered replies and the
+// random references, not what the detector saw or when.
+func TestSeedChangesOnlyWhatItDrives(t *testing.T) {
+	seed := uint64(99)
+	a := run(t, "db-spike-primary-asleep", Options{})
+	b := run(t, "db-spike-primary-asleep", Options{Seed: &seed})
+	if b.Seed != 99 {
+		t.Fatalf("seed %d, want the override 99", b.Seed)
+	}
+	detections := func(r *Result) []Line {
+		var out []Line
+		for _, l := range r.Timeline {
+			if l.Actor == "policy/detector" {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	if d := cmp.Diff(detections(a)[:1], detections(b)[:1]); d != "" {
+		t.Errorf("detection changed with the seed:\n%s", d)
+	}
+	if a.Summary.Incidents[0].ToDecide == b.Summary.Incidents[0].ToDecide {
+		t.Errorf("rudo's jittered reply took %s with both seeds", a.Summary.Incidents[0].ToDecide)
+	}
+	if a.Summary.Incidents[0].DetectedAt != b.Summary.Incidents[0].DetectedAt || a.Summary.Escalations != b.Summary.Escalations {
+		t.Errorf("seed changed detection or escalation: %+v vs %+v", a.Summary.Incidents[0], b.Summary.Incidents[0])
+	}
+	if bytes.Equal(render(t, a).ledger, render(t, b).ledger) {
+		t.Error("ledgers of two seeds are identical; the approval references come from the seed")
+	}
+}
+
+const brokenScenario = `name: broken
+duration: 30m
+tenants:
+  - id: acme
+    services: [{name: api}]
+    chats: {telegram: [-100]}
+    people: [{name: tendai, role: approver, telegram: 1}]
+    recovery:
+      url: https://acme.example/recover
+      secret: s3cret-s3cret-s3cret
+      actions: [{name: restart_workers, risk: low}]
+services:
+  - name: api
+    script: [{at: 5m, error_rate: 0.5}]
+people:
+  - {name: tendai, unreachable: true}
+expect:
+  incidents: 1
+  decided_within: 10m
+  expired: "<= 0"
+`
+
+// TestBrokenExpectationIsNamed: expectations that do not hold are listed by name, the
+// others pass.
+func TestBrokenExpectationIsNamed(t *testing.T) {
+	sc, err := Parse("broken.yaml", []byte(brokenScenario), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), sc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"decided_within: 10m", "expired: <= 0"}
+	if d := cmp.Diff(want, r.Broken); d != "" {
+		t.Errorf("broken expectations (-want +got):\n%s", d)
+	}
+	var text bytes.Buffer
+	_ = r.WriteText(&text, true)
+	if !strings.Contains(text.String(), "BROKEN decided_within: 10m (got INC-1 never)") {
+		t.Errorf("summary does not say why decided_within broke:\n%s", text.String())
+	}
+}
+
+// TestScenarioProblems: a bad scenario is refused with FILE:LINE: path: problem lines, the
+// tenants' problems included, like the tenants file's.
+func TestScenarioProblems(t *testing.T) {
+	const bad = `name: bad
+duration: 90
+step: 5s
+tenants:
+  - id: ACME
+    services: [{name: api}]
+services:
+  - name: api
+    script:
+      - {at: 10m, p95_ms: 900}
+      - {at: 5m, error_rate: 2}
+  - name: nosuch
+people:
+  - {name: ghost, does: panic}
+webhook: {mode: sometimes}
+expect:
+  escalations: "about 2"
+  colour: blue
+`
+	_, err := Parse("bad.yaml", []byte(bad), ".")
+	if !errors.Is(err, config.ErrInvalid) {
+		t.Fatalf("want a config.ErrInvalid problem list, got %v", err)
+	}
+	got := strings.Split(err.Error(), "\n")
+	for _, want := range []string{
+		`bad.yaml:2: duration: want a duration like 5m or 90s, got "90" (add a unit: s, m or h)`,
+		`bad.yaml:5: tenants[0].id: tenant id "ACME" must be 1 to 32 characters of a-z, 0-9 and -`,
+		`bad.yaml:11: services[0].script[1].at: changes must be in time order (5m0s is before the previous 10m0s)`,
+		`bad.yaml:11: services[0].script[1].error_rate: want a number from 0 to 1, got "2"`,
+		`bad.yaml:15: webhook.mode: want one of ok, error, timeout, got "sometimes"`,
+		`bad.yaml:17: expect.escalations: want a count, optionally compared: 2, == 2, <= 2, >= 1, < 3, > 0; got "about 2"`,
+		`bad.yaml:18: expect.colour: unknown key (allowed: incidents, escalations, expired, rejected, refused_presses, dlq, executed, suppressed, undecided, authorized, webhook_failed, redriven, detected_within, decided_within, recovered_within, no_execution_without)`,
+	} {
+		if !slices.Contains(got, want) {
+			t.Errorf("missing problem line\n  %s\nin\n  %s", want, strings.Join(got, "\n  "))
+		}
+	}
+}
+
+// BenchmarkDay20Services simulates 24 h of 20 services with three incidents.
+func BenchmarkDay20Services(b *testing.B) {
+	sc, err := Load(filepath.Join(fixtures, "day-20-services.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Run(context.Background(), sc, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
