@@ -275,3 +275,20 @@ func BenchmarkDay20Services(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFixtures simulates each fixture scenario (most are one simulated hour or less).
+func BenchmarkFixtures(b *testing.B) {
+	for _, name := range fixtureNames(b) {
+		sc, err := Load(filepath.Join(fixtures, name+".yaml"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Run(context.Background(), sc, Options{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -358,7 +358,6 @@ type serviceState struct {
 	last    Reading
 	judged  bool
 	quiet   bool
-	faultAt time.Duration // first scripted change, -1 none
 }
 
 // reading computes the service's reading at elapsed time e, given when an executed
