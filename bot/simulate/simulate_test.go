@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -290,5 +291,31 @@ func BenchmarkFixtures(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestWebhookTimeoutDeadLetters: a webhook that never answers is retried with virtual
+// backoff and dead-lettered; nothing is executed and the thread is told.
+func TestWebhookTimeoutDeadLetters(t *testing.T) {
+	src := strings.Replace(brokenScenario, "  - {name: tendai, unreachable: true}\n", "  - {name: tendai, after: 1m}\n", 1)
+	src = strings.Replace(src, "expect:\n", "webhook: {mode: timeout}\nexpect:\n", 1)
+	sc, err := Parse("timeout.yaml", []byte(src), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), sc, Options{AttemptTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Summary.Executed != 0 || r.Summary.WebhookFailed != 1 || r.Summary.DeadLetters != 1 || r.Summary.WebhookCalls != 3 {
+		t.Fatalf("summary %+v, want 3 calls, 1 failure dead-lettered, nothing executed", r.Summary)
+	}
+	var failed, told bool
+	for _, l := range r.Timeline {
+		failed = failed || (l.Stage == "WEBHOOK_FAILED" && strings.Contains(l.Text, "did not answer within 50ms after 3 attempts"))
+		told = told || (l.Stage == "chat" && strings.Contains(l.Text, "❌ Recovery restart_workers failed"))
+	}
+	if !failed || !told {
+		t.Errorf("timeline lacks the failure (%v) or the thread message (%v)", failed, told)
 	}
 }
