@@ -355,9 +355,9 @@ type serviceState struct {
 	rng *rand.Rand
 	// last is the reading last given to the detector; quiet is set once the detector is
 	// settled on it (see tick).
-	last    Reading
-	judged  bool
-	quiet   bool
+	last   Reading
+	judged bool
+	quiet  bool
 }
 
 // reading computes the service's reading at elapsed time e, given when an executed
