@@ -146,7 +146,7 @@ func (w *world) result(ctx context.Context) (*Result, error) {
 	s.Judged, s.Skipped = w.stats.judged, w.stats.skipped
 	w.mu.Lock()
 	s.WebhookCalls = w.webhook.calls
-	res.Timeline = append([]Line(nil), w.lines...)
+	res.Timeline = canonical(w.lines)
 	w.mu.Unlock()
 	dls, err := w.exec.DeadLetters(ctx, w.tenant.ID)
 	if err != nil {
@@ -156,12 +156,29 @@ func (w *world) result(ctx context.Context) (*Result, error) {
 	s.Suppressed = int(w.det.Stats().Suppressed)
 	res.Summary = s
 	res.Checks = check(w.sc.Expect, s)
+	res.Broken = []string{}
 	for _, c := range res.Checks {
 		if !c.OK {
 			res.Broken = append(res.Broken, c.Expect)
 		}
 	}
 	return res, nil
+}
+
+// canonical returns the timeline with the one order Go leaves open fixed: the same message
+// sent to several people at once (an escalation's direct messages, sent in map order) is
+// listed by recipient.
+func canonical(lines []Line) []Line {
+	out := append([]Line(nil), lines...)
+	for i := 0; i < len(out); {
+		j := i + 1
+		for j < len(out) && out[j].At == out[i].At && out[j].Stage == "chat" && out[i].Stage == "chat" && out[j].Text == out[i].Text {
+			j++
+		}
+		sort.SliceStable(out[i:j], func(a, b int) bool { return out[i+a].Actor < out[i+b].Actor })
+		i = j
+	}
+	return out
 }
 
 // firstFault returns when a service's script first changes (what detection is timed from).

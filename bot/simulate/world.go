@@ -528,6 +528,9 @@ func (w *world) handleDetections(ctx context.Context) {
 	evs := w.detected
 	w.detected = nil
 	for _, ev := range evs {
+		if ev.Kind == detector.Suppressed {
+			w.line("SUPPRESSED", "policy/detector", fmt.Sprintf("%s: health %.0f/100, over the tenant's incidents-per-hour limit: no incident, nothing posted", ev.Service, ev.Score))
+		}
 		w.handle(ctx, ev, 1)
 	}
 }
