@@ -21,6 +21,8 @@ type PipelineOptions struct {
 	Executor     *executor.Executor
 	Tenants      []conversation.Tenant
 	Logger       *slog.Logger
+	// Clock stamps what the pipeline tells the threads; default time.Now.
+	Clock func() time.Time
 	// Metrics, when set, count what the pipeline handles.
 	Metrics *Metrics
 	// Queue bounds the detections waiting to be handled (default 1024).
@@ -57,6 +59,9 @@ func NewPipeline(o PipelineOptions) (*Pipeline, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
 	}
 	if o.Queue == 0 {
 		o.Queue = 1024
@@ -325,7 +330,7 @@ func (p *Pipeline) OnOutcome(ctx context.Context, o executor.Outcome) {
 		return
 	}
 	if err := p.o.Conversation.Notify(ctx, ledger.Entry{Tenant: o.Execution.Tenant, Incident: o.Execution.Incident, Event: ev,
-		Action: o.Execution.Action, Reason: o.Reason, At: time.Now()}); err != nil {
+		Action: o.Execution.Action, Reason: o.Reason, At: p.o.Clock()}); err != nil {
 		p.o.Logger.Warn("tell the thread about the execution", "incident", o.Execution.Incident, "err", err)
 	}
 }
