@@ -29,6 +29,9 @@ const (
 	minStep     = time.Second
 	maxServices = 500
 	maxItems    = 10000
+	// maxChanges bounds one service's script; maxReadings the readings a run may take.
+	maxChanges  = 1000
+	maxReadings = 20_000_000
 )
 
 // Scenario is a parsed, validated scenario file.
@@ -534,6 +537,10 @@ func (d *dec) parse(data []byte, dir string) *Scenario {
 	}
 	d.tenants(sc, root, data, dir)
 	d.services(sc, root)
+	if sc.Duration > 0 && int64(sc.Duration/sc.Step+1)*int64(len(sc.Services)) > maxReadings {
+		d.addf(root.lines["duration"], "duration", "%s of %d services every %s is over %d readings; simulate less or measure less often (step)",
+			sc.Duration, len(sc.Services), sc.Step, maxReadings)
+	}
 	d.commits(sc, root)
 	d.webhook(sc, root)
 	d.people(sc, root)
@@ -647,6 +654,10 @@ func (d *dec) services(sc *Scenario, root obj) {
 			s.Noise = v
 		}
 		changes, cline := d.list(o, "script")
+		if len(changes) > maxChanges {
+			d.addf(cline, p+".script", "more than %d changes", maxChanges)
+			changes = nil
+		}
 		var last time.Duration = -1
 		for j, c := range changes {
 			cp := fmt.Sprintf("%s.script[%d]", p, j)

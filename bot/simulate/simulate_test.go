@@ -226,7 +226,7 @@ func TestBrokenExpectationIsNamed(t *testing.T) {
 func TestScenarioProblems(t *testing.T) {
 	const bad = `name: bad
 duration: 90
-step: 5s
+step: 500ms
 tenants:
   - id: ACME
     services: [{name: api}]
@@ -250,6 +250,7 @@ expect:
 	got := strings.Split(err.Error(), "\n")
 	for _, want := range []string{
 		`bad.yaml:2: duration: want a duration like 5m or 90s, got "90" (add a unit: s, m or h)`,
+		`bad.yaml:3: step: 500ms is outside 1s..10m0s`,
 		`bad.yaml:5: tenants[0].id: tenant id "ACME" must be 1 to 32 characters of a-z, 0-9 and -`,
 		`bad.yaml:11: services[0].script[1].at: changes must be in time order (5m0s is before the previous 10m0s)`,
 		`bad.yaml:11: services[0].script[1].error_rate: want a number from 0 to 1, got "2"`,
@@ -317,5 +318,19 @@ func TestWebhookTimeoutDeadLetters(t *testing.T) {
 	}
 	if !failed || !told {
 		t.Errorf("timeline lacks the failure (%v) or the thread message (%v)", failed, told)
+	}
+}
+
+// TestScenarioWorkIsBounded: a scenario that would take more readings than the bound is
+// refused before anything runs.
+func TestScenarioWorkIsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("duration: 168h\nstep: 1s\nservices:\n")
+	for i := range 40 {
+		b.WriteString("  - name: s" + strings.Repeat("x", i) + "\n")
+	}
+	_, err := Parse("big.yaml", []byte(b.String()), ".")
+	if err == nil || !strings.Contains(err.Error(), "big.yaml:1: duration: 168h0m0s of 40 services every 1s is over 20000000 readings") {
+		t.Fatalf("want the work bound named, got %v", err)
 	}
 }
