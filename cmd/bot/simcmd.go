@@ -12,6 +12,7 @@ import (
 
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/simulate"
+	"github.com/alertengine/alertengine/fixtures"
 )
 
 // runSimulate is `bot simulate SCENARIO.yaml [--seed N] [--json] [--ledger OUT.jsonl]`
@@ -48,9 +49,17 @@ func runSimulate(ctx context.Context, a *app, args []string) int {
 	}
 	if path == "" || len(rest) > 0 {
 		fmt.Fprintln(a.stderr, "usage: bot simulate SCENARIO.yaml [--seed N] [--json] [--summary] [--ledger OUT.jsonl]")
+		fmt.Fprintln(a.stderr, "built-in scenarios (give the name instead of a file): "+strings.Join(fixtures.GovernanceScenarios(), ", "))
 		return exitUsage
 	}
-	sc, err := simulate.Load(path)
+	var sc *simulate.Scenario
+	var err error
+	if builtin, ok := fixtures.GovernanceScenario(path); ok && !exists(path) {
+		// A name without a file: one of the scenarios shipped in the binary.
+		sc, err = simulate.Parse("fixtures/scenarios/"+path+".yaml", builtin, ".")
+	} else {
+		sc, err = simulate.Load(path)
+	}
 	if err != nil {
 		if errors.Is(err, config.ErrInvalid) {
 			return a.problems(err)
@@ -103,4 +112,9 @@ func writeFile(path string, write func(w io.Writer) error) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

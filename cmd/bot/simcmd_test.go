@@ -80,3 +80,12 @@ func TestSimulateInvalidScenarioExits2(t *testing.T) {
 		t.Errorf("stderr does not name the unknown key with its line:\n%s", stderr)
 	}
 }
+
+// TestSimulateBuiltInScenario: a shipped scenario runs by name, without a file.
+func TestSimulateBuiltInScenario(t *testing.T) {
+	t.Chdir(t.TempDir())
+	code, stdout, stderr := runSim(t, "flapping-latency", "--summary")
+	if code != exitOK || !strings.Contains(stdout, "scenario flapping-latency") || !strings.Contains(stdout, "incidents: 0") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
