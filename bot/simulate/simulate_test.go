@@ -334,3 +334,28 @@ func TestScenarioWorkIsBounded(t *testing.T) {
 		t.Fatalf("want the work bound named, got %v", err)
 	}
 }
+
+// TestPeopleAnswerOnTheirChannel: a person scripted on WhatsApp sees the card in the
+// tenant's WhatsApp chat and approves there; the ledger records the channel.
+func TestPeopleAnswerOnTheirChannel(t *testing.T) {
+	src := strings.Replace(brokenScenario, "chats: {telegram: [-100]}", `chats: {telegram: [-100], whatsapp: ["+263771234567"]}`, 1)
+	src = strings.Replace(src, "people: [{name: tendai, role: approver, telegram: 1}]", `people: [{name: tendai, role: approver, telegram: 1, whatsapp: "+263770000001"}]`, 1)
+	src = strings.Replace(src, "  - {name: tendai, unreachable: true}\n", "  - {name: tendai, channel: whatsapp, after: 1m}\n", 1)
+	sc, err := Parse("whatsapp.yaml", []byte(src), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), sc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var approvedOn string
+	for _, l := range r.Timeline {
+		if l.Stage == "AUTHORIZED" {
+			approvedOn = l.Actor
+		}
+	}
+	if approvedOn != "engineer/tendai@whatsapp" {
+		t.Errorf("authorized by %q, want engineer/tendai@whatsapp", approvedOn)
+	}
+}
