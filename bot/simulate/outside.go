@@ -225,9 +225,11 @@ func (w *world) react(ctx context.Context, p *personState, incident string, chat
 		}
 	default:
 		for _, b := range a.buttons {
-			if strings.HasPrefix(b.Data, "ap:") {
+			if !strings.HasPrefix(b.Data, "ap:") {
+				continue
+			}
+			if press.Data == "" || (p.Trusts != "" && strings.HasPrefix(b.Label, "Trust "+p.Trusts+":")) {
 				press = b
-				break
 			}
 		}
 	}

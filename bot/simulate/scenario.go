@@ -152,6 +152,8 @@ type PersonScript struct {
 	After, Jitter time.Duration
 	// Does is approve, reject or ignore.
 	Does string
+	// Trusts is the theory approved on a dissent card (A or B; default the first offered).
+	Trusts string
 	// On is what they react to: card (the incident card in the group), escalation (a
 	// direct re-notification) or any.
 	On string
@@ -185,7 +187,7 @@ var (
 	changeKeys  = []string{"at", "for", "ramp", "flap", "recover", "p95_ms", "error_rate", "requests"}
 	commitKeys  = []string{"at", "service", "sha", "message", "author", "risky"}
 	webhookKeys = []string{"fail_first", "mode", "status", "fixes"}
-	personKeys  = []string{"name", "channel", "after", "jitter", "does", "on", "unreachable", "away", "redrive_after"}
+	personKeys  = []string{"name", "channel", "after", "jitter", "does", "trusts", "on", "unreachable", "away", "redrive_after"}
 	windowKeys  = []string{"from", "until"}
 	// counterKeys are the expectations compared with a number; durationKeys with a duration.
 	counterKeys  = []string{"incidents", "escalations", "expired", "rejected", "refused_presses", "dlq", "executed", "suppressed", "undecided", "authorized", "webhook_failed", "redriven"}
@@ -814,6 +816,7 @@ func (d *dec) people(sc *Scenario, root obj) {
 			ps.Jitter = v
 		}
 		ps.Does = d.oneOf(o, "does", []string{DoApprove, DoReject, DoIgnore}, DoApprove)
+		ps.Trusts = d.oneOf(o, "trusts", []string{"A", "B"}, "")
 		ps.On = d.oneOf(o, "on", []string{OnAny, OnCard, OnEscalation}, OnAny)
 		ps.Unreachable, _ = d.boolean(o, "unreachable")
 		ps.RedriveAfter, _ = d.duration(o, "redrive_after", time.Second, maxDuration)
