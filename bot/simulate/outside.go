@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/alertengine/alertengine/commits"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/ledger"
 )
@@ -246,22 +246,37 @@ func (w *world) react(ctx context.Context, p *personState, incident string, chat
 	w.line("person", p.Name, text)
 }
 
-// commitSource is the scripted deploys, as the commit store would correlate them.
-type commitSource struct{ w *world }
-
-func (c commitSource) RecentCommits(ctx context.Context, tenant, service string, since time.Time) ([]conversation.Commit, error) {
-	now := c.w.clock()
-	var out []conversation.Commit
-	for _, cs := range c.w.sc.Commits {
-		at := c.w.sc.Start.Add(cs.At)
-		if cs.Service != service || at.After(now) || at.Before(since) {
-			continue
-		}
-		out = append(out, conversation.Commit{SHA: cs.SHA, Message: cs.Message, Author: cs.Author, Person: cs.Author, At: at,
-			Additions: 12, Deletions: 3, Risky: cs.Risky})
+// push delivers a scripted commit as GitHub's push webhook would: the commit package
+// parses the delivery (risky-path matching included) and stores its changes, where the
+// correlator finds them for the incident card and separation of duties.
+func (w *world) push(ctx context.Context, c CommitScript) error {
+	type author struct {
+		Name     string `json:"name"`
+		Username string `json:"username"`
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].At.After(out[j].At) })
-	return out, nil
+	type commit struct {
+		ID        string   `json:"id"`
+		Message   string   `json:"message"`
+		Timestamp string   `json:"timestamp"`
+		URL       string   `json:"url"`
+		Author    author   `json:"author"`
+		Modified  []string `json:"modified"`
+	}
+	at := w.clock()
+	hc := commit{ID: c.SHA, Message: c.Message, Timestamp: at.Format(time.RFC3339), URL: "https://github.com/" + c.Repo + "/commit/" + c.SHA,
+		Author: author{Name: c.Author, Username: c.Author}, Modified: c.Files}
+	body, err := json.Marshal(map[string]any{
+		"ref": "refs/heads/main", "after": c.SHA, "commits": []commit{hc}, "head_commit": hc,
+		"repository": map[string]any{"full_name": c.Repo}, "pusher": map[string]any{"name": c.Author}, "sender": map[string]any{"login": c.Author},
+	})
+	if err != nil {
+		return err
+	}
+	d, err := commits.Parse("push", body, at, w.correlator.Patterns())
+	if err != nil {
+		return err
+	}
+	return w.commits.Add(ctx, d.Repo, d.Changes)
 }
 
 // webhookState counts the calls the scripted recovery webhook answered.

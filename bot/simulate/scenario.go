@@ -97,16 +97,20 @@ type Change struct {
 	Requests  *uint64
 }
 
-// CommitScript is a deploy that lands at a time.
+// CommitScript is a commit pushed to the service's repository at a time. It enters the
+// bot as GitHub's push delivery would: parsed by the commit package, stored, correlated
+// with the service and judged by the tenant's risky_paths.
 type CommitScript struct {
 	At      time.Duration
 	Service string
+	// Repo is the service's first repository in the tenants file.
+	Repo    string
 	SHA     string
 	Message string
-	// Author is the config person who wrote it.
+	// Author is the GitHub login of the author (a person's github key maps it to them).
 	Author string
-	// Risky names what made it risky ("touched database/query files"); empty: not risky.
-	Risky string
+	// Files are the files the commit touched.
+	Files []string
 }
 
 // Webhook modes after the scripted failures.
@@ -185,7 +189,7 @@ var (
 	rootKeys    = []string{"name", "seed", "start", "duration", "step", "tenant", "tenants", "tenants_file", "services", "commits", "webhook", "people", "expect"}
 	serviceKeys = []string{"name", "p95_ms", "error_rate", "requests", "noise", "script"}
 	changeKeys  = []string{"at", "for", "ramp", "flap", "recover", "p95_ms", "error_rate", "requests"}
-	commitKeys  = []string{"at", "service", "sha", "message", "author", "risky"}
+	commitKeys  = []string{"at", "service", "sha", "message", "author", "files"}
 	webhookKeys = []string{"fail_first", "mode", "status", "fixes"}
 	personKeys  = []string{"name", "channel", "after", "jitter", "does", "trusts", "on", "unreachable", "away", "redrive_after"}
 	windowKeys  = []string{"from", "until"}
@@ -193,7 +197,8 @@ var (
 	counterKeys  = []string{"incidents", "escalations", "expired", "rejected", "refused_presses", "dlq", "executed", "suppressed", "undecided", "authorized", "webhook_failed", "redriven"}
 	durationKeys = []string{"detected_within", "decided_within", "recovered_within"}
 	expectKeys   = append(append(slices.Clone(counterKeys), durationKeys...), "no_execution_without")
-	shaPattern   = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
+	shaPattern   = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	loginPattern = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$`)
 	cmpPattern   = regexp.MustCompile(`^(<=|>=|==|<|>)?\s*(\d{1,9})$`)
 )
 
@@ -740,15 +745,41 @@ func (d *dec) commits(sc *Scenario, root obj) {
 		c.Service = svc
 		sha, shline, ok := d.text(o, "sha")
 		if !ok || !shaPattern.MatchString(sha) {
-			d.addf(shline, p+".sha", "want 7 to 40 lowercase hex digits")
+			d.addf(shline, p+".sha", "want the full commit id: 40 lowercase hex digits")
 		}
 		c.SHA = sha
 		c.Message, _, _ = d.text(o, "message")
-		if a, aline, ok := d.text(o, "author"); ok {
-			d.person(t, a, aline, p+".author")
-			c.Author = a
+		if c.Message == "" {
+			c.Message = "commit " + sha
 		}
-		c.Risky, _, _ = d.text(o, "risky")
+		if a, aline, ok := d.text(o, "author"); ok {
+			if !loginPattern.MatchString(a) {
+				d.addf(aline, p+".author", "want a GitHub login, got %q", a)
+			}
+			c.Author = a
+		} else {
+			d.addf(o.line, p+".author", "is required: the author's GitHub login")
+		}
+		files, fline := d.list(o, "files")
+		for j, f := range files {
+			if name := scalarText(f); name != "" && len(name) <= 512 {
+				c.Files = append(c.Files, name)
+			} else {
+				d.addf(lineOf(f, fline), fmt.Sprintf("%s.files[%d]", p, j), "want a file path")
+			}
+		}
+		if len(c.Files) == 0 {
+			c.Files = []string{"README.md"}
+		}
+		if t != nil {
+			if ts, found := t.Service(svc); found {
+				if len(ts.Repos) == 0 {
+					d.addf(sline, p+".service", "service %q lists no repos in the tenants file: its commits are never correlated", svc)
+				} else {
+					c.Repo = ts.Repos[0]
+				}
+			}
+		}
 		sc.Commits = append(sc.Commits, c)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/alertengine/alertengine/bot"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/executor"
+	"github.com/alertengine/alertengine/commits"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/conversation/approval"
 	"github.com/alertengine/alertengine/detector"
@@ -99,6 +101,9 @@ type world struct {
 	pipe *bot.Pipeline
 	hook *httptest.Server
 	sign ed25519.PrivateKey
+
+	commits    *commits.Store
+	correlator *commits.Correlator
 
 	q   queue
 	seq uint64
@@ -216,6 +221,12 @@ func newWorld(sc *Scenario, o Options) (*world, error) {
 	w.hook = httptest.NewServer(w.webhookHandler())
 
 	var err error
+	if w.commits, err = commits.NewStore(commits.StoreOptions{Redis: w.rc, KeyPrefix: keyPrefix, Clock: w.clock}); err != nil {
+		return nil, w.closeWith(err)
+	}
+	if w.correlator, err = commits.NewCorrelator(commits.CorrelatorOptions{Store: w.commits, Services: commitServices(sc.Tenants)}); err != nil {
+		return nil, w.closeWith(err)
+	}
 	w.mem = &recorder{MemStore: ledger.NewMemStore(), w: w}
 	if w.led, err = ledger.New(ledger.Options{Store: w.mem, Signer: w.sign, Logger: w.log, Clock: w.clock}); err != nil {
 		return nil, w.closeWith(err)
@@ -229,7 +240,7 @@ func newWorld(sc *Scenario, o Options) (*world, error) {
 	ctenants := conversationTenants(sc.Tenants)
 	w.eng, err = conversation.New(conversation.Options{Ledger: w.led, Approvals: appr, Redis: w.rc, KeyPrefix: keyPrefix,
 		Tenants: ctenants, Transports: []conversation.Transport{&transport{w: w, ch: conversation.Telegram}, &transport{w: w, ch: conversation.WhatsApp}},
-		Commits: commitSource{w}, Clock: w.clock, Logger: w.log, OnAuthorized: w.onAuthorized})
+		Commits: w.commitSource(), Clock: w.clock, Logger: w.log, OnAuthorized: w.onAuthorized})
 	if err != nil {
 		return nil, w.closeWith(err)
 	}
@@ -333,6 +344,32 @@ func conversationTenants(f *config.File) []conversation.Tenant {
 	return out
 }
 
+// commitServices maps the tenants file to the correlator's services, as `bot serve` wires
+// them.
+func commitServices(f *config.File) []commits.Service {
+	var out []commits.Service
+	for _, t := range f.Tenants {
+		for _, s := range t.Services {
+			out = append(out, commits.Service{Tenant: t.ID, Name: s.Name, Repos: s.Repos, Patterns: t.Policy.RiskyPaths})
+		}
+	}
+	return out
+}
+
+// commitSource is the conversation's view of the stored commits, authors mapped to people
+// by their GitHub login, as `bot serve` wires it.
+func (w *world) commitSource() bot.CommitSource {
+	file := w.sc.Tenants
+	return bot.CommitSource{Correlator: w.correlator, Clock: w.clock, Person: func(tenant, login string) string {
+		if t, ok := file.Tenant(tenant); ok {
+			if p, ok := t.PersonByGitHub(login); ok {
+				return p.Name
+			}
+		}
+		return ""
+	}}
+}
+
 // detectorTenants maps the tenants file to the detector's policy, as `bot serve` wires it.
 // Every service is measured by the simulation (pull-style readings), whatever its mode in
 // production.
@@ -423,8 +460,12 @@ func Run(ctx context.Context, sc *Scenario, o Options) (*Result, error) {
 func (w *world) run(ctx context.Context) error {
 	end := w.sc.Start.Add(w.sc.Duration)
 	for _, c := range w.sc.Commits {
-		w.at(w.sc.Start.Add(c.At), func(context.Context) {
-			w.line("deploy", c.Author, fmt.Sprintf("%s %s %q%s", c.Service, c.SHA[:min(7, len(c.SHA))], c.Message, riskyNote(c.Risky)))
+		w.at(w.sc.Start.Add(c.At), func(ctx context.Context) {
+			text := fmt.Sprintf("pushes %s to %s (%s): %q, %s", c.SHA[:min(7, len(c.SHA))], c.Repo, c.Service, c.Message, strings.Join(c.Files, ", "))
+			if err := w.push(ctx, c); err != nil {
+				text += " — not stored: " + err.Error()
+			}
+			w.line("commit", c.Author, text)
 		})
 	}
 	next := w.sc.Start
@@ -454,13 +495,6 @@ func (w *world) run(ctx context.Context) error {
 	w.setNow(end)
 	w.syncRedis()
 	return nil
-}
-
-func riskyNote(r string) string {
-	if r == "" {
-		return ""
-	}
-	return " (risky: " + r + ")"
 }
 
 // tick measures every service once and hands the detector's decisions to the pipeline.
