@@ -359,3 +359,21 @@ func TestPeopleAnswerOnTheirChannel(t *testing.T) {
 		t.Errorf("authorized by %q, want engineer/tendai@whatsapp", approvedOn)
 	}
 }
+
+// TestRejectPress: a person who presses Reject closes the incident without running
+// anything, through the engine's /reject command.
+func TestRejectPress(t *testing.T) {
+	src := strings.Replace(brokenScenario, "  - {name: tendai, unreachable: true}\n", "  - {name: tendai, does: reject, after: 2m}\n", 1)
+	sc, err := Parse("reject.yaml", []byte(src), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), sc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.Summary
+	if s.Rejected != 1 || s.Executed != 0 || s.WebhookCalls != 0 || len(s.Incidents) != 1 || s.Incidents[0].Stage != "REJECTED" || s.Incidents[0].DecidedBy != "tendai" {
+		t.Fatalf("summary %+v, want one incident REJECTED by tendai and nothing run", s)
+	}
+}
