@@ -107,7 +107,6 @@ type world struct {
 
 	q   queue
 	seq uint64
-	rng *rand.Rand
 
 	services []*serviceState
 	detected []detector.Event
@@ -208,7 +207,6 @@ func newWorld(sc *Scenario, o Options) (*world, error) {
 	if o.AttemptTimeout == 0 {
 		o.AttemptTimeout = 200 * time.Millisecond
 	}
-	w.rng = newRand(w.seed, "world")
 	w.sign = ed25519.NewKeyFromSeed(seedBytes(w.seed, "ledger-signing-key"))
 
 	mr := miniredis.NewMiniRedis()
