@@ -39,7 +39,7 @@ func (d *Detector) Observe(ctx context.Context, tenant, service string, now time
 		return nil
 	}
 	st.LastEval = end.UnixMilli()
-	st.PollFailures = 0
+	st.PollFailures, st.PollFailure = 0, ""
 	obs := observation{source: SourcePull, p95Ms: h.P95Ms, errorRate: h.ErrorRate, n: h.SampleSize, reported: h.Score, window: where}
 	return d.judge(ctx, t, service, now, st, obs)
 }
