@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,9 +63,14 @@ type transport struct {
 
 func (t *transport) Channel() conversation.Channel { return t.ch }
 
-// Capabilities: a simulated chat has buttons (presses come back as data), reaches people
-// directly and keeps threads; it shows no images.
+// Capabilities are the platform's: Telegram has buttons (presses come back as data) and
+// threads; WhatsApp has neither, so the engine writes typed alternatives (one-time reply
+// codes) that the simulated people type back. Both reach people directly; images are left
+// out.
 func (t *transport) Capabilities() conversation.Capabilities {
+	if t.ch == conversation.WhatsApp {
+		return conversation.Capabilities{Direct: true}
+	}
 	return conversation.Capabilities{Buttons: true, MaxButtonData: 64, Direct: true, Threads: true}
 }
 
@@ -93,14 +99,19 @@ func (t *transport) Edit(ctx context.Context, ref conversation.MessageRef, msg c
 	t.said(ref, "edits #"+ref.ID+": ", msg)
 	for _, byChat := range t.w.asked {
 		if a, ok := byChat[ref.Chat]; ok && a.ref == ref {
-			a.buttons = approvalButtons(msg)
+			a.buttons = t.choices(msg)
 			byChat[ref.Chat] = a
 		}
 	}
 	return nil
 }
 
-// approvalButtons are a message's approve and reject buttons.
+// typed marks a choice made by typing a reply (WhatsApp) rather than pressing a button.
+const typed = "typed:"
+
+// approvalButtons are a message's approve and reject choices: its buttons, and the typed
+// alternatives the engine writes for a platform without buttons ("Reply APPROVE 7F3-K9 —
+// Approve restart_workers", "Reply REJECT INC-7 — Reject"), as the command typed back.
 func approvalButtons(m conversation.Message) []conversation.Button {
 	var out []conversation.Button
 	for _, row := range m.Buttons {
@@ -110,7 +121,38 @@ func approvalButtons(m conversation.Message) []conversation.Button {
 			}
 		}
 	}
+	for _, bl := range m.Blocks {
+		cmd, label, ok := strings.Cut(strings.TrimPrefix(bl.Text, "Reply "), " — ")
+		if !ok || !strings.HasPrefix(bl.Text, "Reply ") {
+			continue
+		}
+		name, args, _ := strings.Cut(cmd, " ")
+		switch name {
+		case "APPROVE":
+			out = append(out, conversation.Button{Label: label, Data: typed + "/approve " + args})
+		case "REJECT":
+			out = append(out, conversation.Button{Label: label, Data: typed + "/reject " + args})
+		}
+	}
 	return out
+}
+
+// choices are what a person can do with a message on this platform: press its buttons
+// where there are buttons, else type its reply codes.
+func (t *transport) choices(m conversation.Message) []conversation.Button {
+	bs := approvalButtons(m)
+	if t.Capabilities().Buttons {
+		return slices.DeleteFunc(bs, func(b conversation.Button) bool { return strings.HasPrefix(b.Data, typed) })
+	}
+	return slices.DeleteFunc(bs, func(b conversation.Button) bool { return !strings.HasPrefix(b.Data, typed) })
+}
+
+func isApprove(b conversation.Button) bool {
+	return strings.HasPrefix(b.Data, "ap:") || strings.HasPrefix(b.Data, typed+"/approve ")
+}
+
+func isReject(b conversation.Button) bool {
+	return strings.HasPrefix(strings.TrimPrefix(b.Data, typed), "/reject ")
 }
 
 func (t *transport) said(ref conversation.MessageRef, prefix string, msg conversation.Message) {
@@ -129,10 +171,10 @@ func (t *transport) said(ref conversation.MessageRef, prefix string, msg convers
 	if prefix != "" && strings.HasPrefix(prefix, "edits") {
 		return
 	}
-	bs := approvalButtons(msg)
+	bs := t.choices(msg)
 	incident := ""
 	for _, b := range bs {
-		if after, ok := strings.CutPrefix(b.Data, "/reject "); ok {
+		if after, ok := strings.CutPrefix(strings.TrimPrefix(b.Data, typed), "/reject "); ok {
 			incident = after
 		}
 	}
@@ -157,7 +199,7 @@ func (t *transport) said(ref conversation.MessageRef, prefix string, msg convers
 
 func hasApprove(bs []conversation.Button) bool {
 	for _, b := range bs {
-		if strings.HasPrefix(b.Data, "ap:") {
+		if isApprove(b) {
 			return true
 		}
 	}
@@ -219,13 +261,13 @@ func (w *world) react(ctx context.Context, p *personState, incident string, chat
 		return
 	case DoReject:
 		for _, b := range a.buttons {
-			if strings.HasPrefix(b.Data, "/reject ") {
+			if isReject(b) {
 				press = b
 			}
 		}
 	default:
 		for _, b := range a.buttons {
-			if !strings.HasPrefix(b.Data, "ap:") {
+			if !isApprove(b) {
 				continue
 			}
 			if press.Data == "" || (p.Trusts != "" && strings.HasPrefix(b.Label, "Trust "+p.Trusts+":")) {
@@ -236,10 +278,16 @@ func (w *world) react(ctx context.Context, p *personState, incident string, chat
 	if press.Data == "" {
 		return
 	}
-	in := conversation.Inbound{Chat: a.ref.Chat, User: conversation.User{Channel: conversation.Channel(p.Channel), ID: p.userID, Name: p.Name},
-		Data: press.Data, ReplyTo: a.ref.ID, Direct: a.dm}
+	user := conversation.User{Channel: conversation.Channel(p.Channel), ID: p.userID, Name: p.Name}
+	in := conversation.Inbound{Chat: a.ref.Chat, User: user, Data: press.Data, ReplyTo: a.ref.ID, Direct: a.dm}
+	verb := "presses [" + press.Label + "]"
+	if cmd, ok := strings.CutPrefix(press.Data, typed); ok {
+		// Typed in the person's own chat with the bot, as WhatsApp delivers it.
+		in = conversation.Inbound{Chat: conversation.Chat{Channel: user.Channel, ID: p.userID}, User: user, Text: cmd, Direct: true}
+		verb = fmt.Sprintf("types %q", strings.ToUpper(strings.TrimPrefix(cmd, "/")))
+	}
 	r, err := w.eng.Handle(ctx, in)
-	text := fmt.Sprintf("presses [%s] on %s → %q", press.Label, incident, r.Toast)
+	text := fmt.Sprintf("%s on %s → %q", verb, incident, r.Toast)
 	if err != nil {
 		text += " (error: " + err.Error() + ")"
 	}

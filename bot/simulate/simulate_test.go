@@ -358,6 +358,16 @@ func TestPeopleAnswerOnTheirChannel(t *testing.T) {
 	if approvedOn != "engineer/tendai@whatsapp" {
 		t.Errorf("authorized by %q, want engineer/tendai@whatsapp", approvedOn)
 	}
+	// WhatsApp has no buttons: the card carries a one-time reply code, typed back.
+	var typedCode bool
+	for _, l := range r.Timeline {
+		typedCode = typedCode || (l.Actor == "tendai" && strings.HasPrefix(l.Text, `types "APPROVE `))
+	}
+	if !typedCode {
+		var b strings.Builder
+		_ = r.WriteText(&b, false)
+		t.Errorf("tendai did not type the reply code:\n%s", b.String())
+	}
 }
 
 // TestRejectPress: a person who presses Reject closes the incident without running
