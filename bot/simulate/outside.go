@@ -266,12 +266,18 @@ func (w *world) react(ctx context.Context, p *personState, incident string, chat
 			}
 		}
 	default:
+		// A dissent offers theory A's action first and B's second, on the card and in the
+		// escalation alike.
+		var approves []conversation.Button
 		for _, b := range a.buttons {
-			if !isApprove(b) {
-				continue
+			if isApprove(b) {
+				approves = append(approves, b)
 			}
-			if press.Data == "" || (p.Trusts != "" && strings.HasPrefix(b.Label, "Trust "+p.Trusts+":")) {
-				press = b
+		}
+		if len(approves) > 0 {
+			press = approves[0]
+			if p.Trusts == "B" && len(approves) > 1 {
+				press = approves[1]
 			}
 		}
 	}

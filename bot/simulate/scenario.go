@@ -56,8 +56,10 @@ type Scenario struct {
 	Services []ServiceScript
 	Commits  []CommitScript
 	Webhook  WebhookScript
-	People   []PersonScript
-	Expect   []Expectation
+	// LLM scripts the council's LLM lenses; nil: the offline rule lenses.
+	LLM    *LLMScript
+	People []PersonScript
+	Expect []Expectation
 }
 
 // ServiceScript is one service's metrics over time.
@@ -186,7 +188,7 @@ type Expectation struct {
 }
 
 var (
-	rootKeys    = []string{"name", "seed", "start", "duration", "step", "tenant", "tenants", "tenants_file", "services", "commits", "webhook", "people", "expect"}
+	rootKeys    = []string{"name", "seed", "start", "duration", "step", "tenant", "tenants", "tenants_file", "services", "commits", "webhook", "llm", "people", "expect"}
 	serviceKeys = []string{"name", "p95_ms", "error_rate", "requests", "noise", "script"}
 	changeKeys  = []string{"at", "for", "ramp", "flap", "recover", "p95_ms", "error_rate", "requests"}
 	commitKeys  = []string{"at", "service", "sha", "message", "author", "files"}
@@ -550,6 +552,7 @@ func (d *dec) parse(data []byte, dir string) *Scenario {
 	}
 	d.commits(sc, root)
 	d.webhook(sc, root)
+	d.llm(sc, root)
 	d.people(sc, root)
 	d.expect(sc, root)
 	return sc

@@ -387,3 +387,35 @@ func TestRejectPress(t *testing.T) {
 		t.Fatalf("summary %+v, want one incident REJECTED by tendai and nothing run", s)
 	}
 }
+
+// TestLLMDownAndSlowFallBackToOfflineLenses: a lens whose endpoint is down and one slower
+// than the council's timeout are replaced by the offline rule lenses, as in serve; the
+// ledger says which lens stood in, and a proposal is still made.
+func TestLLMDownAndSlowFallBackToOfflineLenses(t *testing.T) {
+	src := strings.Replace(brokenScenario, "expect:\n", "llm:\n  a: {does: down}\n  b: {does: slow}\nexpect:\n", 1)
+	sc, err := Parse("llm.yaml", []byte(src), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), sc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var diagnoses []string
+	proposed := false
+	for _, l := range r.Timeline {
+		if l.Stage == "DIAGNOSIS" {
+			diagnoses = append(diagnoses, l.Actor+" "+l.Text)
+		}
+		proposed = proposed || l.Stage == "PROPOSED"
+	}
+	want := []string{"ai/llm-a INC-1: lens A (llm-a) was unreachable", "ai/rules-a INC-1: lens A:", "ai/llm-b INC-1: lens B (llm-b) timed out", "ai/rules-b INC-1: lens B:"}
+	if len(diagnoses) != len(want) || !proposed {
+		t.Fatalf("diagnoses %q, proposed %v; want the failed lenses, their stand-ins and a proposal", diagnoses, proposed)
+	}
+	for i := range want {
+		if !strings.HasPrefix(diagnoses[i], want[i]) {
+			t.Errorf("diagnosis %d is %q, want it to start %q", i, diagnoses[i], want[i])
+		}
+	}
+}

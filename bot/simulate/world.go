@@ -259,7 +259,12 @@ func newWorld(sc *Scenario, o Options) (*world, error) {
 	if err != nil {
 		return nil, w.closeWith(err)
 	}
-	if w.pipe, err = bot.NewPipeline(bot.PipelineOptions{Ledger: w.led, Conversation: w.eng, Executor: w.exec, Tenants: ctenants, Logger: w.log, Clock: w.clock}); err != nil {
+	proposer, err := w.proposer()
+	if err != nil {
+		return nil, w.closeWith(err)
+	}
+	if w.pipe, err = bot.NewPipeline(bot.PipelineOptions{Ledger: w.led, Conversation: w.eng, Executor: w.exec, Tenants: ctenants, Logger: w.log, Clock: w.clock,
+		Proposer: proposer}); err != nil {
 		return nil, w.closeWith(err)
 	}
 	if w.det, err = detector.New(detector.Options{Redis: w.rc, KeyPrefix: keyPrefix, Ledger: w.led, Tenants: detectorTenants(sc.Tenants),
