@@ -222,7 +222,7 @@ func newWorld(sc *Scenario, o Options) (*world, error) {
 	if w.commits, err = commits.NewStore(commits.StoreOptions{Redis: w.rc, KeyPrefix: keyPrefix, Clock: w.clock}); err != nil {
 		return nil, w.closeWith(err)
 	}
-	if w.correlator, err = commits.NewCorrelator(commits.CorrelatorOptions{Store: w.commits, Services: commitServices(sc.Tenants)}); err != nil {
+	if w.correlator, err = commits.NewCorrelator(commits.CorrelatorOptions{Store: w.commits, Services: bot.CommitServices(sc.Tenants)}); err != nil {
 		return nil, w.closeWith(err)
 	}
 	w.mem = &recorder{MemStore: ledger.NewMemStore(), w: w}
@@ -235,7 +235,7 @@ func newWorld(sc *Scenario, o Options) (*world, error) {
 	if err != nil {
 		return nil, w.closeWith(err)
 	}
-	ctenants := conversationTenants(sc.Tenants)
+	ctenants := bot.ConversationTenants(sc.Tenants)
 	w.eng, err = conversation.New(conversation.Options{Ledger: w.led, Approvals: appr, Redis: w.rc, KeyPrefix: keyPrefix,
 		Tenants: ctenants, Transports: []conversation.Transport{&transport{w: w, ch: conversation.Telegram}, &transport{w: w, ch: conversation.WhatsApp}},
 		Commits: w.commitSource(), Clock: w.clock, Logger: w.log, OnAuthorized: w.onAuthorized})
@@ -267,7 +267,7 @@ func newWorld(sc *Scenario, o Options) (*world, error) {
 		Proposer: proposer}); err != nil {
 		return nil, w.closeWith(err)
 	}
-	if w.det, err = detector.New(detector.Options{Redis: w.rc, KeyPrefix: keyPrefix, Ledger: w.led, Tenants: detectorTenants(sc.Tenants),
+	if w.det, err = detector.New(detector.Options{Redis: w.rc, KeyPrefix: keyPrefix, Ledger: w.led, Tenants: simulatedDetectorTenants(sc.Tenants),
 		OnEvent: func(_ context.Context, ev detector.Event) { w.detected = append(w.detected, ev) },
 		Clock:   w.clock, Logger: w.log, ReplicaID: "simulator", PollInterval: sc.Step, PollTimeout: min(3*time.Second, sc.Step)}); err != nil {
 		return nil, w.closeWith(err)
@@ -313,78 +313,22 @@ func (w *world) close() {
 	}
 }
 
-// conversationTenants maps the tenants file to the conversation's view, as `bot serve`
-// wires it.
-func conversationTenants(f *config.File) []conversation.Tenant {
-	out := make([]conversation.Tenant, 0, len(f.Tenants))
-	for _, t := range f.Tenants {
-		ct := conversation.Tenant{ID: t.ID, DefaultAction: t.Recovery.DefaultAction, ApprovalTTL: t.Policy.ApprovalTTL,
-			EscalateAfter: t.Policy.EscalateAfter, PolicyVersion: t.PolicyVersion()}
-		for _, id := range t.Chats.Telegram {
-			ct.Chats = append(ct.Chats, conversation.TelegramChat(id))
-		}
-		for _, n := range t.Chats.WhatsApp {
-			ct.Chats = append(ct.Chats, conversation.Chat{Channel: conversation.WhatsApp, ID: n})
-		}
-		for _, p := range t.People {
-			ids := map[conversation.Channel]string{}
-			if p.Telegram != 0 {
-				ids[conversation.Telegram] = strconv.FormatInt(p.Telegram, 10)
-			}
-			if p.WhatsApp != "" {
-				ids[conversation.WhatsApp] = p.WhatsApp
-			}
-			ct.People = append(ct.People, conversation.Person{Name: p.Name, Approver: p.Role == config.RoleApprover, IDs: ids})
-		}
-		for _, a := range t.Recovery.Actions {
-			ct.Actions = append(ct.Actions, conversation.Action{Name: a.Name, HighRisk: a.Risk == config.RiskHigh})
-		}
-		for _, s := range t.Services {
-			ct.Services = append(ct.Services, s.Name)
-		}
-		out = append(out, ct)
-	}
-	return out
-}
-
-// commitServices maps the tenants file to the correlator's services, as `bot serve` wires
-// them.
-func commitServices(f *config.File) []commits.Service {
-	var out []commits.Service
-	for _, t := range f.Tenants {
-		for _, s := range t.Services {
-			out = append(out, commits.Service{Tenant: t.ID, Name: s.Name, Repos: s.Repos, Patterns: t.Policy.RiskyPaths})
-		}
-	}
-	return out
-}
-
 // commitSource is the conversation's view of the stored commits, authors mapped to people
 // by their GitHub login, as `bot serve` wires it.
 func (w *world) commitSource() bot.CommitSource {
-	file := w.sc.Tenants
-	return bot.CommitSource{Correlator: w.correlator, Clock: w.clock, Person: func(tenant, login string) string {
-		if t, ok := file.Tenant(tenant); ok {
-			if p, ok := t.PersonByGitHub(login); ok {
-				return p.Name
-			}
-		}
-		return ""
-	}}
+	return bot.CommitSource{Correlator: w.correlator, Clock: w.clock, Person: bot.CommitPeople(w.sc.Tenants)}
 }
 
-// detectorTenants maps the tenants file to the detector's policy, as `bot serve` wires it.
-// Every service is measured by the simulation (pull-style readings), whatever its mode in
-// production.
-func detectorTenants(f *config.File) []detector.Tenant {
-	out := make([]detector.Tenant, 0, len(f.Tenants))
-	for _, t := range f.Tenants {
-		dt := detector.Tenant{ID: t.ID, PolicyVersion: t.PolicyVersion(), MinScoreToAlert: float64(t.Policy.MinScoreToAlert),
-			IncidentsPerHour: t.Limits.IncidentsPerHour}
-		for _, s := range t.Services {
-			dt.Services = append(dt.Services, detector.Service{Name: s.Name})
+// simulatedDetectorTenants is the detector's policy as `bot serve` wires it, except that
+// every service is measured by the simulation (pull-style readings given to Observe), so
+// nothing is polled and no Alertmanager is listened to.
+func simulatedDetectorTenants(f *config.File) []detector.Tenant {
+	out := bot.DetectorTenants(f)
+	for i := range out {
+		out[i].AlertmanagerToken = ""
+		for j := range out[i].Services {
+			out[i].Services[j].HealthURL = ""
 		}
-		out = append(out, dt)
 	}
 	return out
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/alertengine/alertengine/bot"
-	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/commits"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -23,37 +22,18 @@ type gitHub struct {
 	stats      *commits.Stats
 }
 
-// commitServices maps the tenants file to the correlator's services.
-func commitServices(f *config.File) []commits.Service {
-	var out []commits.Service
-	for _, t := range f.Tenants {
-		for _, s := range t.Services {
-			out = append(out, commits.Service{Tenant: t.ID, Name: s.Name, Repos: s.Repos, Patterns: t.Policy.RiskyPaths})
-		}
-	}
-	return out
-}
-
 func buildGitHub(w wiring, reg prometheus.Registerer) (*gitHub, error) {
 	store, err := commits.NewStore(commits.StoreOptions{Redis: w.rc, KeyPrefix: w.keyPrefix, Clock: w.clock})
 	if err != nil {
 		return nil, err
 	}
 	g := &gitHub{}
-	if g.correlator, err = commits.NewCorrelator(commits.CorrelatorOptions{Store: store, Services: commitServices(w.file)}); err != nil {
+	if g.correlator, err = commits.NewCorrelator(commits.CorrelatorOptions{Store: store, Services: bot.CommitServices(w.file)}); err != nil {
 		return nil, err
 	}
-	file := w.file
-	g.source = bot.CommitSource{Correlator: g.correlator, Clock: w.clock, Person: func(tenant, login string) string {
-		if t, ok := file.Tenant(tenant); ok {
-			if p, ok := t.PersonByGitHub(login); ok {
-				return p.Name
-			}
-		}
-		return ""
-	}}
+	g.source = bot.CommitSource{Correlator: g.correlator, Clock: w.clock, Person: bot.CommitPeople(w.file)}
 	mapped := false
-	for _, s := range commitServices(w.file) {
+	for _, s := range bot.CommitServices(w.file) {
 		mapped = mapped || len(s.Repos) > 0
 	}
 	if w.env.GitHubToken.IsSet() {

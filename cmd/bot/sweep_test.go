@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alertengine/alertengine/bot"
 	"github.com/alertengine/alertengine/ledger"
 )
 
@@ -18,7 +19,7 @@ func TestHalfDoneWorkIsFinished(t *testing.T) {
 	ctx := context.Background()
 	policy := ledger.Actor{Kind: ledger.ActorPolicy, ID: "pipeline"}
 	pv := ""
-	for _, ct := range conversationTenants(h.file) {
+	for _, ct := range bot.ConversationTenants(h.file) {
 		pv = ct.PolicyVersion
 	}
 	rec := func(e ledger.Entry) ledger.Entry {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -23,52 +22,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
-
-// conversationTenants maps the config to what the conversation needs.
-func conversationTenants(f *config.File) []conversation.Tenant {
-	out := make([]conversation.Tenant, 0, len(f.Tenants))
-	for _, t := range f.Tenants {
-		ct := conversation.Tenant{ID: t.ID, DefaultAction: t.Recovery.DefaultAction, ApprovalTTL: t.Policy.ApprovalTTL,
-			EscalateAfter: t.Policy.EscalateAfter, PolicyVersion: t.PolicyVersion(), SuspectsMayApprove: !t.Policy.RefuseSuspectApproval}
-		for _, id := range t.Chats.Telegram {
-			ct.Chats = append(ct.Chats, conversation.TelegramChat(id))
-		}
-		for _, n := range t.Chats.WhatsApp {
-			ct.Chats = append(ct.Chats, conversation.Chat{Channel: conversation.WhatsApp, ID: n})
-		}
-		for _, p := range t.People {
-			ids := map[conversation.Channel]string{}
-			if p.Telegram != 0 {
-				ids[conversation.Telegram] = strconv.FormatInt(p.Telegram, 10)
-			}
-			if p.WhatsApp != "" {
-				ids[conversation.WhatsApp] = p.WhatsApp
-			}
-			ct.People = append(ct.People, conversation.Person{Name: p.Name, Approver: p.Role == config.RoleApprover, IDs: ids, Phone: p.Phone})
-		}
-		for _, a := range t.Recovery.Actions {
-			ct.Actions = append(ct.Actions, conversation.Action{Name: a.Name, HighRisk: a.Risk == config.RiskHigh})
-		}
-		for _, s := range t.Services {
-			ct.Services = append(ct.Services, s.Name)
-		}
-		out = append(out, ct)
-	}
-	return out
-}
-
-func detectorTenants(f *config.File) []detector.Tenant {
-	out := make([]detector.Tenant, 0, len(f.Tenants))
-	for _, t := range f.Tenants {
-		dt := detector.Tenant{ID: t.ID, PolicyVersion: t.PolicyVersion(), MinScoreToAlert: float64(t.Policy.MinScoreToAlert),
-			IncidentsPerHour: t.Limits.IncidentsPerHour, AlertmanagerToken: t.Alertmanager.Token.Reveal()}
-		for _, s := range t.Services {
-			dt.Services = append(dt.Services, detector.Service{Name: s.Name, HealthURL: s.HealthURL, AllowPrivateNetwork: s.AllowPrivateNetwork})
-		}
-		out = append(out, dt)
-	}
-	return out
-}
 
 func executorTargets(f *config.File) func(string) (executor.Target, bool) {
 	return func(tenant string) (executor.Target, bool) {
@@ -139,7 +92,7 @@ func build(w wiring) (*system, error) {
 	if s.approvals, err = approval.New(approval.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Secret: w.secret, Ledger: s.ledger, Clock: w.clock, Logger: w.log}); err != nil {
 		return nil, err
 	}
-	tenants := conversationTenants(w.file)
+	tenants := bot.ConversationTenants(w.file)
 	if s.github, err = buildGitHub(w, w.registry); err != nil {
 		return nil, err
 	}
@@ -185,7 +138,7 @@ func build(w wiring) (*system, error) {
 		return nil, err
 	}
 	s.pipeline = pipe
-	if s.detector, err = detector.New(detector.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Ledger: s.ledger, Tenants: detectorTenants(w.file),
+	if s.detector, err = detector.New(detector.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Ledger: s.ledger, Tenants: bot.DetectorTenants(w.file),
 		OnEvent: pipe.OnDetection, Clock: w.clock, Logger: w.log, PollInterval: w.env.LoopInterval}); err != nil {
 		return nil, err
 	}
