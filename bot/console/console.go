@@ -195,6 +195,12 @@ func New(o Options) (*Console, error) {
 // Channel implements conversation.Transport.
 func (c *Console) Channel() conversation.Channel { return conversation.Console }
 
+// Capabilities implements conversation.Transport: buttons without a size limit, images,
+// threads. The console writes to no one directly: the page is the tenant's chat.
+func (c *Console) Capabilities() conversation.Capabilities {
+	return conversation.Capabilities{Buttons: true, Media: true, Threads: true}
+}
+
 // OpenThread implements conversation.Transport: a new thread headed by msg.
 func (c *Console) OpenThread(_ context.Context, chat conversation.Chat, title string, msg conversation.Message) (conversation.Thread, conversation.MessageRef, error) {
 	if chat != c.chat {

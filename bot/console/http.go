@@ -167,7 +167,7 @@ func (c *Console) say(w http.ResponseWriter, r *http.Request, as string) {
 		thread = "" // not a thread the console holds: outside threads
 	}
 	m := c.said(thread, as, text)
-	in := conversation.Inbound{Chat: c.chat, User: UserOf(as), Text: text, ReplyTo: thread, MessageID: m.ID}
+	in := conversation.Inbound{Chat: c.chat, User: UserOf(as), Text: text, ReplyTo: thread, MessageID: m.ID, Direct: true}
 	rep, err := c.call(r, func(ctx context.Context) (conversation.Reply, error) { return c.o.Handler.Handle(ctx, in) })
 	if err != nil {
 		c.o.Logger.Error("console message", "err", err)
@@ -189,7 +189,7 @@ func (c *Console) press(w http.ResponseWriter, r *http.Request, as string) {
 		writeJSON(w, http.StatusOK, map[string]string{"toast": "This button is no longer there."})
 		return
 	}
-	in := conversation.Inbound{Chat: c.chat, User: UserOf(as), Data: data, ReplyTo: id}
+	in := conversation.Inbound{Chat: c.chat, User: UserOf(as), Data: data, ReplyTo: id, Direct: true}
 	rep, err := c.call(r, func(ctx context.Context) (conversation.Reply, error) { return c.o.Handler.Handle(ctx, in) })
 	if err != nil {
 		c.o.Logger.Error("console press", "err", err)

@@ -71,6 +71,11 @@ type wiring struct {
 	sinkName string
 	// llmCallTimeout bounds one LLM call (0: the council's default); tests shorten it.
 	llmCallTimeout time.Duration
+	// tenants, when set, adjusts what the conversation knows of the tenants (the demo adds
+	// its console chat and identities).
+	tenants func([]conversation.Tenant) []conversation.Tenant
+	// window, when set, is the detector's evaluation window (the demo's tests shorten it).
+	window time.Duration
 }
 
 func build(w wiring) (*system, error) {
@@ -93,6 +98,9 @@ func build(w wiring) (*system, error) {
 		return nil, err
 	}
 	tenants := bot.ConversationTenants(w.file)
+	if w.tenants != nil {
+		tenants = w.tenants(tenants)
+	}
 	if s.github, err = buildGitHub(w, w.registry); err != nil {
 		return nil, err
 	}
@@ -139,7 +147,7 @@ func build(w wiring) (*system, error) {
 	}
 	s.pipeline = pipe
 	if s.detector, err = detector.New(detector.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Ledger: s.ledger, Tenants: bot.DetectorTenants(w.file),
-		OnEvent: pipe.OnDetection, Clock: w.clock, Logger: w.log, PollInterval: w.env.LoopInterval}); err != nil {
+		OnEvent: pipe.OnDetection, Clock: w.clock, Logger: w.log, PollInterval: w.env.LoopInterval, Window: w.window}); err != nil {
 		return nil, err
 	}
 	if err := bot.WatchDetector(w.registry, s.detector); err != nil {
