@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/alertengine/alertengine/bot/chart"
@@ -15,8 +16,10 @@ import (
 // draws.
 type Health struct {
 	Detector *detector.Detector
-	// Clock places the chart's 30-minute window; default time.Now.
+	// Clock places the chart's window; default time.Now.
 	Clock func() time.Time
+	// Window is how much history the chart shows; default chart.Window (30 minutes).
+	Window time.Duration
 }
 
 // ServiceStatus implements conversation.StatusSource.
@@ -33,18 +36,23 @@ func (h Health) ServiceStatus(ctx context.Context, tenant, service string) (conv
 		Trend: r.Trend, SampleSize: r.SampleSize, At: r.At}, nil
 }
 
-// Chart implements conversation.Charter: p95 and error rate over the last 30 minutes.
+// Chart implements conversation.Charter: p95 and error rate over the last 30 minutes
+// (Window).
 // A service without readings (Alertmanager-only) has no chart: (nil, nil).
 func (h Health) Chart(ctx context.Context, tenant, service string, detectedAt time.Time) (*conversation.Image, error) {
 	now := time.Now
 	if h.Clock != nil {
 		now = h.Clock
 	}
-	rs, err := h.Detector.History(ctx, tenant, service, now().Add(-chart.Window))
+	window := h.Window
+	if window <= 0 {
+		window = chart.Window
+	}
+	rs, err := h.Detector.History(ctx, tenant, service, now().Add(-window))
 	if err != nil {
 		return nil, err
 	}
-	s := chart.Series{Title: service, DetectedAt: detectedAt}
+	s := chart.Series{Title: service, DetectedAt: detectedAt, Window: window}
 	for _, r := range rs {
 		s.Points = append(s.Points, chart.Point{At: r.At, P95Ms: r.P95Ms, ErrorRate: r.ErrorRate})
 	}
@@ -55,5 +63,5 @@ func (h Health) Chart(ctx context.Context, tenant, service string, detectedAt ti
 	if err != nil {
 		return nil, err
 	}
-	return &conversation.Image{PNG: png, Alt: "p95 and 5xx rate of " + service + " over the last 30 minutes"}, nil
+	return &conversation.Image{PNG: png, Alt: fmt.Sprintf("p95 and 5xx rate of %s over the last %d minutes", service, int(window.Round(time.Minute)/time.Minute))}, nil
 }

@@ -59,6 +59,8 @@ type Series struct {
 	Points []Point
 	// DetectedAt, when inside the window, is marked on both panels.
 	DetectedAt time.Time
+	// Window is how much history is shown, ending at the newest point; default Window.
+	Window time.Duration
 }
 
 var (
@@ -82,7 +84,11 @@ func Render(s Series) ([]byte, error) {
 			end = p.At
 		}
 	}
-	start := end.Add(-Window)
+	window := s.Window
+	if window <= 0 {
+		window = Window
+	}
+	start := end.Add(-window)
 	var latency, errs plotter.XYs
 	for _, p := range pts {
 		if p.At.Before(start) {

@@ -240,7 +240,7 @@ func startDemo(ctx context.Context, a *app, env config.Env, o demoOptions) (*dem
 	d.sys = sys
 	health := bot.Health{Detector: sys.detector}
 	con, err := console.New(console.Options{Tenant: demoTenant, People: demoPeople(), Handler: sys.engine, Service: demoService,
-		Status: health, Charts: health, Ledger: sys.store, Signer: key, Controls: svc, HealthEvery: o.healthEvery, Logger: log,
+		Status: health, Charts: bot.Health{Detector: sys.detector, Window: 5 * time.Minute}, Ledger: sys.store, Signer: key, Controls: svc, HealthEvery: o.healthEvery, Logger: log,
 		Intro: `Press "Simulate spike", wait for the incident card, ask a question, pick who you are and press Approve.`})
 	if err != nil {
 		return nil, exitFailed, err
