@@ -26,6 +26,7 @@ import (
 const (
 	demoTenant  = "demo"
 	demoService = "checkout"
+	demoRepo    = "demo/checkout"
 )
 
 // demoPeople are the people of the demo tenant, the identities of the console's picker:
@@ -43,7 +44,7 @@ func demoPeople() []console.Person {
 func demoConfig(recoveryURL, recoverySecret string) *config.File {
 	t := config.Tenant{
 		ID:       demoTenant,
-		Services: []config.Service{{Name: demoService}}, // push mode: the SDK ships to Redis
+		Services: []config.Service{{Name: demoService, Repos: []string{demoRepo}}}, // push mode: the SDK ships to Redis
 		Recovery: config.Recovery{URL: recoveryURL, Secret: config.Secret(recoverySecret), AllowPrivateNetwork: true, DefaultAction: "restart_workers",
 			Actions: []config.Action{{Name: "restart_workers", Risk: config.RiskLow}, {Name: "rollback", Risk: config.RiskHigh}}},
 		Policy: config.Policy{MinScoreToAlert: config.DefaultPolicyMinScoreToAlert, ApprovalTTL: 5 * time.Minute, EscalateAfter: 3 * time.Minute,
@@ -214,6 +215,10 @@ func startDemo(ctx context.Context, a *app, env config.Env, o demoOptions) (*dem
 		key = k
 	}
 	recoverySecret := randomHex(24)
+	if !env.GitHubWebhookSecret.IsSet() {
+		// The demo commit is delivered through the real /github/webhook, signed.
+		env.GitHubWebhookSecret = config.Secret(randomHex(24))
+	}
 
 	// The demo service, on its own local port, with its recovery webhook.
 	svcLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -239,8 +244,13 @@ func startDemo(ctx context.Context, a *app, env config.Env, o demoOptions) (*dem
 	}
 	d.sys = sys
 	health := bot.Health{Detector: sys.detector}
+	deployer, err := demo.NewDeployer(demo.DeployerOptions{WebhookURL: "http://" + browsable(ln.Addr().String()) + "/github/webhook",
+		Secret: []byte(env.GitHubWebhookSecret.Reveal()), Repo: demoRepo, Logger: log})
+	if err != nil {
+		return nil, exitFailed, err
+	}
 	con, err := console.New(console.Options{Tenant: demoTenant, People: demoPeople(), Handler: sys.engine, Service: demoService,
-		Status: health, Charts: bot.Health{Detector: sys.detector, Window: 5 * time.Minute}, Ledger: sys.store, Signer: key, Controls: svc, HealthEvery: o.healthEvery, Logger: log,
+		Status: health, Charts: bot.Health{Detector: sys.detector, Window: 5 * time.Minute}, Ledger: sys.store, Signer: key, Controls: demo.Scenario{Service: svc, Deployer: deployer, Logger: log}, HealthEvery: o.healthEvery, Logger: log,
 		Intro: `Press "Simulate spike", wait for the incident card, ask a question, pick who you are and press Approve.`})
 	if err != nil {
 		return nil, exitFailed, err
