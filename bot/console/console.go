@@ -152,6 +152,7 @@ type Console struct {
 	msgs   []*message          // in order
 	byID   map[string]*message // live messages
 	subs   map[chan event]struct{}
+	closed bool   // Run ended: event streams end, new ones end at once
 	health string // last rendered health panel
 }
 
@@ -357,9 +358,25 @@ func (c *Console) broadcast(ev event) {
 func (c *Console) subscribe() chan event {
 	ch := make(chan event, 64)
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		close(ch)
+		return ch
+	}
 	c.subs[ch] = struct{}{}
-	c.mu.Unlock()
 	return ch
+}
+
+// closeStreams ends every event stream, so that a server shutting down is not held open
+// by pages.
+func (c *Console) closeStreams() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for ch := range c.subs {
+		delete(c.subs, ch)
+		close(ch)
+	}
 }
 
 func (c *Console) unsubscribe(ch chan event) {
@@ -371,10 +388,12 @@ func (c *Console) unsubscribe(ch chan event) {
 	}
 }
 
-// Run refreshes the health panel every HealthEvery until ctx ends.
+// Run refreshes the health panel every HealthEvery until ctx ends; then it ends every
+// event stream (a page's stream would otherwise hold the server's graceful shutdown).
 func (c *Console) Run(ctx context.Context) error {
 	t := time.NewTicker(c.o.HealthEvery)
 	defer t.Stop()
+	defer c.closeStreams()
 	for {
 		c.refreshHealth(ctx)
 		select {

@@ -268,7 +268,11 @@ func startDemo(ctx context.Context, a *app, env config.Env, o demoOptions) (*dem
 		"traffic":      func(ctx context.Context) error { return svc.Drive(ctx, svcURL) },
 	}
 	if mr != nil {
-		loops["redis clock"] = func(ctx context.Context) error { return driveClock(ctx, mr, o.clockTick) }
+		loops["redis clock"] = func(ctx context.Context) error {
+			t := time.NewTicker(o.clockTick)
+			defer t.Stop()
+			return demo.DriveClock(ctx, mr, time.Now(), t.C)
+		}
 	}
 	var wg sync.WaitGroup
 	errc := make(chan error, len(loops)+1)
@@ -298,23 +302,6 @@ func startDemo(ctx context.Context, a *app, env config.Env, o demoOptions) (*dem
 	log.Info("alertengine demo", "url", d.url, "redis", desc, "service", svcURL)
 	ok = true
 	return d, exitOK, nil
-}
-
-// driveClock moves the embedded Redis's clock with the wall clock, so keys with a TTL
-// (approvals, leases, locks) expire as they would on a real server.
-func driveClock(ctx context.Context, mr *miniredis.Miniredis, every time.Duration) error {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	last := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case now := <-t.C:
-			mr.FastForward(now.Sub(last))
-			last = now
-		}
-	}
 }
 
 // browsable turns a listen address into one a browser can open (":8080" → 127.0.0.1:8080).

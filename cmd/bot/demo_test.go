@@ -47,6 +47,13 @@ func TestDemoPrintsTheURLAndStopsCleanlyOnInterrupt(t *testing.T) {
 	if !strings.Contains(out.String(), "open http://"+addr+"/") || !strings.Contains(out.String(), "Simulate spike") {
 		t.Fatalf("stdout does not say where to go and what to do:\n%s", out.String())
 	}
+	// A page is open: its event stream must not hold the shutdown.
+	stream := &http.Client{Timeout: time.Minute} // a stream that outlives the demo fails the test
+	resp, err := stream.Get("http://" + addr + "/events")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("event stream: %v", err)
+	}
+	defer resp.Body.Close()
 	cancel() // what Ctrl-C does (signal.NotifyContext in main)
 	select {
 	case code := <-done:
@@ -55,6 +62,9 @@ func TestDemoPrintsTheURLAndStopsCleanlyOnInterrupt(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the demo did not stop within 30 s of the interrupt")
+	}
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Fatalf("the page's event stream did not end cleanly: %v", err)
 	}
 	if status("http://"+addr+"/") != 0 {
 		t.Fatal("the console still answers after the demo stopped")
