@@ -355,6 +355,10 @@ func (c *Console) broadcast(ev event) {
 	}
 }
 
+// MaxStreams bounds the pages streaming at once.
+const MaxStreams = 64
+
+// subscribe adds an event stream; nil when MaxStreams are open.
 func (c *Console) subscribe() chan event {
 	ch := make(chan event, 64)
 	c.mu.Lock()
@@ -362,6 +366,9 @@ func (c *Console) subscribe() chan event {
 	if c.closed {
 		close(ch)
 		return ch
+	}
+	if len(c.subs) >= MaxStreams {
+		return nil
 	}
 	c.subs[ch] = struct{}{}
 	return ch

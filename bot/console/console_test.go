@@ -452,3 +452,18 @@ func TestOldMessagesAreDroppedBeyondTheBound(t *testing.T) {
 		t.Fatalf("kept %d messages starting at %v", len(got), got)
 	}
 }
+
+func TestEventStreamsAreBounded(t *testing.T) {
+	f := newFixture(t)
+	for range MaxStreams {
+		openEvents(t, f.srv.URL)
+	}
+	resp, err := http.Get(f.srv.URL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("stream %d: %d, want 503", MaxStreams+1, resp.StatusCode)
+	}
+}

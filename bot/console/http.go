@@ -227,6 +227,11 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 	// An event stream outlives the server's write timeout.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	ch := c.subscribe()
+	if ch == nil {
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "too many open console pages", http.StatusServiceUnavailable)
+		return
+	}
 	defer c.unsubscribe(ch)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

@@ -170,6 +170,9 @@ func startDemo(ctx context.Context, a *app, env config.Env, o demoOptions) (*dem
 	}
 	d.cleanup = append(d.cleanup, func() { _ = ln.Close() })
 	d.url = "http://" + browsable(ln.Addr().String()) + "/"
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
+		log.Warn("the demo console listens beyond this machine: anyone who reaches it can act as any demo person", "addr", ln.Addr().String())
+	}
 
 	// Redis: the embedded one, its clock driven so TTLs expire, unless REDIS_URL is set.
 	var rc redis.UniversalClient
