@@ -105,7 +105,6 @@ func (o *demoOptions) defaults() {
 type demoRun struct {
 	url     string
 	service *demo.Service
-	sys     *system
 	done    chan error
 	cleanup []func()
 }
@@ -245,7 +244,6 @@ func startDemo(ctx context.Context, a *app, env config.Env, o demoOptions) (*dem
 	if err != nil {
 		return nil, exitFailed, err
 	}
-	d.sys = sys
 	health := bot.Health{Detector: sys.detector}
 	deployer, err := demo.NewDeployer(demo.DeployerOptions{WebhookURL: "http://" + browsable(ln.Addr().String()) + "/github/webhook",
 		Secret: []byte(env.GitHubWebhookSecret.Reveal()), Repo: demoRepo, Logger: log})
