@@ -104,7 +104,8 @@ func TestConsoleTourInBrowser(t *testing.T) {
 	shot("console")
 
 	do("simulate a spike and wait for the card", chromedp.Click(chromedp.CSS("#spike")),
-		waitText("#threads", "Approve restart_workers"), chromedp.WaitVisible(chromedp.CSS("#threads button.approve")))
+		waitText("#threads", "Approve restart_workers"), chromedp.WaitVisible(chromedp.CSS("#threads button.approve")),
+		waitText("#threads", `"Fix checkout query isolation level" (john)`), waitText("#threads", "touched database/query files"))
 	shot("card")
 	href, err := chromedp.Run(tctx, chromedp.Evaluate[string](`document.querySelector("#threads .thread h3 a").getAttribute("href")`))
 	if err != nil || !strings.HasPrefix(href, "audit/INC-") {
@@ -113,7 +114,7 @@ func TestConsoleTourInBrowser(t *testing.T) {
 	incident := strings.TrimPrefix(href, "audit/")
 
 	do("ask what changed", chromedp.SendKeys(chromedp.CSS("#text"), "what changed?"), chromedp.Click(chromedp.CSS("#send")),
-		chromedp.Poll[chromedp.Void](`(t => t.includes("what changed?") && /commit/i.test(t.slice(t.indexOf("what changed?") + 13)))(document.querySelector("#threads").textContent)`,
+		chromedp.Poll[chromedp.Void](`(t => t.includes("what changed?") && t.slice(t.indexOf("what changed?")).includes("isolation level\" by john"))(document.querySelector("#threads").textContent)`,
 			chromedp.WithPollingTimeout(2*time.Minute), chromedp.WithPollingInterval(100*time.Millisecond)))
 	shot("question")
 

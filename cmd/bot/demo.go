@@ -47,7 +47,7 @@ func demoConfig(recoveryURL, recoverySecret string) *config.File {
 		Services: []config.Service{{Name: demoService, Repos: []string{demoRepo}}}, // push mode: the SDK ships to Redis
 		Recovery: config.Recovery{URL: recoveryURL, Secret: config.Secret(recoverySecret), AllowPrivateNetwork: true, DefaultAction: "restart_workers",
 			Actions: []config.Action{{Name: "restart_workers", Risk: config.RiskLow}, {Name: "rollback", Risk: config.RiskHigh}}},
-		Policy: config.Policy{MinScoreToAlert: config.DefaultPolicyMinScoreToAlert, ApprovalTTL: 5 * time.Minute, EscalateAfter: 3 * time.Minute,
+		Policy: config.Policy{MinScoreToAlert: config.DefaultPolicyMinScoreToAlert, ApprovalTTL: 5 * time.Minute, EscalateAfter: 3 * time.Minute, RefuseSuspectApproval: true,
 			RiskyPaths: []string{"**/migrations/**", "**/*.sql", "**/db/**", "**/*query*"}},
 		Limits: config.Limits{IncidentsPerHour: 100},
 	}

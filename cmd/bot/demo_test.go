@@ -215,11 +215,16 @@ func TestDemoTourOverHTTPWithREDIS_URL(t *testing.T) {
 	v.post("/demo/spike", url.Values{"as": {"tendai"}})
 	card := v.waitPage("/", regexp.MustCompile(`data-msg="(m\d+)" data-press="(ap:[A-Za-z0-9_-]{22})">Approve restart_workers<`), "the incident card with its Approve button")
 	msg, ref := card[1], card[2]
+	// The demo commit came through the real /github/webhook, signed: the card correlates it.
+	page := v.get("/")
+	if !strings.Contains(page, "Recent deploy: ") || !strings.Contains(page, "Fix checkout query isolation level") || !strings.Contains(page, "⚠️ touched database/query files") {
+		t.Fatalf("the card does not show the demo commit as the risky recent deploy:\n%s", page)
+	}
 	thread := regexp.MustCompile(`id="t-(m\d+)"`).FindStringSubmatch(v.get("/"))[1]
 	inc := regexp.MustCompile(`href="audit/(INC-[0-9A-F]+)"`).FindStringSubmatch(v.get("/"))[1]
 
 	v.post("/say", url.Values{"as": {"tendai"}, "text": {"what changed?"}, "thread": {thread}})
-	v.waitPage("/", regexp.MustCompile(`(?s)what changed\?.*commit`), "the answer to “what changed?”")
+	v.waitPage("/", regexp.MustCompile(`(?s)what changed\?.*Fix checkout query isolation level&#34; by john`), "the answer to “what changed?” naming the demo commit")
 	if toast := v.post("/press", url.Values{"as": {"vimbai"}, "msg": {msg}, "data": {ref}}); !strings.Contains(toast, "not an approver") {
 		t.Fatalf("the viewer's press: %q", toast)
 	}
