@@ -104,7 +104,7 @@ func TestConsoleTourInBrowser(t *testing.T) {
 	shot("console")
 
 	do("simulate a spike and wait for the card", chromedp.Click(chromedp.CSS("#spike")),
-		waitText("#threads", "Approve restart_workers"), chromedp.WaitVisible(chromedp.CSS("#threads button.approve")),
+		chromedp.WaitVisible(chromedp.CSS("#threads button.approve")),
 		waitText("#threads", `"Fix checkout query isolation level" (john)`), waitText("#threads", "touched database/query files"))
 	shot("card")
 	href, err := chromedp.Run(tctx, chromedp.Evaluate[string](`document.querySelector("#threads .thread h3 a").getAttribute("href")`))
@@ -126,7 +126,15 @@ func TestConsoleTourInBrowser(t *testing.T) {
 	}
 
 	do("approve as the approver", chromedp.SetValue(chromedp.CSS("#as"), "tendai"), chromedp.Click(chromedp.CSS("#threads button.approve")),
-		waitText("#threads", "Approved by tendai"))
+		chromedp.Poll[chromedp.Void](`(t => t.includes("Approved by tendai") || t.includes("A second approver is needed"))(document.body.textContent)`,
+			chromedp.WithPollingTimeout(2*time.Minute), chromedp.WithPollingInterval(100*time.Millisecond)))
+	if second, err := chromedp.Run(tctx, chromedp.Evaluate[bool](`document.querySelector("#toast").textContent.includes("second approver is needed")`)); err != nil {
+		t.Fatal(err)
+	} else if second { // a high-risk action: a second, different approver
+		do("approve as the second approver", chromedp.SetValue(chromedp.CSS("#as"), "rudo"), chromedp.Click(chromedp.CSS("#threads button.approve")),
+			waitText("#threads", "Approved by tendai and rudo"))
+	}
+	do("the card says who approved", waitText("#threads", "Approved by tendai"))
 	shot("approved")
 
 	do("wait for RESOLVED", waitText("#threads", "Resolved: the service is healthy again"))
