@@ -126,15 +126,15 @@ func TestConsoleTourInBrowser(t *testing.T) {
 	}
 
 	do("approve as the approver", chromedp.SetValue(chromedp.CSS("#as"), "tendai"), chromedp.Click(chromedp.CSS("#threads button.approve")),
-		chromedp.Poll[chromedp.Void](`(t => t.includes("Approved by tendai") || t.includes("A second approver is needed"))(document.body.textContent)`,
+		chromedp.Poll[chromedp.Void](`(t => t.includes("✅ Approved by tendai") || t.includes("A second approver is needed"))(document.body.textContent)`,
 			chromedp.WithPollingTimeout(2*time.Minute), chromedp.WithPollingInterval(100*time.Millisecond)))
 	if second, err := chromedp.Run(tctx, chromedp.Evaluate[bool](`document.querySelector("#toast").textContent.includes("second approver is needed")`)); err != nil {
 		t.Fatal(err)
 	} else if second { // a high-risk action: a second, different approver
 		do("approve as the second approver", chromedp.SetValue(chromedp.CSS("#as"), "rudo"), chromedp.Click(chromedp.CSS("#threads button.approve")),
-			waitText("#threads", "Approved by tendai and rudo"))
+			waitText("#threads", "✅ Approved by rudo and tendai"))
 	}
-	do("the card says who approved", waitText("#threads", "Approved by tendai"))
+	do("the card says who approved", waitText("#threads", "✅ Approved by"))
 	shot("approved")
 
 	do("wait for RESOLVED", waitText("#threads", "Resolved: the service is healthy again"))
