@@ -350,26 +350,7 @@ func TestCouncilDissentEndToEnd(t *testing.T) {
 func TestOfflineCouncilOnPushedTraffic(t *testing.T) {
 	h := newHarness(t)
 	h.start(false)
-	rc := h.redis.Client(t)
-	key := sdk.StreamKey(h.prefix, "acme", "payments")
-	ctx := context.Background()
-	lat := make([]float64, 200)
-	codes := make([]int, 200)
-	for i := range lat {
-		lat[i], codes[i] = 2500, 200
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		bucket := time.Now().Add(-time.Second).Truncate(time.Second)
-		s := sdk.NewSummaryForTest("acme", "payments", "payments-1", bucket, lat, codes)
-		if err := rc.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: s.Fields()}).Err(); err != nil {
-			t.Fatal(err)
-		}
-		if ms := h.tg.Sent(groupID); len(ms) > 0 {
-			break
-		}
-		time.Sleep(time.Second) // the producer's pace, not synchronisation
-	}
+	pushSlowPayments(t, h)
 	card := h.card(t)
 	text := card.Caption + card.Text
 	if !strings.Contains(text, "Both lenses agree") || !strings.Contains(text, "database: ") {
