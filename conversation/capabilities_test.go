@@ -119,3 +119,58 @@ func TestUnthreadedFreeTextFindsTheIncident(t *testing.T) {
 		t.Error("the bot answered chatter outside a thread")
 	}
 }
+
+// TestButtonlessApproverGetsOwnLinks: with LinkURL configured, the approver whose
+// button-less chat got the card is also sent a link approval per offer, issued to them
+// alone; opening it previews without effect, confirming it authorizes, and the card's
+// reply code for the same approval is then refused. Chats with buttons get no links.
+func TestButtonlessApproverGetsOwnLinks(t *testing.T) {
+	w, wa := newTwoChannelWorld(t)
+	eng, err := conversation.New(conversation.Options{Ledger: w.led, Approvals: w.ap, Redis: w.rc, KeyPrefix: w.prefix,
+		Clock: func() time.Time { return w.now }, Transports: []conversation.Transport{w.tg, wa}, Tenants: w.tenants,
+		LinkURL: func(ref string) string { return "https://bot.example/action/recover?ref=" + ref }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.eng = eng
+	w.open()
+	links, ok := wa.find(waChat, "Or approve in your browser")
+	if !ok {
+		t.Fatalf("no link approvals in the approver's WhatsApp chat: %+v", wa.all(waChat))
+	}
+	m := regexp.MustCompile(`restart_workers: https://bot\.example/action/recover\?ref=(lk:\S+)`).FindStringSubmatch(links.Msg.Text())
+	if m == nil {
+		t.Fatalf("no link for the offered action:\n%s", links.Msg.Text())
+	}
+	if _, ok := w.tg.find(group, "Or approve in your browser"); ok {
+		t.Error("a chat with buttons was sent links")
+	}
+	ctx := context.Background()
+	for range 2 {
+		pv, err := w.eng.PreviewLink(ctx, m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pv.Person != "tendai" || pv.Action != "restart_workers" || pv.State != "pending" {
+			t.Fatalf("preview %+v", pv)
+		}
+	}
+	if w.stage() != ledger.Validated {
+		t.Fatalf("a preview changed the stage to %s", w.stage())
+	}
+	waCard, _ := wa.find(waChat, "🚨")
+	code := codeLine.FindStringSubmatch(waCard.Msg.Text())
+	if code == nil {
+		t.Fatalf("WhatsApp card has no reply code:\n%s", waCard.Msg.Text())
+	}
+	if _, err := w.eng.ConfirmLink(ctx, m[1]); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.stage(); got != ledger.Authorized {
+		t.Fatalf("stage after the link = %s", got)
+	}
+	w.handle(conversation.Inbound{Chat: conversation.Chat{Channel: conversation.WhatsApp, ID: waChat}, User: tendaiWA, Direct: true, Text: "/approve " + code[1]})
+	if _, ok := wa.find(waChat, "Already approved by tendai"); !ok {
+		t.Error("the reply code of the approval the link used was not refused")
+	}
+}

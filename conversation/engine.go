@@ -70,6 +70,11 @@ type Options struct {
 	OnAuthorized func(ctx context.Context, e ledger.Entry) error
 	Clock        func() time.Time
 	Logger       *slog.Logger
+	// LinkURL, when set, turns a link-approval reference into the URL of its preview page
+	// (PUBLIC_URL + /action/recover?ref=…). A chat without buttons whose identity is an
+	// approver's is then also sent that approver's own links, a further fallback beside the
+	// reply codes (the same approval records, the same single use).
+	LinkURL func(ref string) string
 }
 
 // Validate checks the options.
@@ -325,9 +330,39 @@ func (e *Engine) present(ctx context.Context, tenant, incident string, again boo
 		e.st.routeMessage(ctx, p.Card, tenant, incident)
 		if err := e.st.savePlacement(ctx, tenant, incident, p); err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		if !tr.Capabilities().Buttons && len(ci.refs) > 0 {
+			e.postLinks(ctx, t, chat, tr, p.Thread, ci.proposal.Offers, ci.refs)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// postLinks sends the approver whose chat this is their own link approvals, one per
+// offer, when LinkURL is configured. The card is already placed, so a failure here is
+// logged, never retried as a failed presentation: the reply codes on the card still work.
+func (e *Engine) postLinks(ctx context.Context, t *Tenant, chat Chat, tr Transport, th Thread, offers []Offer, refs []string) {
+	if e.o.LinkURL == nil || len(offers) != len(refs) {
+		return
+	}
+	for _, person := range t.People {
+		if !person.Approver || person.IDs[chat.Channel] != chat.ID {
+			continue
+		}
+		blocks := []Block{{Muted, "Or approve in your browser (a link for " + person.Name + " only, used once):"}}
+		for i, o := range offers {
+			l, err := e.o.Approvals.IssueLink(ctx, refs[i], person.Name, string(chat.Channel), chat.ID)
+			if err != nil {
+				e.o.Logger.Warn("issue link approval", "tenant", t.ID, "person", person.Name, "err", err)
+				return
+			}
+			blocks = append(blocks, Block{Plain, o.Action + ": " + e.o.LinkURL(l)})
+		}
+		if _, err := tr.Post(ctx, th, Message{Blocks: blocks}); err != nil {
+			e.o.Logger.Warn("post link approvals", "tenant", t.ID, "person", person.Name, "err", err)
+		}
+	}
 }
 
 func latestProposal(hist []ledger.Entry) *Proposal {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -190,4 +192,55 @@ func TestWhatsAppReplyCodeApprovesOnce(t *testing.T) {
 	// Words are commands; the status answer is labelled.
 	whatsappSays(t, tw, r, twiliotest.Inbound{From: waTendai, Name: "Tendai", Body: "STATUS"})
 	waitWhatsApp(t, tw, "Status — acme")
+}
+
+// TestWhatsAppLinkApproval: besides the reply code, the approver's WhatsApp chat gets a
+// link approval of their own under PUBLIC_URL; opening it has no effect, confirming it
+// runs the recovery once, and the card's reply code is then refused.
+func TestWhatsAppLinkApproval(t *testing.T) {
+	h, tw := newWhatsAppHarness(t, false)
+	r := h.start(false)
+	r.alert(t, "firing")
+	card := waCard(t, tw)
+	incident := incidentRe.FindString(card.Text())
+	code := regexp.MustCompile(`Reply APPROVE ([2-9A-Z]{3}-[2-9A-Z]{2})`).FindStringSubmatch(card.Text())
+	if code == nil {
+		t.Fatalf("card %+v", card)
+	}
+	links := waitWhatsApp(t, tw, "Or approve in your browser")
+	m := regexp.MustCompile(`/action/recover\?ref=(\S+)`).FindStringSubmatch(links.Text())
+	if m == nil {
+		t.Fatalf("no link in %q", links.Text())
+	}
+	ref, err := url.QueryUnescape(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		resp, err := http.Get(r.base + "/action/recover?ref=" + url.QueryEscape(ref))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("preview: %d", resp.StatusCode)
+		}
+	}
+	if st := h.stage(t, incident); st != ledger.Validated {
+		t.Fatalf("previews moved the incident to %s", st)
+	}
+	resp, err := http.PostForm(r.base+"/action/recover/confirm", url.Values{"ref": {ref}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("confirm: %d", resp.StatusCode)
+	}
+	executedOnce(t, h, incident)
+	whatsappSays(t, tw, r, twiliotest.Inbound{From: waTendai, Name: "Tendai", Body: "APPROVE " + code[1]})
+	waitWhatsApp(t, tw, "Already approved by tendai")
+	if n, _ := h.hook.count(); n != 1 {
+		t.Fatalf("the recovery webhook was called %d times", n)
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -119,7 +121,7 @@ func build(w wiring) (*system, error) {
 	var pipe *bot.Pipeline
 	s.engine, err = conversation.New(conversation.Options{
 		Ledger: s.ledger, Approvals: s.approvals, Redis: w.rc, KeyPrefix: w.keyPrefix, Tenants: tenants, Clock: w.clock, Logger: w.log, Caller: caller,
-		Commits: s.github.source, Answerer: answerer,
+		Commits: s.github.source, Answerer: answerer, LinkURL: linkURL(w.env.PublicURL),
 		OnAuthorized: func(ctx context.Context, e ledger.Entry) error { return pipe.OnAuthorized(ctx, e) },
 	})
 	if err != nil {
@@ -191,6 +193,16 @@ func build(w wiring) (*system, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// linkURL makes link approvals' preview URLs under PUBLIC_URL; without one, no links are
+// sent (a chat without buttons still has its reply codes).
+func linkURL(publicURL string) func(string) string {
+	if publicURL == "" {
+		return nil
+	}
+	base := strings.TrimRight(publicURL, "/") + "/action/recover?ref="
+	return func(ref string) string { return base + url.QueryEscape(ref) }
 }
 
 // run runs every loop of the system until ctx ends; the first loop that fails stops the
