@@ -66,8 +66,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 func (a *app) usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: bot <command> [flags]")
 	fmt.Fprintln(w)
+	width := 0
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n           %s\n", c.name, c.args, c.help)
+		width = max(width, len(c.name))
+	}
+	indent := strings.Repeat(" ", width+3)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-*s %s\n%s%s\n", width, c.name, c.args, indent, c.help)
 	}
 	fmt.Fprintln(w, "\nExit codes: 0 success, 1 the operation failed, 2 usage or configuration error.")
 }
