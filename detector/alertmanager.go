@@ -1,7 +1,6 @@
 package detector
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -9,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -25,8 +23,9 @@ import (
 // ErrBadPayload wraps every reason an Alertmanager body is refused.
 var ErrBadPayload = errors.New("malformed Alertmanager payload")
 
-// amStateTTL forgets the firing alerts of a service that hears nothing for a week.
-const amStateTTL = 7 * 24 * time.Hour
+// amIncidentField is the field of the service's Alertmanager hash holding its incident;
+// the other fields are "GROUP|FINGERPRINT" (see amStateScript), so never this name.
+const amIncidentField = "incident"
 
 // maxReasonRunes bounds the alert text copied into a ledger reason.
 const maxReasonRunes = ledger.MaxTextRunes
@@ -55,53 +54,6 @@ type AlertmanagerAlert struct {
 	EndsAt       time.Time         `json:"endsAt"`
 	GeneratorURL string            `json:"generatorURL"`
 	Fingerprint  string            `json:"fingerprint"`
-}
-
-// ParseAlertmanager decodes and checks a webhook body: one JSON object of version "4",
-// status firing or resolved on the group and on every alert, every alert with labels and
-// startsAt. Members this package does not know are ignored (Alertmanager adds some over
-// time). An alert without a fingerprint gets one computed from its labels.
-func ParseAlertmanager(body []byte) (AlertmanagerPayload, error) {
-	var p AlertmanagerPayload
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&p); err != nil {
-		return AlertmanagerPayload{}, fmt.Errorf("%w: %s", ErrBadPayload, ledger.ClipText(err.Error()))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return AlertmanagerPayload{}, fmt.Errorf("%w: trailing data after the JSON object", ErrBadPayload)
-	}
-	// The reason quotes the sender: clipped, as it is logged and sent back.
-	bad := func(format string, args ...any) (AlertmanagerPayload, error) {
-		return AlertmanagerPayload{}, fmt.Errorf("%w: %s", ErrBadPayload, ledger.ClipText(fmt.Sprintf(format, args...)))
-	}
-	if p.Version != "4" {
-		return bad("version %q, want \"4\"", ledger.Clip(p.Version, 40))
-	}
-	if p.Status != "firing" && p.Status != "resolved" {
-		return bad("status %q, want firing or resolved", ledger.Clip(p.Status, 40))
-	}
-	for i := range p.Alerts {
-		a := &p.Alerts[i]
-		if a.Status != "firing" && a.Status != "resolved" {
-			return bad("alerts[%d].status %q, want firing or resolved", i, ledger.Clip(a.Status, 40))
-		}
-		if len(a.Labels) == 0 {
-			return bad("alerts[%d] has no labels", i)
-		}
-		if a.StartsAt.IsZero() {
-			return bad("alerts[%d] has no startsAt", i)
-		}
-		switch {
-		case a.Fingerprint == "":
-			a.Fingerprint = labelFingerprint(a.Labels)
-		case len(a.Fingerprint) > maxFingerprintBytes || !printable(a.Fingerprint):
-			// Alertmanager's are 16 hex digits; a longer or odd one is kept as its hash, so
-			// that it stays distinct and bounded (it names a Redis hash field).
-			sum := sha256.Sum256([]byte(a.Fingerprint))
-			a.Fingerprint = "sha256:" + hex.EncodeToString(sum[:16])
-		}
-	}
-	return p, nil
 }
 
 // maxFingerprintBytes bounds a fingerprint kept as sent.
@@ -149,16 +101,29 @@ type AlertResult struct {
 	Error    string `json:"error,omitempty"`
 }
 
+// Reasons an Alertmanager request is refused, the label of
+// alertengine_detector_alertmanager_refused_total.
+const (
+	RefusedUnauthorized = "unauthorized" // 401: missing or wrong bearer token
+	RefusedTooLarge     = "too_large"    // 413: body over the tenant's limit
+	RefusedMalformed    = "malformed"    // 400: not a version 4 payload
+	RefusedUnreadable   = "unreadable"   // 400: the body could not be read (the sender hung up)
+)
+
+// RefusedReasons lists every refusal reason.
+var RefusedReasons = []string{RefusedUnauthorized, RefusedTooLarge, RefusedMalformed, RefusedUnreadable}
+
 // AlertmanagerHandler serves POST /alertmanager/webhook. The caller authenticates with
 // "Authorization: Bearer TOKEN", compared in constant time with every tenant's token;
-// missing or wrong: 401 and nothing happens. A body over MaxBodyBytes: 413. A body that
-// is not a version 4 payload: 400 naming the problem. Otherwise every alert is mapped to a
-// service by its "service" label, else "job": firing opens an incident (or records an
-// update on the open one), resolved closes the incident the tenant's Alertmanager holds
-// once none of its alerts for that service still fires. A delivery repeated with the same
-// groupKey, fingerprint, status and startsAt is processed once. 200 with an
-// AlertmanagerResult; 500 if an alert could not be recorded (Alertmanager retries, and
-// the alerts already processed are then duplicates).
+// missing or wrong: 401 and nothing happens. The body is read as a stream: a body over
+// the tenant's limit (AlertmanagerMaxBody) is refused with 413; a body that is not a
+// version 4 payload with 400 naming the problem; alerts past the tenant's max alerts are
+// treated as truncated (as Alertmanager's own max_alerts would). Every refusal is logged
+// at WARN with the group key (when known) and the size, and counted by reason.
+//
+// An accepted notification is the group's whole state (see processAlertmanager). 200
+// with an AlertmanagerResult; 500 if something could not be recorded (Alertmanager
+// retries, and what was recorded is not recorded twice).
 func (d *Detector) AlertmanagerHandler() http.Handler {
 	digests := make([][32]byte, len(d.opts.Tenants))
 	for i, t := range d.opts.Tenants {
@@ -172,47 +137,88 @@ func (d *Detector) AlertmanagerHandler() http.Handler {
 		}
 		t := d.authenticate(r, digests)
 		if t == nil {
-			d.stats.amRefused.Add(1)
-			d.log.Warn("alertmanager webhook refused: missing or wrong bearer token", "remote", r.RemoteAddr)
+			d.refuse(RefusedUnauthorized, "", "", r.ContentLength, "missing or wrong bearer token", "remote", r.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="alertengine"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
-		if r.ContentLength > d.opts.MaxBodyBytes {
-			d.stats.amRefused.Add(1)
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", d.opts.MaxBodyBytes))
+		limit := d.amBodyLimit(t)
+		tooLarge := func() {
+			msg := fmt.Sprintf("body over %d bytes (at most %d alerts); set max_alerts in Alertmanager's webhook_config so that it truncates the group", limit, t.AlertmanagerMaxAlerts)
+			d.refuse(RefusedTooLarge, t.ID, "", r.ContentLength, msg, "limit_bytes", limit)
+			writeError(w, http.StatusRequestEntityTooLarge, msg)
+		}
+		if r.ContentLength > limit {
+			tooLarge()
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, d.opts.MaxBodyBytes))
-		var tooBig *http.MaxBytesError
+		p, dropped, err := decodeAlertmanager(http.MaxBytesReader(w, r.Body, limit), t.AlertmanagerMaxAlerts)
+		var big *http.MaxBytesError
 		switch {
-		case errors.As(err, &tooBig):
-			d.stats.amRefused.Add(1)
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", d.opts.MaxBodyBytes))
+		case errors.As(err, &big):
+			tooLarge()
+			return
+		case errors.Is(err, ErrBadPayload):
+			d.refuse(RefusedMalformed, t.ID, p.GroupKey, r.ContentLength, err.Error())
+			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		case err != nil:
+			d.refuse(RefusedUnreadable, t.ID, "", r.ContentLength, "could not read the body", "err", err)
 			writeError(w, http.StatusBadRequest, "could not read the body")
 			return
 		}
-		p, err := ParseAlertmanager(body)
-		if err != nil {
-			d.stats.amRefused.Add(1)
-			d.log.Warn("alertmanager webhook refused", "tenant", t.ID, "err", err)
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
+		if dropped > 0 {
+			d.stats.amOverMax.Add(1)
+			d.log.Warn("alertmanager group over max_alerts: the alerts past it are treated as truncated", "tenant", t.ID,
+				"group", ledger.Clip(p.GroupKey, 100), "alerts", len(p.Alerts)+dropped, "max_alerts", t.AlertmanagerMaxAlerts)
 		}
 		// Once accepted, a delivery is processed to the end even if Alertmanager hangs up:
 		// every call below has its own timeout.
 		res, err := d.processAlertmanager(context.WithoutCancel(r.Context()), t, p)
 		code := http.StatusOK
 		if err != nil {
-			d.log.Error("alertmanager webhook: alerts not recorded", "tenant", t.ID, "err", err)
+			d.log.Error("alertmanager webhook: alerts not recorded", "tenant", t.ID, "group", ledger.Clip(p.GroupKey, 100), "err", err)
 			code = http.StatusInternalServerError
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
 		_ = json.NewEncoder(w).Encode(res)
 	})
+}
+
+// refuse counts and logs a refused request: one WARN line with the group key (when it
+// was read) and the declared size (-1: not declared).
+func (d *Detector) refuse(reason, tenant, group string, size int64, msg string, args ...any) {
+	d.stats.amRefused.Add(1)
+	for i, r := range RefusedReasons {
+		if r == reason {
+			d.stats.amRefusedBy[i].Add(1)
+		}
+	}
+	if group == "" {
+		group = "unknown"
+	}
+	attrs := append([]any{"reason", reason, "tenant", tenant, "group", ledger.Clip(group, 100), "bytes", size, "why", ledger.ClipText(msg)}, args...)
+	d.log.Warn("alertmanager webhook refused", attrs...)
+}
+
+// amBodyLimit is the largest body the tenant's Alertmanager may send: Options.MaxBodyBytes
+// when set, else AlertmanagerBytesPerAlert for each of its max alerts (at least 1 MiB).
+func (d *Detector) amBodyLimit(t *Tenant) int64 {
+	if d.opts.MaxBodyBytes > 0 {
+		return d.opts.MaxBodyBytes
+	}
+	return max(1<<20, int64(t.AlertmanagerMaxAlerts)*AlertmanagerBytesPerAlert)
+}
+
+// AlertmanagerMaxBody is the largest body any tenant's Alertmanager may send: the route's
+// own limit, which the HTTP server must not cut below.
+func (d *Detector) AlertmanagerMaxBody() int64 {
+	var n int64
+	for i := range d.opts.Tenants {
+		n = max(n, d.amBodyLimit(&d.opts.Tenants[i]))
+	}
+	return n
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
@@ -245,234 +251,6 @@ func (d *Detector) authenticate(r *http.Request, digests [][32]byte) *Tenant {
 		return nil
 	}
 	return &d.opts.Tenants[match]
-}
-
-// processAlertmanager applies a payload's alerts in order.
-func (d *Detector) processAlertmanager(ctx context.Context, t *Tenant, p AlertmanagerPayload) (AlertmanagerResult, error) {
-	res := AlertmanagerResult{Tenant: t.ID, Results: []AlertResult{}}
-	if p.TruncatedAlerts > 0 {
-		d.log.Warn("alertmanager truncated the group", "tenant", t.ID, "group", ledger.Clip(p.GroupKey, 100), "truncated", p.TruncatedAlerts)
-	}
-	sum := newDeliverySummary()
-	defer func() { sum.log(d.log, t.ID, len(p.Alerts), res) }()
-	watched := map[string]bool{}
-	for _, s := range t.Services {
-		watched[s.Name] = true
-	}
-	unknown := map[string]bool{}
-	var errs []error
-	now := d.opts.Clock()
-	for _, a := range p.Alerts {
-		d.stats.amAlerts.Add(1)
-		svc := a.Labels["service"]
-		if svc == "" {
-			svc = a.Labels["job"]
-		}
-		ar := AlertResult{Fingerprint: a.Fingerprint, Service: ledger.ClipText(svc), Status: a.Status}
-		if !watched[svc] {
-			d.stats.amUnknown.Add(1)
-			sum.ignored("unknown_service", svc, a.Labels["alertname"])
-			ar.Outcome = "unknown_service"
-			svc = ar.Service
-			if !unknown[svc] {
-				unknown[svc] = true
-				res.UnknownServices = append(res.UnknownServices, svc)
-			}
-			res.Results = append(res.Results, ar)
-			continue
-		}
-		first, seenKey, err := d.firstDelivery(ctx, t, p, a)
-		if err != nil {
-			ar.Outcome, ar.Error = "error", "could not check for a duplicate delivery"
-			errs = sum.failed(errs, err)
-			res.Results = append(res.Results, ar)
-			continue
-		}
-		if !first {
-			d.stats.amDuplicates.Add(1)
-			ar.Outcome = "duplicate"
-			res.Results = append(res.Results, ar)
-			continue
-		}
-		if a.Status == "firing" {
-			err = d.alertFiring(ctx, t, svc, p, a, now, &ar)
-		} else {
-			err = d.alertResolved(ctx, t, svc, p, a, now, &ar)
-		}
-		if err != nil {
-			// Forget the delivery so that Alertmanager's retry processes it.
-			d.forgetDelivery(ctx, seenKey)
-			ar.Outcome, ar.Error = "error", "could not record the alert"
-			errs = sum.failed(errs, err)
-		}
-		res.Results = append(res.Results, ar)
-	}
-	if sum.errors > len(errs) {
-		errs = append(errs, fmt.Errorf("and %d more alerts not recorded", sum.errors-len(errs)))
-	}
-	return res, errors.Join(errs...)
-}
-
-// firstDelivery marks (groupKey, fingerprint, status, startsAt) as seen for DedupTTL and
-// reports whether it was new.
-func (d *Detector) firstDelivery(ctx context.Context, t *Tenant, p AlertmanagerPayload, a AlertmanagerAlert) (bool, string, error) {
-	h := sha256.New()
-	for _, part := range []string{p.GroupKey, a.Fingerprint, a.Status, a.StartsAt.UTC().Format(time.RFC3339Nano)} {
-		h.Write([]byte(part))
-		h.Write([]byte{0})
-	}
-	key := d.keys.delivery(t.ID, hex.EncodeToString(h.Sum(nil)))
-	ctx, cancel := d.redisCtx(ctx)
-	defer cancel()
-	ok, err := d.rdb.SetNX(ctx, key, "1", d.opts.DedupTTL).Result()
-	if err != nil {
-		return false, "", fmt.Errorf("alertmanager delivery log: %w", err)
-	}
-	return ok, key, nil
-}
-
-func (d *Detector) forgetDelivery(ctx context.Context, key string) {
-	ctx, cancel := d.redisCtx(ctx)
-	defer cancel()
-	if err := d.rdb.Del(ctx, key).Err(); err != nil {
-		d.log.Warn("forget alertmanager delivery", "err", err)
-	}
-}
-
-// amIncidentField is the field of the service's Alertmanager hash holding its incident;
-// the other fields are fingerprints of firing alerts (hex, so never this name).
-const amIncidentField = "incident"
-
-// fpField is the hash field of an alert's fingerprint, prefixed so that no fingerprint a
-// sender chooses ("incident") can overwrite the incident field.
-func fpField(fingerprint string) string { return "fp:" + fingerprint }
-
-func (d *Detector) alertFiring(ctx context.Context, t *Tenant, svc string, p AlertmanagerPayload, a AlertmanagerAlert, now time.Time, ar *AlertResult) error {
-	key := d.keys.alertmanager(t.ID, svc)
-	rctx, cancel := d.redisCtx(ctx)
-	pipe := d.rdb.Pipeline()
-	pipe.HSet(rctx, key, fpField(a.Fingerprint), a.StartsAt.UTC().Format(time.RFC3339Nano))
-	pipe.PExpire(rctx, key, amStateTTL)
-	_, err := pipe.Exec(rctx)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("track firing alert: %w", err)
-	}
-	reason := alertReason("firing", p, a)
-	data := alertData(p, a)
-
-	lctx, lcancel := d.ledgerCtx(ctx)
-	open, err := d.ledger.Store().OpenIncident(lctx, t.ID, svc)
-	lcancel()
-	if err != nil {
-		return fmt.Errorf("open incident of %s: %w", svc, err)
-	}
-	var kind Kind
-	switch {
-	case open != "":
-		if _, err := d.record(ctx, t, entryUpdate(open, svc, reason, data), now); err != nil {
-			return fmt.Errorf("update %s: %w", open, err)
-		}
-		d.stats.updated.Add(1)
-		ar.Outcome, ar.Incident, kind = "updated", open, Updated
-	default:
-		res, err := d.open(ctx, t, svc, now, reason, data)
-		if err != nil {
-			return err
-		}
-		switch {
-		case res.suppressed:
-			ar.Outcome = "suppressed"
-			d.suppressed(ctx, t, svc, reason, d.alertEvent(Suppressed, t, svc, "", reason, now))
-			return nil
-		case res.existing != "":
-			ar.Outcome, ar.Incident, kind = "updated", res.existing, Updated
-		default:
-			ar.Outcome, ar.Incident, kind = "opened", res.opened, Opened
-		}
-	}
-	d.emit(ctx, d.alertEvent(kind, t, svc, ar.Incident, reason, now))
-	// Alertmanager's resolved closes only an incident Alertmanager opened; one the metrics
-	// opened is closed when the metrics are healthy again.
-	owned := kind == Opened
-	if !owned {
-		src, err := d.openedBy(ctx, t, ar.Incident)
-		if err != nil {
-			return err
-		}
-		owned = src == SourceAlertmanager
-	}
-	if owned {
-		rctx, cancel = d.redisCtx(ctx)
-		err = d.rdb.HSet(rctx, key, amIncidentField, ar.Incident).Err()
-		cancel()
-		if err != nil {
-			return fmt.Errorf("remember alertmanager incident: %w", err)
-		}
-	}
-	return nil
-}
-
-// resolveScript forgets fingerprint ARGV[1] of hash KEYS[1] and returns how many alerts
-// still fire and the incident the hash holds.
-var resolveScript = redis.NewScript(`
-redis.call('HDEL', KEYS[1], ARGV[1])
-local inc = redis.call('HGET', KEYS[1], 'incident')
-local n = redis.call('HLEN', KEYS[1])
-if inc then n = n - 1 else inc = '' end
-return {n, inc}
-`)
-
-func (d *Detector) alertResolved(ctx context.Context, t *Tenant, svc string, p AlertmanagerPayload, a AlertmanagerAlert, now time.Time, ar *AlertResult) error {
-	key := d.keys.alertmanager(t.ID, svc)
-	rctx, cancel := d.redisCtx(ctx)
-	out, err := resolveScript.Run(rctx, d.rdb, []string{key}, fpField(a.Fingerprint)).Slice()
-	cancel()
-	if err != nil || len(out) != 2 {
-		return fmt.Errorf("track resolved alert: %w", err)
-	}
-	firing, _ := out[0].(int64)
-	incident, _ := out[1].(string)
-	switch {
-	case incident == "":
-		ar.Outcome = "no_incident"
-		return nil
-	case firing > 0:
-		ar.Outcome, ar.Incident = "still_firing", incident
-		return nil
-	}
-	reason := alertReason("resolved", p, a)
-	kind, done, err := d.closeIncident(ctx, t, svc, incident, now, reason, alertData(p, a))
-	if err != nil {
-		return err
-	}
-	ar.Incident = incident
-	if !done {
-		// The recovery is in flight (AUTHORIZED): the close waits for its outcome, and
-		// Settle does it then.
-		ar.Outcome = "pending"
-		rctx, cancel := d.redisCtx(ctx)
-		err := d.rdb.Set(rctx, d.keys.service(t.ID, svc, "amclose"), incident, 24*time.Hour).Err()
-		cancel()
-		return err
-	}
-	rctx, cancel = d.redisCtx(ctx)
-	if err := d.rdb.HDel(rctx, key, amIncidentField).Err(); err != nil {
-		d.log.Warn("forget alertmanager incident", "tenant", t.ID, "service", svc, "err", err)
-	}
-	cancel()
-	switch kind {
-	case "":
-		ar.Outcome = "no_incident" // someone else closed it already
-	case Resolved:
-		ar.Outcome = "resolved"
-	default:
-		ar.Outcome = "recovered"
-	}
-	if kind != "" {
-		d.emit(ctx, d.alertEvent(kind, t, svc, incident, reason, now))
-	}
-	return nil
 }
 
 // Settle closes an incident whose Alertmanager alert resolved while its recovery was in

@@ -31,7 +31,15 @@ type amAlert struct {
 	startsAt                       time.Time
 }
 
+// amGroupKey is the group of amPayload.
+const amGroupKey = `{}:{alertname="HighLatency"}`
+
 func amPayload(status string, alerts ...amAlert) string {
+	return amGroup(amGroupKey, 0, status, alerts...)
+}
+
+// amGroup is a notification of group with truncated alerts left out by Alertmanager.
+func amGroup(group string, truncated int, status string, alerts ...amAlert) string {
 	var as []map[string]any
 	for _, a := range alerts {
 		labels := map[string]string{"alertname": a.name, "severity": "critical"}
@@ -55,7 +63,7 @@ func amPayload(status string, alerts ...amAlert) string {
 		})
 	}
 	b, _ := json.Marshal(map[string]any{
-		"version": "4", "groupKey": `{}:{alertname="HighLatency"}`, "truncatedAlerts": 0, "status": status,
+		"version": "4", "groupKey": group, "truncatedAlerts": truncated, "status": status,
 		"receiver": "alertengine", "groupLabels": map[string]string{"alertname": "HighLatency"},
 		"commonLabels": map[string]string{}, "commonAnnotations": map[string]string{},
 		"externalURL": "http://alertmanager:9093", "alerts": as,
@@ -107,16 +115,16 @@ func TestAlertmanagerLifecycle(t *testing.T) {
 		{"malformed JSON", acme, `{"version":"4","alerts":[`, 400, nil, nil},
 		{"wrong version", acme, strings.Replace(amPayload("firing", lat), `"version":"4"`, `"version":"3"`, 1), 400, nil, nil},
 		{"firing opens", acme, amPayload("firing", lat), 200, []string{"opened"}, []ledger.Event{ledger.Detect}},
-		{"same delivery again", acme, amPayload("firing", lat), 200, []string{"duplicate"}, []ledger.Event{ledger.Detect}},
-		{"a repeat (second alert, job label) is an update", acme, amPayload("firing", errs), 200, []string{"updated"},
+		{"same notification again", acme, amPayload("firing", lat), 200, []string{"duplicate"}, []ledger.Event{ledger.Detect}},
+		{"a second alert (job label) joins: one update", acme, amPayload("firing", lat, errs), 200, []string{"duplicate", "updated"},
 			[]ledger.Event{ledger.Detect, ledger.Update}},
-		{"unknown service is accepted and reported", acme, amPayload("firing", amAlert{status: "firing", name: "Disk", service: "billing", fp: "cccc000000000003"}),
+		{"unknown service is accepted and reported", acme, amGroup("other", 0, "firing", amAlert{status: "firing", name: "Disk", service: "billing", fp: "cccc000000000003"}),
 			200, []string{"unknown_service"}, []ledger.Event{ledger.Detect, ledger.Update}},
-		{"first resolved, the other still fires", acme, amPayload("resolved", resolved(lat)), 200, []string{"still_firing"},
+		{"first resolved, the other still fires", acme, amPayload("firing", resolved(lat), errs), 200, []string{"still_firing", "duplicate"},
 			[]ledger.Event{ledger.Detect, ledger.Update}},
 		{"last resolved recovers", acme, amPayload("resolved", resolved(errs)), 200, []string{"recovered"},
 			[]ledger.Event{ledger.Detect, ledger.Update, ledger.Recover}},
-		{"resolved delivered twice", acme, amPayload("resolved", resolved(errs)), 200, []string{"duplicate"},
+		{"resolved delivered twice", acme, amPayload("resolved", resolved(errs)), 200, []string{"no_incident"},
 			[]ledger.Event{ledger.Detect, ledger.Update, ledger.Recover}},
 		{"fires again later: a new incident", acme, amPayload("firing", amAlert{status: "firing", name: "HighLatency", service: "checkout",
 			fp: "aaaa000000000001", startsAt: base.Add(time.Hour)}), 200, []string{"opened"},
@@ -149,7 +157,7 @@ func TestAlertmanagerLifecycle(t *testing.T) {
 		first.PolicyVersion != "policy-v7" || first.Data["source"] != "alertmanager" || first.Data["fingerprint"] != lat.fp {
 		t.Fatalf("DETECTED from Alertmanager: %+v", first)
 	}
-	if _, res, _ := post(t, handler, acme, amPayload("firing", amAlert{status: "firing", name: "X", service: "billing", fp: "dd"})); !slices.Equal(res.UnknownServices, []string{"billing"}) {
+	if _, res, _ := post(t, handler, acme, amGroup("other", 0, "firing", amAlert{status: "firing", name: "X", service: "billing", fp: "dd"})); !slices.Equal(res.UnknownServices, []string{"billing"}) {
 		t.Fatalf("unknown services %v", res.UnknownServices)
 	}
 	kinds := []Kind{}
@@ -238,7 +246,7 @@ func TestAlertmanagerRefusals(t *testing.T) {
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), nil)
 	handler := d.AlertmanagerHandler()
-	big := `{"version":"4","status":"firing","groupKey":"` + strings.Repeat("x", DefaultMaxBodyBytes) + `","alerts":[]}`
+	big := `{"version":"4","status":"firing","groupKey":"` + strings.Repeat("x", DefaultMaxAlerts*AlertmanagerBytesPerAlert) + `","alerts":[]}`
 	tests := []struct {
 		name     string
 		method   string
@@ -249,7 +257,7 @@ func TestAlertmanagerRefusals(t *testing.T) {
 		wantText string
 	}{
 		{"GET", http.MethodGet, "Bearer acme-secret-token", nil, 0, 405, "use POST"},
-		{"too large, declared", http.MethodPost, "Bearer acme-secret-token", strings.NewReader(big), int64(len(big)), 413, "body over 1048576 bytes"},
+		{"too large, declared", http.MethodPost, "Bearer acme-secret-token", strings.NewReader(big), int64(len(big)), 413, "body over 20480000 bytes (at most 10000 alerts)"},
 		{"too large, streamed", http.MethodPost, "Bearer acme-secret-token", io.MultiReader(strings.NewReader(big)), -1, 413, "body over"},
 		{"too large without a token is still 401", http.MethodPost, "", strings.NewReader(big), int64(len(big)), 401, "bearer"},
 		{"tenant without Alertmanager", http.MethodPost, "Bearer ", strings.NewReader(amPayload("firing")), -1, 401, "bearer"},

@@ -58,7 +58,7 @@ func (s *deliverySummary) failed(errs []error, err error) []error {
 
 // log writes the delivery's one line: WARN when alerts were ignored, INFO otherwise, with
 // the count of every outcome.
-func (s *deliverySummary) log(log *slog.Logger, tenant string, alerts int, res AlertmanagerResult) {
+func (s *deliverySummary) log(log *slog.Logger, tenant, group string, alerts int, res AlertmanagerResult) {
 	outcomes := map[string]int{}
 	for _, r := range res.Results {
 		outcomes[r.Outcome]++
@@ -75,7 +75,7 @@ func (s *deliverySummary) log(log *slog.Logger, tenant string, alerts int, res A
 		}
 		fmt.Fprintf(&b, "%s=%d", k, outcomes[k])
 	}
-	args := []any{"tenant", tenant, "alerts", alerts, "outcomes", b.String()}
+	args := []any{"tenant", tenant, "group", ledger.Clip(group, 100), "alerts", alerts, "outcomes", b.String()}
 	if len(s.ignoredBy) == 0 {
 		log.Info("alertmanager delivery", args...)
 		return

@@ -119,9 +119,13 @@ func (d *Detector) ledgerCtx(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, 5*d.opts.RedisTimeout)
 }
 
+// AlertExpiryInterval is how often Run forgets Alertmanager alerts not re-sent in time.
+const AlertExpiryInterval = time.Minute
+
 // Run reads the metric streams and judges the push-mode windows that became complete
-// every ReadInterval, polls pull-mode services every PollInterval and reclaims abandoned
-// stream entries every ClaimIdle/2, until ctx ends. Errors of one
+// every ReadInterval, polls pull-mode services every PollInterval, reclaims abandoned
+// stream entries every ClaimIdle/2 and expires Alertmanager alerts every
+// AlertExpiryInterval, until ctx ends. Errors of one
 // round are logged and the next round tries again; Run returns ctx's error.
 func (d *Detector) Run(ctx context.Context) error {
 	if err := d.EnsureGroups(ctx); err != nil {
@@ -164,6 +168,12 @@ func (d *Detector) Run(ctx context.Context) error {
 	if len(d.pull) > 0 {
 		loop("poll", every(d.opts.PollInterval), d.Poll)
 	}
+	for _, t := range d.opts.Tenants {
+		if t.AlertmanagerToken != "" {
+			loop("alertmanager expiry", every(AlertExpiryInterval), d.ExpireAlerts)
+			break
+		}
+	}
 	wg.Wait()
 	d.leaveGroups()
 	return ctx.Err()
@@ -198,6 +208,12 @@ type Stats struct {
 	PollErrors                                 uint64 // unreachable or malformed health endpoints
 	AlertmanagerAlerts, AlertmanagerDuplicates uint64
 	AlertmanagerUnknown, AlertmanagerRefused   uint64 // unknown services; refused requests (401/413/400)
+	// AlertmanagerRefusedBy counts the refused requests by reason (RefusedReasons).
+	AlertmanagerRefusedBy map[string]uint64
+	// AlertmanagerOverMax counts notifications with more alerts than the tenant's max
+	// alerts (the rest were treated as truncated); AlertmanagerExpired firing alerts
+	// forgotten because no notification re-sent them within the expiry.
+	AlertmanagerOverMax, AlertmanagerExpired uint64
 	LostLeases, StageRaces                     uint64 // gate writes refused after losing a lease; ledger races lost
 }
 
@@ -209,12 +225,14 @@ type counters struct {
 	reclaimed, pollErrors                      atomic.Uint64
 	amAlerts, amDuplicates, amUnknown          atomic.Uint64
 	amRefused, lostLeases, stageRaces          atomic.Uint64
+	amRefusedBy                                [4]atomic.Uint64 // by RefusedReasons
+	amOverMax, amExpired                       atomic.Uint64
 }
 
 // Stats returns the counters.
 func (d *Detector) Stats() Stats {
 	c := &d.stats
-	return Stats{
+	s := Stats{
 		Evaluations: c.evaluations.Load(), Skipped: c.skipped.Load(),
 		Opened: c.opened.Load(), Updated: c.updated.Load(), Recovered: c.recovered.Load(), Resolved: c.resolved.Load(),
 		Suppressed: c.suppressed.Load(),
@@ -223,7 +241,13 @@ func (d *Detector) Stats() Stats {
 		AlertmanagerAlerts: c.amAlerts.Load(), AlertmanagerDuplicates: c.amDuplicates.Load(),
 		AlertmanagerUnknown: c.amUnknown.Load(), AlertmanagerRefused: c.amRefused.Load(),
 		LostLeases: c.lostLeases.Load(), StageRaces: c.stageRaces.Load(),
+		AlertmanagerRefusedBy: map[string]uint64{},
+		AlertmanagerOverMax:   c.amOverMax.Load(), AlertmanagerExpired: c.amExpired.Load(),
 	}
+	for i, r := range RefusedReasons {
+		s.AlertmanagerRefusedBy[r] = c.amRefusedBy[i].Load()
+	}
+	return s
 }
 
 // errLeaseLost: the gate state was not written because another replica took the lease.

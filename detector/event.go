@@ -51,6 +51,11 @@ type Event struct {
 	Trend      string
 	SampleSize uint64
 	// Reason is the one-line justification recorded in the ledger.
-	Reason        string
+	Reason string
+	// Note, when set, is what the incident's thread should be told, for the people in it:
+	// which Alertmanager alerts joined the incident (Updated), or why an incident was
+	// closed without being healthy again (Recovered: its alerts expired, or a new alert
+	// superseded an incident whose approval had expired).
+	Note          string
 	PolicyVersion string
 }

@@ -73,9 +73,9 @@ type Options struct {
 	// incident (default 2); RecoverAfter how many consecutive healthy ones close it
 	// (default 3).
 	OpenAfter, RecoverAfter int
-	// DedupTTL is how long an Alertmanager delivery is remembered (default 1 h).
-	DedupTTL time.Duration
-	// MaxBodyBytes caps an Alertmanager request body (default 1 MiB).
+	// MaxBodyBytes caps an Alertmanager request body for every tenant; 0 (the default):
+	// AlertmanagerBytesPerAlert for each of the tenant's AlertmanagerMaxAlerts, at least 1 MiB
+	// (20 MiB for the default 10,000 alerts).
 	MaxBodyBytes int64
 }
 
@@ -94,7 +94,16 @@ type Tenant struct {
 	// AlertmanagerToken is the bearer token the tenant's Alertmanager sends; empty: the
 	// tenant accepts no Alertmanager webhook.
 	AlertmanagerToken string
-	Services          []Service
+	// AlertmanagerMaxAlerts is how many alerts of one notification are acted on
+	// (alertmanager.max_alerts; default 10,000); the rest are treated as truncated, as
+	// Alertmanager's own max_alerts does.
+	AlertmanagerMaxAlerts int
+	// AlertmanagerExpireAfter is how long a firing alert is believed without being sent
+	// again (alertmanager.expire_after; default 12 h, three times Alertmanager's default
+	// repeat_interval): Alertmanager re-sends a firing group at every repeat_interval, so an
+	// alert missing for longer was resolved unseen, and the incident it holds is closed.
+	AlertmanagerExpireAfter time.Duration
+	Services                []Service
 }
 
 // Service is one watched service. With a HealthURL it is polled (pull mode); without one
@@ -130,8 +139,15 @@ const (
 	DefaultRecoverAfter     = 3
 	DefaultMinScoreToAlert  = 70.0
 	DefaultIncidentsPerHour = 20
-	DefaultDedupTTL         = time.Hour
-	DefaultMaxBodyBytes     = 1 << 20
+	// DefaultMaxAlerts is the default AlertmanagerMaxAlerts.
+	DefaultMaxAlerts = 10_000
+	// DefaultAlertmanagerExpireAfter is the default AlertmanagerExpireAfter.
+	DefaultAlertmanagerExpireAfter = 12 * time.Hour
+	// AlertmanagerBytesPerAlert is the body allowed per alert when MaxBodyBytes is 0: a
+	// kube-prometheus alert (10 labels, 3 annotations, generatorURL) is about 840 bytes.
+	AlertmanagerBytesPerAlert = 2 << 10
+	// MaxMaxAlerts bounds AlertmanagerMaxAlerts.
+	MaxMaxAlerts = 100_000
 )
 
 // Validate checks the options as given (zero values mean defaults).
@@ -152,7 +168,7 @@ func (o *Options) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"Window": o.Window, "MaxEvalDelay": o.MaxEvalDelay, "ReadInterval": o.ReadInterval,
 		"ClaimIdle": o.ClaimIdle, "LeaseTTL": o.LeaseTTL, "PollInterval": o.PollInterval, "PollTimeout": o.PollTimeout,
-		"RedisTimeout": o.RedisTimeout, "DedupTTL": o.DedupTTL,
+		"RedisTimeout": o.RedisTimeout,
 	} {
 		if d < 0 {
 			bad("%s is negative", name)
@@ -182,6 +198,12 @@ func (o *Options) Validate() error {
 		}
 		if t.IncidentsPerHour < -1 {
 			bad("tenant %s: incidents per hour %d (use -1 for no cap)", t.ID, t.IncidentsPerHour)
+		}
+		if t.AlertmanagerMaxAlerts < 0 || t.AlertmanagerMaxAlerts > MaxMaxAlerts {
+			bad("tenant %s: Alertmanager max alerts %d outside 1..%d", t.ID, t.AlertmanagerMaxAlerts, MaxMaxAlerts)
+		}
+		if t.AlertmanagerExpireAfter < 0 {
+			bad("tenant %s: Alertmanager expire after %v is negative", t.ID, t.AlertmanagerExpireAfter)
 		}
 		if t.AlertmanagerToken != "" {
 			if other, dup := seenToken[t.AlertmanagerToken]; dup {
@@ -233,7 +255,6 @@ func (o Options) withDefaults() Options {
 	def(&o.PollInterval, DefaultPollInterval)
 	def(&o.PollTimeout, min(DefaultPollTimeout, o.PollInterval))
 	def(&o.RedisTimeout, DefaultRedisTimeout)
-	def(&o.DedupTTL, DefaultDedupTTL)
 	if o.ReadCount == 0 {
 		o.ReadCount = DefaultReadCount
 	}
@@ -246,9 +267,6 @@ func (o Options) withDefaults() Options {
 	if o.RecoverAfter == 0 {
 		o.RecoverAfter = DefaultRecoverAfter
 	}
-	if o.MaxBodyBytes == 0 {
-		o.MaxBodyBytes = DefaultMaxBodyBytes
-	}
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
@@ -259,6 +277,12 @@ func (o Options) withDefaults() Options {
 		}
 		if t.IncidentsPerHour == 0 {
 			t.IncidentsPerHour = DefaultIncidentsPerHour
+		}
+		if t.AlertmanagerMaxAlerts == 0 {
+			t.AlertmanagerMaxAlerts = DefaultMaxAlerts
+		}
+		if t.AlertmanagerExpireAfter == 0 {
+			t.AlertmanagerExpireAfter = DefaultAlertmanagerExpireAfter
 		}
 		t.Services = append([]Service(nil), t.Services...)
 		tenants[i] = t
