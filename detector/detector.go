@@ -214,7 +214,7 @@ type Stats struct {
 	// alerts (the rest were treated as truncated); AlertmanagerExpired firing alerts
 	// forgotten because no notification re-sent them within the expiry.
 	AlertmanagerOverMax, AlertmanagerExpired uint64
-	LostLeases, StageRaces                     uint64 // gate writes refused after losing a lease; ledger races lost
+	LostLeases, StageRaces                   uint64 // gate writes refused after losing a lease; ledger races lost
 }
 
 type counters struct {

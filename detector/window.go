@@ -46,7 +46,6 @@ func (k keys) alertmanager(t, s string) string { return k.service(t, s, "am") }
 // opens: the tenant's incident openings of the last hour (sorted set scored by unix ms).
 func (k keys) opens(t string) string { return k.prefix + "ae:det:{" + t + "}:opens" }
 
-
 // stream: where the service's SDK pushes its summaries.
 func (k keys) stream(t, s string) string { return sdk.StreamKey(k.prefix, t, s) }
 
