@@ -213,7 +213,15 @@ func (p *Pipeline) handle(ctx context.Context, ev detector.Event) error {
 	case detector.Opened:
 		return p.opened(ctx, ev)
 	case detector.Recovered:
-		return p.o.Conversation.Notify(ctx, ledger.Entry{Tenant: ev.Tenant, Incident: ev.Incident, Event: ledger.Recover, At: ev.At})
+		// A note says why an incident closed without being healthy again (its alerts
+		// expired, or a new alert superseded it); the thread says that, not "recovered".
+		return p.o.Conversation.Notify(ctx, ledger.Entry{Tenant: ev.Tenant, Incident: ev.Incident, Event: ledger.Recover, At: ev.At, Reason: ev.Note})
+	case detector.Updated:
+		// What joined an open incident (Alertmanager alerts), once per notification.
+		if ev.Note == "" {
+			return nil
+		}
+		return p.o.Conversation.Say(ctx, ev.Tenant, ev.Incident, conversation.Message{Blocks: []conversation.Block{{Style: conversation.Plain, Text: "➕ " + ev.Note}}})
 	case detector.Resolved:
 		return p.o.Conversation.Notify(ctx, ledger.Entry{Tenant: ev.Tenant, Incident: ev.Incident, Event: ledger.Resolve, At: ev.At})
 	case detector.Suppressed:

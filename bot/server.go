@@ -16,7 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// MaxBody is the largest request body any endpoint accepts; larger ones get 413.
+// MaxBody is the largest request body an endpoint accepts unless mounted with its own
+// limit (HandleLimit, HandleOwnLimit); larger ones get 413.
 const MaxBody = 1 << 20
 
 // Check is one readiness condition: nil when satisfied.
@@ -97,6 +98,14 @@ func (s *Server) HandleLimit(pattern string, h http.Handler, maxBody int64) {
 	route := pattern
 	s.mux.Handle(pattern, promhttp.InstrumentHandlerDuration(s.duration.MustCurryWith(prometheus.Labels{"route": route}),
 		promhttp.InstrumentHandlerCounter(s.requests.MustCurryWith(prometheus.Labels{"route": route}), limitBody(h, maxBody))))
+}
+
+// HandleOwnLimit mounts h at pattern with request metrics and no body limit of the
+// server's: h bounds its body itself, and logs and counts what it refuses (the
+// Alertmanager webhook, whose limit is per tenant and known only after authentication).
+func (s *Server) HandleOwnLimit(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, promhttp.InstrumentHandlerDuration(s.duration.MustCurryWith(prometheus.Labels{"route": pattern}),
+		promhttp.InstrumentHandlerCounter(s.requests.MustCurryWith(prometheus.Labels{"route": pattern}), h)))
 }
 
 // Handler returns the root handler.

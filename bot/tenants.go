@@ -50,7 +50,8 @@ func DetectorTenants(f *config.File) []detector.Tenant {
 	out := make([]detector.Tenant, 0, len(f.Tenants))
 	for _, t := range f.Tenants {
 		dt := detector.Tenant{ID: t.ID, PolicyVersion: t.PolicyVersion(), MinScoreToAlert: float64(t.Policy.MinScoreToAlert),
-			IncidentsPerHour: t.Limits.IncidentsPerHour, AlertmanagerToken: t.Alertmanager.Token.Reveal()}
+			IncidentsPerHour: t.Limits.IncidentsPerHour, AlertmanagerToken: t.Alertmanager.Token.Reveal(),
+			AlertmanagerMaxAlerts: t.Alertmanager.MaxAlerts, AlertmanagerExpireAfter: t.Alertmanager.ExpireAfter}
 		for _, s := range t.Services {
 			dt.Services = append(dt.Services, detector.Service{Name: s.Name, HealthURL: s.HealthURL, AllowPrivateNetwork: s.AllowPrivateNetwork})
 		}

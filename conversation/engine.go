@@ -447,7 +447,9 @@ func (e *Engine) closeCards(ctx context.Context, tenant, incident, line string) 
 }
 
 // Notify tells the threads about a ledger entry the pipeline recorded (a stage change
-// made outside the conversation: execution, failure, recovery, resolution).
+// made outside the conversation: execution, failure, recovery, resolution). A Recover entry
+// with a Reason closed the incident without it being known healthy: the thread says
+// "Closed" and why, not "Recovered".
 func (e *Engine) Notify(ctx context.Context, en ledger.Entry) error {
 	switch en.Event {
 	case ledger.Execute:
@@ -460,6 +462,12 @@ func (e *Engine) Notify(ctx context.Context, en ledger.Entry) error {
 	case ledger.Resolve:
 		return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, "✅ Resolved: the service is healthy again."}}})
 	case ledger.Recover:
+		if en.Reason != "" {
+			// Closed without being known healthy (the detector says why: its alerts
+			// expired, or a new incident superseded it).
+			_ = e.closeCards(ctx, en.Tenant, en.Incident, "Closed at "+hhmm(en.At)+"; nothing was run.")
+			return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, "⏹ Closed: " + en.Reason + "."}}})
+		}
 		_ = e.closeCards(ctx, en.Tenant, en.Incident, "Recovered on its own at "+hhmm(en.At)+"; nothing was run.")
 		return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, "✅ Recovered: healthy again before any action was approved."}}})
 	case ledger.Redrive:

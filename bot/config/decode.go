@@ -35,7 +35,7 @@ var (
 	recoveryKeys     = []string{"url", "secret", "actions", "allow_private_network", "default_action"}
 	actionKeys       = []string{"name", "risk"}
 	policyKeys       = []string{"min_score_to_alert", "approval_ttl", "escalate_after", "risky_paths", "refuse_suspect_approval"}
-	alertmanagerKeys = []string{"token"}
+	alertmanagerKeys = []string{"token", "max_alerts", "expire_after"}
 	limitKeys        = []string{"incidents_per_hour"}
 )
 

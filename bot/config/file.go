@@ -138,6 +138,12 @@ type Alertmanager struct {
 	// Token is the bearer token this tenant's Alertmanager sends; empty disables the intake
 	// for this tenant.
 	Token Secret
+	// MaxAlerts (max_alerts, default 10,000) is how many alerts of one notification are
+	// acted on; the body may be 2 KiB per alert. Alerts past it are treated as truncated.
+	MaxAlerts int
+	// ExpireAfter (expire_after, default 12h) is how long a firing alert is believed
+	// without Alertmanager re-sending it.
+	ExpireAfter time.Duration
 }
 
 // Limits bound what a tenant can cause.

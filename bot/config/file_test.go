@@ -155,6 +155,8 @@ func TestParseDefaults(t *testing.T) {
 		{"only high-risk actions: no default", minimal + `    people: [{name: a, role: approver, telegram: 1}]
     recovery: {url: "https://acme.example/recover", secret: s, actions: [{name: rollback, risk: high}]}
 `, env, func(t Tenant) any { return t.Recovery.DefaultAction }, ""},
+		{"alertmanager limits", minimal + "    alertmanager: {token: t, max_alerts: 500, expire_after: 6h}\n", env,
+			func(t Tenant) any { return []any{t.Alertmanager.MaxAlerts, t.Alertmanager.ExpireAfter} }, []any{500, 6 * time.Hour}},
 		{"viewer needs no chat identity", minimal + "    people: [{name: v, role: viewer}]\n", env,
 			func(t Tenant) any { return t.People }, []Person{{Name: "v", Role: RoleViewer}}},
 		{"whatsapp: prefix and unquoted numbers are accepted", minimal + `    chats: {whatsapp: ["whatsapp:+263771234567", +14155238886]}
@@ -465,6 +467,19 @@ func TestParseProblems(t *testing.T) {
       token: ${SECRET}
 `, nil, []string{
 			"alertengine.yaml:8: tenants[1].alertmanager.token: same token as tenants[0].alertmanager.token; each tenant needs its own",
+		}},
+		{"alertmanager limits out of range", `tenants:
+  - id: acme
+    services: [{name: a}]
+    alertmanager: {token: t1, max_alerts: 0, expire_after: 30s}
+  - id: beta
+    services: [{name: a}]
+    alertmanager: {token: t2, max_alerts: 1000000, expire_after: soon}
+`, nil, []string{
+			"alertengine.yaml:4: tenants[0].alertmanager.max_alerts: must be from 1 to 100000, got 0",
+			"alertengine.yaml:4: tenants[0].alertmanager.expire_after: must be at least 1m, got 30s",
+			"alertengine.yaml:7: tenants[1].alertmanager.max_alerts: must be from 1 to 100000, got 1000000",
+			`alertengine.yaml:7: tenants[1].alertmanager.expire_after: want a duration like 5m or 180s, got "soon"`,
 		}},
 
 		// Types.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -68,6 +69,20 @@ func (d *decoder) tenant(n ast.Node, p string, line int) (Tenant, tenantMeta) {
 			t.Alertmanager.Token = Secret(tok.text)
 		case !tok.bad:
 			d.addf(tok.line, am.sub("token"), "is required when alertmanager is set (the bearer token this tenant's Alertmanager sends)")
+		}
+		if n, s := d.integer(am, "max_alerts"); s.set {
+			if n < 1 || n > 100_000 {
+				d.addf(s.line, am.sub("max_alerts"), "must be from 1 to 100000, got %d", n)
+			} else {
+				t.Alertmanager.MaxAlerts = int(n)
+			}
+		}
+		if v, s := d.duration(am, "expire_after"); s.set {
+			if v < time.Minute {
+				d.addf(s.line, am.sub("expire_after"), "must be at least 1m, got %s", s.text)
+			} else {
+				t.Alertmanager.ExpireAfter = v
+			}
 		}
 	}
 

@@ -366,7 +366,7 @@ func TestEndToEndTelegram(t *testing.T) {
 		`alertengine_detections_total{kind="opened",tenant="acme"} 1`,
 		`alertengine_authorizations_total{tenant="acme"} 1`,
 		`alertengine_executions_total{outcome="executed",tenant="acme"} 1`,
-		`alertengine_detector_alertmanager_refused_total 0`,
+		`alertengine_detector_alertmanager_refused_total{reason="too_large"} 0`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)

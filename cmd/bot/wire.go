@@ -180,7 +180,9 @@ func build(w wiring) (*system, error) {
 		}
 		s.server.Handle("GET /__alertengine/status", st)
 	}
-	s.server.Handle("POST /alertmanager/webhook", s.detector.AlertmanagerHandler())
+	// The route reads its body as a stream up to the tenant's own limit (20 MiB for the
+	// default 10,000 alerts), and logs and counts what it refuses.
+	s.server.HandleOwnLimit("POST /alertmanager/webhook", s.detector.AlertmanagerHandler())
 	s.server.Handle("GET /action/recover", bot.RecoverPreview(s.engine, w.log))
 	s.server.Handle("POST /action/recover/confirm", bot.RecoverConfirm(s.engine, w.log))
 	if s.telegram != nil && s.webhook {
