@@ -26,10 +26,16 @@
 //
 // Alertmanager. AlertmanagerHandler serves the webhook receiver (payload version 4),
 // authenticated per tenant by a bearer token compared in constant time. An alert maps to
-// a service by its "service" label, else "job". Firing opens an incident, or records an
-// update on the service's open incident; resolved closes the incident the tenant's
-// Alertmanager opened or updated, once none of its alerts for that service still fires.
-// A delivery is processed once per (groupKey, fingerprint, status, startsAt).
+// a service by its "service" label, else "job". The body is decoded as a stream, at most
+// the tenant's AlertmanagerMaxAlerts alerts kept (the rest are treated as truncated). A
+// notification is its group's whole state: its firing alerts fire, its resolved ones and
+// — unless truncatedAlerts > 0 — the group's alerts it no longer lists are resolved; a
+// firing alert not re-sent within AlertmanagerExpireAfter is forgotten (ExpireAlerts).
+// New firing alerts open an incident, or record one update on the service's open
+// incident naming what joined (an EXPIRED one is superseded by a new incident); the
+// incident the tenant's Alertmanager opened or updated closes once none of its alerts for
+// that service fires in any group. The state is one hash per service, changed by one Lua
+// script per notification, so a repeated notification records nothing.
 //
 // # Judging a window (push mode)
 //
@@ -84,7 +90,7 @@
 //   - one open incident per (tenant, service) is enforced by the ledger store itself: a
 //     second DETECTED fails with *ledger.ServiceOpenError, on which the detector records its
 //     evidence on the open incident instead, and adopts it;
-//   - the incidents-per-hour counter and the Alertmanager delivery log are Redis keys.
+//   - the incidents-per-hour counter and the Alertmanager alert state are Redis keys.
 //
 // # Redis keys
 //
@@ -97,7 +103,7 @@
 //	ae:det:{T/S}:inst              each instance's newest shipped bucket (sorted set)
 //	ae:det:{T/S}:lease             which replica judges the service (PX LeaseTTL)
 //	ae:det:{T/S}:gate              gate state and baseline (JSON, 30 days TTL)
-//	ae:det:{T/S}:am                firing Alertmanager fingerprints and their incident
+//	ae:det:{T/S}:am                firing Alertmanager alerts (GROUP|FINGERPRINT → seen:startsAt) and their incident
+//	ae:det:{T/S}:amclose           an incident to close once its recovery ends (Settle)
 //	ae:det:{T}:opens               openings of the last hour (sorted set by unix ms)
-//	ae:det:am:T:seen:DIGEST        one processed Alertmanager delivery (DedupTTL)
 package detector
