@@ -12,7 +12,8 @@ type Kind string
 const (
 	// KindCommit is a commit pushed to a branch.
 	KindCommit Kind = "commit"
-	// KindDeploy is a successful deployment of a commit (deployment_status "success").
+	// KindDeploy is a deployment of a commit to an environment: created (the deployment
+	// event) or successful (deployment_status "success"); State says which.
 	KindDeploy Kind = "deploy"
 	// KindTag is a tag pushed or created (a release).
 	KindTag Kind = "tag"
@@ -55,6 +56,11 @@ type Change struct {
 	// CommittedAt is the commit's own timestamp (authors' clocks; may be days earlier).
 	CommittedAt time.Time `json:"committed_at,omitzero"`
 	Forced      bool      `json:"forced,omitempty"`
+	// State is a deployment's: "created" (the deployment event, nothing run yet) or
+	// "success" (its deployment_status).
+	State string `json:"state,omitempty"`
+	// DeployRef is the git ref a deployment deploys (branch, tag or sha as requested).
+	DeployRef string `json:"deploy_ref,omitempty"`
 	Added       []string  `json:"added,omitempty"`
 	Modified    []string  `json:"modified,omitempty"`
 	Removed     []string  `json:"removed,omitempty"`

@@ -30,7 +30,7 @@ type Delivery struct {
 func Parse(event string, body []byte, at time.Time, patterns []string) (Delivery, error) {
 	d := Delivery{Event: event}
 	switch event {
-	case "ping", "push", "deployment_status", "create":
+	case "ping", "push", "deployment", "deployment_status", "create":
 	default:
 		d.Ignored = "event " + event + " is not used"
 		return d, nil
@@ -65,11 +65,27 @@ func Parse(event string, body []byte, at time.Time, patterns []string) (Delivery
 			by = dep.GetCreator().GetLogin()
 		}
 		d.Changes = []Change{{Kind: KindDeploy, Repo: d.Repo, SHA: strings.ToLower(dep.GetSHA()), Ref: clip(dep.GetEnvironment(), 100),
-			By: clip(by, 64), At: when, Message: clip(dep.GetDescription(), MaxMessageLen), URL: clip(st.GetTargetURL(), MaxPathLen)}}
+			By: clip(by, 64), At: when, Message: clip(dep.GetDescription(), MaxMessageLen), URL: clip(st.GetTargetURL(), MaxPathLen),
+			State: "success", DeployRef: clip(dep.GetRef(), 255)}}
+	case *github.DeploymentEvent:
+		// A deployment was requested: recorded as created, and replaced by its successful
+		// status if one comes (same environment and sha).
+		d.Repo = NormalizeRepo(ev.GetRepo().GetFullName())
+		dep := ev.GetDeployment()
+		when := at
+		if t := dep.GetCreatedAt(); !t.IsZero() && t.Before(at) {
+			when = t.Time
+		}
+		by := dep.GetCreator().GetLogin()
+		if by == "" {
+			by = ev.GetSender().GetLogin()
+		}
+		d.Changes = []Change{{Kind: KindDeploy, Repo: d.Repo, SHA: strings.ToLower(dep.GetSHA()), Ref: clip(dep.GetEnvironment(), 100),
+			By: clip(by, 64), At: when, Message: clip(dep.GetDescription(), MaxMessageLen), State: "created", DeployRef: clip(dep.GetRef(), 255)}}
 	case *github.CreateEvent:
 		d.Repo = NormalizeRepo(ev.GetRepo().GetFullName())
 		if ev.GetRefType() != "tag" {
-			d.Ignored = "created " + ev.GetRefType()
+			d.Ignored = "created " + clip(ev.GetRefType(), 20) + " " + clip(ev.GetRef(), 100) + " (only tags are recorded)"
 			break
 		}
 		d.Changes = []Change{{Kind: KindTag, Repo: d.Repo, Ref: clip(ev.GetRef(), 255), By: clip(ev.GetSender().GetLogin(), 64), At: at}}

@@ -115,7 +115,8 @@ const claimLease = time.Minute
 
 // ServeHTTP verifies, de-duplicates, parses and stores one delivery. In order: body
 // within the limit (413) → X-Hub-Signature-256 over the exact bytes (401, nothing
-// stored, counted) → headers (400) → claim of X-GitHub-Delivery (a duplicate is answered
+// stored, counted) → the JSON: the body, or its payload field when form-encoded (400)
+// → headers (400) → claim of X-GitHub-Delivery (a duplicate is answered
 // 200 and not processed again) → parse → store. A failure to store releases the claim
 // and answers 500, so GitHub's redelivery is processed.
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -142,6 +143,10 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.o.Logger.Warn("security: GitHub webhook refused", "reason", err, "remote", r.RemoteAddr,
 			"delivery", clip(r.Header.Get("X-GitHub-Delivery"), 64))
 		h.refuse(w, r, http.StatusUnauthorized, reason, "bad or missing X-Hub-Signature-256")
+		return
+	}
+	if body, err = deliveryJSON(r.Header.Get("Content-Type"), body); err != nil {
+		h.refuse(w, r, http.StatusBadRequest, RefusedMalformed, "form-encoded delivery without a payload field")
 		return
 	}
 	event, id := r.Header.Get("X-GitHub-Event"), r.Header.Get("X-GitHub-Delivery")
