@@ -60,10 +60,10 @@ type Change struct {
 	// "success" (its deployment_status).
 	State string `json:"state,omitempty"`
 	// DeployRef is the git ref a deployment deploys (branch, tag or sha as requested).
-	DeployRef string `json:"deploy_ref,omitempty"`
-	Added       []string  `json:"added,omitempty"`
-	Modified    []string  `json:"modified,omitempty"`
-	Removed     []string  `json:"removed,omitempty"`
+	DeployRef string   `json:"deploy_ref,omitempty"`
+	Added     []string `json:"added,omitempty"`
+	Modified  []string `json:"modified,omitempty"`
+	Removed   []string `json:"removed,omitempty"`
 	// Files is the number of files the delivery listed; FilesCut says some were not kept.
 	Files    int  `json:"files,omitempty"`
 	FilesCut bool `json:"files_cut,omitempty"`
