@@ -36,7 +36,7 @@ func (s CommitSource) RecentCommits(ctx context.Context, tenant, service string,
 	}
 	out := make([]conversation.Commit, 0, len(fs))
 	for _, f := range fs {
-		c := conversation.Commit{SHA: f.SHA, Message: f.Message, Author: f.Author(), At: f.At, Kind: string(f.Kind), Where: f.Ref, By: f.By,
+		c := conversation.Commit{SHA: f.SHA, Message: f.Message, Author: f.Author(), At: f.At, Kind: string(f.Kind), Where: f.Ref, By: f.By, Ref: f.DeployRef, State: f.State,
 			Stats: f.Stats, Additions: f.Additions, Deletions: f.Deletions, Risky: f.Risky, URL: f.URL}
 		if c.Author == "" {
 			c.Author = f.By // a tag, or a deployment of a commit the bot has not seen

@@ -22,6 +22,9 @@ type Commit struct {
 	Kind string
 	// Where is the branch, environment or tag; By who pushed, deployed or tagged.
 	Where, By string
+	// Ref is the git ref a deployment deploys; State a deployment's state (created,
+	// success).
+	Ref, State string
 	// Stats says Additions and Deletions are known (they come from the GitHub API).
 	Stats     bool
 	Additions int
@@ -215,7 +218,11 @@ func incidentCard(c cardInput) Message {
 	}
 	if len(c.commits) > 0 {
 		cm := c.commits[0]
-		b = append(b, Block{Plain, fmt.Sprintf("Recent deploy: %s %s %q (%s)", ago(c.now.Sub(cm.At)), short(cm.SHA), firstLine(cm.Message, 80), commitWho(cm))})
+		line := fmt.Sprintf("Recent deploy: %s %s %q (%s)", ago(c.now.Sub(cm.At)), short(cm.SHA), firstLine(cm.Message, 80), commitWho(cm))
+		if cm.Kind == "deploy" || cm.Kind == "tag" {
+			line = "Recent deploy: " + ago(c.now.Sub(cm.At)) + " " + changeText(cm, 80)
+		}
+		b = append(b, Block{Plain, line})
 		for _, r := range c.commits {
 			if r.Risky == "" {
 				continue

@@ -373,14 +373,7 @@ func (e *Engine) commitsMessage(ctx context.Context, t *Tenant, only string) Mes
 			cs = cs[:commitsShown]
 		}
 		for _, c := range cs {
-			what := ""
-			switch c.Kind {
-			case "deploy":
-				what = "deployed to " + c.Where + " by " + c.By + ": "
-			case "tag":
-				what = "tag " + c.Where + ": "
-			}
-			line := fmt.Sprintf("%s %s%s %q (%s, %s)", s, what, short(c.SHA), firstLine(c.Message, 80), commitWho(c), ago(now.Sub(c.At)))
+			line := fmt.Sprintf("%s %s (%s)", s, changeText(c, 80), ago(now.Sub(c.At)))
 			if c.Risky != "" {
 				line += " ⚠️ " + c.Risky
 			}
@@ -455,7 +448,10 @@ func (e *Engine) detailsMessage(ctx context.Context, t *Tenant, in ledger.Incide
 		}
 	}
 	for _, c := range e.commits(ctx, t.ID, in.Service, in.OpenedAt) {
-		line := fmt.Sprintf("Commit %s %q by %s", short(c.SHA), firstLine(c.Message, 100), commitWho(c))
+		line := "Commit " + changeText(c, 100)
+		if c.Kind == "deploy" || c.Kind == "tag" {
+			line = strings.ToUpper(changeText(c, 100)[:1]) + changeText(c, 100)[1:]
+		}
 		if c.Risky != "" {
 			line += " ⚠️ " + c.Risky
 		}

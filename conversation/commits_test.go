@@ -110,3 +110,42 @@ func TestWhoDeployed(t *testing.T) {
 		t.Fatal("what changed? does not show the deployment")
 	}
 }
+
+// TestTagsAndDeploymentsShowAsWhatTheyAre: a tag (GitHub's create event) and a deployment
+// (deployment/deployment_status) are shown by name, environment, ref and state on the
+// card, in /details, /commits and "what changed?", never as a commit with an empty
+// message.
+func TestTagsAndDeploymentsShowAsWhatTheyAre(t *testing.T) {
+	w := newWorld(t, false)
+	w.withCommits(memCommits{"checkout": {
+		{Kind: "tag", Where: "v1.4.0", Author: "Codertocat", By: "Codertocat", At: w.now.Add(-2 * time.Minute)},
+		{Kind: "deploy", SHA: "f95f852bd8fca8fcc58a9a2d6c842781e32a215e", Where: "production", Ref: "main", State: "success", Author: "rudo", By: "rudo", At: w.now.Add(-4 * time.Minute)},
+	}}, nil)
+	w.open()
+	card := w.card()
+	if !strings.Contains(card.Msg.Text(), "Recent deploy: 2 min ago tag v1.4.0 by Codertocat") {
+		t.Fatalf("card:\n%s", card.Msg.Text())
+	}
+	chat := conversation.Chat{Channel: conversation.Telegram, ID: group}
+	w.handle(conversation.Inbound{Chat: chat, User: vimbai, Text: "/details " + w.incident})
+	d, ok := w.tg.find(group, "Tag v1.4.0 by Codertocat")
+	if !ok || !strings.Contains(d.Msg.Text(), "Deploy of f95f852 (main) to production by rudo: success") {
+		t.Fatalf("details: %v %q", ok, d.Msg.Text())
+	}
+	w.handle(conversation.Inbound{Chat: chat, User: vimbai, Text: "/commits"})
+	c, ok := w.tg.find(group, "Recent commits")
+	if !ok || !strings.Contains(c.Msg.Text(), "checkout tag v1.4.0 by Codertocat (2 min ago)") ||
+		!strings.Contains(c.Msg.Text(), "checkout deploy of f95f852 (main) to production by rudo: success (4 min ago)") {
+		t.Fatalf("/commits: %v %q", ok, c.Msg.Text())
+	}
+	w.handle(conversation.Inbound{Chat: chat, User: vimbai, Text: "what changed?", ReplyTo: card.ID})
+	a, ok := w.tg.find(group, "tag v1.4.0 by Codertocat at")
+	if !ok {
+		t.Fatal("what changed? does not name the tag")
+	}
+	for _, m := range []string{card.Msg.Text(), d.Msg.Text(), c.Msg.Text(), a.Msg.Text()} {
+		if strings.Contains(m, `""`) || strings.Contains(m, "Commit  ") {
+			t.Errorf("an empty commit shown: %q", m)
+		}
+	}
+}

@@ -179,8 +179,20 @@ func (FactsAnswerer) Answer(ctx context.Context, q Question) (string, ledger.Act
 				break
 			}
 			line := fmt.Sprintf("%s %q by %s at %s", short(c.SHA), firstLine(c.Message, 100), commitWho(c), hhmm(c.At))
-			if c.Kind == "deploy" {
-				line = fmt.Sprintf("Deployed to %s by %s at %s: %s %q (%s)", c.Where, c.By, hhmm(c.At), short(c.SHA), firstLine(c.Message, 100), commitWho(c))
+			switch c.Kind {
+			case "deploy":
+				line = fmt.Sprintf("Deployed to %s by %s at %s: %s", c.Where, c.By, hhmm(c.At), short(c.SHA))
+				if m := firstLine(c.Message, 100); m != "" {
+					line += fmt.Sprintf(" %q", m)
+				}
+				if who := commitWho(c); who != "" && who != c.By {
+					line += " (" + who + ")"
+				}
+				if c.State != "" && c.State != "success" {
+					line += ", " + c.State
+				}
+			case "tag":
+				line = changeText(c, 100) + " at " + hhmm(c.At)
 			}
 			if c.Risky != "" {
 				line += " — " + c.Risky
