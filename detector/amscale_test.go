@@ -13,52 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alertengine/alertengine/fixtures"
 	"github.com/alertengine/alertengine/ledger"
 )
 
-// kubeAlerts is a notification of n alerts shaped like kube-prometheus's (10 labels, 3
-// annotations, a generatorURL; about 840 bytes each), for service, in group, every one
-// with status.
+// kubeAlerts is a notification of n kube-prometheus alerts (fixtures.AlertStorm) for
+// service, in group, every one with status.
 func kubeAlerts(group, service, status string, n int, startsAt time.Time) []byte {
-	type alert struct {
-		Status       string            `json:"status"`
-		Labels       map[string]string `json:"labels"`
-		Annotations  map[string]string `json:"annotations"`
-		StartsAt     string            `json:"startsAt"`
-		EndsAt       string            `json:"endsAt"`
-		GeneratorURL string            `json:"generatorURL"`
-		Fingerprint  string            `json:"fingerprint"`
-	}
-	names := []string{"KubePodCrashLooping", "KubeContainerWaiting", "KubePodNotReady", "CPUThrottlingHigh"}
-	alerts := make([]alert, n)
-	for i := range alerts {
-		name := names[i%len(names)]
-		pod := fmt.Sprintf("%s-7d9f8c6b5-%05d", service, i)
-		ends := "0001-01-01T00:00:00Z"
-		if status == "resolved" {
-			ends = startsAt.Add(10 * time.Minute).Format(time.RFC3339)
-		}
-		alerts[i] = alert{
-			Status: status,
-			Labels: map[string]string{"alertname": name, "namespace": "production", "pod": pod, "container": service,
-				"instance": fmt.Sprintf("10.42.%d.%d:8080", i/250, i%250), "job": "kube-state-metrics", "service": service,
-				"severity": []string{"warning", "critical"}[i%2], "prometheus": "monitoring/k8s", "endpoint": "http-metrics"},
-			Annotations: map[string]string{
-				"summary":     "Pod is crash looping.",
-				"description": fmt.Sprintf("Pod production/%s (%s) is in waiting state (reason: \"CrashLoopBackOff\").", pod, service),
-				"runbook_url": "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/" + strings.ToLower(name),
-			},
-			StartsAt: startsAt.Format(time.RFC3339), EndsAt: ends,
-			GeneratorURL: "http://prometheus-k8s-0:9090/graph?g0.expr=max_over_time%28kube_pod_container_status_waiting_reason%7Bjob%3D%22kube-state-metrics%22%7D%5B5m%5D%29+%3E%3D+1&g0.tab=1",
-			Fingerprint:  fmt.Sprintf("%016x", 0xa11e0000+i),
-		}
-	}
-	b, _ := json.Marshal(map[string]any{
-		"version": "4", "groupKey": group, "truncatedAlerts": 0, "status": status, "receiver": "alertengine",
-		"groupLabels": map[string]string{"namespace": "production"}, "commonLabels": map[string]string{"namespace": "production"},
-		"commonAnnotations": map[string]string{}, "externalURL": "http://alertmanager-main-0:9093", "alerts": alerts,
-	})
-	return b
+	return fixtures.AlertStorm{Group: group, Service: service, Status: status, N: n, StartsAt: startsAt,
+		Alertnames: []string{"KubePodCrashLooping", "KubeContainerWaiting", "KubePodNotReady", "CPUThrottlingHigh"}}.Body()
 }
 
 func postBytes(t testing.TB, h http.Handler, body []byte) (int, AlertmanagerResult) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -12,40 +11,15 @@ import (
 	"time"
 
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
+	"github.com/alertengine/alertengine/fixtures"
 	"github.com/alertengine/alertengine/ledger"
 )
 
 // stormBody is an Alertmanager notification of group "storm" for checkout: n alerts of
-// kube-prometheus shape (about 840 bytes each) named alertname, with fingerprints from
-// fp0, every one with status.
+// kube-prometheus shape named alertname, numbered from fp0, every one with status.
 func stormBody(status, alertname string, n, fp0 int) []byte {
-	type alert struct {
-		Status       string            `json:"status"`
-		Labels       map[string]string `json:"labels"`
-		Annotations  map[string]string `json:"annotations"`
-		StartsAt     string            `json:"startsAt"`
-		EndsAt       string            `json:"endsAt"`
-		GeneratorURL string            `json:"generatorURL"`
-		Fingerprint  string            `json:"fingerprint"`
-	}
-	alerts := make([]alert, n)
-	for i := range alerts {
-		pod := fmt.Sprintf("checkout-7d9f8c6b5-%05d", fp0+i)
-		alerts[i] = alert{Status: status,
-			Labels: map[string]string{"alertname": alertname, "namespace": "production", "pod": pod, "container": "checkout",
-				"instance": fmt.Sprintf("10.42.%d.%d:8080", (fp0+i)/250, (fp0+i)%250), "job": "kube-state-metrics", "service": "checkout",
-				"severity": "critical", "prometheus": "monitoring/k8s", "endpoint": "http-metrics"},
-			Annotations: map[string]string{"summary": "Pod is crash looping.",
-				"description": "Pod production/" + pod + " (checkout) is in waiting state (reason: \"CrashLoopBackOff\").",
-				"runbook_url": "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping"},
-			StartsAt: "2026-11-27T09:00:00Z", EndsAt: "0001-01-01T00:00:00Z",
-			GeneratorURL: "http://prometheus-k8s-0:9090/graph?g0.expr=max_over_time%28kube_pod_container_status_waiting_reason%7Bjob%3D%22kube-state-metrics%22%7D%5B5m%5D%29+%3E%3D+1&g0.tab=1",
-			Fingerprint:  fmt.Sprintf("%016x", 0xa11e0000+fp0+i)}
-	}
-	b, _ := json.Marshal(map[string]any{"version": "4", "groupKey": "{}/{}:{namespace=\"production\"}", "truncatedAlerts": 0,
-		"status": status, "receiver": "alertengine", "groupLabels": map[string]string{"namespace": "production"},
-		"commonLabels": map[string]string{}, "commonAnnotations": map[string]string{}, "externalURL": "http://alertmanager:9093", "alerts": alerts})
-	return b
+	return fixtures.AlertStorm{Group: `{}/{}:{namespace="production"}`, Service: "checkout", Status: status,
+		Alertnames: []string{alertname}, N: n, First: fp0, StartsAt: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}.Body()
 }
 
 func postAlertmanager(t *testing.T, base string, body io.Reader) (int, string) {
