@@ -189,3 +189,43 @@ func TestAlertmanagerNewAlertAfterExpiredReachesChat(t *testing.T) {
 		t.Fatalf("expired incident now %s", st)
 	}
 }
+
+// TestTruncatedGroupCannotKeepAnIncidentOpen: a group Alertmanager truncates
+// (truncatedAlerts > 0) keeps the alerts it does not list as unknown; once none is re-sent
+// within alertmanager.expire_after (12 h), the expiry round closes the incident and its
+// thread says why, instead of the incident staying open for ever.
+func TestTruncatedGroupCannotKeepAnIncidentOpen(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	b := h.start(false)
+	var p map[string]any
+	_ = json.Unmarshal(stormBody("firing", "KubePodCrashLooping", 2, 0), &p)
+	p["truncatedAlerts"] = 40
+	body, _ := json.Marshal(p)
+	if code, out := postAlertmanager(t, b.base, bytes.NewReader(body)); code != http.StatusOK {
+		t.Fatalf("HTTP %d %.300s", code, out)
+	}
+	card := h.card(t)
+	inc := incidentCode(t, card)
+	// A truncated notification listing one of them resolved: the other is unknown, kept.
+	_ = json.Unmarshal(stormBody("resolved", "KubePodCrashLooping", 1, 0), &p)
+	p["truncatedAlerts"] = 40
+	body, _ = json.Marshal(p)
+	if code, out := postAlertmanager(t, b.base, bytes.NewReader(body)); code != http.StatusOK || !strings.Contains(out, "still_firing") {
+		t.Fatalf("HTTP %d %.300s", code, out)
+	}
+	ctx := context.Background()
+	if err := b.sys.detector.ExpireAlerts(ctx, time.Now().Add(11*time.Hour)); err != nil || h.stage(t, inc) != ledger.Detected && h.stage(t, inc) != ledger.Validated {
+		t.Fatalf("within the expiry: %v, %s", err, h.stage(t, inc))
+	}
+	if err := b.sys.detector.ExpireAlerts(ctx, time.Now().Add(13*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	closed, err := h.tg.WaitForMessage(ctxT(t, 30*time.Second), groupID, hasText("Closed: no Alertmanager notification re-sent its firing alerts within 12h0m0s"))
+	if err != nil || closed.ReplyToMessage == nil || closed.ReplyToMessage.MessageID != card.MessageID {
+		t.Fatalf("the thread was not told: %v", err)
+	}
+	if st := h.stage(t, inc); st != ledger.Recovered {
+		t.Fatalf("after the expiry: %s", st)
+	}
+}
