@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -57,8 +58,11 @@ func (s LogSigner) SignHead(ctx context.Context, ts TreeStore, tenant string) ([
 	return msg, tree, err
 }
 
-// BuildBundle proves an incident's entries against a newly signed checkpoint note.
-func BuildBundle(ctx context.Context, s Store, ls LogSigner, tenant, incident string) (*Bundle, error) {
+// BuildBundle proves an incident's entries against a checkpoint note: against, when
+// given (a checkpoint of this log, e.g. one witnesses cosigned, whose root must be the
+// store's tree at its size), else a newly signed one. Entries appended after the
+// checkpoint are left out.
+func BuildBundle(ctx context.Context, s Store, ls LogSigner, tenant, incident string, against []byte) (*Bundle, error) {
 	ts, ok := s.(TreeStore)
 	if !ok {
 		return nil, fmt.Errorf("%w: this store keeps no tree", ErrNoTree)
@@ -70,7 +74,12 @@ func BuildBundle(ctx context.Context, s Store, ls LogSigner, tenant, incident st
 	if len(hist) == 0 {
 		return nil, fmt.Errorf("no incident %s for tenant %s", incident, tenant)
 	}
-	msg, tree, err := ls.SignHead(ctx, ts, tenant)
+	msg, tree, err := against, tlog.Tree{}, error(nil)
+	if against == nil {
+		msg, tree, err = ls.SignHead(ctx, ts, tenant)
+	} else {
+		tree, err = ls.checkOwn(ctx, ts, tenant, against)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -212,4 +221,72 @@ func VerifyBundle(r io.Reader, opts BundleOptions) (BundleReport, error) {
 	}
 	rep.Entries, rep.Folded = len(entries), in
 	return rep, nil
+}
+
+// ProveConsistency proves that checkpoint note newNote extends oldNote, both of this log
+// (signed by ls), from the store's tree. A note whose root is not the store's tree at its
+// size is refused: the store and that checkpoint disagree (a fork, or a rewritten store).
+func ProveConsistency(ctx context.Context, s Store, ls LogSigner, oldNote, newNote []byte) (*ConsistencyBundle, error) {
+	ts, ok := s.(TreeStore)
+	if !ok {
+		return nil, fmt.Errorf("%w: this store keeps no tree", ErrNoTree)
+	}
+	cur, err := ParseCheckpointText(noteText(newNote))
+	if err != nil {
+		return nil, fmt.Errorf("new checkpoint: %w", err)
+	}
+	var trees [2]tlog.Tree
+	for i, msg := range [][]byte{oldNote, newNote} {
+		if trees[i], err = ls.checkOwn(ctx, ts, cur.Tenant, msg); err != nil {
+			return nil, fmt.Errorf("%s checkpoint: %w", [2]string{"old", "new"}[i], err)
+		}
+	}
+	old, n := trees[0], trees[1]
+	if old.N > n.N {
+		return nil, fmt.Errorf("the old checkpoint (%d entries) is larger than the new one (%d)", old.N, n.N)
+	}
+	var proof tlog.TreeProof
+	if old.N < n.N {
+		if proof, err = ConsistencyProof(ctx, ts, cur.Tenant, old.N, n.N); err != nil {
+			return nil, err
+		}
+	}
+	return &ConsistencyBundle{Format: ConsistencyFormat, Old: string(oldNote), New: string(newNote), Proof: encodeProof(proof)}, nil
+}
+
+// checkOwn checks that msg is a checkpoint note of this log for tenant whose root is the
+// store's tree at its size, and returns that tree.
+func (ls LogSigner) checkOwn(ctx context.Context, ts TreeStore, tenant string, msg []byte) (tlog.Tree, error) {
+	v, err := ParseVerifier(ls.Verifier)
+	if err != nil {
+		return tlog.Tree{}, err
+	}
+	cp, err := OpenCheckpointNote(msg, nil, v)
+	if err != nil {
+		return tlog.Tree{}, err
+	}
+	if cp.Origin != ls.Origin+"/"+tenant {
+		return tlog.Tree{}, fmt.Errorf("%w: checkpoint of %s, not %s/%s", ErrBadNote, cp.Origin, ls.Origin, tenant)
+	}
+	n, err := ts.TreeSize(ctx, tenant)
+	if err != nil {
+		return tlog.Tree{}, err
+	}
+	if cp.Tree.N > n {
+		return tlog.Tree{}, &TreeError{Leaf: -1, Reason: fmt.Sprintf("truncated: the log has %d entries, a signed checkpoint has %d", n, cp.Tree.N)}
+	}
+	at, err := TreeAt(ctx, ts, tenant, cp.Tree.N)
+	if err != nil {
+		return tlog.Tree{}, err
+	}
+	if at.Hash != cp.Tree.Hash {
+		return tlog.Tree{}, &TreeError{Leaf: -1, Reason: fmt.Sprintf("the first %d entries have root %s, the signed checkpoint %s (history rewritten)", cp.Tree.N, at.Hash, cp.Tree.Hash)}
+	}
+	return cp.Tree, nil
+}
+
+// noteText is the text of a note, before its blank line and signatures.
+func noteText(msg []byte) string {
+	text, _, _ := strings.Cut(string(msg), "\n\n")
+	return text + "\n"
 }

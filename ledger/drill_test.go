@@ -85,7 +85,7 @@ func newDrillLog(t *testing.T) *drillLog {
 
 func (d *drillLog) bundle() *ledger.Bundle {
 	d.t.Helper()
-	b, err := ledger.BuildBundle(d.ctx, d.s, d.ls, "acme", d.inc)
+	b, err := ledger.BuildBundle(d.ctx, d.s, d.ls, "acme", d.inc, nil)
 	if err != nil {
 		d.t.Fatal(err)
 	}
