@@ -41,18 +41,26 @@ func (s *RedisStore) treeArgs(ctx context.Context, tenant string, tail Tail, ent
 		return nil, err
 	}
 	k := s.keys(tenant)
-	n, front, err := s.treeFront(ctx, k.tree, int64(tail.Seq))
-	if err != nil {
+	var n int64
+	var front map[int64]tlog.Hash
+	if c, ok := s.fronts.Load(tenant); ok {
+		// The frontier this store saw after its last append: right unless another writer
+		// appended since, which the script catches (the tail, then the tree size).
+		n, front = c.(*treeFront).n, c.(*treeFront).front
+	} else if n, front, err = s.readFront(ctx, k.tree, int64(tail.Seq)); err != nil {
 		return nil, err
+	} else {
+		s.fronts.Store(tenant, &treeFront{n: n, front: front})
 	}
 	if n == 0 && tail.Seq > 0 {
 		// A chain appended before the tree existed: build its tree once.
 		if n, err = s.buildTree(ctx, tenant, tail); err != nil {
 			return nil, err
 		}
-		if _, front, err = s.treeFront(ctx, k.tree, n); err != nil {
+		if _, front, err = s.readFront(ctx, k.tree, n); err != nil {
 			return nil, err
 		}
+		s.fronts.Store(tenant, &treeFront{n: n, front: front})
 	}
 	read := func(idx []int64) ([]tlog.Hash, error) {
 		out := make([]tlog.Hash, len(idx))
@@ -80,9 +88,61 @@ func (s *RedisStore) treeArgs(ctx context.Context, tenant string, tail Tail, ent
 	return args, nil
 }
 
-// treeFront reads the tree size and the roots of its complete subtrees, guessing the size
+// treeFront is a tree's size and the roots of its complete subtrees.
+type treeFront struct {
+	n     int64
+	front map[int64]tlog.Hash
+}
+
+// treeAppended remembers the frontier after an append (args: what treeArgs returned;
+// res: the script's reply), or forgets it when the append did not go as computed.
+func (s *RedisStore) treeAppended(tenant string, args []any, res []any) {
+	if len(res) != 3 {
+		s.fronts.Delete(tenant)
+		return
+	}
+	appended, _ := res[0].(int64)
+	code, _ := res[1].(int64)
+	if code == 1 || code == 4 || appended == 0 {
+		if code != 0 {
+			s.fronts.Delete(tenant)
+		}
+		return
+	}
+	n, _ := strconv.ParseInt(args[0].(string), 10, 64)
+	start, _ := strconv.ParseInt(args[1].(string), 10, 64)
+	var old map[int64]tlog.Hash
+	if c, ok := s.fronts.Load(tenant); ok && c.(*treeFront).n == n {
+		old = c.(*treeFront).front
+	}
+	nends := 0 // after size and start: the ends (strings), then the hashes ([]byte)
+	for nends < len(args)-2 {
+		if _, ok := args[2+nends].(string); !ok {
+			break
+		}
+		nends++
+	}
+	hashes := args[2+nends:]
+	m := n + appended
+	front := make(map[int64]tlog.Hash)
+	for _, x := range treeFrontier(m) {
+		if x >= start && x-start < int64(len(hashes)) {
+			var h tlog.Hash
+			copy(h[:], hashes[x-start].([]byte))
+			front[x] = h
+		} else if h, ok := old[x]; ok {
+			front[x] = h
+		} else {
+			s.fronts.Delete(tenant) // not known here: read it next time
+			return
+		}
+	}
+	s.fronts.Store(tenant, &treeFront{n: m, front: front})
+}
+
+// readFront reads the tree size and the roots of its complete subtrees, guessing the size
 // (the tail's seq, right unless seqs were skipped) to do it in one round trip.
-func (s *RedisStore) treeFront(ctx context.Context, key string, guess int64) (int64, map[int64]tlog.Hash, error) {
+func (s *RedisStore) readFront(ctx context.Context, key string, guess int64) (int64, map[int64]tlog.Hash, error) {
 	for try := 0; try < 2; try++ {
 		idx := treeFrontier(guess)
 		fields := make([]string, 0, 1+len(idx))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -32,6 +33,7 @@ import (
 type RedisStore struct {
 	c      redis.UniversalClient
 	prefix string
+	fronts sync.Map // tenant → *treeFront: the tree's last known frontier (merkle_redis.go)
 }
 
 // NewRedisStore returns a store on c whose keys all start with prefix.
@@ -142,8 +144,10 @@ func (s *RedisStore) Append(ctx context.Context, tenant string, tail Tail, entri
 	args = append(args, tree...)
 	res, err := appendScript.Run(ctx, s.c, []string{k.chain, k.tail, k.stage, k.service, k.open, k.incidents, k.byinc, k.tree}, args...).Slice()
 	if err != nil {
+		s.fronts.Delete(tenant)
 		return 0, fmt.Errorf("append script: %w", err)
 	}
+	s.treeAppended(tenant, tree, res)
 	if len(res) != 3 {
 		return 0, fmt.Errorf("append script: unexpected reply %v", res)
 	}
@@ -166,7 +170,7 @@ func (s *RedisStore) Append(ctx context.Context, tenant string, tail Tail, entri
 	case 3:
 		return int(n), &ServiceOpenError{Service: entries[n].Service, Incident: detail}
 	case 4:
-		return 0, fmt.Errorf("append: the Merkle tree has %s leaves, not the %v its hashes were computed on: %w", detail, tree[0], ErrNoTree)
+		return 0, ErrConflict // the remembered tree was stale: read it again
 	}
 	return int(n), fmt.Errorf("append script: unknown code %d", code)
 }
