@@ -33,7 +33,7 @@ func commands() []command {
 		{"serve", "[--config FILE]", "run the bot in production (env and YAML config)", runServe},
 		{"replay", "--tenant T --incident ID", "print an incident's timeline from the ledger and verify its chain", runReplay},
 		{"verify", "--tenant T | --file EXPORT.jsonl | --bundle FILE | --consistency FILE [--key V] [--witness V]", "verify a ledger hash chain and its signed checkpoint, or an incident bundle / consistency proof offline", runVerify},
-		{"export", "--tenant T --incident ID --format jsonl|md [--out FILE]", "auditor's export: JSONL + signed checkpoint, or a Markdown report", runExport},
+		{"export", "--tenant T --incident ID --format jsonl|md|pdf [--out FILE]", "auditor's export: JSONL + signed checkpoint, a Markdown report, or the one-page PDF (+ its bundle)", runExport},
 		{"prove", "--tenant T --incident ID | --tenant T --checkpoint | --consistency OLD NEW [--out FILE]", "incident bundle with Merkle inclusion proofs, signed checkpoint note, or consistency proof", runProve},
 		{"keys", "", "print the ledger's checkpoint-note verifier key (for auditors and witnesses)", runKeys},
 		{"witness", "--name N --key FILE --log-key V --state FILE --file REQ [--init]", "cosign a checkpoint only if consistent with the last one this witness cosigned", runWitness},

@@ -280,7 +280,7 @@ func runReplay(ctx context.Context, a *app, args []string) int {
 
 func runExport(ctx context.Context, a *app, args []string) int {
 	fs, tenant, incident := incidentFlags(a, "export")
-	format := fs.String("format", "", "jsonl or md")
+	format := fs.String("format", "", "jsonl, md or pdf")
 	out := fs.String("out", "", "write to FILE instead of stdout (atomically)")
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -288,13 +288,16 @@ func runExport(ctx context.Context, a *app, args []string) int {
 	if !checkIDs(a, *tenant, *incident) {
 		return exitUsage
 	}
-	if *format != "jsonl" && *format != "md" {
-		fmt.Fprintf(a.stderr, "--format: want jsonl or md, got %q\n", *format)
+	if *format != "jsonl" && *format != "md" && *format != "pdf" {
+		fmt.Fprintf(a.stderr, "--format: want jsonl, md or pdf, got %q\n", *format)
 		return exitUsage
 	}
 	env, code, ok := a.toolEnv()
 	if !ok {
 		return code
+	}
+	if *format == "pdf" {
+		return a.exportPDF(ctx, env, *tenant, *incident, *out)
 	}
 	key, haveKey := env.SigningKey()
 	if *format == "jsonl" && !haveKey {

@@ -110,3 +110,36 @@ func TestProveVerifyWitness(t *testing.T) {
 		t.Fatalf("verify with a bad key: %d %s", code, errs)
 	}
 }
+
+// TestExportPDF: `bot export --format pdf` writes the one-page PDF and, beside it, the
+// bundle it names, which `bot verify --bundle` accepts offline.
+func TestExportPDF(t *testing.T) {
+	t.Parallel()
+	srv := ledgertest.NewServer(t)
+	prefix := srv.Prefix(t)
+	l, err := ledger.New(ledger.Options{Store: ledger.NewRedisStore(srv.Client(t), prefix)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, err := l.Record(context.Background(), ledger.Entry{Tenant: "acme", Event: ledger.Detect, Service: "checkout", Actor: ledger.Actor{Kind: ledger.ActorPolicy, ID: "gate"}, Reason: "p95 up", PolicyVersion: "pol-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := env{"REDIS_URL": srv.URL, "REDIS_KEY_PREFIX": prefix, "LEDGER_SIGNING_KEY": seed}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "inc.pdf")
+	if code, _, errs := runCLI(t, e, "export", "--tenant", "acme", "--incident", open.Incident, "--format", "pdf"); code != exitUsage || !strings.Contains(errs, "--out FILE.pdf") {
+		t.Fatalf("pdf to stdout: %d %s", code, errs)
+	}
+	code, _, errs := runCLI(t, e, "export", "--tenant", "acme", "--incident", open.Incident, "--format", "pdf", "--out", out)
+	if code != exitOK || !strings.Contains(errs, "(1 page(s))") {
+		t.Fatalf("export pdf: %d %s", code, errs)
+	}
+	pdf, _ := os.ReadFile(out)
+	if !strings.HasPrefix(string(pdf), "%PDF-") {
+		t.Fatalf("not a PDF: %.20q", pdf)
+	}
+	if code, out, errs := runCLI(t, e, "verify", "--bundle", filepath.Join(dir, "inc.bundle.json")); code != exitOK || !strings.HasPrefix(out, "ok: 1 entries") {
+		t.Fatalf("verify the PDF's bundle: %d %q %s", code, out, errs)
+	}
+}
