@@ -158,7 +158,7 @@ func ParseCheckpointText(text string) (*NoteCheckpoint, error) {
 // ParseVerifier reads a verifier string: an Ed25519 note key (a log's) or a C2SP
 // tlog-cosignature key (a witness's).
 func ParseVerifier(vkey string) (note.Verifier, error) {
-	parts := strings.Split(vkey, "+")
+	parts := strings.SplitN(vkey, "+", 3) // base64 may hold "+"
 	if len(parts) == 3 {
 		if b, err := base64.StdEncoding.DecodeString(parts[2]); err == nil && len(b) == 1+ed25519.PublicKeySize && b[0] == algCosignature {
 			return newCosignatureVerifier(parts[0], ed25519.PublicKey(b[1:]), parts[1])

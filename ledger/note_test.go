@@ -109,3 +109,28 @@ func mustB64(t *testing.T, s string) []byte {
 	}
 	return b
 }
+
+// TestParseVerifierWithPlusInKey: a witness key whose base64 holds '+' still parses (a
+// random key's verifier string often does).
+func TestParseVerifierWithPlusInKey(t *testing.T) {
+	t.Parallel()
+	found := 0
+	for i := byte(0); i < 64 && found < 3; i++ {
+		pub := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{i}, 32)).Public().(ed25519.PublicKey)
+		vk, err := ledger.CosignatureVerifierKey("w.example", pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Count(vk, "+") < 3 {
+			continue
+		}
+		found++
+		v, err := ledger.ParseVerifier(vk)
+		if err != nil || v.Name() != "w.example" {
+			t.Fatalf("%q: %v", vk, err)
+		}
+	}
+	if found == 0 {
+		t.Fatal("no key with '+' in its base64 among 64: the test proves nothing")
+	}
+}
