@@ -15,6 +15,7 @@ require (
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/sashabaranov/go-openai v1.43.0
 	github.com/twilio/twilio-go v1.31.0
+	golang.org/x/mod v0.41.0
 	gonum.org/v1/plot v0.17.0
 )
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -28,9 +29,11 @@ import (
 //	P{ae:T}:byinc       zset  "<incident>:<seq, 20 digits>", all score 0 (lexicographic index)
 //	P{ae:T}:checkpoint  string, the latest signed checkpoint (JSON)
 //	P{ae:T}:base        string, the chain's code base (set once, when a chain restarts after a loss)
+//	P{ae:T}:tree        hash  the Merkle tree over the entries (merkle_redis.go)
 type RedisStore struct {
 	c      redis.UniversalClient
 	prefix string
+	fronts sync.Map // tenant → *treeFront: the tree's last known frontier (merkle_redis.go)
 }
 
 // NewRedisStore returns a store on c whose keys all start with prefix.
@@ -38,31 +41,49 @@ func NewRedisStore(c redis.UniversalClient, prefix string) *RedisStore {
 	return &RedisStore{c: c, prefix: prefix}
 }
 
-type tenantKeys struct{ chain, tail, stage, service, open, incidents, byinc, checkpoint, base string }
+type tenantKeys struct{ chain, tail, stage, service, open, incidents, byinc, checkpoint, base, tree string }
 
 func (s *RedisStore) keys(tenant string) tenantKeys {
 	b := s.prefix + "{ae:" + tenant + "}:"
-	return tenantKeys{b + "chain", b + "tail", b + "stage", b + "service", b + "open", b + "incidents", b + "byinc", b + "checkpoint", b + "base"}
+	return tenantKeys{b + "chain", b + "tail", b + "stage", b + "service", b + "open", b + "incidents", b + "byinc", b + "checkpoint", b + "base", b + "tree"}
 }
 
 // appendScript is the compare-and-append. It returns {appended, code, detail}:
 // code 0 all appended, 1 tail moved (detail: "seq hash" of the tail), 2 stage conflict (detail: current stage),
-// 3 service open (detail: the open incident).
+// 3 service open (detail: the open incident), 4 the Merkle tree's size is not the one the
+// tree arguments were computed on (detail: its size).
+//
+// After the entries' 7 arguments each come the tree's: its size, the stored-hash index the
+// batch's hashes start at, the end index after each entry, then the hashes; the hashes of
+// exactly the entries appended are stored, with the entries.
 var appendScript = redis.NewScript(`
 local tseq = redis.call('HGET', KEYS[2], 'seq') or '0'
 local thash = redis.call('HGET', KEYS[2], 'hash') or ARGV[3]
 if tseq ~= ARGV[1] or thash ~= ARGV[2] then return {0, 1, tseq .. ' ' .. thash} end
 local n = tonumber(ARGV[4])
+local tb = 5 + 7 * n
+local tn = redis.call('HGET', KEYS[8], 'n') or '0'
+if tn ~= ARGV[tb] then return {0, 4, tn} end
+local function grow(m)
+  local leaves, s, hv, prev = tonumber(ARGV[tb]), tonumber(ARGV[tb+1]), tb + 2 + n, tonumber(ARGV[tb+1])
+  for i = 1, m do
+    local e = tonumber(ARGV[tb+1+i])
+    for x = prev, e - 1 do redis.call('HSET', KEYS[8], 'h' .. x, ARGV[hv + x - s]) end
+    prev = e
+    redis.call('HSET', KEYS[8], 's' .. ARGV[5 + 7 * (i - 1)], string.format('%d', leaves + i - 1))
+  end
+  if m > 0 then redis.call('HSET', KEYS[8], 'n', string.format('%d', leaves + m)) end
+end
 local k = 5
 local terminal = {RESOLVED=true, RECOVERED=true, REJECTED=true}
 for i = 1, n do
   local seq, js, hash, inc, from, to, svc = ARGV[k], ARGV[k+1], ARGV[k+2], ARGV[k+3], ARGV[k+4], ARGV[k+5], ARGV[k+6]
   local cur = redis.call('HGET', KEYS[3], inc) or '-'
-  if cur ~= from then return {i-1, 2, cur} end
+  if cur ~= from then grow(i-1) return {i-1, 2, cur} end
   if from == '-' then
     if svc ~= '' then
       local o = redis.call('HGET', KEYS[5], svc)
-      if o then return {i-1, 3, o} end
+      if o then grow(i-1) return {i-1, 3, o} end
       redis.call('HSET', KEYS[4], inc, svc)
     end
     redis.call('ZADD', KEYS[6], seq, inc)
@@ -81,6 +102,7 @@ for i = 1, n do
   redis.call('HSET', KEYS[2], 'seq', seq, 'hash', hash)
   k = k + 7
 end
+grow(n)
 return {n, 0, ''}
 `)
 
@@ -115,10 +137,17 @@ func (s *RedisStore) Append(ctx context.Context, tenant string, tail Tail, entri
 		}
 		args = append(args, strconv.FormatUint(e.Seq, 10), js, e.Hash, e.Incident, stageArg(e.From), stageArg(e.To), svc)
 	}
-	res, err := appendScript.Run(ctx, s.c, []string{k.chain, k.tail, k.stage, k.service, k.open, k.incidents, k.byinc}, args...).Slice()
+	tree, err := s.treeArgs(ctx, tenant, tail, entries)
 	if err != nil {
+		return 0, err
+	}
+	args = append(args, tree...)
+	res, err := appendScript.Run(ctx, s.c, []string{k.chain, k.tail, k.stage, k.service, k.open, k.incidents, k.byinc, k.tree}, args...).Slice()
+	if err != nil {
+		s.fronts.Delete(tenant)
 		return 0, fmt.Errorf("append script: %w", err)
 	}
+	s.treeAppended(tenant, tree, res)
 	if len(res) != 3 {
 		return 0, fmt.Errorf("append script: unexpected reply %v", res)
 	}
@@ -140,6 +169,8 @@ func (s *RedisStore) Append(ctx context.Context, tenant string, tail Tail, entri
 		return int(n), &StageConflictError{Incident: e.Incident, Want: e.From, Current: stageFromArg(detail)}
 	case 3:
 		return int(n), &ServiceOpenError{Service: entries[n].Service, Incident: detail}
+	case 4:
+		return 0, ErrConflict // the remembered tree was stale: read it again
 	}
 	return int(n), fmt.Errorf("append script: unknown code %d", code)
 }

@@ -110,6 +110,7 @@ type memTenant struct {
 	byIncident map[string][]int
 	checkpoint *Checkpoint
 	base       *uint64 // nil: none set
+	merkle     memTree // the Merkle tree over entries (merkle_mem.go)
 }
 
 // NewMemStore returns an empty in-memory store.
@@ -140,6 +141,10 @@ func (m *MemStore) Append(ctx context.Context, tenant string, tail Tail, entries
 	if mt.tail() != tail {
 		return 0, ErrConflict
 	}
+	leaves, err := leafDatas(entries)
+	if err != nil {
+		return 0, err
+	}
 	for i := range entries {
 		e := entries[i]
 		cur := mt.stage[e.Incident]
@@ -157,6 +162,7 @@ func (m *MemStore) Append(ctx context.Context, tenant string, tail Tail, entries
 		}
 		mt.entries = append(mt.entries, e)
 		mt.byIncident[e.Incident] = append(mt.byIncident[e.Incident], len(mt.entries)-1)
+		mt.merkle.add(e.Seq, leaves[i])
 		mt.stage[e.Incident] = e.To
 		if svc := mt.service[e.Incident]; svc != "" {
 			if e.From == None && e.To.Open() {

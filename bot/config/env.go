@@ -109,6 +109,10 @@ type Env struct {
 	LedgerCheckpointURL string
 	// LedgerCheckpointToken is LEDGER_CHECKPOINT_TOKEN, the bearer token for that service.
 	LedgerCheckpointToken Secret
+	// LedgerOrigin is LEDGER_ORIGIN: the first part of the origin line of the ledger's
+	// checkpoint notes ("<origin>/<tenant>") and the name of its note key; empty if unset
+	// (the ledger's default origin is used).
+	LedgerOrigin string
 	// StatusToken is STATUS_TOKEN: the bearer token GET /__alertengine/status requires.
 	// Unset: the endpoint is not served.
 	StatusToken Secret
@@ -391,6 +395,9 @@ func (r *envReader) ledger(e *Env, serve bool) {
 	}
 	e.LedgerCheckpointURL = r.url("LEDGER_CHECKPOINT_URL", "", true)
 	e.LedgerCheckpointToken = r.secret("LEDGER_CHECKPOINT_TOKEN")
+	if e.LedgerOrigin = r.get("LEDGER_ORIGIN"); e.LedgerOrigin != "" && strings.ContainsAny(e.LedgerOrigin, " \t\r\n+") || len(e.LedgerOrigin) > 128 {
+		r.addf("LEDGER_ORIGIN", "want a name without spaces or '+' (at most 128 bytes), e.g. ledger.example.com")
+	}
 	e.StatusToken = r.secret("STATUS_TOKEN")
 	if e.StatusToken.IsSet() && len(e.StatusToken) < MinStatusTokenLen {
 		r.addf("STATUS_TOKEN", "must be at least %d bytes, got %d", MinStatusTokenLen, len(e.StatusToken))
@@ -656,6 +663,7 @@ func (e Env) Redacted() map[string]string {
 	put("LEDGER_CHECKPOINT_FILE", e.LedgerCheckpointFile)
 	put("LEDGER_CHECKPOINT_URL", e.LedgerCheckpointURL)
 	put("LEDGER_CHECKPOINT_TOKEN", e.LedgerCheckpointToken.String())
+	put("LEDGER_ORIGIN", e.LedgerOrigin)
 	put("STATUS_TOKEN", e.StatusToken.String())
 	put("TELEGRAM_BOT_TOKEN", e.TelegramBotToken.String())
 	put("TELEGRAM_API_URL", e.TelegramAPIURL)
@@ -695,4 +703,14 @@ func (e Env) LogValue() slog.Value {
 		attrs = append(attrs, slog.String(k, m[k]))
 	}
 	return slog.GroupValue(attrs...)
+}
+
+// DecodeSeed reads a base64 Ed25519 seed as LEDGER_SIGNING_KEY takes it (for other keys
+// given the same way, such as a witness's).
+func DecodeSeed(v string) (ed25519.PrivateKey, error) {
+	k, msg := decodeSeed(v)
+	if msg != "" {
+		return nil, errors.New(msg)
+	}
+	return k, nil
 }

@@ -79,8 +79,24 @@ func runVerify(ctx context.Context, a *app, args []string) int {
 	file := fs.String("file", "", "JSONL export to verify")
 	pub := fs.String("public-key", "", "base64 Ed25519 public key the checkpoint must be signed with (default: from LEDGER_SIGNING_KEY)")
 	cpFile := fs.String("checkpoints", "", "with --tenant: the checkpoint file serve keeps outside Redis (default: LEDGER_CHECKPOINT_FILE, else "+config.DefaultCheckpointFile+" if it exists)")
+	bundle := fs.String("bundle", "", "incident bundle from `bot prove --incident` to verify offline")
+	consistency := fs.String("consistency", "", "consistency proof from `bot prove --consistency` to verify offline")
+	noteKey := fs.String("key", "", "with --bundle/--consistency: the ledger's note verifier key from `bot keys` (default: from LEDGER_SIGNING_KEY)")
+	var witnesses multiFlag
+	fs.Var(&witnesses, "witness", "with --bundle/--consistency: a witness verifier key whose cosignature is required (repeatable)")
 	if code, ok := parse(fs, args); !ok {
 		return code
+	}
+	if *bundle != "" || *consistency != "" {
+		if *tenant != "" || *file != "" || (*bundle != "" && *consistency != "") {
+			fmt.Fprintln(a.stderr, "bot verify: give exactly one of --tenant, --file, --bundle or --consistency")
+			return exitUsage
+		}
+		env, code, ok := a.toolEnv()
+		if !ok {
+			return code
+		}
+		return a.verifyProof(env, *bundle, *consistency, *noteKey, witnesses)
 	}
 	if (*tenant == "") == (*file == "") {
 		fmt.Fprintln(a.stderr, "bot verify: give exactly one of --tenant T or --file EXPORT.jsonl")
@@ -264,7 +280,7 @@ func runReplay(ctx context.Context, a *app, args []string) int {
 
 func runExport(ctx context.Context, a *app, args []string) int {
 	fs, tenant, incident := incidentFlags(a, "export")
-	format := fs.String("format", "", "jsonl or md")
+	format := fs.String("format", "", "jsonl, md or pdf")
 	out := fs.String("out", "", "write to FILE instead of stdout (atomically)")
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -272,13 +288,16 @@ func runExport(ctx context.Context, a *app, args []string) int {
 	if !checkIDs(a, *tenant, *incident) {
 		return exitUsage
 	}
-	if *format != "jsonl" && *format != "md" {
-		fmt.Fprintf(a.stderr, "--format: want jsonl or md, got %q\n", *format)
+	if *format != "jsonl" && *format != "md" && *format != "pdf" {
+		fmt.Fprintf(a.stderr, "--format: want jsonl, md or pdf, got %q\n", *format)
 		return exitUsage
 	}
 	env, code, ok := a.toolEnv()
 	if !ok {
 		return code
+	}
+	if *format == "pdf" {
+		return a.exportPDF(ctx, env, *tenant, *incident, *out)
 	}
 	key, haveKey := env.SigningKey()
 	if *format == "jsonl" && !haveKey {

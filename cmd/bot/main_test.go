@@ -85,7 +85,7 @@ func TestServeRejectsInvalidConfigNamingKeyPaths(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"nope"}, {"verify"}, {"verify", "--tenant", "a", "--file", "b"}, {"export", "--tenant", "acme", "--incident", "INC-1", "--format", "pdf"}, {"replay", "--tenant", "Bad!"}} {
+	for _, args := range [][]string{{"nope"}, {"verify"}, {"verify", "--tenant", "a", "--file", "b"}, {"export", "--tenant", "acme", "--incident", "INC-1", "--format", "docx"}, {"replay", "--tenant", "Bad!"}} {
 		if code, _, _ := runCLI(t, env{}, args...); code != exitUsage {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}

@@ -1,0 +1,344 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/alertengine/alertengine/bot/config"
+	"github.com/alertengine/alertengine/ledger"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// The auditor's proof commands: keys, prove, verify --bundle/--consistency, witness. The
+// proofs themselves live in the ledger package.
+
+// logSigner is the ledger key as a checkpoint-note signer under LEDGER_ORIGIN.
+func (a *app) logSigner(env config.Env) (ledger.LogSigner, bool) {
+	key, ok := env.SigningKey()
+	if !ok {
+		fmt.Fprintln(a.stderr, "LEDGER_SIGNING_KEY: required to sign checkpoints (or LEDGER_SIGNING_KEY_FILE)")
+		return ledger.LogSigner{}, false
+	}
+	origin := env.LedgerOrigin
+	if origin == "" {
+		origin = ledger.DefaultOrigin
+	}
+	s, vkey, err := ledger.NoteSigner(origin, key)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "LEDGER_ORIGIN: %v\n", err)
+		return ledger.LogSigner{}, false
+	}
+	return ledger.LogSigner{Origin: origin, Signer: s, Verifier: vkey}, true
+}
+
+func runKeys(ctx context.Context, a *app, args []string) int {
+	fs := a.flags("keys")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	env, code, ok := a.toolEnv()
+	if !ok {
+		return code
+	}
+	ls, ok := a.logSigner(env)
+	if !ok {
+		return exitUsage
+	}
+	fmt.Fprintln(a.stdout, ls.Verifier)
+	fmt.Fprintln(a.stderr, "the ledger's checkpoint-note verifier key: give it to auditors (bot verify --bundle FILE --key KEY) and witnesses (bot witness --log-key KEY)")
+	return exitOK
+}
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func runProve(ctx context.Context, a *app, args []string) int {
+	fs, tenant, incident := incidentFlags(a, "prove")
+	checkpoint := fs.Bool("checkpoint", false, "write the tenant's current tree head as a signed checkpoint note")
+	consistency := fs.String("consistency", "", "OLD checkpoint note file; NEW follows as an argument: prove NEW extends OLD")
+	against := fs.String("against", "", "with --incident: prove against this checkpoint note (e.g. one witnesses cosigned) instead of a new one")
+	out := fs.String("out", "", "write to FILE instead of stdout (atomically)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	newFile := ""
+	if *consistency != "" && fs.NArg() > 0 {
+		// --consistency OLD NEW: NEW is the first argument; flags may follow it.
+		newFile = fs.Arg(0)
+		if code, ok := parse(fs, fs.Args()[1:]); !ok {
+			return code
+		}
+	} else if fs.NArg() > 0 {
+		fmt.Fprintf(a.stderr, "bot prove: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	modes := 0
+	for _, on := range []bool{*incident != "", *checkpoint, *consistency != ""} {
+		if on {
+			modes++
+		}
+	}
+	switch {
+	case modes != 1:
+		fmt.Fprintln(a.stderr, "bot prove: give one of --incident ID, --checkpoint, or --consistency OLD NEW")
+		return exitUsage
+	case *consistency != "" && newFile == "":
+		fmt.Fprintln(a.stderr, "bot prove --consistency OLD NEW: the NEW checkpoint file is missing")
+		return exitUsage
+	case *consistency == "" && !ledger.ValidTenant(*tenant):
+		fmt.Fprintf(a.stderr, "--tenant: %q is not a tenant id ([a-z0-9-]{1,32})\n", *tenant)
+		return exitUsage
+	}
+	env, code, ok := a.toolEnv()
+	if !ok {
+		return code
+	}
+	ls, ok := a.logSigner(env)
+	if !ok {
+		return exitUsage
+	}
+	var oldNote, newNote, againstNote []byte
+	if *against != "" {
+		var err error
+		if againstNote, err = os.ReadFile(*against); err != nil {
+			fmt.Fprintf(a.stderr, "bot prove: %v\n", err)
+			return exitFailed
+		}
+	}
+	if *consistency != "" {
+		var err error
+		if oldNote, err = os.ReadFile(*consistency); err == nil {
+			newNote, err = os.ReadFile(newFile)
+		}
+		if err != nil {
+			fmt.Fprintf(a.stderr, "bot prove: %v\n", err)
+			return exitFailed
+		}
+	}
+	store, closeFn, code, ok := a.openStore(ctx, env)
+	if !ok {
+		return code
+	}
+	defer closeFn()
+	var v any
+	var err error
+	switch {
+	case *checkpoint:
+		var msg []byte
+		msg, _, err = ls.SignHead(ctx, store, *tenant)
+		v = msg
+	case *incident != "":
+		v, err = ledger.BuildBundle(ctx, store, ls, *tenant, *incident, againstNote)
+	default:
+		v, err = ledger.ProveConsistency(ctx, store, ls, oldNote, newNote)
+	}
+	if err != nil {
+		fmt.Fprintf(a.stderr, "bot prove: %v\n", err)
+		return exitFailed
+	}
+	return a.writeOut(*out, "bot prove", v)
+}
+
+// writeOut writes v (raw bytes as they are, anything else as indented JSON) to path or stdout.
+func (a *app) writeOut(path, cmd string, v any) int {
+	b, ok := v.([]byte)
+	if !ok {
+		var err error
+		if b, err = json.MarshalIndent(v, "", "  "); err != nil {
+			fmt.Fprintf(a.stderr, "%s: %v\n", cmd, err)
+			return exitFailed
+		}
+		b = append(b, '\n')
+	}
+	if path == "" {
+		a.stdout.Write(b)
+		return exitOK
+	}
+	if err := writeFileAtomic(path, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+		fmt.Fprintf(a.stderr, "%s: %v\n", cmd, err)
+		return exitFailed
+	}
+	fmt.Fprintf(a.stderr, "wrote %s\n", path)
+	return exitOK
+}
+
+// proofKeys reads --key (default: the one of LEDGER_SIGNING_KEY) and --witness keys.
+func (a *app) proofKeys(env config.Env, key string, witnesses []string) (note.Verifier, []note.Verifier, bool) {
+	var lv note.Verifier
+	if key == "" {
+		if ls, ok := env.SigningKey(); ok && ls != nil {
+			if s, ok := a.logSigner(env); ok {
+				key = s.Verifier
+			}
+		}
+	}
+	if key != "" {
+		v, err := ledger.ParseVerifier(key)
+		if err != nil {
+			fmt.Fprintf(a.stderr, "--key: %v\n", err)
+			return nil, nil, false
+		}
+		lv = v
+	}
+	var ws []note.Verifier
+	for _, w := range witnesses {
+		v, err := ledger.ParseVerifier(w)
+		if err != nil {
+			fmt.Fprintf(a.stderr, "--witness: %v\n", err)
+			return nil, nil, false
+		}
+		ws = append(ws, v)
+	}
+	return lv, ws, true
+}
+
+// verifyProof is `bot verify --bundle FILE` and `bot verify --consistency FILE`: offline.
+func (a *app) verifyProof(env config.Env, bundle, consistency, key string, witnesses []string) int {
+	lv, ws, ok := a.proofKeys(env, key, witnesses)
+	if !ok {
+		return exitUsage
+	}
+	path := bundle + consistency
+	f, err := os.Open(path)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "bot verify: %v\n", err)
+		return exitFailed
+	}
+	defer f.Close()
+	if bundle != "" {
+		rep, err := ledger.VerifyBundle(f, ledger.BundleOptions{Key: lv, Witnesses: ws})
+		if err != nil {
+			fmt.Fprintln(a.stdout, err)
+			return exitFailed
+		}
+		fmt.Fprintf(a.stdout, "ok: %d entries of %s (%s), each included in the signed tree of %d entries\n", rep.Entries, rep.Incident, rep.Folded.Stage, rep.Tree.N)
+		a.describeKeys(rep.Pinned, rep.Witnesses)
+		return exitOK
+	}
+	if lv == nil {
+		fmt.Fprintln(a.stderr, "bot verify --consistency: --key VERIFIER is required (or LEDGER_SIGNING_KEY)")
+		return exitUsage
+	}
+	var cb ledger.ConsistencyBundle
+	if err := json.NewDecoder(io.LimitReader(f, 1<<20)).Decode(&cb); err != nil {
+		fmt.Fprintf(a.stdout, "not a consistency proof: %v\n", err)
+		return exitFailed
+	}
+	old, cur, err := ledger.VerifyConsistency(cb, nil, append([]note.Verifier{lv}, ws...)...)
+	if err != nil {
+		fmt.Fprintln(a.stdout, err)
+		return exitFailed
+	}
+	fmt.Fprintf(a.stdout, "ok: %s at %d entries extends its checkpoint at %d entries\n", cur.Origin, cur.Tree.N, old.Tree.N)
+	a.describeKeys(true, nil)
+	return exitOK
+}
+
+func (a *app) describeKeys(pinned bool, witnesses []string) {
+	if !pinned {
+		fmt.Fprintln(a.stderr, "checkpoint signed by the key the bundle names (not pinned: pass --key VERIFIER from `bot keys`)")
+	}
+	if len(witnesses) == 0 {
+		fmt.Fprintln(a.stderr, "no witness pinned: a history rewritten with a stolen ledger key would pass (pass --witness VERIFIER)")
+	} else {
+		fmt.Fprintf(a.stderr, "cosigned by %s\n", strings.Join(witnesses, ", "))
+	}
+}
+
+func runWitness(ctx context.Context, a *app, args []string) int {
+	fs := a.flags("witness")
+	name := fs.String("name", "", "the witness's key name, e.g. witness.example.org")
+	keyFile := fs.String("key", "", "file holding the witness's base64 Ed25519 seed")
+	initKey := fs.Bool("init", false, "create --key with a new seed (mode 0600) if it does not exist, and print the verifier")
+	var logKeys multiFlag
+	fs.Var(&logKeys, "log-key", "verifier key of a log this witness cosigns (repeatable; from `bot keys`)")
+	state := fs.String("state", "", "file where the witness keeps the last checkpoint of each log it cosigned")
+	file := fs.String("file", "", "the request: a consistency proof from `bot prove --consistency` (old = the last checkpoint this witness cosigned; none the first time)")
+	out := fs.String("out", "", "write the cosigned checkpoint to FILE instead of stdout")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if *name == "" || *keyFile == "" {
+		fmt.Fprintln(a.stderr, "bot witness: --name and --key are required")
+		return exitUsage
+	}
+	if *initKey {
+		if _, err := os.Stat(*keyFile); errors.Is(err, os.ErrNotExist) {
+			seed := make([]byte, ed25519.SeedSize)
+			rand.Read(seed)
+			if err := os.WriteFile(*keyFile, []byte(base64.StdEncoding.EncodeToString(seed)+"\n"), 0o600); err != nil {
+				fmt.Fprintf(a.stderr, "bot witness: %v\n", err)
+				return exitFailed
+			}
+		}
+	}
+	raw, err := os.ReadFile(*keyFile)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "bot witness: %v\n", err)
+		return exitUsage
+	}
+	key, err := config.DecodeSeed(string(raw))
+	if err != nil {
+		fmt.Fprintf(a.stderr, "--key %s: %v\n", *keyFile, err)
+		return exitUsage
+	}
+	vkey, err := ledger.CosignatureVerifierKey(*name, key.Public().(ed25519.PublicKey))
+	if err != nil {
+		fmt.Fprintf(a.stderr, "--name: %v\n", err)
+		return exitUsage
+	}
+	if *initKey {
+		fmt.Fprintln(a.stdout, vkey)
+		return exitOK
+	}
+	var logs []note.Verifier
+	for _, k := range logKeys {
+		v, err := ledger.ParseVerifier(k)
+		if err != nil {
+			fmt.Fprintf(a.stderr, "--log-key: %v\n", err)
+			return exitUsage
+		}
+		logs = append(logs, v)
+	}
+	if len(logs) == 0 || *state == "" || *file == "" {
+		fmt.Fprintln(a.stderr, "bot witness: --log-key, --state and --file are required (or --init)")
+		return exitUsage
+	}
+	w, err := ledger.NewWitness(*name, key, logs, *state, time.Now)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "bot witness: %v\n", err)
+		return exitUsage
+	}
+	b, err := os.ReadFile(*file)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "bot witness: %v\n", err)
+		return exitFailed
+	}
+	var req ledger.ConsistencyBundle
+	if err := json.Unmarshal(b, &req); err != nil {
+		// A bare checkpoint note is a first request: there is nothing to be consistent with yet.
+		req = ledger.ConsistencyBundle{Format: ledger.ConsistencyFormat, New: string(b)}
+	}
+	cosigned, err := w.Cosign(req)
+	if err != nil {
+		fmt.Fprintln(a.stdout, err)
+		return exitFailed
+	}
+	return a.writeOut(*out, "bot witness", cosigned)
+}

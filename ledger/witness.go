@@ -1,0 +1,307 @@
+package ledger
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Witnessing. A witness is a small process on another host, with its own key, that
+// cosigns a log's checkpoint only if it is consistent with the last checkpoint of that log
+// it cosigned. A rewritten history signed with a stolen ledger key then lacks the
+// cosignatures of the witnesses a verifier pins. Cosignatures follow C2SP
+// tlog-cosignature v1: key id SHA-256(name ‖ "\n" ‖ 0x04 ‖ key)[:4], the signature line
+// carries key id ‖ timestamp (8 bytes, big-endian seconds) ‖ Ed25519 signature of
+// "cosignature/v1\ntime <timestamp>\n" followed by the checkpoint body.
+
+const algCosignature = 0x04
+
+// ErrWitnessRefused is the cause of every refusal to cosign.
+var ErrWitnessRefused = errors.New("witness refuses to cosign")
+
+func cosignedMessage(ts uint64, text []byte) []byte {
+	m := []byte("cosignature/v1\ntime " + strconv.FormatUint(ts, 10) + "\n")
+	return append(m, text...)
+}
+
+type cosigner struct {
+	name string
+	id   uint32
+	key  ed25519.PrivateKey
+	now  func() time.Time
+}
+
+func (c *cosigner) Name() string    { return c.name }
+func (c *cosigner) KeyHash() uint32 { return c.id }
+func (c *cosigner) Sign(msg []byte) ([]byte, error) {
+	ts := uint64(c.now().Unix())
+	out := binary.BigEndian.AppendUint64(nil, ts)
+	return append(out, ed25519.Sign(c.key, cosignedMessage(ts, msg))...), nil
+}
+
+type cosignatureVerifier struct {
+	name string
+	id   uint32
+	pub  ed25519.PublicKey
+}
+
+func newCosignatureVerifier(name string, pub ed25519.PublicKey, idHex string) (note.Verifier, error) {
+	if !validKeyName(name) {
+		return nil, fmt.Errorf("%w: witness key name %q", ErrBadNote, name)
+	}
+	id := keyID(name, algCosignature, pub)
+	if idHex != fmt.Sprintf("%08x", id) {
+		return nil, fmt.Errorf("%w: witness key id %s does not match its key", ErrBadNote, idHex)
+	}
+	return &cosignatureVerifier{name: name, id: id, pub: pub}, nil
+}
+
+func (v *cosignatureVerifier) Name() string    { return v.name }
+func (v *cosignatureVerifier) KeyHash() uint32 { return v.id }
+func (v *cosignatureVerifier) Verify(msg, sig []byte) bool {
+	if len(sig) != 8+ed25519.SignatureSize {
+		return false
+	}
+	return ed25519.Verify(v.pub, cosignedMessage(binary.BigEndian.Uint64(sig), msg), sig[8:])
+}
+
+// CosignatureVerifierKey is the verifier string of a witness key: name+keyid+base64(0x04 ‖ key).
+func CosignatureVerifierKey(name string, pub ed25519.PublicKey) (string, error) {
+	if !validKeyName(name) {
+		return "", fmt.Errorf("%w: witness key name %q must be non-empty without spaces or '+'", ErrBadNote, name)
+	}
+	return fmt.Sprintf("%s+%08x+%s", name, keyID(name, algCosignature, pub),
+		base64.StdEncoding.EncodeToString(append([]byte{algCosignature}, pub...))), nil
+}
+
+// ConsistencyBundle is what `bot prove --consistency` writes: two checkpoint notes of one
+// log and the proof that the newer extends the older. A witness takes it as its request.
+type ConsistencyBundle struct {
+	Format string   `json:"format"`
+	Old    string   `json:"old"`
+	New    string   `json:"new"`
+	Proof  []string `json:"proof"`
+}
+
+// ConsistencyFormat names the consistency bundle's format.
+const ConsistencyFormat = "alertengine-consistency/v1"
+
+func decodeProof(p []string) ([]tlog.Hash, error) {
+	if len(p) > 128 {
+		return nil, fmt.Errorf("proof of %d hashes is longer than any tree's", len(p))
+	}
+	out := make([]tlog.Hash, len(p))
+	for i, s := range p {
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(b) != tlog.HashSize {
+			return nil, fmt.Errorf("proof hash %d is not 32 bytes of base64", i+1)
+		}
+		copy(out[i][:], b)
+	}
+	return out, nil
+}
+
+func encodeProof(p []tlog.Hash) []string {
+	out := make([]string, len(p))
+	for i := range p {
+		out[i] = base64.StdEncoding.EncodeToString(p[i][:])
+	}
+	return out
+}
+
+// ForkError: two signed checkpoints of one log that no single history explains.
+type ForkError struct {
+	Origin   string
+	Old, New tlog.Tree
+	Reason   string
+}
+
+func (e *ForkError) Error() string {
+	return fmt.Sprintf("%s: checkpoint of %d entries (root %s) and checkpoint of %d entries (root %s): %s",
+		e.Origin, e.Old.N, e.Old.Hash, e.New.N, e.New.Hash, e.Reason)
+}
+
+// CheckConsistency checks that tree new extends tree old with proof: a smaller new tree is
+// a truncation, two trees of one size with different roots a fork, and a proof that does
+// not check a rewritten history. Every proof hash enters the check (tlog.CheckTree).
+func CheckConsistency(origin string, old, new tlog.Tree, proof []tlog.Hash) error {
+	switch {
+	case new.N < old.N:
+		return &ForkError{origin, old, new, fmt.Sprintf("truncated: %d entries were signed before, %d now", old.N, new.N)}
+	case new.N == old.N && new.Hash != old.Hash:
+		return &ForkError{origin, old, new, "fork: two checkpoints of the same size with different roots"}
+	case new.N == old.N:
+		if len(proof) != 0 {
+			return &ForkError{origin, old, new, "a proof between equal trees must be empty"}
+		}
+		return nil
+	}
+	if err := tlog.CheckTree(proof, new.N, new.Hash, old.N, old.Hash); err != nil {
+		return &ForkError{origin, old, new, fmt.Sprintf("the newer does not extend the older (history rewritten): %v", err)}
+	}
+	return nil
+}
+
+// VerifyConsistency opens both notes of b (each must be signed as OpenCheckpointNote
+// requires) and checks the proof between them. It returns the two checkpoints.
+func VerifyConsistency(b ConsistencyBundle, verifiers []note.Verifier, required ...note.Verifier) (old, new *NoteCheckpoint, err error) {
+	if b.Format != ConsistencyFormat {
+		return nil, nil, fmt.Errorf("%w: format %q, want %s", ErrBadNote, b.Format, ConsistencyFormat)
+	}
+	if old, err = OpenCheckpointNote([]byte(b.Old), verifiers, required...); err != nil {
+		return nil, nil, fmt.Errorf("old checkpoint: %w", err)
+	}
+	if new, err = OpenCheckpointNote([]byte(b.New), verifiers, required...); err != nil {
+		return nil, nil, fmt.Errorf("new checkpoint: %w", err)
+	}
+	if old.Origin != new.Origin {
+		return nil, nil, fmt.Errorf("%w: checkpoints of two logs (%s, %s)", ErrBadNote, old.Origin, new.Origin)
+	}
+	proof, err := decodeProof(b.Proof)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrBadNote, err)
+	}
+	if err := CheckConsistency(new.Origin, old.Tree, new.Tree, proof); err != nil {
+		return nil, nil, err
+	}
+	return old, new, nil
+}
+
+// Witness cosigns checkpoints of logs whose keys it knows, keeping in a state file the
+// last checkpoint of each log it cosigned. One witness process owns its state file.
+type Witness struct {
+	signer note.Signer
+	logs   []note.Verifier
+	state  string
+	now    func() time.Time
+}
+
+// NewWitness returns a witness named name (its key name) with Ed25519 key, cosigning
+// checkpoints signed by any of logs, keeping its state in the file state.
+func NewWitness(name string, key ed25519.PrivateKey, logs []note.Verifier, state string, now func() time.Time) (*Witness, error) {
+	if !validKeyName(name) {
+		return nil, fmt.Errorf("%w: witness name %q must be non-empty without spaces or '+'", ErrBadNote, name)
+	}
+	if len(logs) == 0 || state == "" {
+		return nil, errors.New("witness: needs at least one log key and a state file")
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	return &Witness{signer: &cosigner{name, keyID(name, algCosignature, pub), key, now}, logs: logs, state: state, now: now}, nil
+}
+
+// VerifierKey returns the witness's verifier string, for verifiers to pin.
+func (w *Witness) VerifierKey() string {
+	c := w.signer.(*cosigner)
+	v, _ := CosignatureVerifierKey(c.name, c.key.Public().(ed25519.PublicKey))
+	return v
+}
+
+type witnessLog struct {
+	Size int64  `json:"size"`
+	Root string `json:"root"`
+}
+
+func (w *Witness) load() (map[string]witnessLog, error) {
+	st := map[string]witnessLog{}
+	b, err := os.ReadFile(w.state)
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("witness state: %w", err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("witness state %s: %w", w.state, err)
+	}
+	return st, nil
+}
+
+func (w *Witness) save(st map[string]witnessLog) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(w.state), ".witness-*")
+	if err != nil {
+		return fmt.Errorf("witness state: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("witness state: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("witness state: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("witness state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), w.state); err != nil {
+		return fmt.Errorf("witness state: %w", err)
+	}
+	return nil
+}
+
+// Cosign checks req's new checkpoint (signed by a known log key) against the last
+// checkpoint of its log this witness cosigned, and returns it with the witness's
+// cosignature added. The first checkpoint of a log is trusted as it comes; later ones
+// must come with a proof from exactly the last cosigned one. The state is saved before
+// the cosignature is returned, so a crash never lets it cosign two inconsistent trees.
+func (w *Witness) Cosign(req ConsistencyBundle) ([]byte, error) {
+	cp, err := OpenCheckpointNote([]byte(req.New), w.logs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrWitnessRefused, err)
+	}
+	st, err := w.load()
+	if err != nil {
+		return nil, err
+	}
+	rootB64 := base64.StdEncoding.EncodeToString(cp.Tree.Hash[:])
+	if last, ok := st[cp.Origin]; ok {
+		var lastRoot tlog.Hash
+		b, err := base64.StdEncoding.DecodeString(last.Root)
+		if err != nil || len(b) != tlog.HashSize {
+			return nil, fmt.Errorf("witness state %s: bad root for %s", w.state, cp.Origin)
+		}
+		copy(lastRoot[:], b)
+		lastTree := tlog.Tree{N: last.Size, Hash: lastRoot}
+		var proof []tlog.Hash
+		if cp.Tree.N > last.Size {
+			old, err := OpenCheckpointNote([]byte(req.Old), w.logs)
+			if err != nil {
+				return nil, fmt.Errorf("%w: old checkpoint: %w", ErrWitnessRefused, err)
+			}
+			if old.Origin != cp.Origin || old.Tree != lastTree {
+				return nil, fmt.Errorf("%w: the proof starts at %d entries; the last checkpoint of %s this witness cosigned has %d (prove from it)",
+					ErrWitnessRefused, old.Tree.N, cp.Origin, last.Size)
+			}
+			if proof, err = decodeProof(req.Proof); err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrWitnessRefused, err)
+			}
+		}
+		if err := CheckConsistency(cp.Origin, lastTree, cp.Tree, proof); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrWitnessRefused, err)
+		}
+	}
+	st[cp.Origin] = witnessLog{Size: cp.Tree.N, Root: rootB64}
+	if err := w.save(st); err != nil {
+		return nil, err
+	}
+	n := &note.Note{Text: cp.Note.Text, Sigs: append(append([]note.Signature(nil), cp.Note.Sigs...), cp.Note.UnverifiedSigs...)}
+	out, err := note.Sign(n, w.signer)
+	if err != nil {
+		return nil, fmt.Errorf("cosign: %w", err)
+	}
+	return out, nil
+}
