@@ -52,7 +52,7 @@ func DetectorTenants(f *config.File) []detector.Tenant {
 		dt := detector.Tenant{ID: t.ID, PolicyVersion: t.PolicyVersion(), MinScoreToAlert: float64(t.Policy.MinScoreToAlert),
 			IncidentsPerHour: t.Limits.IncidentsPerHour, AlertmanagerToken: t.Alertmanager.Token.Reveal()}
 		for _, s := range t.Services {
-			dt.Services = append(dt.Services, detector.Service{Name: s.Name, HealthURL: s.HealthURL, AllowPrivateNetwork: s.AllowPrivateNetwork})
+			dt.Services = append(dt.Services, detector.Service{Name: s.Name, HealthURL: s.HealthURL, PollInterval: s.PollInterval, AllowPrivateNetwork: s.AllowPrivateNetwork})
 		}
 		out = append(out, dt)
 	}

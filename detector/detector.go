@@ -38,6 +38,8 @@ type Detector struct {
 	// evalMu and pollMu keep one Evaluate and one Poll at a time: two concurrent rounds of
 	// the same replica would both hold the same leases.
 	evalMu, pollMu sync.Mutex
+	// nextPoll is when each pull-mode service is due a poll (Run's pollDue; pollMu).
+	nextPoll map[pullTarget]time.Time
 	// guarded polls health URLs through the dial guard; unguarded those of services with
 	// AllowPrivateNetwork. Neither takes a proxy from the environment.
 	guarded, unguarded *http.Client
@@ -120,7 +122,8 @@ func (d *Detector) ledgerCtx(ctx context.Context) (context.Context, context.Canc
 }
 
 // Run reads the metric streams and judges the push-mode windows that became complete
-// every ReadInterval, polls pull-mode services every PollInterval and reclaims abandoned
+// every ReadInterval, polls each pull-mode service every its PollInterval (a second after
+// a poll under the threshold, to confirm it) and reclaims abandoned
 // stream entries every ClaimIdle/2, until ctx ends. Errors of one
 // round are logged and the next round tries again; Run returns ctx's error.
 func (d *Detector) Run(ctx context.Context) error {
@@ -162,7 +165,7 @@ func (d *Detector) Run(ctx context.Context) error {
 		})
 	}
 	if len(d.pull) > 0 {
-		loop("poll", every(d.opts.PollInterval), d.Poll)
+		loop("poll", every(d.pollTick()), d.pollDue)
 	}
 	wg.Wait()
 	d.leaveGroups()

@@ -111,6 +111,9 @@ type Tenant struct {
 type Service struct {
 	Name      string
 	HealthURL string
+	// PollInterval is this service's poll period (whole seconds, at least 1 s); 0:
+	// Options.PollInterval.
+	PollInterval time.Duration
 	// AllowPrivateNetwork lets polls of HealthURL reach loopback, private, link-local and
 	// other non-public addresses (services.allow_private_network). Off, such an address
 	// is refused at dial time, as the executor refuses recovery URLs (detector/netguard):
@@ -212,6 +215,9 @@ func (o *Options) Validate() error {
 				bad("tenant %s: duplicate service %q", t.ID, s.Name)
 			}
 			seenSvc[s.Name] = true
+			if s.PollInterval != 0 && (s.PollInterval < time.Second || s.PollInterval%time.Second != 0) {
+				bad("tenant %s: service %s: poll interval %v is not whole seconds of at least 1 s", t.ID, s.Name, s.PollInterval)
+			}
 			if s.HealthURL != "" {
 				u, err := url.Parse(s.HealthURL)
 				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
