@@ -17,8 +17,9 @@
 // died before acknowledging it is claimed by another one with XAUTOCLAIM after ClaimIdle
 // (Reclaim). Malformed, foreign and late entries are acknowledged, counted and logged.
 //
-// Pull. Services with a health_url are polled every PollInterval with PollTimeout
-// (Poll). The /health/alerts document of the Go and the Python SDK is read (ParseHealth):
+// Pull. Services with a health_url are polled every their Service.PollInterval (default
+// Options.PollInterval) with PollTimeout, and a second after a poll under the threshold
+// that has not opened yet, to confirm it (Run; Poll polls every service at once). The /health/alerts document of the Go and the Python SDK is read (ParseHealth):
 // the score the service computed (health_score.score; computed here from p95, error
 // rate and the learned baseline when absent), metrics.overall_p95_ms, error_rate and
 // sample_size. An endpoint that cannot be reached, answers non-2xx or sends something
