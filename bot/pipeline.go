@@ -32,12 +32,19 @@ type PipelineOptions struct {
 	// Proposer proposes the action of a new incident (default PolicyProposer; the
 	// diagnostic council through CouncilProposer).
 	Proposer Proposer
+	// Concurrency bounds the detections handled at once (default DefaultConcurrency);
+	// ConcurrencyPerTenant bounds one tenant's (default DefaultConcurrencyPerTenant).
+	// Detections of one incident are handled one at a time, in order.
+	Concurrency, ConcurrencyPerTenant int
 }
 
 // Validate checks the options.
 func (o *PipelineOptions) Validate() error {
 	if o.Ledger == nil || o.Conversation == nil || o.Executor == nil {
 		return errors.New("pipeline: ledger, conversation and executor are required")
+	}
+	if o.Concurrency < 0 || o.ConcurrencyPerTenant < 0 {
+		return errors.New("pipeline: negative concurrency")
 	}
 	return nil
 }
@@ -72,6 +79,12 @@ func NewPipeline(o PipelineOptions) (*Pipeline, error) {
 	if o.Proposer == nil {
 		o.Proposer = PolicyProposer{}
 	}
+	if o.Concurrency == 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.ConcurrencyPerTenant == 0 {
+		o.ConcurrencyPerTenant = DefaultConcurrencyPerTenant
+	}
 	p := &Pipeline{o: o, tenants: map[string]conversation.Tenant{}, events: make(chan detector.Event, o.Queue)}
 	for _, t := range o.Tenants {
 		p.tenants[t.ID] = t
@@ -97,13 +110,18 @@ func (p *Pipeline) OnDetection(ctx context.Context, ev detector.Event) {
 	}
 }
 
-// Run handles queued detections until ctx ends. At start and every SweepEvery it also
-// finishes what was left half-done, by this replica or another that died: AUTHORIZED
-// incidents whose execution was never enqueued, and open incidents never presented (a
-// failed proposal, a chat that was down, a queue lost in a crash, a silence that ended).
+// Run handles queued detections until ctx ends. Detections of different incidents are
+// handled concurrently (within Concurrency and ConcurrencyPerTenant), so an incident
+// waiting on its diagnosis delays no other; one incident's detections are handled in
+// order. At start and every SweepEvery it also finishes what was left half-done, by this
+// replica or another that died: AUTHORIZED incidents whose execution was never enqueued,
+// and open incidents never presented (a failed proposal, a chat that was down, a queue
+// lost in a crash, a silence that ended). It returns once ctx has ended and the
+// detections being handled are done; those still queued are left to the next sweep.
 func (p *Pipeline) Run(ctx context.Context) error {
-	retry := make(chan retryItem, p.o.Queue)
-	p.sweep(ctx, retry)
+	w := &work{p: p, lanes: newLanes(p.o.Concurrency, p.o.ConcurrencyPerTenant), retry: make(chan retryItem, p.o.Queue)}
+	defer w.lanes.wait()
+	p.sweep(ctx, w)
 	tick := time.NewTicker(p.o.SweepEvery)
 	defer tick.Stop()
 	for {
@@ -111,13 +129,26 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case ev := <-p.events:
-			p.handleOnce(ctx, ev, 1, retry)
-		case r := <-retry:
-			p.handleOnce(ctx, r.ev, r.attempt, retry)
+			w.submit(ctx, ev, 1)
+		case r := <-w.retry:
+			w.submit(ctx, r.ev, r.attempt)
 		case <-tick.C:
-			p.sweep(ctx, retry)
+			p.sweep(ctx, w)
 		}
 	}
+}
+
+// work is what one Run hands out: the lanes detections are handled on, and the retries
+// due.
+type work struct {
+	p     *Pipeline
+	lanes *lanes
+	retry chan retryItem
+}
+
+// submit handles ev on its incident's lane.
+func (w *work) submit(ctx context.Context, ev detector.Event, attempt int) {
+	w.lanes.submit(ctx, ev.Tenant, ev.Incident, func() { w.p.handleOnce(ctx, ev, attempt, w.retry) })
 }
 
 // sweepSource marks the detections the sweep re-raises.
@@ -126,7 +157,7 @@ const sweepSource detector.Source = "sweep"
 // sweepRecent bounds how many of a tenant's newest incidents a sweep looks at.
 const sweepRecent = 500
 
-func (p *Pipeline) sweep(ctx context.Context, retry chan<- retryItem) {
+func (p *Pipeline) sweep(ctx context.Context, w *work) {
 	for id := range p.tenants {
 		ids, err := p.o.Ledger.Store().Incidents(ctx, id)
 		if err != nil {
@@ -148,14 +179,14 @@ func (p *Pipeline) sweep(ctx context.Context, retry chan<- retryItem) {
 					p.o.Logger.Error("sweep: enqueue authorized execution", "tenant", id, "incident", inc, "err", err)
 				}
 			case ledger.Detected, ledger.Proposed, ledger.Validated:
-				p.presentIfMissing(ctx, id, inc, retry)
+				p.presentIfMissing(ctx, id, inc, w)
 			}
 		}
 	}
 }
 
 // presentIfMissing re-raises an open incident that some chat has not been shown.
-func (p *Pipeline) presentIfMissing(ctx context.Context, tenant, incident string, retry chan<- retryItem) {
+func (p *Pipeline) presentIfMissing(ctx context.Context, tenant, incident string, w *work) {
 	missing, err := p.o.Conversation.Unpresented(ctx, tenant, incident)
 	if err != nil || !missing {
 		return
@@ -167,7 +198,7 @@ func (p *Pipeline) presentIfMissing(ctx context.Context, tenant, incident string
 	if _, silenced := p.o.Conversation.Silenced(ctx, tenant, in.Service); silenced {
 		return
 	}
-	p.handleOnce(ctx, detector.Event{Kind: detector.Opened, Source: sweepSource, Tenant: tenant, Service: in.Service, Incident: incident, At: in.OpenedAt}, 1, retry)
+	w.submit(ctx, detector.Event{Kind: detector.Opened, Source: sweepSource, Tenant: tenant, Service: in.Service, Incident: incident, At: in.OpenedAt}, 1)
 }
 
 // retryItem is a detection whose handling failed, due again.

@@ -53,7 +53,7 @@ func DetectorTenants(f *config.File) []detector.Tenant {
 			IncidentsPerHour: t.Limits.IncidentsPerHour, AlertmanagerToken: t.Alertmanager.Token.Reveal(),
 			AlertmanagerMaxAlerts: t.Alertmanager.MaxAlerts, AlertmanagerExpireAfter: t.Alertmanager.ExpireAfter}
 		for _, s := range t.Services {
-			dt.Services = append(dt.Services, detector.Service{Name: s.Name, HealthURL: s.HealthURL, AllowPrivateNetwork: s.AllowPrivateNetwork})
+			dt.Services = append(dt.Services, detector.Service{Name: s.Name, HealthURL: s.HealthURL, PollInterval: s.PollInterval, AllowPrivateNetwork: s.AllowPrivateNetwork})
 		}
 		out = append(out, dt)
 	}

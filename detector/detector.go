@@ -38,6 +38,8 @@ type Detector struct {
 	// evalMu and pollMu keep one Evaluate and one Poll at a time: two concurrent rounds of
 	// the same replica would both hold the same leases.
 	evalMu, pollMu sync.Mutex
+	// nextPoll is when each pull-mode service is due a poll (Run's pollDue; pollMu).
+	nextPoll map[pullTarget]time.Time
 	// guarded polls health URLs through the dial guard; unguarded those of services with
 	// AllowPrivateNetwork. Neither takes a proxy from the environment.
 	guarded, unguarded *http.Client
@@ -123,9 +125,10 @@ func (d *Detector) ledgerCtx(ctx context.Context) (context.Context, context.Canc
 const AlertExpiryInterval = time.Minute
 
 // Run reads the metric streams and judges the push-mode windows that became complete
-// every ReadInterval, polls pull-mode services every PollInterval, reclaims abandoned
-// stream entries every ClaimIdle/2 and expires Alertmanager alerts every
-// AlertExpiryInterval, until ctx ends. Errors of one
+// every ReadInterval, polls each pull-mode service every its PollInterval (a second after
+// a poll under the threshold, to confirm it), reclaims abandoned stream entries every
+// ClaimIdle/2 and expires Alertmanager alerts every AlertExpiryInterval, until ctx ends.
+// Errors of one
 // round are logged and the next round tries again; Run returns ctx's error.
 func (d *Detector) Run(ctx context.Context) error {
 	if err := d.EnsureGroups(ctx); err != nil {
@@ -166,7 +169,7 @@ func (d *Detector) Run(ctx context.Context) error {
 		})
 	}
 	if len(d.pull) > 0 {
-		loop("poll", every(d.opts.PollInterval), d.Poll)
+		loop("poll", every(d.pollTick()), d.pollDue)
 	}
 	for _, t := range d.opts.Tenants {
 		if t.AlertmanagerToken != "" {

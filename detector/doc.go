@@ -17,8 +17,9 @@
 // died before acknowledging it is claimed by another one with XAUTOCLAIM after ClaimIdle
 // (Reclaim). Malformed, foreign and late entries are acknowledged, counted and logged.
 //
-// Pull. Services with a health_url are polled every PollInterval with PollTimeout
-// (Poll). The /health/alerts document of the Go and the Python SDK is read (ParseHealth):
+// Pull. Services with a health_url are polled every their Service.PollInterval (default
+// Options.PollInterval) with PollTimeout, and a second after a poll under the threshold
+// that has not opened yet, to confirm it (Run; Poll polls every service at once). The /health/alerts document of the Go and the Python SDK is read (ParseHealth):
 // the score the service computed (health_score.score; computed here from p95, error
 // rate and the learned baseline when absent), metrics.overall_p95_ms, error_rate and
 // sample_size. An endpoint that cannot be reached, answers non-2xx or sends something
@@ -61,7 +62,11 @@
 // consecutive judged evaluations opens an incident — whatever makes the score bad, a
 // latency-only spike included. The DETECTED entry cites "health 23/100 < 70 for 2
 // evaluations: p95 2.8 s (baseline 80 ms, ×35), errors 0.0%" and carries score, p95_ms,
-// error_rate, baseline_p95_ms, trend, sample_size and window. While the episode lasts,
+// error_rate, baseline_p95_ms, trend, sample_size and window. In push mode the newest
+// FastWindow (5 s) of the window also opens on its own, on one evaluation, when it holds
+// FastMinSamples (100) requests and scores 20 points under the threshold ("health 31/100 <
+// 70 over the last 250 requests: …"): waiting for slow requests to make up a twentieth
+// of the whole window and for a second evaluation costs up to two seconds of detection. While the episode lasts,
 // bad evaluations record nothing, except one update when the score crosses into a worse
 // severity band (or clearly, by 5 points, into a better one). RecoverAfter (3)
 // consecutive healthy evaluations close it by its stage: RECOVERED before authorization

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/alertengine/alertengine/sdk/health"
 )
 
 // maxBacklog is how many window ends an evaluation catches up on after a pause; older
@@ -180,6 +182,9 @@ func (d *Detector) evaluateEnd(ctx context.Context, ps pushStream, end, now time
 		window: fmt.Sprintf("%s ending %s (%d buckets, %d summaries)", d.opts.Window, end.UTC().Format(time.RFC3339),
 			w.buckets, w.summaries),
 	}
+	if fast, ok := d.fastObservation(ps, end, st, w); ok {
+		obs = fast
+	}
 	// The decision is stamped with the window's end plus the time it took to become
 	// judgeable, i.e. when it is made.
 	at := now
@@ -187,4 +192,28 @@ func (d *Detector) evaluateEnd(ctx context.Context, ps pushStream, end, now time
 		at = end
 	}
 	return d.judge(ctx, d.tenants[ps.tenant], ps.service, at, st, obs)
+}
+
+// decisiveMargin is how far under the tenant's threshold the newest FastWindow must score
+// to open at once: a score near the threshold (a slow drift crossing it) waits for the
+// whole window, so it does not open, heal and reopen.
+const decisiveMargin = 20
+
+// fastObservation is the newest FastWindow of w when it decides on its own: the service
+// is not in an episode, the part holds FastMinSamples requests, and it scores
+// decisiveMargin under the tenant's threshold. The judgement then opens at once (see Options.FastWindow).
+func (d *Detector) fastObservation(ps pushStream, end time.Time, st *gateState, w *window) (observation, bool) {
+	n := w.recent.Count()
+	if st.Alerting || d.opts.FastWindow >= d.opts.Window || n < uint64(max(d.opts.FastMinSamples, d.opts.MinSamples)) {
+		return observation{}, false
+	}
+	p95, errRate := w.recent.Quantile(0.95), w.recent.ErrorRate()
+	if health.Compute(p95, errRate, st.Baseline.AnomalyRatio(p95, errRate)).Score >= d.tenants[ps.tenant].MinScoreToAlert-decisiveMargin {
+		return observation{}, false
+	}
+	return observation{
+		source: SourcePush, p95Ms: p95, errorRate: errRate, errors4xx: w.recent.Errors4xx(), n: n, decisive: true,
+		window: fmt.Sprintf("%s ending %s (the newest part of the %s window, %d requests: enough to decide at once)",
+			d.opts.FastWindow, end.UTC().Format(time.RFC3339), d.opts.Window, n),
+	}, true
 }

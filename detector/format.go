@@ -12,6 +12,10 @@ import (
 // openReason is the one line a DETECTED entry carries, e.g.
 // "health 23/100 < 70 for 2 evaluations: p95 2.8 s (baseline 80 ms, ×35), errors 0.0%".
 func openReason(ev evidence) string {
+	if ev.obs.decisive {
+		return ledger.ClipText(fmt.Sprintf("health %s/100 < %s over the last %d requests: %s",
+			fmtScore(ev.reading.Score), fmtScore(ev.tenant.MinScoreToAlert), ev.obs.n, measurements(ev)))
+	}
 	return ledger.ClipText(fmt.Sprintf("health %s/100 < %s for %d evaluations: %s",
 		fmtScore(ev.reading.Score), fmtScore(ev.tenant.MinScoreToAlert), ev.streak, measurements(ev)))
 }

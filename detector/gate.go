@@ -184,6 +184,8 @@ type observation struct {
 	window string
 	// unreachable, when set, says why nothing could be measured (the endpoint is down).
 	unreachable string
+	// decisive: a bad judgement of this observation opens at once (Options.FastWindow).
+	decisive bool
 }
 
 // judge scores obs, moves the gate and records what the policy decides. It is the one
@@ -236,7 +238,7 @@ func (d *Detector) judge(ctx context.Context, t *Tenant, service string, now tim
 	ev := evidence{tenant: t, service: service, at: now, reading: r, obs: obs, base: base, streak: max(st.Bad, st.Good)}
 	var err error
 	switch {
-	case !st.Alerting && bad && st.Bad >= d.opts.OpenAfter:
+	case !st.Alerting && bad && (st.Bad >= d.opts.OpenAfter || obs.decisive):
 		err = d.openFromGate(ctx, st, ev)
 	case st.Alerting && bad:
 		err = d.maybeUpdateBand(ctx, st, ev)

@@ -290,7 +290,8 @@ func TestServiceAlreadyOpen(t *testing.T) {
 // caller) is not a second consecutive evaluation.
 func TestSameWindowCountsOnce(t *testing.T) {
 	h := newHarness(t)
-	d := h.replica("r1", defaultTenants(), nil)
+	// The whole window decides (no FastWindow): this is about its two evaluations.
+	d := h.replica("r1", defaultTenants(), wholeWindowOnly)
 	i := 0
 	h.feed(d, &i, 20, 80, 200)
 	lat, st := constant(40, 2500, 200)

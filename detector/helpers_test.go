@@ -80,6 +80,10 @@ func defaultTenants() []Tenant {
 
 // replica starts a detector replica with its own Redis client and its own ledger (as a
 // separate process would have) on the shared Redis.
+// wholeWindowOnly turns off the FastWindow, so only OpenAfter evaluations of the whole
+// window open an incident.
+func wholeWindowOnly(o *Options) { o.FastWindow = DefaultWindow }
+
 func (h *harness) replica(name string, tenants []Tenant, tweak func(*Options)) *Detector {
 	h.t.Helper()
 	c := h.srv.Client(h.t)

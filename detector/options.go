@@ -45,6 +45,15 @@ type Options struct {
 	// In push mode one evaluation judges each second's window, as soon as its last bucket
 	// is complete.
 	Window time.Duration
+	// FastWindow is the newest part of the window (default 5 s, whole seconds) that, when it
+	// alone holds at least FastMinSamples requests (default 100) and scores 20 points under
+	// the tenant's threshold, opens an incident at once instead of after OpenAfter evaluations
+	// of the whole window: a service with that much traffic has enough slow requests to
+	// make the evidence solid, and waiting for them to fill a tenth of the window, then
+	// for a second evaluation, costs up to two seconds of detection. Push mode only; a
+	// FastWindow of Window or more turns it off. Recovery is judged on the whole window.
+	FastWindow     time.Duration
+	FastMinSamples int
 	// MaxEvalDelay is how long after a bucket closes its window waits for instances that
 	// shipped the previous bucket but not this one yet (default 2.5 s: the SDK ships a
 	// second after a 1 s grace, on a 1 s ticker). A window is judged as soon as it is
@@ -111,6 +120,9 @@ type Tenant struct {
 type Service struct {
 	Name      string
 	HealthURL string
+	// PollInterval is this service's poll period (whole seconds, at least 1 s); 0:
+	// Options.PollInterval.
+	PollInterval time.Duration
 	// AllowPrivateNetwork lets polls of HealthURL reach loopback, private, link-local and
 	// other non-public addresses (services.allow_private_network). Off, such an address
 	// is refused at dial time, as the executor refuses recovery URLs (detector/netguard):
@@ -126,6 +138,8 @@ const MaxRedirects = 3
 // Defaults.
 const (
 	DefaultWindow           = 10 * time.Second
+	DefaultFastWindow       = 5 * time.Second
+	DefaultFastMinSamples   = 100
 	DefaultMaxEvalDelay     = 2500 * time.Millisecond
 	DefaultReadInterval     = 100 * time.Millisecond
 	DefaultReadCount        = 256
@@ -166,7 +180,7 @@ func (o *Options) Validate() error {
 		bad("no tenants")
 	}
 	for name, d := range map[string]time.Duration{
-		"Window": o.Window, "MaxEvalDelay": o.MaxEvalDelay, "ReadInterval": o.ReadInterval,
+		"Window": o.Window, "FastWindow": o.FastWindow, "MaxEvalDelay": o.MaxEvalDelay, "ReadInterval": o.ReadInterval,
 		"ClaimIdle": o.ClaimIdle, "LeaseTTL": o.LeaseTTL, "PollInterval": o.PollInterval, "PollTimeout": o.PollTimeout,
 		"RedisTimeout": o.RedisTimeout,
 	} {
@@ -177,7 +191,10 @@ func (o *Options) Validate() error {
 	if o.Window%time.Second != 0 {
 		bad("Window %v is not whole seconds", o.Window)
 	}
-	if o.ReadCount < 0 || o.MinSamples < 0 || o.OpenAfter < 0 || o.RecoverAfter < 0 || o.MaxBodyBytes < 0 {
+	if o.FastWindow%time.Second != 0 {
+		bad("FastWindow %v is not whole seconds", o.FastWindow)
+	}
+	if o.ReadCount < 0 || o.MinSamples < 0 || o.FastMinSamples < 0 || o.OpenAfter < 0 || o.RecoverAfter < 0 || o.MaxBodyBytes < 0 {
 		bad("negative count")
 	}
 	if o.PollInterval > 0 && o.PollTimeout > o.PollInterval {
@@ -220,6 +237,9 @@ func (o *Options) Validate() error {
 				bad("tenant %s: duplicate service %q", t.ID, s.Name)
 			}
 			seenSvc[s.Name] = true
+			if s.PollInterval != 0 && (s.PollInterval < time.Second || s.PollInterval%time.Second != 0) {
+				bad("tenant %s: service %s: poll interval %v is not whole seconds of at least 1 s", t.ID, s.Name, s.PollInterval)
+			}
 			if s.HealthURL != "" {
 				u, err := url.Parse(s.HealthURL)
 				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -248,6 +268,7 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	def(&o.Window, DefaultWindow)
+	def(&o.FastWindow, DefaultFastWindow)
 	def(&o.MaxEvalDelay, DefaultMaxEvalDelay)
 	def(&o.ReadInterval, DefaultReadInterval)
 	def(&o.ClaimIdle, DefaultClaimIdle)
@@ -260,6 +281,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MinSamples == 0 {
 		o.MinSamples = DefaultMinSamples
+	}
+	if o.FastMinSamples == 0 {
+		o.FastMinSamples = DefaultFastMinSamples
 	}
 	if o.OpenAfter == 0 {
 		o.OpenAfter = DefaultOpenAfter

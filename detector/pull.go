@@ -155,22 +155,80 @@ func ParseHealth(body []byte) (Health, error) {
 // holds (taking free leases), with PollTimeout each, and judges what they report through
 // the same gate as push mode. An endpoint that is unreachable, answers non-2xx or sends
 // an unusable body is logged and counted (Stats.PollErrors) and changes nothing: it
-// neither counts as a bad nor as a healthy evaluation. Run calls Poll every PollInterval.
+// neither counts as a bad nor as a healthy evaluation. Run polls each service every
+// Service.PollInterval (see pollDue); Poll polls them all now.
 func (d *Detector) Poll(ctx context.Context, now time.Time) error {
 	d.pollMu.Lock()
 	defer d.pollMu.Unlock()
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, pollConcurrency)
-	)
+	_, err := d.pollTargets(ctx, now, d.pull)
+	return err
+}
+
+// confirmAfter is how soon a service is polled again after a poll under its tenant's
+// threshold that did not open an incident yet: the confirming poll the gate needs comes a
+// second later, not a whole interval, so detection takes at most an interval and a second.
+const confirmAfter = time.Second
+
+// pollEvery is a service's poll period.
+func (d *Detector) pollEvery(s Service) time.Duration {
+	if s.PollInterval > 0 {
+		return s.PollInterval
+	}
+	return d.opts.PollInterval
+}
+
+// pollTick is how often Run looks for services due a poll.
+func (d *Detector) pollTick() time.Duration {
+	tick := confirmAfter
 	for _, pt := range d.pull {
+		tick = min(tick, d.pollEvery(pt.svc))
+	}
+	return tick
+}
+
+// pollDue polls the services whose time has come: each every its own interval, or
+// confirmAfter after a bad poll that has not opened yet.
+func (d *Detector) pollDue(ctx context.Context, now time.Time) error {
+	d.pollMu.Lock()
+	defer d.pollMu.Unlock()
+	if d.nextPoll == nil {
+		d.nextPoll = make(map[pullTarget]time.Time, len(d.pull))
+	}
+	var due []pullTarget
+	for _, pt := range d.pull {
+		if next, ok := d.nextPoll[pt]; !ok || !now.Before(next) {
+			due = append(due, pt)
+		}
+	}
+	confirm, err := d.pollTargets(ctx, now, due)
+	for i, pt := range due {
+		next := now.Add(d.pollEvery(pt.svc))
+		if confirm[i] {
+			next = now.Add(confirmAfter)
+		}
+		d.nextPoll[pt] = next
+	}
+	return err
+}
+
+// pollTargets polls targets concurrently (at most pollConcurrency at once) and reports,
+// per target, whether it wants a confirming poll.
+func (d *Detector) pollTargets(ctx context.Context, now time.Time, targets []pullTarget) ([]bool, error) {
+	var (
+		mu      sync.Mutex
+		errs    []error
+		wg      sync.WaitGroup
+		sem     = make(chan struct{}, pollConcurrency)
+		confirm = make([]bool, len(targets))
+	)
+	for i, pt := range targets {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := d.pollOne(ctx, pt, now); err != nil && !errors.Is(err, errLeaseLost) {
+			c, err := d.pollOne(ctx, pt, now)
+			confirm[i] = c
+			if err != nil && !errors.Is(err, errLeaseLost) {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -178,23 +236,25 @@ func (d *Detector) Poll(ctx context.Context, now time.Time) error {
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return confirm, errors.Join(errs...)
 }
 
-func (d *Detector) pollOne(ctx context.Context, pt pullTarget, now time.Time) error {
+// pollOne polls one service and judges it; confirm reports a judgement under the
+// threshold that has not opened an incident yet.
+func (d *Detector) pollOne(ctx context.Context, pt pullTarget, now time.Time) (confirm bool, err error) {
 	t, name := pt.tenant, pt.svc.Name
-	held, err := d.lease(ctx, t.ID, name, 2*d.opts.PollInterval+d.opts.PollTimeout)
+	held, err := d.lease(ctx, t.ID, name, 2*d.pollEvery(pt.svc)+d.opts.PollTimeout)
 	if err != nil || !held {
-		return err
+		return false, err
 	}
 	h, ferr := d.fetchHealth(ctx, pt.svc)
 	st, err := d.loadGate(ctx, t.ID, name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	end := now.Truncate(time.Second)
 	if end.UnixMilli() <= st.LastEval {
-		return nil
+		return false, nil
 	}
 	st.LastEval = end.UnixMilli()
 	where := "endpoint " + redactURL(pt.svc.HealthURL)
@@ -211,10 +271,10 @@ func (d *Detector) pollOne(ctx context.Context, pt pullTarget, now time.Time) er
 		}
 		st.PollFailure = why
 		if st.PollFailures < UnreachableAfter {
-			return d.saveGate(ctx, t.ID, name, st)
+			return false, d.saveGate(ctx, t.ID, name, st)
 		}
 		zero := 0.0
-		return d.judge(ctx, t, name, now, st, observation{source: SourcePull, n: uint64(d.opts.MinSamples), reported: &zero,
+		return false, d.judge(ctx, t, name, now, st, observation{source: SourcePull, n: uint64(d.opts.MinSamples), reported: &zero,
 			unreachable: ledger.ClipText(fmt.Sprintf("%s for %d polls in a row", why, st.PollFailures)), window: where})
 	}
 	if st.PollFailures > 0 {
@@ -225,7 +285,8 @@ func (d *Detector) pollOne(ctx context.Context, pt pullTarget, now time.Time) er
 		source: SourcePull, p95Ms: h.P95Ms, errorRate: h.ErrorRate, n: h.SampleSize, reported: h.Score,
 		window: where,
 	}
-	return d.judge(ctx, t, name, now, st, obs)
+	err = d.judge(ctx, t, name, now, st, obs)
+	return !st.Alerting && st.Bad > 0 && st.Bad < d.opts.OpenAfter, err
 }
 
 // UnreachableAfter is how many failed polls in a row make a pull-mode service judged

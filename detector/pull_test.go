@@ -265,3 +265,53 @@ func TestParseHealth(t *testing.T) {
 		})
 	}
 }
+
+// TestPullIntervalPerService: Run looks for due polls every second (pollDue, here on the
+// fake clock). Each service is polled every its own interval, and a poll under the
+// threshold is confirmed a second later, so a fault the endpoint reports is detected
+// within one interval and a second.
+func TestPullIntervalPerService(t *testing.T) {
+	fast, slow := newHealthServer(t), newHealthServer(t)
+	h := newHarness(t)
+	tenants := []Tenant{{ID: "acme", PolicyVersion: "policy-v7", Services: []Service{
+		{Name: "checkout", HealthURL: fast.URL + "/health/alerts", AllowPrivateNetwork: true, PollInterval: 2 * time.Second},
+		{Name: "payments", HealthURL: slow.URL + "/health/alerts", AllowPrivateNetwork: true}, // LOOP_INTERVAL_S: 5 s
+	}}}
+	d := h.replica("r1", tenants, func(o *Options) { o.PollTimeout = time.Second })
+	if tick := d.pollTick(); tick != time.Second {
+		t.Fatalf("Run looks for due polls every %v, want 1s", tick)
+	}
+	healthy := goHealth(96, 85, 0.001, 400)
+	fast.answer(200, healthy)
+	slow.answer(200, healthy)
+	ctx := context.Background()
+	const fault = 10_500 * time.Millisecond // the endpoint turns bad between two ticks
+	var detected time.Duration
+	for s := time.Duration(0); s <= 20*time.Second; s += time.Second {
+		if s >= fault {
+			fast.answer(200, goHealth(23, 2800, 0, 410))
+		}
+		now := base.Add(s)
+		h.clock.Set(now)
+		if err := d.pollDue(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+		if detected == 0 && len(h.entriesOf("acme", ledger.Detect)) == 1 {
+			detected = s
+		}
+	}
+	if detected == 0 {
+		t.Fatal("the fault was never detected")
+	}
+	if lat := detected - fault; lat > 2*time.Second+time.Second {
+		t.Errorf("detected %v after the fault, want within the 2 s interval + 1 s", lat)
+	}
+	// 21 ticks over 20 s: the 2 s service 11 times plus one confirming poll; the 5 s one 5 times.
+	fast.mu.Lock()
+	slow.mu.Lock()
+	defer fast.mu.Unlock()
+	defer slow.mu.Unlock()
+	if fast.hits < 11 || fast.hits > 13 || slow.hits != 5 {
+		t.Errorf("polls: %d of the 2 s service, %d of the 5 s one; want about 11 (plus a confirmation) and 5", fast.hits, slow.hits)
+	}
+}

@@ -37,8 +37,10 @@ func TestTwoReplicasOneIncident(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
-			a := h.replica("replica-a", defaultTenants(), nil)
-			b := h.replica("replica-b", defaultTenants(), nil)
+			// The whole window decides (no FastWindow), so the handover can fall between
+			// its two bad evaluations.
+			a := h.replica("replica-a", defaultTenants(), wholeWindowOnly)
+			b := h.replica("replica-b", defaultTenants(), wholeWindowOnly)
 			ctx := context.Background()
 			dead := map[*Detector]bool{}
 			for i := range sc.Buckets {

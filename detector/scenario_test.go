@@ -13,6 +13,8 @@ import (
 // TestScenarios plays every metric scenario through the SDK's summaries (two instances
 // per bucket, merged by the detector) and the push path (stream → window → evaluation),
 // one evaluation after each bucket, and checks after which bucket incidents open and close.
+// The number of incidents each scenario opens is the false-alarm guard of every change to
+// the policy: flapping opens one, low traffic none, steady and surging traffic none.
 func TestScenarios(t *testing.T) {
 	tests := []struct {
 		scenario   string
@@ -23,22 +25,27 @@ func TestScenarios(t *testing.T) {
 		{scenario: "steady"},
 		{scenario: "traffic-surge"},
 		{scenario: "low-traffic"},
-		// Spike starts at bucket 60: bad after 60 and 61 → opens after 61 (2 evaluations).
+		// Spike starts at bucket 60: its 50 slow requests are a fifth of the newest 5 s (250
+		// requests), far under the threshold → opens after 60, at once (FastWindow).
 		// Last slow bucket 89: the window is clean after 99, healthy 99, 100, 101 → closes.
-		{scenario: "latency-spike", opens: []int{61}, closes: []int{101},
-			wantReason: regexp.MustCompile(`^health \d+(\.\d)?/100 < 70 for 2 evaluations: p95 2\.\d s \(baseline \d+ ms, ×\d+\), errors 0\.0%`)},
-		// 20% 5xx from bucket 60: the 10 s window's error share crosses the threshold once
+		{scenario: "latency-spike", opens: []int{60}, closes: []int{101},
+			wantReason: regexp.MustCompile(`^health \d+(\.\d)?/100 < 70 over the last 250 requests: p95 2\.\d s \(baseline \d+ ms, ×\d+\), errors 0\.0%`)},
+		// 20% 5xx from bucket 60: the newest 5 s never score 20 points under the threshold,
+		// so the whole window decides: the 10 s window's error share crosses the threshold once
 		// half of it is failing (after 64), so it opens after 65; it heals when at most
 		// 4 failing buckets remain (after 95) and closes 3 evaluations later.
 		{scenario: "error-surge", opens: []int{65}, closes: []int{97},
 			wantReason: regexp.MustCompile(`^health \d+(\.\d)?/100 < 70 for 2 evaluations: p95 \d+ ms \(baseline \d+ ms, ×1\.\d\), errors 1\d\.\d%`)},
 		// p95 climbs 12 ms a second from bucket 60; the baseline learns the healthy part of
 		// the climb, so the score goes under 70 only near a 1 s p95 (after 139 and 140).
+		// The newest 5 s cross the threshold earlier but only just: not decisive, so the
+		// drift does not open, heal and reopen.
 		// The 3 s plateau ends with bucket 329: clean window after 339, closes after 341.
 		{scenario: "slow-drift", opens: []int{140}, closes: []int{341}},
-		// 5 s bad / 5 s good from 60 to 179: the window never clears, so one incident
-		// that closes 3 evaluations after the last bad bucket (174) leaves it (184).
-		{scenario: "flapping", opens: []int{61}, closes: []int{186}},
+		// 5 s bad / 5 s good from 60 to 179: the newest 5 s are decisively bad after 60; the
+		// window never clears, so one incident that closes 3 evaluations after the last bad
+		// bucket (174) leaves it (184). One incident, as before FastWindow.
+		{scenario: "flapping", opens: []int{60}, closes: []int{186}},
 		// Failing from the first bucket, before any baseline exists: opens after bucket 1.
 		// Healthy from 40; with 3 failing buckets of 10 left (after 46) the score is back
 		// over 70, and the third healthy evaluation closes it.

@@ -104,7 +104,9 @@ var ErrForeignSummary = errors.New("summary does not belong to its stream")
 // window is what an evaluation judges: the merged summaries of every instance over the
 // buckets [start, end).
 type window struct {
-	agg        sdk.Aggregate
+	agg sdk.Aggregate
+	// recent merges the buckets of the newest FastWindow only.
+	recent     sdk.Aggregate
 	start, end time.Time
 	buckets    int // distinct buckets with data
 	summaries  int
@@ -138,6 +140,9 @@ func (d *Detector) loadWindow(ctx context.Context, tenant, service string, end t
 			continue
 		}
 		w.agg.Add(s)
+		if !s.Bucket.Before(end.Add(-d.opts.FastWindow)) {
+			w.recent.Add(s)
+		}
 		w.summaries++
 		if !seen[s.Bucket.Unix()] {
 			seen[s.Bucket.Unix()] = true

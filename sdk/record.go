@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -19,8 +20,8 @@ import (
 // Once a second is over (plus drainGrace for requests still being recorded), the
 // collector swaps those counters back to zero and turns them into a DDSketch: the
 // bins use the sketch's own index mapping, so the result is exactly the sketch the
-// latencies would have built. The only allocation per request is the ResponseWriter
-// wrapper.
+// latencies would have built. A request allocates nothing: its ResponseWriter wrapper
+// comes from a pool and goes back once the request is recorded.
 
 const (
 	// slotCount is the number of one-second slots in flight; a power of two. Two are
@@ -60,6 +61,9 @@ func newRouteTable() *routeTable {
 
 // routeID returns the id of a pattern, registering it on first sight.
 func (s *SDK) routeID(pattern string) uint16 {
+	if pattern == "" {
+		return routeOther
+	}
 	if id, ok := s.routes.Load().ids[pattern]; ok {
 		return id
 	}
@@ -145,6 +149,27 @@ func (s *SDK) Instrument(h http.Handler) http.Handler {
 type instrumented struct {
 	s    *SDK
 	next http.Handler
+	// writers recycles the status-capturing wrappers, so a request allocates none. A
+	// wrapper goes back only after its handler returned normally and did not hijack
+	// the connection: a handler that panicked or took the connection may still hold it.
+	writers sync.Pool
+}
+
+// writer returns a wrapper around w with no status captured yet.
+func (in *instrumented) writer(w http.ResponseWriter) *responseWriter {
+	rw, _ := in.writers.Get().(*responseWriter)
+	if rw == nil {
+		rw = new(responseWriter)
+	}
+	rw.ResponseWriter = w
+	return rw
+}
+
+// release clears rw (so the pool keeps no reference to a finished request's writer)
+// and returns it to the pool.
+func (in *instrumented) release(rw *responseWriter) {
+	*rw = responseWriter{}
+	in.writers.Put(rw)
 }
 
 func (in *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -161,11 +186,14 @@ func (in *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		start = s.clock()
 	}
-	rw := &responseWriter{ResponseWriter: w}
+	rw := in.writer(w)
 	returned := false
 	defer func() {
 		if rw.hijacked {
 			return
+		}
+		if returned {
+			defer in.release(rw)
 		}
 		status := rw.status
 		switch {

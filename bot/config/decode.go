@@ -29,7 +29,7 @@ const (
 var (
 	rootKeys         = []string{"tenants"}
 	tenantKeys       = []string{"id", "services", "chats", "people", "recovery", "policy", "alertmanager", "limits"}
-	serviceKeys      = []string{"name", "health_url", "allow_private_network", "repos"}
+	serviceKeys      = []string{"name", "health_url", "poll_interval", "allow_private_network", "repos"}
 	chatKeys         = []string{"telegram", "whatsapp"}
 	personKeys       = []string{"name", "role", "telegram", "whatsapp", "phone", "github"}
 	recoveryKeys     = []string{"url", "secret", "actions", "allow_private_network", "default_action"}

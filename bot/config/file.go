@@ -14,7 +14,9 @@ import (
 
 // Defaults of the tenants file (SPEC §3).
 const (
-	DefaultApprovalTTL      = 5 * time.Minute
+	DefaultApprovalTTL = 5 * time.Minute
+	// MinPollInterval is the shortest poll_interval a polled service may ask for.
+	MinPollInterval         = time.Second
 	DefaultEscalateAfter    = 180 * time.Second
 	DefaultIncidentsPerHour = 20
 )
@@ -54,6 +56,9 @@ type Tenant struct {
 type Service struct {
 	Name      string
 	HealthURL string
+	// PollInterval is how often HealthURL is polled (poll_interval, whole seconds, at least
+	// MinPollInterval); 0: LOOP_INTERVAL_S.
+	PollInterval time.Duration
 	// AllowPrivateNetwork lets the health poller reach HealthURL (and same-origin
 	// redirects from it) on loopback, private, link-local and other non-public addresses;
 	// off, they are refused at dial time. In-cluster health URLs need it on.

@@ -538,6 +538,24 @@ func TestParseProblems(t *testing.T) {
 			`alertengine.yaml:5: tenants[1].policy.approval_ttl: want a duration like 5m or 180s, got "never"`,
 		}},
 	}
+	tests = append(tests, struct {
+		name string
+		yaml string
+		env  *Env
+		want []string
+	}{"poll intervals", `tenants:
+  - id: acme
+    services:
+      - {name: a, health_url: "http://a.example/health/alerts", poll_interval: 500ms}
+      - {name: b, health_url: "http://b.example/health/alerts", poll_interval: 1500ms}
+      - {name: c, poll_interval: 2s}
+      - {name: d, health_url: "http://d.example/health/alerts", poll_interval: soon}
+`, nil, []string{
+		`alertengine.yaml:4: tenants[0].services[0].poll_interval: must be whole seconds, at least 1s, got "500ms"`,
+		`alertengine.yaml:5: tenants[0].services[1].poll_interval: must be whole seconds, at least 1s, got "1500ms"`,
+		`alertengine.yaml:6: tenants[0].services[2].poll_interval: applies only to a polled service: set health_url too (push-mode services are never polled)`,
+		`alertengine.yaml:7: tenants[0].services[3].poll_interval: want a duration like 5m or 180s, got "soon"`,
+	}})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := demoEnv(t)
@@ -616,5 +634,21 @@ func TestAChatBelongsToOneTenant(t *testing.T) {
 	_, err := Parse("t.yaml", []byte(doc), func(string) (string, bool) { return "", false }, Env{Mode: Demo})
 	if err == nil || !strings.Contains(err.Error(), "t.yaml:7: tenants[1].chats: chat telegram:-100123 is also listed by tenants[0]; a chat belongs to one tenant") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestPollInterval(t *testing.T) {
+	f, err := Parse("alertengine.yaml", []byte(`tenants:
+  - id: acme
+    services:
+      - {name: a, health_url: "https://a.example/health/alerts", poll_interval: 1s}
+      - {name: b, health_url: "https://b.example/health/alerts"}
+`), mapLookup(nil), demoEnv(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []time.Duration{f.Tenants[0].Services[0].PollInterval, f.Tenants[0].Services[1].PollInterval}
+	if d := cmp.Diff([]time.Duration{time.Second, 0}, got); d != "" {
+		t.Errorf("poll intervals (-want +got; 0 is LOOP_INTERVAL_S):\n%s", d)
 	}
 }

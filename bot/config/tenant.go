@@ -149,6 +149,16 @@ func (d *decoder) services(o object) []Service {
 			}
 			s.AllowPrivateNetwork = allow
 		}
+		if v, pi := d.duration(so, "poll_interval"); pi.set {
+			switch {
+			case !u.set && !u.bad:
+				d.addf(pi.line, so.sub("poll_interval"), "applies only to a polled service: set health_url too (push-mode services are never polled)")
+			case v < MinPollInterval || v%time.Second != 0:
+				d.addf(pi.line, so.sub("poll_interval"), "must be whole seconds, at least 1s, got %s", pi.quoted())
+			default:
+				s.PollInterval = v
+			}
+		}
 		if kind := nonPublicHost(s.HealthURL); kind != "" && !s.AllowPrivateNetwork {
 			d.addf(u.line, so.sub("health_url"), "the host is a %s address: the health poller refuses it unless allow_private_network: true", kind)
 		}

@@ -29,6 +29,9 @@ type Target struct {
 // ErrInvalidOptions is the cause of every Options.Validate failure.
 var ErrInvalidOptions = errors.New("executor: invalid options")
 
+// DefaultLease is Options.Lease when unset.
+const DefaultLease = 6 * time.Second
+
 // Options configure an Executor. Zero durations and counts take the documented defaults.
 type Options struct {
 	// Redis holds the outbox, the dead letters and the in-flight leases.
@@ -48,9 +51,13 @@ type Options struct {
 	// Workers bounds executions in flight in this process (default 4).
 	Workers int
 	// Lease is how long an execution may go without its owner's heartbeat before another
-	// consumer reclaims it (default 30 s). Owners heartbeat every Lease/3.
+	// consumer reclaims it (default 6 s). Owners heartbeat every Lease/3, so a live owner
+	// keeps even a very slow call (its heartbeat runs beside the call); an owner that
+	// cannot renew for 0.9 × Lease stops its own call first.
 	Lease time.Duration
-	// ReclaimEvery is how often idle entries are looked for (default Lease/2); also at start.
+	// ReclaimEvery is how often idle entries are looked for (default Lease/3); also at
+	// start. A dead owner's execution is re-driven at most Lease + ReclaimEvery after its
+	// last heartbeat: 8 s with the defaults.
 	ReclaimEvery time.Duration
 	// Poll bounds one blocking read of the outbox (default 2 s).
 	Poll time.Duration
@@ -149,10 +156,10 @@ func (o *Options) defaults() {
 		o.Workers = 4
 	}
 	if o.Lease == 0 {
-		o.Lease = 30 * time.Second
+		o.Lease = DefaultLease
 	}
 	if o.ReclaimEvery == 0 {
-		o.ReclaimEvery = o.Lease / 2
+		o.ReclaimEvery = o.Lease / 3
 	}
 	if o.Poll == 0 {
 		o.Poll = 2 * time.Second
