@@ -32,6 +32,7 @@ func buildBinary(t *testing.T) string {
 // bot finishes the execution: exactly one request reaches the webhook, with the
 // idempotency key derived from the consumed approval.
 func TestKilledAfterAuthorizationExecutesOnceAfterRestart(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("subprocess crash test: skipped with -short")
 	}
