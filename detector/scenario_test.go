@@ -14,6 +14,7 @@ import (
 // per bucket, merged by the detector) and the push path (stream → window → evaluation),
 // one evaluation after each bucket, and checks after which bucket incidents open and close.
 func TestScenarios(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		scenario   string
 		opens      []int // buckets after which a DETECTED entry is recorded
