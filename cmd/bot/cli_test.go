@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -117,8 +116,7 @@ func TestRedisUnreachableIsOneLineOnTheRealStderr(t *testing.T) {
 	} {
 		t.Run(args[0], func(t *testing.T) {
 			t.Parallel()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestMainProcess$")
-			cmd.Env = []string{"BOT_TEST_MAIN=" + strings.Join(args, " ")}
+			cmd := botProcess(args...)
 			for k, v := range serveEnv(unreachableRedis, "127.0.0.1:0") {
 				cmd.Env = append(cmd.Env, k+"="+v)
 			}
@@ -137,7 +135,7 @@ func TestRedisUnreachableIsOneLineOnTheRealStderr(t *testing.T) {
 	}
 }
 
-// TestMainProcess is the re-executed process of the test above: it runs main with the
+// TestMainProcess is the re-executed process of botProcess: it runs main with the
 // arguments in BOT_TEST_MAIN and exits with its code.
 func TestMainProcess(t *testing.T) {
 	args := os.Getenv("BOT_TEST_MAIN")
