@@ -179,7 +179,8 @@ func (h *harness) start(webhook bool) *replica {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	sys, err := build(wiring{env: e, file: h.file, rc: rc, log: log, signer: key, secret: []byte(e.AlertSecret.Reveal()), addr: addr, keyPrefix: h.prefix, llmCallTimeout: h.llmCallTimeout})
+	sys, err := build(wiring{env: e, file: h.file, rc: rc, log: log, signer: key, secret: []byte(e.AlertSecret.Reveal()), addr: addr, keyPrefix: h.prefix, llmCallTimeout: h.llmCallTimeout,
+		executorPoll: 50 * time.Millisecond}) // a bot stops within one poll: keep it short
 	if err != nil {
 		t.Fatal(err)
 	}
