@@ -88,8 +88,7 @@ func TestSimulateInvalidScenarioExits2(t *testing.T) {
 
 // TestSimulateBuiltInScenario: a shipped scenario runs by name, without a file.
 func TestSimulateBuiltInScenario(t *testing.T) {
-	t.Parallel()
-	t.Chdir(t.TempDir())
+	t.Chdir(t.TempDir()) // serial: the working directory is the process's
 	code, stdout, stderr := runSim(t, "flapping-latency", "--summary")
 	if code != exitOK || !strings.Contains(stdout, "scenario flapping-latency") || !strings.Contains(stdout, "incidents: 0") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
