@@ -19,7 +19,8 @@ type Command struct {
 	Args []string
 }
 
-// commandNames are the commands the bot knows (SPEC §6), plus the ones its buttons send.
+// commandNames are the commands the bot knows (README, "In the chat"), plus the ones its
+// buttons send.
 var commandNames = []string{"start", "help", "status", "incidents", "replay", "ack", "silence", "commits", "details", "reject", "reissue", "join", "approve"}
 
 func knownCommand(n string) bool {
@@ -135,9 +136,13 @@ func (e *Engine) command(ctx context.Context, in Inbound, text string) (Reply, e
 			incident = inc
 		}
 	}
+	if incident == "" {
+		// Outside any incident's thread, with no code: say how to name one.
+		return e.say(ctx, in, t.ID, "", text1(fmt.Sprintf("Usage: /%s INC-7F3 (the incident's code; in an incident's thread, /%s alone is enough). /incidents lists the open ones.", cmd.Name, cmd.Name)))
+	}
 	in2, hist, err := e.o.Ledger.Incident(ctx, t.ID, incident)
 	if err != nil {
-		if errors.Is(err, ledger.ErrNoIncident) || incident == "" {
+		if errors.Is(err, ledger.ErrNoIncident) {
 			return e.say(ctx, in, t.ID, "", text1(fmt.Sprintf("No incident %q in %s. Try /incidents.", incident, t.ID)))
 		}
 		return Reply{Toast: "Something went wrong; nothing was done."}, err

@@ -291,6 +291,30 @@ func TestUnknownCommandGetsHelp(t *testing.T) {
 	}
 }
 
+// TestIncidentCommandWithoutIncident: /replay (and the other commands about one incident)
+// typed outside any thread with no code answers how to name the incident, not
+// `No incident ""`; the same command in the incident's thread needs no code.
+func TestIncidentCommandWithoutIncident(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, false)
+	w.open()
+	chat := conversation.Chat{Channel: conversation.Telegram, ID: group}
+	for i, cmd := range []string{"replay", "details", "ack"} {
+		w.handle(conversation.Inbound{Chat: chat, User: tendai, Text: "/" + cmd, MessageID: fmt.Sprint(700 + i)})
+		m, ok := w.tg.find(group, "Usage: /"+cmd+" INC-7F3")
+		if !ok || strings.Contains(m.Msg.Text(), `No incident ""`) {
+			t.Fatalf("/%s outside a thread: %+v", cmd, w.tg.all(group))
+		}
+	}
+	w.handle(conversation.Inbound{Chat: chat, User: tendai, Text: "/replay", ReplyTo: w.card().ID, MessageID: "710"})
+	if _, ok := w.tg.find(group, "Timeline of "+w.incident); !ok {
+		t.Fatal("/replay in the incident's thread did not show its timeline")
+	}
+	if w.stage() != ledger.Validated {
+		t.Fatalf("stage %s after the usage answers, want VALIDATED", w.stage())
+	}
+}
+
 func FuzzParseCommand(f *testing.F) {
 	for _, s := range []string{"/status", "/status@alertengine_bot checkout", "/replay INC-7F3", "/", "/@", "hello", "/SILENCE checkout 30m", "/start\x00"} {
 		f.Add(s)

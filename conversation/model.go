@@ -153,7 +153,7 @@ type Capabilities struct {
 	// Threads: the platform groups an incident's messages (forum topics, reply chains),
 	// so free text outside a known thread is not about an incident. Without it every
 	// message is addressed to the bot and free text from a person belongs to their most
-	// recent incident (SPEC §6, WhatsApp).
+	// recent incident (README, "WhatsApp").
 	Threads bool
 }
 

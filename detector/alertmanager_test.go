@@ -94,6 +94,7 @@ func outcomes(r AlertmanagerResult) []string {
 
 // TestAlertmanagerLifecycle posts deliveries in order, as one Alertmanager would.
 func TestAlertmanagerLifecycle(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), nil)
 	handler := d.AlertmanagerHandler()
@@ -170,6 +171,7 @@ func TestAlertmanagerLifecycle(t *testing.T) {
 }
 
 func TestAlertmanagerTenantsAreSeparate(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), nil)
 	code, res, raw := post(t, d.AlertmanagerHandler(), "Bearer globex-secret-token",
@@ -186,6 +188,7 @@ func TestAlertmanagerTenantsAreSeparate(t *testing.T) {
 // already opened an incident adds evidence; its resolution does not close the incident
 // while the metrics decide.
 func TestAlertmanagerDoesNotCloseWhatMetricsOpened(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), shortWindow)
 	i := 0
@@ -216,6 +219,7 @@ func TestAlertmanagerDoesNotCloseWhatMetricsOpened(t *testing.T) {
 }
 
 func TestAlertmanagerResolvedAfterExecution(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), nil)
 	handler := d.AlertmanagerHandler()
@@ -243,6 +247,7 @@ func TestAlertmanagerResolvedAfterExecution(t *testing.T) {
 }
 
 func TestAlertmanagerRefusals(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), nil)
 	handler := d.AlertmanagerHandler()
@@ -290,6 +295,7 @@ func TestAlertmanagerRefusals(t *testing.T) {
 }
 
 func TestAlertmanagerRespectsTheHourlyLimit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	tenants := amTenants()
 	tenants[0].IncidentsPerHour = 1
@@ -309,6 +315,7 @@ func TestAlertmanagerRespectsTheHourlyLimit(t *testing.T) {
 // TestAlertmanagerStoreDown: when the ledger cannot record, Alertmanager gets a 500 so it
 // retries, and the retry is not mistaken for a duplicate.
 func TestAlertmanagerStoreDown(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	broken, err := ledger.New(ledger.Options{Store: failingStore{ledger.NewMemStore()}})
 	if err != nil {
@@ -381,6 +388,7 @@ func FuzzParseAlertmanager(f *testing.F) {
 // blocked by an incident nobody will close; a fingerprint named "incident" cannot
 // overwrite the incident the service's alerts hold.
 func TestResolvedDuringExecutionIsSettledAfterIt(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), nil)
 	handler := d.AlertmanagerHandler()

@@ -69,6 +69,7 @@ func (w *recordsWith) WithGroup(string) slog.Handler { return w }
 // tenant does not watch (and one it does) is logged in a handful of lines — one summary
 // counting every outcome and naming a few examples — however many alerts it carries.
 func TestAlertmanagerLogSummary(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	rec := &records{}
 	d := h.replica("r1", amTenants(), func(o *Options) {
@@ -114,6 +115,7 @@ func TestAlertmanagerLogSummary(t *testing.T) {
 // and fingerprint, a 1 MB version — is bounded in the response, the log, the ledger and
 // Redis.
 func TestAlertmanagerHostileText(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	rec := &records{}
 	d := h.replica("r1", amTenants(), func(o *Options) { o.Logger = slog.New(rec); o.MaxBodyBytes = 8 << 20 })
@@ -169,6 +171,7 @@ func TestAlertmanagerHostileText(t *testing.T) {
 // TestAlertmanagerSeverityRecorded: the DETECTED entry of an Alertmanager alert carries
 // the alert's severity label, which the card shows (severity=critical is carded critical).
 func TestAlertmanagerSeverityRecorded(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), nil)
 	code, _, body := post(t, d.AlertmanagerHandler(), "Bearer acme-secret-token",

@@ -14,6 +14,7 @@ import (
 // or are too old or in the future, are acknowledged, counted and dropped; they never
 // block the stream or reach the window.
 func TestIngestRefusesBadEntries(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", defaultTenants(), nil)
 	ctx := context.Background()
@@ -55,6 +56,7 @@ func TestIngestRefusesBadEntries(t *testing.T) {
 // TestRunPollsInRealTime: Run's poll loop judges pull-mode services on its own, and Run
 // returns when its context ends.
 func TestRunPollsInRealTime(t *testing.T) {
+	t.Parallel()
 	hs := newHealthServer(t)
 	hs.answer(200, goHealth(20, 2900, 0.2, 500))
 	h := newHarness(t)

@@ -64,6 +64,7 @@ func (h *harness) feed(d *Detector, i *int, n int, ms float64, code int) {
 // TestRecoveryFollowsTheStage: when the service is healthy again the detector closes the
 // incident according to where the pipeline has taken it.
 func TestRecoveryFollowsTheStage(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		path      []ledger.Event // how the pipeline moved the incident after DETECTED
@@ -132,6 +133,7 @@ func TestRecoveryFollowsTheStage(t *testing.T) {
 // still failing. The detector does not reopen it every tick; it waits for the service to
 // recover before a new episode can open.
 func TestClosedWhileStillFailing(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", defaultTenants(), shortWindow)
 	i := 0
@@ -153,6 +155,7 @@ func TestClosedWhileStillFailing(t *testing.T) {
 // TestIncidentsPerHourLimit: the limit is per tenant, over a sliding hour, shared by
 // replicas; a suppressed detection is reported once and opens as soon as there is room.
 func TestIncidentsPerHourLimit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	tenant := func(svc string) []Tenant {
 		return []Tenant{{ID: "acme", PolicyVersion: "policy-v7", IncidentsPerHour: 1, Services: []Service{{Name: svc}}}}
@@ -206,6 +209,7 @@ func TestIncidentsPerHourLimit(t *testing.T) {
 // TestSeverityBandUpdates: while an incident is open, a bad tick records nothing, except
 // one update when the score crosses into another band.
 func TestSeverityBandUpdates(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", defaultTenants(), shortWindow)
 	i := 0
@@ -240,6 +244,7 @@ func TestSeverityBandUpdates(t *testing.T) {
 // the incident on recovery only if a gate opened it (a replica whose gate state was
 // lost); one Alertmanager opened stays for Alertmanager to resolve.
 func TestServiceAlreadyOpen(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		source    Source
@@ -289,6 +294,7 @@ func TestServiceAlreadyOpen(t *testing.T) {
 // TestSameWindowCountsOnce: evaluating the same window again (a retried tick, a second
 // caller) is not a second consecutive evaluation.
 func TestSameWindowCountsOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	// The whole window decides (no FastWindow): this is about its two evaluations.
 	d := h.replica("r1", defaultTenants(), wholeWindowOnly)

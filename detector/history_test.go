@@ -12,6 +12,7 @@ import (
 // The chart of an incident card draws the readings the detector judged: they must be
 // kept, in order, with the spike visible.
 func TestHistoryKeepsJudgedReadings(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", defaultTenants(), nil)
 	sc, err := fixtures.Scenario("latency-spike")
@@ -47,6 +48,7 @@ func TestHistoryKeepsJudgedReadings(t *testing.T) {
 // A replica that stops with nothing pending leaves the streams' consumer groups, so
 // restarts do not pile up consumer names in Redis.
 func TestStoppedReplicaLeavesTheGroups(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("leaving-replica", defaultTenants(), nil)
 	lat, st := constant(40, 80, 200)

@@ -84,6 +84,7 @@ func newTrap(t *testing.T) (*httptest.Server, *atomic.Int32) {
 // the poll counts as failed, and after UnreachableAfter polls the service is judged down
 // with a reason naming the redirect but never its path or query.
 func TestPollRedirects(t *testing.T) {
+	t.Parallel()
 	trap, trapConns := newTrap(t)
 	tests := []struct {
 		name     string
@@ -174,6 +175,7 @@ func TestPollRedirects(t *testing.T) {
 // dial time (the server sees no connection) and judged down after UnreachableAfter polls;
 // with it, the same URL is polled.
 func TestPollDialGuard(t *testing.T) {
+	t.Parallel()
 	for _, allow := range []bool{false, true} {
 		t.Run(fmt.Sprintf("allow_private_network=%v", allow), func(t *testing.T) {
 			trap, conns := newTrap(t)
@@ -210,6 +212,7 @@ func TestPollDialGuard(t *testing.T) {
 // polls — never recorded as a measurement — and nothing longer than the bound reaches
 // Redis or the log, even once the service is judged down with the answer's reason.
 func TestHostileHealthReplies(t *testing.T) {
+	t.Parallel()
 	huge := strings.Repeat("A", 200_000)
 	tests := []struct {
 		name, body string

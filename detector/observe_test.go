@@ -12,6 +12,7 @@ import (
 // two bad ones open one incident, three healthy ones recover it, and a second reading in
 // the same second counts nothing.
 func TestObserveJudgesLikeAPoll(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", defaultTenants(), nil)
 	ctx := context.Background()

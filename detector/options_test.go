@@ -12,6 +12,7 @@ import (
 )
 
 func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
 	l, err := ledger.New(ledger.Options{Store: ledger.NewMemStore()})
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +63,7 @@ func TestOptionsValidate(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
+	t.Parallel()
 	l, _ := ledger.New(ledger.Options{Store: ledger.NewMemStore()})
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	t.Cleanup(func() { _ = rdb.Close() })

@@ -83,6 +83,7 @@ func pullTenants(url string) []Tenant {
 // same gate: two judged bad polls open, three healthy polls close, and an endpoint that
 // fails once or twice in a row changes nothing by itself.
 func TestPullMode(t *testing.T) {
+	t.Parallel()
 	hs := newHealthServer(t)
 	h := newHarness(t)
 	d := h.replica("r1", pullTenants(hs.URL), func(o *Options) { o.PollTimeout = 200 * time.Millisecond })
@@ -131,6 +132,7 @@ func TestPullMode(t *testing.T) {
 // service that is down: judged health 0, so it opens an incident that says why, without
 // the URL's credentials; it recovers once the endpoint answers healthy again.
 func TestPullUnreachableIsDown(t *testing.T) {
+	t.Parallel()
 	hs := newHealthServer(t)
 	h := newHarness(t)
 	tenants := pullTenants(strings.Replace(hs.URL, "http://", "http://probe:s3cret@", 1))
@@ -174,6 +176,7 @@ func TestPullUnreachableIsDown(t *testing.T) {
 // TestPullBandWobble: a reported score wobbling around the critical boundary records one
 // update, not one per crossing.
 func TestPullBandWobble(t *testing.T) {
+	t.Parallel()
 	hs := newHealthServer(t)
 	h := newHarness(t)
 	d := h.replica("r1", pullTenants(hs.URL), nil)
@@ -198,6 +201,7 @@ func TestPullBandWobble(t *testing.T) {
 }
 
 func TestPollsOnlyWithTheLease(t *testing.T) {
+	t.Parallel()
 	hs := newHealthServer(t)
 	h := newHarness(t)
 	a := h.replica("a", pullTenants(hs.URL), nil)
@@ -220,6 +224,7 @@ func TestPollsOnlyWithTheLease(t *testing.T) {
 }
 
 func TestParseHealth(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		body      string

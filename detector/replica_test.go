@@ -20,6 +20,7 @@ import (
 // the consumer group (each ingests half of the buckets), both evaluate every tick at the
 // same time, and the ledger must still hold exactly one DETECTED and one RECOVERED.
 func TestTwoReplicasOneIncident(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		// handover: after this bucket the lease holder dies (its lease is gone) and the
@@ -109,6 +110,7 @@ func (h *harness) leaseHolder(tenant, service string) string {
 // TestReclaimAbandonedEntries: a replica read summaries and died before acknowledging
 // them; after ClaimIdle another replica claims them and they count.
 func TestReclaimAbandonedEntries(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("live", defaultTenants(), nil)
 	ctx := context.Background()
@@ -163,6 +165,7 @@ func TestReclaimAbandonedEntries(t *testing.T) {
 // TestBaselineSurvivesRestart: the baseline learned by one detector is read back by a
 // new one on the same Redis, and the new one judges against it.
 func TestBaselineSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	ctx := context.Background()
 	first := h.replica("before-restart", defaultTenants(), nil)
@@ -201,6 +204,7 @@ func TestBaselineSurvivesRestart(t *testing.T) {
 
 // TestLatencyOnlySpikeOpensWithinTwoEvaluations: no error at all, p95 80 ms → 2.5 s.
 func TestLatencyOnlySpikeOpensWithinTwoEvaluations(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", defaultTenants(), nil)
 	sc, err := fixtures.Scenario("latency-spike")

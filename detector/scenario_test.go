@@ -16,6 +16,7 @@ import (
 // The number of incidents each scenario opens is the false-alarm guard of every change to
 // the policy: flapping opens one, low traffic none, steady and surging traffic none.
 func TestScenarios(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		scenario   string
 		opens      []int // buckets after which a DETECTED entry is recorded

@@ -17,6 +17,7 @@ import (
 // sketches, its own shipper) pushes to Redis; a detector under Run opens an incident when
 // the service turns slow. Real time: the service really takes 800 ms per request.
 func TestRealSDKEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("real time")
 	}

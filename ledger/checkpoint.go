@@ -41,6 +41,22 @@ const HashPrefixLen = 16
 // ErrBadCheckpoint is the cause of every checkpoint failure.
 var ErrBadCheckpoint = errors.New("bad checkpoint")
 
+// ErrUntrustedKey is the cause, beside ErrBadCheckpoint, when a checkpoint is signed by
+// another key than the trusted one.
+var ErrUntrustedKey = errors.New("signed by another key than the trusted one")
+
+// KeyError says a checkpoint is signed by another key than the one the verifier trusts:
+// the key given does not match, whatever the entries hold.
+type KeyError struct {
+	Signer string // the base64 public key that signed the checkpoint
+}
+
+func (e *KeyError) Error() string {
+	return "the public key does not match the checkpoint: it is signed by " + e.Signer
+}
+
+func (e *KeyError) Unwrap() error { return ErrUntrustedKey }
+
 func (c *Checkpoint) message() []byte {
 	hl := sha256.Sum256([]byte(c.Hashes))
 	m := "alertengine-checkpoint/v1\n" + c.Tenant + "\n" + strconv.FormatUint(c.Size, 10) + "\n" +
@@ -87,7 +103,7 @@ func (c *Checkpoint) Verify(trusted ed25519.PublicKey) (pinned bool, err error) 
 	}
 	if trusted != nil {
 		if !trusted.Equal(ed25519.PublicKey(pub)) {
-			return false, fmt.Errorf("%w: signed by another key than the trusted one", ErrBadCheckpoint)
+			return false, fmt.Errorf("%w: %w", ErrBadCheckpoint, ErrUntrustedKey)
 		}
 		pinned = true
 	}

@@ -91,7 +91,7 @@ var pathTo = map[ledger.Stage][]ledger.Event{
 	ledger.WebhookFailed: {ledger.Detect, ledger.Propose, ledger.Validate, ledger.Authorize, ledger.WebhookFail},
 }
 
-// legal is written out by hand from SPEC §7 (not derived from the code under test):
+// legal is written out by hand from the README's "Stages" (not derived from the code under test):
 // the stage each legal (stage, stage event) pair leads to.
 var legal = map[ledger.Stage]map[ledger.Event]ledger.Stage{
 	ledger.None:          {ledger.Detect: ledger.Detected},

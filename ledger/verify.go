@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -233,6 +234,9 @@ func VerifyExport(r io.Reader, trusted ed25519.PublicKey) (Report, error) {
 	}
 	pinned, err := cp.Verify(trusted)
 	rep.Pinned = pinned
+	if errors.Is(err, ErrUntrustedKey) {
+		return rep, &KeyError{Signer: cp.PublicKey}
+	}
 	if err != nil {
 		return rep, &VerifyError{Entry: cp.Size, Reason: "checkpoint: " + err.Error()}
 	}

@@ -79,8 +79,15 @@ func TestVerifyExportNamesTheFirstBadEntry(t *testing.T) {
 func TestVerifyExportRefusesAnotherKey(t *testing.T) {
 	good := buildExport(t, 20)
 	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
-	if _, err := ledger.VerifyExport(bytes.NewReader(good), other.Public().(ed25519.PublicKey)); err == nil {
+	_, err := ledger.VerifyExport(bytes.NewReader(good), other.Public().(ed25519.PublicKey))
+	if err == nil {
 		t.Fatal("an export signed by another key verified against the trusted one")
+	}
+	// The answer is about the key, not about an entry: the entries are intact.
+	var ke *ledger.KeyError
+	var ve *ledger.VerifyError
+	if !errors.As(err, &ke) || errors.As(err, &ve) || !errors.Is(err, ledger.ErrUntrustedKey) {
+		t.Fatalf("want a KeyError, got %T %v", err, err)
 	}
 }
 

@@ -1,5 +1,5 @@
-// Package config turns the bot's environment (SPEC §2) and its tenants file (SPEC §3) into
-// typed, validated values.
+// Package config turns the bot's environment and its tenants file (both described in
+// docs/configuration.md) into typed, validated values.
 //
 // Only cmd/bot reads the process environment; it passes os.LookupEnv to [LoadEnv] and [Load].
 // Every problem found is collected and returned at once as a [*Problems] whose lines name the

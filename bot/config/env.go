@@ -52,7 +52,7 @@ const (
 	LogJSON LogFormat = "json"
 )
 
-// Defaults of the environment (SPEC §2).
+// Defaults of the environment (docs/configuration.md, "Environment").
 const (
 	DefaultTelegramAPIURL        = "https://api.telegram.org"
 	DefaultTwilioAPIURL          = "https://api.twilio.com"
@@ -71,7 +71,7 @@ const (
 	maxSecretFile = 64 << 10
 )
 
-// Env is the bot's environment (SPEC §2), parsed and validated. Every secret is a [Secret];
+// Env is the bot's environment (docs/configuration.md, "Environment"), parsed and validated. Every secret is a [Secret];
 // a secret given as NAME_FILE is read into the same field as NAME.
 type Env struct {
 	Mode Mode

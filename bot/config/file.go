@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Defaults of the tenants file (SPEC §3).
+// Defaults of the tenants file (docs/configuration.md, "Key reference").
 const (
 	DefaultApprovalTTL = 5 * time.Minute
 	// MinPollInterval is the shortest poll_interval a polled service may ask for.
@@ -32,7 +32,8 @@ func DefaultRiskyPaths() []string {
 	}
 }
 
-// File is the tenants file (SPEC §3), parsed, defaulted and validated.
+// File is the tenants file (docs/configuration.md, "Tenants file"), parsed, defaulted and
+// validated.
 type File struct {
 	// Name is the file name as given to Load or Parse.
 	Name    string

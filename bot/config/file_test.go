@@ -132,7 +132,7 @@ func TestParseDefaults(t *testing.T) {
 		exp  any
 	}{
 		{"min score from the environment", minimal, env, func(t Tenant) any { return t.Policy.MinScoreToAlert }, 55},
-		{"min score of a zero Env is SPEC's 70", minimal, Env{}, func(t Tenant) any { return t.Policy.MinScoreToAlert }, 70},
+		{"min score of a zero Env is the documented 70", minimal, Env{}, func(t Tenant) any { return t.Policy.MinScoreToAlert }, 70},
 		{"policy defaults", minimal, env, func(t Tenant) any {
 			return []any{t.Policy.ApprovalTTL, t.Policy.EscalateAfter, t.Policy.RiskyPaths, t.Limits.IncidentsPerHour}
 		}, []any{5 * time.Minute, 3 * time.Minute, DefaultRiskyPaths(), 20}},

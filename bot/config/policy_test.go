@@ -94,7 +94,7 @@ func TestPolicyVersion(t *testing.T) {
 		if a.Tenants[0].PolicyVersion() != b.Tenants[0].PolicyVersion() {
 			t.Error("two parses of one file give different versions")
 		}
-		// The example spells out the defaults but for risky_paths (SPEC §3's four), so it
+		// The example spells out the defaults but for risky_paths (the four database patterns), so it
 		// has the version of the base policy with those.
 		ex := base()
 		ex.Policy.RiskyPaths = []string{"**/migrations/**", "**/*.sql", "**/db/**", "**/*query*"}

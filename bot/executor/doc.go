@@ -1,6 +1,6 @@
-// Package executor runs approved recoveries: it calls each tenant's recovery webhook
-// (SPEC §8) for incidents the ledger says are AUTHORIZED, and records the outcome back in
-// the ledger.
+// Package executor runs approved recoveries: it calls each tenant's recovery webhook (the
+// call the README's "Approvals and execution" describes) for incidents the ledger says are
+// AUTHORIZED, and records the outcome back in the ledger.
 //
 // Executions travel through a durable outbox (a Redis Stream read by a consumer group), so
 // an execution in flight when a bot dies is reclaimed by another bot, or by the same one

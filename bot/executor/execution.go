@@ -21,7 +21,7 @@ var (
 )
 
 // Execution is one approved recovery to deliver to a tenant's webhook. Its JSON form is
-// the body of the call (SPEC §8).
+// the body of the call (README, "Approvals and execution").
 type Execution struct {
 	Tenant     string    `json:"tenant"`
 	Incident   string    `json:"incident"`

@@ -12,7 +12,8 @@ import (
 	"github.com/alertengine/alertengine/bot/executor"
 )
 
-// hmacHex is the receiver's side of the scheme, written from SPEC §8 alone.
+// hmacHex is the receiver's side of the scheme, written from the README's description
+// alone ("Approvals and execution": X-AlertEngine-Signature).
 func hmacHex(key, msg string) string {
 	m := hmac.New(sha256.New, []byte(key))
 	m.Write([]byte(msg))

@@ -5,8 +5,8 @@ import (
 	"unicode/utf8"
 )
 
-// commandWords are the commands people type on WhatsApp, without a slash (SPEC §6), and
-// the words of the typed alternatives the engine offers ("APPROVE 7F3-K9").
+// commandWords are the commands people type on WhatsApp, without a slash (README,
+// "WhatsApp"), and the words of the typed alternatives the engine offers ("APPROVE 7F3-K9").
 var commandWords = map[string]string{
 	"start": "start", "join": "start", "help": "help", "status": "status", "incidents": "incidents",
 	"replay": "replay", "ack": "ack", "silence": "silence", "commits": "commits", "details": "details",

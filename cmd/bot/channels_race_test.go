@@ -28,6 +28,7 @@ import (
 // time exactly one approval wins, the other is told who decided, and both channels show
 // the decision.
 func TestTelegramAndWhatsAppApproversPressAtOnce(t *testing.T) {
+	t.Parallel()
 	rounds := 200
 	if testing.Short() {
 		rounds = 20

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/redis/go-redis/v9"
 )
 
-// Exit codes (SPEC §1).
+// Exit codes, the same for every command.
 const (
 	exitOK     = 0
 	exitFailed = 1
@@ -51,19 +53,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	if len(args) > 0 {
 		name, args = args[0], args[1:]
 	}
+	// The Redis client's own log lines (one per failed dial, on the process's stderr by
+	// default) are dropped: a command that cannot reach Redis says so in one line naming
+	// the variable, and serve routes the client's lines through its log once Redis answered.
+	redis.SetLogger(discardRedisLog{})
 	switch name {
 	case "help", "-h", "--help", "-help":
+		if len(args) == 1 {
+			if c, ok := lookupCommand(args[0]); ok {
+				return c.run(ctx, a, []string{"-h"})
+			}
+			fmt.Fprintf(stderr, "bot help: unknown command %q; `bot help` lists the commands\n", args[0])
+			return exitUsage
+		}
 		a.usage(stdout)
 		return exitOK
 	}
+	if c, ok := lookupCommand(name); ok {
+		return c.run(ctx, a, args)
+	}
+	fmt.Fprintf(stderr, "bot: unknown command %q; `bot help` lists the commands\n", name)
+	return exitUsage
+}
+
+func lookupCommand(name string) (command, bool) {
 	for _, c := range commands() {
 		if c.name == name {
-			return c.run(ctx, a, args)
+			return c, true
 		}
 	}
-	fmt.Fprintf(stderr, "bot: unknown command %q\n", name)
-	a.usage(stderr)
-	return exitUsage
+	return command{}, false
 }
 
 func (a *app) usage(w io.Writer) {
@@ -78,28 +97,81 @@ func (a *app) usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-*s %s\n%s%s\n", width, c.name, c.args, indent, c.help)
 	}
 	fmt.Fprintln(w, "\nExit codes: 0 success, 1 the operation failed, 2 usage or configuration error.")
+	fmt.Fprintln(w, "`bot help COMMAND` (or `bot COMMAND -h`) lists a command's flags.")
 }
 
-// flags returns a FlagSet for a subcommand that reports to a's stderr.
+// flagOutput is where a FlagSet of a subcommand writes: nowhere. The flag package's own
+// report of a bad flag is several lines (the error, then every flag); parse prints one
+// line instead, and the usage only when asked (-h, `bot help CMD`), to stdout.
+type flagOutput struct{ stdout, stderr io.Writer }
+
+func (flagOutput) Write(p []byte) (int, error) { return len(p), nil }
+
+// flags returns a FlagSet for a subcommand; parse reports its errors.
 func (a *app) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("bot "+name, flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
+	fs.SetOutput(flagOutput{stdout: a.stdout, stderr: a.stderr})
+	fs.Usage = func() {}
 	return fs
 }
 
-// parse parses args, answering usage errors with exit code 2.
+// parse parses args. A bad flag is one line naming it and where to read the usage (exit
+// 2); -h prints the command's usage and flags on stdout (exit 0).
 func parse(fs *flag.FlagSet, args []string) (int, bool) {
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
-		return exitUsage, false
+		return flagError(fs, err), false
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return exitUsage, false
+		return usageError(fs, fmt.Sprintf("unexpected argument %q", fs.Arg(0))), false
 	}
 	return 0, true
+}
+
+// flagError answers an error of fs.Parse: the usage for -h, else one line.
+func flagError(fs *flag.FlagSet, err error) int {
+	out, _ := fs.Output().(flagOutput)
+	if errors.Is(err, flag.ErrHelp) {
+		if out.stdout != nil {
+			commandUsage(out.stdout, fs)
+		}
+		return exitOK
+	}
+	return usageError(fs, err.Error())
+}
+
+// usageError prints "bot CMD: what; see `bot help CMD`" on the command's stderr.
+func usageError(fs *flag.FlagSet, what string) int {
+	if out, ok := fs.Output().(flagOutput); ok && out.stderr != nil {
+		fmt.Fprintf(out.stderr, "%s: %s; see `bot help %s`\n", fs.Name(), what, commandOf(fs))
+	}
+	return exitUsage
+}
+
+// commandOf is the command a FlagSet belongs to ("bot dlq list" → "dlq").
+func commandOf(fs *flag.FlagSet) string {
+	f := strings.Fields(fs.Name())
+	if len(f) < 2 {
+		return fs.Name()
+	}
+	return f[1]
+}
+
+// commandUsage prints a command's synopsis, what it does and its flags.
+func commandUsage(w io.Writer, fs *flag.FlagSet) {
+	name := commandOf(fs)
+	if c, ok := lookupCommand(name); ok {
+		fmt.Fprintf(w, "usage: bot %s %s\n\n%s\n", c.name, c.args, c.help)
+	}
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nflags:")
+	saved := fs.Output()
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(saved)
 }
 
 // problems prints each line of a multi-line configuration error and returns exit code 2.

@@ -115,7 +115,7 @@ func (d *demoRun) close() {
 	}
 }
 
-// runDemo is the zero-config tour (SPEC §1 `demo`).
+// runDemo is the zero-config tour (README, "The demo").
 func runDemo(ctx context.Context, a *app, args []string) int {
 	if code, ok := parse(a.flags("demo"), args); !ok {
 		return code
@@ -202,6 +202,7 @@ func startDemo(ctx context.Context, a *app, env config.Env, o demoOptions) (*dem
 		redisURL = env.RedisURL.Reveal()
 	}
 	d.cleanup = append(d.cleanup, func() { _ = rc.Close() })
+	routeRedisLog(log) // Redis answers: its client's own lines go through the log from now on
 
 	// Secrets: the environment's, else random for this run.
 	secret := []byte(env.AlertSecret.Reveal())

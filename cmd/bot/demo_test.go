@@ -24,6 +24,7 @@ import (
 )
 
 func TestDemoRefusesABusyPortWithOneLine(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +38,7 @@ func TestDemoRefusesABusyPortWithOneLine(t *testing.T) {
 }
 
 func TestDemoPrintsTheURLAndStopsCleanlyOnInterrupt(t *testing.T) {
+	t.Parallel()
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -74,6 +76,7 @@ func TestDemoPrintsTheURLAndStopsCleanlyOnInterrupt(t *testing.T) {
 // TestServeHasNoConsoleNorFaultEndpoint: the console and the fault injection exist only
 // in the demo; serve's wiring does not route them.
 func TestServeHasNoConsoleNorFaultEndpoint(t *testing.T) {
+	t.Parallel()
 	rs := ledgertest.NewServer(t)
 	e := serveEnv(rs.URL, "127.0.0.1:0")
 	cfgEnv, err := config.LoadEnv(e.lookup, config.Serve)
@@ -190,6 +193,7 @@ var tourOptions = demoOptions{window: 4 * time.Second, slow: 600 * time.Millisec
 // question, the viewer refused, the approver's approval, the webhook clearing the fault,
 // RESOLVED, and a verified audit with an export that verifies.
 func TestDemoTourOverHTTPWithREDIS_URL(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("real time: the demo's traffic and detection run on the wall clock")
 	}
@@ -236,7 +240,7 @@ func TestDemoTourOverHTTPWithREDIS_URL(t *testing.T) {
 	if !strings.Contains(toast, "Approved") {
 		t.Fatalf("the approval: %q", toast)
 	}
-	v.waitPage("/", regexp.MustCompile(`✅ Approved by (tendai|rudo and tendai) at`), "the card edited to Approved by tendai (and rudo for a high-risk action)")
+	v.waitPage("/", regexp.MustCompile(`✅ Approved by (tendai|rudo and tendai|tendai and rudo) at`), "the card edited to Approved by tendai (and rudo for a high-risk action)")
 	select {
 	case rec := <-d.service.Recoveries():
 		if rec.Incident != inc || d.service.Faulty() {

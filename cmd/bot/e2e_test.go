@@ -179,7 +179,8 @@ func (h *harness) start(webhook bool) *replica {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	sys, err := build(wiring{env: e, file: h.file, rc: rc, log: log, signer: key, secret: []byte(e.AlertSecret.Reveal()), addr: addr, keyPrefix: h.prefix, llmCallTimeout: h.llmCallTimeout})
+	sys, err := build(wiring{env: e, file: h.file, rc: rc, log: log, signer: key, secret: []byte(e.AlertSecret.Reveal()), addr: addr, keyPrefix: h.prefix, llmCallTimeout: h.llmCallTimeout,
+		executorPoll: 50 * time.Millisecond}) // a bot stops within one poll: keep it short
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,6 +298,7 @@ func (h *harness) stage(t testing.TB, incident string) ledger.Stage {
 }
 
 func TestEndToEndTelegram(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	b := h.start(false)
 	b.alert(t, "firing")
@@ -387,6 +389,7 @@ func waitAnswer(t testing.TB, tg *telegramtest.Server, queryID string) telegramt
 }
 
 func TestReplyReachesItsIncidentAfterARestart(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	b := h.start(false)
 	b.alert(t, "firing")
@@ -404,6 +407,7 @@ func TestReplyReachesItsIncidentAfterARestart(t *testing.T) {
 // direct chat with the bot links that Telegram account to the name; that person can then
 // approve, and the code cannot be used twice.
 func TestEnrolledApproverCanApprove(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	b := h.start(false)
 	vars := env{"REDIS_URL": h.redis.URL, "REDIS_KEY_PREFIX": h.prefix, "LOG_LEVEL": "error"}
@@ -450,6 +454,7 @@ func TestEnrolledApproverCanApprove(t *testing.T) {
 // TestServeRefusesATokenTelegramRejects: a bot token of the right shape that Telegram
 // does not accept stops serve before it listens, with one line naming the variable.
 func TestServeRefusesATokenTelegramRejects(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	vars := env{}
 	for k, v := range h.vars {
@@ -470,6 +475,7 @@ func TestServeRefusesATokenTelegramRejects(t *testing.T) {
 // TestTelegramOutageDoesNotStopTheBot: with the Bot API unreachable at start, serve still
 // listens and detects (the ledger records the incident); Telegram is retried.
 func TestTelegramOutageDoesNotStopTheBot(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.env.TelegramAPIURL = "http://" + freeAddr(t) // nothing listens there
 	b := h.start(false)

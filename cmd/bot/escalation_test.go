@@ -40,6 +40,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // with a spoken summary, recorded as ESCALATED; an incident decided before its call
 // time is never called about.
 func TestVoiceEscalationOnAFakeClock(t *testing.T) {
+	t.Parallel()
 	rc, prefix := ledgertest.Redis(t)
 	clock := &fakeClock{now: time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

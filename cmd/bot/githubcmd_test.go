@@ -110,6 +110,7 @@ func (b *replica) github(t *testing.T, event, delivery string, body []byte, sig 
 // the card shows the commit and its risky flag; its author's Approve is refused and
 // audited; another approver's press executes.
 func TestEndToEndGitHubSuspectCannotApprove(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.withGitHub(t)
 	b := h.start(false)
@@ -206,6 +207,7 @@ func mustDelivery(t *testing.T, name string) []byte {
 }
 
 func TestGitHubHookCommand(t *testing.T) {
+	t.Parallel()
 	gh := githubtest.New(t, "ghp_token")
 	gh.AddRepo("acme/checkout", true)
 	gh.AddRepo("acme/readonly", false)

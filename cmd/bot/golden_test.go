@@ -43,6 +43,7 @@ func normalize(s string) string {
 // refuses HTML Telegram would refuse and text over Telegram's limits, so every message in
 // the file was also accepted as Telegram would.
 func TestTelegramConversationGolden(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	r := h.start(false)
 	alert := strings.ReplaceAll(strings.ReplaceAll(hostile, `\`, `\\`), `"`, `\"`)

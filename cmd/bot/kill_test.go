@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,16 +14,13 @@ import (
 	"github.com/alertengine/alertengine/ledger"
 )
 
-// buildBinary compiles the bot once for the subprocess tests.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "bot")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
-	}
-	return bin
+// botProcess returns a command that runs the bot's main with args in a process of its
+// own: this test binary re-executed into TestMainProcess. It is the same main as the
+// built binary's, without compiling the bot again (which costs minutes on a cold cache).
+func botProcess(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMainProcess$")
+	cmd.Env = []string{"BOT_TEST_MAIN=" + strings.Join(args, " ")}
+	return cmd
 }
 
 // TestKilledAfterAuthorizationExecutesOnceAfterRestart: the bot is killed with SIGKILL
@@ -32,6 +29,7 @@ func buildBinary(t *testing.T) string {
 // bot finishes the execution: exactly one request reaches the webhook, with the
 // idempotency key derived from the consumed approval.
 func TestKilledAfterAuthorizationExecutesOnceAfterRestart(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("subprocess crash test: skipped with -short")
 	}
@@ -40,15 +38,14 @@ func TestKilledAfterAuthorizationExecutesOnceAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarnessTo(t, "http://"+ln.Addr().String())
-	bin := buildBinary(t)
 	addr := freeAddr(t)
-	environ := append(os.Environ(), "ADDR="+addr, "REDIS_KEY_PREFIX="+h.prefix, "LOG_LEVEL=warn")
+	environ := []string{"ADDR=" + addr, "REDIS_KEY_PREFIX=" + h.prefix, "LOG_LEVEL=warn"}
 	for k, v := range h.vars {
 		environ = append(environ, k+"="+v)
 	}
 	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "serve", "--config", h.cfgPath)
-		cmd.Env = environ
+		cmd := botProcess("serve", "--config", h.cfgPath)
+		cmd.Env = append(cmd.Env, environ...)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

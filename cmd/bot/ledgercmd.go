@@ -141,7 +141,14 @@ func runVerify(ctx context.Context, a *app, args []string) int {
 	if verr != nil {
 		var ve *ledger.VerifyError
 		var le *ledger.LossError
+		var ke *ledger.KeyError
 		switch {
+		case errors.As(verr, &ke):
+			given := "LEDGER_SIGNING_KEY's public key"
+			if *pub != "" {
+				given = "--public-key"
+			}
+			fmt.Fprintf(a.stdout, "%s does not match the key that signed the export's checkpoint (%s)\n", given, ke.Signer)
 		case errors.As(verr, &ve):
 			fmt.Fprintln(a.stdout, ve.Error())
 		case errors.As(verr, &le):
@@ -223,6 +230,9 @@ func incidentFlags(a *app, name string) (*flag.FlagSet, *string, *string) {
 
 func checkIDs(a *app, tenant, incident string) bool {
 	switch {
+	case tenant == "":
+		fmt.Fprintln(a.stderr, "--tenant: required (e.g. --tenant acme)")
+		return false
 	case !ledger.ValidTenant(tenant):
 		fmt.Fprintf(a.stderr, "--tenant: %q is not a tenant id ([a-z0-9-]{1,32})\n", tenant)
 		return false
@@ -376,20 +386,56 @@ func incidentOf(ctx context.Context, s ledger.Store, tenant, id string) (ledger.
 	return in, hist, err
 }
 
-// writeFileAtomic writes through a temporary file renamed into place, so a failed export
-// never leaves a half-written file behind.
+// writeFileAtomic writes through a temporary file beside path, renamed into place, so a
+// failed write never leaves a half-written file behind. A file-system error names path
+// as the user gave it, never the temporary file.
 func writeFileAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".export-*")
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return &writeError{fmt.Sprintf("cannot write %s: it is a directory (give a file name)", path), fs.ErrExist}
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return err
+		return fileError(path, err)
 	}
 	defer os.Remove(tmp.Name())
 	if err := write(tmp); err != nil {
 		tmp.Close()
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Path == tmp.Name() {
+			return fileError(path, err)
+		}
 		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return fileError(path, err)
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fileError(path, err)
+	}
+	return nil
+}
+
+// writeError is a failure to write a file the user named, said in their terms.
+type writeError struct {
+	msg string
+	err error
+}
+
+func (e *writeError) Error() string { return e.msg }
+func (e *writeError) Unwrap() error { return e.err }
+
+// fileError says why path could not be written, naming path and not the temporary file
+// the error may be about.
+func fileError(path string, err error) error {
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &writeError{fmt.Sprintf("cannot write %s: directory %s does not exist", path, filepath.Dir(path)), err}
+	case errors.As(err, &pe):
+		return fmt.Errorf("cannot write %s: %w", path, pe.Err)
+	case errors.As(err, &le):
+		return fmt.Errorf("cannot write %s: %w", path, le.Err)
+	}
+	return fmt.Errorf("cannot write %s: %w", path, err)
 }

@@ -120,6 +120,7 @@ func waitLog(t *testing.T, log *syncBuffer, d time.Duration, ok func(map[string]
 // at ERROR, /metrics counts it, `bot verify --tenant` exits 1 naming the checkpoint's size
 // and the chain's, and the next incident's code is not one used before.
 func TestRedisRestartWithoutPersistenceIsALedgerLoss(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("restarts a redis-server: skipped with -short")
 	}

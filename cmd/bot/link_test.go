@@ -27,6 +27,7 @@ func get(t *testing.T, u string) (int, string) {
 // effects however often it is opened, and confirming it approves as the approver it was
 // issued to, once, through the same rules as a button.
 func TestLinkApproval(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	b := h.start(false)
 	b.alert(t, "firing")

@@ -41,8 +41,12 @@ func runEnroll(ctx context.Context, a *app, args []string) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	if *tenant == "" || *name == "" {
-		fmt.Fprintln(a.stderr, "bot enroll: --tenant and --name are required")
+	switch {
+	case *tenant == "":
+		fmt.Fprintln(a.stderr, "--tenant: required (e.g. --tenant acme)")
+		return exitUsage
+	case *name == "":
+		fmt.Fprintln(a.stderr, "--name: required (the person's name, e.g. --name tendai)")
 		return exitUsage
 	}
 	env, file, store, closeFn, code, ok := a.opsEnv(ctx, *cfgPath)
@@ -87,24 +91,32 @@ func runEnroll(ctx context.Context, a *app, args []string) int {
 }
 
 func runDLQ(ctx context.Context, a *app, args []string) int {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "redrive") {
-		fmt.Fprintln(a.stderr, "usage: bot dlq list --tenant T | bot dlq redrive --tenant T INCIDENT")
-		return exitUsage
+	const usage = "usage: bot dlq list --tenant T | bot dlq redrive --tenant T INCIDENT"
+	verb := ""
+	if len(args) > 0 && (args[0] == "list" || args[0] == "redrive") {
+		verb, args = args[0], args[1:]
 	}
-	verb := args[0]
-	fs := a.flags("dlq " + verb)
+	fs := a.flags(strings.TrimSpace("dlq " + verb))
 	cfgPath := fs.String("config", "alertengine.yaml", "tenants config file (YAML)")
 	tenant := fs.String("tenant", "", "tenant id")
 	by := fs.String("by", "", "who re-drives (recorded in the ledger; default: the OS user)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
+		return flagError(fs, err)
+	}
+	if verb == "" {
+		fmt.Fprintln(a.stderr, usage)
 		return exitUsage
 	}
-	if !ledger.ValidTenant(*tenant) {
-		fmt.Fprintf(a.stderr, "--tenant: %q is not a tenant id\n", *tenant)
+	switch {
+	case *tenant == "":
+		fmt.Fprintln(a.stderr, "--tenant: required (e.g. --tenant acme)")
+		return exitUsage
+	case !ledger.ValidTenant(*tenant):
+		fmt.Fprintf(a.stderr, "--tenant: %q is not a tenant id ([a-z0-9-]{1,32})\n", *tenant)
 		return exitUsage
 	}
 	if verb == "redrive" && fs.NArg() != 1 || verb == "list" && fs.NArg() != 0 {
-		fmt.Fprintln(a.stderr, "usage: bot dlq list --tenant T | bot dlq redrive --tenant T INCIDENT")
+		fmt.Fprintln(a.stderr, usage)
 		return exitUsage
 	}
 	env, file, store, closeFn, code, ok := a.opsEnv(ctx, *cfgPath)

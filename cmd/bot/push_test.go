@@ -14,6 +14,7 @@ import (
 // (latency-only: p95 2.5 s, no errors) are judged by the running bot, which opens the
 // incident with a PNG chart of p95 and error rate on the card.
 func TestPushedSlowTrafficOpensACardWithAChart(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.start(false)
 	pushSlowPayments(t, h)

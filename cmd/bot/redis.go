@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/alertengine/alertengine/bot/config"
@@ -38,21 +39,41 @@ func redisClient(env config.Env) (redis.UniversalClient, string, error) {
 		}
 		return redis.NewFailoverClient(o), fmt.Sprintf("REDIS_SENTINEL_ADDRS %v (master %s)", env.RedisSentinelAddrs, env.RedisMasterName), nil
 	case creds != nil:
-		return redis.NewClient(creds), "REDIS_URL (" + safeHost(env.RedisURL.Reveal()) + ")", nil
+		return redis.NewClient(creds), "REDIS_URL (" + safeRedisURL(env.RedisURL.Reveal(), creds.DB) + ")", nil
 	}
 	return nil, "REDIS_URL", fmt.Errorf("REDIS_URL: not set")
 }
 
-func safeHost(raw string) string {
+// safeRedisURL is the Redis URL as the client uses it — scheme, user, host and database —
+// with the password replaced, so start-up logs and errors can show which server and
+// database are meant without showing the secret.
+func safeRedisURL(raw string, db int) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "?"
 	}
-	if u.Scheme == "unix" {
-		return "unix:" + u.Path
+	var b strings.Builder
+	b.WriteString(u.Scheme + "://")
+	if u.User != nil {
+		b.WriteString(u.User.Username())
+		if _, ok := u.User.Password(); ok {
+			b.WriteString(":[redacted]")
+		}
+		b.WriteString("@")
 	}
-	return u.Scheme + "://" + u.Host
+	if u.Scheme == "unix" {
+		fmt.Fprintf(&b, "%s?db=%d", u.Path, db)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%s/%d", u.Host, db)
+	return b.String()
 }
+
+// discardRedisLog is the Redis client's logger while nothing should be logged: it drops
+// every line.
+type discardRedisLog struct{}
+
+func (discardRedisLog) Printf(context.Context, string, ...any) {}
 
 // pingRedis checks the server answers within 3 s.
 func pingRedis(ctx context.Context, c redis.UniversalClient) error {

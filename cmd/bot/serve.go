@@ -35,7 +35,6 @@ func runServe(ctx context.Context, a *app, args []string) int {
 		return a.problems(err)
 	}
 	log := newLogger(env, a.stderr)
-	defer routeRedisLog(log).Flush()
 
 	rc, desc, err := redisClient(env)
 	if err != nil {
@@ -47,6 +46,9 @@ func runServe(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "%s: Redis does not answer: %s\n", desc, redactErr(err))
 		return exitUsage
 	}
+	// Redis answers: from now on the client's own lines (reconnects during an outage)
+	// go through the log, rate-limited.
+	defer routeRedisLog(log).Flush()
 	key, _ := env.SigningKey()
 	sink, sinkName, err := openSinks(ctx, env, key)
 	if err != nil {

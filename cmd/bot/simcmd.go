@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -15,8 +13,9 @@ import (
 	"github.com/alertengine/alertengine/fixtures"
 )
 
-// runSimulate is `bot simulate SCENARIO.yaml [--seed N] [--json] [--ledger OUT.jsonl]`
-// (SPEC §9): it parses the scenario, runs it and prints what happened.
+// runSimulate is `bot simulate SCENARIO.yaml [--seed N] [--json] [--ledger OUT.jsonl]`,
+// the governance simulation on a virtual clock (README, "Governance simulation"): it
+// parses the scenario, runs it and prints what happened.
 func runSimulate(ctx context.Context, a *app, args []string) int {
 	fs := a.flags("simulate")
 	var seed *uint64
@@ -37,27 +36,33 @@ func runSimulate(ctx context.Context, a *app, args []string) int {
 		path, args = args[0], args[1:]
 	}
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return flagError(fs, err)
 	}
 	rest := fs.Args()
 	if path == "" && len(rest) > 0 {
 		path, rest = rest[0], rest[1:]
 		if err := fs.Parse(rest); err != nil {
-			return exitUsage
+			return flagError(fs, err)
 		}
 		rest = fs.Args()
 	}
+	builtins := "built-in scenarios (give the name instead of a file): " + strings.Join(fixtures.GovernanceScenarios(), ", ")
 	if path == "" || len(rest) > 0 {
 		fmt.Fprintln(a.stderr, "usage: bot simulate SCENARIO.yaml [--seed N] [--json] [--summary] [--ledger OUT.jsonl]")
-		fmt.Fprintln(a.stderr, "built-in scenarios (give the name instead of a file): "+strings.Join(fixtures.GovernanceScenarios(), ", "))
+		fmt.Fprintln(a.stderr, builtins)
 		return exitUsage
 	}
 	var sc *simulate.Scenario
 	var err error
-	if builtin, ok := fixtures.GovernanceScenario(path); ok && !exists(path) {
+	builtin, isBuiltin := fixtures.GovernanceScenario(path)
+	switch {
+	case isBuiltin && !exists(path):
 		// A name without a file: one of the scenarios shipped in the binary.
 		sc, err = simulate.Parse("fixtures/scenarios/"+path+".yaml", builtin, ".")
-	} else {
+	case !exists(path):
+		fmt.Fprintf(a.stderr, "bot simulate: %s: no such scenario file, and no built-in scenario of that name\n%s\n", path, builtins)
+		return exitUsage
+	default:
 		sc, err = simulate.Load(path)
 	}
 	if err != nil {
@@ -73,7 +78,7 @@ func runSimulate(ctx context.Context, a *app, args []string) int {
 		return exitFailed
 	}
 	if *ledgerOut != "" {
-		if err := writeFile(*ledgerOut, res.WriteLedger); err != nil {
+		if err := writeFileAtomic(*ledgerOut, res.WriteLedger); err != nil {
 			fmt.Fprintf(a.stderr, "bot simulate: --ledger: %v\n", err)
 			return exitFailed
 		}
@@ -94,24 +99,6 @@ func runSimulate(ctx context.Context, a *app, args []string) int {
 		return exitFailed
 	}
 	return exitOK
-}
-
-// writeFile writes through write into path, replacing it only once everything is written.
-func writeFile(path string, write func(w io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".simulate-*")
-	if err != nil {
-		return err
-	}
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func exists(path string) bool {

@@ -20,6 +20,7 @@ func runSim(t *testing.T, args ...string) (code int, stdout, stderr string) {
 // TestSimulateLedgerVerifies: `bot simulate --ledger` writes an export `bot verify --file`
 // accepts, and the same seed gives the same bytes.
 func TestSimulateLedgerVerifies(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	scenario := filepath.Join("..", "..", "fixtures", "scenarios", "webhook-down-dlq-redrive.yaml")
 	out1, out2 := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")
@@ -50,6 +51,7 @@ func TestSimulateLedgerVerifies(t *testing.T) {
 
 // TestSimulateBrokenExpectationExits1: a broken expectation is named on stderr, exit 1.
 func TestSimulateBrokenExpectationExits1(t *testing.T) {
+	t.Parallel()
 	src, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "scenarios", "flapping-latency.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +72,7 @@ func TestSimulateBrokenExpectationExits1(t *testing.T) {
 
 // TestSimulateInvalidScenarioExits2: problems are FILE:LINE: path: problem lines, exit 2.
 func TestSimulateInvalidScenarioExits2(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bad.yaml")
 	if err := os.WriteFile(path, []byte("duration: 1h\ntenants_file: missing.yaml\nservices: []\nsurprise: 1\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -85,7 +88,7 @@ func TestSimulateInvalidScenarioExits2(t *testing.T) {
 
 // TestSimulateBuiltInScenario: a shipped scenario runs by name, without a file.
 func TestSimulateBuiltInScenario(t *testing.T) {
-	t.Chdir(t.TempDir())
+	t.Chdir(t.TempDir()) // serial: the working directory is the process's
 	code, stdout, stderr := runSim(t, "flapping-latency", "--summary")
 	if code != exitOK || !strings.Contains(stdout, "scenario flapping-latency") || !strings.Contains(stdout, "incidents: 0") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)

@@ -14,6 +14,7 @@ import (
 // one: an incident stuck PROPOSED with no card gets validated and presented, and an
 // AUTHORIZED incident whose execution was never enqueued is executed, once.
 func TestHalfDoneWorkIsFinished(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	l := ledgerOf(t, h)
 	ctx := context.Background()

@@ -15,6 +15,7 @@ import (
 // TestLedgerToolsOnRedis: replay, export (JSONL and Markdown) and verify of a tenant's
 // chain in Redis, and verify naming the first missing entry after the stream was cut.
 func TestLedgerToolsOnRedis(t *testing.T) {
+	t.Parallel()
 	srv := ledgertest.NewServer(t)
 	prefix := srv.Prefix(t)
 	rc := srv.Client(t)

@@ -143,6 +143,7 @@ func executedOnce(t *testing.T, h *harness, incident string) {
 var incidentRe = regexp.MustCompile(`INC-[0-9A-F]+`)
 
 func TestWhatsAppQuickReplyApprovesOnce(t *testing.T) {
+	t.Parallel()
 	h, tw := newWhatsAppHarness(t, true)
 	r := h.start(false)
 	r.alert(t, "firing")
@@ -166,6 +167,7 @@ func TestWhatsAppQuickReplyApprovesOnce(t *testing.T) {
 }
 
 func TestWhatsAppReplyCodeApprovesOnce(t *testing.T) {
+	t.Parallel()
 	h, tw := newWhatsAppHarness(t, false)
 	r := h.start(false)
 	r.alert(t, "firing")
@@ -198,6 +200,7 @@ func TestWhatsAppReplyCodeApprovesOnce(t *testing.T) {
 // link approval of their own under PUBLIC_URL; opening it has no effect, confirming it
 // runs the recovery once, and the card's reply code is then refused.
 func TestWhatsAppLinkApproval(t *testing.T) {
+	t.Parallel()
 	h, tw := newWhatsAppHarness(t, false)
 	r := h.start(false)
 	r.alert(t, "firing")

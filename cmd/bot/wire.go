@@ -73,6 +73,9 @@ type wiring struct {
 	sinkName string
 	// llmCallTimeout bounds one LLM call (0: the council's default); tests shorten it.
 	llmCallTimeout time.Duration
+	// executorPoll bounds one blocking read of the executor's outbox (0: the executor's
+	// default, 2 s), which is also how long stopping may wait for that read; tests shorten it.
+	executorPoll time.Duration
 	// tenants, when set, adjusts what the conversation knows of the tenants (the demo adds
 	// its console chat and identities).
 	tenants func([]conversation.Tenant) []conversation.Tenant
@@ -128,6 +131,7 @@ func build(w wiring) (*system, error) {
 		return nil, err
 	}
 	if s.executor, err = executor.New(executor.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Ledger: s.ledger, Targets: executorTargets(w.file), Logger: w.log, Clock: w.clock,
+		Poll: w.executorPoll,
 		OnOutcome: func(ctx context.Context, o executor.Outcome) {
 			pipe.OnOutcome(ctx, o)
 			if o.Kind == executor.Executed || o.Kind == executor.Failed {
