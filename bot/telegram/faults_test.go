@@ -119,4 +119,3 @@ func TestPressBeingHandledElsewhereIsRedelivered(t *testing.T) {
 		t.Errorf("duplicate after handling: %d, handled %d times", status, len(rec.all()))
 	}
 }
-
