@@ -579,6 +579,11 @@ func (e *Engine) redeem(ctx context.Context, t *Tenant, u User, ref string) (Rep
 		if refusal(err) {
 			return Reply{Toast: approval.Explain(err, tenantID)}, nil
 		}
+		if errors.Is(err, approval.ErrOutcomeUnknown) {
+			// Neither "approved" nor "nothing was run" is known to be true.
+			e.o.Logger.Warn("approval press with an unknown outcome", "incident", res.Incident, "err", err)
+			return Reply{Toast: "Your approval was sent but could not be confirmed yet. The incident thread will say if " + res.Action + " runs; don't act by hand meanwhile."}, nil
+		}
 		e.o.Logger.Error("redeem approval", "err", err)
 		return Reply{Toast: "Something went wrong; nothing was run."}, err
 	}
