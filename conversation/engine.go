@@ -611,7 +611,7 @@ func (e *Engine) redeem(ctx context.Context, t *Tenant, u User, ref string) (Rep
 // refusal reports whether err is a refusal the presser should read (not a failure).
 func refusal(err error) bool {
 	for _, s := range []error{approval.ErrUnknown, approval.ErrExpired, approval.ErrUsed, approval.ErrNotApprover, approval.ErrSelfApproval,
-		approval.ErrSameApprover, approval.ErrPolicyChanged, approval.ErrIncidentMoved, approval.ErrInvalidToken} {
+		approval.ErrSameApprover, approval.ErrPolicyChanged, approval.ErrIncidentMoved, approval.ErrInvalidToken, ledger.ErrFenced} {
 		if errors.Is(err, s) {
 			return true
 		}
@@ -816,6 +816,13 @@ func (e *Engine) escalate(ctx context.Context, t *Tenant, in ledger.Incident) er
 	if _, err := e.o.Ledger.Record(ctx, ledger.Entry{Tenant: t.ID, Incident: in.ID, Event: ledger.Escalation,
 		Actor: ledger.Actor{Kind: ledger.ActorSystem, ID: "escalation"}, PolicyVersion: t.PolicyVersion,
 		Reason: fmt.Sprintf("no decision after %s; re-notified %s", t.EscalateAfter, strings.Join(names, ", "))}); err != nil {
+		if errors.Is(err, ledger.ErrFenced) {
+			// Its buttons may be of an approval already used before the loss: none are
+			// sent again, and the thread says why (once: the deadline is done).
+			e.o.Logger.Warn("escalation withheld: incident fenced after a ledger loss", "incident", in.ID)
+			return e.Say(ctx, t.ID, in.ID, Message{Blocks: []Block{{Bold, "⏸ " + in.ID + ": approvals are on hold."},
+				{Plain, "The audit ledger lost recent entries of this incident, so it may already have been approved or run. An operator must review the loss (bot ledger accept-loss) before anything runs."}}})
+		}
 		return fmt.Errorf("escalate %s: %w", in.ID, err)
 	}
 	ps, _ := e.st.placements(ctx, t.ID, in.ID)

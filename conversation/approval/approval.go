@@ -348,6 +348,9 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 				Reason: "first of two approvals for high-risk action " + m.Action})
 			if err != nil {
 				s.o.Redis.SRem(ctx, k.part, p.Name)
+				if errors.Is(err, ledger.ErrFenced) {
+					return refuse(err, "fenced: the ledger lost entries of this incident and no operator has accepted the loss")
+				}
 				return res, fmt.Errorf("record partial approval: %w", err)
 			}
 			res.Status, res.By, res.Entry = Partial, []string{p.Name}, e
@@ -369,6 +372,18 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 	e, err := s.o.Ledger.Record(ctx, ledger.Entry{Tenant: m.Tenant, Incident: m.Incident, Event: ledger.Authorize,
 		Actor: p.actor(), Action: m.Action, Approval: ref, PolicyVersion: m.Policy, Evidence: m.Evidence,
 		Reason: "approved " + m.Action, Data: map[string]string{"approvers": joinNames(by)}})
+	if errors.Is(err, ledger.ErrFenced) {
+		// The ledger lost entries of this incident: this approval may have been used
+		// before the loss. The ledger refuses every authorization of the incident until an
+		// operator accepts the loss, so the approval is given back: every press meanwhile
+		// reads the same reason, not "already approved" by someone whose press ran nothing.
+		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rerr := s.giveBack(bg, k, tokS, p.Name, ref, m.Expires); rerr != nil {
+			s.o.Logger.Error("give back a fenced approval", "incident", m.Incident, "err", rerr)
+		}
+		return refuse(err, "fenced: the ledger lost entries of this incident and no operator has accepted the loss")
+	}
 	if err != nil {
 		// The append failed, was refused, or could not be confirmed. A refusal may be the
 		// echo of this very write (Redis applied it, its reply was late, the client sent
@@ -535,6 +550,8 @@ func Explain(err error, tenant string) string {
 		return "The policy changed since this was offered. Ask for a fresh approval."
 	case errors.Is(err, ErrIncidentMoved):
 		return "Nothing was run: the incident is no longer waiting for approval."
+	case errors.Is(err, ledger.ErrFenced):
+		return "Nothing was run: the audit ledger lost recent entries of this incident, so its approvals are on hold until an operator reviews the loss."
 	}
 	return "This approval is not valid."
 }
