@@ -230,3 +230,16 @@ func (l *Ledger) AcceptLoss(ctx context.Context, tenant, by, reason string) (Acc
 
 // ErrNoLoss: there is no unaccepted loss to accept.
 var ErrNoLoss = errors.New("no unaccepted ledger loss")
+
+// Unaccepted returns the lost chains of tenant no operator has accepted yet, as this
+// Ledger knows them (loaded from the sink at its first append or check, and every loss it
+// found since), oldest first. It does no I/O.
+func (l *Ledger) Unaccepted(tenant string) []Checkpoint {
+	q := l.queue(tenant)
+	q.gmu.Lock()
+	defer q.gmu.Unlock()
+	if q.ep.fencedBelow == 0 {
+		return nil
+	}
+	return q.ep.mark.Unaccepted()
+}
