@@ -148,6 +148,10 @@ func (c *Claims) Take(ctx context.Context, key string) (*Claim, Outcome, error) 
 	defer cancel()
 	v, err := take.Run(ctx, c.o.Redis, []string{key}, token, c.o.Lease.Milliseconds()).Text()
 	if err != nil {
+		// The claim may still land (a paused Redis applies it when it resumes) and would
+		// then hold the delivery for a lease nobody uses: undo it, if it is ours.
+		cl := &Claim{c: c, key: key, token: token}
+		_ = cl.Release(ctx)
 		return nil, 0, fmt.Errorf("claim %s: %w", key, err)
 	}
 	switch {

@@ -158,3 +158,42 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestPausedRedisDoesNotHoldTheDelivery: Redis is stopped (SIGSTOP) while a claim is
+// taken; the handler gives up on it (the sender will redeliver). When Redis resumes and
+// applies the abandoned claim, it is undone too, so the redelivery is handled at once
+// rather than refused as busy for a whole lease.
+func TestPausedRedisDoesNotHoldTheDelivery(t *testing.T) {
+	t.Parallel()
+	srv := redisfault.StartServer(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = rdb.Close() })
+	c, err := claim.New(claim.Options{Redis: rdb, Lease: time.Minute, Keep: time.Hour, Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Ping(t.Context()).Err(); err != nil { // connected before the pause
+		t.Fatal(err)
+	}
+	srv.Pause()
+	t0 := time.Now()
+	_, _, err = c.Take(t.Context(), "paused")
+	t.Logf("Take on a stopped Redis gave up after %v", time.Since(t0).Round(time.Millisecond))
+	if err == nil {
+		srv.Resume()
+		t.Fatal("Take answered while Redis was stopped")
+	}
+	srv.Resume()
+	// The abandoned claim and its undoing are applied once Redis runs again.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		cl, out, err := c.Take(t.Context(), "paused")
+		if err == nil && out == claim.Mine {
+			_ = cl.Done(t.Context())
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after Redis resumed: %v, %v; want the redelivery handled, not busy for the lease", out, err)
+		}
+	}
+}
