@@ -585,7 +585,7 @@ func (e *Engine) redeem(ctx context.Context, t *Tenant, u User, ref string) (Rep
 			return Reply{Toast: "Your approval was sent but could not be confirmed yet. The incident thread will say if " + res.Action + " runs; don't act by hand meanwhile."}, nil
 		}
 		e.o.Logger.Error("redeem approval", "err", err)
-		return Reply{Toast: "Something went wrong; nothing was run."}, err
+		return Reply{Toast: "Something went wrong: your press did nothing. Press again to see where things stand."}, err
 	}
 	if res.Status == approval.Partial {
 		_ = e.Say(ctx, res.Tenant, res.Incident, Message{Blocks: []Block{{Plain, fmt.Sprintf("☑️ %s approved %s (1 of 2). A second, different approver is needed.", name, res.Action)}}})
