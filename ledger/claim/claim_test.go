@@ -13,7 +13,7 @@ import (
 	"github.com/alertengine/alertengine/ledger/ledgertest/redisfault"
 )
 
-func claims(t *testing.T, rdb redis.Cmdable, lease time.Duration) *claim.Claims {
+func claims(t testing.TB, rdb redis.Cmdable, lease time.Duration) *claim.Claims {
 	t.Helper()
 	c, err := claim.New(claim.Options{Redis: rdb, Lease: lease, Keep: time.Hour, Timeout: 5 * time.Second})
 	if err != nil {
