@@ -55,7 +55,10 @@ type tenantStatus struct {
 	CodeBase     uint64            `json:"code_base"`
 	Checkpoint   *statusCheckpoint `json:"last_checkpoint,omitempty"`
 	Loss         LossRecord        `json:"ledger_loss"`
-	Error        string            `json:"error,omitempty"`
+	// Unaccepted are the lost chains no operator has accepted (`bot ledger accept-loss`),
+	// also those found before this process started; their incidents are fenced.
+	Unaccepted []statusCheckpoint `json:"unaccepted_losses,omitempty"`
+	Error      string             `json:"error,omitempty"`
 }
 
 type statusReply struct {
@@ -107,7 +110,10 @@ func StatusHandler(o StatusOptions) (http.Handler, error) {
 		}
 		for _, t := range o.Tenants {
 			ts := tenantStatus{ID: t, CodeBase: o.Ledger.Base(t), Loss: o.Losses.Of(t)}
-			rep.LossDetected = rep.LossDetected || ts.Loss.Detected > 0
+			for _, cp := range o.Ledger.Unaccepted(t) {
+				ts.Unaccepted = append(ts.Unaccepted, statusCheckpoint{Size: cp.Size, At: cp.At})
+			}
+			rep.LossDetected = rep.LossDetected || ts.Loss.Detected > 0 || len(ts.Unaccepted) > 0
 			ctx, cancel := context.WithTimeout(r.Context(), o.Timeout)
 			if tail, err := o.Store.Tail(ctx, t); err != nil {
 				ts.Error = "Redis unavailable"

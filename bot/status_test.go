@@ -104,3 +104,73 @@ func TestStatusEndpoint(t *testing.T) {
 		t.Fatalf("tenant status %+v", ts)
 	}
 }
+
+// TestStatusKeepsAnUnacceptedLossAfterARestart: a serve started after the loss was found
+// (by another process) still shows it, with every lost chain, until it is accepted.
+func TestStatusKeepsAnUnacceptedLossAfterARestart(t *testing.T) {
+	ctx := context.Background()
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	sink, err := ledger.NewFileSink(filepath.Join(t.TempDir(), "checkpoints.json"), key.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	guarded := func(st ledger.Store) *ledger.Ledger {
+		l, err := ledger.New(ledger.Options{Store: st, Signer: key, Sink: sink})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	open := ledger.Entry{Tenant: "acme", Event: ledger.Detect, Service: "checkout", Actor: ledger.Actor{Kind: ledger.ActorPolicy, ID: "gate"}, Reason: "p95 up"}
+	store := ledger.NewMemStore()
+	if _, err := guarded(store).Record(ctx, open); err != nil {
+		t.Fatal(err)
+	}
+	// Two wipes, each found by a process that then went away.
+	for range 2 {
+		wiped := ledger.NewMemStore()
+		l := guarded(wiped)
+		if err := l.Check(ctx, "acme"); err == nil {
+			t.Fatal("no loss detected")
+		}
+		if _, err := l.Record(ctx, open); err != nil {
+			t.Fatal(err)
+		}
+		store = wiped
+	}
+	status := func(l *ledger.Ledger) map[string]any {
+		t.Helper()
+		losses, err := bot.NewLedgerLosses(prometheus.NewRegistry(), []string{"acme"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := bot.StatusHandler(bot.StatusOptions{Token: statusToken, Tenants: []string{"acme"}, Store: store, Ledger: l, Losses: losses})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/__alertengine/status", nil)
+		req.Header.Set("Authorization", "Bearer "+statusToken)
+		h.ServeHTTP(rec, req)
+		var got map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	restarted := guarded(store)
+	if err := restarted.Check(ctx, "acme"); err != nil {
+		t.Fatalf("a new process on the restarted chain: %v", err)
+	}
+	got := status(restarted)
+	lost, _ := got["tenants"].([]any)[0].(map[string]any)["unaccepted_losses"].([]any)
+	if got["ledger_loss_detected"] != true || len(lost) != 2 {
+		t.Fatalf("status after a restart: detected %v, %d unaccepted lost chains; want true and both", got["ledger_loss_detected"], len(lost))
+	}
+	if _, _, err := restarted.AcceptLoss(ctx, "acme", "tendai", "reviewed both wipes"); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(restarted); got["ledger_loss_detected"] != false {
+		t.Errorf("status after acceptance: detected %v, want false", got["ledger_loss_detected"])
+	}
+}

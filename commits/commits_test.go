@@ -14,6 +14,7 @@ import (
 
 	"github.com/alertengine/alertengine/commits"
 	"github.com/alertengine/alertengine/fixtures"
+	"github.com/alertengine/alertengine/ledger/claim"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
 	"github.com/google/go-github/v60/github"
 	"github.com/redis/go-redis/v9"
@@ -383,5 +384,46 @@ func TestEveryFixtureParses(t *testing.T) {
 		if _, err := commits.Parse(d.Event, d.Body, t0, defaultPatterns); err != nil {
 			t.Errorf("%s: %v", d.Name, err)
 		}
+	}
+}
+
+// TestDeliveryBeingProcessedElsewhereIsRedelivered: a delivery another replica holds (it
+// is processing it, or died doing so) is answered 503, not 200 as a duplicate, so that
+// GitHub's redelivery is processed once that replica gave it up or its lease lapsed.
+func TestDeliveryBeingProcessedElsewhereIsRedelivered(t *testing.T) {
+	w := newWorld(t)
+	body := delivery(t, "push.several").Body
+	const id = "held-0001"
+	other, err := claim.New(claim.Options{Redis: w.rc, Lease: time.Minute, Keep: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, got, err := other.Take(t.Context(), w.prefix+"gh:delivery:"+id)
+	if err != nil || got != claim.Mine {
+		t.Fatalf("the other replica's claim: %v, %v", got, err)
+	}
+	send := func() int {
+		req := httptest.NewRequest(http.MethodPost, "/github/webhook", bytes.NewReader(body))
+		req.Header.Set("X-GitHub-Event", "push")
+		req.Header.Set("X-GitHub-Delivery", id)
+		req.Header.Set("X-Hub-Signature-256", commits.Sign(w.secret, body))
+		rec := httptest.NewRecorder()
+		w.hook.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if code := send(); code != http.StatusServiceUnavailable {
+		t.Fatalf("delivery held by another replica: %d, want 503", code)
+	}
+	if err := held.Release(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if code := send(); code != http.StatusOK {
+		t.Fatalf("redelivery after the other replica gave up: %d, want 200", code)
+	}
+	if cs := w.all(t); len(cs) != 3 {
+		t.Fatalf("redelivery stored %d changes, want 3", len(cs))
+	}
+	if got := strings.Join(w.outcomes, ","); got != "push:busy,push:stored" {
+		t.Fatalf("outcomes %s", got)
 	}
 }

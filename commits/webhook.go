@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/alertengine/alertengine/ledger/claim"
 )
 
 // MaxBody is the largest webhook body accepted (413 above it). GitHub caps payloads at
@@ -32,6 +34,9 @@ const (
 	OutcomeStored    = "stored"
 	OutcomeIgnored   = "ignored"
 	OutcomeDuplicate = "duplicate"
+	// OutcomeBusy: another replica is processing the delivery; GitHub is asked to
+	// redeliver it later.
+	OutcomeBusy      = "busy"
 	OutcomeFailed    = "failed"
 	OutcomeMalformed = "malformed"
 )
@@ -80,7 +85,8 @@ func (o *WebhookOptions) Validate() error {
 
 // Webhook is the http.Handler of POST /github/webhook.
 type Webhook struct {
-	o WebhookOptions
+	o          WebhookOptions
+	deliveries *claim.Claims
 }
 
 // NewWebhook returns the handler.
@@ -106,7 +112,11 @@ func NewWebhook(o WebhookOptions) (*Webhook, error) {
 	if o.OnDelivery == nil {
 		o.OnDelivery = func(string, string) {}
 	}
-	return &Webhook{o: o}, nil
+	deliveries, err := claim.New(claim.Options{Redis: o.Redis, Lease: claimLease, Keep: max(o.DedupTTL, claimLease)})
+	if err != nil {
+		return nil, fmt.Errorf("github webhook: %w", err)
+	}
+	return &Webhook{o: o, deliveries: deliveries}, nil
 }
 
 // claimLease bounds how long one replica holds a delivery it is processing; a replica
@@ -116,9 +126,10 @@ const claimLease = time.Minute
 // ServeHTTP verifies, de-duplicates, parses and stores one delivery. In order: body
 // within the limit (413) → X-Hub-Signature-256 over the exact bytes (401, nothing
 // stored, counted) → the JSON: the body, or its payload field when form-encoded (400)
-// → headers (400) → claim of X-GitHub-Delivery (a duplicate is answered
-// 200 and not processed again) → parse → store. A failure to store releases the claim
-// and answers 500, so GitHub's redelivery is processed.
+// → headers (400) → claim of X-GitHub-Delivery (a duplicate is answered 200 and not
+// processed again; one another replica is processing is answered 503) → parse → store.
+// A failure to store releases the claim and answers 500, so GitHub's redelivery is
+// processed.
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	limit := h.o.MaxBody
 	if r.ContentLength > limit {
@@ -156,22 +167,29 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	key := h.o.KeyPrefix + "gh:delivery:" + id
-	claimed, err := h.o.Redis.SetNX(ctx, key, "processing", claimLease).Result()
+	cl, got, err := h.deliveries.Take(ctx, key)
 	if err != nil {
 		h.o.Logger.Error("claim GitHub delivery", "delivery", id, "err", err)
 		h.o.OnDelivery(event, OutcomeFailed)
 		reply(w, http.StatusServiceUnavailable, "temporarily unavailable; redeliver later")
 		return
 	}
-	if !claimed {
+	switch got {
+	case claim.Handled:
 		h.o.OnDelivery(event, OutcomeDuplicate)
 		reply(w, http.StatusOK, "duplicate delivery; already processed")
+		return
+	case claim.Busy:
+		h.o.OnDelivery(event, OutcomeBusy)
+		reply(w, http.StatusServiceUnavailable, "being processed; redeliver later")
 		return
 	}
 	status, msg, outcome := h.process(ctx, event, body)
 	if outcome == OutcomeFailed {
-		h.o.Redis.Del(context.WithoutCancel(ctx), key)
-	} else if err := h.o.Redis.Set(context.WithoutCancel(ctx), key, "done", h.o.DedupTTL).Err(); err != nil {
+		if err := cl.Release(ctx); err != nil {
+			h.o.Logger.Warn("give up GitHub delivery", "delivery", id, "err", err)
+		}
+	} else if err := cl.Done(ctx); err != nil {
 		h.o.Logger.Warn("mark GitHub delivery done", "delivery", id, "err", err)
 	}
 	h.o.OnDelivery(event, outcome)

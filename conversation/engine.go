@@ -587,8 +587,13 @@ func (e *Engine) redeem(ctx context.Context, t *Tenant, u User, ref string) (Rep
 		if refusal(err) {
 			return Reply{Toast: approval.Explain(err, tenantID)}, nil
 		}
+		if errors.Is(err, approval.ErrOutcomeUnknown) {
+			// Neither "approved" nor "nothing was run" is known to be true.
+			e.o.Logger.Warn("approval press with an unknown outcome", "incident", res.Incident, "err", err)
+			return Reply{Toast: "Your approval was sent but could not be confirmed yet. The incident thread will say if " + res.Action + " runs; don't act by hand meanwhile."}, nil
+		}
 		e.o.Logger.Error("redeem approval", "err", err)
-		return Reply{Toast: "Something went wrong; nothing was run."}, err
+		return Reply{Toast: "Something went wrong: your press did nothing. Press again to see where things stand."}, err
 	}
 	if res.Status == approval.Partial {
 		_ = e.Say(ctx, res.Tenant, res.Incident, Message{Blocks: []Block{{Plain, fmt.Sprintf("☑️ %s approved %s (1 of 2). A second, different approver is needed.", name, res.Action)}}})
@@ -614,7 +619,7 @@ func (e *Engine) redeem(ctx context.Context, t *Tenant, u User, ref string) (Rep
 // refusal reports whether err is a refusal the presser should read (not a failure).
 func refusal(err error) bool {
 	for _, s := range []error{approval.ErrUnknown, approval.ErrExpired, approval.ErrUsed, approval.ErrNotApprover, approval.ErrSelfApproval,
-		approval.ErrSameApprover, approval.ErrPolicyChanged, approval.ErrIncidentMoved, approval.ErrInvalidToken} {
+		approval.ErrSameApprover, approval.ErrPolicyChanged, approval.ErrIncidentMoved, approval.ErrInvalidToken, ledger.ErrFenced} {
 		if errors.Is(err, s) {
 			return true
 		}
@@ -819,6 +824,13 @@ func (e *Engine) escalate(ctx context.Context, t *Tenant, in ledger.Incident) er
 	if _, err := e.o.Ledger.Record(ctx, ledger.Entry{Tenant: t.ID, Incident: in.ID, Event: ledger.Escalation,
 		Actor: ledger.Actor{Kind: ledger.ActorSystem, ID: "escalation"}, PolicyVersion: t.PolicyVersion,
 		Reason: fmt.Sprintf("no decision after %s; re-notified %s", t.EscalateAfter, strings.Join(names, ", "))}); err != nil {
+		if errors.Is(err, ledger.ErrFenced) {
+			// Its buttons may be of an approval already used before the loss: none are
+			// sent again, and the thread says why (once: the deadline is done).
+			e.o.Logger.Warn("escalation withheld: incident fenced after a ledger loss", "incident", in.ID)
+			return e.Say(ctx, t.ID, in.ID, Message{Blocks: []Block{{Bold, "⏸ " + in.ID + ": approvals are on hold."},
+				{Plain, "The audit ledger lost recent entries of this incident, so it may already have been approved or run. An operator must review the loss (bot ledger accept-loss) before anything runs."}}})
+		}
 		return fmt.Errorf("escalate %s: %w", in.ID, err)
 	}
 	ps, _ := e.st.placements(ctx, t.ID, in.ID)

@@ -143,6 +143,11 @@ func ParseHealth(body []byte) (Health, error) {
 			if err != nil {
 				return bad("timestamp %q", ledger.Clip(text, 40))
 			}
+			// In UTC, an offset can carry year 0 into year -1, which RFC 3339 cannot write:
+			// only years 1 to 9999 are kept.
+			if y := t.UTC().Year(); y < 1 || y > 9999 {
+				return bad("timestamp %q is outside years 1 to 9999", ledger.Clip(text, 40))
+			}
 			h.Timestamp = t.UTC()
 		default:
 			return bad("timestamp %s is neither unix seconds nor RFC 3339", ledger.Clip(string(w.Timestamp), 40))

@@ -58,6 +58,9 @@ type epoch struct {
 	floor    Tail
 	mark     *Mark
 	written  time.Time // when this Ledger last wrote the mark
+	// fencedBelow, when not 0, is the code base of the chain at an unaccepted loss:
+	// incidents numbered below it are fenced (see ErrFenced).
+	fencedBelow uint64
 }
 
 // storeBase returns the store's code base for tenant (0 when the store keeps none).
@@ -88,6 +91,13 @@ func (l *Ledger) loadEpoch(ctx context.Context, tenant string, ep *epoch) error 
 			ep.mark = m
 			if m != nil && m.Checkpoint.Base == base {
 				ep.reserved = m.Checkpoint.Reserved
+			}
+			ep.fenceFromMark()
+			if lost := m.Unaccepted(); len(lost) > 0 {
+				// A loss found before (by another replica, or before a restart) stays in
+				// sight until an operator accepts it.
+				l.opts.Logger.Error("ledger loss not yet accepted: incidents from before it are fenced until `bot ledger accept-loss`",
+					"tenant", tenant, "lost_chains", len(lost))
 			}
 		}
 	}
@@ -200,12 +210,14 @@ func (l *Ledger) restart(ctx context.Context, tenant string, ep *epoch, tail Tai
 		"tenant", tenant, "chain_entries", tail.Seq, "checkpoint_entries", lost.Size, "checkpoint_at", lost.At, "checkpoint_tail", short(lost.TailHash),
 		"differs", loss.Differs, "codes_start_after", IncidentID(next))
 	old := ep.mark
-	*ep = epoch{loaded: true, base: next, floor: tail}
+	// Every incident numbered before the new base may have lost entries: fenced until an
+	// operator accepts the loss.
+	*ep = epoch{loaded: true, base: next, floor: tail, fencedBelow: next}
 	if l.opts.Signer != nil {
 		cp := Checkpoint{Tenant: tenant, Size: tail.Seq, TailHash: tail.Hash, At: l.opts.Clock(), Base: next}.sign(l.opts.Signer)
 		m := Mark{Checkpoint: cp}
 		if old != nil {
-			m.Lost = old.Lost
+			m.Lost, m.Accepted = old.Lost, old.Accepted
 		}
 		if lost.Signature != "" {
 			m.Lost = mergeLost(m.Lost, []Checkpoint{lost})
@@ -255,7 +267,7 @@ func (l *Ledger) reserve(ctx context.Context, tenant string, ep *epoch, tail Tai
 	}
 	m := Mark{Checkpoint: cp.sign(l.opts.Signer)}
 	if ep.mark != nil {
-		m.Lost = ep.mark.Lost
+		m.Lost, m.Accepted = ep.mark.Lost, ep.mark.Accepted
 	}
 	l.saveMark(ctx, m)
 	ep.reserved, ep.mark = r, &m
@@ -277,7 +289,7 @@ func (l *Ledger) cover(ctx context.Context, tenant string, ep *epoch, tail Tail,
 	}
 	m := Mark{Checkpoint: Checkpoint{Tenant: tenant, Size: tail.Seq, TailHash: tail.Hash, At: now, Base: ep.base, Reserved: ep.reserved}.sign(l.opts.Signer)}
 	if ep.mark != nil {
-		m.Lost = ep.mark.Lost
+		m.Lost, m.Accepted = ep.mark.Lost, ep.mark.Accepted
 	}
 	l.saveMark(ctx, m)
 	ep.mark, ep.written = &m, now
@@ -298,6 +310,7 @@ func (l *Ledger) Check(ctx context.Context, tenant string) error {
 		}
 		fromMark = true
 	}
+	l.relift(ctx, tenant, &q.ep)
 	tail, err := l.opts.Store.Tail(ctx, tenant)
 	if err != nil {
 		return fmt.Errorf("read tail of %s: %w", tenant, err)
@@ -347,8 +360,8 @@ func VerifyStoreMark(ctx context.Context, s Store, tenant string, trusted ed2551
 	if loss != nil {
 		return rep, loss
 	}
-	if n := len(m.Lost); n > 0 {
-		return rep, &LossError{Tenant: tenant, Entries: rep.Entries, Checkpoint: m.Lost[n-1], Restarted: true, Base: max(base, m.Checkpoint.Base)}
+	if lost := m.Unaccepted(); len(lost) > 0 {
+		return rep, &LossError{Tenant: tenant, Entries: rep.Entries, Checkpoint: lost[len(lost)-1], Restarted: true, Base: max(base, m.Checkpoint.Base)}
 	}
 	return rep, nil
 }
@@ -375,7 +388,7 @@ func RecordCheckpoint(ctx context.Context, sink CheckpointSink, s Store, key ed2
 		if oc.Base == base {
 			cp.Reserved = oc.Reserved
 		}
-		m.Lost = old.Lost
+		m.Lost, m.Accepted = old.Lost, old.Accepted
 	}
 	m.Checkpoint = cp.sign(key)
 	return sink.Save(ctx, m)

@@ -207,7 +207,7 @@ func (l *Ledger) checkpoint(ctx context.Context, e Entry) {
 	if l.opts.Sink != nil && q.ep.loaded && (q.ep.mark == nil || q.ep.mark.Checkpoint.Base < cp.Base || q.ep.mark.Checkpoint.Base == cp.Base && q.ep.mark.Checkpoint.Size <= cp.Size) {
 		m = &Mark{Checkpoint: cp}
 		if q.ep.mark != nil {
-			m.Lost = q.ep.mark.Lost
+			m.Lost, m.Accepted = q.ep.mark.Lost, q.ep.mark.Accepted
 		}
 		q.ep.mark = m
 	}
@@ -354,6 +354,19 @@ func (l *Ledger) commit(q *queue, batch []*request) {
 	}
 	rest := batch
 	for len(rest) > 0 {
+		// After a loss (found now or before), what would hand out or use an approval of
+		// an incident from before it is refused.
+		kept := rest[:0:0]
+		for _, r := range rest {
+			if q.ep.fences(&r.e) {
+				r.done <- result{err: fmt.Errorf("%s on %s: %w", r.e.Event, r.e.Incident, ErrFenced)}
+				continue
+			}
+			kept = append(kept, r)
+		}
+		if rest = kept; len(rest) == 0 {
+			return
+		}
 		entries, err := chain(q.tail, q.ep.base, rest)
 		if err != nil {
 			fail(rest, err)

@@ -21,6 +21,8 @@ import (
 type Mark struct {
 	Checkpoint Checkpoint   `json:"checkpoint"`
 	Lost       []Checkpoint `json:"lost,omitempty"`
+	// Accepted are operators' signed acceptances of the lost chains (Ledger.AcceptLoss).
+	Accepted []Acceptance `json:"accepted,omitempty"`
 }
 
 // maxLost bounds the lost chains a mark remembers; the oldest are forgotten first.
@@ -49,6 +51,14 @@ func verifyMark(m *Mark, tenant string, trusted ed25519.PublicKey) error {
 			return fmt.Errorf("%w: a checkpoint of tenant %q is filed under %q", ErrBadCheckpoint, cp.Tenant, tenant)
 		}
 		if _, err := cp.Verify(trusted); err != nil {
+			return err
+		}
+	}
+	for i := range m.Accepted {
+		if m.Accepted[i].Tenant != tenant {
+			return fmt.Errorf("%w: a loss acceptance of tenant %q is filed under %q", ErrBadCheckpoint, m.Accepted[i].Tenant, tenant)
+		}
+		if err := m.Accepted[i].verify(trusted); err != nil {
 			return err
 		}
 	}
@@ -202,6 +212,7 @@ func (f *FileSink) Save(ctx context.Context, m Mark) error {
 			return nil
 		}
 		m.Lost = mergeLost(cur.Lost, m.Lost)
+		m.Accepted = mergeAccepted(cur.Accepted, m.Accepted)
 	}
 	sf.Tenants[tenant] = &m
 	b, err := json.MarshalIndent(sf, "", "  ")

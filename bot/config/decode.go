@@ -32,7 +32,7 @@ var (
 	serviceKeys      = []string{"name", "health_url", "poll_interval", "allow_private_network", "repos"}
 	chatKeys         = []string{"telegram", "whatsapp"}
 	personKeys       = []string{"name", "role", "telegram", "whatsapp", "phone", "github"}
-	recoveryKeys     = []string{"url", "secret", "actions", "allow_private_network", "default_action"}
+	recoveryKeys     = []string{"url", "secret", "actions", "allow_private_network", "default_action", "timeout"}
 	actionKeys       = []string{"name", "risk"}
 	policyKeys       = []string{"min_score_to_alert", "approval_ttl", "escalate_after", "risky_paths", "refuse_suspect_approval"}
 	alertmanagerKeys = []string{"token", "max_alerts", "expire_after"}

@@ -115,6 +115,12 @@ type Action struct {
 	Risk Risk   `json:"risk"`
 }
 
+// The bounds of recovery.timeout.
+const (
+	MinRecoveryTimeout = time.Second
+	MaxRecoveryTimeout = 5 * time.Minute
+)
+
 // Recovery is the tenant's recovery webhook. A tenant without a recovery section has no
 // actions: incidents are diagnosed and discussed, nothing can be executed.
 type Recovery struct {
@@ -123,6 +129,10 @@ type Recovery struct {
 	// Actions are the only actions the webhook accepts and the AI may suggest.
 	Actions             []Action
 	AllowPrivateNetwork bool
+	// Timeout bounds one call of the webhook, the receiver's own work included (the
+	// timeout key, 1 s to 5 min; 0: the executor's default of 10 s). A receiver slower
+	// than it is called again with the same Idempotency-Key.
+	Timeout time.Duration
 	// DefaultAction is offered when the diagnosis is below the confidence gate: the
 	// default_action key, else the first low-risk action, else empty.
 	DefaultAction string

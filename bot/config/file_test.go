@@ -54,6 +54,7 @@ func TestLoadExample(t *testing.T) {
 					{Name: "rollback", Risk: RiskHigh},
 				},
 				DefaultAction: "restart_workers",
+				Timeout:       30 * time.Second,
 			},
 			Policy: Policy{
 				MinScoreToAlert: 70, ApprovalTTL: 5 * time.Minute, EscalateAfter: 180 * time.Second,
@@ -384,6 +385,7 @@ func TestParseProblems(t *testing.T) {
         - {risk: low}
       default_action: rollback
       allow_private_network: sometimes
+      timeout: 10m
 `, nil, []string{
 			"alertengine.yaml:6: tenants[0].recovery.url: must be an absolute http:// or https:// URL",
 			"alertengine.yaml:6: tenants[0].recovery.secret: is required (the HMAC key the webhook verifies; e.g. secret: ${ACME_RECOVERY_SECRET})",
@@ -394,6 +396,7 @@ func TestParseProblems(t *testing.T) {
 			"alertengine.yaml:12: tenants[0].recovery.actions[4].name: is required",
 			`alertengine.yaml:13: tenants[0].recovery.default_action: action "rollback" is not defined in tenants[0].recovery.actions`,
 			`alertengine.yaml:14: tenants[0].recovery.allow_private_network: want true or false, got "sometimes"`,
+			`alertengine.yaml:15: tenants[0].recovery.timeout: must be from 1s to 5m (one webhook call, the receiver's work included), got "10m"`,
 		}},
 		{"recovery without url and actions", `tenants:
   - id: acme

@@ -361,6 +361,13 @@ func (d *decoder) recovery(o object, people []Person) Recovery {
 		d.addf(sec.line, ro.sub("secret"), "is required (the HMAC key the webhook verifies; e.g. secret: ${ACME_RECOVERY_SECRET})")
 	}
 	r.AllowPrivateNetwork, _ = d.boolean(ro, "allow_private_network")
+	if v, s := d.duration(ro, "timeout"); s.set {
+		if v < MinRecoveryTimeout || v > MaxRecoveryTimeout {
+			d.addf(s.line, ro.sub("timeout"), "must be from 1s to 5m (one webhook call, the receiver's work included), got %s", s.quoted())
+		} else {
+			r.Timeout = v
+		}
+	}
 
 	ap := ro.sub("actions")
 	e, ok := ro.entries["actions"]

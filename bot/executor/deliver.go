@@ -74,7 +74,7 @@ func (e *Executor) deliver(ctx context.Context, x Execution, t Target) (delivery
 	log := e.opts.Logger.With("tenant", x.Tenant, "incident", x.Incident, "idempotency_key", x.IdempotencyKey, "host", u.Host)
 	var d delivery
 	for i := 1; ; i++ {
-		a := e.call(ctx, client, u.String(), t.Secret, x.IdempotencyKey, body)
+		a := e.call(ctx, client, u.String(), t.Secret, x.IdempotencyKey, body, t.Timeout)
 		if ctx.Err() != nil {
 			return d, ctx.Err()
 		}
@@ -114,9 +114,12 @@ func (e *Executor) backoff(i int, a attempt) time.Duration {
 	return b
 }
 
-// call makes one signed POST under the per-attempt timeout.
-func (e *Executor) call(ctx context.Context, client *http.Client, u, secret, key string, body []byte) attempt {
-	ctx, cancel := context.WithTimeout(ctx, e.opts.AttemptTimeout)
+// call makes one signed POST under the target's attempt timeout (0: AttemptTimeout).
+func (e *Executor) call(ctx context.Context, client *http.Client, u, secret, key string, body []byte, timeout time.Duration) attempt {
+	if timeout <= 0 {
+		timeout = e.opts.AttemptTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
@@ -128,7 +131,7 @@ func (e *Executor) call(ctx context.Context, client *http.Client, u, secret, key
 	req.Header.Set(SignatureHeader, Sign(secret, e.opts.Clock(), body))
 	resp, err := client.Do(req)
 	if err != nil {
-		return classify(ctx, err, e.opts.AttemptTimeout)
+		return classify(ctx, err, timeout)
 	}
 	defer resp.Body.Close()
 	// Read past the snippet by the secret's length, so that a secret overlapping its end

@@ -421,3 +421,36 @@ func TestRedriveIsResumable(t *testing.T) {
 		t.Errorf("the repeated re-drive recorded another redrive entry")
 	}
 }
+
+// TestTargetTimeoutBoundsEachCall: a tenant's recovery.timeout, not the executor's
+// default, bounds each call: a receiver that takes longer is given up on after it (with
+// the bot's default of a minute, this test would wait a minute per attempt) and called
+// again with the same Idempotency-Key.
+func TestTargetTimeoutBoundsEachCall(t *testing.T) {
+	ctx := context.Background()
+	v := newEnv(t)
+	h := newWebhook(t, func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // slower than any timeout: answers only when the caller gives up
+	})
+	v.setTarget(tenant, executor.Target{URL: h.srv.URL, Secret: secret, AllowPrivateNetwork: true, Timeout: 100 * time.Millisecond})
+	b := v.newBot(func(o *executor.Options) { o.AttemptTimeout = time.Minute })
+	id, approval := v.authorize("checkout", "restart_workers")
+	x, err := b.Prepare(ctx, tenant, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Enqueue(ctx, x); err != nil {
+		t.Fatal(err)
+	}
+	b.start(t)
+	o := b.outcome(t)
+	if o.Kind != executor.Failed || o.Attempts != 3 {
+		t.Fatalf("outcome %+v, want failed after 3 timed-out attempts", o)
+	}
+	want := executor.IdempotencyKey(tenant, id, approval)
+	for i := 0; i < 3; i++ {
+		if c := <-h.got; c.Key != want {
+			t.Errorf("call %d with key %q, want %q (one action, retried)", i+1, c.Key, want)
+		}
+	}
+}

@@ -24,6 +24,9 @@ type Target struct {
 	Secret string
 	// AllowPrivateNetwork lets the call reach loopback, private and link-local addresses.
 	AllowPrivateNetwork bool
+	// Timeout bounds one call to this target, the receiver's work included; 0:
+	// Options.AttemptTimeout. A call that times out is retried with the same key.
+	Timeout time.Duration
 }
 
 // ErrInvalidOptions is the cause of every Options.Validate failure.

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/ledger/claim"
 )
 
 // DefaultAPIURL is the Bot API of Telegram itself.
@@ -162,6 +163,8 @@ type Adapter struct {
 	api   *bot.Bot
 	botID string
 	now   func() time.Time
+	// updates claims each update for one handling across replicas.
+	updates *claim.Claims
 
 	meMu     sync.Mutex
 	username string // the bot's @username, from getMe
@@ -190,6 +193,11 @@ func New(opts Options) (*Adapter, error) {
 		now:    time.Now,
 		forums: map[int64]forumEntry{},
 	}
+	updates, err := claim.New(claim.Options{Redis: opts.Redis, Lease: opts.HandleTimeout + claimSlack, Keep: dedupTTL, Timeout: opts.CallTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("telegram: %w", err)
+	}
+	a.updates = updates
 	api, err := a.newClient()
 	if err != nil {
 		return nil, err

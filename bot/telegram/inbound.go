@@ -20,6 +20,7 @@ import (
 	"github.com/go-telegram/bot/models"
 
 	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/ledger/claim"
 )
 
 // SecretHeader carries the webhook's secret_token on every request Telegram makes.
@@ -28,9 +29,14 @@ const SecretHeader = "X-Telegram-Bot-Api-Secret-Token"
 // MaxWebhookBody is the largest webhook request accepted; larger ones get 413.
 const MaxWebhookBody = 1 << 20
 
-// dedupTTL is how long an update_id is remembered; Telegram gives up redelivering long
-// before.
+// dedupTTL is how long a handled update_id is remembered; Telegram gives up redelivering
+// long before.
 const dedupTTL = 24 * time.Hour
+
+// claimSlack is how much longer than HandleTimeout an update stays claimed by a replica
+// that neither finished nor gave it up (it died): after that, Telegram's redelivery of it
+// is handled by whichever replica receives it.
+const claimSlack = 15 * time.Second
 
 // What a person who pressed a button is told when the engine could not answer. It never
 // carries internals.
@@ -99,9 +105,9 @@ func (a *Adapter) SetWebhook(ctx context.Context, webhookURL string) error {
 
 // WebhookHandler serves Telegram's webhook requests: 401 when the secret token is missing
 // or wrong, 413 over MaxWebhookBody, 400 when the body is not an update, 500 when the
-// update could not be checked for duplicates (Telegram will deliver it again), 200
-// otherwise — also when the engine failed, since a redelivery would be refused as a
-// duplicate anyway.
+// update was not handled — it could not be claimed, another replica is still handling it,
+// or the engine failed — so that Telegram delivers it again and the redelivery is
+// handled; 200 once it was handled (or was before).
 func (a *Adapter) WebhookHandler(h conversation.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -161,10 +167,12 @@ type event struct {
 	refuse string
 }
 
-// handle takes one update: ignores what is not for the engine, makes sure no replica
-// handled it before, hands it to h and answers a press. Its error means the update was
-// not handled and could be again: redelivered says Telegram will redeliver it (webhook)
-// so a press is left unanswered for that attempt.
+// handle takes one update: ignores what is not for the engine, claims it so that no other
+// replica handles it at the same time or again, hands it to h and answers a press. Its
+// error means the update was not handled and can be again: the claim is given up.
+// redelivered says Telegram will redeliver it (webhook), so a press is left unanswered
+// for that attempt and answered by the one that handles it; when long polling nothing is
+// redelivered, so a press is answered whatever happens.
 func (a *Adapter) handle(ctx context.Context, h conversation.Handler, u *models.Update, redelivered bool) error {
 	// The update is ours from here on: finish it even if the request or the poll ends.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.HandleTimeout)
@@ -173,23 +181,40 @@ func (a *Adapter) handle(ctx context.Context, h conversation.Handler, u *models.
 	if err != nil || ev == nil {
 		return err
 	}
-	first, err := a.firstTime(ctx, u.ID)
+	key := a.opts.KeyPrefix + "ae:telegram:" + a.botID + ":update:" + strconv.FormatInt(u.ID, 10)
+	cl, outcome, err := a.updates.Take(ctx, key)
 	if err != nil {
 		if ev.query != "" && !redelivered {
 			a.answer(ctx, ev.query, toastFailed)
 		}
-		return err
+		return fmt.Errorf("telegram: claim update %d: %w", u.ID, err)
 	}
-	if !first {
+	switch outcome {
+	case claim.Handled:
 		a.log.Debug("telegram update already handled", "update_id", u.ID)
+		return nil
+	case claim.Busy:
+		a.log.Info("telegram update being handled by another replica", "update_id", u.ID)
+		if redelivered {
+			return errBusy
+		}
 		return nil
 	}
 	if ev.refuse != "" {
 		a.log.Warn("telegram button press refused", "update_id", u.ID, "chat", ev.in.Chat.ID, "user", ev.in.User.ID)
 		a.answer(ctx, ev.query, ev.refuse)
+		a.settle(ctx, cl, u.ID)
 		return nil
 	}
 	reply, err := a.dispatch(ctx, h, ev.in)
+	var panicked *panicError
+	if err != nil && redelivered && !errors.As(err, &panicked) {
+		// Telegram delivers it again; that attempt answers the presser.
+		if rerr := cl.Release(ctx); rerr != nil {
+			a.log.Warn("telegram update not given up; its redelivery waits for the lease", "update_id", u.ID, "err", rerr)
+		}
+		return fmt.Errorf("engine failed on update %d: %w", u.ID, err)
+	}
 	if err != nil {
 		a.log.Error("engine failed on a telegram update", "update_id", u.ID, "chat", ev.in.Chat.ID, "pressed", ev.in.Pressed(), "err", err)
 	}
@@ -200,29 +225,34 @@ func (a *Adapter) handle(ctx context.Context, h conversation.Handler, u *models.
 		}
 		a.answer(ctx, ev.query, text)
 	}
+	a.settle(ctx, cl, u.ID)
 	return nil
 }
+
+// errBusy: another replica holds the update; Telegram should deliver it again later.
+var errBusy = errors.New("telegram: update being handled by another replica")
+
+// settle records a handled update; a failure is logged (the update may then be handled
+// again when redelivered after the lease, which the engine answers as a duplicate press).
+func (a *Adapter) settle(ctx context.Context, cl *claim.Claim, id int64) {
+	if err := cl.Done(ctx); err != nil {
+		a.log.Warn("telegram update handled but not recorded as handled", "update_id", id, "err", err)
+	}
+}
+
+// panicError is a handler's panic: handling it again would panic again, so it is final.
+type panicError struct{ msg string }
+
+func (p *panicError) Error() string { return p.msg }
 
 // dispatch calls the engine, turning a panic into an error so a press is still answered.
 func (a *Adapter) dispatch(ctx context.Context, h conversation.Handler, in conversation.Inbound) (reply conversation.Reply, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("handler panicked: %v\n%s", p, debug.Stack())
+			err = &panicError{msg: fmt.Sprintf("handler panicked: %v\n%s", p, debug.Stack())}
 		}
 	}()
 	return h.Handle(ctx, in)
-}
-
-// firstTime records update id in Redis and reports whether this is its first sighting.
-func (a *Adapter) firstTime(ctx context.Context, id int64) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, a.opts.CallTimeout)
-	defer cancel()
-	key := a.opts.KeyPrefix + "ae:telegram:" + a.botID + ":update:" + strconv.FormatInt(id, 10)
-	first, err := a.opts.Redis.SetNX(ctx, key, 1, dedupTTL).Result()
-	if err != nil {
-		return false, fmt.Errorf("telegram: remember update %d: %w", id, err)
-	}
-	return first, nil
 }
 
 // answer answers a callback query (which stops the button's spinner); failures are only

@@ -18,6 +18,7 @@ import (
 	content "github.com/twilio/twilio-go/rest/content/v1"
 
 	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/ledger/claim"
 )
 
 // DefaultAPIURL is Twilio's REST API.
@@ -119,6 +120,8 @@ type Adapter struct {
 	rest *twilio.RestClient
 	// validator checks X-Twilio-Signature (twilio-go's).
 	validator client.RequestValidator
+	// deliveries claims each incoming message for one handling across replicas.
+	deliveries *claim.Claims
 }
 
 var _ conversation.Transport = (*Adapter)(nil)
@@ -132,7 +135,12 @@ func New(o Options) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Adapter{o: o, log: o.Logger.With("channel", string(conversation.WhatsApp)), rest: rest, validator: client.NewRequestValidator(o.AuthToken)}, nil
+	deliveries, err := claim.New(claim.Options{Redis: o.Redis, Lease: claimLease, Keep: dedupTTL, Timeout: o.CallTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("whatsapp: %w", err)
+	}
+	return &Adapter{o: o, log: o.Logger.With("channel", string(conversation.WhatsApp)), rest: rest,
+		validator: client.NewRequestValidator(o.AuthToken), deliveries: deliveries}, nil
 }
 
 // newREST is a twilio-go REST client whose requests go to apiURL instead of Twilio's

@@ -11,9 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/ledger/claim"
 )
 
 // WebhookPath is where Twilio posts incoming WhatsApp messages.
@@ -22,8 +21,15 @@ const WebhookPath = "/whatsapp/webhook"
 // MaxRequestBody bounds a webhook request.
 const MaxRequestBody = 1 << 20
 
-// dedupTTL is how long a MessageSid is remembered; Twilio retries within minutes.
+// dedupTTL is how long a handled MessageSid is remembered; Twilio retries within minutes.
 const dedupTTL = 48 * time.Hour
+
+// handleTimeout bounds the handling of one message: Twilio waits 15 s for an answer.
+const handleTimeout = 14 * time.Second
+
+// claimLease is how long a message stays claimed by a replica that neither finished nor
+// gave it up (it died); after it, Twilio's retry is handled by whichever replica gets it.
+const claimLease = handleTimeout + 16*time.Second
 
 // maxPayload bounds a quick-reply payload (ours are approval references and commands).
 const maxPayload = 256
@@ -93,9 +99,11 @@ func sidLike(s, prefix string) bool {
 // WebhookHandler serves Twilio's posts to WebhookPath: 413 over MaxRequestBody, 403
 // unless X-Twilio-Signature verifies over PUBLIC_URL + path and the form (twilio-go's
 // RequestValidator, which accepts the URL with and without the default port), 503 when
-// the message could not be checked for duplicates (Twilio retries), 200 otherwise — a
-// message of another account or channel is ignored, and one already processed (same
-// MessageSid or I-Twilio-Idempotency-Token, on any replica) is not handled again.
+// the message was not handled — it could not be claimed, another replica is handling it,
+// or the engine failed (the claim is then given up, so Twilio's retry is handled) — 200
+// otherwise: a message of another account or channel is ignored, and one already
+// processed (same MessageSid or I-Twilio-Idempotency-Token, on any replica) is not
+// handled again.
 func (a *Adapter) WebhookHandler(h conversation.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -133,40 +141,71 @@ func (a *Adapter) WebhookHandler(h conversation.Handler) http.Handler {
 			writeTwiML(w)
 			return
 		}
-		fresh, err := a.fresh(r.Context(), f.MessageSID, r.Header.Get("I-Twilio-Idempotency-Token"))
-		if err != nil {
+		held, outcome, err := a.claim(r.Context(), f.MessageSID, r.Header.Get("I-Twilio-Idempotency-Token"))
+		switch {
+		case err != nil:
 			a.log.Error("webhook duplicate check", "err", err)
 			http.Error(w, "try again", http.StatusServiceUnavailable)
 			return
-		}
-		if !fresh {
+		case outcome == claim.Busy:
+			a.log.Info("message being handled by another replica; Twilio may retry", "message", f.MessageSID)
+			http.Error(w, "in progress; try again", http.StatusServiceUnavailable)
+			return
+		case outcome == claim.Handled:
 			a.log.Info("duplicate webhook delivery ignored", "message", f.MessageSID)
 			writeTwiML(w)
 			return
 		}
 		// The engine may talk to Twilio several times; the request is answered when it is
 		// done, within Twilio's 15 s, and the work is not cut short if Twilio hangs up.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 14*time.Second)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), handleTimeout)
 		defer cancel()
-		a.handle(ctx, h, f)
+		if err := a.handle(ctx, h, f); err != nil {
+			a.log.Error("handle whatsapp message; given up for Twilio's retry", "message", f.MessageSID, "err", err)
+			for _, cl := range held {
+				if err := cl.Release(ctx); err != nil {
+					a.log.Warn("whatsapp message not given up; its retry waits for the lease", "message", f.MessageSID, "err", err)
+				}
+			}
+			http.Error(w, "not handled; try again", http.StatusServiceUnavailable)
+			return
+		}
+		for _, cl := range held {
+			if err := cl.Done(ctx); err != nil {
+				a.log.Warn("whatsapp message handled but not recorded as handled", "message", f.MessageSID, "err", err)
+			}
+		}
 		writeTwiML(w)
 	})
 }
 
-// fresh marks a delivery seen, by its MessageSid and, when Twilio sent one, its
-// I-Twilio-Idempotency-Token (a retry repeats both); false when either was seen before,
-// on any replica.
-func (a *Adapter) fresh(ctx context.Context, messageSID, token string) (bool, error) {
-	pipe := a.o.Redis.Pipeline()
-	bySID := pipe.SetNX(ctx, a.key("dedup", messageSID), "1", dedupTTL)
-	var byToken *redis.BoolCmd
+// claim claims a delivery by its MessageSid and, when Twilio sent one, its
+// I-Twilio-Idempotency-Token (a retry repeats both): Mine with both claims held, else what
+// the first claim not ours found (nothing is left held then).
+func (a *Adapter) claim(ctx context.Context, messageSID, token string) ([]*claim.Claim, claim.Outcome, error) {
+	keys := []string{a.key("dedup", messageSID)}
 	if token != "" && len(token) <= 128 {
-		byToken = pipe.SetNX(ctx, a.key("dedup-token", token), "1", dedupTTL)
+		keys = append(keys, a.key("dedup-token", token))
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return false, fmt.Errorf("whatsapp: duplicate check: %w", err)
+	var held []*claim.Claim
+	giveUp := func() {
+		for _, cl := range held {
+			_ = cl.Release(ctx)
+		}
 	}
-	return bySID.Val() && (byToken == nil || byToken.Val()), nil
+	for _, k := range keys {
+		cl, outcome, err := a.deliveries.Take(ctx, k)
+		if err != nil {
+			giveUp()
+			return nil, 0, fmt.Errorf("whatsapp: duplicate check: %w", err)
+		}
+		if outcome != claim.Mine {
+			giveUp()
+			return nil, outcome, nil
+		}
+		held = append(held, cl)
+	}
+	return held, claim.Mine, nil
 }
 
 func writeTwiML(w http.ResponseWriter) {
@@ -216,21 +255,20 @@ func (a *Adapter) Inbound(ctx context.Context, f Form) conversation.Inbound {
 }
 
 // handle runs one message through the engine. A press gets its answer as a message,
-// since WhatsApp has no toast.
-func (a *Adapter) handle(ctx context.Context, h conversation.Handler, f Form) {
+// since WhatsApp has no toast — also when the engine failed (its error is returned, for
+// the message to be given up to Twilio's retry).
+func (a *Adapter) handle(ctx context.Context, h conversation.Handler, f Form) error {
 	a.seen(ctx, f.From)
 	in := a.Inbound(ctx, f)
 	if !in.Pressed() && strings.TrimSpace(in.Text) == "" {
-		return
+		return nil
 	}
 	r, err := h.Handle(ctx, in)
-	if err != nil {
-		a.log.Error("handle whatsapp message", "message", f.MessageSID, "err", err)
-	}
 	if in.Pressed() && r.Toast != "" {
 		th := conversation.Thread{Chat: in.Chat, Topic: in.Topic}
 		if _, err := a.Post(ctx, th, conversation.Message{Blocks: []conversation.Block{{Style: conversation.Plain, Text: r.Toast}}}); err != nil {
 			a.log.Warn("answer a quick reply", "err", err)
 		}
 	}
+	return err
 }

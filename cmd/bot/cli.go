@@ -41,6 +41,7 @@ func commands() []command {
 		{"witness", "--name N --key FILE --log-key V --state FILE --file REQ [--init]", "cosign a checkpoint only if consistent with the last one this witness cosigned", runWitness},
 		{"enroll", "--tenant T --name NAME [--role approver|viewer] [--revoke]", "print a one-time code that links a chat identity to NAME (10 min); --revoke unlinks NAME's accounts", runEnroll},
 		{"github-hook", "--repo OWNER/NAME [--dry-run]", "create or update the repository's webhook to $PUBLIC_URL/github/webhook (GITHUB_TOKEN, GITHUB_WEBHOOK_SECRET)", runGitHubHook},
+		{"ledger", "accept-loss --tenant T --by NAME --reason TEXT", "accept a detected ledger loss after review (signed, recorded); lifts the hold on incidents from before it", runLedger},
 		{"dlq", "list|redrive --tenant T [INCIDENT]", "list or re-drive dead-lettered executions (same idempotency key)", runDLQ},
 		{"simulate", "SCENARIO.yaml [--seed N] [--json] [--summary] [--ledger OUT.jsonl]", "governance simulation on a virtual clock: timeline, summary, expectations (exit 1 when one breaks)", runSimulate},
 		{"version", "", "print version, commit and Go version", runVersion},

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -210,6 +211,27 @@ func TestRedisRestartWithoutPersistenceIsALedgerLoss(t *testing.T) {
 		"LEDGER_CHECKPOINT_FILE": vars["LEDGER_CHECKPOINT_FILE"]}, "verify", "--tenant", "acme")
 	if code != exitFailed || !strings.Contains(out, "had "+strconv.Itoa(int(lost))+" entries") || !strings.Contains(out, "the present chain has 0") {
 		t.Fatalf("verify: exit %d, %q %q; want exit 1 naming %d and 0 entries", code, out, errs, int(lost))
+	}
+
+	// An operator accepts the loss: signed into the checkpoint file and noted on the
+	// incident that was open; verify is satisfied after that, the lost chain still listed.
+	tools := env{"REDIS_URL": rs.url(), "REDIS_KEY_PREFIX": h.prefix, "LEDGER_SIGNING_KEY": vars["LEDGER_SIGNING_KEY"],
+		"LEDGER_CHECKPOINT_FILE": vars["LEDGER_CHECKPOINT_FILE"]}
+	if code, _, errs := runCLI(t, tools, "ledger", "accept-loss", "--tenant", "acme", "--by", "tendai"); code != exitUsage || !strings.Contains(errs, "--reason") {
+		t.Errorf("accept-loss without a reason: exit %d, %q; want 2 naming --reason", code, errs)
+	}
+	code, out2, errs := runCLI(t, tools, "ledger", "accept-loss", "--tenant", "acme", "--by", "tendai", "--reason", "receiver log checked: nothing ran twice")
+	if code != exitOK || !strings.Contains(out2, "accepted: acme's lost ledger chains, by tendai") {
+		t.Fatalf("accept-loss: exit %d, %q %q", code, out2, errs)
+	}
+	if b, err := os.ReadFile(vars["LEDGER_CHECKPOINT_FILE"]); err != nil || !strings.Contains(string(b), "receiver log checked") || !strings.Contains(string(b), `"lost"`) {
+		t.Errorf("checkpoint file after acceptance: %v; want the lost chain kept and the acceptance recorded:\n%s", err, b)
+	}
+	if code, vout, _ := runCLI(t, tools, "verify", "--tenant", "acme"); code != exitOK {
+		t.Errorf("verify after the acceptance: exit %d, %q", code, vout)
+	}
+	if code, aout, _ := runCLI(t, tools, "ledger", "accept-loss", "--tenant", "acme", "--by", "tendai", "--reason", "again"); code != exitFailed || !strings.Contains(aout, "no unaccepted ledger loss") {
+		t.Errorf("a second accept-loss: exit %d, %q", code, aout)
 	}
 
 	alertAt(t, base, "firing", "10:00")

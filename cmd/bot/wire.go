@@ -31,7 +31,8 @@ func executorTargets(f *config.File) func(string) (executor.Target, bool) {
 		if !ok || t.Recovery.URL == "" {
 			return executor.Target{}, false
 		}
-		return executor.Target{URL: t.Recovery.URL, Secret: t.Recovery.Secret.Reveal(), AllowPrivateNetwork: t.Recovery.AllowPrivateNetwork}, true
+		return executor.Target{URL: t.Recovery.URL, Secret: t.Recovery.Secret.Reveal(), AllowPrivateNetwork: t.Recovery.AllowPrivateNetwork,
+			Timeout: t.Recovery.Timeout}, true
 	}
 }
 

@@ -38,6 +38,9 @@ var (
 	ErrPolicyChanged = errors.New("policy changed since the approval was offered")
 	ErrInvalidToken  = errors.New("approval token does not verify")
 	ErrIncidentMoved = errors.New("incident is no longer awaiting approval")
+	// ErrOutcomeUnknown: the authorization was sent to the ledger but whether it was
+	// stored could not be found out; the approval is not given back.
+	ErrOutcomeUnknown = errors.New("authorization outcome unknown")
 )
 
 // UsedError says who used (or whose decision voided) an approval.
@@ -345,6 +348,9 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 				Reason: "first of two approvals for high-risk action " + m.Action})
 			if err != nil {
 				s.o.Redis.SRem(ctx, k.part, p.Name)
+				if errors.Is(err, ledger.ErrFenced) {
+					return refuse(err, "fenced: the ledger lost entries of this incident and no operator has accepted the loss")
+				}
 				return res, fmt.Errorf("record partial approval: %w", err)
 			}
 			res.Status, res.By, res.Entry = Partial, []string{p.Name}, e
@@ -366,20 +372,44 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 	e, err := s.o.Ledger.Record(ctx, ledger.Entry{Tenant: m.Tenant, Incident: m.Incident, Event: ledger.Authorize,
 		Actor: p.actor(), Action: m.Action, Approval: ref, PolicyVersion: m.Policy, Evidence: m.Evidence,
 		Reason: "approved " + m.Action, Data: map[string]string{"approvers": joinNames(by)}})
+	if errors.Is(err, ledger.ErrFenced) {
+		// The ledger lost entries of this incident: this approval may have been used
+		// before the loss. The ledger refuses every authorization of the incident until an
+		// operator accepts the loss, so the approval is given back: every press meanwhile
+		// reads the same reason, not "already approved" by someone whose press ran nothing.
+		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rerr := s.giveBack(bg, k, tokS, p.Name, ref, m.Expires); rerr != nil {
+			s.o.Logger.Error("give back a fenced approval", "incident", m.Incident, "err", rerr)
+		}
+		return refuse(err, "fenced: the ledger lost entries of this incident and no operator has accepted the loss")
+	}
 	if err != nil {
+		// The append failed, was refused, or could not be confirmed. A refusal may be the
+		// echo of this very write (Redis applied it, its reply was late, the client sent
+		// it again and found the incident AUTHORIZED), so before any answer the ledger is
+		// read for this approval's own entry: if it is there, this press authorized.
+		s.o.Logger.Warn("authorization outcome unknown; reading the ledger for it", "incident", m.Incident, "approval", ref, "err", err)
+		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		e, found, rerr := s.recorded(bg, m, ref)
+		switch {
+		case found:
+			s.o.Logger.Warn("authorization was stored after all", "incident", m.Incident, "approval", ref, "seq", e.Seq)
+			res.Status, res.By, res.Entry = Authorized, by, e
+			return res, nil
+		case rerr != nil:
+			// Still unknown: the approval is not given back (it may have authorized), and
+			// the presser is told that it is not known yet.
+			s.o.Logger.Warn("authorization outcome still unknown", "incident", m.Incident, "approval", ref, "err", rerr)
+			return res, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+		}
 		var te *ledger.TransitionError
 		if errors.As(err, &te) {
 			return refuse(fmt.Errorf("%w: it is %s", ErrIncidentMoved, te.From), "approved but the incident is "+string(te.From))
 		}
-		// The append failed or could not be confirmed. If it was stored after all, this
-		// press authorized; otherwise the approval is given back, so the decision can be
-		// made again, and nothing is left half-done.
-		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if e, ok := s.recorded(bg, m, ref); ok {
-			res.Status, res.By, res.Entry = Authorized, by, e
-			return res, nil
-		}
+		// Not stored: the approval is given back, so the decision can be made again, and
+		// nothing is left half-done.
 		if rerr := s.giveBack(bg, k, tokS, p.Name, ref, m.Expires); rerr != nil {
 			s.o.Logger.Error("give back an approval after a failed authorization", "incident", m.Incident, "err", rerr)
 		}
@@ -452,19 +482,19 @@ func (s *Service) giveBack(ctx context.Context, k keys, tok, name, ref string, e
 	return giveBackScript.Run(ctx, s.o.Redis, []string{k.tok, k.used, k.refs}, tok, name, ref, k.base, ttl).Err()
 }
 
-// recorded finds the AUTHORIZED entry of ref when an append reported failure but was
-// stored after all.
-func (s *Service) recorded(ctx context.Context, m meta, ref string) (ledger.Entry, bool) {
-	in, hist, err := s.o.Ledger.Incident(ctx, m.Tenant, m.Incident)
-	if err != nil || in.Approval != ref {
-		return ledger.Entry{}, false
+// recorded finds the AUTHORIZED entry of ref (an append whose reply was lost may have
+// been stored); err when the ledger could not be read, so nobody knows yet.
+func (s *Service) recorded(ctx context.Context, m meta, ref string) (ledger.Entry, bool, error) {
+	_, hist, err := s.o.Ledger.Incident(ctx, m.Tenant, m.Incident)
+	if err != nil {
+		return ledger.Entry{}, false, fmt.Errorf("read incident %s: %w", m.Incident, err)
 	}
 	for i := len(hist) - 1; i >= 0; i-- {
 		if hist[i].Event == ledger.Authorize && hist[i].Approval == ref {
-			return hist[i], true
+			return hist[i], true, nil
 		}
 	}
-	return ledger.Entry{}, false
+	return ledger.Entry{}, false, nil
 }
 
 // verify checks the token against what the reference was issued for.
@@ -520,6 +550,8 @@ func Explain(err error, tenant string) string {
 		return "The policy changed since this was offered. Ask for a fresh approval."
 	case errors.Is(err, ErrIncidentMoved):
 		return "Nothing was run: the incident is no longer waiting for approval."
+	case errors.Is(err, ledger.ErrFenced):
+		return "Nothing was run: the audit ledger lost recent entries of this incident, so its approvals are on hold until an operator reviews the loss."
 	}
 	return "This approval is not valid."
 }
