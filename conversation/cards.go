@@ -230,14 +230,17 @@ func incidentCard(c cardInput) Message {
 	}
 	var row []Button
 	if p != nil && len(c.refs) == len(p.Offers) && len(p.Offers) > 0 {
-		if p.Dissent() && !p.Gated {
+		switch {
+		case p.Dissent() && !p.Gated && len(p.Offers) > 1:
 			b = append(b, Block{Plain, "Approving one theory voids the other."})
-		} else {
+		case p.Dissent() && !p.Gated:
+			b = append(b, Block{Plain, "Both theories lead to the same action: " + p.Offers[0].Action})
+		default:
 			b = append(b, Block{Plain, "Suggested: " + p.Offers[0].Action})
 		}
 		for i, o := range p.Offers {
 			label := "Approve " + o.Action
-			if o.Theory != "" && p.Dissent() {
+			if o.Theory != "" && p.Dissent() && len(p.Offers) > 1 {
 				label = "Trust " + o.Theory + ": " + o.Action
 			}
 			row = append(row, Button{Label: label, Data: c.refs[i]})
@@ -245,8 +248,16 @@ func incidentCard(c cardInput) Message {
 		row = append(row, Button{Label: "Reject", Data: "/reject " + c.in.ID})
 	}
 	row = append(row, Button{Label: "Details", Data: "/details " + c.in.ID})
+	for _, v := range c.in.Voided() {
+		b = append(b, Block{Muted, voidedLine(v)})
+	}
 	b = append(b, Block{Muted, "Nothing runs without your approval."})
 	return Message{Blocks: b, Buttons: rows(row)}
+}
+
+// voidedLine says that a first approval of another option was voided and by whom.
+func voidedLine(v ledger.PartialApproval) string {
+	return fmt.Sprintf("⊘ Voided: %s's approval of %s (1 of 2) at %s; %s approved %s instead.", v.By, v.Action, hhmm(v.At), v.VoidedBy, v.VoidedFor)
 }
 
 // rows splits buttons into rows of at most MaxButtonsPerRow.

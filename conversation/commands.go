@@ -396,6 +396,10 @@ func (e *Engine) commitsMessage(ctx context.Context, t *Tenant, only string) Mes
 // replayMessage is an incident's timeline from the ledger.
 func replayMessage(in ledger.Incident, hist []ledger.Entry) Message {
 	m := Message{Blocks: []Block{{Title, fmt.Sprintf("Timeline of %s (%s) — now %s", in.ID, in.Service, in.Stage)}}}
+	voided := map[uint64]ledger.PartialApproval{}
+	for _, v := range in.Voided() {
+		voided[v.Seq] = v
+	}
 	for _, e := range hist {
 		what := string(e.Event)
 		if e.From != e.To {
@@ -410,6 +414,9 @@ func replayMessage(in ledger.Incident, hist []ledger.Entry) Message {
 		}
 		if e.Confidence > 0 {
 			line += fmt.Sprintf(" (%.0f%%)", e.Confidence*100)
+		}
+		if v, ok := voided[e.Seq]; ok {
+			line += fmt.Sprintf(" · VOIDED: %s approved %s instead", v.VoidedBy, v.VoidedFor)
 		}
 		m.Blocks = append(m.Blocks, Block{Plain, line})
 	}
@@ -464,7 +471,10 @@ func (e *Engine) detailsMessage(ctx context.Context, t *Tenant, in ledger.Incide
 	if len(in.ApprovedBy) > 0 {
 		names := append([]string(nil), in.ApprovedBy...)
 		sort.Strings(names)
-		m.Blocks = append(m.Blocks, Block{Plain, "Approved by: " + strings.Join(names, ", ")})
+		m.Blocks = append(m.Blocks, Block{Plain, "Approved by: " + strings.Join(names, ", ") + " (" + in.Action + ")"})
+	}
+	for _, v := range in.Voided() {
+		m.Blocks = append(m.Blocks, Block{Plain, voidedLine(v)})
 	}
 	m.Blocks = append(m.Blocks, Block{Muted, "Policy " + in.PolicyVersion + ". Full audit: /replay " + in.ID})
 	return m

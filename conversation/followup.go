@@ -75,7 +75,13 @@ func (e *Engine) followUp(ctx context.Context, in Inbound, text string) (Reply, 
 			q.Status = &st
 		}
 	}
-	answer, by, err := e.o.Answerer.Answer(ctx, q)
+	answerer := e.o.Answerer
+	if asksWhoApproved(text) {
+		// Who approved what is the audit's to say, word for word from the ledger; a model
+		// could blur a voided first approval into an approval of what ran.
+		answerer = FactsAnswerer{}
+	}
+	answer, by, err := answerer.Answer(ctx, q)
 	if err != nil || strings.TrimSpace(answer) == "" {
 		e.o.Logger.Warn("answerer failed; answering from facts", "incident", incident, "err", err)
 		answer, by, _ = FactsAnswerer{}.Answer(ctx, q)
@@ -157,17 +163,8 @@ func (FactsAnswerer) Answer(ctx context.Context, q Question) (string, ledger.Act
 	f := detectionFacts(q.History)
 	var out []string
 	switch {
-	case has("who approved", "approved", "approver", "who decided"):
-		names := q.Incident.ApprovedBy
-		if len(names) == 0 {
-			out = append(out, fmt.Sprintf("Nobody has approved anything on %s yet (stage %s).", q.Incident.ID, q.Incident.Stage))
-		} else {
-			for _, e := range q.History {
-				if e.Event == ledger.Authorize || e.Event == ledger.PartialApprove {
-					out = append(out, fmt.Sprintf("%s approved %s at %s via %s (policy %s).", e.Actor.ID, e.Action, hhmm(e.At), e.Actor.Channel, e.PolicyVersion))
-				}
-			}
-		}
+	case asksWhoApproved(t):
+		out = append(out, whoApproved(q.Incident, q.History)...)
 	case has("who deployed", "who pushed", "who released", "who shipped"):
 		out = append(out, whoDeployed(q)...)
 	case has("what changed", "deploy", "commit", "changed", "release"):
@@ -244,4 +241,43 @@ func orDash(s string) string {
 		return "—"
 	}
 	return s
+}
+
+// whoApproved answers "who approved?" from the folded incident: the approvers of the
+// authorized action (a high-risk action's first approver of that same option included),
+// first approvals still waiting for a second, and those voided by another option's
+// approval, which are never counted as approvals of what ran.
+func whoApproved(in ledger.Incident, hist []ledger.Entry) []string {
+	var out []string
+	if len(in.ApprovedBy) > 0 {
+		for _, e := range hist {
+			if e.Event == ledger.Authorize && e.Approval == in.Approval {
+				out = append(out, fmt.Sprintf("%s: approved by %s; authorized at %s by %s via %s (policy %s).",
+					in.Action, strings.Join(in.ApprovedBy, " and "), hhmm(e.At), e.Actor.ID, orDash(e.Actor.Channel), e.PolicyVersion))
+			}
+		}
+	}
+	for _, p := range in.Partials {
+		switch {
+		case p.Voided():
+			out = append(out, voidedLine(p))
+		case p.Approval != in.Approval:
+			out = append(out, fmt.Sprintf("%s approved %s (1 of 2) at %s; a second, different approver is needed.", p.By, p.Action, hhmm(p.At)))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, fmt.Sprintf("Nobody has approved anything on %s yet (stage %s).", in.ID, in.Stage))
+	}
+	return out
+}
+
+// asksWhoApproved reports whether a question asks about the approvals.
+func asksWhoApproved(text string) bool {
+	t := strings.ToLower(text)
+	for _, w := range []string{"who approved", "approved", "approver", "who decided"} {
+		if strings.Contains(t, w) {
+			return true
+		}
+	}
+	return false
 }

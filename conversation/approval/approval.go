@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"sort"
 	"time"
 
 	"github.com/alertengine/alertengine/ledger"
@@ -264,7 +265,32 @@ type Result struct {
 	Action   string
 	Theory   string
 	By       []string // approvers so far
-	Entry    ledger.Entry
+	// Voided are the first approvals of other options (high-risk siblings pressed once)
+	// that this authorization voided.
+	Voided []VoidedApproval
+	Entry  ledger.Entry
+}
+
+// VoidedApproval is a partial approval of another option, voided by an authorization.
+type VoidedApproval struct {
+	By     string
+	Action string
+	Theory string
+}
+
+// voidedText is the AUTHORIZED entry's data.voided: "tendai: rollback (B); …".
+func voidedText(vs []VoidedApproval) string {
+	s := ""
+	for i, v := range vs {
+		if i > 0 {
+			s += "; "
+		}
+		s += v.By + ": " + v.Action
+		if v.Theory != "" {
+			s += " (" + v.Theory + ")"
+		}
+	}
+	return s
 }
 
 // Redeem handles a press of ref by p. A refusal is returned as an error wrapping one of
@@ -363,9 +389,17 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 		ue := usedError(won)
 		return refuse(ue, "lost the race: "+ue.Error())
 	}
-	e, err := s.o.Ledger.Record(ctx, ledger.Entry{Tenant: m.Tenant, Incident: m.Incident, Event: ledger.Authorize,
+	res.Voided = s.voidedSiblings(ctx, k, ref)
+	auth := ledger.Entry{Tenant: m.Tenant, Incident: m.Incident, Event: ledger.Authorize,
 		Actor: p.actor(), Action: m.Action, Approval: ref, PolicyVersion: m.Policy, Evidence: m.Evidence,
-		Reason: "approved " + m.Action, Data: map[string]string{"approvers": joinNames(by)}})
+		Reason: "approved " + m.Action, Data: map[string]string{"approvers": joinNames(by)}}
+	if len(res.Voided) > 0 {
+		// The authorization says what it voided, in the same entry: an auditor never reads
+		// a partial approval of another option as an approval of what ran.
+		auth.Data["voided"] = voidedText(res.Voided)
+		auth.Reason += "; voids the first approval (1 of 2) of " + voidedText(res.Voided)
+	}
+	e, err := s.o.Ledger.Record(ctx, auth)
 	if err != nil {
 		var te *ledger.TransitionError
 		if errors.As(err, &te) {
@@ -387,6 +421,38 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 	}
 	res.Status, res.By, res.Entry = Authorized, by, e
 	return res, nil
+}
+
+// voidedSiblings lists the partial approvals of ref's siblings (other options of the same
+// card), which its consumption has just voided. A read failure only loses the list: the
+// ledger's fold voids them from the entries either way.
+func (s *Service) voidedSiblings(ctx context.Context, k keys, ref string) []VoidedApproval {
+	refs, err := s.o.Redis.SMembers(ctx, k.refs).Result()
+	if err != nil {
+		s.o.Logger.Warn("read sibling approvals", "err", err)
+		return nil
+	}
+	sort.Strings(refs)
+	var out []VoidedApproval
+	for _, r := range refs {
+		if r == ref || !ValidRef(r) {
+			continue
+		}
+		sk := s.keys(r)
+		names, err := s.o.Redis.SMembers(ctx, sk.part).Result()
+		if err != nil || len(names) == 0 {
+			continue
+		}
+		var m meta
+		if raw, err := s.o.Redis.Get(ctx, sk.meta).Result(); err == nil {
+			_ = json.Unmarshal([]byte(raw), &m)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			out = append(out, VoidedApproval{By: n, Action: m.Action, Theory: m.Theory})
+		}
+	}
+	return out
 }
 
 func joinNames(ns []string) string {
