@@ -293,16 +293,30 @@ func decided(card Message, line string) Message {
 
 func hhmm(t time.Time) string { return t.UTC().Format("15:04 UTC") }
 
-func helpMessage() Message {
-	return Message{Blocks: []Block{
+
+// helpFor is the help in the syntax people type: "/status" on Telegram and the console,
+// bare words ("STATUS", "JOIN CODE") where commands are words (WhatsApp).
+func helpFor(words bool) Message {
+	cmd := func(slash, word string) Block {
+		if words {
+			return Block{Code, word}
+		}
+		return Block{Code, slash}
+	}
+	start := cmd("/start CODE", "JOIN CODE")
+	m := Message{Blocks: []Block{
 		{Title, "AlertEngine commands"},
-		{Code, "/status [service]"}, {Plain, "health of your services"},
-		{Code, "/incidents"}, {Plain, "open incidents"},
-		{Code, "/replay INC-7F3"}, {Plain, "an incident's timeline from the audit ledger"},
-		{Code, "/ack INC-7F3"}, {Plain, "acknowledge (stops escalation)"},
-		{Code, "/silence SERVICE 30m"}, {Plain, "no new incidents for a service for a while"},
-		{Code, "/commits [service]"}, {Plain, "recent commits"},
-		{Code, "/start CODE"}, {Plain, "link this chat identity with an enrollment code from `bot enroll`"},
+		cmd("/status [service]", "STATUS [service]"), {Plain, "health of your services"},
+		cmd("/incidents", "INCIDENTS"), {Plain, "open incidents"},
+		cmd("/replay INC-7F3", "REPLAY INC-7F3"), {Plain, "an incident's timeline from the audit ledger"},
+		cmd("/ack INC-7F3", "ACK INC-7F3"), {Plain, "acknowledge (stops escalation)"},
+		cmd("/silence SERVICE 30m", "SILENCE SERVICE 30m"), {Plain, "no new incidents for a service for a while"},
+		cmd("/commits [service]", "COMMITS [service]"), {Plain, "recent commits"},
+		start, {Plain, "link this chat identity with an enrollment code from `bot enroll`"},
 		{Muted, "In an incident thread, ask anything: \"why?\", \"what changed?\", \"show p95\", \"who approved?\""},
 	}}
+	if words {
+		m.Blocks[len(m.Blocks)-1] = Block{Muted, "Type the words without a slash (any case). Anything else is a question about your most recent incident (or the one you reply to, or name: INC-7F3): \"why?\", \"what changed?\", \"show p95\", \"who approved?\""}
+	}
+	return m
 }

@@ -66,15 +66,19 @@ const notLinked = "This chat is not linked to a tenant. Ask an admin for an enro
 func (e *Engine) command(ctx context.Context, in Inbound, text string) (Reply, error) {
 	cmd, ok := ParseCommand(text)
 	if !ok {
-		return e.say(ctx, in, "", "", helpMessage())
+		return e.say(ctx, in, "", "", e.help(in))
 	}
 	if cmd.Name == "start" || cmd.Name == "join" {
 		return e.start(ctx, in, cmd)
 	}
 	if cmd.Name == "help" || !knownCommand(cmd.Name) {
-		m := helpMessage()
+		m := e.help(in)
 		if cmd.Name != "help" {
-			m.Blocks = append([]Block{{Plain, "I don't know /" + cmd.Name + "."}}, m.Blocks...)
+			name := "/" + cmd.Name
+			if e.words(in) {
+				name = strings.ToUpper(cmd.Name)
+			}
+			m.Blocks = append([]Block{{Plain, "I don't know " + name + "."}}, m.Blocks...)
 		}
 		return e.say(ctx, in, "", "", m)
 	}
@@ -183,8 +187,17 @@ func (e *Engine) command(ctx context.Context, in Inbound, text string) (Reply, e
 		}
 		return Reply{Toast: "A fresh approval was posted."}, nil
 	}
-	return e.say(ctx, in, t.ID, "", helpMessage())
+	return e.say(ctx, in, t.ID, "", e.help(in))
 }
+
+// words reports whether people type commands as bare words where in came from.
+func (e *Engine) words(in Inbound) bool {
+	tr, err := e.transport(in.Chat.Channel)
+	return err == nil && tr.Capabilities().Words
+}
+
+// help is the help in the syntax of the chat in came from.
+func (e *Engine) help(in Inbound) Message { return helpFor(e.words(in)) }
 
 // refused answers a command the ledger refused (an illegal transition).
 func (e *Engine) refused(ctx context.Context, in Inbound, tenant, incident string, err error) (Reply, error) {
@@ -253,7 +266,7 @@ func (e *Engine) say(ctx context.Context, in Inbound, tenant, incident string, m
 
 func (e *Engine) start(ctx context.Context, in Inbound, cmd Command) (Reply, error) {
 	if len(cmd.Args) == 0 {
-		m := helpMessage()
+		m := e.help(in)
 		m.Blocks = append([]Block{{Plain, "Hello! I am AlertEngine. I open a thread here when a service is in trouble, and nothing I suggest runs without an approver's tap."}}, m.Blocks...)
 		return e.say(ctx, in, "", "", m)
 	}
