@@ -293,7 +293,6 @@ func decided(card Message, line string) Message {
 
 func hhmm(t time.Time) string { return t.UTC().Format("15:04 UTC") }
 
-
 // helpFor is the help in the syntax people type: "/status" on Telegram and the console,
 // bare words ("STATUS", "JOIN CODE") where commands are words (WhatsApp).
 func helpFor(words bool) Message {
