@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"regexp"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/alertengine/alertengine/ledger"
@@ -66,7 +67,17 @@ type Options struct {
 	Logger *slog.Logger
 	// Random is the source of references; crypto/rand when nil.
 	Random io.Reader
+	// RefusalWindow is the window over which one sender's refused presses on one
+	// incident are counted (default DefaultRefusalWindow): the first of a window is
+	// recorded in the ledger, then the 10th, the 100th, … each with the count so far.
+	RefusalWindow time.Duration
+	// OnRefusal, when set, is told of every refused press of an incident and whether it
+	// was recorded in the ledger (the bot's metrics).
+	OnRefusal func(tenant string, recorded bool)
 }
+
+// DefaultRefusalWindow is the default RefusalWindow.
+const DefaultRefusalWindow = time.Hour
 
 // Validate checks the options.
 func (o *Options) Validate() error {
@@ -97,6 +108,9 @@ func New(o Options) (*Service, error) {
 	}
 	if o.Random == nil {
 		o.Random = rand.Reader
+	}
+	if o.RefusalWindow <= 0 {
+		o.RefusalWindow = DefaultRefusalWindow
 	}
 	return &Service{o: o}, nil
 }
@@ -318,7 +332,11 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 	}
 	res := Result{Tenant: m.Tenant, Incident: m.Incident, Action: m.Action, Theory: m.Theory}
 	refuse := func(err error, why string) (Result, error) {
-		s.audit(ctx, m, ref, p, why)
+		kind := refusalKind(err)
+		if kind == "used" && s.o.Clock().After(m.Expires) {
+			kind = "used_after_ttl"
+		}
+		s.audit(ctx, m, ref, p, kind, why)
 		return res, err
 	}
 	switch {
@@ -556,13 +574,76 @@ func (s *Service) verify(tok, ref string, m meta) error {
 	return nil
 }
 
-// audit records a refused press on the incident.
-func (s *Service) audit(ctx context.Context, m meta, ref string, p Presser, why string) {
+// audit records a refused press on the incident, bounded per sender and kind of refusal:
+// within one window the sender's 1st, 10th, 100th, … refusal of one kind on the incident
+// is recorded, each entry with the
+// count so far and the time of the first (data.count, data.since), so the audit shows who
+// tried, how often and when without a stranger being able to grow the ledger by
+// pressing. When the count cannot be kept, the refusal is recorded.
+func (s *Service) audit(ctx context.Context, m meta, ref string, p Presser, kind, why string) {
+	actor := p.actor()
+	now := s.o.Clock()
+	n, since := int64(1), now
+	key := s.o.KeyPrefix + "refusals:{" + m.Tenant + "}:" + m.Incident + ":" + kind + ":" + actor.ID
+	pipe := s.o.Redis.TxPipeline()
+	cnt := pipe.HIncrBy(ctx, key, "n", 1)
+	pipe.HSetNX(ctx, key, "since", now.UTC().Format(time.RFC3339))
+	first := pipe.HGet(ctx, key, "since")
+	pipe.ExpireNX(ctx, key, s.o.RefusalWindow)
+	if _, err := pipe.Exec(ctx); err != nil {
+		s.o.Logger.Warn("count refused presses", "incident", m.Incident, "err", err)
+	} else {
+		n = cnt.Val()
+		if t, err := time.Parse(time.RFC3339, first.Val()); err == nil {
+			since = t
+		}
+	}
+	record := milestone(n)
+	if s.o.OnRefusal != nil {
+		s.o.OnRefusal(m.Tenant, record)
+	}
+	if !record {
+		return
+	}
+	data := map[string]string{"ref": ref, "kind": kind, "count": strconv.FormatInt(n, 10), "since": since.UTC().Format(time.RFC3339)}
+	if n > 1 {
+		why += fmt.Sprintf(" (refused press %d by this sender on %s since %s; within %s only the 1st, 10th, 100th, … are recorded)",
+			n, m.Incident, since.UTC().Format("15:04:05 UTC"), s.o.RefusalWindow)
+	}
 	_, err := s.o.Ledger.Record(ctx, ledger.Entry{Tenant: m.Tenant, Incident: m.Incident, Event: ledger.RefusedPress,
-		Actor: p.actor(), Action: m.Action, PolicyVersion: m.Policy, Reason: why, Data: map[string]string{"ref": ref}})
+		Actor: actor, Action: m.Action, PolicyVersion: m.Policy, Reason: why, Data: data})
 	if err != nil {
 		s.o.Logger.Error("audit refused press", "incident", m.Incident, "err", err)
 	}
+}
+
+// refusalKind names the kind of a refusal (data.kind of its entry, part of its count's key).
+func refusalKind(err error) string {
+	for _, k := range []struct {
+		err  error
+		name string
+	}{{ErrNotApprover, "not_approver"}, {ErrSelfApproval, "self_approval"}, {ErrSameApprover, "same_approver"}, {ErrPolicyChanged, "policy_changed"},
+		{ErrInvalidToken, "invalid_token"}, {ErrIncidentMoved, "incident_moved"}, {ErrExpired, "expired"}} {
+		if errors.Is(err, k.err) {
+			return k.name
+		}
+	}
+	var ue *UsedError
+	if errors.As(err, &ue) && ue.Voided {
+		return "voided"
+	}
+	if errors.Is(err, ErrUsed) {
+		return "used"
+	}
+	return "other"
+}
+
+// milestone reports whether n is 1 or a power of ten.
+func milestone(n int64) bool {
+	for n >= 10 && n%10 == 0 {
+		n /= 10
+	}
+	return n == 1
 }
 
 // Explain is the text shown to the person whose press was refused. It never shows
