@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,6 +64,16 @@ func TestDissentVoidedPartialApproval(t *testing.T) {
 	// A second approver of B can no longer complete it.
 	if a := waitAnswer(t, h.tg, h.tg.PressButton(groupID, card.MessageID, userRudo, refB)); !strings.Contains(a.Text, "voided") {
 		t.Fatalf("B after A answered %q", a.Text)
+	}
+	// The refusal is counted in /metrics.
+	resp, err := http.Get(r.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), `alertengine_refused_presses_total{recorded="true",tenant="acme"} 1`) {
+		t.Errorf("/metrics does not count the refused press:\n%s", metrics)
 	}
 	const voided = "⊘ Voided: tendai's approval of failover_db (1 of 2)"
 	// The card.
