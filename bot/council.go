@@ -195,6 +195,9 @@ func proposition(t conversation.Tenant, in ledger.Incident, v council.Verdict, l
 	case v.Gated:
 		pr.Actor = ledger.Actor{Kind: ledger.ActorPolicy, ID: "council-gate"}
 		pr.Reason = fmt.Sprintf("confidence %.0f%% below the %.0f%% gate: policy default action %s", v.Confidence*100, conversation.ConfidenceGate*100, v.Action)
+	case !v.Agree && len(p.Offers) == 1:
+		pr.Actor = ledger.Actor{Kind: ledger.ActorAI, ID: "council"}
+		pr.Reason = fmt.Sprintf("the lenses disagree on the cause but both lead to %s: %s", p.Offers[0].Action, dissentText(p))
 	case !v.Agree:
 		pr.Actor = ledger.Actor{Kind: ledger.ActorAI, ID: "council"}
 		pr.Reason = fmt.Sprintf("the lenses disagree: %s", dissentText(p))

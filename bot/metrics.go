@@ -2,6 +2,7 @@ package bot
 
 import (
 	"errors"
+	"strconv"
 
 	"github.com/alertengine/alertengine/bot/executor"
 	"github.com/alertengine/alertengine/detector"
@@ -99,4 +100,34 @@ func (m *Metrics) handleFailed() {
 	if m != nil {
 		m.handleFailures.Inc()
 	}
+}
+
+// FloodMetrics count what the bot bounds against floods from people outside a tenant (or
+// inside it): refused presses and throttled questions.
+type FloodMetrics struct {
+	refusals  *prometheus.CounterVec
+	throttled *prometheus.CounterVec
+}
+
+// NewFloodMetrics registers the flood counters on reg.
+func NewFloodMetrics(reg prometheus.Registerer) (*FloodMetrics, error) {
+	m := &FloodMetrics{
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertengine_refused_presses_total",
+			Help: "Refused approval presses on an incident, by tenant and whether the press got its own ledger entry (recorded: the sender's 1st, 10th, 100th… of a kind in the window; not recorded: only counted)."},
+			[]string{"tenant", "recorded"}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertengine_questions_throttled_total",
+			Help: "Follow-up questions neither answered nor recorded, by tenant and the bound reached (sender: the asker's hourly limit; thread: the thread's replies of the hour)."},
+			[]string{"tenant", "bound"}),
+	}
+	return m, register(reg, m.refusals, m.throttled)
+}
+
+// Refusal counts a refused press (approval.Options.OnRefusal).
+func (m *FloodMetrics) Refusal(tenant string, recorded bool) {
+	m.refusals.WithLabelValues(tenant, strconv.FormatBool(recorded)).Inc()
+}
+
+// Throttled counts a question over a bound (conversation.Options.OnThrottled).
+func (m *FloodMetrics) Throttled(tenant, bound string) {
+	m.throttled.WithLabelValues(tenant, bound).Inc()
 }

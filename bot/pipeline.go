@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/alertengine/alertengine/bot/executor"
@@ -321,25 +322,59 @@ func (p *Pipeline) opened(ctx context.Context, ev detector.Event) error {
 		stage = ledger.Proposed
 	}
 	if stage == ledger.Proposed {
-		in, _, err := p.o.Ledger.Incident(ctx, ev.Tenant, ev.Incident)
+		in, hist, err := p.o.Ledger.Incident(ctx, ev.Tenant, ev.Incident)
 		if err != nil {
 			return err
 		}
-		pa, ok := t.Action(in.Action)
-		if !ok {
-			return fmt.Errorf("validate: proposed action %q is not defined for %s", in.Action, t.ID)
+		v, err := validation(t, in, hist)
+		if err != nil {
+			return fmt.Errorf("validate: %w", err)
 		}
-		risk := "low"
-		if pa.HighRisk {
-			risk = "high: two distinct approvers"
-		}
-		if _, err := p.o.Ledger.Record(ctx, ledger.Entry{Tenant: ev.Tenant, Incident: ev.Incident, Event: ledger.Validate, Actor: policy,
-			Action: pa.Name, PolicyVersion: t.PolicyVersion,
-			Reason: fmt.Sprintf("%s is a defined action (risk %s); approval open for %s", pa.Name, risk, t.ApprovalTTL)}); err != nil {
+		v.Tenant, v.Incident, v.Actor = ev.Tenant, ev.Incident, policy
+		if _, err := p.o.Ledger.Record(ctx, v); err != nil {
 			return fmt.Errorf("validate: %w", err)
 		}
 	}
 	return p.o.Conversation.Present(ctx, ev.Tenant, ev.Incident)
+}
+
+// validation is the VALIDATED entry: every action the card will offer (each theory's, in
+// button order) checked against the tenant's actions and named with its risk, so that
+// whichever one is authorized was validated. Its Action is the proposed one; data.offers
+// lists them all.
+func validation(t conversation.Tenant, in ledger.Incident, hist []ledger.Entry) (ledger.Entry, error) {
+	offers := []conversation.Offer{{Action: in.Action}}
+	for i := len(hist) - 1; i >= 0; i-- {
+		if hist[i].Event != ledger.Propose {
+			continue
+		}
+		if pr, err := conversation.ProposalOf(hist[i]); err == nil && len(pr.Offers) > 0 {
+			offers = pr.Offers
+		}
+		break
+	}
+	var names, parts []string
+	for _, o := range offers {
+		a, ok := t.Action(o.Action)
+		if !ok {
+			return ledger.Entry{}, fmt.Errorf("offered action %q is not defined for %s", o.Action, t.ID)
+		}
+		risk := "low"
+		if a.HighRisk {
+			risk = "high: two distinct approvers"
+		}
+		part := fmt.Sprintf("%s (risk %s)", a.Name, risk)
+		if o.Theory != "" && len(offers) > 1 {
+			part = fmt.Sprintf("%s for theory %s (risk %s)", a.Name, o.Theory, risk)
+		}
+		names, parts = append(names, a.Name), append(parts, part)
+	}
+	reason := fmt.Sprintf("%s is a defined action; approval open for %s", parts[0], t.ApprovalTTL)
+	if len(parts) > 1 {
+		reason = fmt.Sprintf("offered: %s; all defined; approving one voids the others; approval open for %s", strings.Join(parts, ", "), t.ApprovalTTL)
+	}
+	return ledger.Entry{Event: ledger.Validate, Action: in.Action, PolicyVersion: t.PolicyVersion, Reason: reason,
+		Data: map[string]string{"offers": strings.Join(names, ",")}}, nil
 }
 
 // OnAuthorized hands an authorized incident to the executor (conversation's hook).

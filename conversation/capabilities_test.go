@@ -21,7 +21,7 @@ func newTwoChannelWorld(t *testing.T) (*world, *memTransport) {
 	t.Helper()
 	w := newWorld(t, false)
 	wa := newMem(conversation.WhatsApp)
-	wa.caps = &conversation.Capabilities{Direct: true}
+	wa.caps = &conversation.Capabilities{Direct: true, Words: true}
 	w.tenants[0].Chats = append(w.tenants[0].Chats, conversation.Chat{Channel: conversation.WhatsApp, ID: waChat})
 	w.tenants[0].People[0].IDs[conversation.WhatsApp] = waChat
 	eng, err := conversation.New(conversation.Options{Ledger: w.led, Approvals: w.ap, Redis: w.rc, KeyPrefix: w.prefix,
@@ -172,5 +172,34 @@ func TestButtonlessApproverGetsOwnLinks(t *testing.T) {
 	w.handle(conversation.Inbound{Chat: conversation.Chat{Channel: conversation.WhatsApp, ID: waChat}, User: tendaiWA, Direct: true, Text: "/approve " + code[1]})
 	if _, ok := wa.find(waChat, "Already approved by tendai"); !ok {
 		t.Error("the reply code of the approval the link used was not refused")
+	}
+}
+
+// TestHelpSpeaksTheChatsSyntax: HELP on WhatsApp (commands are words) lists the words
+// people type there — JOIN CODE, STATUS — never Telegram's /start; Telegram's help keeps
+// its slashes.
+func TestHelpSpeaksTheChatsSyntax(t *testing.T) {
+	w, wa := newTwoChannelWorld(t)
+	w.handle(conversation.Inbound{Chat: conversation.Chat{Channel: conversation.WhatsApp, ID: waChat}, User: tendaiWA, Direct: true, Text: "/help"})
+	h, ok := wa.find(waChat, "AlertEngine commands")
+	if !ok {
+		t.Fatal("no help on WhatsApp")
+	}
+	txt := h.Msg.Text()
+	if !strings.Contains(txt, "JOIN CODE") || !strings.Contains(txt, "STATUS [service]") || strings.Contains(txt, "/") {
+		t.Errorf("WhatsApp help:\n%s", txt)
+	}
+	w.handle(conversation.Inbound{Chat: conversation.Chat{Channel: conversation.WhatsApp, ID: waChat}, User: tendaiWA, Direct: true, Text: "/frobnicate"})
+	if _, ok := wa.find(waChat, "I don't know FROBNICATE."); !ok {
+		t.Error("an unknown word is not named as typed")
+	}
+	tg := w.tg.all(group)
+	w.handle(conversation.Inbound{Chat: conversation.Chat{Channel: conversation.Telegram, ID: group}, User: conversation.User{Channel: conversation.Telegram, ID: "1001"}, Text: "/help"})
+	var found bool
+	for _, s := range w.tg.all(group)[len(tg):] {
+		found = found || strings.Contains(s.Msg.Text(), "/start CODE")
+	}
+	if !found {
+		t.Error("Telegram's help lost /start CODE")
 	}
 }

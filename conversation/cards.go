@@ -237,14 +237,17 @@ func incidentCard(c cardInput) Message {
 	}
 	var row []Button
 	if p != nil && len(c.refs) == len(p.Offers) && len(p.Offers) > 0 {
-		if p.Dissent() && !p.Gated {
+		switch {
+		case p.Dissent() && !p.Gated && len(p.Offers) > 1:
 			b = append(b, Block{Plain, "Approving one theory voids the other."})
-		} else {
+		case p.Dissent() && !p.Gated:
+			b = append(b, Block{Plain, "Both theories lead to the same action: " + p.Offers[0].Action})
+		default:
 			b = append(b, Block{Plain, "Suggested: " + p.Offers[0].Action})
 		}
 		for i, o := range p.Offers {
 			label := "Approve " + o.Action
-			if o.Theory != "" && p.Dissent() {
+			if o.Theory != "" && p.Dissent() && len(p.Offers) > 1 {
 				label = "Trust " + o.Theory + ": " + o.Action
 			}
 			row = append(row, Button{Label: label, Data: c.refs[i]})
@@ -252,8 +255,16 @@ func incidentCard(c cardInput) Message {
 		row = append(row, Button{Label: "Reject", Data: "/reject " + c.in.ID})
 	}
 	row = append(row, Button{Label: "Details", Data: "/details " + c.in.ID})
+	for _, v := range c.in.Voided() {
+		b = append(b, Block{Muted, voidedLine(v)})
+	}
 	b = append(b, Block{Muted, "Nothing runs without your approval."})
 	return Message{Blocks: b, Buttons: rows(row)}
+}
+
+// voidedLine says that a first approval of another option was voided and by whom.
+func voidedLine(v ledger.PartialApproval) string {
+	return fmt.Sprintf("⊘ Voided: %s's approval of %s (1 of 2) at %s; %s approved %s instead.", v.By, v.Action, hhmm(v.At), v.VoidedBy, v.VoidedFor)
 }
 
 // rows splits buttons into rows of at most MaxButtonsPerRow.
@@ -289,16 +300,29 @@ func decided(card Message, line string) Message {
 
 func hhmm(t time.Time) string { return t.UTC().Format("15:04 UTC") }
 
-func helpMessage() Message {
-	return Message{Blocks: []Block{
+// helpFor is the help in the syntax people type: "/status" on Telegram and the console,
+// bare words ("STATUS", "JOIN CODE") where commands are words (WhatsApp).
+func helpFor(words bool) Message {
+	cmd := func(slash, word string) Block {
+		if words {
+			return Block{Code, word}
+		}
+		return Block{Code, slash}
+	}
+	start := cmd("/start CODE", "JOIN CODE")
+	m := Message{Blocks: []Block{
 		{Title, "AlertEngine commands"},
-		{Code, "/status [service]"}, {Plain, "health of your services"},
-		{Code, "/incidents"}, {Plain, "open incidents"},
-		{Code, "/replay INC-7F3"}, {Plain, "an incident's timeline from the audit ledger"},
-		{Code, "/ack INC-7F3"}, {Plain, "acknowledge (stops escalation)"},
-		{Code, "/silence SERVICE 30m"}, {Plain, "no new incidents for a service for a while"},
-		{Code, "/commits [service]"}, {Plain, "recent commits"},
-		{Code, "/start CODE"}, {Plain, "link this chat identity with an enrollment code from `bot enroll`"},
+		cmd("/status [service]", "STATUS [service]"), {Plain, "health of your services"},
+		cmd("/incidents", "INCIDENTS"), {Plain, "open incidents"},
+		cmd("/replay INC-7F3", "REPLAY INC-7F3"), {Plain, "an incident's timeline from the audit ledger"},
+		cmd("/ack INC-7F3", "ACK INC-7F3"), {Plain, "acknowledge (stops escalation)"},
+		cmd("/silence SERVICE 30m", "SILENCE SERVICE 30m"), {Plain, "no new incidents for a service for a while"},
+		cmd("/commits [service]", "COMMITS [service]"), {Plain, "recent commits"},
+		start, {Plain, "link this chat identity with an enrollment code from `bot enroll`"},
 		{Muted, "In an incident thread, ask anything: \"why?\", \"what changed?\", \"show p95\", \"who approved?\""},
 	}}
+	if words {
+		m.Blocks[len(m.Blocks)-1] = Block{Muted, "Type the words without a slash (any case). Anything else is a question about your most recent incident (or the one you reply to, or name: INC-7F3): \"why?\", \"what changed?\", \"show p95\", \"who approved?\""}
+	}
+	return m
 }

@@ -67,15 +67,19 @@ const notLinked = "This chat is not linked to a tenant. Ask an admin for an enro
 func (e *Engine) command(ctx context.Context, in Inbound, text string) (Reply, error) {
 	cmd, ok := ParseCommand(text)
 	if !ok {
-		return e.say(ctx, in, "", "", helpMessage())
+		return e.say(ctx, in, "", "", e.help(in))
 	}
 	if cmd.Name == "start" || cmd.Name == "join" {
 		return e.start(ctx, in, cmd)
 	}
 	if cmd.Name == "help" || !knownCommand(cmd.Name) {
-		m := helpMessage()
+		m := e.help(in)
 		if cmd.Name != "help" {
-			m.Blocks = append([]Block{{Plain, "I don't know /" + cmd.Name + "."}}, m.Blocks...)
+			name := "/" + cmd.Name
+			if e.words(in) {
+				name = strings.ToUpper(cmd.Name)
+			}
+			m.Blocks = append([]Block{{Plain, "I don't know " + name + "."}}, m.Blocks...)
 		}
 		return e.say(ctx, in, "", "", m)
 	}
@@ -188,8 +192,17 @@ func (e *Engine) command(ctx context.Context, in Inbound, text string) (Reply, e
 		}
 		return Reply{Toast: "A fresh approval was posted."}, nil
 	}
-	return e.say(ctx, in, t.ID, "", helpMessage())
+	return e.say(ctx, in, t.ID, "", e.help(in))
 }
+
+// words reports whether people type commands as bare words where in came from.
+func (e *Engine) words(in Inbound) bool {
+	tr, err := e.transport(in.Chat.Channel)
+	return err == nil && tr.Capabilities().Words
+}
+
+// help is the help in the syntax of the chat in came from.
+func (e *Engine) help(in Inbound) Message { return helpFor(e.words(in)) }
 
 // refused answers a command the ledger refused (an illegal transition).
 func (e *Engine) refused(ctx context.Context, in Inbound, tenant, incident string, err error) (Reply, error) {
@@ -258,7 +271,7 @@ func (e *Engine) say(ctx context.Context, in Inbound, tenant, incident string, m
 
 func (e *Engine) start(ctx context.Context, in Inbound, cmd Command) (Reply, error) {
 	if len(cmd.Args) == 0 {
-		m := helpMessage()
+		m := e.help(in)
 		m.Blocks = append([]Block{{Plain, "Hello! I am AlertEngine. I open a thread here when a service is in trouble, and nothing I suggest runs without an approver's tap."}}, m.Blocks...)
 		return e.say(ctx, in, "", "", m)
 	}
@@ -394,6 +407,10 @@ func (e *Engine) commitsMessage(ctx context.Context, t *Tenant, only string) Mes
 // replayMessage is an incident's timeline from the ledger.
 func replayMessage(in ledger.Incident, hist []ledger.Entry) Message {
 	m := Message{Blocks: []Block{{Title, fmt.Sprintf("Timeline of %s (%s) — now %s", in.ID, in.Service, in.Stage)}}}
+	voided := map[uint64]ledger.PartialApproval{}
+	for _, v := range in.Voided() {
+		voided[v.Seq] = v
+	}
 	for _, e := range hist {
 		what := string(e.Event)
 		if e.From != e.To {
@@ -408,6 +425,9 @@ func replayMessage(in ledger.Incident, hist []ledger.Entry) Message {
 		}
 		if e.Confidence > 0 {
 			line += fmt.Sprintf(" (%.0f%%)", e.Confidence*100)
+		}
+		if v, ok := voided[e.Seq]; ok {
+			line += fmt.Sprintf(" · VOIDED: %s approved %s instead", v.VoidedBy, v.VoidedFor)
 		}
 		m.Blocks = append(m.Blocks, Block{Plain, line})
 	}
@@ -465,7 +485,10 @@ func (e *Engine) detailsMessage(ctx context.Context, t *Tenant, in ledger.Incide
 	if len(in.ApprovedBy) > 0 {
 		names := append([]string(nil), in.ApprovedBy...)
 		sort.Strings(names)
-		m.Blocks = append(m.Blocks, Block{Plain, "Approved by: " + strings.Join(names, ", ")})
+		m.Blocks = append(m.Blocks, Block{Plain, "Approved by: " + strings.Join(names, ", ") + " (" + in.Action + ")"})
+	}
+	for _, v := range in.Voided() {
+		m.Blocks = append(m.Blocks, Block{Plain, voidedLine(v)})
 	}
 	m.Blocks = append(m.Blocks, Block{Muted, "Policy " + in.PolicyVersion + ". Full audit: /replay " + in.ID})
 	return m

@@ -75,6 +75,9 @@ type Options struct {
 	// approver's is then also sent that approver's own links, a further fallback beside the
 	// reply codes (the same approval records, the same single use).
 	LinkURL func(ref string) string
+	// OnThrottled, when set, is told of each question over a bound ("sender": its asker's
+	// hourly limit; "thread": the thread's replies of the hour), for the bot's metrics.
+	OnThrottled func(tenant, bound string)
 }
 
 // Validate checks the options.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -490,5 +491,59 @@ func TestQuestionsAreRateLimited(t *testing.T) {
 	}
 	if notices != 1 {
 		t.Fatalf("%d rate-limit notices, want 1", notices)
+	}
+}
+
+// TestStrangersRepliesAreBounded: 300 replies to a card by 30 people who are not people
+// of the tenant: each stranger gets MaxStrangerQuestionsPerHour answers and one "slow
+// down"; the thread gets at most MaxRepliesPerThreadPerHour replies and one pause notice;
+// the ledger keeps only what was answered; every question over a bound is counted.
+func TestStrangersRepliesAreBounded(t *testing.T) {
+	w := newWorld(t, false)
+	var mu sync.Mutex
+	throttled := map[string]int{}
+	eng, err := conversation.New(conversation.Options{Ledger: w.led, Approvals: w.ap, Redis: w.rc, KeyPrefix: w.prefix,
+		Clock: func() time.Time { return w.now }, Transports: []conversation.Transport{w.tg}, Tenants: w.tenants,
+		OnThrottled: func(tenant, bound string) { mu.Lock(); throttled[bound]++; mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.eng = eng
+	w.open()
+	card := w.card()
+	before := len(w.tg.all(group))
+	chat := conversation.Chat{Channel: conversation.Telegram, ID: group}
+	for i := range 300 {
+		stranger := conversation.User{Channel: conversation.Telegram, ID: fmt.Sprint(77000 + i%30), Name: "stranger"}
+		w.handle(conversation.Inbound{Chat: chat, User: stranger, Text: "why?", ReplyTo: card.ID, MessageID: fmt.Sprint(5000 + i)})
+	}
+	said := w.tg.all(group)[before:]
+	pauses, slow := 0, 0
+	for _, m := range said {
+		switch {
+		case strings.Contains(m.Msg.Text(), "I pause answering questions here"):
+			pauses++
+		case strings.Contains(m.Msg.Text(), "Slow down: you have asked"):
+			slow++
+		}
+	}
+	if len(said) != conversation.MaxRepliesPerThreadPerHour+1 || pauses != 1 {
+		t.Fatalf("the bot said %d things (%d pause notices), want %d and 1", len(said), pauses, conversation.MaxRepliesPerThreadPerHour+1)
+	}
+	_, hist, _ := w.led.Incident(context.Background(), "acme", w.incident)
+	q, a := 0, 0
+	for _, e := range hist {
+		switch e.Event {
+		case ledger.Question:
+			q++
+		case ledger.Answer:
+			a++
+		}
+	}
+	if q != a || q+slow != conversation.MaxRepliesPerThreadPerHour {
+		t.Fatalf("%d questions and %d answers recorded, %d slow-down notices", q, a, slow)
+	}
+	if throttled["sender"]+throttled["thread"] != 300-q {
+		t.Fatalf("throttled %v, want %d in all", throttled, 300-q)
 	}
 }

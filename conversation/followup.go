@@ -13,8 +13,52 @@ import (
 // MaxQuestionLen bounds what a question stores in the ledger.
 const MaxQuestionLen = 2000
 
-// MaxQuestionsPerHour bounds the questions one person asks about one incident in an hour.
-const MaxQuestionsPerHour = 30
+// Bounds of follow-up questions, per incident and hour: a person of the tenant may ask
+// MaxQuestionsPerHour, anyone else in the chat MaxStrangerQuestionsPerHour; the bot says
+// at most MaxRepliesPerThreadPerHour things in reply to questions in one thread (answers
+// and "slow down" notices), then one notice that it pauses, then nothing until the hour
+// has passed. Questions over a bound are neither answered nor recorded; they are counted
+// (Options.OnThrottled).
+const (
+	MaxQuestionsPerHour         = 30
+	MaxStrangerQuestionsPerHour = 5
+	MaxRepliesPerThreadPerHour  = 60
+)
+
+// hourly counts one more event under key in a window of an hour from the first.
+func (e *Engine) hourly(ctx context.Context, key string) (int64, error) {
+	pipe := e.o.Redis.TxPipeline()
+	n := pipe.Incr(ctx, key)
+	pipe.ExpireNX(ctx, key, time.Hour)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, err
+	}
+	return n.Val(), nil
+}
+
+// threadBudget takes one of the thread's replies of the hour; false when they are spent.
+// The first refusal posts the thread's one pause notice. When the count cannot be kept
+// the reply is allowed.
+func (e *Engine) threadBudget(ctx context.Context, in Inbound, tenant, incident string) bool {
+	n, err := e.hourly(ctx, e.o.KeyPrefix+"conv:{"+tenant+"}:replies:"+incident)
+	switch {
+	case err != nil:
+		e.o.Logger.Warn("count thread replies", "incident", incident, "err", err)
+		return true
+	case n <= MaxRepliesPerThreadPerHour:
+		return true
+	case n == MaxRepliesPerThreadPerHour+1:
+		_, _ = e.say(ctx, in, tenant, incident, text1(fmt.Sprintf("Slow down: %s has had %d replies in the last hour. I pause answering questions here for now; /replay %s shows everything recorded.", incident, MaxRepliesPerThreadPerHour, incident)))
+	}
+	return false
+}
+
+// throttled counts a question over a bound.
+func (e *Engine) throttled(tenant, bound string) {
+	if e.o.OnThrottled != nil {
+		e.o.OnThrottled(tenant, bound)
+	}
+}
 
 // followUp takes free text. In an incident's thread (forum topic or reply chain) — or,
 // on a platform without threads, from someone with a recent incident — it is a
@@ -41,19 +85,26 @@ func (e *Engine) followUp(ctx context.Context, in Inbound, text string) (Reply, 
 	}
 	name, _ := e.who(ctx, t, in.User)
 	asker := actorOf(name, in.User)
-	// Questions are recorded for ever: one person cannot flood an incident's ledger.
+	// Questions are recorded for ever: one person cannot flood an incident's ledger, and
+	// nobody can make the bot talk without bound in a thread.
+	limit := MaxQuestionsPerHour
+	if name == "" {
+		limit = MaxStrangerQuestionsPerHour // not a person of the tenant
+	}
 	key := e.o.KeyPrefix + "conv:{" + tenant + "}:asked:" + incident + ":" + string(in.User.Channel) + ":" + in.User.ID
-	n, err := e.o.Redis.Incr(ctx, key).Result()
+	n, err := e.hourly(ctx, key)
 	if err != nil {
 		return Reply{}, fmt.Errorf("count questions: %w", err)
 	}
-	if n == 1 {
-		e.o.Redis.Expire(ctx, key, time.Hour)
+	if n > int64(limit) {
+		e.throttled(tenant, "sender")
+		if n > int64(limit)+1 || !e.threadBudget(ctx, in, tenant, incident) {
+			return Reply{}, nil
+		}
+		return e.say(ctx, in, tenant, incident, text1(fmt.Sprintf("Slow down: you have asked %d questions about %s in the last hour; I will answer again later. /replay %s shows everything recorded.", limit, incident, incident)))
 	}
-	switch {
-	case n == MaxQuestionsPerHour+1:
-		return e.say(ctx, in, tenant, incident, text1(fmt.Sprintf("You have asked %d questions about %s in the last hour; I will answer again later. /replay %s shows everything recorded.", MaxQuestionsPerHour, incident, incident)))
-	case n > MaxQuestionsPerHour:
+	if !e.threadBudget(ctx, in, tenant, incident) {
+		e.throttled(tenant, "thread")
 		return Reply{}, nil
 	}
 	if r := []rune(text); len(r) > MaxQuestionLen {
@@ -75,7 +126,13 @@ func (e *Engine) followUp(ctx context.Context, in Inbound, text string) (Reply, 
 			q.Status = &st
 		}
 	}
-	answer, by, err := e.o.Answerer.Answer(ctx, q)
+	answerer := e.o.Answerer
+	if asksWhoApproved(text) {
+		// Who approved what is the audit's to say, word for word from the ledger; a model
+		// could blur a voided first approval into an approval of what ran.
+		answerer = FactsAnswerer{}
+	}
+	answer, by, err := answerer.Answer(ctx, q)
 	if err != nil || strings.TrimSpace(answer) == "" {
 		e.o.Logger.Warn("answerer failed; answering from facts", "incident", incident, "err", err)
 		answer, by, _ = FactsAnswerer{}.Answer(ctx, q)
@@ -157,17 +214,8 @@ func (FactsAnswerer) Answer(ctx context.Context, q Question) (string, ledger.Act
 	f := detectionFacts(q.History)
 	var out []string
 	switch {
-	case has("who approved", "approved", "approver", "who decided"):
-		names := q.Incident.ApprovedBy
-		if len(names) == 0 {
-			out = append(out, fmt.Sprintf("Nobody has approved anything on %s yet (stage %s).", q.Incident.ID, q.Incident.Stage))
-		} else {
-			for _, e := range q.History {
-				if e.Event == ledger.Authorize || e.Event == ledger.PartialApprove {
-					out = append(out, fmt.Sprintf("%s approved %s at %s via %s (policy %s).", e.Actor.ID, e.Action, hhmm(e.At), e.Actor.Channel, e.PolicyVersion))
-				}
-			}
-		}
+	case asksWhoApproved(t):
+		out = append(out, whoApproved(q.Incident, q.History)...)
 	case has("who deployed", "who pushed", "who released", "who shipped"):
 		out = append(out, whoDeployed(q)...)
 	case has("what changed", "deploy", "commit", "changed", "release"):
@@ -256,4 +304,43 @@ func orDash(s string) string {
 		return "—"
 	}
 	return s
+}
+
+// whoApproved answers "who approved?" from the folded incident: the approvers of the
+// authorized action (a high-risk action's first approver of that same option included),
+// first approvals still waiting for a second, and those voided by another option's
+// approval, which are never counted as approvals of what ran.
+func whoApproved(in ledger.Incident, hist []ledger.Entry) []string {
+	var out []string
+	if len(in.ApprovedBy) > 0 {
+		for _, e := range hist {
+			if e.Event == ledger.Authorize && e.Approval == in.Approval {
+				out = append(out, fmt.Sprintf("%s: approved by %s; authorized at %s by %s via %s (policy %s).",
+					in.Action, strings.Join(in.ApprovedBy, " and "), hhmm(e.At), e.Actor.ID, orDash(e.Actor.Channel), e.PolicyVersion))
+			}
+		}
+	}
+	for _, p := range in.Partials {
+		switch {
+		case p.Voided():
+			out = append(out, voidedLine(p))
+		case p.Approval != in.Approval:
+			out = append(out, fmt.Sprintf("%s approved %s (1 of 2) at %s; a second, different approver is needed.", p.By, p.Action, hhmm(p.At)))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, fmt.Sprintf("Nobody has approved anything on %s yet (stage %s).", in.ID, in.Stage))
+	}
+	return out
+}
+
+// asksWhoApproved reports whether a question asks about the approvals.
+func asksWhoApproved(text string) bool {
+	t := strings.ToLower(text)
+	for _, w := range []string{"who approved", "approved", "approver", "who decided"} {
+		if strings.Contains(t, w) {
+			return true
+		}
+	}
+	return false
 }

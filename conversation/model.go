@@ -155,6 +155,9 @@ type Capabilities struct {
 	// message is addressed to the bot and free text from a person belongs to their most
 	// recent incident (README, "WhatsApp").
 	Threads bool
+	// Words: people type commands as bare words without a slash ("STATUS checkout",
+	// "JOIN CODE" to enroll), so help lists them that way.
+	Words bool
 }
 
 // Transport delivers messages to one platform. Adapters implement it; the engine uses it

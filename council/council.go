@@ -155,7 +155,9 @@ type Verdict struct {
 	// confidence 0.
 	Failsafe   bool
 	Confidence float64
-	Offers     []Offer
+	// Offers are the distinct actions offered: one per theory in a dissent whose theories
+	// lead to different actions, else one.
+	Offers []Offer
 	// Action is the proposed action: the agreed one, the more confident theory's in a
 	// dissent, or the default.
 	Action string
@@ -286,6 +288,10 @@ func (c *Council) decide(s Snapshot, results []LensResult) Verdict {
 			v.Action = or(b)
 		}
 		v.Offers = []Offer{{Action: or(a), Label: "A"}, {Action: or(b), Label: "B"}}
+		if or(a) == or(b) {
+			// Different causes, one remedy: one offer, not two buttons running the same thing.
+			v.Offers = []Offer{{Action: or(a)}}
+		}
 	}
 	if v.Confidence < c.o.Gate {
 		v.Gated, v.Action = true, def

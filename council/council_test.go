@@ -73,6 +73,8 @@ func TestCouncilVerdicts(t *testing.T) {
 	}{
 		{name: "agreement", a: db(0.9), b: db(0.8), agree: true, offers: "restart_workers", confidence: 0.85, lensA: "model-a", lensB: "model-b", outcomeA: council.OK, outcomeB: council.OK},
 		{name: "dissent", a: db(0.72), b: dep(0.64), offers: "A:restart_workers B:failover_db", confidence: 0.72, lensA: "model-a", lensB: "model-b", outcomeA: council.OK, outcomeB: council.OK},
+		{name: "different causes, same action: one offer", a: db(0.72), b: counciltest.Step{Reply: counciltest.Diagnosis("dependency", "upstream down", 0.64, "restart_workers")},
+			offers: "restart_workers", confidence: 0.72, lensA: "model-a", lensB: "model-b", outcomeA: council.OK, outcomeB: council.OK},
 		{name: "below the gate", a: db(0.5), b: dep(0.4), gated: true, offers: "restart_workers", confidence: 0.5, lensA: "model-a", lensB: "model-b", outcomeA: council.OK, outcomeB: council.OK},
 		{name: "one lens down", a: down, b: dep(0.7), agree: true, offers: "B:failover_db", confidence: 0.7, lensB: "model-b", outcomeA: council.HTTPError, outcomeB: council.OK},
 		{name: "both down: fail safe", a: down, b: down, agree: true, failsafe: true, offers: "restart_workers", outcomeA: council.HTTPError, outcomeB: council.HTTPError},

@@ -60,8 +60,10 @@ func ExportJSONL(ctx context.Context, s Store, tenant string, key ed25519.Privat
 
 // Timeline renders an incident's entries as the lines `bot replay` prints: stage, time,
 // actor, reason, confidence, policy version.
+// A partial approval voided by the approval of another option says so.
 func Timeline(entries []Entry) []string {
 	out := make([]string, 0, len(entries))
+	voided := voidedBySeq(entries)
 	for _, e := range entries {
 		var stage string
 		if e.From == e.To {
@@ -73,7 +75,11 @@ func Timeline(entries []Entry) []string {
 		if e.Actor.Channel != "" {
 			actor += " via " + e.Actor.Channel
 		}
-		line := fmt.Sprintf("#%d  %s  %-28s  %-24s  %s", e.Seq, e.At.UTC().Format(time.RFC3339), stage, actor, oneLine(e.Reason))
+		reason := oneLine(e.Reason)
+		if p, ok := voided[e.Seq]; ok {
+			reason += fmt.Sprintf(" [VOIDED: %s approved %s instead]", p.VoidedBy, p.VoidedFor)
+		}
+		line := fmt.Sprintf("#%d  %s  %-28s  %-24s  %s", e.Seq, e.At.UTC().Format(time.RFC3339), stage, actor, reason)
 		if e.Confidence > 0 {
 			line += fmt.Sprintf("  (confidence %.0f%%)", e.Confidence*100)
 		}
@@ -81,6 +87,32 @@ func Timeline(entries []Entry) []string {
 			line += "  [policy " + e.PolicyVersion + "]"
 		}
 		out = append(out, line)
+	}
+	return out
+}
+
+// voidedBySeq finds the partial approvals of an incident's entries that the approval of
+// another option voided, by the sequence number of their entry.
+func voidedBySeq(entries []Entry) map[uint64]PartialApproval {
+	var out map[uint64]PartialApproval
+	byIncident := map[string][]Entry{}
+	for _, e := range entries {
+		byIncident[e.Incident] = append(byIncident[e.Incident], e)
+	}
+	for _, es := range byIncident {
+		// A chain that does not fold is reported by verify; here it is folded as far as it goes.
+		var in Incident
+		for i := range es {
+			if in.apply(&es[i]) != nil {
+				break
+			}
+		}
+		for _, p := range in.Voided() {
+			if out == nil {
+				out = map[uint64]PartialApproval{}
+			}
+			out[p.Seq] = p
+		}
 	}
 	return out
 }
@@ -110,6 +142,12 @@ func WriteReport(w io.Writer, in Incident, entries []Entry, rep Report, verr err
 	if in.Action != "" {
 		fmt.Fprintf(&b, "- **Action:** %s\n", mdEscape(in.Action))
 	}
+	if len(in.ApprovedBy) > 0 {
+		fmt.Fprintf(&b, "- **Approved by:** %s\n", mdEscape(strings.Join(in.ApprovedBy, ", ")))
+	}
+	for _, p := range in.Voided() {
+		fmt.Fprintf(&b, "- **Voided:** %s\n", mdEscape(p.Describe()))
+	}
 	fmt.Fprintf(&b, "- **Policy version:** %s\n\n", in.PolicyVersion)
 
 	b.WriteString("## Decisions\n\n")
@@ -123,10 +161,15 @@ func WriteReport(w io.Writer, in Incident, entries []Entry, rep Report, verr err
 	if len(decisions) == 0 {
 		b.WriteString("No human decision was recorded.\n\n")
 	} else {
+		voided := voidedBySeq(entries)
 		b.WriteString("| when (UTC) | who | channel | decision | action | policy | evidence (what they saw) |\n|---|---|---|---|---|---|---|\n")
 		for _, e := range decisions {
+			decision := string(e.Event)
+			if p, ok := voided[e.Seq]; ok {
+				decision += " (VOIDED: " + mdEscape(p.VoidedBy) + " approved " + mdEscape(p.VoidedFor) + " instead)"
+			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | `%s` |\n", e.At.UTC().Format(time.RFC3339), mdEscape(e.Actor.ID), mdEscape(e.Actor.Channel),
-				e.Event, mdEscape(e.Action), e.PolicyVersion, short(e.Evidence))
+				decision, mdEscape(e.Action), e.PolicyVersion, short(e.Evidence))
 		}
 		b.WriteString("\n")
 	}

@@ -163,6 +163,7 @@ var secretVars = []string{
 
 var (
 	sidPattern           = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
+	authTokenPattern     = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
 	contentSIDPattern    = regexp.MustCompile(`^HX[0-9a-fA-F]{32}$`)
 	telegramTokenPattern = regexp.MustCompile(`^[0-9]+:[A-Za-z0-9_-]+$`)
 	webhookSecretPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
@@ -422,6 +423,10 @@ func (r *envReader) twilio(e *Env) {
 		r.addf("TWILIO_ACCOUNT_SID", "not an account SID (want AC followed by 32 hex digits)")
 	}
 	e.TwilioAuthToken = r.secret("TWILIO_AUTH_TOKEN")
+	if e.TwilioAuthToken.IsSet() && !authTokenPattern.MatchString(e.TwilioAuthToken.Reveal()) {
+		// Every send would fail with Twilio's 20003; say so once, at start.
+		r.addf("TWILIO_AUTH_TOKEN", "not a Twilio auth token (want the 32 hex digits of the console's Auth Token)")
+	}
 	if from := r.get("TWILIO_WHATSAPP_FROM"); from != "" {
 		n, ok := normalizeWhatsApp(from)
 		if !ok {

@@ -107,7 +107,7 @@ func TestLoadEnvAllSet(t *testing.T) {
 		"TELEGRAM_API_URL", "http://tg.local:8081/",
 		"TELEGRAM_WEBHOOK_SECRET", "hook_secret-1",
 		"TWILIO_ACCOUNT_SID", "AC"+strings.Repeat("a", 32),
-		"TWILIO_AUTH_TOKEN", "twilio-token",
+		"TWILIO_AUTH_TOKEN", twilioToken,
 		"TWILIO_WHATSAPP_FROM", "+14155238886",
 		"TWILIO_API_URL", "http://twilio.local",
 		"TWILIO_APPROVAL_CONTENT_SID", "HX"+strings.Repeat("b", 32),
@@ -139,7 +139,7 @@ func TestLoadEnvAllSet(t *testing.T) {
 		LedgerCheckpointFile: "/srv/ae/state/checkpoints.json", StatusToken: "status-token-0123456789",
 		LedgerCheckpointURL: "https://audit.example/checkpoints", LedgerCheckpointToken: "audit-token",
 		TelegramBotToken: "123456:ABC-def_ghi", TelegramAPIURL: "http://tg.local:8081", TelegramWebhookSecret: "hook_secret-1",
-		TwilioAccountSID: "AC" + strings.Repeat("a", 32), TwilioAuthToken: "twilio-token",
+		TwilioAccountSID: "AC" + strings.Repeat("a", 32), TwilioAuthToken: twilioToken,
 		TwilioWhatsAppFrom: "whatsapp:+14155238886", TwilioAPIURL: "http://twilio.local",
 		TwilioApprovalContentSID: "HX" + strings.Repeat("b", 32), TwilioVoiceFrom: "+14155238887",
 		LLMBaseURL: "http://localhost:11434/v1", LLMAPIKey: "sk-openai",
@@ -178,7 +178,7 @@ func TestLoadEnvDerived(t *testing.T) {
 			func(e Env) string { return e.LLMAPIKey.Reveal() + " " + e.LLMBaseURL }},
 		{"model B defaults to A, set B kept", map[string]string{"LLM_BASE_URL": "http://x", "COUNCIL_MODEL_A": "a", "COUNCIL_MODEL_B": "b"}, Demo,
 			func(e Env) string { return e.CouncilModelA + " " + e.CouncilModelB }},
-		{"whatsapp: prefix kept once", map[string]string{"TWILIO_ACCOUNT_SID": "AC" + strings.Repeat("0", 32), "TWILIO_AUTH_TOKEN": "t", "TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886", "PUBLIC_URL": "https://x"}, Demo,
+		{"whatsapp: prefix kept once", map[string]string{"TWILIO_ACCOUNT_SID": "AC" + strings.Repeat("0", 32), "TWILIO_AUTH_TOKEN": twilioToken, "TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886", "PUBLIC_URL": "https://x"}, Demo,
 			func(e Env) string { return e.TwilioWhatsAppFrom }},
 		{"empty variable counts as unset", map[string]string{"ADDR": "", "LOG_LEVEL": ""}, Demo,
 			func(e Env) string { return e.Addr + " " + e.LogLevel.String() }},
@@ -342,11 +342,11 @@ func TestLoadEnvProblems(t *testing.T) {
 			"TWILIO_ACCOUNT_SID: required because other TWILIO_* variables are set (WhatsApp needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM)",
 			"TWILIO_AUTH_TOKEN: required because other TWILIO_* variables are set (WhatsApp needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM)",
 		}},
-		{"twilio credentials without sender", map[string]string{"TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": "t"}, Demo, []string{
+		{"twilio credentials without sender", map[string]string{"TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": twilioToken}, Demo, []string{
 			"TWILIO_WHATSAPP_FROM: required because other TWILIO_* variables are set (WhatsApp needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM)",
 		}},
 		{"twilio formats", map[string]string{
-			"TWILIO_ACCOUNT_SID": "AC123", "TWILIO_AUTH_TOKEN": "t", "TWILIO_WHATSAPP_FROM": "0771234567",
+			"TWILIO_ACCOUNT_SID": "AC123", "TWILIO_AUTH_TOKEN": twilioToken, "TWILIO_WHATSAPP_FROM": "0771234567",
 			"TWILIO_APPROVAL_CONTENT_SID": "HX1", "TWILIO_VOICE_FROM": "555-1234", "PUBLIC_URL": "https://x",
 		}, Demo, []string{
 			"TWILIO_ACCOUNT_SID: not an account SID (want AC followed by 32 hex digits)",
@@ -354,13 +354,16 @@ func TestLoadEnvProblems(t *testing.T) {
 			"TWILIO_APPROVAL_CONTENT_SID: not a content template SID (want HX followed by 32 hex digits)",
 			`TWILIO_VOICE_FROM: want an E.164 number like +14155238886, got "555-1234"`,
 		}},
+		{"twilio auth token of the wrong shape", map[string]string{"TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": "my-twilio-password", "TWILIO_WHATSAPP_FROM": "+14155238886", "PUBLIC_URL": "https://x"}, Demo, []string{
+			"TWILIO_AUTH_TOKEN: not a Twilio auth token (want the 32 hex digits of the console's Auth Token)",
+		}},
 		{"voice without credentials", map[string]string{"TWILIO_VOICE_FROM": "+14155238886"}, Demo, []string{
 			"TWILIO_VOICE_FROM: set but TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not",
 		}},
-		{"content sid without whatsapp", map[string]string{"TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": "t", "TWILIO_VOICE_FROM": "+14155238886", "TWILIO_APPROVAL_CONTENT_SID": "HX" + strings.Repeat("2", 32)}, Demo, []string{
+		{"content sid without whatsapp", map[string]string{"TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": twilioToken, "TWILIO_VOICE_FROM": "+14155238886", "TWILIO_APPROVAL_CONTENT_SID": "HX" + strings.Repeat("2", 32)}, Demo, []string{
 			"TWILIO_APPROVAL_CONTENT_SID: set but TWILIO_WHATSAPP_FROM is not",
 		}},
-		{"whatsapp needs PUBLIC_URL", map[string]string{"TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": "t", "TWILIO_WHATSAPP_FROM": "+14155238886"}, Demo, []string{
+		{"whatsapp needs PUBLIC_URL", map[string]string{"TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": twilioToken, "TWILIO_WHATSAPP_FROM": "+14155238886"}, Demo, []string{
 			"PUBLIC_URL: required when WhatsApp is enabled (Twilio posts to it and signs requests over it)",
 		}},
 		{"LLM without model", map[string]string{"LLM_BASE_URL": "http://localhost:11434/v1"}, Demo, []string{
@@ -433,7 +436,7 @@ func TestLoadEnvSecretFiles(t *testing.T) {
 		"LEDGER_SIGNING_KEY":      testSigningKey,
 		"TELEGRAM_BOT_TOKEN":      "42:from_file",
 		"TELEGRAM_WEBHOOK_SECRET": "from_file",
-		"TWILIO_AUTH_TOKEN":       "twilio-from-file",
+		"TWILIO_AUTH_TOKEN":       "f11ef11ef11ef11ef11ef11ef11ef11e",
 		"LLM_API_KEY":             "llm-from-file",
 		"OPENAI_API_KEY":          "openai-from-file",
 		"GITHUB_WEBHOOK_SECRET":   "gh-hook-from-file",
@@ -568,3 +571,6 @@ func TestEnvRedacted(t *testing.T) {
 		t.Errorf("Redacted (-want +got):\n%s", d)
 	}
 }
+
+// twilioToken has the shape of a Twilio auth token (32 hex digits).
+const twilioToken = "0123456789abcdef0123456789abcdef"

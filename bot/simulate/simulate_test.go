@@ -8,6 +8,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -107,6 +108,7 @@ func TestFixtures(t *testing.T) {
 				t.Errorf("export verifies %d entries, summary says %d", rep.Entries, r.Summary.LedgerEntries)
 			}
 			assertApprovedBeforeExecuted(t, first.ledger)
+			assertNoTwinOffers(t, first.text)
 			if len(r.Broken) > 0 {
 				t.Errorf("the fixture's own expectations broke: %v", r.Broken)
 			}
@@ -416,6 +418,20 @@ func TestLLMDownAndSlowFallBackToOfflineLenses(t *testing.T) {
 	for i := range want {
 		if !strings.HasPrefix(diagnoses[i], want[i]) {
 			t.Errorf("diagnosis %d is %q, want it to start %q", i, diagnoses[i], want[i])
+		}
+	}
+}
+
+// twinOffers matches a card whose two theory buttons carry the same action.
+var twinOffers = regexp.MustCompile(`\[Trust A: ([a-z0-9_]+)\] \[Trust B: ([a-z0-9_]+)\]`)
+
+// assertNoTwinOffers: lenses that differ on the cause but agree on the action make one
+// offer; no card shows "[Trust A: x] [Trust B: x]".
+func assertNoTwinOffers(t *testing.T, timeline []byte) {
+	t.Helper()
+	for _, m := range twinOffers.FindAllSubmatch(timeline, -1) {
+		if bytes.Equal(m[1], m[2]) {
+			t.Errorf("a card offers the same action twice: %s", m[0])
 		}
 	}
 }

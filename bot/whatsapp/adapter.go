@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/twilio/twilio-go"
 	"github.com/twilio/twilio-go/client"
+	api "github.com/twilio/twilio-go/rest/api/v2010"
 	content "github.com/twilio/twilio-go/rest/content/v1"
 
 	"github.com/alertengine/alertengine/conversation"
@@ -117,7 +117,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 type Adapter struct {
 	o    Options
 	log  *slog.Logger
-	rest *twilio.RestClient
+	rest *restClient
 	// validator checks X-Twilio-Signature (twilio-go's).
 	validator client.RequestValidator
 	// deliveries claims each incoming message for one handling across replicas.
@@ -146,7 +146,14 @@ func New(o Options) (*Adapter, error) {
 // newREST is a twilio-go REST client whose requests go to apiURL instead of Twilio's
 // hosts when apiURL is not the default, with a timeout on every request and no redirects
 // followed.
-func newREST(sid, token, apiURL string, timeout time.Duration) (*twilio.RestClient, error) {
+// restClient holds the two Twilio APIs the adapter calls. The root twilio package's
+// RestClient would link every Twilio API into the binary.
+type restClient struct {
+	Api       *api.ApiService
+	ContentV1 *content.ApiService
+}
+
+func newREST(sid, token, apiURL string, timeout time.Duration) (*restClient, error) {
 	var rt http.RoundTripper = http.DefaultTransport
 	if strings.TrimRight(apiURL, "/") != DefaultAPIURL {
 		base, err := url.Parse(apiURL)
@@ -161,7 +168,7 @@ func newREST(sid, token, apiURL string, timeout time.Duration) (*twilio.RestClie
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 	}
 	c.SetAccountSid(sid)
-	return twilio.NewRestClientWithParams(twilio.ClientParams{Client: c}), nil
+	return &restClient{Api: api.NewApiServiceWithClient(c), ContentV1: content.NewApiServiceWithClient(c)}, nil
 }
 
 // rewriteHost sends requests for Twilio's hosts to base, keeping the path and query.
@@ -187,7 +194,7 @@ func (a *Adapter) Channel() conversation.Channel { return conversation.WhatsApp 
 // Capabilities: no buttons the engine can rely on (quick replies only through the
 // template), no threads, one-to-one chats, images by URL.
 func (a *Adapter) Capabilities() conversation.Capabilities {
-	return conversation.Capabilities{Direct: true, Media: true}
+	return conversation.Capabilities{Direct: true, Media: true, Words: true}
 }
 
 // maxRetries bounds the retries of a request Twilio answered 429 (it did nothing).

@@ -43,6 +43,7 @@ type Form struct {
 	AccountSID string
 	MessageSID string
 	From       string // +E164
+	To         string // the bot's sender it was sent to, "whatsapp:+E164"
 	Name       string // ProfileName
 	Body       string
 	Payload    string // ButtonPayload of a quick reply
@@ -53,12 +54,13 @@ type Form struct {
 var (
 	ErrNotWhatsApp = errors.New("whatsapp: not a WhatsApp message")
 	ErrBadForm     = errors.New("whatsapp: malformed message form")
+	ErrOtherSender = errors.New("whatsapp: message to another sender than TWILIO_WHATSAPP_FROM")
 )
 
 // ParseForm reads Twilio's parameters; it refuses anything but a WhatsApp message with a
 // message SID and a valid sender.
 func ParseForm(v url.Values) (Form, error) {
-	f := Form{AccountSID: v.Get("AccountSid"), MessageSID: v.Get("MessageSid"), Name: v.Get("ProfileName"), Body: v.Get("Body"),
+	f := Form{AccountSID: v.Get("AccountSid"), MessageSID: v.Get("MessageSid"), To: v.Get("To"), Name: v.Get("ProfileName"), Body: v.Get("Body"),
 		Payload: v.Get("ButtonPayload"), RepliedTo: v.Get("OriginalRepliedMessageSid")}
 	from, ok := strings.CutPrefix(v.Get("From"), "whatsapp:")
 	if !ok {
@@ -135,6 +137,11 @@ func (a *Adapter) WebhookHandler(h conversation.Handler) http.Handler {
 		f, err := ParseForm(form)
 		if err == nil && f.AccountSID != a.o.AccountSID {
 			err = ErrBadForm
+		}
+		if err == nil && f.To != a.o.From {
+			// Sent to another sender of the account (a second number, the sandbox): not
+			// this bot's to answer, and never from TWILIO_WHATSAPP_FROM.
+			err = ErrOtherSender
 		}
 		if err != nil {
 			a.log.Info("ignored a webhook request", "reason", err)

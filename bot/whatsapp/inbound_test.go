@@ -118,28 +118,25 @@ func TestWebhookMapsMessages(t *testing.T) {
 		t.Fatalf("thread %+v", th)
 	}
 	user := conversation.User{Channel: conversation.WhatsApp, ID: ana, Name: "Ana"}
-	steps := []struct {
-		name string
-		in   twiliotest.Inbound
-		want *conversation.Inbound
-	}{
+	steps := []step{
 		{"a word command", twiliotest.Inbound{From: ana, Name: "Ana", Body: "STATUS checkout", SID: sid("SM", 1)},
-			&conversation.Inbound{Chat: chatOf(ana), User: user, Text: "/status checkout", MessageID: sid("SM", 1), Direct: true}},
+			&conversation.Inbound{Chat: chatOf(ana), User: user, Text: "/status checkout", MessageID: sid("SM", 1), Direct: true}, ""},
 		{"JOIN is /start", twiliotest.Inbound{From: ana, Name: "Ana", Body: "join abcd2345", SID: sid("SM", 2)},
-			&conversation.Inbound{Chat: chatOf(ana), User: user, Text: "/start abcd2345", MessageID: sid("SM", 2), Direct: true}},
+			&conversation.Inbound{Chat: chatOf(ana), User: user, Text: "/start abcd2345", MessageID: sid("SM", 2), Direct: true}, ""},
 		{"REPLAY with an incident", twiliotest.Inbound{From: ana, Name: "Ana", Body: "Replay INC-7F3", SID: sid("SM", 3)},
-			&conversation.Inbound{Chat: chatOf(ana), User: user, Text: "/replay INC-7F3", MessageID: sid("SM", 3), Direct: true}},
+			&conversation.Inbound{Chat: chatOf(ana), User: user, Text: "/replay INC-7F3", MessageID: sid("SM", 3), Direct: true}, ""},
 		{"free text stays text", twiliotest.Inbound{From: ana, Name: "Ana", Body: "why is it slow?", SID: sid("SM", 4)},
-			&conversation.Inbound{Chat: chatOf(ana), User: user, Text: "why is it slow?", MessageID: sid("SM", 4), Direct: true}},
+			&conversation.Inbound{Chat: chatOf(ana), User: user, Text: "why is it slow?", MessageID: sid("SM", 4), Direct: true}, ""},
 		{"a reply to the card points at it and its incident", twiliotest.Inbound{From: ana, Name: "Ana", Body: "what changed?", RepliedTo: card.ID, SID: sid("SM", 5)},
-			&conversation.Inbound{Chat: chatOf(ana), User: user, Text: "what changed?", ReplyTo: card.ID, Topic: "INC-7F3", MessageID: sid("SM", 5), Direct: true}},
+			&conversation.Inbound{Chat: chatOf(ana), User: user, Text: "what changed?", ReplyTo: card.ID, Topic: "INC-7F3", MessageID: sid("SM", 5), Direct: true}, ""},
 		{"a quick reply is a press", twiliotest.Inbound{From: ana, Name: "Ana", Body: "Approve", ButtonPayload: "ap:AAAAAAAAAAABBBBBBBBBBB", ButtonText: "Approve", RepliedTo: card.ID, SID: sid("SM", 6)},
-			&conversation.Inbound{Chat: chatOf(ana), User: user, Data: "ap:AAAAAAAAAAABBBBBBBBBBB", ReplyTo: card.ID, Topic: "INC-7F3", MessageID: sid("SM", 6), Direct: true}},
-		{"the same MessageSid again is processed once", twiliotest.Inbound{From: ana, Name: "Ana", Body: "STATUS checkout", SID: sid("SM", 1)}, nil},
+			&conversation.Inbound{Chat: chatOf(ana), User: user, Data: "ap:AAAAAAAAAAABBBBBBBBBBB", ReplyTo: card.ID, Topic: "INC-7F3", MessageID: sid("SM", 6), Direct: true}, ""},
+		{"the same MessageSid again is processed once", twiliotest.Inbound{From: ana, Name: "Ana", Body: "STATUS checkout", SID: sid("SM", 1)}, nil, ""},
+		{"a message to another sender of the account is not this bot's", twiliotest.Inbound{From: ana, Name: "Ana", Body: "HELP", SID: sid("SM", 7)}, nil, "whatsapp:+14155550100"},
 	}
 	for _, st := range steps {
 		before := len(rec.all())
-		code, err := e.fake.Post(ctx, base+WebhookPath, publicURL+WebhookPath, st.in.Form(botNumber), nil)
+		code, err := e.fake.Post(ctx, base+WebhookPath, publicURL+WebhookPath, st.in.Form(st.to(botNumber)), nil)
 		if err != nil || code != http.StatusOK {
 			t.Fatalf("%s: status %d, %v", st.name, code, err)
 		}
@@ -157,7 +154,8 @@ func TestWebhookMapsMessages(t *testing.T) {
 			t.Errorf("%s (-want +got):\n%s", st.name, d)
 		}
 	}
-	// The press was answered in the chat, labelled with its incident.
+	// The press was answered in the chat, labelled with its incident; the message to
+	// another sender got no answer.
 	msgs := e.fake.MessagesTo("whatsapp:" + ana)
 	if last := msgs[len(msgs)-1]; last.Body != "INC-7F3 · Pressed ap:AAAAAAAAAAABBBBBBBBBBB" {
 		t.Errorf("press answer %q", last.Body)
@@ -228,4 +226,19 @@ func sid(prefix string, n int) string {
 	d[31] = byte('0' + n%10)
 	d[30] = byte('0' + n/10%10)
 	return prefix + string(d)
+}
+
+// step is one inbound of TestWebhookMapsMessages: sent to To ("" = the bot's sender).
+type step struct {
+	name string
+	in   twiliotest.Inbound
+	want *conversation.Inbound
+	To   string
+}
+
+func (s step) to(bot string) string {
+	if s.To != "" {
+		return s.To
+	}
+	return bot
 }

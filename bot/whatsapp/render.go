@@ -12,9 +12,62 @@ import (
 // code units, which is never fewer).
 const MaxBody = 1600
 
-// maxTemplateBody is the part of a quick-reply template's 1,024-character body the card
-// text may fill (the template's own words take the rest).
-const maxTemplateBody = 900
+// MaxVariable is the longest value given to a template variable, in characters: the
+// strictest of Twilio's documented limits (older pages: 255; current ones: recommended
+// under 250). WhatsApp also refuses a variable with a newline, a tab or more than four
+// consecutive spaces (Twilio error 63013), so every value is one clean line.
+const MaxVariable = 250
+
+// The approval template's variables (the body to register is in the README):
+//
+//	{{1}} the card's title: "🚨 checkout degraded — INC-7F3"
+//	{{2}} the Approve quick reply's id (an approval reference)
+//	{{3}} the Reject quick reply's id ("/reject INC-7F3")
+//	{{4}} the action the Approve reply approves: "restart_workers", "rollback (theory B)"
+//	{{5}} one line of what the card says: health, then the diagnosis
+func templateVariables(m conversation.Message, label, approve, reject string) map[string]string {
+	var title, action string
+	var summary []string
+	for _, bl := range m.Blocks {
+		switch {
+		case bl.Style == conversation.Title && title == "":
+			title = bl.Text
+		case bl.Style == conversation.Plain || bl.Style == conversation.Bold || bl.Style == conversation.Warning:
+			if strings.HasPrefix(bl.Text, "Suggested: ") || strings.HasPrefix(bl.Text, "Approving one ") {
+				continue
+			}
+			summary = append(summary, bl.Text)
+		}
+	}
+	for _, row := range m.Buttons {
+		for _, b := range row {
+			if b.Data == approve && action == "" {
+				action = strings.TrimPrefix(b.Label, "Approve ")
+				if th, a, ok := strings.Cut(strings.TrimPrefix(b.Label, "Trust "), ": "); ok && strings.HasPrefix(b.Label, "Trust ") {
+					action = a + " (theory " + th + ")"
+				}
+			}
+		}
+	}
+	if label != "" && !strings.Contains(title, label) {
+		title = label + " · " + title
+	}
+	return map[string]string{"1": oneLine(title, "AlertEngine incident"), "2": approve, "3": reject,
+		"4": oneLine(action, "the proposed action"), "5": oneLine(strings.Join(summary, " · "), "see the incident thread")}
+}
+
+// oneLine makes v a template variable WhatsApp accepts: whitespace runs (newlines and
+// tabs included) become one space, at most MaxVariable characters, never empty.
+func oneLine(v, empty string) string {
+	v = strings.Join(strings.Fields(strings.ToValidUTF8(v, "\uFFFD")), " ")
+	if v == "" {
+		return empty
+	}
+	if r := []rune(v); len(r) > MaxVariable {
+		v = strings.TrimSpace(string(r[:MaxVariable-1])) + "…"
+	}
+	return v
+}
 
 // render turns a neutral message into WhatsApp text: titles and bold blocks in *…*,
 // muted ones in _…_, code in ```…```. The marker of a styled block is replaced by a

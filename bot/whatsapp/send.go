@@ -65,7 +65,11 @@ func (a *Adapter) Edit(ctx context.Context, ref conversation.MessageRef, msg con
 	return err
 }
 
-// send delivers msg in parts and returns the SIDs of the first and the last.
+// send delivers msg in parts and returns the SIDs of the first and the last. A card
+// carrying an approval goes through the approval template when one is configured: with
+// the number inside its 24-hour session window the full card goes first as text (a
+// session message), then the template with its one-tap replies; outside the window only
+// the template can be delivered, so its short variables say what the card is about.
 func (a *Adapter) send(ctx context.Context, th conversation.Thread, msg conversation.Message) (string, string, error) {
 	to, err := number(th.Chat)
 	if err != nil {
@@ -75,16 +79,16 @@ func (a *Adapter) send(ctx context.Context, th conversation.Thread, msg conversa
 	text := render(msg, label)
 	approve, reject := quickReplies(msg)
 	template := a.o.ContentSID != "" && approve != ""
-	if !template && !a.inSession(ctx, to) {
+	inSession := a.inSession(ctx, to)
+	if !template && !inSession {
 		a.log.Warn("sending outside the 24 h session window; Twilio accepts only templates there", "to", redact(to))
 	}
-	limit := MaxBody
-	if template {
-		limit = maxTemplateBody
+	var parts []string
+	if !template || inSession {
+		parts = split(text, MaxBody)
 	}
-	parts := split(text, limit)
 	var media []string
-	if msg.Image != nil {
+	if msg.Image != nil && (!template || inSession) {
 		u, err := a.storeImage(ctx, msg.Image.PNG)
 		if err != nil {
 			a.log.Warn("chart not sent", "err", err)
@@ -92,11 +96,10 @@ func (a *Adapter) send(ctx context.Context, th conversation.Thread, msg conversa
 			media = []string{u}
 		}
 	}
-	if template && media != nil && len(parts) == 1 {
-		// A quick-reply template has no media of its own: the chart goes first, on its
-		// own message, rather than depending on how Twilio treats MediaUrl beside a
-		// ContentSid.
-		parts = append([]string{""}, parts...)
+	if template {
+		// The template is its own last message: it has no media, and its variables are
+		// the short single-line fields WhatsApp accepts.
+		parts = append(parts, "")
 	}
 	var first, last string
 	var sids []string
@@ -106,7 +109,7 @@ func (a *Adapter) send(ctx context.Context, th conversation.Thread, msg conversa
 			params.SetMediaUrl(media)
 		}
 		if template && i == len(parts)-1 {
-			vars, _ := json.Marshal(map[string]string{"1": p, "2": approve, "3": reject})
+			vars, _ := json.Marshal(templateVariables(msg, label, approve, reject))
 			params.SetContentSid(a.o.ContentSID).SetContentVariables(string(vars))
 		} else if p != "" {
 			params.SetBody(p)

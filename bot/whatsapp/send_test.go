@@ -1,6 +1,7 @@
 package whatsapp
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,9 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/twilio/twilio-go/client"
+	api "github.com/twilio/twilio-go/rest/api/v2010"
 
 	"github.com/alertengine/alertengine/bot/whatsapp/twiliotest"
 	"github.com/alertengine/alertengine/conversation"
@@ -23,7 +27,7 @@ func TestTransportContract(t *testing.T) {
 		return conversationtest.Subject{Transport: a, Chat: chatOf(ana), Delivered: func() []string {
 			var out []string
 			for _, m := range e.fake.MessagesTo("whatsapp:" + ana) {
-				out = append(out, m.Body+m.ContentVariables["1"])
+				out = append(out, m.Text())
 			}
 			return out
 		}}
@@ -74,6 +78,7 @@ func TestSendLongCardWithChartAndTemplate(t *testing.T) {
 	e.fake.AddContent(twiliotest.QuickReplyTemplate(contentSID))
 	a, _ := e.adapter(func(o *Options) { o.ContentSID = contentSID })
 	ctx := t.Context()
+	a.seen(ctx, ana) // inside the session window: the full card goes as text first
 	m := conversation.Message{Image: &conversation.Image{PNG: tinyPNG(t), Alt: "chart"}}
 	m.Blocks = append(m.Blocks, conversation.Block{Style: conversation.Title, Text: "🚨 checkout degraded — INC-7F3"})
 	for i := range 60 {
@@ -95,8 +100,10 @@ func TestSendLongCardWithChartAndTemplate(t *testing.T) {
 	if last.ContentSID != contentSID || last.ContentVariables["2"] != "ap:AAAAAAAAAAABBBBBBBBBBB" || last.ContentVariables["3"] != "/reject INC-7F3" || last.Body != "" {
 		t.Errorf("the card's last part did not go through the template: %+v", last)
 	}
-	if units(last.ContentVariables["1"]) > maxTemplateBody {
-		t.Errorf("template body of %d units", units(last.ContentVariables["1"]))
+	for k, v := range last.ContentVariables {
+		if len([]rune(v)) > MaxVariable || strings.ContainsAny(v, "\n\t") {
+			t.Errorf("variable {{%s}} breaks WhatsApp's rules: %q", k, v)
+		}
 	}
 	if len(msgs[0].MediaURLs) != 1 || !strings.HasPrefix(msgs[0].MediaURLs[0], publicURL+MediaPath) {
 		t.Fatalf("chart not attached: %+v", msgs[0].MediaURLs)
@@ -114,7 +121,7 @@ func TestSendLongCardWithChartAndTemplate(t *testing.T) {
 	}
 	var all strings.Builder
 	for _, m := range msgs {
-		all.WriteString(m.Body + m.ContentVariables["1"])
+		all.WriteString(m.Text())
 	}
 	for i := range 60 {
 		if !strings.Contains(all.String(), fmt.Sprintf("timeline %02d", i)) {
@@ -213,11 +220,106 @@ func TestShortTemplatedCardSendsTheChartFirst(t *testing.T) {
 	m := conversation.Message{Image: &conversation.Image{PNG: tinyPNG(t), Alt: "chart"},
 		Blocks:  []conversation.Block{{Style: conversation.Title, Text: "🚨 checkout degraded — INC-7F3"}},
 		Buttons: [][]conversation.Button{{{Label: "Approve restart_workers", Data: "ap:AAAAAAAAAAABBBBBBBBBBB"}}}}
+	// Outside the session window only the template can reach the number.
 	if _, _, err := a.OpenThread(t.Context(), chatOf(ana), "INC-7F3 · checkout", m); err != nil {
 		t.Fatal(err)
 	}
 	msgs := e.fake.MessagesTo("whatsapp:" + ana)
+	if len(msgs) != 1 || msgs[0].ContentSID != contentSID || len(msgs[0].MediaURLs) != 0 {
+		t.Fatalf("outside the window: messages %+v", msgs)
+	}
+	// Inside it: the card with its chart as a session message, then the template.
+	a.seen(t.Context(), ana)
+	if _, _, err := a.OpenThread(t.Context(), chatOf(ana), "INC-7F3 · checkout", m); err != nil {
+		t.Fatal(err)
+	}
+	msgs = e.fake.MessagesTo("whatsapp:" + ana)[1:]
 	if len(msgs) != 2 || len(msgs[0].MediaURLs) != 1 || msgs[0].ContentSID != "" || msgs[1].ContentSID != contentSID || len(msgs[1].MediaURLs) != 0 {
+		t.Fatalf("inside the window: messages %+v", msgs)
+	}
+}
+
+// TestApprovalTemplateWithinWhatsAppRules: a real dissent card — a long, multi-line
+// diagnosis with tabs and runs of spaces — sent to a number outside the session window
+// reaches it through the template, every variable one clean line of at most 250
+// characters, and the person reads the incident, the action and the diagnosis.
+func TestApprovalTemplateWithinWhatsAppRules(t *testing.T) {
+	e := newEnv(t)
+	e.fake.AddContent(twiliotest.QuickReplyTemplate(contentSID))
+	a, _ := e.adapter(func(o *Options) { o.ContentSID = contentSID })
+	long := strings.Repeat("the pool is exhausted by slow queries\t\tafter the deploy      ", 12)
+	m := conversation.Message{Blocks: []conversation.Block{
+		{Style: conversation.Title, Text: "🚨 checkout critical — INC-7F3"},
+		{Text: "Health 23/100 · P95 2.8 s · errors 19% · trend degrading"},
+		{Style: conversation.Bold, Text: "The lenses disagree:"},
+		{Text: "A (llama3.1, 72%): database: " + long + "\n→ restart_workers — check: pool wait"},
+		{Text: "B (qwen2.5, 81%): deploy_regression: the isolation-level change → rollback"},
+		{Text: "Approving one theory voids the other."},
+		{Style: conversation.Muted, Text: "Nothing runs without your approval."},
+	}, Buttons: [][]conversation.Button{{{Label: "Trust A: restart_workers", Data: "ap:AAAAAAAAAAABBBBBBBBBBB"}, {Label: "Trust B: rollback", Data: "ap:AAAAAAAAAAACCCCCCCCCCC"},
+		{Label: "Reject", Data: "/reject INC-7F3"}}}}
+	if _, _, err := a.OpenThread(t.Context(), chatOf(ana), "INC-7F3 · checkout", m); err != nil {
+		t.Fatalf("the approval did not reach the approver: %v (refused: %+v)", err, e.fake.Refused())
+	}
+	msgs := e.fake.MessagesTo("whatsapp:" + ana)
+	if len(msgs) != 1 || msgs[0].ContentSID != contentSID {
 		t.Fatalf("messages %+v", msgs)
+	}
+	v := msgs[0].ContentVariables
+	for k, x := range v {
+		if len([]rune(x)) > MaxVariable || strings.ContainsAny(x, "\n\r\t") || strings.Contains(x, "     ") {
+			t.Errorf("variable {{%s}} breaks WhatsApp's rules: %q", k, x)
+		}
+	}
+	if v["1"] != "🚨 checkout critical — INC-7F3" || v["2"] != "ap:AAAAAAAAAAABBBBBBBBBBB" || v["3"] != "/reject INC-7F3" || v["4"] != "restart_workers (theory A)" {
+		t.Errorf("variables %q", v)
+	}
+	if !strings.HasPrefix(v["5"], "Health 23/100 · P95 2.8 s · errors 19% · trend degrading · The lenses disagree: · A (llama3.1, 72%): database: the pool") || !strings.HasSuffix(v["5"], "…") {
+		t.Errorf("summary %q", v["5"])
+	}
+	if txt := msgs[0].Text(); !strings.Contains(txt, "INC-7F3") || !strings.Contains(txt, "Approve runs restart_workers (theory A).") {
+		t.Errorf("the approver reads %q", txt)
+	}
+}
+
+// TestFakeRefusesWhatWhatsAppRefuses: the Twilio fake answers a template variable with a
+// newline, a tab, five spaces, over 250 characters or missing as Twilio does, in the
+// error shape twilio-go parses.
+func TestFakeRefusesWhatWhatsAppRefuses(t *testing.T) {
+	e := newEnv(t)
+	e.fake.AddContent(twiliotest.QuickReplyTemplate(contentSID))
+	a, _ := e.adapter(func(o *Options) { o.ContentSID = contentSID })
+	good := map[string]string{"1": "🚨 checkout critical — INC-7F3", "2": "ap:AAAAAAAAAAABBBBBBBBBBB", "3": "/reject INC-7F3", "4": "restart_workers", "5": "Health 23/100"}
+	for _, tt := range []struct {
+		name, key, value string
+		code             int
+	}{
+		{"newline", "5", "Health 23/100\nP95 2.8 s", 63013},
+		{"tab", "1", "INC-7F3\tcheckout", 63013},
+		{"five spaces", "4", "restart     workers", 63013},
+		{"251 characters", "5", strings.Repeat("x", 251), 21656},
+		{"missing", "4", "", 21656},
+		{"fine", "5", strings.Repeat("x", 250), 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			vars := map[string]string{}
+			for k, v := range good {
+				vars[k] = v
+			}
+			vars[tt.key] = tt.value
+			if tt.value == "" {
+				delete(vars, tt.key)
+			}
+			js, _ := json.Marshal(vars)
+			params := (&api.CreateMessageParams{}).SetTo("whatsapp:" + ana).SetFrom(a.o.From).SetContentSid(contentSID).SetContentVariables(string(js))
+			_, err := a.rest.Api.CreateMessage(params)
+			var te *client.TwilioRestError
+			switch {
+			case tt.code == 0 && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.code != 0 && (!errors.As(err, &te) || te.Code != tt.code || te.Status != http.StatusBadRequest):
+				t.Fatalf("got %v, want Twilio error %d", err, tt.code)
+			}
+		})
 	}
 }

@@ -100,7 +100,12 @@ func build(w wiring) (*system, error) {
 	if s.ledger, err = ledger.New(ledger.Options{Store: s.store, Signer: w.signer, Logger: w.log, Clock: w.clock, Sink: w.sink, OnLoss: s.losses.Record}); err != nil {
 		return nil, err
 	}
-	if s.approvals, err = approval.New(approval.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Secret: w.secret, Ledger: s.ledger, Clock: w.clock, Logger: w.log}); err != nil {
+	floods, err := bot.NewFloodMetrics(w.registry)
+	if err != nil {
+		return nil, err
+	}
+	if s.approvals, err = approval.New(approval.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Secret: w.secret, Ledger: s.ledger, Clock: w.clock, Logger: w.log,
+		OnRefusal: floods.Refusal}); err != nil {
 		return nil, err
 	}
 	tenants := bot.ConversationTenants(w.file)
@@ -127,6 +132,7 @@ func build(w wiring) (*system, error) {
 		Ledger: s.ledger, Approvals: s.approvals, Redis: w.rc, KeyPrefix: w.keyPrefix, Tenants: tenants, Clock: w.clock, Logger: w.log, Caller: caller,
 		Commits: s.github.source, Answerer: answerer, LinkURL: linkURL(w.env.PublicURL),
 		OnAuthorized: func(ctx context.Context, e ledger.Entry) error { return pipe.OnAuthorized(ctx, e) },
+		OnThrottled:  floods.Throttled,
 	})
 	if err != nil {
 		return nil, err

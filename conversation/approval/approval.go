@@ -20,6 +20,8 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"sort"
+	"strconv"
 	"time"
 
 	"github.com/alertengine/alertengine/ledger"
@@ -68,7 +70,17 @@ type Options struct {
 	Logger *slog.Logger
 	// Random is the source of references; crypto/rand when nil.
 	Random io.Reader
+	// RefusalWindow is the window over which one sender's refused presses on one
+	// incident are counted (default DefaultRefusalWindow): the first of a window is
+	// recorded in the ledger, then the 10th, the 100th, … each with the count so far.
+	RefusalWindow time.Duration
+	// OnRefusal, when set, is told of every refused press of an incident and whether it
+	// was recorded in the ledger (the bot's metrics).
+	OnRefusal func(tenant string, recorded bool)
 }
+
+// DefaultRefusalWindow is the default RefusalWindow.
+const DefaultRefusalWindow = time.Hour
 
 // Validate checks the options.
 func (o *Options) Validate() error {
@@ -99,6 +111,9 @@ func New(o Options) (*Service, error) {
 	}
 	if o.Random == nil {
 		o.Random = rand.Reader
+	}
+	if o.RefusalWindow <= 0 {
+		o.RefusalWindow = DefaultRefusalWindow
 	}
 	return &Service{o: o}, nil
 }
@@ -267,7 +282,32 @@ type Result struct {
 	Action   string
 	Theory   string
 	By       []string // approvers so far
-	Entry    ledger.Entry
+	// Voided are the first approvals of other options (high-risk siblings pressed once)
+	// that this authorization voided.
+	Voided []VoidedApproval
+	Entry  ledger.Entry
+}
+
+// VoidedApproval is a partial approval of another option, voided by an authorization.
+type VoidedApproval struct {
+	By     string
+	Action string
+	Theory string
+}
+
+// voidedText is the AUTHORIZED entry's data.voided: "tendai: rollback (B); …".
+func voidedText(vs []VoidedApproval) string {
+	s := ""
+	for i, v := range vs {
+		if i > 0 {
+			s += "; "
+		}
+		s += v.By + ": " + v.Action
+		if v.Theory != "" {
+			s += " (" + v.Theory + ")"
+		}
+	}
+	return s
 }
 
 // Redeem handles a press of ref by p. A refusal is returned as an error wrapping one of
@@ -295,7 +335,11 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 	}
 	res := Result{Tenant: m.Tenant, Incident: m.Incident, Action: m.Action, Theory: m.Theory}
 	refuse := func(err error, why string) (Result, error) {
-		s.audit(ctx, m, ref, p, why)
+		kind := refusalKind(err)
+		if kind == "used" && s.o.Clock().After(m.Expires) {
+			kind = "used_after_ttl"
+		}
+		s.audit(ctx, m, ref, p, kind, why)
 		return res, err
 	}
 	switch {
@@ -369,9 +413,17 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 		ue := usedError(won)
 		return refuse(ue, "lost the race: "+ue.Error())
 	}
-	e, err := s.o.Ledger.Record(ctx, ledger.Entry{Tenant: m.Tenant, Incident: m.Incident, Event: ledger.Authorize,
+	res.Voided = s.voidedSiblings(ctx, k, ref)
+	auth := ledger.Entry{Tenant: m.Tenant, Incident: m.Incident, Event: ledger.Authorize,
 		Actor: p.actor(), Action: m.Action, Approval: ref, PolicyVersion: m.Policy, Evidence: m.Evidence,
-		Reason: "approved " + m.Action, Data: map[string]string{"approvers": joinNames(by)}})
+		Reason: "approved " + m.Action, Data: map[string]string{"approvers": joinNames(by)}}
+	if len(res.Voided) > 0 {
+		// The authorization says what it voided, in the same entry: an auditor never reads
+		// a partial approval of another option as an approval of what ran.
+		auth.Data["voided"] = voidedText(res.Voided)
+		auth.Reason += "; voids the first approval (1 of 2) of " + voidedText(res.Voided)
+	}
+	e, err := s.o.Ledger.Record(ctx, auth)
 	if errors.Is(err, ledger.ErrFenced) {
 		// The ledger lost entries of this incident: this approval may have been used
 		// before the loss. The ledger refuses every authorization of the incident until an
@@ -417,6 +469,38 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 	}
 	res.Status, res.By, res.Entry = Authorized, by, e
 	return res, nil
+}
+
+// voidedSiblings lists the partial approvals of ref's siblings (other options of the same
+// card), which its consumption has just voided. A read failure only loses the list: the
+// ledger's fold voids them from the entries either way.
+func (s *Service) voidedSiblings(ctx context.Context, k keys, ref string) []VoidedApproval {
+	refs, err := s.o.Redis.SMembers(ctx, k.refs).Result()
+	if err != nil {
+		s.o.Logger.Warn("read sibling approvals", "err", err)
+		return nil
+	}
+	sort.Strings(refs)
+	var out []VoidedApproval
+	for _, r := range refs {
+		if r == ref || !ValidRef(r) {
+			continue
+		}
+		sk := s.keys(r)
+		names, err := s.o.Redis.SMembers(ctx, sk.part).Result()
+		if err != nil || len(names) == 0 {
+			continue
+		}
+		var m meta
+		if raw, err := s.o.Redis.Get(ctx, sk.meta).Result(); err == nil {
+			_ = json.Unmarshal([]byte(raw), &m)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			out = append(out, VoidedApproval{By: n, Action: m.Action, Theory: m.Theory})
+		}
+	}
+	return out
 }
 
 func joinNames(ns []string) string {
@@ -520,13 +604,76 @@ func (s *Service) verify(tok, ref string, m meta) error {
 	return nil
 }
 
-// audit records a refused press on the incident.
-func (s *Service) audit(ctx context.Context, m meta, ref string, p Presser, why string) {
+// audit records a refused press on the incident, bounded per sender and kind of refusal:
+// within one window the sender's 1st, 10th, 100th, … refusal of one kind on the incident
+// is recorded, each entry with the
+// count so far and the time of the first (data.count, data.since), so the audit shows who
+// tried, how often and when without a stranger being able to grow the ledger by
+// pressing. When the count cannot be kept, the refusal is recorded.
+func (s *Service) audit(ctx context.Context, m meta, ref string, p Presser, kind, why string) {
+	actor := p.actor()
+	now := s.o.Clock()
+	n, since := int64(1), now
+	key := s.o.KeyPrefix + "refusals:{" + m.Tenant + "}:" + m.Incident + ":" + kind + ":" + actor.ID
+	pipe := s.o.Redis.TxPipeline()
+	cnt := pipe.HIncrBy(ctx, key, "n", 1)
+	pipe.HSetNX(ctx, key, "since", now.UTC().Format(time.RFC3339))
+	first := pipe.HGet(ctx, key, "since")
+	pipe.ExpireNX(ctx, key, s.o.RefusalWindow)
+	if _, err := pipe.Exec(ctx); err != nil {
+		s.o.Logger.Warn("count refused presses", "incident", m.Incident, "err", err)
+	} else {
+		n = cnt.Val()
+		if t, err := time.Parse(time.RFC3339, first.Val()); err == nil {
+			since = t
+		}
+	}
+	record := milestone(n)
+	if s.o.OnRefusal != nil {
+		s.o.OnRefusal(m.Tenant, record)
+	}
+	if !record {
+		return
+	}
+	data := map[string]string{"ref": ref, "kind": kind, "count": strconv.FormatInt(n, 10), "since": since.UTC().Format(time.RFC3339)}
+	if n > 1 {
+		why += fmt.Sprintf(" (refused press %d by this sender on %s since %s; within %s only the 1st, 10th, 100th, … are recorded)",
+			n, m.Incident, since.UTC().Format("15:04:05 UTC"), s.o.RefusalWindow)
+	}
 	_, err := s.o.Ledger.Record(ctx, ledger.Entry{Tenant: m.Tenant, Incident: m.Incident, Event: ledger.RefusedPress,
-		Actor: p.actor(), Action: m.Action, PolicyVersion: m.Policy, Reason: why, Data: map[string]string{"ref": ref}})
+		Actor: actor, Action: m.Action, PolicyVersion: m.Policy, Reason: why, Data: data})
 	if err != nil {
 		s.o.Logger.Error("audit refused press", "incident", m.Incident, "err", err)
 	}
+}
+
+// refusalKind names the kind of a refusal (data.kind of its entry, part of its count's key).
+func refusalKind(err error) string {
+	for _, k := range []struct {
+		err  error
+		name string
+	}{{ErrNotApprover, "not_approver"}, {ErrSelfApproval, "self_approval"}, {ErrSameApprover, "same_approver"}, {ErrPolicyChanged, "policy_changed"},
+		{ErrInvalidToken, "invalid_token"}, {ErrIncidentMoved, "incident_moved"}, {ErrExpired, "expired"}} {
+		if errors.Is(err, k.err) {
+			return k.name
+		}
+	}
+	var ue *UsedError
+	if errors.As(err, &ue) && ue.Voided {
+		return "voided"
+	}
+	if errors.Is(err, ErrUsed) {
+		return "used"
+	}
+	return "other"
+}
+
+// milestone reports whether n is 1 or a power of ten.
+func milestone(n int64) bool {
+	for n >= 10 && n%10 == 0 {
+		n /= 10
+	}
+	return n == 1
 }
 
 // Explain is the text shown to the person whose press was refused. It never shows

@@ -353,7 +353,9 @@ func TestConcurrentPressesAcrossReplicasHaveOneWinner(t *testing.T) {
 	if wins != 1 || used != 199 {
 		t.Fatalf("wins %d, refused %d", wins, used)
 	}
-	if h := f.history(t); count(h, ledger.Authorize) != 1 || count(h, ledger.RefusedPress) != 199 {
+	// 199 refusals by two people: each person's 1st, 10th and 100th of a kind are
+	// recorded, with the count.
+	if h := f.history(t); count(h, ledger.Authorize) != 1 || count(h, ledger.RefusedPress) < 2 || count(h, ledger.RefusedPress) > 8 {
 		t.Fatalf("ledger: %d authorizations, %d audited refusals", count(h, ledger.Authorize), count(h, ledger.RefusedPress))
 	}
 }

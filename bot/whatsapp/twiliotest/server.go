@@ -23,7 +23,16 @@ type Message struct {
 	MediaURLs        []string
 	ContentSID       string
 	ContentVariables map[string]string
-	At               time.Time
+	// Rendered is a template message's body with its variables filled in.
+	Rendered string
+	At       time.Time
+}
+
+// Refusal is a message Twilio refused for its template variables.
+type Refusal struct {
+	Code      int
+	Message   string
+	Variables map[string]string
 }
 
 // Call is a call the bot asked Twilio to place.
@@ -55,6 +64,7 @@ type Server struct {
 	calls    []Call
 	content  map[string]Content
 	failures map[string][]int // resource → statuses to answer next
+	refused  []Refusal
 	requests int
 	changed  chan struct{} // closed and replaced whenever a message or call is recorded
 }
@@ -99,19 +109,71 @@ func (s *Server) AddContent(c Content) {
 	s.content[c.SID] = c
 }
 
+// ApprovalTemplateBody is the approval template's body as the README tells a tenant to
+// register it.
+const ApprovalTemplateBody = "AlertEngine: {{1}}\n{{5}}\nApprove runs {{4}}. Nothing runs without an approval."
+
 // QuickReplyTemplate is an approval template as the README tells a tenant to register
-// it: a body and Approve/Reject quick replies whose ids are variables 2 and 3.
+// it: ApprovalTemplateBody and Approve/Reject quick replies whose ids are variables 2
+// and 3.
 func QuickReplyTemplate(sid string) Content {
 	return Content{SID: sid, FriendlyName: "alertengine_approval", Types: map[string]any{
 		"twilio/quick-reply": map[string]any{
-			"body": "AlertEngine: {{1}}",
+			"body": ApprovalTemplateBody,
 			"actions": []map[string]string{
 				{"type": "QUICK_REPLY", "title": "Approve", "id": "{{2}}"},
 				{"type": "QUICK_REPLY", "title": "Reject", "id": "{{3}}"},
 			},
 		},
-		"twilio/text": map[string]any{"body": "AlertEngine: {{1}}"},
+		"twilio/text": map[string]any{"body": ApprovalTemplateBody},
 	}}
+}
+
+// MaxVariable is the longest template variable the fake accepts, in characters: the
+// strictest of Twilio's documented limits for Content variables.
+const MaxVariable = 250
+
+var (
+	placeholder = regexp.MustCompile(`\{\{([0-9]+)\}\}`)
+	fiveSpaces  = regexp.MustCompile(` {5,}`)
+)
+
+// checkVariables applies WhatsApp's rules for template parameters to the variables of a
+// message sent with content c: every variable the template uses is given and not blank,
+// at most MaxVariable characters (else Twilio's 21656), with no newline, no tab and no
+// more than four consecutive spaces (else WhatsApp's refusal, Twilio's 63013). It returns
+// the body as the person would read it.
+func checkVariables(c Content, vars map[string]string) (string, int, string) {
+	used := map[string]bool{}
+	var body string
+	for _, t := range c.Types {
+		tm, _ := t.(map[string]any)
+		if b, ok := tm["body"].(string); ok {
+			body = b
+			for _, m := range placeholder.FindAllStringSubmatch(b, -1) {
+				used[m[1]] = true
+			}
+		}
+		if acts, ok := tm["actions"].([]map[string]string); ok {
+			for _, a := range acts {
+				for _, m := range placeholder.FindAllStringSubmatch(a["id"]+a["title"], -1) {
+					used[m[1]] = true
+				}
+			}
+		}
+	}
+	for k := range used {
+		v, ok := vars[k]
+		switch {
+		case !ok || strings.TrimSpace(v) == "":
+			return "", 21656, fmt.Sprintf("The Content Variables parameter is invalid: variable {{%s}} is missing or empty", k)
+		case len([]rune(v)) > MaxVariable:
+			return "", 21656, fmt.Sprintf("The Content Variables parameter is invalid: variable {{%s}} is longer than %d characters", k, MaxVariable)
+		case strings.ContainsAny(v, "\n\r\t") || fiveSpaces.MatchString(v):
+			return "", 63013, fmt.Sprintf("Channel policy violation: WhatsApp template parameter {{%s}} cannot have new-line/tab characters or more than 4 consecutive spaces", k)
+		}
+	}
+	return placeholder.ReplaceAllStringFunc(body, func(p string) string { return vars[placeholder.FindStringSubmatch(p)[1]] }), 0, ""
 }
 
 // FailNext makes the next n requests to resource ("Messages", "Calls", "Content")
@@ -140,6 +202,13 @@ func (s *Server) MessagesTo(to string) []Message {
 		}
 	}
 	return out
+}
+
+// Refused returns the messages refused for their template variables, oldest first.
+func (s *Server) Refused() []Refusal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Refusal(nil), s.refused...)
 }
 
 // Calls returns the calls placed so far, oldest first.
@@ -252,7 +321,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	if m.ContentSID != "" {
 		s.mu.Lock()
-		_, known := s.content[m.ContentSID]
+		c, known := s.content[m.ContentSID]
 		s.mu.Unlock()
 		if !known {
 			s.fail(w, http.StatusBadRequest, 21656, "The ContentSid is Invalid")
@@ -264,6 +333,15 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+		rendered, code, why := checkVariables(c, m.ContentVariables)
+		if code != 0 {
+			s.mu.Lock()
+			s.refused = append(s.refused, Refusal{Code: code, Message: why, Variables: m.ContentVariables})
+			s.mu.Unlock()
+			s.fail(w, http.StatusBadRequest, code, why)
+			return
+		}
+		m.Rendered = rendered
 	}
 	m.SID = newSID("SM")
 	s.mu.Lock()
@@ -330,8 +408,8 @@ func (s *Server) notifyLocked() {
 	s.changed = make(chan struct{})
 }
 
-// Text is what a message shows: its body, or its template's body variable.
-func (m Message) Text() string { return m.Body + m.ContentVariables["1"] }
+// Text is what a message shows: its body, or its template's body with the variables.
+func (m Message) Text() string { return m.Body + m.Rendered }
 
 // WaitForMessage returns the first message (oldest first) matching pred, waiting for
 // one to be sent until ctx ends.
