@@ -282,7 +282,23 @@ func decided(card Message, line string) Message {
 
 func hhmm(t time.Time) string { return t.UTC().Format("15:04 UTC") }
 
-func helpMessage() Message {
+// helpMessage is /help, written for the channel it is shown in: the web console has no
+// enrollment (its people are picked on the page) and its text box speaks to the lobby
+// or to the thread chosen under "To".
+func helpMessage(ch Channel) Message {
+	if ch == Console {
+		return Message{Blocks: []Block{
+			{Title, "AlertEngine commands"},
+			{Plain, "Type them in the box at the bottom. \"To\" chooses where they go: the lobby or an incident thread."},
+			{Code, "/status [service]"}, {Plain, "health of your services"},
+			{Code, "/incidents"}, {Plain, "open incidents"},
+			{Code, "/replay INC-1"}, {Plain, "an incident's timeline from the audit ledger"},
+			{Code, "/ack INC-1"}, {Plain, "acknowledge (stops escalation)"},
+			{Code, "/silence SERVICE 30m"}, {Plain, "no new incidents for a service for a while"},
+			{Code, "/commits [service]"}, {Plain, "recent commits"},
+			{Muted, "With an incident thread chosen under \"To\", ask anything: \"why?\", \"what changed?\", \"show p95\", \"who approved?\". Pick who you are under \"You are\" before pressing a button."},
+		}}
+	}
 	return Message{Blocks: []Block{
 		{Title, "AlertEngine commands"},
 		{Code, "/status [service]"}, {Plain, "health of your services"},

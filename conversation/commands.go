@@ -66,13 +66,13 @@ const notLinked = "This chat is not linked to a tenant. Ask an admin for an enro
 func (e *Engine) command(ctx context.Context, in Inbound, text string) (Reply, error) {
 	cmd, ok := ParseCommand(text)
 	if !ok {
-		return e.say(ctx, in, "", "", helpMessage())
+		return e.say(ctx, in, "", "", helpMessage(in.Chat.Channel))
 	}
 	if cmd.Name == "start" || cmd.Name == "join" {
 		return e.start(ctx, in, cmd)
 	}
 	if cmd.Name == "help" || !knownCommand(cmd.Name) {
-		m := helpMessage()
+		m := helpMessage(in.Chat.Channel)
 		if cmd.Name != "help" {
 			m.Blocks = append([]Block{{Plain, "I don't know /" + cmd.Name + "."}}, m.Blocks...)
 		}
@@ -183,7 +183,7 @@ func (e *Engine) command(ctx context.Context, in Inbound, text string) (Reply, e
 		}
 		return Reply{Toast: "A fresh approval was posted."}, nil
 	}
-	return e.say(ctx, in, t.ID, "", helpMessage())
+	return e.say(ctx, in, t.ID, "", helpMessage(in.Chat.Channel))
 }
 
 // refused answers a command the ledger refused (an illegal transition).
@@ -253,7 +253,7 @@ func (e *Engine) say(ctx context.Context, in Inbound, tenant, incident string, m
 
 func (e *Engine) start(ctx context.Context, in Inbound, cmd Command) (Reply, error) {
 	if len(cmd.Args) == 0 {
-		m := helpMessage()
+		m := helpMessage(in.Chat.Channel)
 		m.Blocks = append([]Block{{Plain, "Hello! I am AlertEngine. I open a thread here when a service is in trouble, and nothing I suggest runs without an approver's tap."}}, m.Blocks...)
 		return e.say(ctx, in, "", "", m)
 	}
