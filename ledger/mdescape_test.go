@@ -8,9 +8,9 @@ import "testing"
 func TestReportTextKeepsAngleBracketsReadable(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"p95 < 300 ms":            `p95 \< 300 ms`,
+		"p95 < 300 ms":           `p95 \< 300 ms`,
 		"<script>x</script> | y": `\<script\>x\</script\> \| y`,
-		"a\nb `c`":                "a b 'c'",
+		"a\nb `c`":               "a b 'c'",
 	} {
 		if got := mdEscape(in); got != want {
 			t.Errorf("mdEscape(%q) = %q, want %q", in, got, want)
