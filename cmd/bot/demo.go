@@ -258,7 +258,7 @@ func startDemo(ctx context.Context, a *app, env config.Env, o demoOptions) (*dem
 		return nil, exitFailed, err
 	}
 	con, err := console.New(console.Options{Tenant: demoTenant, People: demoPeople(), Handler: sys.engine, Service: demoService,
-		Status: health, Charts: bot.Health{Detector: sys.detector, Window: 5 * time.Minute}, Ledger: sys.store, Signer: key, Controls: demo.Scenario{Service: svc, Deployer: deployer, Logger: log}, HealthEvery: o.healthEvery, Logger: log,
+		Status: health, Charts: bot.Health{Detector: sys.detector, Window: 5 * time.Minute, Width: 320, Height: 240}, Ledger: sys.store, Signer: key, Controls: demo.Scenario{Service: svc, Deployer: deployer, Logger: log}, HealthEvery: o.healthEvery, Logger: log,
 		Intro: `Press "Simulate spike", wait for the incident card, ask a question, pick who you are and press Approve.`})
 	if err != nil {
 		return nil, exitFailed, err
