@@ -124,23 +124,23 @@ func Render(s Series) ([]byte, error) {
 	}
 	from, to := Span(first, end, marker)
 
-	top, err := panel(latency, "p95 (ms)", latencyColor, from, to, marker)
-	if err != nil {
-		return nil, fmt.Errorf("chart: latency panel: %w", err)
-	}
-	top.Title.Text = cleanTitle(s.Title)
-	top.X.Tick.Label.Color = color.Transparent // the lower panel carries the times
-	bottom, err := panel(errs, "5xx errors (%)", errorColor, from, to, marker)
-	if err != nil {
-		return nil, fmt.Errorf("chart: error panel: %w", err)
-	}
-	bottom.X.Label.Text = "time (UTC)"
-
 	w, h := s.Width, s.Height
 	if w <= 0 || h <= 0 {
 		w, h = Width, Height
 	}
 	w, h = max(w, minWidth), max(h, minHeight)
+	top, err := panel(latency, "p95 (ms)", latencyColor, from, to, marker, w)
+	if err != nil {
+		return nil, fmt.Errorf("chart: latency panel: %w", err)
+	}
+	top.Title.Text = cleanTitle(s.Title)
+	top.X.Tick.Label.Color = color.Transparent // the lower panel carries the times
+	bottom, err := panel(errs, "5xx errors (%)", errorColor, from, to, marker, w)
+	if err != nil {
+		return nil, fmt.Errorf("chart: error panel: %w", err)
+	}
+	bottom.X.Label.Text = "time (UTC)"
+
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	c := vgimg.NewWith(vgimg.UseImage(img))
 	dc := draw.New(c)
@@ -202,11 +202,11 @@ func segments(xys plotter.XYs) []plotter.XYs {
 
 // panel builds one plot: a line over [start, end] and, when marker is set, the
 // detection line.
-func panel(xys plotter.XYs, label string, c color.Color, start, end time.Time, marker *time.Time) (*plot.Plot, error) {
+func panel(xys plotter.XYs, label string, c color.Color, start, end time.Time, marker *time.Time, width int) (*plot.Plot, error) {
 	p := plot.New()
 	p.Y.Label.Text = label
 	p.X.Min, p.X.Max = unixSeconds(start), unixSeconds(end)
-	step := tickStep(end.Sub(start))
+	step := tickStep(end.Sub(start), max(2, width/labelWidth))
 	format := "15:04"
 	if step < time.Minute {
 		format = "15:04:05"
@@ -285,12 +285,16 @@ func usable(points []Point) []Point {
 	return out
 }
 
-// tickStep is the spacing of labelled ticks for an axis of span d: a clock step that
-// gives about four to eight labels.
-func tickStep(d time.Duration) time.Duration {
+// labelWidth is the room, in pixels, one time label needs on the axis ("15:04:05" and a
+// gap), so a narrow chart gets fewer labels rather than overlapping ones.
+const labelWidth = 120
+
+// tickStep is the spacing of labelled ticks for an axis of span d: the smallest clock
+// step that gives at most n labels.
+func tickStep(d time.Duration, n int) time.Duration {
 	for _, s := range []time.Duration{5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute,
 		2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute} {
-		if d/s <= 6 {
+		if int(d/s) <= n-1 {
 			return s
 		}
 	}

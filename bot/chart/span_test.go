@@ -96,3 +96,17 @@ func TestASmallChartIsRenderedAtItsSize(t *testing.T) {
 		t.Fatalf("image is %v, want 320x240", got)
 	}
 }
+
+// TestANarrowChartGetsFewerTimeLabels: labels never crowd each other out.
+func TestANarrowChartGetsFewerTimeLabels(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		span  time.Duration
+		width int
+	}{{30 * time.Second, 320}, {30 * time.Second, 800}, {2 * time.Minute, 320}, {30 * time.Minute, 800}, {5 * time.Minute, 320}} {
+		step := tickStep(tc.span, max(2, tc.width/labelWidth))
+		if labels := int(tc.span / step); (labels+1)*labelWidth > tc.width+labelWidth {
+			t.Errorf("%v over %d px: a label every %v gives %d labels of %d px", tc.span, tc.width, step, labels+1, labelWidth)
+		}
+	}
+}
