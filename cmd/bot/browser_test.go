@@ -206,7 +206,8 @@ func TestConsoleTourInBrowser(t *testing.T) {
 	do("approve as tendai: 1 of 2", chromedp.SetValue(chromedp.CSS("#as"), "tendai"), chromedp.Click(chromedp.CSS("#threads button.approve")),
 		waitText("#toast", "A second approver is needed for rollback"), waitText("#threads .thread:last-child", "tendai approved rollback (1 of 2)"))
 	do("approve as rudo: the second approver", chromedp.SetValue(chromedp.CSS("#as"), "rudo"), chromedp.Click(chromedp.CSS("#threads button.approve")),
-		waitText("#threads", "✅ Approved by rudo and tendai"))
+		chromedp.Poll[chromedp.Void](`/✅ Approved by (rudo and tendai|tendai and rudo) at/.test(document.querySelector("#threads").textContent)`,
+			chromedp.WithPollingTimeout(2*time.Minute), chromedp.WithPollingInterval(100*time.Millisecond)))
 	shot("approved")
 
 	do("wait for RESOLVED", waitText("#threads .thread:last-child", "Resolved: the service is healthy again"),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +27,7 @@ type storyChat struct {
 	n      int
 	msgs   map[string]conversation.Message
 	opened chan string // the first message's id of each new thread
+	edited chan string // the text of every edit
 }
 
 func (c *storyChat) Channel() conversation.Channel { return conversation.Console }
@@ -50,8 +52,13 @@ func (c *storyChat) Post(_ context.Context, th conversation.Thread, msg conversa
 }
 func (c *storyChat) Edit(_ context.Context, ref conversation.MessageRef, msg conversation.Message) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.msgs[ref.ID] = msg
+	c.mu.Unlock()
+	text, _ := c.text(ref.ID)
+	select {
+	case c.edited <- text:
+	default:
+	}
 	return nil
 }
 func (c *storyChat) text(id string) (string, []conversation.Button) {
@@ -104,7 +111,7 @@ func demoStory(t *testing.T, phase time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chat := &storyChat{msgs: map[string]conversation.Message{}, opened: make(chan string, 4)}
+	chat := &storyChat{msgs: map[string]conversation.Message{}, opened: make(chan string, 4), edited: make(chan string, 16)}
 	sys.engine.AddTransport(chat)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -239,7 +246,17 @@ func demoStory(t *testing.T, phase time.Duration) {
 	if toast := press("rudo"); !strings.Contains(toast, "Approved") {
 		t.Fatalf("rudo's press: %q, want the approval completed", toast)
 	}
-	if text, _ := chat.text(card); !strings.Contains(text, "Approved by rudo and tendai") {
-		t.Fatalf("the card after rudo's press:\n%s", text)
+	// The card is edited to say who approved (the engine edits it after answering).
+	approved := regexp.MustCompile(`Approved by (rudo and tendai|tendai and rudo) at`)
+	for {
+		select {
+		case text := <-chat.edited:
+			if approved.MatchString(text) {
+				return
+			}
+		case <-time.After(time.Minute):
+			text, _ := chat.text(card)
+			t.Fatalf("the card does not say rudo and tendai approved:\n%s", text)
+		}
 	}
 }
