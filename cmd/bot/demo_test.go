@@ -245,7 +245,7 @@ func TestDemoTourOverHTTPWithREDIS_URL(t *testing.T) {
 	if !strings.Contains(toast, "Approved") {
 		t.Fatalf("the approval: %q", toast)
 	}
-	v.waitPage("/", regexp.MustCompile(`✅ Approved by (tendai|rudo and tendai) at`), "the card edited to Approved by tendai (and rudo for a high-risk action)")
+	v.waitPage("/", regexp.MustCompile(`✅ Approved by (tendai|rudo and tendai|tendai and rudo) at`), "the card edited to Approved by tendai (and rudo for a high-risk action)")
 	select {
 	case rec := <-d.service.Recoveries():
 		if rec.Incident != inc || d.service.Faulty() {
