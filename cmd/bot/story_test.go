@@ -103,7 +103,9 @@ func demoStory(t *testing.T, phase time.Duration) {
 	cfgEnv.GitHubWebhookSecret = config.Secret(strings.Repeat("g", 32))
 	rc := redis.NewClient(mustParseRedisURL(t, rs.URL))
 	t.Cleanup(func() { _ = rc.Close() })
-	clock := &fakeClock{now: time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)}
+	// The driven clock starts at the wall clock's time: a real Redis (REDIS_URL) expires
+	// keys at absolute times the bot computes from this clock.
+	clock := &fakeClock{now: time.Now().UTC().Truncate(time.Second)}
 	key, _ := cfgEnv.SigningKey()
 	secret := strings.Repeat("r", 24)
 	sys, err := build(wiring{env: cfgEnv, file: demoConfig("http://127.0.0.1:9/recover", secret), rc: rc, log: newLogger(cfgEnv, io.Discard),
