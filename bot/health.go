@@ -18,8 +18,10 @@ type Health struct {
 	Detector *detector.Detector
 	// Clock places the chart's window; default time.Now.
 	Clock func() time.Time
-	// Window is how much history the chart shows; default chart.Window (30 minutes).
+	// Window is the most history the chart shows; default chart.Window (30 minutes).
 	Window time.Duration
+	// Width and Height of the chart in pixels; default chart.Width×chart.Height.
+	Width, Height int
 }
 
 // ServiceStatus implements conversation.StatusSource.
@@ -52,9 +54,16 @@ func (h Health) Chart(ctx context.Context, tenant, service string, detectedAt ti
 	if err != nil {
 		return nil, err
 	}
-	s := chart.Series{Title: service, DetectedAt: detectedAt, Window: window}
+	s := chart.Series{Title: service, DetectedAt: detectedAt, Window: window, Width: h.Width, Height: h.Height}
+	var first, last time.Time
 	for _, r := range rs {
 		s.Points = append(s.Points, chart.Point{At: r.At, P95Ms: r.P95Ms, ErrorRate: r.ErrorRate})
+		if first.IsZero() || r.At.Before(first) {
+			first = r.At
+		}
+		if r.At.After(last) {
+			last = r.At
+		}
 	}
 	png, err := chart.Render(s)
 	if errors.Is(err, chart.ErrNoPoints) {
@@ -63,5 +72,11 @@ func (h Health) Chart(ctx context.Context, tenant, service string, detectedAt ti
 	if err != nil {
 		return nil, err
 	}
-	return &conversation.Image{PNG: png, Alt: fmt.Sprintf("p95 and 5xx rate of %s over the last %d minutes", service, int(window.Round(time.Minute)/time.Minute))}, nil
+	var marker *time.Time
+	if !detectedAt.IsZero() && !detectedAt.Before(first) && !detectedAt.After(last) {
+		marker = &detectedAt
+	}
+	from, to := chart.Span(first, last, marker)
+	return &conversation.Image{PNG: png, Alt: fmt.Sprintf("p95 and 5xx rate of %s from %s to %s UTC", service,
+		from.UTC().Format("15:04:05"), to.UTC().Format("15:04:05"))}, nil
 }

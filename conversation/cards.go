@@ -300,6 +300,22 @@ func decided(card Message, line string) Message {
 
 func hhmm(t time.Time) string { return t.UTC().Format("15:04 UTC") }
 
+// consoleHelp is /help in the web console: it has no enrollment (its people are picked
+// on the page) and its text box speaks to the lobby or to the thread chosen under "To".
+func consoleHelp() Message {
+	return Message{Blocks: []Block{
+		{Title, "AlertEngine commands"},
+		{Plain, "Type them in the box at the bottom. \"To\" chooses where they go: the lobby or an incident thread."},
+		{Code, "/status [service]"}, {Plain, "health of your services"},
+		{Code, "/incidents"}, {Plain, "open incidents"},
+		{Code, "/replay INC-1"}, {Plain, "an incident's timeline from the audit ledger"},
+		{Code, "/ack INC-1"}, {Plain, "acknowledge (stops escalation)"},
+		{Code, "/silence SERVICE 30m"}, {Plain, "no new incidents for a service for a while"},
+		{Code, "/commits [service]"}, {Plain, "recent commits"},
+		{Muted, "With an incident thread chosen under \"To\", ask anything: \"why?\", \"what changed?\", \"show p95\", \"who approved?\". Pick who you are under \"You are\" before pressing a button."},
+	}}
+}
+
 // helpFor is the help in the syntax people type: "/status" on Telegram and the console,
 // bare words ("STATUS", "JOIN CODE") where commands are words (WhatsApp).
 func helpFor(words bool) Message {

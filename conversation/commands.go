@@ -201,8 +201,14 @@ func (e *Engine) words(in Inbound) bool {
 	return err == nil && tr.Capabilities().Words
 }
 
-// help is the help in the syntax of the chat in came from.
-func (e *Engine) help(in Inbound) Message { return helpFor(e.words(in)) }
+// help is the help written for the chat in came from: the console's own, or the commands
+// in the syntax people type there.
+func (e *Engine) help(in Inbound) Message {
+	if in.Chat.Channel == Console {
+		return consoleHelp()
+	}
+	return helpFor(e.words(in))
+}
 
 // refused answers a command the ledger refused (an illegal transition).
 func (e *Engine) refused(ctx context.Context, in Inbound, tenant, incident string, err error) (Reply, error) {

@@ -471,7 +471,7 @@ func (e *Engine) Notify(ctx context.Context, en ledger.Entry) error {
 			_ = e.closeCards(ctx, en.Tenant, en.Incident, "Closed at "+hhmm(en.At)+"; nothing was run.")
 			return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, "⏹ Closed: " + en.Reason + "."}}})
 		}
-		_ = e.closeCards(ctx, en.Tenant, en.Incident, "Recovered on its own at "+hhmm(en.At)+"; nothing was run.")
+		_ = e.closeCards(ctx, en.Tenant, en.Incident, "Healthy again at "+hhmm(en.At)+" before any action was approved; nothing was run.")
 		return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, "✅ Recovered: healthy again before any action was approved."}}})
 	case ledger.Redrive:
 		return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Plain, fmt.Sprintf("↻ %s re-drove the recovery %s.", en.Actor.ID, en.Action)}}})

@@ -125,9 +125,11 @@ func oneLine(s string) string {
 	return s
 }
 
-// mdEscape keeps user-provided text from breaking the Markdown table.
+// mdEscape keeps user-provided text from breaking the Markdown table or becoming HTML:
+// Markdown's own backslash escapes, so the raw report reads "<" where the text had one
+// (an HTML entity would print "&lt;" in a plain-text viewer).
 func mdEscape(s string) string {
-	r := strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "`", "'", "<", "&lt;", ">", "&gt;")
+	r := strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "`", "'", "<", `\<`, ">", `\>`)
 	return r.Replace(oneLine(s))
 }
 

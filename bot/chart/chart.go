@@ -59,9 +59,20 @@ type Series struct {
 	Points []Point
 	// DetectedAt, when inside the window, is marked on both panels.
 	DetectedAt time.Time
-	// Window is how much history is shown, ending at the newest point; default Window.
+	// Window is the most history shown, ending at the newest point; default Window.
+	// The time axis spans the points that exist within it (a demo with two minutes of
+	// data shows two minutes), with a small margin.
 	Window time.Duration
+	// Width and Height of the image in pixels; default Width×Height. Text keeps its size,
+	// so a small chart stays legible shown at its own size.
+	Width, Height int
 }
+
+// Minimal sizes of an image.
+const (
+	minWidth  = 200
+	minHeight = 150
+)
 
 var (
 	latencyColor  = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
@@ -69,10 +80,12 @@ var (
 	detectedColor = color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}
 )
 
-// Render draws s as a Width×Height PNG: p95 latency (ms) in the upper panel, 5xx error
-// rate (%) in the lower one, both over the Window that ends at the newest point, with a
-// dashed line where the incident was detected. Points that are not finite numbers are
-// left out; a series with nothing left to plot is ErrNoPoints.
+// Render draws s as a PNG (Width×Height unless s says otherwise): p95 latency (ms) in
+// the upper panel, 5xx error rate (%) in the lower one, both over the points within the
+// Window that ends at the newest one, with a dashed line where the incident was
+// detected. A stretch without points (longer than gapAfter the usual spacing) is left
+// blank, not bridged by a straight line. Points that are not finite numbers are left
+// out; a series with nothing left to plot is ErrNoPoints.
 func Render(s Series) ([]byte, error) {
 	pts := usable(s.Points)
 	if len(pts) == 0 {
@@ -90,9 +103,13 @@ func Render(s Series) ([]byte, error) {
 	}
 	start := end.Add(-window)
 	var latency, errs plotter.XYs
+	first := end
 	for _, p := range pts {
 		if p.At.Before(start) {
 			continue
+		}
+		if p.At.Before(first) {
+			first = p.At
 		}
 		x := unixSeconds(p.At)
 		latency = append(latency, plotter.XY{X: x, Y: p.P95Ms})
@@ -105,20 +122,26 @@ func Render(s Series) ([]byte, error) {
 	if !s.DetectedAt.IsZero() && !s.DetectedAt.Before(start) && !s.DetectedAt.After(end) {
 		marker = &s.DetectedAt
 	}
+	from, to := Span(first, end, marker)
 
-	top, err := panel(latency, "p95 (ms)", latencyColor, start, end, marker)
+	w, h := s.Width, s.Height
+	if w <= 0 || h <= 0 {
+		w, h = Width, Height
+	}
+	w, h = max(w, minWidth), max(h, minHeight)
+	top, err := panel(latency, "p95 (ms)", latencyColor, from, to, marker, w)
 	if err != nil {
 		return nil, fmt.Errorf("chart: latency panel: %w", err)
 	}
 	top.Title.Text = cleanTitle(s.Title)
 	top.X.Tick.Label.Color = color.Transparent // the lower panel carries the times
-	bottom, err := panel(errs, "5xx errors (%)", errorColor, start, end, marker)
+	bottom, err := panel(errs, "5xx errors (%)", errorColor, from, to, marker, w)
 	if err != nil {
 		return nil, fmt.Errorf("chart: error panel: %w", err)
 	}
 	bottom.X.Label.Text = "time (UTC)"
 
-	img := image.NewRGBA(image.Rect(0, 0, Width, Height))
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	c := vgimg.NewWith(vgimg.UseImage(img))
 	dc := draw.New(c)
 	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Points(4), PadBottom: vg.Points(4), PadLeft: vg.Points(6), PadRight: vg.Points(12)}
@@ -133,13 +156,62 @@ func Render(s Series) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Span is the time axis of a chart whose points run from first to last (and whose
+// detection marker, if any, is within them): the points' span and a margin of 5% on
+// each side (at least 2 s; a lone point gets a minute around it).
+func Span(first, last time.Time, marker *time.Time) (from, to time.Time) {
+	if marker != nil && marker.Before(first) {
+		first = *marker
+	}
+	if marker != nil && marker.After(last) {
+		last = *marker
+	}
+	span := last.Sub(first)
+	if span <= 0 {
+		return first.Add(-30 * time.Second), last.Add(30 * time.Second)
+	}
+	margin := max(span/20, 2*time.Second)
+	return first.Add(-margin), last.Add(margin)
+}
+
+// gapAfter: consecutive points further apart than gapAfter times the usual spacing (the
+// median one, at least a second) are not joined.
+const gapAfter = 3
+
+// segments splits xys (sorted by X) where the data has a gap.
+func segments(xys plotter.XYs) []plotter.XYs {
+	if len(xys) < 2 {
+		return []plotter.XYs{xys}
+	}
+	steps := make([]float64, 0, len(xys)-1)
+	for i := 1; i < len(xys); i++ {
+		steps = append(steps, xys[i].X-xys[i-1].X)
+	}
+	slices.Sort(steps)
+	limit := gapAfter * math.Max(steps[len(steps)/2], 1)
+	var out []plotter.XYs
+	begin := 0
+	for i := 1; i < len(xys); i++ {
+		if xys[i].X-xys[i-1].X > limit {
+			out = append(out, xys[begin:i])
+			begin = i
+		}
+	}
+	return append(out, xys[begin:])
+}
+
 // panel builds one plot: a line over [start, end] and, when marker is set, the
 // detection line.
-func panel(xys plotter.XYs, label string, c color.Color, start, end time.Time, marker *time.Time) (*plot.Plot, error) {
+func panel(xys plotter.XYs, label string, c color.Color, start, end time.Time, marker *time.Time, width int) (*plot.Plot, error) {
 	p := plot.New()
 	p.Y.Label.Text = label
 	p.X.Min, p.X.Max = unixSeconds(start), unixSeconds(end)
-	p.X.Tick.Marker = plot.TimeTicks{Ticker: minuteTicks{}, Format: "15:04"}
+	step := tickStep(end.Sub(start), max(2, width/labelWidth))
+	format := "15:04"
+	if step < time.Minute {
+		format = "15:04:05"
+	}
+	p.X.Tick.Marker = plot.TimeTicks{Ticker: clockTicks{step: step}, Format: format}
 	p.Y.Min = 0
 	maxY := 0.0
 	for _, xy := range xys {
@@ -151,22 +223,25 @@ func panel(xys plotter.XYs, label string, c color.Color, start, end time.Time, m
 	p.Y.Max = maxY * 1.25 // headroom for the detection label
 	p.Add(plotter.NewGrid())
 
-	line, err := plotter.NewLine(xys)
-	if err != nil {
-		return nil, fmt.Errorf("line: %w", err)
-	}
-	line.Color = c
-	line.Width = vg.Points(2)
-	p.Add(line)
-	if len(xys) == 1 { // a line needs two points; show a lone one as a dot
-		dot, err := plotter.NewScatter(xys)
-		if err != nil {
-			return nil, fmt.Errorf("point: %w", err)
+	for _, seg := range segments(xys) {
+		if len(seg) == 1 { // a line needs two points; show a lone one as a dot
+			dot, err := plotter.NewScatter(seg)
+			if err != nil {
+				return nil, fmt.Errorf("point: %w", err)
+			}
+			dot.Color = c
+			dot.Shape = draw.CircleGlyph{}
+			dot.Radius = vg.Points(3)
+			p.Add(dot)
+			continue
 		}
-		dot.Color = c
-		dot.Shape = draw.CircleGlyph{}
-		dot.Radius = vg.Points(4)
-		p.Add(dot)
+		line, err := plotter.NewLine(seg)
+		if err != nil {
+			return nil, fmt.Errorf("line: %w", err)
+		}
+		line.Color = c
+		line.Width = vg.Points(2)
+		p.Add(line)
 	}
 
 	if marker != nil {
@@ -210,14 +285,32 @@ func usable(points []Point) []Point {
 	return out
 }
 
-// minuteTicks puts a labelled tick every five minutes and a small one every minute, on
-// whole minutes, so the time axis reads like a clock.
-type minuteTicks struct{}
+// labelWidth is the room, in pixels, one time label needs on the axis ("15:04:05" and a
+// gap), so a narrow chart gets fewer labels rather than overlapping ones.
+const labelWidth = 120
 
-func (minuteTicks) Ticks(minX, maxX float64) []plot.Tick {
+// tickStep is the spacing of labelled ticks for an axis of span d: the smallest clock
+// step that gives at most n labels.
+func tickStep(d time.Duration, n int) time.Duration {
+	for _, s := range []time.Duration{5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute,
+		2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute} {
+		if int(d/s) <= n-1 {
+			return s
+		}
+	}
+	return time.Hour
+}
+
+// clockTicks puts a labelled tick every step, on whole multiples of it, and a small one
+// every fifth of it, so the time axis reads like a clock.
+type clockTicks struct{ step time.Duration }
+
+func (c clockTicks) Ticks(minX, maxX float64) []plot.Tick {
+	major := c.step.Seconds()
+	minor := major / 5
 	var ticks []plot.Tick
-	for m := math.Ceil(minX / 60); m*60 <= maxX; m++ {
-		t := plot.Tick{Value: m * 60}
+	for m := math.Ceil(minX / minor); m*minor <= maxX; m++ {
+		t := plot.Tick{Value: m * minor}
 		if math.Mod(m, 5) == 0 {
 			t.Label = "major" // TimeTicks replaces a non-empty label with the formatted time
 		}

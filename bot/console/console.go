@@ -154,6 +154,15 @@ type Console struct {
 	subs   map[chan event]struct{}
 	closed bool   // Run ended: event streams end, new ones end at once
 	health string // last rendered health panel
+	// threads follow each thread's incident in the ledger, by the thread's root id.
+	threads map[string]*threadState
+}
+
+// threadState is what the console last read of a thread's incident from the ledger.
+type threadState struct {
+	incident string
+	stage    ledger.Stage
+	seen     uint64 // the last entry shown or skipped
 }
 
 // event is one server-sent event.
@@ -190,7 +199,8 @@ func New(o Options) (*Console, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console: templates: %w", err)
 	}
-	return &Console{o: o, chat: Chat(o.Tenant), key: key, tmpl: tmpl, byID: map[string]*message{}, subs: map[chan event]struct{}{}}, nil
+	return &Console{o: o, chat: Chat(o.Tenant), key: key, tmpl: tmpl, byID: map[string]*message{}, subs: map[chan event]struct{}{},
+		threads: map[string]*threadState{}}, nil
 }
 
 // Channel implements conversation.Transport.
@@ -210,6 +220,7 @@ func (c *Console) OpenThread(_ context.Context, chat conversation.Chat, title st
 	c.mu.Lock()
 	m := c.addLocked("", "", msg)
 	m.Thread, m.Title = m.ID, title
+	c.threads[m.ID] = &threadState{incident: incidentOf(title)}
 	c.mu.Unlock()
 	c.publish(m, "thread")
 	return conversation.Thread{Chat: chat, Root: m.ID}, conversation.MessageRef{Chat: chat, ID: m.ID}, nil
@@ -240,6 +251,9 @@ func (c *Console) Edit(_ context.Context, ref conversation.MessageRef, msg conve
 		return fmt.Errorf("%w %s", ErrUnknownMessage, ref.ID)
 	}
 	m.Blocks, m.Buttons, m.Edited = msg.Blocks, msg.Buttons, true
+	if st := c.threads[m.ID]; st != nil {
+		m.Blocks = headline(m.Blocks, st.stage)
+	}
 	if msg.Image != nil {
 		m.PNG, m.Alt = msg.Image.PNG, msg.Image.Alt
 	}
@@ -255,6 +269,15 @@ func (c *Console) said(thread, from, text string) *message {
 	c.mu.Unlock()
 	c.publish(m, "message")
 	return m
+}
+
+// note posts a message of the console itself (not the engine's, not a person's) in
+// thread, or outside threads.
+func (c *Console) note(thread string, blocks ...conversation.Block) {
+	c.mu.Lock()
+	m := c.addLocked(c.threadOfLocked(thread), "", conversation.Message{Blocks: blocks})
+	c.mu.Unlock()
+	c.publish(m, "message")
 }
 
 func (c *Console) threadOfLocked(id string) string {
@@ -275,6 +298,7 @@ func (c *Console) addLocked(thread, from string, msg conversation.Message) *mess
 	if over := len(c.msgs) - c.o.MaxMessages; over > 0 {
 		for _, old := range c.msgs[:over] {
 			delete(c.byID, old.ID)
+			delete(c.threads, old.ID)
 		}
 		c.msgs = append([]*message(nil), c.msgs[over:]...)
 	}
@@ -328,7 +352,7 @@ func (c *Console) publish(m *message, kind string) {
 	var html string
 	var err error
 	if kind == "thread" {
-		html, err = c.render("thread", threadOf(cp, nil))
+		html, err = c.render("thread", threadOf(cp, nil, ledger.None))
 	} else {
 		html, err = c.render("message", view(cp))
 	}
@@ -403,6 +427,7 @@ func (c *Console) Run(ctx context.Context) error {
 	defer c.closeStreams()
 	for {
 		c.refreshHealth(ctx)
+		c.refreshThreads(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -453,6 +478,94 @@ func (c *Console) healthView(ctx context.Context) healthView {
 		h.At = st.At.UTC().Format("15:04:05")
 	}
 	return h
+}
+
+// refreshThreads reads the ledger of every thread whose incident is still open (or has
+// entries not looked at yet): a new stage updates the thread's header (and, once the
+// incident is closed, its card's headline); a refused press or a voided approval the
+// ledger recorded is shown in the thread, as the ledger has it.
+func (c *Console) refreshThreads(ctx context.Context) {
+	type todo struct {
+		root string
+		st   threadState
+	}
+	var list []todo
+	c.mu.Lock()
+	for root, st := range c.threads {
+		if !st.stage.Terminal() {
+			list = append(list, todo{root, *st})
+		}
+	}
+	c.mu.Unlock()
+	for _, td := range list {
+		if !incidentPattern.MatchString(td.st.incident) {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, c.o.CallTimeout)
+		hist, err := c.o.Ledger.History(rctx, c.o.Tenant, td.st.incident)
+		cancel()
+		if err != nil || len(hist) == 0 {
+			continue
+		}
+		in, err := ledger.Fold(hist)
+		if err != nil {
+			continue
+		}
+		for _, e := range hist {
+			if e.Seq <= td.st.seen {
+				continue
+			}
+			if blocks, ok := ledgerNote(e); ok {
+				c.note(td.root, blocks...)
+			}
+		}
+		c.mu.Lock()
+		st := c.threads[td.root]
+		changed := st != nil && st.stage != in.Stage
+		if st != nil {
+			st.stage, st.seen = in.Stage, hist[len(hist)-1].Seq
+		}
+		var card *message
+		if changed && in.Stage.Terminal() {
+			if m := c.byID[td.root]; m != nil {
+				m.Blocks = headline(m.Blocks, in.Stage)
+				card = m
+			}
+		}
+		c.mu.Unlock()
+		if !changed {
+			continue
+		}
+		label, class := stageLabel(in.Stage)
+		data, _ := json.Marshal(map[string]string{"id": td.root, "stage": label, "class": class})
+		c.broadcast(event{Name: "stage", Data: string(data)})
+		if card != nil {
+			c.publish(card, "edit")
+		}
+	}
+}
+
+// stageOf returns the stage last read of a thread's incident.
+func (c *Console) stageOf(root string) ledger.Stage {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.threads[root]; st != nil {
+		return st.stage
+	}
+	return ledger.None
+}
+
+// openThreads are the roots of the threads whose incident is not closed, oldest first.
+func (c *Console) openThreads() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, m := range c.msgs {
+		if st := c.threads[m.ID]; st != nil && m.Thread == m.ID && !st.stage.Terminal() {
+			out = append(out, m.ID)
+		}
+	}
+	return out
 }
 
 // newID returns a random hex id of n bytes.

@@ -244,7 +244,7 @@ func TestTypedTextGoesIntoTheThreadAndRepliesFollowIt(t *testing.T) {
 	if _, err := f.c.Post(ctx, conversation.Thread{Chat: Chat("acme"), Root: ins[0].MessageID}, conversation.Message{Blocks: []conversation.Block{{Text: "No commits were recorded."}}}); err != nil {
 		t.Fatal(err)
 	}
-	threads, lobby := pageOf(f.c.snapshot())
+	threads, lobby := pageOf(f.c.snapshot(), f.c.stageOf)
 	if len(lobby) != 0 || len(threads) != 1 || len(threads[0].Messages) != 3 || threads[0].Messages[1].From != "tendai" || threads[0].Messages[2].Blocks[0].Text != "No commits were recorded." {
 		t.Fatalf("threads %+v lobby %+v", threads, lobby)
 	}

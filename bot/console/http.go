@@ -23,7 +23,8 @@ import (
 
 // Limits of what a visitor can send.
 const (
-	// MaxText is the longest message the text box accepts, in bytes.
+	// MaxText is the longest message the text box accepts, in characters (Unicode code
+	// points, what the page counts too: "é" is one, whatever its bytes).
 	MaxText = 2000
 	// sessionCookie holds the visitor's session id; the page carries its token.
 	sessionCookie = "ae_console"
@@ -38,6 +39,7 @@ func (c *Console) Routes() map[string]http.Handler {
 	r := map[string]http.Handler{
 		"GET /{$}":                           http.HandlerFunc(c.page),
 		"GET /events":                        http.HandlerFunc(c.events),
+		"GET /favicon.ico":                   http.HandlerFunc(favicon),
 		"GET /chart.png":                     http.HandlerFunc(c.chart),
 		"GET /img/{id}":                      http.HandlerFunc(c.img),
 		"POST /say":                          c.guard(c.say),
@@ -52,9 +54,24 @@ func (c *Console) Routes() map[string]http.Handler {
 			c.refreshHealth(r.Context())
 			writeJSON(w, http.StatusOK, map[string]string{"toast": "Fault injected: the demo service is slow and failing. Watch the health panel; a card opens when the policy judges it."})
 		})
-		r["POST /demo/recover"] = c.guard(func(w http.ResponseWriter, r *http.Request, _ string) {
+		r["POST /demo/recover"] = c.guard(func(w http.ResponseWriter, r *http.Request, as string) {
+			was := c.o.Controls.Faulty()
 			c.o.Controls.Recover()
 			c.refreshHealth(r.Context())
+			if was {
+				// Say in each open incident's thread who cleared the fault: the ledger
+				// will record the recovery as the detector's (healthy again), not as
+				// anyone's approved action.
+				line := conversation.Block{Style: conversation.Bold, Text: "🔧 " + as + " pressed Recover: the demo service's fault was cleared by hand, outside the bot."}
+				more := conversation.Block{Style: conversation.Muted, Text: "No recovery action runs; the incident closes as RECOVERED once the detector sees the service healthy again."}
+				open := c.openThreads()
+				if len(open) == 0 {
+					c.note("", line)
+				}
+				for _, root := range open {
+					c.note(root, line, more)
+				}
+			}
 			writeJSON(w, http.StatusOK, map[string]string{"toast": "Fault cleared by hand: the service recovers without any action being run."})
 		})
 	}
@@ -158,8 +175,12 @@ func (c *Console) say(w http.ResponseWriter, r *http.Request, as string) {
 	case text == "":
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "Type something first."})
 		return
-	case len(text) > MaxText || !utf8.ValidString(text):
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("Messages are at most %d bytes of text.", MaxText)})
+	case !utf8.ValidString(text):
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "This text is not valid UTF-8; nothing was sent."})
+		return
+	case utf8.RuneCountInString(text) > MaxText:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("Messages are at most %d characters; this one has %d. Nothing was sent: shorten it and send again.",
+			MaxText, utf8.RuneCountInString(text))})
 		return
 	}
 	thread := r.PostForm.Get("thread")
@@ -204,8 +225,8 @@ func (c *Console) press(w http.ResponseWriter, r *http.Request, as string) {
 func (c *Console) page(w http.ResponseWriter, r *http.Request) {
 	sess := c.session(w, r)
 	nonce := newID(16)
-	threads, lobby := pageOf(c.snapshot())
-	v := pageView{Nonce: nonce, Token: c.token(sess), Intro: c.o.Intro, People: c.o.People, Health: c.healthView(r.Context()), Threads: threads, Lobby: lobby}
+	threads, lobby := pageOf(c.snapshot(), c.stageOf)
+	v := pageView{Nonce: nonce, Token: c.token(sess), Intro: c.o.Intro, People: c.o.People, Health: c.healthView(r.Context()), Threads: threads, Lobby: lobby, MaxText: MaxText}
 	var b bytes.Buffer
 	if err := c.tmpl.ExecuteTemplate(&b, "page", v); err != nil {
 		c.o.Logger.Error("render console page", "err", err)
@@ -334,7 +355,7 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), c.o.CallTimeout)
 	defer cancel()
 	rep, verr := ledger.VerifyStore(ctx, c.o.Ledger, c.o.Tenant, c.publicKey())
-	v := auditView{Nonce: newID(16), Incident: id, Service: in.Service, Stage: string(in.Stage), Lines: ledger.Timeline(hist)}
+	v := auditView{Nonce: newID(16), Incident: id, Service: in.Service, Stage: string(in.Stage), Rows: auditRows(hist)}
 	switch {
 	case verr != nil:
 		v.Verdict = "Chain DOES NOT VERIFY: " + verr.Error()
@@ -405,6 +426,17 @@ func (c *Console) report(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.md"`, c.o.Tenant, id))
 	_, _ = w.Write(b.Bytes())
 }
+
+// favicon is the console's icon (an inline SVG: a page load asks for it; no 404).
+func favicon(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write([]byte(faviconSVG))
+}
+
+const faviconSVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1d2330"/>` +
+	`<path d="M16 5 L28 26 H4 Z" fill="#ffb020"/><rect x="14.5" y="12" width="3" height="8" fill="#1d2330"/><rect x="14.5" y="22" width="3" height="2.5" fill="#1d2330"/></svg>`
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")

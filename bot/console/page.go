@@ -2,10 +2,12 @@ package console
 
 import (
 	_ "embed"
+	"fmt"
 	"html/template"
 	"strings"
 
 	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/ledger"
 )
 
 //go:embed page.html
@@ -30,6 +32,7 @@ type messageView struct {
 
 type threadView struct {
 	Root, Title, Incident string
+	Stage, StageClass     string
 	Messages              []messageView
 }
 
@@ -40,6 +43,7 @@ type healthView struct {
 }
 
 type pageView struct {
+	MaxText             int
 	Nonce, Token, Intro string
 	People              []Person
 	Health              healthView
@@ -50,7 +54,103 @@ type pageView struct {
 type auditView struct {
 	Nonce, Incident, Service, Stage, Verdict string
 	Verified                                 bool
-	Lines                                    []string
+	Rows                                     []auditRow
+}
+
+// auditRow is one ledger entry on the audit page, one column per field.
+type auditRow struct {
+	Seq, At, Stage, Actor, Text, Confidence, Policy string
+}
+
+// auditRows lays the entries out as the audit table: a question or an answer shows its
+// text, every other entry its reason.
+func auditRows(hist []ledger.Entry) []auditRow {
+	out := make([]auditRow, 0, len(hist))
+	for _, e := range hist {
+		r := auditRow{Seq: fmt.Sprintf("#%d", e.Seq), At: e.At.UTC().Format("2006-01-02 15:04:05"), Policy: e.PolicyVersion}
+		if e.From == e.To {
+			r.Stage = "· " + string(e.Event)
+		} else {
+			from := string(e.From)
+			if e.From == ledger.None {
+				from = "∅"
+			}
+			r.Stage = from + " → " + string(e.To)
+		}
+		r.Actor = string(e.Actor.Kind) + ":" + e.Actor.ID
+		if e.Actor.Channel != "" {
+			r.Actor += " via " + e.Actor.Channel
+		}
+		r.Text = e.Reason
+		if t := e.Data["text"]; t != "" && (e.Event == ledger.Question || e.Event == ledger.Answer) {
+			r.Text = t
+		}
+		if e.Action != "" && !strings.Contains(r.Text, e.Action) {
+			r.Text += " [" + e.Action + "]"
+		}
+		if e.Confidence > 0 {
+			r.Confidence = fmt.Sprintf("%.0f%%", e.Confidence*100)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// stageLabel is how a thread's header shows its incident's stage, and its style.
+func stageLabel(s ledger.Stage) (label, class string) {
+	switch s {
+	case ledger.None:
+		return "", ""
+	case ledger.Detected:
+		return "DETECTED · diagnosing", "st-open"
+	case ledger.Proposed, ledger.Validated:
+		return string(s) + " · awaiting approval", "st-open"
+	case ledger.Authorized:
+		return "AUTHORIZED · running the recovery", "st-open"
+	case ledger.Executed:
+		return "EXECUTED · watching health", "st-open"
+	case ledger.Resolved, ledger.Recovered:
+		return string(s), "st-good"
+	}
+	return string(s), "st-bad"
+}
+
+// headline keeps a card's first line true once its incident is closed: "🚨 checkout
+// degraded — INC-1" becomes "✅ checkout healthy again — INC-1 · RESOLVED".
+func headline(blocks []conversation.Block, s ledger.Stage) []conversation.Block {
+	if !s.Terminal() || len(blocks) == 0 || blocks[0].Style != conversation.Title || !strings.HasPrefix(blocks[0].Text, "🚨 ") {
+		return blocks
+	}
+	head, id, ok := strings.Cut(strings.TrimPrefix(blocks[0].Text, "🚨 "), " — ")
+	if !ok {
+		return blocks
+	}
+	service, _, _ := strings.Cut(head, " ")
+	text := fmt.Sprintf("✅ %s healthy again — %s · %s", service, id, s)
+	if s != ledger.Resolved && s != ledger.Recovered {
+		text = fmt.Sprintf("⏹ %s — %s · %s", head, id, s)
+	}
+	out := append([]conversation.Block{{Style: conversation.Title, Text: text}}, blocks[1:]...)
+	return out
+}
+
+// ledgerNote is what the thread shows of a ledger entry the engine does not post itself:
+// a refused press and a voided approval.
+func ledgerNote(e ledger.Entry) ([]conversation.Block, bool) {
+	who := e.Actor.ID
+	switch {
+	case e.Event == ledger.RefusedPress:
+		what := "a press"
+		if e.Action != "" {
+			what = "a press of " + e.Action
+		}
+		return []conversation.Block{{Style: conversation.Warning, Text: fmt.Sprintf("⛔ Refused %s by %s: %s", what, who, e.Reason)},
+			{Style: conversation.Muted, Text: fmt.Sprintf("Recorded in the ledger as entry #%d (refused_press).", e.Seq)}}, true
+	case strings.Contains(string(e.Event), "void"):
+		return []conversation.Block{{Style: conversation.Warning, Text: fmt.Sprintf("⊘ Voided: %s", e.Reason)},
+			{Style: conversation.Muted, Text: fmt.Sprintf("Recorded in the ledger as entry #%d (%s).", e.Seq, e.Event)}}, true
+	}
+	return nil, false
 }
 
 func blockClass(s conversation.Style) string {
@@ -70,7 +170,7 @@ func blockClass(s conversation.Style) string {
 }
 
 func view(m message) messageView {
-	v := messageView{ID: m.ID, Thread: m.Thread, From: m.From, At: m.At.UTC().Format("15:04:05"), Edited: m.Edited, Image: len(m.PNG) > 0, Alt: m.Alt}
+	v := messageView{ID: m.ID, Thread: m.Thread, From: m.From, At: m.At.UTC().Format("15:04:05") + " UTC", Edited: m.Edited, Image: len(m.PNG) > 0, Alt: m.Alt}
 	for _, b := range m.Blocks {
 		v.Blocks = append(v.Blocks, blockView{Class: blockClass(b.Style), Text: b.Text})
 	}
@@ -97,12 +197,15 @@ func incidentOf(title string) string {
 	return id
 }
 
-func threadOf(first message, rest []messageView) threadView {
-	return threadView{Root: first.ID, Title: first.Title, Incident: incidentOf(first.Title), Messages: append([]messageView{view(first)}, rest...)}
+func threadOf(first message, rest []messageView, stage ledger.Stage) threadView {
+	label, class := stageLabel(stage)
+	return threadView{Root: first.ID, Title: first.Title, Incident: incidentOf(first.Title), Stage: label, StageClass: class,
+		Messages: append([]messageView{view(first)}, rest...)}
 }
 
-// pageOf groups the messages into threads (in the order they opened) and the lobby.
-func pageOf(msgs []message) (threads []threadView, lobby []messageView) {
+// pageOf groups the messages into threads (in the order they opened) and the lobby;
+// stage gives each thread's incident stage.
+func pageOf(msgs []message, stage func(root string) ledger.Stage) (threads []threadView, lobby []messageView) {
 	index := map[string]int{}
 	for _, m := range msgs {
 		switch {
@@ -110,7 +213,7 @@ func pageOf(msgs []message) (threads []threadView, lobby []messageView) {
 			lobby = append(lobby, view(m))
 		case m.Thread == m.ID:
 			index[m.ID] = len(threads)
-			threads = append(threads, threadOf(m, nil))
+			threads = append(threads, threadOf(m, nil, stage(m.ID)))
 		default:
 			if i, ok := index[m.Thread]; ok {
 				threads[i].Messages = append(threads[i].Messages, view(m))

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -42,7 +43,11 @@ type Options struct {
 	// Healthy and Slow are how long a request takes without and with the fault (default
 	// 8 ms and 900 ms).
 	Healthy, Slow time.Duration
-	// ErrorShare is the share of requests that fail with 500 during the fault (default 0.25).
+	// ErrorShare is the share of requests that fail with 500 once the fault has settled
+	// (default 0.25). The fault starts at full strength: its first Rate requests (a
+	// second of traffic) all fail, as a connection pool does when it runs dry at once.
+	// So the first windows the detector judges already show the 5xx next to the
+	// latency, whatever second the spike falls in (see Outcome).
 	ErrorShare float64
 	// Timeout bounds each synthetic request (default 5 s).
 	Timeout time.Duration
@@ -86,6 +91,7 @@ type Service struct {
 	sdk     *sdk.SDK
 	handler http.Handler
 	faulty  atomic.Bool
+	served  atomic.Uint64 // requests served since the fault was injected
 	mu      sync.Mutex
 	done    map[string]Recovery // by idempotency key: a retried call is answered, not redone
 	calls   chan Recovery
@@ -133,6 +139,9 @@ func New(o Options) (*Service, error) {
 
 // Spike injects the fault: requests turn slow and a share of them fail.
 func (s *Service) Spike() {
+	if !s.faulty.Load() {
+		s.served.Store(0)
+	}
 	if !s.faulty.Swap(true) {
 		s.o.Logger.Info("demo: fault injected", "service", s.o.Service)
 	}
@@ -156,10 +165,25 @@ func (s *Service) Recoveries() <-chan Recovery { return s.calls }
 // endpoints (/health/alerts, /metrics/history, …) and POST /recover.
 func (s *Service) Handler() http.Handler { return s.handler }
 
+// Outcome is what the n-th request since the fault was injected (n from 1) meets: it
+// is slow, and it fails if it is among the first Rate (the pool ran dry at once) or,
+// after them, one in every 1/ErrorShare. Deterministic, so every demo run's fault has
+// the same shape.
+func (s *Service) Outcome(n uint64) (wait time.Duration, fail bool) {
+	if n <= uint64(s.o.Rate) {
+		return s.o.Slow, true
+	}
+	if s.o.ErrorShare <= 0 {
+		return s.o.Slow, false
+	}
+	every := uint64(math.Round(1 / s.o.ErrorShare))
+	return s.o.Slow, every > 0 && n%every == 0
+}
+
 func (s *Service) checkout(w http.ResponseWriter, r *http.Request) {
 	wait, fail := s.o.Healthy, false
 	if s.faulty.Load() {
-		wait, fail = s.o.Slow, rand.Float64() < s.o.ErrorShare
+		wait, fail = s.Outcome(s.served.Add(1))
 	}
 	wait += time.Duration(rand.Int64N(int64(wait)/4 + 1)) // some jitter
 	t := time.NewTimer(wait)                              // the service's work, simulated

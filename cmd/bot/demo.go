@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -104,6 +105,7 @@ func (o *demoOptions) defaults() {
 // demoRun is a started demo.
 type demoRun struct {
 	url     string
+	log     *slog.Logger
 	service *demo.Service
 	done    chan error
 	cleanup []func()
@@ -134,17 +136,22 @@ func runDemo(ctx context.Context, a *app, args []string) int {
 
   1. Press "Simulate spike": the demo service (checkout) turns slow and starts failing.
   2. Within seconds the policy opens an incident: its card appears with the diagnosis.
-  3. Ask in the thread ("what changed?", "why?"), then press Approve — as vimbai (a viewer:
-     refused), then as tendai (an approver). The recovery webhook runs and clears the fault.
+  3. Ask in the thread ("what changed?", "why?"). Pick who you are under "You are" and
+     press Approve: as vimbai (a viewer: refused), then as tendai (an approver). Both
+     lenses suggest rollback, a high-risk action that needs two different approvers:
+     tendai's press records 1 of 2, then press again as rudo (the second approver).
+     The recovery webhook runs and clears the fault.
   4. When the service is healthy again the incident is RESOLVED: open "Replay & verify"
      for the hash-chained timeline and the auditor's export.
 
 Ctrl-C stops the demo.
 `, d.url)
 	if err := <-d.done; err != nil {
+		d.log.Error("stopped", "err", err)
 		fmt.Fprintln(a.stderr, "bot demo: "+err.Error())
 		return exitFailed
 	}
+	d.log.Info("stopped")
 	return exitOK
 }
 
@@ -153,7 +160,7 @@ Ctrl-C stops the demo.
 func startDemo(ctx context.Context, a *app, env config.Env, o demoOptions) (*demoRun, int, error) {
 	o.defaults()
 	log := newLogger(env, a.stderr)
-	d := &demoRun{done: make(chan error, 1)}
+	d := &demoRun{done: make(chan error, 1), log: log}
 	ok := false
 	defer func() {
 		if !ok {
@@ -252,7 +259,7 @@ func startDemo(ctx context.Context, a *app, env config.Env, o demoOptions) (*dem
 		return nil, exitFailed, err
 	}
 	con, err := console.New(console.Options{Tenant: demoTenant, People: demoPeople(), Handler: sys.engine, Service: demoService,
-		Status: health, Charts: bot.Health{Detector: sys.detector, Window: 5 * time.Minute}, Ledger: sys.store, Signer: key, Controls: demo.Scenario{Service: svc, Deployer: deployer, Logger: log}, HealthEvery: o.healthEvery, Logger: log,
+		Status: health, Charts: bot.Health{Detector: sys.detector, Window: 5 * time.Minute, Width: 320, Height: 240}, Ledger: sys.store, Signer: key, Controls: demo.Scenario{Service: svc, Deployer: deployer, Logger: log}, HealthEvery: o.healthEvery, Logger: log,
 		Intro: `Press "Simulate spike", wait for the incident card, ask a question, pick who you are and press Approve.`})
 	if err != nil {
 		return nil, exitFailed, err

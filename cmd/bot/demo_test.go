@@ -44,10 +44,16 @@ func TestDemoPrintsTheURLAndStopsCleanlyOnInterrupt(t *testing.T) {
 	defer cancel()
 	var out, errb syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, nil, &out, &errb, env{"ADDR": addr, "LOG_LEVEL": "error"}.lookup) }()
+	go func() { done <- run(ctx, nil, &out, &errb, env{"ADDR": addr, "LOG_LEVEL": "info"}.lookup) }()
 	waitStatus(t, "http://"+addr+"/", http.StatusOK)
 	if !strings.Contains(out.String(), "open http://"+addr+"/") || !strings.Contains(out.String(), "Simulate spike") {
 		t.Fatalf("stdout does not say where to go and what to do:\n%s", out.String())
+	}
+	// The guide names every person the tour needs.
+	for _, who := range []string{"vimbai", "tendai", "rudo"} {
+		if !strings.Contains(out.String(), who) {
+			t.Errorf("the printed guide does not name %s:\n%s", who, out.String())
+		}
 	}
 	// A page is open: its event stream must not hold the shutdown.
 	stream := &http.Client{Timeout: time.Minute} // a stream that outlives the demo fails the test
@@ -67,6 +73,9 @@ func TestDemoPrintsTheURLAndStopsCleanlyOnInterrupt(t *testing.T) {
 	}
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 		t.Fatalf("the page's event stream did not end cleanly: %v", err)
+	}
+	if !strings.Contains(errb.String(), "msg=stopped") {
+		t.Errorf("the demo does not say it stopped, as serve does:\n%s", errb.String())
 	}
 	if status("http://"+addr+"/") != 0 {
 		t.Fatal("the console still answers after the demo stopped")
