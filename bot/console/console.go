@@ -515,7 +515,7 @@ func (c *Console) refreshThreads(ctx context.Context) {
 			if e.Seq <= td.st.seen {
 				continue
 			}
-			if blocks, ok := ledgerNote(e); ok {
+			if blocks, ok := ledgerNote(e, in); ok {
 				c.note(td.root, blocks...)
 			}
 		}

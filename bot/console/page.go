@@ -135,8 +135,10 @@ func headline(blocks []conversation.Block, s ledger.Stage) []conversation.Block 
 }
 
 // ledgerNote is what the thread shows of a ledger entry the engine does not post itself:
-// a refused press and a voided approval.
-func ledgerNote(e ledger.Entry) ([]conversation.Block, bool) {
+// a refused press, and an authorization that voided first approvals (1 of 2) of another
+// option (its data.voided; in is the incident folded from the ledger, which names each
+// voided approval, when it was given and who approved what instead).
+func ledgerNote(e ledger.Entry, in ledger.Incident) ([]conversation.Block, bool) {
 	who := e.Actor.ID
 	switch {
 	case e.Event == ledger.RefusedPress:
@@ -146,9 +148,18 @@ func ledgerNote(e ledger.Entry) ([]conversation.Block, bool) {
 		}
 		return []conversation.Block{{Style: conversation.Warning, Text: fmt.Sprintf("⛔ Refused %s by %s: %s", what, who, e.Reason)},
 			{Style: conversation.Muted, Text: fmt.Sprintf("Recorded in the ledger as entry #%d (refused_press).", e.Seq)}}, true
-	case strings.Contains(string(e.Event), "void"):
-		return []conversation.Block{{Style: conversation.Warning, Text: fmt.Sprintf("⊘ Voided: %s", e.Reason)},
-			{Style: conversation.Muted, Text: fmt.Sprintf("Recorded in the ledger as entry #%d (%s).", e.Seq, e.Event)}}, true
+	case e.Event == ledger.Authorize && e.Data["voided"] != "":
+		var b []conversation.Block
+		for _, p := range in.Voided() {
+			if p.Seq < e.Seq {
+				b = append(b, conversation.Block{Style: conversation.Warning, Text: "⊘ Voided: " + p.Describe()})
+			}
+		}
+		if len(b) == 0 {
+			// The fold disagrees with the entry (it should not): show what the entry says.
+			b = append(b, conversation.Block{Style: conversation.Warning, Text: fmt.Sprintf("⊘ Voided: %s — %s approved %s instead", e.Data["voided"], who, e.Action)})
+		}
+		return append(b, conversation.Block{Style: conversation.Muted, Text: fmt.Sprintf("Recorded in the ledger with entry #%d (authorize, voided: %s).", e.Seq, e.Data["voided"])}), true
 	}
 	return nil, false
 }

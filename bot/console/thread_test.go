@@ -7,9 +7,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/conversation/approval"
 	"github.com/alertengine/alertengine/ledger"
+	"github.com/alertengine/alertengine/ledger/ledgertest"
 )
 
 // TestTheLimitIsCountedInCharacters: 1,500 "é" (3,000 bytes) are one message; 2,001
@@ -131,5 +134,79 @@ func TestTheFaviconIsServed(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "image/") {
 		t.Fatalf("/favicon.ico: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
+// TestTheThreadShowsAVoidedPartialApproval: on a dissent card, tendai gives the first of
+// two approvals to "Trust B: failover_db" (high risk), then rudo approves "Trust A:
+// restart_workers" — through the real approval service, which records the AUTHORIZED
+// entry with data.voided. The console reads that from the ledger and shows tendai's
+// approval as voided in the thread, naming who approved what instead.
+func TestTheThreadShowsAVoidedPartialApproval(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	l, err := ledger.New(ledger.Options{Store: f.store, Signer: f.key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := ledger.Actor{Kind: ledger.ActorPolicy, ID: "gate"}
+	det, err := l.Record(ctx, ledger.Entry{Tenant: "acme", Service: "checkout", Event: ledger.Detect, To: ledger.Detected,
+		Actor: policy, Reason: "health 23/100", PolicyVersion: "pol-1", Confidence: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := det.Incident
+	for _, ev := range []ledger.Event{ledger.Propose, ledger.Validate} {
+		if _, err := l.Record(ctx, ledger.Entry{Tenant: "acme", Incident: inc, Event: ev, Actor: policy, Action: "restart_workers", PolicyVersion: "pol-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, ref, err := f.c.OpenThread(ctx, Chat("acme"), inc+" · checkout", conversation.Message{Blocks: []conversation.Block{
+		{Style: conversation.Title, Text: "🚨 checkout degraded — " + inc}, {Style: conversation.Plain, Text: "Approving one theory voids the other."}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := openEvents(t, f.srv.URL)
+	f.c.refreshThreads(ctx)
+	if name, d := ev.next(t); name != "stage" || !strings.HasPrefix(d["stage"], "VALIDATED") {
+		t.Fatalf("first event %s %v, want the thread's stage VALIDATED", name, d)
+	}
+
+	rc, prefix := ledgertest.Redis(t)
+	svc, err := approval.New(approval.Options{Redis: rc, KeyPrefix: prefix, Secret: []byte(strings.Repeat("s", 32)), Ledger: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, err := svc.Issue(ctx, 5*time.Minute,
+		approval.Offer{Tenant: "acme", Incident: inc, Action: "restart_workers", PolicyVersion: "pol-1", Evidence: "card", Theory: "A"},
+		approval.Offer{Tenant: "acme", Incident: inc, Action: "failover_db", HighRisk: true, PolicyVersion: "pol-1", Evidence: "card", Theory: "B"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := approval.Policy{Version: "pol-1"}
+	if res, err := svc.Redeem(ctx, refs[1], approval.Presser{Tenant: "acme", Name: "tendai", Approver: true, Channel: "console", UserID: "tendai"}, pol); err != nil || res.Status != approval.Partial {
+		t.Fatalf("tendai's Trust B: %+v %v", res, err)
+	}
+	if res, err := svc.Redeem(ctx, refs[0], approval.Presser{Tenant: "acme", Name: "rudo", Approver: true, Channel: "console", UserID: "rudo"}, pol); err != nil || res.Status != approval.Authorized || res.Entry.Data["voided"] != "tendai: failover_db (B)" {
+		t.Fatalf("rudo's Trust A: %+v %v", res, err)
+	}
+	f.c.refreshThreads(ctx)
+	name, d := ev.next(t)
+	if name != "message" || d["thread"] != ref.ID {
+		t.Fatalf("after the authorization: %s %v, want a message in the thread", name, d)
+	}
+	for _, want := range []string{"⊘ Voided: tendai approved failover_db (1 of 2) at ", "voided: rudo approved restart_workers instead", "(authorize, voided: tendai: failover_db (B))"} {
+		if !strings.Contains(d["html"], want) {
+			t.Fatalf("the thread's note lacks %q:\n%s", want, d["html"])
+		}
+	}
+	if name, d := ev.next(t); name != "stage" || !strings.HasPrefix(d["stage"], "AUTHORIZED") {
+		t.Fatalf("then %s %v, want the stage AUTHORIZED", name, d)
+	}
+	// Read again, nothing new: the note is not repeated.
+	f.c.refreshThreads(ctx)
+	if page := f.visit(t).get("/"); strings.Count(page, "⊘ Voided: tendai approved failover_db") != 1 {
+		t.Fatal("a fresh page does not show the voided approval exactly once")
 	}
 }
