@@ -32,8 +32,15 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	rc, prefix := ledgertest.Redis(t)
+	return newFixtureOn(t, rc, rc, prefix)
+}
+
+// newFixtureOn is newFixture with the approvals on rc and the ledger's store on ledgerRC
+// (the same client, or one whose replies a fault proxy holds or drops).
+func newFixtureOn(t *testing.T, rc, ledgerRC *redis.Client, prefix string) *fixture {
+	t.Helper()
 	f := &fixture{rc: rc, prefix: prefix, now: time.Now()}
-	led, err := ledger.New(ledger.Options{Store: ledger.NewRedisStore(rc, prefix)})
+	led, err := ledger.New(ledger.Options{Store: ledger.NewRedisStore(ledgerRC, prefix)})
 	if err != nil {
 		t.Fatal(err)
 	}

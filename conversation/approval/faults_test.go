@@ -34,25 +34,8 @@ func TestLateReplyToTheAuthorizationIsStillAnApproval(t *testing.T) {
 	slow := redis.NewClient(opt)
 	t.Cleanup(func() { _ = slow.Close() })
 
-	f := &fixture{rc: rc, prefix: prefix, now: time.Now()}
-	led, err := ledger.New(ledger.Options{Store: ledger.NewRedisStore(slow, prefix)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.led = led
-	f.svc = f.service(t, rc)
+	f := newFixtureOn(t, rc, slow, prefix)
 	ctx := context.Background()
-	policy := ledger.Actor{Kind: ledger.ActorPolicy, ID: "gate"}
-	e, err := led.Record(ctx, ledger.Entry{Tenant: "acme", Event: ledger.Detect, Service: "checkout", Actor: policy, Reason: "p95 up"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.incident = e.Incident
-	for _, ev := range []ledger.Event{ledger.Propose, ledger.Validate} {
-		if _, err := led.Record(ctx, ledger.Entry{Tenant: "acme", Incident: f.incident, Event: ev, Actor: policy, Action: "restart_workers"}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	ref := f.issue(t)[0]
 	// The append carrying this approval's reference gets its reply late, once.
 	held := proxy.Hold(redisfault.Any(redisfault.Command("evalsha", ref), redisfault.Command("eval", ref)), 1)

@@ -42,25 +42,8 @@ func TestPressesUnderRedisFaultsTellTheTruth(t *testing.T) {
 		po.Addr, po.ReadTimeout, po.MaxRetries = proxy.Addr(), 150*time.Millisecond, 2
 		rc := redis.NewClient(&po)
 		prefix := srv.Prefix(t)
-		f := &fixture{rc: rc, prefix: prefix, now: time.Now()}
-		led, err := ledger.New(ledger.Options{Store: ledger.NewRedisStore(rc, prefix)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.led = led
-		f.svc = f.service(t, rc)
+		f := newFixtureOn(t, rc, rc, prefix)
 		ctx := context.Background()
-		policy := ledger.Actor{Kind: ledger.ActorPolicy, ID: "gate"}
-		e, err := led.Record(ctx, ledger.Entry{Tenant: "acme", Event: ledger.Detect, Service: "checkout", Actor: policy, Reason: "p95 up"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.incident = e.Incident
-		for _, ev := range []ledger.Event{ledger.Propose, ledger.Validate} {
-			if _, err := led.Record(ctx, ledger.Entry{Tenant: "acme", Incident: f.incident, Event: ev, Actor: policy, Action: "restart_workers"}); err != nil {
-				t.Fatal(err)
-			}
-		}
 		ref := f.issue(t)[0]
 
 		// The fault: the k-th command from now on (any replica) loses its reply.
