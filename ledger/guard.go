@@ -173,6 +173,13 @@ func (l *Ledger) observe(ctx context.Context, tenant string, ep *epoch, tail Tai
 			if ep.base, err = l.opts.Store.(BaseStore).ClaimBase(ctx, tenant, base, ep.mark.Checkpoint.Base); err != nil {
 				return nil, err
 			}
+		} else if loss == nil && hasBase && base > ep.base {
+			// Another replica found a loss and restarted the chain: number on from its base.
+			ep.base, ep.reserved = base, 0
+			if ep.mark != nil && ep.mark.Checkpoint.Base == base {
+				ep.reserved = ep.mark.Checkpoint.Reserved
+			}
+			ep.fenceFromMark()
 		}
 	}
 	if loss == nil {
@@ -189,7 +196,8 @@ func (l *Ledger) observe(ctx context.Context, tenant string, ep *epoch, tail Tai
 }
 
 // refresh re-reads the sink's mark and judges the store's tail against it, before
-// something that hands out or uses an approval is appended: another replica may have
+// something that opens an incident or hands out or uses an approval is appended (and
+// adopts the code base of a chain another replica restarted): another replica may have
 // signed more of the chain than this one saw (its mark in a shared sink), and a store
 // rolled back below that mark must be found now, not at the next periodic check — else
 // the append would number itself into seqs the mark covered with other content, and an

@@ -351,7 +351,7 @@ func (l *Ledger) commit(q *queue, batch []*request) {
 		}
 		q.tail, q.tailKnown = t, true
 	}
-	if l.opts.Sink != nil && handsOutApproval(batch) {
+	if l.opts.Sink != nil && needsFreshMark(batch) {
 		t, loss, err := l.refresh(ctx, tenant, &q.ep)
 		if err != nil {
 			q.tailKnown = false
@@ -359,7 +359,7 @@ func (l *Ledger) commit(q *queue, batch []*request) {
 			return
 		}
 		if loss != nil {
-			l.opts.Logger.Error("ledger loss found before an approval entry: incidents from before it are fenced", "tenant", tenant)
+			l.opts.Logger.Error("ledger loss found before an approval or a new incident was recorded: incidents from before it are fenced", "tenant", tenant)
 		}
 		q.tail, q.tailKnown = t, true
 	}
@@ -428,10 +428,11 @@ func (l *Ledger) commit(q *queue, batch []*request) {
 	}
 }
 
-// handsOutApproval reports whether a request in batch hands out or uses an approval.
-func handsOutApproval(batch []*request) bool {
+// needsFreshMark reports whether a request in batch opens an incident (its code must
+// come from the chain's current base) or hands out or uses an approval.
+func needsFreshMark(batch []*request) bool {
 	for _, r := range batch {
-		if fencedEvents[r.e.Event] {
+		if r.e.Event == Detect || fencedEvents[r.e.Event] {
 			return true
 		}
 	}
