@@ -400,6 +400,8 @@ func (p *Pipeline) OnOutcome(ctx context.Context, o executor.Outcome) {
 		ev = ledger.Execute
 	case executor.Failed:
 		ev = ledger.WebhookFail
+	case executor.Refused:
+		ev = ledger.Security
 	default:
 		return
 	}

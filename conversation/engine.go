@@ -475,6 +475,10 @@ func (e *Engine) Notify(ctx context.Context, en ledger.Entry) error {
 		return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, "✅ Recovered: healthy again before any action was approved."}}})
 	case ledger.Redrive:
 		return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Plain, fmt.Sprintf("↻ %s re-drove the recovery %s.", en.Actor.ID, en.Action)}}})
+	case ledger.Security:
+		// The executor refused to run a recovery again (its reason is written for people).
+		return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, fmt.Sprintf("⛔ Recovery %s %s.", en.Action, en.Reason)},
+			{Plain, "An operator reviews the ledger loss with `bot ledger accept-loss`."}}})
 	}
 	return nil
 }

@@ -61,6 +61,9 @@ type epoch struct {
 	// fencedBelow, when not 0, is the code base of the chain at an unaccepted loss:
 	// incidents numbered below it are fenced (see ErrFenced).
 	fencedBelow uint64
+	// judged: a tail read from the store was compared with mark since it was loaded (a
+	// Fenced call loads the epoch without reading the tail).
+	judged bool
 }
 
 // storeBase returns the store's code base for tenant (0 when the store keeps none).
@@ -170,18 +173,62 @@ func (l *Ledger) observe(ctx context.Context, tenant string, ep *epoch, tail Tai
 			if ep.base, err = l.opts.Store.(BaseStore).ClaimBase(ctx, tenant, base, ep.mark.Checkpoint.Base); err != nil {
 				return nil, err
 			}
+		} else if loss == nil && hasBase && base > ep.base {
+			// Another replica found a loss and restarted the chain: number on from its base.
+			ep.base, ep.reserved = base, 0
+			if ep.mark != nil && ep.mark.Checkpoint.Base == base {
+				ep.reserved = ep.mark.Checkpoint.Reserved
+			}
+			ep.fenceFromMark()
 		}
 	}
 	if loss == nil {
 		if tail.Seq > ep.floor.Seq {
 			ep.floor = tail
 		}
+		ep.judged = ep.judged || fromMark
 		return nil, nil
 	}
 	if err := l.restart(ctx, tenant, ep, tail, loss); err != nil {
 		return loss, err
 	}
 	return loss, nil
+}
+
+// refresh re-reads the sink's mark and judges the store's tail against it, before
+// something that opens an incident or hands out or uses an approval is appended (and
+// adopts the code base of a chain another replica restarted): another replica may have
+// signed more of the chain than this one saw (its mark in a shared sink), and a store
+// rolled back below that mark must be found now, not at the next periodic check — else
+// the append would number itself into seqs the mark covered with other content, and an
+// approval consumed before the rollback would be used again. A sink that cannot be read
+// is logged and the append goes on (the chain stays writable, as at load).
+func (l *Ledger) refresh(ctx context.Context, tenant string, ep *epoch) (Tail, *LossError, error) {
+	if m, err := l.opts.Sink.Load(ctx, tenant); err != nil {
+		l.opts.Logger.Error("checkpoint sink unreadable before an approval entry: ledger loss cannot be detected against it", "tenant", tenant, "err", err)
+	} else if m != nil && newerMark(m, ep.mark) {
+		ep.mark = m
+		if m.Checkpoint.Base == ep.base {
+			ep.reserved = max(ep.reserved, m.Checkpoint.Reserved)
+		}
+		ep.fenceFromMark()
+	}
+	tail, err := l.opts.Store.Tail(ctx, tenant)
+	if err != nil {
+		return Tail{}, nil, fmt.Errorf("read tail of %s: %w", tenant, err)
+	}
+	loss, err := l.observe(ctx, tenant, ep, tail, true)
+	return tail, loss, err
+}
+
+// newerMark reports whether m covers more than old: a later chain, or more of the same.
+func newerMark(m, old *Mark) bool {
+	if old == nil {
+		return true
+	}
+	a, b := m.Checkpoint, old.Checkpoint
+	return a.Base > b.Base || a.Base == b.Base && (a.Size > b.Size || a.Reserved > b.Reserved) ||
+		len(m.Lost) > len(old.Lost) || len(m.Accepted) > len(old.Accepted)
 }
 
 // restart begins a new epoch of tenant's chain after loss: the new code base is past
@@ -212,7 +259,7 @@ func (l *Ledger) restart(ctx context.Context, tenant string, ep *epoch, tail Tai
 	old := ep.mark
 	// Every incident numbered before the new base may have lost entries: fenced until an
 	// operator accepts the loss.
-	*ep = epoch{loaded: true, base: next, floor: tail, fencedBelow: next}
+	*ep = epoch{loaded: true, judged: true, base: next, floor: tail, fencedBelow: next}
 	if l.opts.Signer != nil {
 		cp := Checkpoint{Tenant: tenant, Size: tail.Seq, TailHash: tail.Hash, At: l.opts.Clock(), Base: next}.sign(l.opts.Signer)
 		m := Mark{Checkpoint: cp}
@@ -303,13 +350,12 @@ func (l *Ledger) Check(ctx context.Context, tenant string) error {
 	q := l.queue(tenant)
 	q.gmu.Lock()
 	defer q.gmu.Unlock()
-	fromMark := false
 	if !q.ep.loaded {
 		if err := l.loadEpoch(ctx, tenant, &q.ep); err != nil {
 			return err
 		}
-		fromMark = true
 	}
+	fromMark := !q.ep.judged
 	l.relift(ctx, tenant, &q.ep)
 	tail, err := l.opts.Store.Tail(ctx, tenant)
 	if err != nil {

@@ -325,14 +325,13 @@ func (l *Ledger) commit(q *queue, batch []*request) {
 	}
 	q.gmu.Lock()
 	defer q.gmu.Unlock()
-	fromMark := false
 	if !q.ep.loaded {
 		if err := l.loadEpoch(ctx, tenant, &q.ep); err != nil {
 			fail(batch, fmt.Errorf("read code base of %s: %w", tenant, err))
 			return
 		}
-		fromMark = true
 	}
+	fromMark := !q.ep.judged
 	// seen judges every tail the store reports: one shorter than the chain was is a loss.
 	seen := func(t Tail, fromMark bool) error {
 		if _, err := l.observe(ctx, tenant, &q.ep, t, fromMark); err != nil {
@@ -349,6 +348,18 @@ func (l *Ledger) commit(q *queue, batch []*request) {
 		if err := seen(t, fromMark); err != nil {
 			fail(batch, err)
 			return
+		}
+		q.tail, q.tailKnown = t, true
+	}
+	if l.opts.Sink != nil && needsFreshMark(batch) {
+		t, loss, err := l.refresh(ctx, tenant, &q.ep)
+		if err != nil {
+			q.tailKnown = false
+			fail(batch, fmt.Errorf("judge %s chain against its checkpoint: %w", tenant, err))
+			return
+		}
+		if loss != nil {
+			l.opts.Logger.Error("ledger loss found before an approval or a new incident was recorded: incidents from before it are fenced", "tenant", tenant)
 		}
 		q.tail, q.tailKnown = t, true
 	}
@@ -415,6 +426,17 @@ func (l *Ledger) commit(q *queue, batch []*request) {
 			return
 		}
 	}
+}
+
+// needsFreshMark reports whether a request in batch opens an incident (its code must
+// come from the chain's current base) or hands out or uses an approval.
+func needsFreshMark(batch []*request) bool {
+	for _, r := range batch {
+		if r.e.Event == Detect || fencedEvents[r.e.Event] {
+			return true
+		}
+	}
+	return false
 }
 
 // chain links requests onto tail: seq, prev_hash, hash, and the id of opened incidents,

@@ -31,6 +31,10 @@ const (
 	// Skipped: the outbox entry was not due (the incident is no longer AUTHORIZED, or the
 	// entry does not match its approval) and was acknowledged without a call.
 	Skipped OutcomeKind = "skipped"
+	// Refused: the execution ran before (its key is in Options.Executed) though the ledger
+	// in Redis says it is due: Redis lost the entries since. Not called again; a security
+	// entry says why.
+	Refused OutcomeKind = "refused"
 )
 
 // Outcome is how one outbox entry was settled.
@@ -397,6 +401,26 @@ func (e *Executor) process(ctx context.Context, x Execution, log *slog.Logger) (
 		out.Kind, out.Reason = Skipped, "does not match the authorized approval"
 		return out, true
 	}
+	if e.opts.Executed != nil {
+		at, ran, err := e.opts.Executed.Executed(ctx, x.Tenant, x.IdempotencyKey)
+		if err != nil {
+			// Unsure whether it ran: not called now; the entry is reclaimed and judged again.
+			log.Error("read the executed keys kept outside Redis; execution left pending", "err", err)
+			return out, false
+		}
+		if ran {
+			when := at.UTC().Format(time.RFC3339)
+			log.Error("execution refused: this approval's recovery already ran before Redis lost ledger entries", "executed_at", when)
+			_, err := e.record(ctx, ledger.Entry{Tenant: x.Tenant, Incident: x.Incident, Event: ledger.Security, Actor: actor(),
+				Action: x.Action, Reason: "recovery not called again: this approval's recovery already ran at " + when + " (recorded outside Redis); the ledger lost the entries since",
+				Data: map[string]string{"idempotency_key": x.IdempotencyKey, "executed_at": when}})
+			if err != nil {
+				return out, false
+			}
+			out.Kind, out.Reason = Refused, "not run again: this approval's recovery already ran at "+when+", before the audit ledger lost recent entries"
+			return out, true
+		}
+	}
 	if e.opts.OnClaim != nil {
 		e.opts.OnClaim(ctx, x)
 		if ctx.Err() != nil {
@@ -419,6 +443,11 @@ func (e *Executor) process(ctx context.Context, x Execution, log *slog.Logger) (
 		data["status"] = fmt.Sprint(d.last.status)
 	}
 	if d.ok {
+		if e.opts.Executed != nil {
+			if err := e.opts.Executed.MarkExecuted(ctx, x.Tenant, x.IdempotencyKey, e.opts.Clock()); err != nil {
+				log.Error("keep the executed key outside Redis: a Redis rollback could run this recovery again", "err", err)
+			}
+		}
 		recorded, err := e.record(ctx, ledger.Entry{Tenant: x.Tenant, Incident: x.Incident, Event: ledger.Execute, Actor: actor(),
 			Action: x.Action, Approval: in.Approval, Reason: d.reason, Data: data})
 		if err != nil {

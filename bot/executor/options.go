@@ -92,9 +92,23 @@ type Options struct {
 	// it short. A bot that dies between the ledger entry and this call does not make it:
 	// the ledger is the record, this is a notification.
 	OnOutcome func(ctx context.Context, o Outcome)
+	// Executed, when set, keeps the idempotency keys of the executions whose webhook
+	// answered 2xx outside Redis (ledger.ExecutedFile, beside the checkpoint file). A key
+	// found there is never called again, even when Redis, rolled back to before the
+	// execution, says the incident is still AUTHORIZED: the executor records a security
+	// entry and reports a Refused outcome instead.
+	Executed ExecutedKeys
 	// OnClaim, when set, is called once an execution is claimed and found due in the
 	// ledger, right before the first call. For tests that stop a bot mid-execution.
 	OnClaim func(ctx context.Context, x Execution)
+}
+
+// ExecutedKeys remembers which executions ran, somewhere a loss of Redis does not reach.
+type ExecutedKeys interface {
+	// Executed reports whether the execution with idempotency key ran, and when.
+	Executed(ctx context.Context, tenant, key string) (time.Time, bool, error)
+	// MarkExecuted records, durably, that it ran at at.
+	MarkExecuted(ctx context.Context, tenant, key string, at time.Time) error
 }
 
 // Validate checks the options.

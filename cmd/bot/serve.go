@@ -10,6 +10,7 @@ import (
 
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/telegram"
+	"github.com/alertengine/alertengine/ledger"
 )
 
 func newLogger(env config.Env, w io.Writer) *slog.Logger {
@@ -57,6 +58,17 @@ func runServe(ctx context.Context, a *app, args []string) int {
 	}
 	w := wiring{env: env, file: file, rc: rc, log: log, signer: key, secret: []byte(env.AlertSecret.Reveal()), addr: env.Addr, keyPrefix: env.RedisKeyPrefix,
 		sink: sink, sinkName: sinkName}
+	if path := env.LedgerCheckpointFile; path != "" {
+		ef, err := ledger.NewExecutedFile(ledger.ExecutedPath(path))
+		if err == nil {
+			_, _, err = ef.Executed(ctx, "", "") // an unreadable file stops serve now, not at the first execution
+		}
+		if err != nil {
+			fmt.Fprintf(a.stderr, "LEDGER_CHECKPOINT_FILE: %v\n", err)
+			return exitUsage
+		}
+		w.executed = ef
+	}
 	sys, err := build(w)
 	if err != nil {
 		fmt.Fprintln(a.stderr, err)

@@ -72,6 +72,9 @@ type wiring struct {
 	// sink keeps the ledger's checkpoints outside Redis (nil: none); sinkName describes it.
 	sink     ledger.CheckpointSink
 	sinkName string
+	// executed keeps the executed recoveries' idempotency keys beside the checkpoint file
+	// (nil: none), so a Redis rollback cannot have a recovery run twice.
+	executed executor.ExecutedKeys
 	// llmCallTimeout bounds one LLM call (0: the council's default); tests shorten it.
 	llmCallTimeout time.Duration
 	// executorPoll bounds one blocking read of the executor's outbox (0: the executor's
@@ -138,7 +141,7 @@ func build(w wiring) (*system, error) {
 		return nil, err
 	}
 	if s.executor, err = executor.New(executor.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Ledger: s.ledger, Targets: executorTargets(w.file), Logger: w.log, Clock: w.clock,
-		Poll: w.executorPoll,
+		Poll: w.executorPoll, Executed: w.executed,
 		OnOutcome: func(ctx context.Context, o executor.Outcome) {
 			pipe.OnOutcome(ctx, o)
 			if o.Kind == executor.Executed || o.Kind == executor.Failed {

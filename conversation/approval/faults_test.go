@@ -64,8 +64,9 @@ func TestLateReplyToTheAuthorizationIsStillAnApproval(t *testing.T) {
 
 // TestRedisRollbackDoesNotRunAnApprovalTwice: Redis is restarted from an append-only file
 // copied before the press, so the incident reads VALIDATED and its approval unconsumed
-// again. Pressing that approval again — on the replica that saw the press, or on one
-// started after the rollback — is refused with the reason, and no second AUTHORIZED entry
+// again. Pressing that approval again — on the replica that saw the press, on one that
+// ran beside it and never saw the press (it learns of the loss from the shared checkpoint
+// file before it would authorize), or on one started after the rollback — is refused with the reason, and no second AUTHORIZED entry
 // is written: the executor gets nothing to run twice.
 func TestRedisRollbackDoesNotRunAnApprovalTwice(t *testing.T) {
 	t.Parallel()
@@ -102,6 +103,13 @@ func TestRedisRollbackDoesNotRunAnApprovalTwice(t *testing.T) {
 		}
 	}
 	ref := f.issue(t)[0]
+	// A replica running since before the press: it checked the chain at its start, then
+	// never saw the press another replica took.
+	early := &fixture{prefix: "t", now: f.now, led: guarded()}
+	if err := early.led.Check(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	earlySvc := early.service(t, rc)
 	before := srv.Snapshot()
 
 	if res, err := f.svc.Redeem(ctx, ref, tendai, pol); err != nil || res.Status != approval.Authorized {
@@ -117,7 +125,8 @@ func TestRedisRollbackDoesNotRunAnApprovalTwice(t *testing.T) {
 		name string
 		svc  *approval.Service
 		by   approval.Presser
-	}{{"the same replica", f.svc, rudo}, {"a replica started after", later.service(t, rc), tendai}, {"the same replica again", f.svc, rudo}} {
+	}{{"a replica running since before the press", earlySvc, rudo}, {"the same replica", f.svc, rudo},
+		{"a replica started after", later.service(t, rc), tendai}, {"the same replica again", f.svc, rudo}} {
 		name := c.name
 		_, err := c.svc.Redeem(ctx, ref, c.by, pol)
 		if !errors.Is(err, ledger.ErrFenced) {
