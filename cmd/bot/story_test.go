@@ -223,6 +223,22 @@ func demoStory(t *testing.T, phase time.Duration) {
 		t.Fatal("no incident opened within 50 s of the spike")
 	}
 	text, buttons := chat.text(card)
+	// The card is in the chat as soon as OpenThread returns; the engine then stores where
+	// it is, which is what the approval's edit reads. A person cannot press in between,
+	// this test can: wait for the placement first.
+	code := regexp.MustCompile(`INC-[0-9A-Z]+`).FindString(text)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		missing, err := sys.engine.Unpresented(ctx, demoTenant, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !missing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the card of %s was posted but its placement never stored", code)
+		}
+	}
 	if !strings.Contains(text, "Both lenses agree") || strings.Contains(text, "disagree") {
 		t.Fatalf("the first card is not the README's (both lenses agree):\n%s", text)
 	}
