@@ -4,11 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -54,20 +50,12 @@ func (f *ExecutedFile) Path() string { return f.path }
 
 func (f *ExecutedFile) read() (*executedFile, error) {
 	ef := &executedFile{Version: 1, Tenants: map[string]map[string]time.Time{}}
-	fh, err := os.Open(f.path)
-	if errors.Is(err, fs.ErrNotExist) {
+	b, err := readSinkFile(f.path)
+	if err != nil {
+		return nil, err
+	}
+	if b == nil {
 		return ef, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %v", ErrSink, f.path, pathErr(err))
-	}
-	defer fh.Close()
-	b, err := io.ReadAll(io.LimitReader(fh, maxSinkFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %v", ErrSink, f.path, pathErr(err))
-	}
-	if len(b) > maxSinkFile {
-		return nil, fmt.Errorf("%w: %s is larger than %d MiB", ErrSink, f.path, maxSinkFile>>20)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

@@ -136,23 +136,36 @@ func pathErr(err error) error {
 	return err
 }
 
-// read returns the file's content; a missing file is an empty one.
-func (f *FileSink) read() (*sinkFile, error) {
-	sf := &sinkFile{Version: 1, Tenants: map[string]*Mark{}}
-	fh, err := os.Open(f.path)
+// readSinkFile returns the content of a file kept beside the checkpoints, at most
+// maxSinkFile bytes; a missing file is nil content, not an error.
+func readSinkFile(path string) ([]byte, error) {
+	fh, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return sf, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %v", ErrSink, f.path, pathErr(err))
+		return nil, fmt.Errorf("%w: read %s: %v", ErrSink, path, pathErr(err))
 	}
 	defer fh.Close()
 	b, err := io.ReadAll(io.LimitReader(fh, maxSinkFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %v", ErrSink, f.path, pathErr(err))
+		return nil, fmt.Errorf("%w: read %s: %v", ErrSink, path, pathErr(err))
 	}
 	if len(b) > maxSinkFile {
-		return nil, fmt.Errorf("%w: %s is larger than %d MiB", ErrSink, f.path, maxSinkFile>>20)
+		return nil, fmt.Errorf("%w: %s is larger than %d MiB", ErrSink, path, maxSinkFile>>20)
+	}
+	return b, nil
+}
+
+// read returns the file's content; a missing file is an empty one.
+func (f *FileSink) read() (*sinkFile, error) {
+	sf := &sinkFile{Version: 1, Tenants: map[string]*Mark{}}
+	b, err := readSinkFile(f.path)
+	if err != nil {
+		return nil, err
+	}
+	if b == nil {
+		return sf, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -231,23 +230,9 @@ func (w *Witness) save(st map[string]witnessLog) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(w.state), ".witness-*")
-	if err != nil {
-		return fmt.Errorf("witness state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("witness state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("witness state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("witness state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), w.state); err != nil {
+	// Replaced atomically and durably (the directory too) before a cosignature is handed
+	// out: a crash must never let the witness forget what it cosigned.
+	if err := writeAtomic(w.state, b); err != nil {
 		return fmt.Errorf("witness state: %w", err)
 	}
 	return nil
