@@ -16,12 +16,15 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/go-telegram/bot"
+	tgbot "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/ledger/claim"
 )
+
+// WebhookPath is where Telegram posts updates in webhook mode.
+const WebhookPath = "/telegram/webhook"
 
 // SecretHeader carries the webhook's secret_token on every request Telegram makes.
 const SecretHeader = "X-Telegram-Bot-Api-Secret-Token"
@@ -48,27 +51,41 @@ const (
 // allowedUpdates are the updates the adapter asks for: typed messages and button presses.
 var allowedUpdates = []string{models.AllowedUpdateMessage, models.AllowedUpdateCallbackQuery}
 
-// Run receives updates by long polling until ctx ends, handing each to h; it deletes any
-// webhook first (Telegram allows one or the other). Only one process per bot token may
-// poll. It returns nil when ctx ends, after the updates being handled are done.
+// Run receives updates until ctx ends, handing each to h. In webhook mode (PublicURL set)
+// it registers PublicURL + WebhookPath as the bot's webhook and waits: the updates come
+// to Routes. Otherwise it long-polls.
 func (a *Adapter) Run(ctx context.Context, h conversation.Handler) error {
 	if h == nil {
 		return errors.New("telegram: Run without a handler")
 	}
+	if a.opts.PublicURL != "" {
+		if err := a.SetWebhook(ctx, a.opts.PublicURL+WebhookPath); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		return nil
+	}
+	return a.poll(ctx, h)
+}
+
+// poll receives updates by long polling until ctx ends; it deletes any webhook first
+// (Telegram allows one or the other). Only one process per bot token may poll. It
+// returns nil when ctx ends, after the updates being handled are done.
+func (a *Adapter) poll(ctx context.Context, h conversation.Handler) error {
 	if _, err := a.me(ctx); err != nil {
 		return fmt.Errorf("telegram: run: %w", err)
 	}
 	if _, err := call(ctx, a, "deleteWebhook", func(ctx context.Context) (bool, error) {
-		return a.api.DeleteWebhook(ctx, &bot.DeleteWebhookParams{})
+		return a.api.DeleteWebhook(ctx, &tgbot.DeleteWebhookParams{})
 	}); err != nil {
 		return fmt.Errorf("telegram: run: %w", err)
 	}
 	poller, err := a.newClient(
-		bot.WithAllowedUpdates(allowedUpdates),
-		bot.WithWorkers(a.opts.Workers),
+		tgbot.WithAllowedUpdates(allowedUpdates),
+		tgbot.WithWorkers(a.opts.Workers),
 		// Handlers run on the workers, so Start returns only once they are done.
-		bot.WithNotAsyncHandlers(),
-		bot.WithDefaultHandler(func(ctx context.Context, _ *bot.Bot, u *models.Update) {
+		tgbot.WithNotAsyncHandlers(),
+		tgbot.WithDefaultHandler(func(ctx context.Context, _ *tgbot.Bot, u *models.Update) {
 			if err := a.handle(ctx, h, u, false); err != nil {
 				a.log.Error("telegram update not handled", "update_id", u.ID, "err", err)
 			}
@@ -93,7 +110,7 @@ func (a *Adapter) SetWebhook(ctx context.Context, webhookURL string) error {
 		return fmt.Errorf("telegram: set webhook: %q is not an absolute URL", webhookURL)
 	}
 	_, err := call(ctx, a, "setWebhook", func(ctx context.Context) (bool, error) {
-		return a.api.SetWebhook(ctx, &bot.SetWebhookParams{
+		return a.api.SetWebhook(ctx, &tgbot.SetWebhookParams{
 			URL: webhookURL, SecretToken: a.opts.WebhookSecret, AllowedUpdates: allowedUpdates,
 		})
 	})
@@ -259,7 +276,7 @@ func (a *Adapter) dispatch(ctx context.Context, h conversation.Handler, in conve
 // logged, as the engine has already acted.
 func (a *Adapter) answer(ctx context.Context, query, text string) {
 	_, err := call(ctx, a, "answerCallbackQuery", func(ctx context.Context) (bool, error) {
-		return a.api.AnswerCallbackQuery(ctx, &bot.AnswerCallbackQueryParams{CallbackQueryID: query, Text: toast(text)})
+		return a.api.AnswerCallbackQuery(ctx, &tgbot.AnswerCallbackQueryParams{CallbackQueryID: query, Text: toast(text)})
 	})
 	if err != nil {
 		a.log.Warn("telegram press not answered", "err", err)
