@@ -2,12 +2,9 @@ package telegram
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -19,6 +16,7 @@ import (
 	tgbot "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 
+	"github.com/alertengine/alertengine/bot/webhook"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/ledger/claim"
 )
@@ -29,7 +27,8 @@ const WebhookPath = "/telegram/webhook"
 // SecretHeader carries the webhook's secret_token on every request Telegram makes.
 const SecretHeader = "X-Telegram-Bot-Api-Secret-Token"
 
-// MaxWebhookBody is the largest webhook request accepted; larger ones get 413.
+// MaxWebhookBody is the largest webhook request accepted (the route's limit); larger ones
+// get 413.
 const MaxWebhookBody = 1 << 20
 
 // dedupTTL is how long a handled update_id is remembered; Telegram gives up redelivering
@@ -121,30 +120,20 @@ func (a *Adapter) SetWebhook(ctx context.Context, webhookURL string) error {
 }
 
 // WebhookHandler serves Telegram's webhook requests: 401 when the secret token is missing
-// or wrong, 413 over MaxWebhookBody, 400 when the body is not an update, 500 when the
-// update was not handled — it could not be claimed, another replica is still handling it,
-// or the engine failed — so that Telegram delivers it again and the redelivery is
-// handled; 200 once it was handled (or was before).
+// or wrong, 413 over the route's body limit (MaxWebhookBody in Routes), 400 when the body
+// is not an update, 500 when the update was not handled — it could not be claimed,
+// another replica is still handling it, or the engine failed — so that Telegram delivers
+// it again and the redelivery is handled; 200 once it was handled (or was before). Mount
+// it for POST only, under a body limit: Routes does.
 func (a *Adapter) WebhookHandler(h conversation.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		if !a.secretMatches(r.Header.Get(SecretHeader)) {
+		if !webhook.SecretEqual(r.Header.Get(SecretHeader), a.opts.WebhookSecret) {
 			a.log.Warn("telegram webhook request refused: missing or wrong secret token", "remote", r.RemoteAddr)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-				return
-			}
-			http.Error(w, "cannot read body", http.StatusBadRequest)
+		body, ok := webhook.ReadBody(w, r)
+		if !ok {
 			return
 		}
 		var u models.Update
@@ -163,16 +152,6 @@ func (a *Adapter) WebhookHandler(h conversation.Handler) http.Handler {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-}
-
-// secretMatches compares in constant time (of the hashes, so not even the length leaks).
-// With no secret configured nothing matches.
-func (a *Adapter) secretMatches(got string) bool {
-	if a.opts.WebhookSecret == "" || got == "" {
-		return false
-	}
-	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(a.opts.WebhookSecret))
-	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
 
 // event is an update the engine should see.
