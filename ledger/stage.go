@@ -68,11 +68,12 @@ const (
 	Ack            Event = "ack"             // an engineer acknowledged
 	Diagnosis      Event = "diagnosis"       // a lens's theory (advisory)
 	Notice         Event = "notice"          // anything else worth keeping (silence, dispatch)
+	Consume        Event = "consume"         // an agent consumed its approval: it acts now (once)
 )
 
 // Events lists every event.
 var Events = []Event{Detect, Propose, Validate, Authorize, Execute, Resolve, Recover, Expire, Reject, WebhookFail, Reissue, Redrive,
-	Update, Question, Answer, Escalation, PartialApprove, RefusedPress, Security, Ack, Diagnosis, Notice}
+	Update, Question, Answer, Escalation, PartialApprove, RefusedPress, Security, Ack, Diagnosis, Notice, Consume}
 
 // transitions is the one transition table: for each stage event, the stages it may start
 // from and the stage it leads to.

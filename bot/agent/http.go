@@ -1,0 +1,114 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+)
+
+// Routes registers the API on mux: POST /v1/approvals, GET /v1/approvals/{id},
+// POST /v1/approvals/{id}/consume and GET /.well-known/alertengine-keys.
+func (g *Gate) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/approvals", g.auth(g.create))
+	mux.HandleFunc("GET /v1/approvals/{id}", g.auth(g.get))
+	mux.HandleFunc("POST /v1/approvals/{id}/consume", g.auth(g.consume))
+	mux.HandleFunc("GET /.well-known/alertengine-keys", g.keys)
+}
+
+// Handler returns the API alone (tests, or a server of its own).
+func (g *Gate) Handler() http.Handler {
+	mux := http.NewServeMux()
+	g.Routes(mux)
+	return mux
+}
+
+func (g *Gate) auth(h func(http.ResponseWriter, *http.Request, Token)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, err := g.o.Tokens.Authenticate(r.Header.Get("Authorization"))
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="alertengine"`)
+			writeErr(w, &HTTPError{http.StatusUnauthorized, "unauthorized"})
+			return
+		}
+		h(w, r, tok)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	var he *HTTPError
+	if !errors.As(err, &he) {
+		he = errUnavailable
+	}
+	writeJSON(w, he.Status, map[string]string{"error": he.Msg})
+}
+
+func (g *Gate) create(w http.ResponseWriter, r *http.Request, tok Token) {
+	var q Request
+	if err := ReadJSON(r, MaxBody, &q); err != nil {
+		writeErr(w, err)
+		return
+	}
+	st, created, err := g.Create(r.Context(), tok, q)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+		w.Header().Set("Location", "/v1/approvals/"+st.ID)
+	}
+	writeJSON(w, code, st)
+}
+
+func (g *Gate) get(w http.ResponseWriter, r *http.Request, tok Token) {
+	var wait time.Duration
+	if s := r.URL.Query().Get("wait"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 || d > MaxWait {
+			writeErr(w, bad("wait: want a duration up to %s", MaxWait))
+			return
+		}
+		wait = d
+	}
+	var st Status
+	var err error
+	if wait > 0 {
+		st, err = g.Wait(r.Context(), tok, r.PathValue("id"), wait)
+	} else {
+		st, err = g.Get(r.Context(), tok, r.PathValue("id"))
+	}
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (g *Gate) consume(w http.ResponseWriter, r *http.Request, tok Token) {
+	var c ConsumeRequest
+	if err := ReadJSON(r, 32<<10, &c); err != nil {
+		writeErr(w, err)
+		return
+	}
+	out, err := g.Consume(r.Context(), tok, r.PathValue("id"), c)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (g *Gate) keys(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(KeySet(g.PublicKey()))
+}
