@@ -171,7 +171,8 @@ func flowDepth(data []byte) (maxLine, maxDepth int) {
 	prev := byte('\n')
 	for i := 0; i < len(data); i++ {
 		c := data[i]
-		tokenStart := prev == '\n' || prev == ' ' || prev == '\t' || prev == '[' || prev == '{' || prev == ',' || prev == ':' || prev == '-'
+		tokenStart := prev == '\n' || prev == ' ' || prev == '\t' ||
+			(depth > 0 && (prev == '[' || prev == '{' || prev == ',' || prev == ':'))
 		switch {
 		case c == '\n':
 			line++
