@@ -1,12 +1,17 @@
 package simulate
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/alertengine/alertengine/bot/config"
 )
 
 // TestScenarioIsOneYAMLDialect: anchors, aliases and merge keys work in the scenario's own
@@ -79,4 +84,35 @@ func TestScenarioAliasBomb(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "the document expands to more than 1000000 values") {
 		t.Fatalf("want the expansion limit, got %v", err)
 	}
+}
+
+// FuzzParseScenario: whatever the bytes, Parse neither panics nor runs away, and refuses
+// with FILE:LINE problems (errors.Is config.ErrInvalid) or returns a scenario with a
+// duration and services.
+func FuzzParseScenario(f *testing.F) {
+	paths, _ := filepath.Glob(filepath.Join(fixtures, "*.yaml"))
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(brokenScenario))
+	f.Add([]byte("x-a: &a {at: 1m, p95_ms: 900}\nduration: 1h\nservices: [{name: a, script: [*a, {<<: *a, at: 2m}]}]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sc, err := Parse("fuzz.yaml", data, t.TempDir())
+		if err == nil {
+			if sc == nil || sc.Duration <= 0 || len(sc.Services) == 0 || sc.Tenants == nil {
+				t.Fatalf("no error but an incomplete scenario: %+v", sc)
+			}
+			return
+		}
+		if sc != nil || !errors.Is(err, config.ErrInvalid) {
+			t.Fatalf("want only a config.ErrInvalid problem list, got %v (%T)", err, err)
+		}
+		for _, l := range strings.Split(err.Error(), "\n") {
+			if !strings.HasPrefix(l, "fuzz.yaml") && !strings.Contains(l, ": ") {
+				t.Fatalf("problem line without a file: %q", l)
+			}
+		}
+	})
 }
