@@ -232,6 +232,7 @@ func (d *decoder) people(o yamldoc.Object) []Person {
 			path string
 		}
 		byChannel := map[string]idAt{}
+		given = idso.Bad
 		for _, ch := range d.channels {
 			if s := d.Value(idso, ch.Name); s.Set || s.Bad {
 				given = true

@@ -162,8 +162,8 @@ func (d *Doc) syntaxError(data []byte, err error) {
 	d.Addf(line, "", "invalid YAML: %s%s", msg, hint)
 }
 
-// flowDepth returns the deepest nesting of flow collections in data and the line where it
-// is reached. It skips comments and quoted scalars and counts a bracket only where a flow
+// flowDepth returns the deepest nesting of flow collections in data (up to the first
+// depth past MaxDepth) and the line where it is reached. It skips comments and quoted scalars and counts a bracket only where a flow
 // collection can start (at the start of a token) or inside one, so text such as a[1] in a
 // plain value does not count.
 func flowDepth(data []byte) (maxLine, maxDepth int) {
@@ -188,6 +188,9 @@ func flowDepth(data []byte) (maxLine, maxDepth int) {
 			depth++
 			if depth > maxDepth {
 				maxLine, maxDepth = line, depth
+			}
+			if depth > MaxDepth {
+				return maxLine, maxDepth // refused: no need to read on
 			}
 		case (c == ']' || c == '}') && depth > 0:
 			depth--

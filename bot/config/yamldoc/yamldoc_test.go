@@ -144,3 +144,35 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+// bomb is nine levels of anchors, each a list of ten aliases of the one before: 10^9
+// values once expanded.
+func bomb() []byte {
+	var b strings.Builder
+	b.WriteString("x-a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i <= 9; i++ {
+		fmt.Fprintf(&b, "x-a%d: &a%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*a%d, ", i-1), 10), ", "))
+	}
+	b.WriteString("v: *a9\n")
+	return []byte(b.String())
+}
+
+// BenchmarkAliasBomb: refusing a billion-laughs document.
+func BenchmarkAliasBomb(b *testing.B) {
+	data := bomb()
+	for b.Loop() {
+		if d := Parse("bomb.yaml", data); d.Body != nil || !d.Failed() {
+			b.Fatal("the bomb was not refused")
+		}
+	}
+}
+
+// BenchmarkDeepBrackets: refusing 1 MiB of nested brackets (goccy alone takes minutes).
+func BenchmarkDeepBrackets(b *testing.B) {
+	data := []byte("a: " + strings.Repeat("[", 1<<20))
+	for b.Loop() {
+		if d := Parse("deep.yaml", data); !d.Failed() {
+			b.Fatal("the nesting was not refused")
+		}
+	}
+}
