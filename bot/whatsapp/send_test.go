@@ -17,22 +17,7 @@ import (
 
 	"github.com/alertengine/alertengine/bot/whatsapp/twiliotest"
 	"github.com/alertengine/alertengine/conversation"
-	"github.com/alertengine/alertengine/conversation/conversationtest"
 )
-
-func TestTransportContract(t *testing.T) {
-	conversationtest.Run(t, func(t *testing.T) conversationtest.Subject {
-		e := newEnv(t)
-		a, _ := e.adapter()
-		return conversationtest.Subject{Transport: a, Chat: chatOf(ana), Delivered: func() []string {
-			var out []string
-			for _, m := range e.fake.MessagesTo("whatsapp:" + ana) {
-				out = append(out, m.Text())
-			}
-			return out
-		}}
-	})
-}
 
 func TestRenderWhatsAppSyntax(t *testing.T) {
 	m := conversation.Message{Blocks: []conversation.Block{
