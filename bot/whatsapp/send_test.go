@@ -133,7 +133,7 @@ func TestRateLimitedAndFailingTwilio(t *testing.T) {
 	if _, err := a.Post(ctx, conversation.Thread{Chat: chatOf(ana)}, msg); err != nil {
 		t.Fatalf("a 429 twice should be waited out: %v", err)
 	}
-	if got := slept.took; len(got) != 2 || got[0] != time.Second || got[1] != 2*time.Second {
+	if got := slept.All(); len(got) != 2 || got[0] != time.Second || got[1] != 2*time.Second {
 		t.Errorf("waits %v", got)
 	}
 	if n := len(e.fake.Messages()); n != 1 {
