@@ -88,3 +88,16 @@ type Spec struct {
 	// conversation.User.ID).
 	ParsePerson func(s string) (string, error)
 }
+
+// Sleep waits d, or until ctx ends (returning its cause): the wait adapters use by
+// default between retries, such as out of a platform's rate limit.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}

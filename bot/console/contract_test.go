@@ -82,3 +82,18 @@ func TestInboundContract(t *testing.T) {
 		}
 	})
 }
+
+// TestRoutesNeedAHandler: a console mounted without the engine would take what visitors
+// say and drop it; it stops the assembly instead.
+func TestRoutesNeedAHandler(t *testing.T) {
+	c, err := New(Options{Tenant: "acme", People: []Person{{"tendai", RoleApprover}}, Ledger: ledger.NewMemStore(), Signer: ed25519.NewKeyFromSeed(make([]byte, 32))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Routes(nil) did not panic")
+		}
+	}()
+	c.Routes(nil)
+}
