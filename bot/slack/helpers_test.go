@@ -25,16 +25,25 @@ const (
 )
 
 // sleeps records the waits an adapter asked for instead of waiting.
+// Its clock moves only by what was slept.
 type sleeps struct {
-	mu   sync.Mutex
-	took []time.Duration
+	mu    sync.Mutex
+	took  []time.Duration
+	clock time.Time
 }
 
 func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
 	s.mu.Lock()
 	s.took = append(s.took, d)
+	s.clock = s.clock.Add(d)
 	s.mu.Unlock()
 	return ctx.Err()
+}
+
+func (s *sleeps) now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.clock
 }
 
 func (s *sleeps) all() []time.Duration {
@@ -49,9 +58,9 @@ func newAdapter(t *testing.T, change ...func(*Options)) (*Adapter, *slacktest.Se
 	t.Helper()
 	fake := slacktest.New(t)
 	rdb, prefix := ledgertest.Redis(t)
-	sl := &sleeps{}
+	sl := &sleeps{clock: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)}
 	o := Options{Token: slacktest.BotToken, SigningSecret: slacktest.SigningSecret, APIURL: fake.URL,
-		Redis: rdb, KeyPrefix: prefix, Sleep: sl.sleep, HandleTimeout: 10 * time.Second}
+		Redis: rdb, KeyPrefix: prefix, Sleep: sl.sleep, Now: sl.now, HandleTimeout: 10 * time.Second}
 	for _, c := range change {
 		c(&o)
 	}
