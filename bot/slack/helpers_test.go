@@ -77,18 +77,16 @@ type recorder struct {
 	got   []conversation.Inbound
 	toast string
 	err   error
-	calls chan struct{}
 }
 
 func newRecorder(toast string) *recorder {
-	return &recorder{toast: toast, calls: make(chan struct{}, 100)}
+	return &recorder{toast: toast}
 }
 
 func (r *recorder) Handle(_ context.Context, in conversation.Inbound) (conversation.Reply, error) {
 	r.mu.Lock()
 	r.got = append(r.got, in)
 	r.mu.Unlock()
-	r.calls <- struct{}{}
 	return conversation.Reply{Toast: r.toast}, r.err
 }
 
