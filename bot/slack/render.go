@@ -225,9 +225,6 @@ func escapedLen(s string) int {
 	return n
 }
 
-// escape makes text literal in mrkdwn.
-func escape(s string) string { return escapeClip(s, escapedLen(s)) }
-
 // clip cuts plain text to limit characters with an ellipsis, between runes.
 func clip(s string, limit int) string {
 	if utf8.RuneCountInString(s) <= limit {
