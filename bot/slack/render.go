@@ -19,7 +19,6 @@ const (
 	maxBlocks      = 50   // blocks in one message
 	maxSectionText = 3000 // a section's text
 	maxButtonText  = 75   // a button's label
-	maxActionElems = 25   // elements of one actions block
 	maxFallback    = 3000 // the notification text we send beside the blocks
 	maxConfirmText = 300  // a confirm dialog's text
 	maxToast       = 3000 // an ephemeral answer to a press

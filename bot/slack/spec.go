@@ -54,7 +54,7 @@ func build(d channel.Deps) (channel.Adapter, error) {
 	if !opts.SigningSecret.IsSet() && !opts.AppToken.IsSet() {
 		return nil, fmt.Errorf("slack: set %s (HTTP events under PUBLIC_URL) or %s (Socket Mode): without either nothing people do in Slack reaches the bot", EnvSigningSecret, EnvAppToken)
 	}
-	if opts.SigningSecret.IsSet() && d.Env.PublicURL == "" && !opts.AppToken.IsSet() {
+	if opts.SigningSecret.IsSet() && d.Env.PublicURL == "" && !opts.AppToken.IsSet() && d.Logger != nil {
 		d.Logger.Warn("slack: SLACK_SIGNING_SECRET is set but PUBLIC_URL is not: point the Slack app's Request URLs at this server's /slack/events, /slack/interactivity and /slack/commands")
 	}
 	return New(opts)
