@@ -258,21 +258,21 @@ func startDemo(ctx context.Context, a *app, env config.Env, o demoOptions) (*dem
 	if err != nil {
 		return nil, exitFailed, err
 	}
-	con, err := console.New(console.Options{Tenant: demoTenant, People: demoPeople(), Handler: sys.engine, Service: demoService,
+	con, err := console.New(console.Options{Tenant: demoTenant, People: demoPeople(), Service: demoService,
 		Status: health, Charts: bot.Health{Detector: sys.detector, Window: 5 * time.Minute, Width: 320, Height: 240}, Ledger: sys.store, Signer: key, Controls: demo.Scenario{Service: svc, Deployer: deployer, Logger: log}, HealthEvery: o.healthEvery, Logger: log,
 		Intro: `Press "Simulate spike", wait for the incident card, ask a question, pick who you are and press Approve.`})
 	if err != nil {
 		return nil, exitFailed, err
 	}
 	sys.engine.AddTransport(con)
-	for pattern, h := range con.Routes() {
-		sys.server.Handle(pattern, h)
+	for _, r := range con.Routes(sys.engine) {
+		sys.server.Handle(r.Pattern, r.Handler)
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	d.cleanup = append(d.cleanup, cancel)
 	loops := map[string]func(context.Context) error{
-		"console":      con.Run,
+		"console":      func(ctx context.Context) error { return con.Run(ctx, sys.engine) },
 		"demo service": func(ctx context.Context) error { return svc.Serve(ctx, svcLn) },
 		"traffic":      func(ctx context.Context) error { return svc.Drive(ctx, svcURL) },
 	}

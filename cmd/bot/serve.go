@@ -79,7 +79,7 @@ func runServe(ctx context.Context, a *app, args []string) int {
 	checkLedgers(ctx, sys.ledger, sys.tenants, log)
 	if sys.telegram != nil {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		name, err := sys.telegram.Check(cctx)
+		name, err := sys.telegram.Username(cctx)
 		cancel()
 		switch {
 		case errors.Is(err, telegram.ErrTokenRefused):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/alertengine/alertengine/bot/voice"
 	"github.com/alertengine/alertengine/bot/whatsapp"
 	"github.com/alertengine/alertengine/conversation"
 )
@@ -13,7 +14,7 @@ func voiceCaller(w wiring) (conversation.Caller, error) {
 	if w.env.TwilioVoiceFrom == "" {
 		return nil, nil
 	}
-	return whatsapp.NewCaller(whatsapp.CallerOptions{AccountSID: w.env.TwilioAccountSID, AuthToken: w.env.TwilioAuthToken.Reveal(),
+	return voice.New(voice.Options{AccountSID: w.env.TwilioAccountSID, AuthToken: w.env.TwilioAuthToken.Reveal(),
 		From: w.env.TwilioVoiceFrom, APIURL: w.env.TwilioAPIURL, Logger: w.log})
 }
 
