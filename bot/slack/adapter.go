@@ -217,7 +217,7 @@ const MaxButtonData = 2000
 // hanging from a root message, and direct messages to a user id (the app's Messages tab).
 // Commands are typed with a slash (registered slash commands), so not as Words.
 func (a *Adapter) Capabilities() conversation.Capabilities {
-	return conversation.Capabilities{Buttons: true, MaxButtonData: MaxButtonData, Direct: true, Media: true, Threads: true}
+	return conversation.Capabilities{Name: "Slack", Buttons: true, MaxButtonData: MaxButtonData, Direct: true, Media: true, Threads: true}
 }
 
 // refusedErrors are the auth.test (and any method's) errors that mean the token itself

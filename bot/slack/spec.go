@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -83,30 +84,31 @@ func OptionsFromEnv(lookup channel.Lookup) (Options, error) {
 	return o, nil
 }
 
-// ParseChat checks a Slack channel id as written under `chats: {slack: [...]}`.
+// ParseChat checks a Slack channel id as written under `chats: {slack: [...]}`. Its
+// error says only what was wanted (the tenants file's reader adds what it got).
 func ParseChat(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	switch {
 	case validChatID(s):
 		return s, nil
 	case strings.HasPrefix(s, "#"):
-		return "", fmt.Errorf("%q is a channel name; want its id (C…, in the channel's details, under About)", s)
+		return "", errors.New("want the channel's id, not its name: C… (in Slack, the channel's details, under About)")
 	case validUserID(s):
-		return "", fmt.Errorf("%q is a user id; a chat is a channel id (C… or G…)", s)
+		return "", errors.New("want a channel id (C… or G…), not a member id")
 	}
-	return "", fmt.Errorf("%q is not a Slack channel id (C… or G…, capital letters and digits, e.g. C0123ABCDEF)", s)
+	return "", errors.New("want a Slack channel id: C… or G…, capital letters and digits (e.g. C0123ABCDEF)")
 }
 
-// ParsePerson checks a Slack user id as written under `ids: {slack: ...}`.
+// ParsePerson checks a Slack member id as written under `ids: {slack: ...}`.
 func ParsePerson(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	switch {
 	case validUserID(s):
 		return s, nil
 	case strings.HasPrefix(s, "@"):
-		return "", fmt.Errorf("%q is a display name; want the member id (U…, in the profile under ⋮ → Copy member ID)", s)
+		return "", errors.New("want the person's member id, not a display name: U… (in Slack, their profile, ⋮ → Copy member ID)")
 	case validChatID(s):
-		return "", fmt.Errorf("%q is a channel id; a person is a member id (U… or W…)", s)
+		return "", errors.New("want a member id (U… or W…), not a channel id")
 	}
-	return "", fmt.Errorf("%q is not a Slack member id (U… or W…, capital letters and digits, e.g. U0123ABCDEF)", s)
+	return "", errors.New("want a Slack member id: U… or W…, capital letters and digits (e.g. U0123ABCDEF)")
 }

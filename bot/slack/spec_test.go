@@ -22,12 +22,15 @@ func TestParseChatAndPerson(t *testing.T) {
 	}{
 		{in: "C0123ABCDEF", want: "C0123ABCDEF"},
 		{in: " G0123ABCDE ", want: "G0123ABCDE"},
-		{in: "#incidents", err: "channel name"},
-		{in: "U0123ABCDEF", err: "user id"},
-		{in: "c0123abcdef", err: "not a Slack channel id"},
-		{in: "C01", err: "not a Slack channel id"},
+		{in: "#incidents", err: "not its name"},
+		{in: "U0123ABCDEF", err: "not a member id"},
+		{in: "c0123abcdef", err: "want a Slack channel id"},
+		{in: "CX", err: "want a Slack channel id"},
 	} {
 		got, err := ParseChat(c.in)
+		if err != nil && strings.Contains(err.Error(), strings.TrimSpace(c.in)) {
+			t.Errorf("ParseChat(%q): the error repeats the input: %v", c.in, err)
+		}
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("ParseChat(%q) = %q, %v; want error with %q", c.in, got, err, c.err)
@@ -41,9 +44,9 @@ func TestParseChatAndPerson(t *testing.T) {
 	}{
 		{in: "U0123ABCDEF", want: "U0123ABCDEF"},
 		{in: "W0123ABCDEF", want: "W0123ABCDEF"},
-		{in: "@ana", err: "display name"},
-		{in: "C0123ABCDEF", err: "channel id"},
-		{in: "ana", err: "not a Slack member id"},
+		{in: "@ana", err: "not a display name"},
+		{in: "C0123ABCDEF", err: "not a channel id"},
+		{in: "ana", err: "want a Slack member id"},
 	} {
 		got, err := ParsePerson(c.in)
 		if c.err != "" {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -103,11 +104,33 @@ func (s *Server) URLVerification(challenge string) Delivery {
 	return eventDelivery(map[string]any{"token": "deprecated", "challenge": challenge, "type": "url_verification"})
 }
 
+// mention is a mention as Slack writes it in a message's text: <@U…> or <@U…|name>.
+var mention = regexp.MustCompile(`<@[UW][A-Z0-9]+(\|[^<>&]*)?>`)
+
+// wire is typed text as Slack sends it: &, < and > escaped, mentions (written <@U…>)
+// kept as they are.
+func wire(typed string) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range mention.FindAllStringIndex(typed, -1) {
+		b.WriteString(escaper.Replace(typed[last:m[0]]))
+		b.WriteString(typed[m[0]:m[1]])
+		last = m[1]
+	}
+	b.WriteString(escaper.Replace(typed[last:]))
+	return b.String()
+}
+
+var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
 // Say posts text from user into channel (into root's thread when root is set), as a
 // person does in Slack, and returns the events Slack sends the app for it: a message
-// event and, when the text mentions the bot (<@UBOT000001>), an app_mention too. A
-// channel whose id starts with D is the person's direct messages with the bot.
-func (s *Server) Say(channel, user, text, root string) (ts string, ds []Delivery) {
+// event and, when the text mentions the bot (<@UBOT000001>), an app_mention too. text
+// is what the person typed, mentions written <@U…>; the events carry it as Slack does,
+// with &, < and > escaped. A channel whose id starts with D is the person's direct
+// messages with the bot.
+func (s *Server) Say(channel, user, typed, root string) (ts string, ds []Delivery) {
+	text := wire(typed)
 	s.mu.Lock()
 	c := s.channels[channel]
 	if c == nil {

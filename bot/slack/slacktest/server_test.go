@@ -2,6 +2,7 @@ package slacktest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -208,5 +209,22 @@ func TestSocketOpensOnlyWithTheAppToken(t *testing.T) {
 	}
 	if _, err := s.Envelope(Delivery{Kind: "events_api", Payload: []byte(`{}`)}, 0); !errors.Is(err, ErrNoSocket) {
 		t.Fatalf("envelope without a connection: %v", err)
+	}
+}
+
+func TestSayEscapesWhatPeopleTypeAsSlackDoes(t *testing.T) {
+	s := New(t)
+	_, ds := s.Say("CGENERAL01", "UALICE0001", "<@"+BotUser+"> a<b & c>d <@UBOB000001|bob>", "")
+	if len(ds) != 2 || ds[1].Kind != "events_api" {
+		t.Fatalf("deliveries %+v: want a message and an app_mention", ds)
+	}
+	var env struct {
+		Event struct{ Text, Type string } `json:"event"`
+	}
+	if err := json.Unmarshal(ds[0].Body, &env); err != nil {
+		t.Fatal(err)
+	}
+	if want := "<@" + BotUser + "> a&lt;b &amp; c&gt;d <@UBOB000001|bob>"; env.Event.Text != want {
+		t.Fatalf("event text %q, want %q", env.Event.Text, want)
 	}
 }
