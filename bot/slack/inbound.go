@@ -17,6 +17,7 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/alertengine/alertengine/bot/channel"
+	"github.com/alertengine/alertengine/bot/webhook"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/ledger/claim"
 )
@@ -28,7 +29,8 @@ const (
 	CommandsPath      = "/slack/commands"
 )
 
-// MaxBody is the largest request accepted from Slack; larger ones get 413.
+// MaxBody is the largest request accepted from Slack; larger ones get 413 (each
+// handler bounds its own bodies, so it holds wherever the handler is mounted).
 const MaxBody = 1 << 20
 
 // dedupTTL is how long a handled event is remembered; Slack stops retrying long before.
@@ -86,14 +88,8 @@ func (a *Adapter) Routes(h conversation.Handler) []channel.Route {
 // compared in constant time. It answers the request itself (401, 413) and returns false
 // when the request is not from Slack.
 func (a *Adapter) verified(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-			return nil, false
-		}
-		http.Error(w, "cannot read body", http.StatusBadRequest)
+	body, ok := webhook.ReadBody(w, r)
+	if !ok {
 		return nil, false
 	}
 	if !a.opts.SigningSecret.IsSet() {
@@ -123,7 +119,7 @@ func (a *Adapter) verified(w http.ResponseWriter, r *http.Request) ([]byte, bool
 // event_callback messages (in threads, mentions, direct messages), acknowledged at once
 // and handled after.
 func (a *Adapter) EventsHandler(h conversation.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return webhook.Limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, ok := a.verified(w, r)
 		if !ok {
 			return
@@ -142,12 +138,12 @@ func (a *Adapter) EventsHandler(h conversation.Handler) http.Handler {
 			a.later(r.Context(), h, func(ctx context.Context) (*event, error) { return a.fromEvent(ctx, env) })
 		}
 		w.WriteHeader(http.StatusOK)
-	})
+	}), MaxBody)
 }
 
 // InteractivityHandler serves button presses (block_actions).
 func (a *Adapter) InteractivityHandler(h conversation.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return webhook.Limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, ok := a.verified(w, r)
 		if !ok {
 			return
@@ -163,12 +159,12 @@ func (a *Adapter) InteractivityHandler(h conversation.Handler) http.Handler {
 		}
 		a.later(r.Context(), h, func(context.Context) (*event, error) { return fromInteraction(cb), nil })
 		w.WriteHeader(http.StatusOK)
-	})
+	}), MaxBody)
 }
 
 // CommandsHandler serves slash commands.
 func (a *Adapter) CommandsHandler(h conversation.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return webhook.Limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, ok := a.verified(w, r)
 		if !ok {
 			return
@@ -182,7 +178,7 @@ func (a *Adapter) CommandsHandler(h conversation.Handler) http.Handler {
 			UserID: form.Get("user_id"), UserName: form.Get("user_name"), TriggerID: form.Get("trigger_id")}
 		a.later(r.Context(), h, func(context.Context) (*event, error) { return a.fromCommand(c, body), nil })
 		w.WriteHeader(http.StatusOK)
-	})
+	}), MaxBody)
 }
 
 // later handles an acknowledged request: on its own goroutine (at most Workers at once),

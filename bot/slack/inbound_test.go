@@ -352,3 +352,18 @@ func (b blocking) Handle(ctx context.Context, in conversation.Inbound) (conversa
 }
 
 var errTest = errors.New("engine failed")
+
+func TestOversizedRequestsAreRefusedBeforeTheSignatureIsChecked(t *testing.T) {
+	a, fake, _ := newAdapter(t)
+	r := newRecorder("")
+	base := serve(t, a, r)
+	_, ds := fake.Say(general, alice, strings.Repeat("x", MaxBody), "")
+	code, _, err := fake.Send(base, ds[0], slacktest.Sign{})
+	if err != nil || code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("%d %v, want 413", code, err)
+	}
+	a.Wait()
+	if got := r.inbound(); len(got) != 0 {
+		t.Fatalf("an oversized request reached the engine: %d events", len(got))
+	}
+}
