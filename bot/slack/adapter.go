@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	slackapi "github.com/slack-go/slack"
 
@@ -74,6 +75,9 @@ type Options struct {
 	HandleTimeout time.Duration
 	// Workers bounds how many events are handled at once; default 8.
 	Workers int
+	// Registry takes the adapter's metrics (alertengine_slack_*); nil keeps them
+	// unregistered.
+	Registry prometheus.Registerer
 	// Command is the one slash command that takes the bot's commands as its text
 	// ("/alertengine status checkout"); default "/alertengine". Slash commands named after
 	// a bot command ("/status") are taken as they are.
@@ -155,6 +159,7 @@ type Adapter struct {
 	api  *slackapi.Client
 	// events claims each event for one handling across replicas.
 	events *claim.Claims
+	m      *metrics
 	// work bounds concurrent handling; pending counts the handlings not yet done.
 	work    chan struct{}
 	pending sync.WaitGroup
@@ -199,6 +204,9 @@ func New(opts Options) (*Adapter, error) {
 		return nil, fmt.Errorf("slack: %w", err)
 	}
 	a.events = events
+	if a.m, err = newMetrics(opts.Registry); err != nil {
+		return nil, err
+	}
 	a.api = slackapi.New(opts.Token.Reveal(),
 		slackapi.OptionAPIURL(opts.APIURL),
 		slackapi.OptionHTTPClient(opts.HTTPClient),
@@ -264,7 +272,16 @@ func call[T any](ctx context.Context, a *Adapter, method string, fn func(ctx con
 			return v, nil
 		}
 		var limited *slackapi.RateLimitedError
-		if !errors.As(err, &limited) {
+		isLimited := errors.As(err, &limited)
+		switch code := apiError(err); {
+		case isLimited:
+			a.m.apiErrors.WithLabelValues(method, "ratelimited").Inc()
+		case code != "":
+			a.m.apiErrors.WithLabelValues(method, code).Inc()
+		default:
+			a.m.apiErrors.WithLabelValues(method, "transport").Inc()
+		}
+		if !isLimited {
 			if code := apiError(err); slices.Contains(refusedErrors, code) {
 				return v, fmt.Errorf("slack %s: %w: %w", method, channel.ErrRefused, err)
 			}

@@ -102,12 +102,13 @@ func (a *Adapter) verified(w http.ResponseWriter, r *http.Request) ([]byte, bool
 		err = v.Ensure()
 	}
 	if err != nil {
-		why := "bad signature"
+		why, reason := "bad signature", "signature"
 		if errors.Is(err, slackapi.ErrExpiredTimestamp) {
-			why = "timestamp outside five minutes"
+			why, reason = "timestamp outside five minutes", "stale"
 		} else if errors.Is(err, slackapi.ErrMissingHeaders) {
-			why = "no signature"
+			why, reason = "no signature", "unsigned"
 		}
+		a.m.refused.WithLabelValues(reason).Inc()
 		a.log.Warn("slack request refused", "path", r.URL.Path, "why", why, "remote", r.RemoteAddr)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return nil, false
@@ -223,19 +224,27 @@ func (a *Adapter) handle(ctx context.Context, h conversation.Handler, ev *event)
 	}
 	switch outcome {
 	case claim.Handled:
+		a.m.events.WithLabelValues(ev.kind(), "duplicate").Inc()
 		a.log.Debug("slack event already handled", "key", ev.key)
 		return nil
 	case claim.Busy:
+		a.m.events.WithLabelValues(ev.kind(), "duplicate").Inc()
 		a.log.Info("slack event being handled elsewhere", "key", ev.key)
 		return nil
 	}
 	if ev.refuse != "" {
+		a.m.events.WithLabelValues(ev.kind(), "refused").Inc()
 		a.log.Warn("slack button press refused", "chat", ev.in.Chat.ID, "user", ev.in.User.ID)
 		a.toast(ctx, ev.press, ev.refuse)
 		a.settle(ctx, cl)
 		return nil
 	}
 	reply, err := a.dispatch(ctx, h, ev.in)
+	result := "handled"
+	if err != nil {
+		result = "failed"
+	}
+	a.m.events.WithLabelValues(ev.kind(), result).Inc()
 	if err != nil {
 		a.log.Error("engine failed on a slack event", "chat", ev.in.Chat.ID, "pressed", ev.in.Pressed(), "err", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/alertengine/alertengine/bot/slack/slacktest"
 	"github.com/alertengine/alertengine/conversation"
 )
@@ -279,6 +281,9 @@ func TestAPressTheEngineFailsOnOrCannotTakeIsAnsweredPlainly(t *testing.T) {
 	}
 	if e := fake.Ephemerals(general, alice); len(e) != 1 || e[0].Text != toastStale {
 		t.Fatalf("alice was shown %+v", e)
+	}
+	if f, r := testutil.ToFloat64(a.m.events.WithLabelValues("press", "failed")), testutil.ToFloat64(a.m.events.WithLabelValues("press", "refused")); f != 1 || r != 1 {
+		t.Errorf("press outcomes counted: failed %v, refused %v; want 1 and 1", f, r)
 	}
 }
 

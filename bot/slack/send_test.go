@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/alertengine/alertengine/bot/channel"
 	"github.com/alertengine/alertengine/bot/slack/slacktest"
 	"github.com/alertengine/alertengine/conversation"
@@ -209,6 +211,9 @@ func TestRateLimitIsWaitedOutPerMethod(t *testing.T) {
 	}
 	if took := sl.all(); len(took) != 2 || took[0] != 7*time.Second {
 		t.Fatalf("waited %v, want Retry-After (7s) twice", took)
+	}
+	if n := testutil.ToFloat64(a.m.apiErrors.WithLabelValues("chat.postMessage", "ratelimited")); n != 2 {
+		t.Errorf("rate-limited calls counted %v, want 2", n)
 	}
 
 	fake.RateLimit("chat.postMessage", maxRetries+1, 1)

@@ -48,7 +48,7 @@ func build(d channel.Deps) (channel.Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts.Redis, opts.KeyPrefix, opts.Logger = d.Redis, d.KeyPrefix, d.Logger
+	opts.Redis, opts.KeyPrefix, opts.Logger, opts.Registry = d.Redis, d.KeyPrefix, d.Logger, d.Registry
 	if d.Clock != nil {
 		opts.Now = d.Clock
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/alertengine/alertengine/bot/slack/slacktest"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestParseChatAndPerson(t *testing.T) {
@@ -86,6 +87,18 @@ func TestSpecReadsItsOwnVariablesAndNeverLogsSecrets(t *testing.T) {
 	}
 	if rs := ad.Routes(newRecorder("")); len(rs) != 3 {
 		t.Fatalf("routes %+v", rs)
+	}
+	// The adapter's metrics are in the registry it was given.
+	reg := d.Registry.(*prometheus.Registry)
+	code, _, err := fake.Send(serve(t, ad.(*Adapter), newRecorder("")), fake.URLVerification("x"), slacktest.Sign{Secret: "forged"})
+	if err != nil || code != 401 {
+		t.Fatalf("forged: %d %v", code, err)
+	}
+	if n := testutil.ToFloat64(ad.(*Adapter).m.refused.WithLabelValues("signature")); n != 1 {
+		t.Errorf("refused signature counter %v, want 1", n)
+	}
+	if n, err := testutil.GatherAndCount(reg, "alertengine_slack_requests_refused_total"); err != nil || n != 1 {
+		t.Errorf("the registry holds %d series (%v)", n, err)
 	}
 	opts, _ := OptionsFromEnv(lookup)
 	for _, shown := range []string{fmt.Sprintf("%v %+v %#v", opts, opts, opts), logs.String()} {
