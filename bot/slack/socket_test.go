@@ -101,3 +101,24 @@ func TestRunWithoutAnAppTokenReturnsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSocketModeReconnectsWhenSlackAsksIt(t *testing.T) {
+	a, fake, _ := newAdapter(t, func(o *Options) { o.AppToken = slacktest.AppToken; o.SigningSecret = "" })
+	r := newRecorder("")
+	runSocket(t, a, fake, r)
+	fake.Disconnect()
+	if err := fake.WaitOpened(2, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	_, ds := fake.Say("D"+alice[1:], alice, "status", "")
+	id, err := fake.Envelope(ds[0], 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.WaitAck(id, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitCalls(t, a, r, 1); got[0].Text != "/status" || !got[0].Direct {
+		t.Fatalf("after reconnecting: %+v", got)
+	}
+}

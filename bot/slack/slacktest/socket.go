@@ -16,7 +16,9 @@ import (
 type sockets struct {
 	mu    sync.Mutex
 	conns []*sockConn
-	acks  map[string]bool
+	// opened counts every connection ever made.
+	opened int
+	acks   map[string]bool
 	seq   int
 	cond  *sync.Cond
 }
@@ -60,6 +62,7 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	s.sock.mu.Lock()
 	s.sock.conns = append(s.sock.conns, c)
+	s.sock.opened++
 	s.sock.cond.Broadcast()
 	s.sock.mu.Unlock()
 	defer s.sock.drop(c)
@@ -107,6 +110,12 @@ func (s *Server) WaitSocket(d time.Duration) error {
 	return s.sock.wait(d, func() bool { return len(s.sock.conns) > 0 }, ErrNoSocket)
 }
 
+// WaitOpened waits until n connections were opened in all (a client reconnecting after
+// Disconnect opens a new one), or d passes.
+func (s *Server) WaitOpened(n int, d time.Duration) error {
+	return s.sock.wait(d, func() bool { return s.sock.opened >= n && len(s.sock.conns) > 0 }, fmt.Errorf("slacktest: fewer than %d socket mode connections", n))
+}
+
 // Envelope sends d over Socket Mode as Slack does (envelope_id, type, payload;
 // retry_attempt on a redelivery) and returns its envelope id.
 func (s *Server) Envelope(d Delivery, retry int) (string, error) {
@@ -115,7 +124,7 @@ func (s *Server) Envelope(d Delivery, retry int) (string, error) {
 		s.sock.mu.Unlock()
 		return "", ErrNoSocket
 	}
-	c := s.sock.conns[0]
+	c := s.sock.conns[len(s.sock.conns)-1]
 	s.sock.seq++
 	id := fmt.Sprintf("env-%06d", s.sock.seq)
 	s.sock.mu.Unlock()
