@@ -19,8 +19,8 @@ type sockets struct {
 	// opened counts every connection ever made.
 	opened int
 	acks   map[string]bool
-	seq   int
-	cond  *sync.Cond
+	seq    int
+	cond   *sync.Cond
 }
 
 type sockConn struct {
