@@ -64,10 +64,9 @@ func render(msg conversation.Message) (rendered, error) {
 		r.image = msg.Image
 	}
 	if len(sections) == 0 && len(actions) == 0 {
-		if r.image == nil {
-			return rendered{}, ErrEmptyMessage
-		}
-		return r, nil
+		// An image alone would be a file message, which cannot be edited or carry
+		// buttons: the engine always sends text with its chart.
+		return rendered{}, ErrEmptyMessage
 	}
 	// Sections fill messages of 50 blocks; the actions go with the last sections.
 	var cur []slackapi.Block

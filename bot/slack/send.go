@@ -137,9 +137,6 @@ func (a *Adapter) deliver(ctx context.Context, chat, root string, r rendered) (f
 		}
 		a.upload(ctx, imgCh, thread, r.image)
 	}
-	if first == "" {
-		return "", "", ErrEmptyMessage
-	}
 	return first, last, nil
 }
 

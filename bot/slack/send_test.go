@@ -283,3 +283,18 @@ func TestAReplyWhoseRootIsGoneStillArrives(t *testing.T) {
 		t.Fatalf("message %+v", m)
 	}
 }
+
+func TestAnImageAloneOrNothingIsRefused(t *testing.T) {
+	a, fake, _ := newAdapter(t)
+	for _, m := range []conversation.Message{
+		{Image: &conversation.Image{PNG: tinyPNG(t)}},
+		{Blocks: []conversation.Block{{Text: " \n\t"}}},
+	} {
+		if _, err := a.Post(t.Context(), conversation.Thread{Chat: chat(general)}, m); !errors.Is(err, ErrEmptyMessage) {
+			t.Errorf("%+v: err %v", m, err)
+		}
+	}
+	if n := len(fake.Messages(general)) + len(fake.Uploaded()); n != 0 {
+		t.Fatalf("%d things reached Slack", n)
+	}
+}
