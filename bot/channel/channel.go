@@ -145,3 +145,16 @@ func Secret(lookup Lookup, name string) (config.Secret, error) {
 	}
 	return config.Secret(s), nil
 }
+
+// Sleep waits d, or until ctx ends (returning its cause): the wait adapters use by
+// default between retries, such as out of a platform's rate limit.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
