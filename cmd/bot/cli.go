@@ -37,6 +37,7 @@ func commands() []command {
 		{"verify", "--tenant T | --file EXPORT.jsonl | --bundle FILE | --consistency FILE [--key V] [--witness V]", "verify a ledger hash chain and its signed checkpoint, or an incident bundle / consistency proof offline", runVerify},
 		{"export", "--tenant T --incident ID --format jsonl|md|pdf [--out FILE]", "auditor's export: JSONL + signed checkpoint, a Markdown report, or the one-page PDF (+ its bundle)", runExport},
 		{"prove", "--tenant T --incident ID | --tenant T --checkpoint | --consistency OLD NEW [--out FILE]", "incident bundle with Merkle inclusion proofs, signed checkpoint note, or consistency proof", runProve},
+		{"verify-receipt", "FILE [--key KEY] [--action-hash H] [--tenant T]", "check an agent approval's signed receipt offline: signature, action binding, expiry", runVerifyReceipt},
 		{"keys", "", "print the ledger's checkpoint-note verifier key (for auditors and witnesses)", runKeys},
 		{"witness", "--name N --key FILE --log-key V --state FILE --file REQ [--init]", "cosign a checkpoint only if consistent with the last one this witness cosigned", runWitness},
 		{"enroll", "--tenant T --name NAME [--role approver|viewer] [--revoke]", "print a one-time code that links a chat identity to NAME (10 min); --revoke unlinks NAME's accounts", runEnroll},
