@@ -245,6 +245,12 @@ func (g *Gate) open(ctx context.Context, tok Token, t *conversation.Tenant, q Re
 	if rec.External {
 		data["external"] = "true"
 	}
+	// Who runs the action once approved: the executor (the tenant's recovery webhook)
+	// only when the agent asked it to; otherwise the executor refuses to prepare it.
+	data["runs"] = "agent"
+	if rec.Execute {
+		data["runs"] = "executor"
+	}
 	if q.Incident != "" {
 		data["about"] = q.Incident
 	}

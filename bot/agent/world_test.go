@@ -19,6 +19,7 @@ import (
 	"github.com/alertengine/alertengine/conversation/approval"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
+	"github.com/redis/go-redis/v9"
 )
 
 // chat is an in-memory chat platform with Telegram's capabilities: it keeps every
@@ -103,15 +104,17 @@ const (
 )
 
 type world struct {
-	t    *testing.T
-	mu   sync.Mutex
-	now  time.Time
-	led  *ledger.Ledger
-	eng  *conversation.Engine
-	gate *agent.Gate
-	tg   *chat
-	srv  *httptest.Server
-	key  ed25519.PrivateKey
+	t      *testing.T
+	mu     sync.Mutex
+	now    time.Time
+	led    *ledger.Ledger
+	eng    *conversation.Engine
+	gate   *agent.Gate
+	tg     *chat
+	srv    *httptest.Server
+	key    ed25519.PrivateKey
+	rc     *redis.Client
+	prefix string
 }
 
 func (w *world) clock() time.Time {
@@ -129,7 +132,7 @@ func (w *world) advance(d time.Duration) {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	rc, prefix := ledgertest.Redis(t)
-	w := &world{t: t, now: time.Now().UTC().Truncate(time.Second), tg: &chat{}}
+	w := &world{t: t, now: time.Now().UTC().Truncate(time.Second), tg: &chat{}, rc: rc, prefix: prefix}
 	led, err := ledger.New(ledger.Options{Store: ledger.NewRedisStore(rc, prefix), Clock: w.clock})
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,9 @@ var (
 	ErrBadExecution = errors.New("bad execution")
 	// ErrNotAuthorized: the incident is not in stage AUTHORIZED.
 	ErrNotAuthorized = errors.New("incident is not authorized")
+	// ErrRunByAgent: the incident is an AI agent's approval request for an action the
+	// agent runs itself (its detect entry says runs=agent); the executor never calls it.
+	ErrRunByAgent = errors.New("the requesting agent runs this action itself")
 )
 
 // Execution is one approved recovery to deliver to a tenant's webhook. Its JSON form is
@@ -86,6 +89,9 @@ func (e *Executor) Prepare(ctx context.Context, tenant, incident string) (Execut
 	}
 	if in.Stage != ledger.Authorized {
 		return Execution{}, fmt.Errorf("prepare %s: %w (it is %s)", incident, ErrNotAuthorized, in.Stage)
+	}
+	if len(hist) > 0 && hist[0].Data["runs"] == "agent" {
+		return Execution{}, fmt.Errorf("prepare %s: %w", incident, ErrRunByAgent)
 	}
 	x := Execution{
 		Tenant:         tenant,
