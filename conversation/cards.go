@@ -179,18 +179,25 @@ type cardInput struct {
 func incidentCard(c cardInput) Message {
 	f := detectionFacts(c.hist)
 	var b []Block
-	b = append(b, Block{Title, fmt.Sprintf("🚨 %s %s — %s", c.in.Service, severity(f), c.in.ID)})
-	if f.unreachable != "" {
+	req, fromAgent := agentRequest(c.hist)
+	if fromAgent {
+		b = append(b, agentRequestBlocks(c.in, req)...)
+	} else {
+		b = append(b, Block{Title, fmt.Sprintf("🚨 %s %s — %s", c.in.Service, severity(f), c.in.ID)})
+	}
+	switch {
+	case fromAgent:
+	case f.unreachable != "":
 		// Health 0/100 and 0% errors would be no measurement: say why there is none.
 		b = append(b, Block{Plain, "Unreachable: " + firstLine(f.unreachable, ledger.MaxTextRunes)})
-	} else {
+	default:
 		b = append(b, measuredLine(f, c.in.Reason))
 	}
 	p := c.proposal
 	switch {
 	case p == nil && c.in.Stage == ledger.Detected:
 		b = append(b, Block{Muted, "No recovery action is proposed yet."})
-	case p == nil:
+	case p == nil, fromAgent:
 	case p.Dissent():
 		b = append(b, Block{Bold, "The lenses disagree:"})
 		for _, t := range p.Theories {
@@ -341,4 +348,34 @@ func helpFor(words bool) Message {
 		m.Blocks[len(m.Blocks)-1] = Block{Muted, "Type the words without a slash (any case). Anything else is a question about your most recent incident (or the one you reply to, or name: INC-7F3): \"why?\", \"what changed?\", \"show p95\", \"who approved?\""}
 	}
 	return m
+}
+
+// agentRequest returns the detect entry's data of an incident that is an AI agent's
+// approval request (opened through the agent API).
+func agentRequest(h []ledger.Entry) (map[string]string, bool) {
+	if len(h) == 0 || h[0].Event != ledger.Detect || h[0].Data["agent"] == "" || h[0].Data["approval_id"] == "" {
+		return nil, false
+	}
+	return h[0].Data, true
+}
+
+// agentRequestBlocks say who asks and what, the agent's words quoted as data: they are
+// shown, never read as instructions, and the buttons come from the proposal alone.
+func agentRequestBlocks(in ledger.Incident, d map[string]string) []Block {
+	runs := "The recovery webhook runs it once approved."
+	if d["runs"] == "agent" {
+		runs = "The agent runs it itself once approved, once, with a signed receipt."
+	}
+	b := []Block{
+		{Title, fmt.Sprintf("🤖 Agent %s asks to run %s — %s", d["agent"], in.Action, in.ID)},
+		{Muted, "What follows is the agent's own text, shown as data:"},
+		{Plain, "Summary: " + firstLine(d["summary"], 500)},
+	}
+	if p := d["params"]; p != "" && p != "null" {
+		b = append(b, Block{Code, firstLine(p, 300)})
+	}
+	if r := d["about"]; r != "" {
+		b = append(b, Block{Plain, "About incident " + firstLine(r, 20)})
+	}
+	return append(b, Block{Muted, runs})
 }

@@ -273,7 +273,7 @@ func (e *Engine) present(ctx context.Context, tenant, incident string, again boo
 		offers := make([]approval.Offer, len(ci.proposal.Offers))
 		for i, o := range ci.proposal.Offers {
 			a, _ := t.Action(o.Action)
-			offers[i] = approval.Offer{Tenant: tenant, Incident: incident, Action: o.Action, HighRisk: a.HighRisk,
+			offers[i] = approval.Offer{Tenant: tenant, Incident: incident, Action: o.Action, HighRisk: a.HighRisk || ci.proposal.HighRisk,
 				PolicyVersion: t.PolicyVersion, Theory: o.Theory, Evidence: Evidence(card)}
 		}
 		refs, err := e.o.Approvals.Issue(ctx, t.ApprovalTTL, offers...)

@@ -33,6 +33,9 @@ type Proposal struct {
 	// Unavailable names the lenses that gave no valid diagnosis and why ("lens A
 	// (llama3.1) timed out").
 	Unavailable []string `json:"unavailable,omitempty"`
+	// HighRisk asks two approvers for every offer, whatever the actions' own risk (an
+	// AI agent's request marked high risk; an agent can raise the risk, never lower it).
+	HighRisk bool `json:"high_risk,omitempty"`
 }
 
 // Offer is an action a card offers.

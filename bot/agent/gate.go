@@ -181,7 +181,7 @@ func (g *Gate) Create(ctx context.Context, tok Token, q Request) (Status, bool, 
 	}
 	rec := record{ID: id, Tenant: tok.Tenant, Agent: tok.Agent, Action: q.Action, ActionHash: hash, External: external,
 		Execute: q.Execute, ExpiresIn: int64(exp / time.Second), CreatedAt: g.o.Clock().UTC()}
-	if err := g.open(ctx, tok, t, q, conf.HighRisk, &rec); err != nil {
+	if err := g.open(ctx, tok, t, q, conf.HighRisk || q.Risk == "high", &rec); err != nil {
 		g.o.Logger.Warn("agent request not recorded", "tenant", tok.Tenant, "agent", tok.Agent, "err", err)
 		// Nothing half-done is left for the key: a retry starts afresh.
 		g.o.Redis.Del(context.WithoutCancel(ctx), idem)
@@ -262,7 +262,7 @@ func (g *Gate) open(ctx context.Context, tok Token, t *conversation.Tenant, q Re
 	rec.Incident = det.Incident
 	p := conversation.Proposal{
 		Theories: []conversation.Theory{{Lens: tok.Actor(), Summary: clip(q.Summary, MaxSummary), Action: q.Action, Confidence: 1}},
-		Agree:    true, Offers: []conversation.Offer{{Action: q.Action}},
+		Agree:    true, Offers: []conversation.Offer{{Action: q.Action}}, HighRisk: highRisk,
 	}
 	if _, err := g.o.Ledger.Record(ctx, ledger.Entry{Tenant: tok.Tenant, Incident: det.Incident, Event: ledger.Propose, Actor: actor,
 		Action: q.Action, Confidence: 1, Reason: "requested by agent " + tok.Agent, Data: p.Data()}); err != nil {

@@ -59,7 +59,7 @@ func TestRequestBecomesCardAndApprovalIsConsumedOnce(t *testing.T) {
 	if got := labels(card); !slices.Equal(got, []string{"Approve scale_up", "Reject", "Details"}) {
 		t.Fatalf("card buttons %v", got)
 	}
-	if s := text(card); !strings.Contains(s, "agent:sre-bot") || !strings.Contains(s, "checkout p95 is 2.8 s; add two replicas") {
+	if s := text(card); !strings.Contains(s, "Agent sre-bot asks to run scale_up") || !strings.Contains(s, "checkout p95 is 2.8 s; add two replicas") {
 		t.Fatalf("card does not say who asks and what:\n%s", s)
 	}
 	// Nothing decided yet: a short long-poll answers pending.
@@ -263,6 +263,25 @@ func TestHighRiskNeedsTwoApprovers(t *testing.T) {
 	w.press(secondUser, card, "Approve")
 	_, s := w.call("GET", "/v1/approvals/"+st["id"].(string)+"?wait=2s", acmeSecret, nil)
 	if s["status"] != agent.Approved || len(anyStrings(s["approvers"])) != 2 {
+		t.Fatalf("after two approvers: %v", s)
+	}
+}
+
+func TestAgentCanRaiseRiskToTwoApprovers(t *testing.T) {
+	w := newWorld(t)
+	q := scaleUp("hr")
+	q["risk"] = "high"
+	code, st := w.request(acmeSecret, q)
+	if code != http.StatusCreated {
+		t.Fatalf("POST: %d %v", code, st)
+	}
+	card := w.card(st["incident"].(string))
+	w.press(approverUser, card, "Approve")
+	if _, s := w.call("GET", "/v1/approvals/"+st["id"].(string), acmeSecret, nil); s["status"] != agent.Pending {
+		t.Fatalf("a high-risk request after one approver: %v", s)
+	}
+	w.press(secondUser, card, "Approve")
+	if _, s := w.call("GET", "/v1/approvals/"+st["id"].(string)+"?wait=2s", acmeSecret, nil); s["status"] != agent.Approved {
 		t.Fatalf("after two approvers: %v", s)
 	}
 }
