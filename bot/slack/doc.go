@@ -24,8 +24,8 @@
 // most 3,000 characters; a longer line is cut, between runes and never inside an entity,
 // with "…". Buttons become actions blocks of at most three; a label is cut to 75
 // characters; a value (Button.Data) over 2,000 bytes is refused before anything is sent.
-// An approval button (its data an approval reference) is styled primary and opens a
-// confirm dialog first. No link or media previews are unfurled.
+// An approval button (its data an approval reference) is styled primary; one the engine
+// marks with a Confirm question (a high-risk action) opens a confirm dialog first. No link or media previews are unfurled.
 //
 // # Inbound
 //

@@ -275,8 +275,8 @@ func pack(lines []string) []string {
 }
 
 // renderButtons lays the buttons out as actions blocks, one per row of at most three,
-// refusing values Slack would refuse or change. An approval button asks for a
-// confirmation first: pressing it runs an action on a production service.
+// refusing values Slack would refuse or change. An approval is the primary button; one
+// the engine marks with a Confirm question (a high-risk action) asks it first.
 func renderButtons(rows [][]conversation.Button) ([]slackapi.Block, error) {
 	var out []slackapi.Block
 	for ri, row := range rows {
@@ -295,7 +295,9 @@ func renderButtons(rows [][]conversation.Button) ([]slackapi.Block, error) {
 				btn := slackapi.NewButtonBlockElement(id, b.Data, slackapi.NewTextBlockObject(slackapi.PlainTextType, clip(label, maxButtonText), true, false))
 				if approval.ValidRef(b.Data) {
 					btn.Style = slackapi.StylePrimary
-					btn.Confirm = confirmOf(label)
+				}
+				if b.Confirm != "" {
+					btn.Confirm = confirmOf(b.Confirm)
 				}
 				elems = append(elems, btn)
 			}
@@ -308,9 +310,9 @@ func renderButtons(rows [][]conversation.Button) ([]slackapi.Block, error) {
 	return out, nil
 }
 
-// confirmOf is the dialog Slack shows before an approval press is sent.
-func confirmOf(label string) *slackapi.ConfirmationBlockObject {
-	text := clip(label, maxConfirmText-80) + ": it runs as soon as every approval it needs is given."
+// confirmOf is the dialog Slack shows before a high-risk approval press is sent.
+func confirmOf(question string) *slackapi.ConfirmationBlockObject {
+	text := clip(strings.Join(strings.Fields(clean(question)), " "), maxConfirmText)
 	return slackapi.NewConfirmationBlockObject(
 		slackapi.NewTextBlockObject(slackapi.PlainTextType, "Approve this action?", false, false),
 		slackapi.NewTextBlockObject(slackapi.PlainTextType, text, false, false),

@@ -26,7 +26,7 @@ func card() conversation.Message {
 			{Style: conversation.Muted, Text: "Nothing runs without your approval."},
 		},
 		Buttons: [][]conversation.Button{{
-			{Label: "Approve restart_workers", Data: ref},
+			{Label: "Approve restart_workers", Data: ref, Confirm: "restart_workers is a high-risk action."},
 			{Label: "Reject", Data: "/reject INC-7F3"},
 			{Label: "Details", Data: "/details INC-7F3"},
 		}},
@@ -59,8 +59,8 @@ func TestCardIsAThreadRootWithButtonsAndTheChartInItsThread(t *testing.T) {
 	if len(bs) != 3 {
 		t.Fatalf("buttons %+v", bs)
 	}
-	if bs[0].Value != ref || bs[0].Confirm == nil || bs[0].Style != "primary" {
-		t.Errorf("approval button %+v: want the reference as value, a confirm dialog, primary", bs[0])
+	if bs[0].Value != ref || bs[0].Confirm == nil || bs[0].Confirm.Text == nil || bs[0].Confirm.Text.Text != "restart_workers is a high-risk action." || bs[0].Style != "primary" {
+		t.Errorf("approval button %+v: want the reference as value, the engine's confirm question, primary", bs[0])
 	}
 	if bs[1].Value != "/reject INC-7F3" || bs[1].Confirm != nil || bs[2].Value != "/details INC-7F3" {
 		t.Errorf("command buttons %+v %+v", bs[1], bs[2])
