@@ -265,8 +265,9 @@ func (e *Engine) present(ctx context.Context, tenant, incident string, again boo
 	if err != nil {
 		return fmt.Errorf("present %s: %w", incident, err)
 	}
-	ci := cardInput{in: in, hist: hist, now: e.o.Clock(), highRisk: func(a string) bool { x, _ := t.Action(a); return x.HighRisk }}
+	ci := cardInput{in: in, hist: hist, now: e.o.Clock()}
 	ci.proposal = latestProposal(hist)
+	ci.highRisk = func(a string) bool { x, _ := t.Action(a); return x.HighRisk || (ci.proposal != nil && ci.proposal.HighRisk) }
 	ci.commits = e.commits(ctx, tenant, in.Service, in.OpenedAt)
 	card := incidentCard(ci)
 	if in.Stage == ledger.Validated && ci.proposal != nil && len(ci.proposal.Offers) > 0 {

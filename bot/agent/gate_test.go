@@ -276,6 +276,9 @@ func TestAgentCanRaiseRiskToTwoApprovers(t *testing.T) {
 		t.Fatalf("POST: %d %v", code, st)
 	}
 	card := w.card(st["incident"].(string))
+	if b := card.Buttons[0][0]; !strings.Contains(b.Confirm, "high-risk") {
+		t.Fatalf("the Approve button of a high-risk request asks no confirmation: %+v", b)
+	}
 	w.press(approverUser, card, "Approve")
 	if _, s := w.call("GET", "/v1/approvals/"+st["id"].(string), acmeSecret, nil); s["status"] != agent.Pending {
 		t.Fatalf("a high-risk request after one approver: %v", s)
