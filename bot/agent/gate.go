@@ -37,12 +37,18 @@ type Options struct {
 	// Tenant returns a tenant's conversation config (actions, policy version).
 	Tenant    func(id string) (*conversation.Tenant, bool)
 	Presenter Presenter
+	// Status and Commits, when set, feed the MCP tools service_status and get_incident.
+	Status  conversation.StatusSource
+	Commits conversation.CommitSource
 	// Trees, when set, gives the tenant's Merkle tree head that a receipt cites.
 	Trees  ledger.TreeStore
 	Clock  func() time.Time
 	Logger *slog.Logger
 	// Poll is how often a long-poll looks at the ledger (default 200ms).
 	Poll time.Duration
+	// ProgressEvery is how often an MCP request_approval that waits tells its client it
+	// still waits (default 5s).
+	ProgressEvery time.Duration
 }
 
 // Gate serves agents' approval requests.
@@ -70,6 +76,9 @@ func New(o Options) (*Gate, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.ProgressEvery <= 0 {
+		o.ProgressEvery = 5 * time.Second
 	}
 	if o.Poll <= 0 {
 		o.Poll = 200 * time.Millisecond

@@ -170,7 +170,7 @@ func newWorld(t *testing.T) *world {
 	}
 	_, w.key, _ = ed25519.GenerateKey(nil)
 	w.gate, err = agent.New(agent.Options{Redis: rc, KeyPrefix: prefix, Ledger: led, Tokens: toks, Key: w.key, Clock: w.clock,
-		Presenter: w.eng, Poll: 10 * time.Millisecond,
+		Presenter: w.eng, Poll: 10 * time.Millisecond, ProgressEvery: 100 * time.Millisecond,
 		Tenant: func(id string) (*conversation.Tenant, bool) {
 			for i := range tenants {
 				if tenants[i].ID == id {
