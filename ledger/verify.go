@@ -181,9 +181,9 @@ type Report struct {
 	Tenant string
 	// Entries is how many entries the chain holds; Size is the seq of its last one, what
 	// a checkpoint covers. They differ only after a loss marker skipped seqs.
-	Entries    uint64
-	Size       uint64
-	TailHash   string
+	Entries  uint64
+	Size     uint64
+	TailHash string
 	// Losses are the chain's loss markers, in order.
 	Losses     []LossMarker
 	Checkpoint *Checkpoint
