@@ -81,6 +81,7 @@ for i = 1, n do
   local seq, js, hash, inc, from, to, svc = ARGV[k], ARGV[k+1], ARGV[k+2], ARGV[k+3], ARGV[k+4], ARGV[k+5], ARGV[k+6]
   if inc == '' then
     redis.call('XADD', KEYS[1], seq .. '-0', 'e', js)
+    redis.call('HSET', KEYS[8], 'loss', string.format('%d', tonumber(ARGV[tb]) + i - 1) .. ':' .. seq)
   else
     local cur = redis.call('HGET', KEYS[3], inc) or '-'
     if cur ~= from then grow(i-1) return {i-1, 2, cur} end

@@ -150,6 +150,7 @@ func (m *MemStore) Append(ctx context.Context, tenant string, tail Tail, entries
 		e := entries[i]
 		if e.Incident == "" { // a loss marker: of the chain, of no incident
 			mt.entries = append(mt.entries, e)
+			mt.merkle.lossLeaf, mt.merkle.lossSeq = mt.merkle.leaves, e.Seq
 			mt.merkle.add(e.Seq, leaves[i])
 			continue
 		}
