@@ -194,6 +194,9 @@ func WriteReport(w io.Writer, in Incident, entries []Entry, rep Report, verr err
 		fmt.Fprintf(&b, "**The chain does NOT verify:** %s\n", mdEscape(verr.Error()))
 	} else {
 		fmt.Fprintf(&b, "The tenant's chain verifies: %d entries, tail `%s`.\n", rep.Entries, short(rep.TailHash))
+		for _, m := range rep.Losses {
+			fmt.Fprintf(&b, "%s\n", m.Describe())
+		}
 		if rep.Checkpoint != nil {
 			fmt.Fprintf(&b, "Signed checkpoint: %d entries at %s, key `%s`.\n", rep.Checkpoint.Size, rep.Checkpoint.At.UTC().Format(time.RFC3339), rep.Checkpoint.PublicKey)
 		}

@@ -188,3 +188,15 @@ func checkMarker(e *Entry, last uint64, trusted ed25519.PublicKey, hashAt func(u
 	}
 	return m, ""
 }
+
+// Describe is one line for people: where the chain continues past a loss, what it lost and
+// which signed checkpoint it continues.
+func (m LossMarker) Describe() string {
+	lost := "no seq skipped (the chain was replaced)"
+	if m.LostFrom <= m.LostTo {
+		lost = fmt.Sprintf("entries %d–%d lost", m.LostFrom, m.LostTo)
+	}
+	cp := m.Checkpoint
+	return fmt.Sprintf("Loss marker at entry %d: %s; continues the checkpoint signed %s (%d entries, tail %s).",
+		m.Seq, lost, cp.At.UTC().Format(time.RFC3339), cp.Size, short(cp.TailHash))
+}
