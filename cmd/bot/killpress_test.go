@@ -202,10 +202,47 @@ func post(ctx context.Context, url, body string, header map[string]string) int {
 // its read of the approval is held at the Redis proxy in front of it, so the kill lands
 // there every run. Telegram redelivers the same update to replica B. B answers 500 while
 // A's claim is live (so Telegram delivers again rather than the press being dropped);
-// once the claim's lease lapses, B handles it: the presser gets an answer, the recovery
-// webhook is called exactly once with the approval's Idempotency-Key, and the ledger
-// verifies with one authorization.
+// once the claim's lease lapses, B handles it: the presser is told it was approved, the
+// recovery webhook is called exactly once with the approval's Idempotency-Key, and the
+// ledger verifies with one authorization.
 func TestReplicaKilledMidPressOnTheFullServe(t *testing.T) {
+	killPress(t, killAt{
+		hold:     func(ref string) redisfault.Match { return redisfault.Command("MGET", "tok:"+ref) },
+		stage:    ledger.Validated,
+		approved: true,
+	})
+}
+
+// TestReplicaKilledAfterItsAuthorizationMidPress: as above, but A is killed after Redis
+// applied its AUTHORIZED entry (the reply to that append is held at the proxy): the
+// approval is used, the incident authorized, nothing enqueued to run and the presser not
+// answered. B's handling of the redelivery answers the presser (the approval was used:
+// a recorded refusal), and A, restarted as a supervisor would, finishes the execution:
+// the webhook is still called exactly once, with the approval's key.
+func TestReplicaKilledAfterItsAuthorizationMidPress(t *testing.T) {
+	killPress(t, killAt{
+		hold: func(string) redisfault.Match {
+			return redisfault.Any(redisfault.Command("EVALSHA", `"event":"authorize"`), redisfault.Command("EVAL", `"event":"authorize"`))
+		},
+		stage:   ledger.Authorized,
+		restart: true,
+	})
+}
+
+// killAt says where replica A dies in the press, and what follows.
+type killAt struct {
+	// hold matches the Redis command (of A's handling of the press of ref) whose reply is
+	// held while A is killed.
+	hold func(ref string) redisfault.Match
+	// stage is the incident's stage the kill leaves in Redis.
+	stage ledger.Stage
+	// approved: B's handling approves (else it answers with a recorded refusal).
+	approved bool
+	// restart: A is started again after B's handling (its start finishes half-done work).
+	restart bool
+}
+
+func killPress(t *testing.T, at killAt) {
 	if testing.Short() {
 		t.Skip("builds the bot and runs two serve processes: skipped with -short")
 	}
@@ -287,18 +324,27 @@ func TestReplicaKilledMidPressOnTheFullServe(t *testing.T) {
 
 	// A takes the press; its read of the approval (the approval's keys name the reference)
 	// is held at the proxy, and A is killed there.
-	held := proxy.Hold(redisfault.Command("MGET", "tok:"+data), 1)
+	held := proxy.Hold(at.hold(data), 1)
 	go post(context.Background(), a.base+"/telegram/webhook", string(press), hdr)
 	select {
 	case <-held.Reached():
 	case <-ctx.Done():
-		t.Fatalf("replica A never read the approval; its log:\n%s", a.logText())
+		t.Fatalf("replica A never reached the held command; its log:\n%s", a.logText())
 	}
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = a.cmd.Wait()
 	held.Release()
+	store := ledger.NewRedisStore(rc, prefix)
+	ids, err := store.Incidents(ctx, kpTenant)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("incidents %v, %v; want one", ids, err)
+	}
+	inc := ids[0]
+	if st, err := store.Stage(ctx, kpTenant, inc); err != nil || st != at.stage {
+		t.Fatalf("after the kill %s is %s (%v), want %s", inc, st, err, at.stage)
+	}
 
 	// Telegram redelivers to B. A's claim is still live: B must ask for a redelivery
 	// (a 2xx would drop the press), and must not have answered the presser yet.
@@ -334,17 +380,17 @@ func TestReplicaKilledMidPressOnTheFullServe(t *testing.T) {
 		t.Fatal("the press ended without an answer to the presser")
 	}
 
+	if at.restart {
+		startServe(t, bin, "A again", cfg, proxy.URL(), env)
+	}
 	// The action runs once, with the approval's key.
 	deadline := time.Now().Add(15 * time.Second)
-	for len(hook.calls()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(25 * time.Millisecond) // the executor's call arrives on its own time
-	}
-	store := ledger.NewRedisStore(rc, prefix)
-	inc := ""
-	if ids, err := store.Incidents(ctx, kpTenant); err == nil && len(ids) == 1 {
-		inc = ids[0]
-	} else {
-		t.Fatalf("incidents %v, %v; want one", ids, err)
+	for time.Now().Before(deadline) {
+		// The executor calls and records on its own time: wait for the EXECUTED entry.
+		if st, _ := store.Stage(ctx, kpTenant, inc); st == ledger.Executed {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
 	}
 	l, err := ledger.New(ledger.Options{Store: store})
 	if err != nil {
@@ -367,8 +413,11 @@ func TestReplicaKilledMidPressOnTheFullServe(t *testing.T) {
 	if len(calls) != 1 {
 		t.Errorf("the recovery webhook was called %d times with the same key, want once", len(calls))
 	}
-	if hook.bad != 0 {
-		t.Errorf("%d webhook calls with a bad signature", hook.bad)
+	hook.mu.Lock()
+	bad := hook.bad
+	hook.mu.Unlock()
+	if bad != 0 || in.Stage != ledger.Executed {
+		t.Errorf("%d webhook calls with a bad signature, stage %s; want none, EXECUTED", bad, in.Stage)
 	}
 	auths := 0
 	for _, e := range hist {
@@ -376,8 +425,20 @@ func TestReplicaKilledMidPressOnTheFullServe(t *testing.T) {
 			auths++
 		}
 	}
-	if auths != 1 || !strings.Contains(strings.ToLower(ans.Text), "approv") {
-		t.Errorf("%d authorizations, answer %q; want one, and the presser told it was approved", auths, ans.Text)
+	if auths != 1 {
+		t.Errorf("%d authorizations, want one", auths)
+	}
+	refusals := 0
+	for _, e := range hist {
+		if e.Event == ledger.RefusedPress {
+			refusals++
+		}
+	}
+	switch {
+	case at.approved && (!strings.Contains(strings.ToLower(ans.Text), "approv") || refusals != 0):
+		t.Errorf("answer %q, %d refusals recorded; want the presser told it was approved", ans.Text, refusals)
+	case !at.approved && (ans.Text == "" || refusals != 1):
+		t.Errorf("answer %q, %d refusals recorded; want the redelivered press answered and its refusal recorded once", ans.Text, refusals)
 	}
 	if _, err := ledger.VerifyStore(ctx, store, kpTenant, key.Public().(ed25519.PublicKey)); err != nil {
 		t.Errorf("ledger after the kill: %v", err)
