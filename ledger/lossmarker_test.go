@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -130,6 +131,18 @@ func TestWipeThenLossMarker(t *testing.T) {
 	xrep, _ := exportVerifies(t, store, "acme")
 	if xrep.Entries != 2 || xrep.Size != es[1].Seq || len(xrep.Losses) != 1 || xrep.Losses[0].Seq != es[0].Seq {
 		t.Fatalf("export report %+v", xrep)
+	}
+	in, hist, err := l2.Incident(ctx, "acme", next.Incident)
+	if err != nil || len(hist) != 1 {
+		t.Fatalf("the new incident's history: %d entries, %v; want its detect only (the marker is in no incident)", len(hist), err)
+	}
+	var md bytes.Buffer
+	if err := ledger.WriteReport(&md, in, hist, rep, nil); err != nil {
+		t.Fatal(err)
+	}
+	wantLine := fmt.Sprintf("Loss marker at entry %d: entries 1–%d lost; continues the checkpoint signed", es[0].Seq, es[0].Seq-1)
+	if !strings.Contains(md.String(), wantLine) {
+		t.Fatalf("the report does not say where the chain continues past the loss (%q):\n%s", wantLine, md.String())
 	}
 
 	// The tree covers the entries present: the marker is leaf 0, nothing is fabricated
