@@ -43,31 +43,39 @@ const (
 
 var kpTendai = telegramtest.User{ID: 71, FirstName: "Tendai", Username: "tendai"}
 
-// kpBinary builds the bot once per test binary run.
-var kpBinary = struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}{}
+// kpBinary is the bot built for the tests that run it: built once and shared while any
+// of them runs, removed when the last one ends.
+var kpBinary struct {
+	mu    sync.Mutex
+	users int
+	dir   string
+	path  string
+}
 
 func buildBot(t *testing.T) string {
 	t.Helper()
-	kpBinary.once.Do(func() {
-		kpBinary.dir, kpBinary.err = os.MkdirTemp("", "killpress-bot-*")
-		if kpBinary.err != nil {
-			return
-		}
-		kpBinary.path = filepath.Join(kpBinary.dir, "bot")
-		out, err := exec.Command("go", "build", "-o", kpBinary.path, ".").CombinedOutput()
+	kpBinary.mu.Lock()
+	defer kpBinary.mu.Unlock()
+	if kpBinary.users == 0 {
+		dir, err := os.MkdirTemp("", "bot-under-test-*")
 		if err != nil {
-			kpBinary.err = fmt.Errorf("go build: %v\n%s", err, out)
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "bot")
+		if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
+			os.RemoveAll(dir)
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
+		kpBinary.dir, kpBinary.path = dir, path
+	}
+	kpBinary.users++
+	t.Cleanup(func() {
+		kpBinary.mu.Lock()
+		defer kpBinary.mu.Unlock()
+		if kpBinary.users--; kpBinary.users == 0 {
+			os.RemoveAll(kpBinary.dir)
 		}
 	})
-	if kpBinary.err != nil {
-		t.Fatal(kpBinary.err)
-	}
-	t.Cleanup(func() { os.RemoveAll(kpBinary.dir) })
 	return kpBinary.path
 }
 
