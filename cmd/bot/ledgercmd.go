@@ -159,6 +159,9 @@ func runVerify(ctx context.Context, a *app, args []string) int {
 		return exitFailed
 	}
 	fmt.Fprintf(a.stdout, "ok: %d entries\n", rep.Entries)
+	for _, m := range rep.Losses {
+		fmt.Fprintln(a.stdout, m.Describe())
+	}
 	a.describeCheckpoint(rep)
 	return exitOK
 }
@@ -285,6 +288,9 @@ func runReplay(ctx context.Context, a *app, args []string) int {
 		return exitFailed
 	}
 	fmt.Fprintf(a.stdout, "chain: ok (%d entries)\n", rep.Entries)
+	for _, m := range rep.Losses {
+		fmt.Fprintln(a.stdout, m.Describe())
+	}
 	return exitOK
 }
 
@@ -367,7 +373,7 @@ func (a *app) keepExportCheckpoint(ctx context.Context, env config.Env, store le
 	}
 	sink, err := ledger.NewFileSink(path, key.Public().(ed25519.PublicKey))
 	if err == nil {
-		err = ledger.RecordCheckpoint(ctx, sink, store, key, rep.Tenant, rep.Entries, rep.TailHash, rep.Checkpoint.At)
+		err = ledger.RecordCheckpoint(ctx, sink, store, key, rep.Tenant, rep.Size, rep.TailHash, rep.Checkpoint.At)
 	}
 	if err != nil {
 		fmt.Fprintf(a.stderr, "bot export: the checkpoint file was not updated: %v\n", err)
