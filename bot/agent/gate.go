@@ -44,7 +44,7 @@ type Options struct {
 	Trees  ledger.TreeStore
 	Clock  func() time.Time
 	Logger *slog.Logger
-	// Poll is how often a long-poll looks at the ledger (default 200ms).
+	// Poll is how often a long-poll looks at the incident's stage (default 50ms).
 	Poll time.Duration
 	// ProgressEvery is how often an MCP request_approval that waits tells its client it
 	// still waits (default 5s).
@@ -81,7 +81,7 @@ func New(o Options) (*Gate, error) {
 		o.ProgressEvery = 5 * time.Second
 	}
 	if o.Poll <= 0 {
-		o.Poll = 200 * time.Millisecond
+		o.Poll = 50 * time.Millisecond
 	}
 	return &Gate{o: o, lim: limiter{o.Redis, o.KeyPrefix, o.Clock}}, nil
 }
@@ -350,20 +350,26 @@ func (g *Gate) Wait(ctx context.Context, tok Token, id string, wait time.Duratio
 	if err != nil {
 		return Status{}, err
 	}
+	st, err := g.status(ctx, rec)
+	if err != nil || st.Status != Pending {
+		return st, err
+	}
+	// While pending, only the incident's stage is read (one Redis read); the whole
+	// incident once it moved.
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for {
-		st, err := g.status(ctx, rec)
-		if err != nil || st.Status != Pending {
-			if err != nil && ctx.Err() != nil {
-				return g.status(context.WithoutCancel(ctx), rec)
-			}
-			return st, err
-		}
 		select {
 		case <-ctx.Done():
-			return st, nil
+			return g.status(context.WithoutCancel(ctx), rec)
 		case <-time.After(g.o.Poll):
+		}
+		s, err := g.o.Ledger.Store().Stage(ctx, rec.Tenant, rec.Incident)
+		if err != nil && ctx.Err() == nil {
+			return st, errUnavailable
+		}
+		if err == nil && s != ledger.Validated {
+			return g.status(context.WithoutCancel(ctx), rec)
 		}
 	}
 }

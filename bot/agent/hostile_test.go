@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestTokensAndTenantsAreWalls(t *testing.T) {
@@ -101,5 +102,26 @@ func TestAgentTextIsDataNotInstruction(t *testing.T) {
 	}
 	if !strings.Contains(text(card), evil) {
 		t.Fatalf("the summary is not shown as it was sent:\n%s", text(card))
+	}
+}
+
+func TestRateLimitPerToken(t *testing.T) {
+	w := newWorld(t)
+	for i, want := range []int{201, 201, 429} {
+		code, body := w.request(slowSecret, scaleUp("slow-"+string(rune('a'+i))))
+		if code != want {
+			t.Fatalf("request %d: %d %v, want %d", i+1, code, body, want)
+		}
+		if code == 429 && !strings.Contains(body["error"].(string), "2 requests a minute") {
+			t.Fatalf("429 says %v", body)
+		}
+	}
+	// Another token of the same tenant is not limited by it; the next minute is free again.
+	if code, _ := w.request(acmeSecret, scaleUp("fast")); code != 201 {
+		t.Fatalf("another token: %d", code)
+	}
+	w.advance(time.Minute)
+	if code, body := w.request(slowSecret, scaleUp("slow-next")); code != 201 {
+		t.Fatalf("next minute: %d %v", code, body)
 	}
 }

@@ -101,10 +101,11 @@ const (
 	acmeSecret    = "acme-token-0123456789"
 	betaSecret    = "beta-token-0123456789"
 	revokedSecret = "revoked-token-0123456789"
+	slowSecret    = "slow-token-0123456789"
 )
 
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	mu     sync.Mutex
 	now    time.Time
 	led    *ledger.Ledger
@@ -129,7 +130,13 @@ func (w *world) advance(d time.Duration) {
 	w.mu.Unlock()
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
+	t.Helper()
+	return newWorldPoll(t, 10*time.Millisecond)
+}
+
+// newWorldPoll builds the world with the gate's long-poll interval (0: its default).
+func newWorldPoll(t testing.TB, poll time.Duration) *world {
 	t.Helper()
 	rc, prefix := ledgertest.Redis(t)
 	w := &world{t: t, now: time.Now().UTC().Truncate(time.Second), tg: &chat{}, rc: rc, prefix: prefix}
@@ -161,7 +168,8 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	toks, err := agent.NewTokens([]agent.Token{
-		{Agent: "sre-bot", Tenant: "acme", SHA256: agent.HashSecret(acmeSecret), Actions: []string{"restart_workers", "rollback"}, External: []string{"scale_up"}},
+		{Agent: "sre-bot", Tenant: "acme", SHA256: agent.HashSecret(acmeSecret), Actions: []string{"restart_workers", "rollback"}, External: []string{"scale_up"}, Rate: 1 << 20},
+		{Agent: "slow-bot", Tenant: "acme", SHA256: agent.HashSecret(slowSecret), External: []string{"scale_up"}, Rate: 2},
 		{Agent: "beta-bot", Tenant: "beta", SHA256: agent.HashSecret(betaSecret), Actions: []string{"restart_workers"}, External: []string{"scale_up"}},
 		{Agent: "old-bot", Tenant: "acme", SHA256: agent.HashSecret(revokedSecret), External: []string{"scale_up"}, Revoked: true},
 	})
@@ -170,7 +178,7 @@ func newWorld(t *testing.T) *world {
 	}
 	_, w.key, _ = ed25519.GenerateKey(nil)
 	w.gate, err = agent.New(agent.Options{Redis: rc, KeyPrefix: prefix, Ledger: led, Tokens: toks, Key: w.key, Clock: w.clock,
-		Presenter: w.eng, Poll: 10 * time.Millisecond, ProgressEvery: 100 * time.Millisecond,
+		Presenter: w.eng, Poll: poll, ProgressEvery: 100 * time.Millisecond,
 		Tenant: func(id string) (*conversation.Tenant, bool) {
 			for i := range tenants {
 				if tenants[i].ID == id {
