@@ -166,7 +166,7 @@ func (d *Detector) saveGate(ctx context.Context, tenant, service string, st *gat
 	}
 	if n != 1 {
 		d.stats.lostLeases.Add(1)
-		return fmt.Errorf("write gate of %s/%s: %w", tenant, service, errLeaseLost)
+		return fmt.Errorf("write gate of %s/%s: %w", tenant, service, ErrLeaseLost)
 	}
 	return nil
 }
@@ -372,14 +372,14 @@ func (d *Detector) openFromGate(ctx context.Context, st *gateState, ev evidence)
 		}
 	case res.existing != "":
 		// The evidence is on the open incident. The gate closes it on recovery only if a
-		// gate opened it (this service's state was lost, or another replica raced);
-		// an incident from Alertmanager is closed by Alertmanager.
-		src, err := d.openedBy(ctx, ev.tenant, res.existing)
+		// judged reading opened it (this service's state was lost, or another replica
+		// raced); an incident from an alert is closed by the alert's source.
+		judged, err := d.openedByGate(ctx, ev.tenant, res.existing)
 		if err != nil {
 			return err
 		}
 		st.Alerting, st.Band = true, ev.reading.Status
-		if src == SourcePush || src == SourcePull {
+		if judged {
 			st.Incident = res.existing
 		}
 		d.emit(ctx, ev.event(Updated, res.existing, reason))
@@ -432,16 +432,31 @@ func (d *Detector) open(ctx context.Context, t *Tenant, service string, at time.
 
 // openedBy returns the source recorded on an incident's DETECTED entry ("" if none).
 func (d *Detector) openedBy(ctx context.Context, t *Tenant, incident string) (Source, error) {
+	e, err := d.detected(ctx, t, incident)
+	return Source(e.Data["source"]), err
+}
+
+// openedByGate reports whether a judged reading (of any source) opened the incident: its
+// DETECTED entry carries a health score, which no alert's does, or comes from the push or
+// pull path.
+func (d *Detector) openedByGate(ctx context.Context, t *Tenant, incident string) (bool, error) {
+	e, err := d.detected(ctx, t, incident)
+	src := Source(e.Data["source"])
+	return e.Data["score"] != "" || src == SourcePush || src == SourcePull, err
+}
+
+// detected is an incident's DETECTED entry (zero if none).
+func (d *Detector) detected(ctx context.Context, t *Tenant, incident string) (ledger.Entry, error) {
 	ctx, cancel := d.ledgerCtx(ctx)
 	defer cancel()
 	h, err := d.ledger.Store().History(ctx, t.ID, incident)
 	if err != nil {
-		return "", fmt.Errorf("history of %s: %w", incident, err)
+		return ledger.Entry{}, fmt.Errorf("history of %s: %w", incident, err)
 	}
 	if len(h) == 0 || h[0].Event != ledger.Detect {
-		return "", nil
+		return ledger.Entry{}, nil
 	}
-	return Source(h[0].Data["source"]), nil
+	return h[0], nil
 }
 
 // suppressed counts, logs and reports a detection refused by the hourly limit.
@@ -567,8 +582,14 @@ func (d *Detector) closeIncident(ctx context.Context, t *Tenant, service, incide
 // record appends an entry for the detector: actor policy/detector, confidence 1, the
 // tenant's policy version.
 func (d *Detector) record(ctx context.Context, t *Tenant, e ledger.Entry, at time.Time) (ledger.Entry, error) {
+	return d.recordAs(ctx, t, e, at, ledger.Actor{Kind: ledger.ActorPolicy, ID: "detector"})
+}
+
+// recordAs appends an entry caused by by (an acknowledgement from outside); otherwise as
+// record.
+func (d *Detector) recordAs(ctx context.Context, t *Tenant, e ledger.Entry, at time.Time, by ledger.Actor) (ledger.Entry, error) {
 	e.Tenant = t.ID
-	e.Actor = ledger.Actor{Kind: ledger.ActorPolicy, ID: "detector"}
+	e.Actor = by
 	e.Confidence = 1
 	e.PolicyVersion = t.PolicyVersion
 	e.At = at.UTC()

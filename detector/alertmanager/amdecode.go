@@ -1,4 +1,4 @@
-package detector
+package alertmanager
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/alertengine/alertengine/detector"
 	"github.com/alertengine/alertengine/ledger"
 )
 
@@ -16,10 +17,10 @@ import (
 // status firing or resolved on the group and on every alert, every alert with labels and
 // startsAt. Members this package does not know are ignored (Alertmanager adds some over
 // time). An alert without a fingerprint gets one computed from its labels. At most
-// DefaultMaxAlerts alerts are kept; the others are counted in TruncatedAlerts, as if
+// detector.DefaultMaxAlerts alerts are kept; the others are counted in TruncatedAlerts, as if
 // Alertmanager's own max_alerts had cut them.
 func ParseAlertmanager(body []byte) (AlertmanagerPayload, error) {
-	p, _, err := decodeAlertmanager(bytes.NewReader(body), DefaultMaxAlerts)
+	p, _, err := decodeAlertmanager(bytes.NewReader(body), detector.DefaultMaxAlerts)
 	return p, err
 }
 
