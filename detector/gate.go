@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -320,28 +319,17 @@ type evidence struct {
 
 func (e evidence) data() map[string]string {
 	r := e.reading
-	m := map[string]string{
-		"source":          string(r.Source),
-		"score":           fmtFloat(r.Score, 1),
-		"p95_ms":          fmtFloat(r.P95Ms, 1),
-		"error_rate":      fmtFloat(r.ErrorRate, 4),
-		"baseline_p95_ms": fmtFloat(e.base.P95Ms, 1),
-		"anomaly_ratio":   fmtFloat(r.AnomalyRatio, 2),
-		"trend":           r.Trend,
-		"slope":           fmtFloat(r.Slope, 2),
-		"sample_size":     strconv.FormatUint(r.SampleSize, 10),
-		"window":          e.obs.window,
-		"min_score":       fmtFloat(e.tenant.MinScoreToAlert, 1),
-		"evaluations":     strconv.Itoa(e.streak),
+	ev := ledger.Evidence{
+		Source: string(r.Source), Judged: true, Score: r.Score, P95Ms: r.P95Ms, ErrorRate: r.ErrorRate,
+		BaselineP95Ms: e.base.P95Ms, AnomalyRatio: r.AnomalyRatio, Trend: r.Trend, Slope: r.Slope, SampleSize: r.SampleSize,
+		Window: e.obs.window, MinScore: e.tenant.MinScoreToAlert, Evaluations: e.streak,
+		// The card says "unreachable" rather than a health of 0 with 0% errors.
+		Unreachable: r.Unreachable,
 	}
 	if r.LatencySpike || r.ErrorSpike {
-		m["rate_of_change"] = spikeText(r)
+		ev.RateOfChange = spikeText(r)
 	}
-	if r.Unreachable != "" {
-		// The card says "unreachable" rather than a health of 0 with 0% errors.
-		m["unreachable"] = r.Unreachable
-	}
-	return m
+	return ev.Data()
 }
 
 func (e evidence) event(kind Kind, incident, reason string) Event {
