@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/alertengine/alertengine/ledger"
 )
 
 // Source names where a signal comes from: it is recorded on every entry the detector
@@ -164,4 +166,12 @@ func (t *Tenant) watches(service string) bool {
 		}
 	}
 	return false
+}
+
+// Stage is an incident's stage in the ledger (ledger.None if unknown), for intakes that
+// remember which incident an alert holds and must know whether it is still open.
+func (d *Detector) Stage(ctx context.Context, tenant, incident string) (ledger.Stage, error) {
+	ctx, cancel := d.ledgerCtx(ctx)
+	defer cancel()
+	return d.ledger.Store().Stage(ctx, tenant, incident)
 }
