@@ -38,6 +38,10 @@ type Detector struct {
 	evalMu sync.Mutex
 	// locks holds one *sync.Mutex per "tenant/service" judged through Judge.
 	locks sync.Map
+	// detectedCache remembers incidents' DETECTED entries ("tenant/incident"), at most
+	// detectedCacheSize (detectedCount).
+	detectedCache sync.Map
+	detectedCount atomic.Int64
 }
 
 // New checks opts and returns a Detector. It does no I/O.

@@ -433,8 +433,14 @@ func (d *Detector) openedByGate(ctx context.Context, t *Tenant, incident string)
 	return e.Data["score"] != "" || src == SourcePush || src == SourcePull, err
 }
 
-// detected is an incident's DETECTED entry (zero if none).
+// detected is an incident's DETECTED entry (zero if none). It never changes once
+// written, so it is remembered (up to detectedCacheSize incidents): an alert storm joining
+// one incident must not read its whole, growing history on every alert.
 func (d *Detector) detected(ctx context.Context, t *Tenant, incident string) (ledger.Entry, error) {
+	key := t.ID + "/" + incident
+	if e, ok := d.detectedCache.Load(key); ok {
+		return e.(ledger.Entry), nil
+	}
 	ctx, cancel := d.ledgerCtx(ctx)
 	defer cancel()
 	h, err := d.ledger.Store().History(ctx, t.ID, incident)
@@ -444,8 +450,16 @@ func (d *Detector) detected(ctx context.Context, t *Tenant, incident string) (le
 	if len(h) == 0 || h[0].Event != ledger.Detect {
 		return ledger.Entry{}, nil
 	}
+	if d.detectedCount.Add(1) > detectedCacheSize {
+		d.detectedCache.Clear()
+		d.detectedCount.Store(1)
+	}
+	d.detectedCache.Store(key, h[0])
 	return h[0], nil
 }
+
+// detectedCacheSize bounds the DETECTED entries remembered.
+const detectedCacheSize = 4096
 
 // suppressed counts, logs and reports a detection refused by the hourly limit.
 func (d *Detector) suppressed(ctx context.Context, t *Tenant, service, reason string, e Event) {
