@@ -42,6 +42,11 @@ type AlertmanagerPayload struct {
 	CommonAnnotations map[string]string   `json:"commonAnnotations"`
 	ExternalURL       string              `json:"externalURL"`
 	Alerts            []AlertmanagerAlert `json:"alerts"`
+	// Grafana's webhook contact point adds these (and sends version "1").
+	OrgID   int64  `json:"orgId,omitempty"`
+	Title   string `json:"title,omitempty"`
+	State   string `json:"state,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // AlertmanagerAlert is one alert of a payload.
@@ -53,6 +58,13 @@ type AlertmanagerAlert struct {
 	EndsAt       time.Time         `json:"endsAt"`
 	GeneratorURL string            `json:"generatorURL"`
 	Fingerprint  string            `json:"fingerprint"`
+	// Grafana adds links to the alert's dashboard, panel and a silence, and the values of
+	// its query.
+	DashboardURL string          `json:"dashboardURL"`
+	PanelURL     string          `json:"panelURL"`
+	SilenceURL   string          `json:"silenceURL"`
+	ValueString  string          `json:"valueString"`
+	Values       json.RawMessage `json:"values"`
 }
 
 // maxFingerprintBytes bounds a fingerprint kept as sent.
@@ -133,7 +145,7 @@ var RefusedReasons = []string{RefusedUnauthorized, RefusedTooLarge, RefusedMalfo
 func (am *Receiver) Handler() http.Handler {
 	digests := make([][32]byte, len(am.tenants))
 	for i, t := range am.tenants {
-		digests[i] = sha256.Sum256([]byte(t.AlertmanagerToken))
+		digests[i] = sha256.Sum256([]byte(am.f.Token(t)))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -158,7 +170,7 @@ func (am *Receiver) Handler() http.Handler {
 			tooLarge()
 			return
 		}
-		p, dropped, err := decodeAlertmanager(http.MaxBytesReader(w, r.Body, limit), t.AlertmanagerMaxAlerts)
+		p, dropped, err := decodeAlertmanager(http.MaxBytesReader(w, r.Body, limit), t.AlertmanagerMaxAlerts, am.f.Versions...)
 		var big *http.MaxBytesError
 		switch {
 		case errors.As(err, &big):
@@ -249,7 +261,7 @@ func (am *Receiver) authenticate(r *http.Request, digests [][32]byte) *detector.
 	match := -1
 	for i, t := range am.tenants {
 		eq := subtle.ConstantTimeCompare(got[:], digests[i][:])
-		if eq == 1 && t.AlertmanagerToken != "" {
+		if eq == 1 && am.f.Token(t) != "" {
 			match = i
 		}
 	}
@@ -260,13 +272,13 @@ func (am *Receiver) authenticate(r *http.Request, digests [][32]byte) *detector.
 }
 
 // alertReason: "alertmanager: HighLatency firing: p95 over 2 s on checkout".
-func alertReason(status string, p AlertmanagerPayload, a AlertmanagerAlert) string {
+func alertReason(prefix, status string, p AlertmanagerPayload, a AlertmanagerAlert) string {
 	name := a.Labels["alertname"]
 	if name == "" {
 		name = "alert " + a.Fingerprint
 	}
 	text := firstNonEmpty(a.Annotations["summary"], p.CommonAnnotations["summary"], a.Annotations["description"], p.CommonAnnotations["description"])
-	reason := "alertmanager: " + name + " " + status
+	reason := prefix + name + " " + status
 	if text != "" {
 		reason += ": " + text
 	}
@@ -287,6 +299,15 @@ func alertData(p AlertmanagerPayload, a AlertmanagerAlert) map[string]string {
 	}
 	if p.ExternalURL != "" {
 		m["external_url"] = p.ExternalURL
+	}
+	for k, v := range map[string]string{"dashboard_url": a.DashboardURL, "panel_url": a.PanelURL, "silence_url": a.SilenceURL,
+		"value_string": a.ValueString} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	if len(a.Values) > 0 && string(a.Values) != "null" {
+		m["values"] = string(a.Values)
 	}
 	if !a.EndsAt.IsZero() && a.EndsAt.Year() > 1 {
 		m["ends_at"] = a.EndsAt.UTC().Format(time.RFC3339)

@@ -364,7 +364,7 @@ func FuzzParseAlertmanager(f *testing.F) {
 			if a.Fingerprint == "" || len(a.Fingerprint) > maxFingerprintBytes || !printable(a.Fingerprint) || len(a.Labels) == 0 || a.StartsAt.IsZero() || (a.Status != "firing" && a.Status != "resolved") {
 				t.Fatalf("accepted alert %d: %+v", i, a)
 			}
-			if r := alertReason(a.Status, p, a); utf8.RuneCountInString(r) > ledger.MaxTextRunes {
+			if r := alertReason("alertmanager: ", a.Status, p, a); utf8.RuneCountInString(r) > ledger.MaxTextRunes {
 				t.Fatalf("a reason of %d runes", utf8.RuneCountInString(r))
 			}
 			for k, v := range alertData(p, a) {

@@ -361,8 +361,8 @@ func (am *Receiver) decide(ctx context.Context, t *detector.Tenant, p *Alertmana
 		return nil
 	}
 	// Nothing of the service fires any more and its alerts hold an incident: close it.
-	reason, note := closeReason(p, s, st, t)
-	r, err := am.d.Alert(ctx, detector.AlertEvent{Source: Source, Tenant: t.ID, Service: s.name, State: detector.AlertResolved,
+	reason, note := closeReason(am.f.Title, p, s, st, t)
+	r, err := am.d.Alert(ctx, detector.AlertEvent{Source: am.f.Source, Tenant: t.ID, Service: s.name, State: detector.AlertResolved,
 		Incident: st.incident, Reason: reason, Note: note, Data: closeData(p, s, st), At: now})
 	if err != nil {
 		return err
@@ -385,15 +385,16 @@ func (am *Receiver) decide(ctx context.Context, t *detector.Tenant, p *Alertmana
 // closeReason says why the service's alerts no longer hold its incident: its last alert
 // resolved, its group stopped listing them, or they expired. note is set when the thread
 // must not read "healthy again": the alerts expired, their state is unknown.
-func closeReason(p *AlertmanagerPayload, s *amService, st amState, t *detector.Tenant) (reason, note string) {
+func closeReason(title string, p *AlertmanagerPayload, s *amService, st amState, t *detector.Tenant) (reason, note string) {
+	prefix := strings.ToLower(title) + ": "
 	switch {
 	case len(s.resolved) > 0:
-		return alertReason("resolved", *p, p.Alerts[s.resolved[0]]), ""
+		return alertReason(prefix, "resolved", *p, p.Alerts[s.resolved[0]]), ""
 	case st.gone > 0:
-		return "alertmanager: the group's notification no longer lists the service's alerts: resolved", ""
+		return prefix + "the group's notification no longer lists the service's alerts: resolved", ""
 	}
-	note = fmt.Sprintf("no Alertmanager notification re-sent its firing alerts within %s, so their state is unknown; a new alert opens a new incident", t.AlertmanagerExpireAfter)
-	return "alertmanager: " + note, note
+	note = fmt.Sprintf("no %s notification re-sent its firing alerts within %s, so their state is unknown; a new alert opens a new incident", title, t.AlertmanagerExpireAfter)
+	return prefix + note, note
 }
 
 func closeData(p *AlertmanagerPayload, s *amService, st amState) map[string]string {
@@ -417,16 +418,17 @@ func closeData(p *AlertmanagerPayload, s *amService, st amState) map[string]stri
 // reaches chat with its card.
 func (am *Receiver) amFiring(ctx context.Context, t *detector.Tenant, svc string, p *AlertmanagerPayload, joined []int, now time.Time) (outcome, incident string, err error) {
 	lead := leadAlert(p, joined)
-	reason := alertReason("firing", *p, p.Alerts[lead])
+	prefix := strings.ToLower(am.f.Title) + ": "
+	reason := alertReason(prefix, "firing", *p, p.Alerts[lead])
 	if len(joined) > 1 {
 		reason = ledger.Clip(reason+" (and "+joinedText(p, joined, lead)+")", maxReasonRunes)
 	}
 	data := alertData(*p, p.Alerts[lead])
 	data["alerts"] = strconv.Itoa(len(joined))
-	note := "Alertmanager: " + joinedText(p, joined, -1) + " joined."
+	note := am.f.Title + ": " + joinedText(p, joined, -1) + " joined."
 
-	r, err := am.d.Alert(ctx, detector.AlertEvent{Source: Source, Tenant: t.ID, Service: svc, State: detector.AlertFiring,
-		Key: p.Alerts[lead].Fingerprint, Reason: reason, Update: "alertmanager: " + joinedText(p, joined, -1) + " joined",
+	r, err := am.d.Alert(ctx, detector.AlertEvent{Source: am.f.Source, Tenant: t.ID, Service: svc, State: detector.AlertFiring,
+		Key: p.Alerts[lead].Fingerprint, Reason: reason, Update: prefix + joinedText(p, joined, -1) + " joined",
 		Note: note, Data: data, At: now})
 	if err != nil {
 		return "", "", err
@@ -567,7 +569,7 @@ func (am *Receiver) ExpireAlerts(ctx context.Context, now time.Time) error {
 	var errs []error
 	for i := range am.tenants {
 		t := &am.tenants[i]
-		if t.AlertmanagerToken == "" || len(t.Services) == 0 {
+		if am.f.Token(*t) == "" || len(t.Services) == 0 {
 			continue
 		}
 		names := make([]string, len(t.Services))

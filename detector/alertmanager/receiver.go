@@ -41,9 +41,35 @@ func Intake(o Options) detector.NewIntake {
 	return func(d *detector.Detector) (detector.Intake, error) { return New(d, o) }
 }
 
-// Receiver is the Alertmanager webhook intake.
+// Flavor is a sender of Alertmanager's webhook shape: Alertmanager itself, or another
+// that posts the same body (Grafana's webhook contact point). A flavor gets the same
+// group-state semantics, limits and outcomes under its own source, route, token, alert
+// state and metrics.
+type Flavor struct {
+	// Source names the sender on entries and events; Title as people write it (the
+	// reasons start with it in lower case, the thread's notes as it is).
+	Source detector.Source
+	Title  string
+	// Path is the route; Versions the payload versions accepted.
+	Path     string
+	Versions []string
+	// Token is the tenant's bearer token ("": the tenant takes no such webhook).
+	Token func(t detector.Tenant) string
+	// StateKey names the per-service Redis hash of the sender's alerts (beside the
+	// detector's keys); Metric prefixes the counters' names.
+	StateKey, Metric string
+}
+
+// AlertmanagerFlavor is Prometheus Alertmanager's: payload version 4, the tenant's
+// AlertmanagerToken.
+var AlertmanagerFlavor = Flavor{Source: Source, Title: "Alertmanager", Path: Path, Versions: []string{"4"},
+	Token:    func(t detector.Tenant) string { return t.AlertmanagerToken },
+	StateKey: "am", Metric: "alertengine_detector_alertmanager_"}
+
+// Receiver is the Alertmanager webhook intake (or another flavor's).
 type Receiver struct {
 	d       *detector.Detector
+	f       Flavor
 	o       Options
 	rdb     redis.UniversalClient
 	log     *slog.Logger
@@ -51,20 +77,23 @@ type Receiver struct {
 	stats   counters
 }
 
-// New builds the receiver of d's tenants.
-func New(d *detector.Detector, o Options) (*Receiver, error) {
+// New builds the Alertmanager receiver of d's tenants.
+func New(d *detector.Detector, o Options) (*Receiver, error) { return NewFlavor(d, AlertmanagerFlavor, o) }
+
+// NewFlavor builds the receiver of a sender of Alertmanager's shape.
+func NewFlavor(d *detector.Detector, f Flavor, o Options) (*Receiver, error) {
 	if o.Logger == nil {
 		o.Logger = d.Logger()
 	}
-	return &Receiver{d: d, o: o, rdb: d.Redis(), log: o.Logger.With("source", Source), tenants: d.Tenants()}, nil
+	return &Receiver{d: d, f: f, o: o, rdb: d.Redis(), log: o.Logger.With("source", f.Source), tenants: d.Tenants()}, nil
 }
 
 // Source implements detector.Intake.
-func (am *Receiver) Source() detector.Source { return Source }
+func (am *Receiver) Source() detector.Source { return am.f.Source }
 
-// Routes implements detector.Intake: POST /alertmanager/webhook.
+// Routes implements detector.Intake: POST /alertmanager/webhook (the flavor's path).
 func (am *Receiver) Routes() []detector.Route {
-	return []detector.Route{{Pattern: "POST " + Path, Handler: am.Handler(), MaxBody: am.MaxBody()}}
+	return []detector.Route{{Pattern: "POST " + am.f.Path, Handler: am.Handler(), MaxBody: am.MaxBody()}}
 }
 
 // Run forgets the alerts no notification re-sent in time (ExpireAlerts) every
@@ -72,7 +101,7 @@ func (am *Receiver) Routes() []detector.Route {
 func (am *Receiver) Run(ctx context.Context) error {
 	any := false
 	for _, t := range am.tenants {
-		any = any || t.AlertmanagerToken != ""
+		any = any || am.f.Token(t) != ""
 	}
 	if !any {
 		return nil
@@ -123,7 +152,7 @@ func (am *Receiver) Stats() Stats {
 // Collectors implements detector.Intake: the receiver's counters, read at scrape time.
 func (am *Receiver) Collectors() []prometheus.Collector {
 	stat := func(name, help string, f func(Stats) uint64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "alertengine_detector_alertmanager_" + name, Help: help},
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: am.f.Metric + name, Help: help},
 			func() float64 { return float64(f(am.Stats())) })
 	}
 	cs := []prometheus.Collector{
@@ -135,7 +164,7 @@ func (am *Receiver) Collectors() []prometheus.Collector {
 	}
 	// One series per reason, every one present from the start (0 until it happens).
 	for _, reason := range RefusedReasons {
-		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "alertengine_detector_alertmanager_refused_total",
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: am.f.Metric + "refused_total",
 			Help:        "Alertmanager webhook requests refused, by reason: unauthorized (401), too_large (413: body over the tenant's limit), malformed (400: not a version 4 payload), unreadable (400: the body could not be read). Each is also logged at WARN with its group key and size.",
 			ConstLabels: prometheus.Labels{"reason": reason}},
 			func() float64 { return float64(am.Stats().RefusedBy[reason]) }))
@@ -144,7 +173,9 @@ func (am *Receiver) Collectors() []prometheus.Collector {
 }
 
 // key is the service's alert state (see amStateScript).
-func (am *Receiver) key(tenant, service string) string { return am.d.ServiceKey(tenant, service, "am") }
+func (am *Receiver) key(tenant, service string) string {
+	return am.d.ServiceKey(tenant, service, am.f.StateKey)
+}
 
 func (am *Receiver) redisCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return am.d.RedisContext(ctx)
