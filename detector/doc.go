@@ -32,7 +32,8 @@
 // The inputs that ship: detector/poll (the /health/alerts endpoint of the Go and Python
 // SDKs), detector/alertmanager (Prometheus Alertmanager's webhook), detector/pagerduty
 // (PagerDuty's Events API v2, which Datadog, Grafana, Sentry, CloudWatch and Alertmanager's
-// pagerduty_configs speak), detector/otlp (OpenTelemetry metrics over OTLP/HTTP).
+// pagerduty_configs speak), detector/grafana (Grafana-managed alerts' webhook, a flavor
+// of the Alertmanager intake), detector/otlp (OpenTelemetry metrics over OTLP/HTTP).
 //
 // # Adding a source
 //

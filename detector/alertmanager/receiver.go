@@ -78,7 +78,9 @@ type Receiver struct {
 }
 
 // New builds the Alertmanager receiver of d's tenants.
-func New(d *detector.Detector, o Options) (*Receiver, error) { return NewFlavor(d, AlertmanagerFlavor, o) }
+func New(d *detector.Detector, o Options) (*Receiver, error) {
+	return NewFlavor(d, AlertmanagerFlavor, o)
+}
 
 // NewFlavor builds the receiver of a sender of Alertmanager's shape.
 func NewFlavor(d *detector.Detector, f Flavor, o Options) (*Receiver, error) {
