@@ -118,7 +118,10 @@
 //	ae:det:{T/S}:inst              each instance's newest shipped bucket (sorted set)
 //	ae:det:{T/S}:lease             which replica judges the service (PX LeaseTTL)
 //	ae:det:{T/S}:gate              gate state and baseline (JSON, 30 days TTL)
-//	ae:det:{T/S}:am                firing Alertmanager alerts (GROUP|FINGERPRINT → seen:startsAt) and their incident
-//	ae:det:{T/S}:amclose           an incident to close once its recovery ends (Settle)
+//	ae:det:{T/S}:hist              judged readings, for the card's chart (stream, capped)
+//	ae:det:{T/S}:amclose           an incident whose alert resolved, to close once its recovery ends (Settle, any alert source)
+//	ae:det:{T/S}:am                firing Alertmanager alerts (GROUP|FINGERPRINT → seen:startsAt) and their incident (detector/alertmanager)
+//	ae:det:{T/S}:grafana           the same for Grafana's alerts (detector/grafana)
+//	ae:det:{T/S}:pd                PagerDuty alerts by dedup_key hash → incident and flags (detector/pagerduty)
 //	ae:det:{T}:opens               openings of the last hour (sorted set by unix ms)
 package detector
