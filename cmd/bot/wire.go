@@ -20,6 +20,8 @@ import (
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/conversation/approval"
 	"github.com/alertengine/alertengine/detector"
+	"github.com/alertengine/alertengine/detector/alertmanager"
+	"github.com/alertengine/alertengine/detector/poll"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -163,7 +165,8 @@ func build(w wiring) (*system, error) {
 	}
 	s.pipeline = pipe
 	if s.detector, err = detector.New(detector.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Ledger: s.ledger, Tenants: bot.DetectorTenants(w.file),
-		OnEvent: pipe.OnDetection, Clock: w.clock, Logger: w.log, PollInterval: w.env.LoopInterval, Window: w.window}); err != nil {
+		OnEvent: pipe.OnDetection, Clock: w.clock, Logger: w.log, PollInterval: w.env.LoopInterval, Window: w.window,
+		Intakes: []detector.NewIntake{alertmanager.Intake(alertmanager.Options{}), poll.Intake(poll.Options{})}}); err != nil {
 		return nil, err
 	}
 	if err := bot.WatchDetector(w.registry, s.detector); err != nil {
@@ -194,9 +197,11 @@ func build(w wiring) (*system, error) {
 		}
 		s.server.Handle("GET /__alertengine/status", st)
 	}
-	// The route reads its body as a stream up to the tenant's own limit (20 MiB for the
-	// default 10,000 alerts), and logs and counts what it refuses.
-	s.server.HandleOwnLimit("POST /alertmanager/webhook", s.detector.AlertmanagerHandler())
+	// Each intake's route reads its body as a stream up to its own (per tenant) limit, and
+	// logs and counts what it refuses.
+	for _, r := range s.detector.Routes() {
+		s.server.HandleOwnLimit(r.Pattern, r.Handler)
+	}
 	s.server.Handle("GET /action/recover", bot.RecoverPreview(s.engine, w.log))
 	s.server.Handle("POST /action/recover/confirm", bot.RecoverConfirm(s.engine, w.log))
 	if s.telegram != nil && s.webhook {
