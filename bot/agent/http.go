@@ -82,6 +82,9 @@ func (g *Gate) get(w http.ResponseWriter, r *http.Request, tok Token) {
 	var st Status
 	var err error
 	if wait > 0 {
+		// The server's write timeout is shorter than some waits; this response may take
+		// the wait and a little more.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 15*time.Second))
 		st, err = g.Wait(r.Context(), tok, r.PathValue("id"), wait)
 	} else {
 		st, err = g.Get(r.Context(), tok, r.PathValue("id"))

@@ -49,7 +49,11 @@ func (g *Gate) MCPHandler(version string) http.Handler {
 		Annotations: &mcp.ToolAnnotations{Title: "Service status", ReadOnlyHint: true, OpenWorldHint: &f},
 	}, g.toolStatus)
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{
-		Logger: g.o.Logger, SessionTimeout: 30 * time.Minute, MaxRequestBodyBytes: MaxBody})
+		Logger: g.o.Logger, SessionTimeout: 30 * time.Minute, MaxRequestBodyBytes: MaxBody,
+		// Every request carries a bearer token, which a page rebinding a name to a local
+		// address does not have; the bot is often reached through a local reverse proxy
+		// with a public Host.
+		DisableLocalhostProtection: true})
 	verify := func(_ context.Context, secret string, _ *http.Request) (*auth.TokenInfo, error) {
 		tok, err := g.o.Tokens.Authenticate("Bearer " + secret)
 		if err != nil {
@@ -58,7 +62,13 @@ func (g *Gate) MCPHandler(version string) http.Handler {
 		// UserID ties a session to its token: another token cannot use it.
 		return &auth.TokenInfo{UserID: tok.SHA256, Extra: map[string]any{"token": tok}}, nil
 	}
-	return auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(h)
+	authed := auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A tool call may wait MaxToolWait for people: longer than the server's write
+		// timeout.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(MaxToolWait + time.Minute))
+		authed.ServeHTTP(w, r)
+	})
 }
 
 func tokenOf(req *mcp.CallToolRequest) (Token, error) {
