@@ -56,6 +56,8 @@ type Tenant struct {
 	// OTLP and Grafana are the bearer tokens of those intakes (unset: off for the tenant).
 	OTLP, Grafana BearerIntake
 	Limits        Limits
+	// Agents are the AI agents that may ask this tenant's approvers (agents[]).
+	Agents []Agent
 }
 
 // PagerDutyKey is one PagerDuty Events API v2 routing key and the service its events open

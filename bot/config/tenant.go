@@ -81,6 +81,7 @@ func (d *decoder) tenant(item yamldoc.Named) (Tenant, tenantMeta) {
 	t.OTLP.Token = d.intakeToken(o, "otlp", "the bearer token this tenant's OpenTelemetry exporters send", &m)
 	t.Grafana.Token = d.intakeToken(o, "grafana", "the bearer token this tenant's Grafana contact point sends", &m)
 	t.PagerDuty = d.pagerduty(o, t.Services, &m)
+	t.Agents = d.agents(o, &t, &m)
 	for _, s := range t.Services {
 		if s.Source == SourceOTLP && !t.OTLP.Token.IsSet() {
 			d.Addf(o.Line, o.Sub("otlp"), "service %s has source: otlp; set otlp.token (the bearer token its exporters send)", s.Name)
