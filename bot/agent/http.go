@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// Routes registers the API on mux: POST /v1/approvals, GET /v1/approvals/{id},
+// register puts the API on mux: POST /v1/approvals, GET /v1/approvals/{id},
 // POST /v1/approvals/{id}/consume and GET /.well-known/alertengine-keys.
-func (g *Gate) Routes(mux *http.ServeMux) {
+func (g *Gate) register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/approvals", g.auth(g.create))
 	mux.HandleFunc("GET /v1/approvals/{id}", g.auth(g.get))
 	mux.HandleFunc("POST /v1/approvals/{id}/consume", g.auth(g.consume))
@@ -19,7 +19,7 @@ func (g *Gate) Routes(mux *http.ServeMux) {
 // Handler returns the API alone (tests, or a server of its own).
 func (g *Gate) Handler() http.Handler {
 	mux := http.NewServeMux()
-	g.Routes(mux)
+	g.register(mux)
 	return mux
 }
 
