@@ -17,6 +17,7 @@ func TestCanonical(t *testing.T) {
 		`9007199254740991`:                                    `9007199254740991`,
 		`{"é":1,"e":2,"E":3}`:                                 `{"E":3,"e":2,"é":1}`,
 		`[]`:                                                  `[]`,
+		"\"\u2028\u2029\"":                                    `"\u2028\u2029"`,
 	} {
 		got, err := agent.Canonical([]byte(in))
 		if err != nil || string(got) != want {
