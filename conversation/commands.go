@@ -183,6 +183,10 @@ func (e *Engine) command(ctx context.Context, in Inbound, text string) (Reply, e
 			e.auditRefusal(ctx, t, incident, name, in.User, "reissue by a non-approver")
 			return e.say(ctx, in, t.ID, incident, text1("You are not an approver for "+t.ID+"."))
 		}
+		if d, ok := agentRequest(hist); ok {
+			// The agent was told its request expired (a denial): it asks again if it must.
+			return e.say(ctx, in, t.ID, incident, text1("An expired request of agent "+d["agent"]+" is not reissued: the agent was told it was denied and asks again if it must."))
+		}
 		if _, err := e.o.Ledger.Record(ctx, ledger.Entry{Tenant: t.ID, Incident: incident, Event: ledger.Reissue, Actor: actorOf(name, in.User),
 			PolicyVersion: t.PolicyVersion, Reason: "fresh approval requested by " + name}); err != nil {
 			return e.refused(ctx, in, t.ID, incident, err)

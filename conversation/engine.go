@@ -807,6 +807,11 @@ func (e *Engine) expire(ctx context.Context, t *Tenant, in ledger.Incident) erro
 		return fmt.Errorf("expire %s: %w", in.ID, err)
 	}
 	_ = e.closeCards(ctx, t.ID, in.ID, "⌛ Approval expired at "+hhmm(en.At)+"; nothing was run.")
+	if _, hist, err := e.o.Ledger.Incident(ctx, t.ID, in.ID); err == nil {
+		if d, ok := agentRequest(hist); ok {
+			return e.Say(ctx, t.ID, in.ID, Message{Blocks: []Block{{Plain, "⌛ The approval expired: agent " + d["agent"] + " is told its request was denied."}}})
+		}
+	}
 	return e.Say(ctx, t.ID, in.ID, Message{
 		Blocks:  []Block{{Plain, "⌛ The approval expired. An approver can ask for a fresh one."}},
 		Buttons: [][]Button{{{Label: "Request fresh approval", Data: "/reissue " + in.ID}}},

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/alertengine/alertengine/bot/agent"
+	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/ledger"
 )
 
@@ -237,8 +238,17 @@ func TestUnansweredRequestExpiresAsDenied(t *testing.T) {
 	if st["status"] != agent.Expired {
 		t.Fatalf("after the approval TTL: %v", st)
 	}
-	if _, ok := w.tg.find("The approval expired"); !ok {
-		t.Fatal("the chat was not told the request expired")
+	said, ok := w.tg.find("The approval expired")
+	if !ok || !strings.Contains(text(said), "agent sre-bot is told its request was denied") || len(said.Buttons) != 0 {
+		t.Fatalf("the chat was not told the request expired as a denial: %+v", said)
+	}
+	// No fresh approval for an agent's expired request: the agent was told it was denied.
+	r, err := w.eng.Handle(context.Background(), conversation.Inbound{Chat: conversation.Chat{Channel: conversation.Telegram, ID: group}, User: approverUser, Text: "/reissue " + st["incident"].(string)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := w.tg.find("is not reissued"); s.Blocks == nil {
+		t.Fatalf("reissue of an agent's expired request: %+v", r)
 	}
 	if code, c := w.call("POST", "/v1/approvals/"+id+"/consume", acmeSecret, map[string]any{"action_hash": hash}); code != http.StatusConflict || !strings.Contains(c["error"].(string), "expired") {
 		t.Fatalf("consume of an expired request: %d %v", code, c)
