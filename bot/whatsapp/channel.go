@@ -37,29 +37,25 @@ var Spec = channel.Spec{
 
 var _ channel.Adapter = (*Adapter)(nil)
 
-// Routes are Twilio's webhook (POST WebhookPath) and the chart images Twilio fetches for
-// messages that carry one (GET MediaPath…).
-func (a *Adapter) Routes(h conversation.Handler) []channel.Route {
-	return []channel.Route{
-		{Pattern: "POST " + WebhookPath, Handler: a.WebhookHandler(h), MaxBody: MaxRequestBody},
-		{Pattern: "GET " + MediaPath, Handler: a.MediaHandler()},
-	}
-}
+// Routes are the provider's: Twilio's webhook (POST WebhookPath) and the chart images
+// Twilio fetches (GET MediaPath…); the Cloud API's webhook (GET and POST
+// CloudWebhookPath).
+func (a *Adapter) Routes(h conversation.Handler) []channel.Route { return a.wire.routes(h) }
 
-// Run checks the approval template once and warns when it is unusable (cards then fall
-// back to reply codes, which always work), then waits for ctx: messages come to Routes.
-func (a *Adapter) Run(ctx context.Context, _ conversation.Handler) error {
-	if err := a.CheckTemplate(ctx); err != nil && ctx.Err() == nil {
-		a.log.Warn("TWILIO_APPROVAL_CONTENT_SID: approvals fall back to reply codes", "err", err)
-	}
-	<-ctx.Done()
-	return nil
-}
+// Run is the provider's loop: on Twilio it checks the approval template once and warns
+// when it is unusable (cards then fall back to reply codes, which always work); then it
+// waits for ctx: messages come to Routes.
+func (a *Adapter) Run(ctx context.Context, _ conversation.Handler) error { return a.wire.run(ctx) }
 
-// Check fetches the Twilio account, the cheapest authenticated request: an error wrapping
-// channel.ErrRefused when Twilio refuses the credentials (401, 403), another error when
-// Twilio cannot be reached or the account is not active.
-func (a *Adapter) Check(ctx context.Context) error {
+// Check is the provider's cheapest authenticated request: an error wrapping
+// channel.ErrRefused when the provider refuses the credentials, another error when it
+// cannot be reached or the account is not usable.
+func (a *Adapter) Check(ctx context.Context) error { return a.wire.check(ctx) }
+
+// checkTwilio fetches the Twilio account: an error wrapping channel.ErrRefused when
+// Twilio refuses the credentials (401, 403), another error when Twilio cannot be reached
+// or the account is not active.
+func (a *Adapter) checkTwilio(ctx context.Context) error {
 	acct, err := within(ctx, a.o.CallTimeout, func() (*api.ApiV2010Account, error) { return a.rest.Api.FetchAccount(a.o.AccountSID) })
 	var te *client.TwilioRestError
 	if errors.As(err, &te) && (te.Status == http.StatusUnauthorized || te.Status == http.StatusForbidden) {
