@@ -130,7 +130,13 @@ func (a *Adapter) send(ctx context.Context, th conversation.Thread, msg conversa
 		err = sendOne(n-1, n, func() (string, error) { return a.wire.sendTemplate(ctx, to, vars) })
 	}
 	if err == nil && buttons != nil {
-		body := templateVariables(msg, label, approve, reject)["1"]
+		// The buttons' message says what they decide: the card's title, and the action
+		// an approval would run.
+		vars := templateVariables(msg, label, approve, reject)
+		body := vars["1"]
+		if approve != "" {
+			body += "\nApprove: " + vars["4"]
+		}
 		err = sendOne(n-1, n, func() (string, error) { return a.wire.sendButtons(ctx, to, body, buttons) })
 	}
 	if len(ids) == 0 {
