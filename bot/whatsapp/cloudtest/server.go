@@ -422,7 +422,6 @@ type Inbound struct {
 	Context string  // the wamid of the bot's message it answers
 }
 
-
 func notification(value map[string]any) []byte {
 	value["messaging_product"] = "whatsapp"
 	value["metadata"] = map[string]string{"display_phone_number": "15550100000", "phone_number_id": PhoneNumberID}
