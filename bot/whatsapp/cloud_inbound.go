@@ -218,7 +218,7 @@ func (a *Adapter) CloudWebhookHandler(h conversation.Handler) http.Handler {
 					continue
 				}
 				for _, s := range v.Statuses {
-					a.cloud.status(s)
+					a.cloud.status(ctx, s)
 				}
 				names := map[string]string{}
 				for _, ct := range v.Contacts {
@@ -278,11 +278,18 @@ func (a *Adapter) handleOnce(ctx context.Context, h conversation.Handler, f Form
 var statusNames = map[string]bool{"sent": true, "delivered": true, "read": true, "failed": true, "deleted": true, "warning": true}
 
 // status records one status callback: counted by status, a failure also by its error
-// code and logged.
-func (w *cloudWire) status(s cloudStatus) {
+// code and logged. A callback Meta delivers again (same message and status, on any
+// replica) is recorded once.
+func (w *cloudWire) status(ctx context.Context, s cloudStatus) {
 	st := s.Status
 	if !statusNames[st] {
 		st = "other"
+	}
+	if s.ID != "" && len(s.ID) <= maxWamid {
+		fresh, err := w.a.o.Redis.SetNX(ctx, w.a.key("status", s.ID, st), "1", dedupTTL).Result()
+		if err == nil && !fresh {
+			return
+		}
 	}
 	w.statuses.WithLabelValues(st).Inc()
 	if st != "failed" {

@@ -1,6 +1,7 @@
 package whatsapp
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -309,6 +310,10 @@ func TestCloudStatusCallbacks(t *testing.T) {
 	if code, err := e.fake.Post(t.Context(), hook, cloudtest.AppSecret, cloudtest.StatusBody("wamid.HBgMtwo", ana, "failed", CodeUndeliverable, "Message undeliverable")); err != nil || code != 200 {
 		t.Fatalf("failed: %d %v", code, err)
 	}
+	// Meta delivers the failure again: it is recorded once.
+	if code, err := e.fake.Post(t.Context(), hook, cloudtest.AppSecret, cloudtest.StatusBody("wamid.HBgMtwo", ana, "failed", CodeUndeliverable, "Message undeliverable")); err != nil || code != 200 {
+		t.Fatalf("failed again: %d %v", code, err)
+	}
 	for st, want := range map[string]float64{"sent": 1, "delivered": 1, "read": 1, "failed": 1} {
 		if n := testutil.ToFloat64(a.cloud.statuses.WithLabelValues(st)); n != want {
 			t.Errorf("status %s counted %v", st, n)
@@ -399,5 +404,65 @@ func TestCloudSpec(t *testing.T) {
 	vars["WHATSAPP_CLOUD_APP_SECRET"], vars["WHATSAPP_PROVIDER"] = cloudtest.AppSecret, "carrier-pigeon"
 	if _, err := Spec.New(d); err == nil || !strings.Contains(err.Error(), "WHATSAPP_PROVIDER") {
 		t.Errorf("unknown provider: %v", err)
+	}
+}
+
+// TestCloudIgnoresOthers: a signed notification for another phone number of the
+// account, another object, or a message type the bot does not read reaches nothing and
+// is answered 200 (Meta would retry anything else).
+func TestCloudIgnoresOthers(t *testing.T) {
+	e := newCloudEnv(t)
+	a, _ := e.adapter()
+	rec := &recorder{}
+	hook := serveCloud(t, a, rec)
+	body, _ := cloudtest.Inbound{From: ana, Text: "STATUS"}.Body(time.Now())
+	other := []byte(strings.Replace(string(body), cloudtest.PhoneNumberID, "999999999999999", 1))
+	page := []byte(strings.Replace(string(body), "whatsapp_business_account", "page", 1))
+	sticker := []byte(strings.Replace(string(body), `"type":"text"`, `"type":"sticker"`, 1))
+	badFrom := []byte(strings.Replace(string(body), `"from":"263771234567"`, `"from":"0263"`, 1))
+	for name, b := range map[string][]byte{"other number": other, "other object": page, "sticker": sticker, "bad sender": badFrom, "not JSON": []byte("{")} {
+		if string(b) == string(body) {
+			t.Fatalf("%s: the body was not changed", name)
+		}
+		if code, err := e.fake.Post(t.Context(), hook, cloudtest.AppSecret, b); err != nil || code != 200 {
+			t.Errorf("%s: %d %v", name, code, err)
+		}
+	}
+	if got := rec.all(); len(got) != 0 {
+		t.Errorf("reached the engine: %+v", got)
+	}
+}
+
+type failOnce struct {
+	recorder
+	failed bool
+}
+
+func (f *failOnce) Handle(ctx context.Context, in conversation.Inbound) (conversation.Reply, error) {
+	if !f.failed {
+		f.failed = true
+		return conversation.Reply{}, errors.New("engine down")
+	}
+	return f.recorder.Handle(ctx, in)
+}
+
+// TestCloudRetryAfterFailure: when the engine fails, the webhook answers 503 and Meta's
+// retry of the same message is handled (once).
+func TestCloudRetryAfterFailure(t *testing.T) {
+	e := newCloudEnv(t)
+	a, _ := e.adapter()
+	h := &failOnce{}
+	hook := serveCloud(t, a, h)
+	in := cloudtest.Inbound{ID: "wamid.HBgMretry", From: ana, Text: "is it fixed?"}
+	if code, _, err := e.fake.Send(t.Context(), hook, in); err != nil || code != http.StatusServiceUnavailable {
+		t.Fatalf("first delivery: %d %v; want 503", code, err)
+	}
+	for range 2 {
+		if code, _, err := e.fake.Send(t.Context(), hook, in); err != nil || code != 200 {
+			t.Fatalf("retry: %d %v", code, err)
+		}
+	}
+	if got := h.all(); len(got) != 1 || got[0].Text != "is it fixed?" || got[0].MessageID != "wamid.HBgMretry" {
+		t.Errorf("handled %+v", got)
 	}
 }
