@@ -23,7 +23,9 @@
 // back no other. A target more than MaxBacklog seqs behind the chain's tail skips the
 // oldest undelivered ones: a counted, logged gap.
 //
-// Redis keys (under Options.Prefix): outhook:{tenant}:lease (the lease's owner token) and
-// outhook:{tenant}:cursor:{sha256(url)[:16]} (the last seq handled for that URL; a
-// changed URL starts afresh, see Options.Backfill).
+// Redis keys (under Options.Prefix, one cluster slot per tenant): {outhook:TENANT}:lease
+// (the lease's owner token) and {outhook:TENANT}:cursor:HASH, HASH the first 16 hex digits
+// of the URL's SHA-256 (the last seq handled for that URL; a changed URL starts afresh,
+// see Options.Backfill). A chain whose tail is behind a cursor was lost and restarted: it
+// is followed again from its start.
 package outhook

@@ -152,7 +152,7 @@ func New(opts Options) (*Sender, error) {
 			return nil, fmt.Errorf("outhook: tenant %s listed twice", tc.ID)
 		}
 		seen[tc.ID] = true
-		t := &tenant{id: tc.ID, leaseKey: opts.Prefix + "outhook:" + tc.ID + ":lease"}
+		t := &tenant{id: tc.ID, leaseKey: opts.Prefix + "{outhook:" + tc.ID + "}:lease"}
 		names := map[string]bool{}
 		urls := map[string]bool{}
 		for i, tg := range tc.Targets {
@@ -196,6 +196,10 @@ return 0`)
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
 local want = tonumber(ARGV[2])
+if ARGV[3] == 'reset' then
+  redis.call('SET', KEYS[2], ARGV[2])
+  return want
+end
 if ARGV[3] == 'init' then
   if redis.call('EXISTS', KEYS[2]) == 1 then return cur end
   redis.call('SET', KEYS[2], ARGV[2])
@@ -234,7 +238,7 @@ func newTarget(opts Options, tenantID string, tg Target) (*target, error) {
 		x.events[ev] = true
 	}
 	sum := sha256.Sum256([]byte(tg.URL))
-	x.cursor = opts.Prefix + "outhook:" + tenantID + ":cursor:" + hex.EncodeToString(sum[:8])
+	x.cursor = opts.Prefix + "{outhook:" + tenantID + "}:cursor:" + hex.EncodeToString(sum[:8]) // one slot with the lease
 	x.log = opts.Logger.With("component", "outhook", "tenant", tenantID, "webhook", x.Name, "host", x.host)
 	return x, nil
 }
@@ -342,13 +346,15 @@ func (s *Sender) hold(ctx context.Context, t *tenant, log *slog.Logger) {
 // errLeaseLost ends a target's loop: another replica holds the tenant now.
 var errLeaseLost = errors.New("lease lost")
 
-// advance moves the target's cursor to seq (never back); init sets it only if absent. It
-// returns the cursor now stored.
-func (s *Sender) advance(ctx context.Context, t *tenant, x *target, seq uint64, init bool) (uint64, error) {
-	mode := "move"
-	if init {
-		mode = "init"
-	}
+// Cursor moves.
+const (
+	moveForward = "move"  // to seq if that is past the stored cursor
+	initCursor  = "init"  // to seq if there is no cursor yet
+	resetCursor = "reset" // to seq, even backwards
+)
+
+// advance moves the target's cursor (see the modes) and returns the cursor now stored.
+func (s *Sender) advance(ctx context.Context, t *tenant, x *target, seq uint64, mode string) (uint64, error) {
 	n, err := s.advanceScript.Run(ctx, s.opts.Redis, []string{t.leaseKey, x.cursor}, s.opts.Instance, seq, mode).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("move cursor: %w", err)
@@ -375,7 +381,7 @@ func (s *Sender) runTarget(ctx context.Context, t *tenant, x *target) {
 			continue
 		}
 		if !started {
-			cursor, err = s.advance(ctx, t, x, tail.Seq-min(tail.Seq, s.opts.Backfill), true)
+			cursor, err = s.advance(ctx, t, x, tail.Seq-min(tail.Seq, s.opts.Backfill), initCursor)
 			if err != nil {
 				if errors.Is(err, errLeaseLost) {
 					return
@@ -386,9 +392,25 @@ func (s *Sender) runTarget(ctx context.Context, t *tenant, x *target) {
 			}
 			started = true
 		}
+		if tail.Seq < cursor {
+			// The chain is behind what was handled: the store lost the ledger and it
+			// restarted (the cursor survived it). Follow the new chain from its start; its
+			// entries have new hashes, hence new ids.
+			if _, err := s.advance(ctx, t, x, 0, resetCursor); err != nil {
+				if errors.Is(err, errLeaseLost) {
+					return
+				}
+				x.log.Warn("reset cursor", "err", err)
+				sleep(ctx, s.opts.Poll)
+				continue
+			}
+			x.log.Warn("the ledger's chain is behind this webhook's cursor (the ledger was lost and restarted); following the new chain from its start",
+				"cursor", cursor, "tail", tail.Seq)
+			cursor = 0
+		}
 		if tail.Seq > cursor+s.opts.MaxBacklog {
 			to := tail.Seq - s.opts.MaxBacklog
-			if _, err := s.advance(ctx, t, x, to, false); err != nil {
+			if _, err := s.advance(ctx, t, x, to, moveForward); err != nil {
 				if errors.Is(err, errLeaseLost) {
 					return
 				}
@@ -426,7 +448,7 @@ func (s *Sender) runTarget(ctx context.Context, t *tenant, x *target) {
 				if !s.deliver(ctx, t, x, e, typ) {
 					return // ctx ended: the cursor stays before e, which is sent again
 				}
-				if cursor, err = s.advance(ctx, t, x, e.Seq, false); err != nil {
+				if cursor, err = s.advance(ctx, t, x, e.Seq, moveForward); err != nil {
 					if !errors.Is(err, errLeaseLost) {
 						x.log.Warn("move cursor after delivery; the entry will be sent again", "seq", e.Seq, "err", err)
 					}
@@ -436,7 +458,7 @@ func (s *Sender) runTarget(ctx context.Context, t *tenant, x *target) {
 			last = e.Seq
 		}
 		if last > cursor {
-			if cursor, err = s.advance(ctx, t, x, last, false); err != nil {
+			if cursor, err = s.advance(ctx, t, x, last, moveForward); err != nil {
 				if errors.Is(err, errLeaseLost) {
 					return
 				}

@@ -589,3 +589,37 @@ func TestEventFilter(t *testing.T) {
 		t.Fatalf("got %+v, want only the resolution", got)
 	}
 }
+
+// A ledger that Redis lost and that restarted behind the cursor is followed from its new
+// start: the events recorded after the loss are not skipped.
+func TestFollowsARestartedChain(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t, nil)
+	start(t, e.options(target(rc.URL)))
+	e.open(t, "checkout")
+	e.open(t, "search")
+	waitFor(t, "two deliveries", func() bool { return len(rc.deliveries()) >= 2 })
+
+	ctx := context.Background()
+	keys, err := e.rdb.Keys(ctx, e.prefix+"{ae:"+tenantID+"}*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("ledger keys: %v %v", keys, err)
+	}
+	if err := e.rdb.Del(ctx, keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	led, err := ledger.New(ledger.Options{Store: e.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.led = led
+	e.open(t, "billing")
+	waitFor(t, "the new chain's event", func() bool { return len(rc.deliveries()) >= 3 })
+	got := rc.deliveries()
+	if got[2].payload.Data.Service != "billing" || got[2].payload.Data.Seq != 1 || got[2].id == got[0].id {
+		t.Errorf("after the loss: %s seq %d id %s", got[2].payload.Data.Service, got[2].payload.Data.Seq, got[2].id)
+	}
+	if !strings.Contains(e.logs.String(), "behind this webhook's cursor") {
+		t.Error("the restart is not logged")
+	}
+}
