@@ -83,8 +83,8 @@ func (s *Sender) deliver(ctx context.Context, t *tenant, x *target, e ledger.Ent
 	}
 }
 
-// backoff is the wait after the attempt-th failure: MinBackoff doubled per attempt, up to
-// MaxBackoff, with up to 25% jitter either way, and never less than what Retry-After
+// backoff is the wait after the attempt-th failure: MinBackoff doubled per attempt with up
+// to 25% jitter either way, never above MaxBackoff, and never less than what Retry-After
 // asked (itself capped at MaxBackoff).
 func (s *Sender) backoff(attempt int, retryAfter time.Duration) time.Duration {
 	d := s.opts.MinBackoff
@@ -92,7 +92,7 @@ func (s *Sender) backoff(attempt int, retryAfter time.Duration) time.Duration {
 		d *= 2
 	}
 	d = min(d, s.opts.MaxBackoff)
-	d += time.Duration((rand.Float64() - 0.5) * 0.5 * float64(d))
+	d = min(d+time.Duration((rand.Float64()-0.5)*0.5*float64(d)), s.opts.MaxBackoff)
 	return max(d, min(retryAfter, s.opts.MaxBackoff))
 }
 

@@ -73,7 +73,7 @@ type Options struct {
 	// about an hour and a half of retrying).
 	MaxAttempts int
 	// MinBackoff and MaxBackoff bound the wait between attempts (doubling from MinBackoff,
-	// with jitter; a Retry-After up to MaxBackoff is honoured); defaults 1s and 10m.
+	// with ±25% jitter; a Retry-After up to MaxBackoff is honoured); defaults 1s and 10m.
 	MinBackoff, MaxBackoff time.Duration
 	// MaxBacklog is how many seqs a target may fall behind the chain's tail; older
 	// undelivered entries are skipped (counted as failed, reason backlog_dropped); default
