@@ -69,8 +69,8 @@ type Options struct {
 	// Lease is how long a replica's hold on a tenant lasts without renewal (renewed every
 	// third of it); default 30s. After a crash another replica takes over within it.
 	Lease time.Duration
-	// MaxAttempts bounds the attempts of one event; default 12 (with the default backoff,
-	// about an hour and a half of retrying).
+	// MaxAttempts bounds the attempts of one event; default 16 (with the default backoff,
+	// about an hour of retrying, during which later events to that URL wait, in order).
 	MaxAttempts int
 	// MinBackoff and MaxBackoff bound the wait between attempts (doubling from MinBackoff,
 	// with ±25% jitter; a Retry-After up to MaxBackoff is honoured); defaults 1s and 10m.
@@ -129,7 +129,7 @@ func New(opts Options) (*Sender, error) {
 	setDefault(&opts.MaxBackoff, 10*time.Minute)
 	setDefault(&opts.DialTimeout, 5*time.Second)
 	if opts.MaxAttempts <= 0 {
-		opts.MaxAttempts = 12
+		opts.MaxAttempts = 16
 	}
 	if opts.MaxBacklog == 0 {
 		opts.MaxBacklog = 10000
