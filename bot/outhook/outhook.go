@@ -280,6 +280,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	for _, t := range s.tenants {
 		wg.Go(func() { s.runTenant(ctx, t) })
 	}
+	<-ctx.Done() // with no tenant too: Run ends only with ctx
 	wg.Wait()
 	return nil
 }
@@ -369,6 +370,7 @@ func (s *Sender) advance(ctx context.Context, t *tenant, x *target, seq uint64, 
 // the lease is lost.
 func (s *Sender) runTarget(ctx context.Context, t *tenant, x *target) {
 	lag := s.m.lag.WithLabelValues(t.id, x.Name)
+	defer s.m.lag.DeleteLabelValues(t.id, x.Name) // another replica reports it now
 	var cursor uint64
 	started := false
 	for ctx.Err() == nil {
