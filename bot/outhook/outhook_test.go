@@ -626,3 +626,26 @@ func TestFollowsARestartedChain(t *testing.T) {
 		t.Error("the restart is not logged")
 	}
 }
+
+// A replica that died holding a tenant's lease blocks no one for longer than the lease:
+// nothing is sent while it holds, and another replica takes over once it expires.
+func TestTakesOverADeadReplicasLease(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	lease := e.prefix + ":{outhook:" + tenantID + "}:lease"
+	if err := e.rdb.Set(ctx, lease, "dead-replica", 700*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.open(t, "checkout")
+	rc := newReceiver(t, nil)
+	began := time.Now()
+	start(t, e.options(target(rc.URL)))
+	time.Sleep(300 * time.Millisecond)
+	if n := len(rc.deliveries()); n != 0 {
+		t.Fatalf("%d requests while another replica held the lease", n)
+	}
+	waitFor(t, "the takeover's delivery", func() bool { return len(rc.deliveries()) == 1 })
+	if waited := time.Since(began); waited < 600*time.Millisecond {
+		t.Errorf("delivered after %v, before the dead replica's lease ran out", waited)
+	}
+}
