@@ -310,9 +310,11 @@ func (s *Sender) runTenant(ctx context.Context, t *tenant) {
 // by another replica, or not renewed within two thirds of its length).
 func (s *Sender) hold(ctx context.Context, t *tenant, log *slog.Logger) {
 	lctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		cancel() // stop the targets first: the lease may be lost while they run
+		wg.Wait()
+	}()
 	for _, x := range t.targets {
 		wg.Go(func() {
 			s.runTarget(lctx, t, x)

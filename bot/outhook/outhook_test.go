@@ -649,3 +649,27 @@ func TestTakesOverADeadReplicasLease(t *testing.T) {
 		t.Errorf("delivered after %v, before the dead replica's lease ran out", waited)
 	}
 }
+
+// A replica whose lease was taken over (it stalled past it) stops sending at its next
+// renewal, and takes the tenant back once the lease is free again.
+func TestStopsWhenTheLeaseIsTaken(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t, nil)
+	start(t, e.options(target(rc.URL)))
+	e.open(t, "checkout")
+	waitFor(t, "the first delivery", func() bool { return len(rc.deliveries()) == 1 })
+	lease := e.prefix + ":{outhook:" + tenantID + "}:lease"
+	if err := e.rdb.Set(context.Background(), lease, "other-replica", 1500*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond) // past a renewal (every 200 ms)
+	e.open(t, "search")
+	time.Sleep(500 * time.Millisecond)
+	if n := len(rc.deliveries()); n != 1 {
+		t.Fatalf("%d requests while another replica held the lease, want 1", n)
+	}
+	waitFor(t, "the delivery after the lease came back", func() bool { return len(rc.deliveries()) == 2 })
+	if !strings.Contains(e.logs.String(), "lease lost") {
+		t.Error("losing the lease is not logged")
+	}
+}
