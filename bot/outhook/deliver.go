@@ -75,6 +75,10 @@ func (s *Sender) deliver(ctx context.Context, t *tenant, x *target, e ledger.Ent
 			return true
 		}
 		s.m.retries.WithLabelValues(t.id, x.Name).Inc()
+		if tail, err := s.opts.Store.Tail(ctx, t.id); err == nil && tail.Seq >= e.Seq {
+			// Keep the lag true while this entry holds the target back.
+			s.m.lag.WithLabelValues(t.id, x.Name).Set(float64(tail.Seq - e.Seq + 1))
+		}
 		wait := s.backoff(attempt, r.retryAfter)
 		log.Info("delivery failed; retrying", "status", r.status, "err", r.err, "attempt", attempt, "wait", wait)
 		if !sleep(ctx, wait) {

@@ -169,7 +169,7 @@ func (e *env) options(targets ...outhook.Target) outhook.Options {
 		Tenants:    []outhook.Tenant{{ID: tenantID, Targets: targets}},
 		Logger:     slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registerer: e.reg,
-		Poll:       10 * time.Millisecond, Lease: 600 * time.Millisecond,
+		Poll:       10 * time.Millisecond, Lease: 1500 * time.Millisecond,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, MaxAttempts: 5,
 		Backfill: 1000,
 	}
@@ -521,9 +521,9 @@ func TestSlowReceiverRetriedAndFailingTargetHoldsNoOther(t *testing.T) {
 	if len(down.deliveries()) == 0 {
 		t.Error("the failing target was never tried")
 	}
-	if n := metric(t, e.reg, "alertengine_outhook_lag_entries", map[string]string{"webhook": "down"}); n != 2 {
-		t.Errorf("the failing target's lag = %v, want 2 (both entries undelivered)", n)
-	}
+	waitFor(t, "the failing target's lag at 2 (both entries undelivered)", func() bool {
+		return metric(t, e.reg, "alertengine_outhook_lag_entries", map[string]string{"webhook": "down"}) == 2
+	})
 }
 
 // A target far behind skips the oldest undelivered entries, counted as a gap.
@@ -659,16 +659,24 @@ func TestStopsWhenTheLeaseIsTaken(t *testing.T) {
 	e.open(t, "checkout")
 	waitFor(t, "the first delivery", func() bool { return len(rc.deliveries()) == 1 })
 	lease := e.prefix + ":{outhook:" + tenantID + "}:lease"
-	if err := e.rdb.Set(context.Background(), lease, "other-replica", 1500*time.Millisecond).Err(); err != nil {
+	if err := e.rdb.Set(context.Background(), lease, "other-replica", 2500*time.Millisecond).Err(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(400 * time.Millisecond) // past a renewal (every 200 ms)
+	time.Sleep(800 * time.Millisecond) // past a renewal (every 500 ms)
 	e.open(t, "search")
 	time.Sleep(500 * time.Millisecond)
 	if n := len(rc.deliveries()); n != 1 {
 		t.Fatalf("%d requests while another replica held the lease, want 1", n)
 	}
-	waitFor(t, "the delivery after the lease came back", func() bool { return len(rc.deliveries()) == 2 })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", e.logs)
+		}
+	})
+	waitFor(t, "the delivery after the lease came back", func() bool {
+		got := rc.deliveries()
+		return len(got) >= 2 && got[len(got)-1].payload.Data.Service == "search"
+	})
 	if !strings.Contains(e.logs.String(), "lease lost") {
 		t.Error("losing the lease is not logged")
 	}
