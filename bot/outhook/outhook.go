@@ -231,6 +231,9 @@ func newTarget(opts Options, tenantID string, tg Target) (*target, error) {
 	}
 	x.Name = ledger.Clip(x.Name, 64)
 	setDefault(&x.Timeout, 15*time.Second)
+	if x.Timeout > 5*time.Minute {
+		return nil, fmt.Errorf("timeout %s is above 5m (one attempt, the receiver's work included)", x.Timeout)
+	}
 	for _, ev := range tg.Events {
 		if !knownType(ev) {
 			return nil, fmt.Errorf("unknown event type %q (known: %s)", ledger.Clip(ev, 40), strings.Join(EventTypes, ", "))

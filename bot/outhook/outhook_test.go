@@ -570,6 +570,7 @@ func TestNewRejectsBadTargets(t *testing.T) {
 		{outhook.Target{URL: "https://h.example/x", Secret: "whsec_hunter2!!"}, "base64"},
 		{outhook.Target{URL: "ftp://h.example/x?token=hunter2", Secret: secret}, "http(s)"},
 		{outhook.Target{URL: "https://h.example/x", Secret: secret, Events: []string{"incident.hunter2"}}, "unknown event type"},
+		{outhook.Target{URL: "https://h.example/x", Secret: secret, Timeout: time.Hour}, "above 5m"},
 	}
 	for _, c := range cases {
 		_, err := outhook.New(e.options(c.t))
