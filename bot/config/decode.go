@@ -13,7 +13,7 @@ const maxFileSize = yamldoc.MaxFileSize
 // also allowed and ignored: they hold anchors (&name) that tenants refer to (*name).
 var (
 	rootKeys         = []string{"tenants"}
-	tenantKeys       = []string{"id", "services", "chats", "people", "recovery", "policy", "alertmanager", "pagerduty", "grafana", "otlp", "limits", "agents"}
+	tenantKeys       = []string{"id", "services", "chats", "people", "recovery", "policy", "alertmanager", "pagerduty", "grafana", "otlp", "outbound_webhooks", "limits", "agents"}
 	serviceKeys      = []string{"name", "health_url", "poll_interval", "allow_private_network", "repos", "source"}
 	personKeys       = []string{"name", "role", "ids", "telegram", "whatsapp", "phone", "github"}
 	recoveryKeys     = []string{"url", "secret", "actions", "allow_private_network", "default_action", "timeout"}
@@ -22,6 +22,7 @@ var (
 	alertmanagerKeys = []string{"token", "max_alerts", "expire_after"}
 	tokenKeys        = []string{"token"}
 	pagerdutyKeys    = []string{"service", "routing_key"}
+	outhookKeys      = []string{"name", "url", "secret", "events", "allow_private_network", "timeout"}
 	limitKeys        = []string{"incidents_per_hour"}
 )
 

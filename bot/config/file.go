@@ -55,9 +55,26 @@ type Tenant struct {
 	PagerDuty []PagerDutyKey
 	// OTLP and Grafana are the bearer tokens of those intakes (unset: off for the tenant).
 	OTLP, Grafana BearerIntake
-	Limits        Limits
+	// OutboundWebhooks receive the tenant's incident events, signed (outbound_webhooks).
+	OutboundWebhooks []OutboundWebhook
+	Limits           Limits
 	// Agents are the AI agents that may ask this tenant's approvers (agents[]).
 	Agents []Agent
+}
+
+// OutboundWebhook is one URL that receives a tenant's incident events as signed JSON
+// (Standard Webhooks). It never approves anything.
+type OutboundWebhook struct {
+	// Name labels it in metrics and logs (default: the URL's host); unique in the tenant.
+	Name string
+	URL  string
+	// Secret is the signing secret, "whsec_" and the base64 of 24 to 64 random bytes.
+	Secret Secret
+	// Events are the event types sent (empty: all).
+	Events              []string
+	AllowPrivateNetwork bool
+	// Timeout bounds one attempt (0: the sender's default, 15 s).
+	Timeout time.Duration
 }
 
 // PagerDutyKey is one PagerDuty Events API v2 routing key and the service its events open

@@ -80,3 +80,36 @@ func TestIntakeSecrets(t *testing.T) {
 		})
 	}
 }
+
+func TestOutboundWebhooks(t *testing.T) {
+	f, err := Parse("t.yaml", []byte(`tenants:
+  - id: acme
+    services: [{name: checkout}]
+    outbound_webhooks:
+      - {name: router, url: "https://hooks.example/alertengine", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", events: [incident.opened, incident.resolved], timeout: 10s}
+      - {url: "http://10.0.0.5/hook", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", allow_private_network: true}
+`), mapLookup(nil), demoEnv(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := f.Tenants[0].OutboundWebhooks
+	if len(ws) != 2 || ws[0].Name != "router" || ws[0].URL != "https://hooks.example/alertengine" || len(ws[0].Events) != 2 ||
+		ws[0].Timeout.String() != "10s" || !ws[1].AllowPrivateNetwork || ws[1].Secret.Reveal() == "" {
+		t.Fatalf("webhooks %+v", ws)
+	}
+	_, err = Parse("t.yaml", []byte(`tenants:
+  - id: acme
+    services: [{name: checkout}]
+    outbound_webhooks:
+      - {url: "ftp://x", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+      - {url: "https://a.example/h"}
+`), mapLookup(nil), demoEnv(t))
+	for _, want := range []string{"tenants[0].outbound_webhooks[0].url:", "tenants[0].outbound_webhooks[1].secret: is required"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want %q", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "MfKQ9r8GKYqr") {
+		t.Errorf("a problem shows the secret: %v", err)
+	}
+}

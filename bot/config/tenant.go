@@ -82,6 +82,7 @@ func (d *decoder) tenant(item yamldoc.Named) (Tenant, tenantMeta) {
 	t.Grafana.Token = d.intakeToken(o, "grafana", "the bearer token this tenant's Grafana contact point sends", &m)
 	t.PagerDuty = d.pagerduty(o, t.Services, &m)
 	t.Agents = d.agents(o, &t, &m)
+	t.OutboundWebhooks = d.outboundWebhooks(o)
 	for _, s := range t.Services {
 		if s.Source == SourceOTLP && !t.OTLP.Token.IsSet() {
 			d.Addf(o.Line, o.Sub("otlp"), "service %s has source: otlp; set otlp.token (the bearer token its exporters send)", s.Name)
@@ -560,4 +561,77 @@ func hasService(services []Service, name string) bool {
 		}
 	}
 	return false
+}
+
+// outboundWebhooks reads `outbound_webhooks: [{name, url, secret, events, …}]`. The secret's
+// form and the event names are checked where they are used (the sender refuses to start
+// on a bad one, naming the tenant and the webhook).
+func (d *decoder) outboundWebhooks(o yamldoc.Object) []OutboundWebhook {
+	items, _, _ := d.ListAt(o, "outbound_webhooks")
+	var out []OutboundWebhook
+	names := map[string]string{}
+	for _, it := range items {
+		wo := d.Object(it.Node, it.Path, it.Line, outhookKeys)
+		if !wo.Present {
+			continue
+		}
+		w := OutboundWebhook{}
+		ok := true
+		u := d.Value(wo, "url")
+		switch {
+		case u.Bad:
+			ok = false
+		case !u.Set || u.Text == "":
+			d.Addf(wo.Line, wo.Sub("url"), "is required: the URL that receives the events")
+			ok = false
+		default:
+			if msg := checkHTTPURL(u.Text); msg != "" {
+				d.Addf(u.Line, wo.Sub("url"), "%s", msg)
+				ok = false
+			}
+			w.URL = u.Text
+		}
+		sec := d.Value(wo, "secret")
+		switch {
+		case sec.Bad:
+			ok = false
+		case !sec.Set || sec.Text == "":
+			d.Addf(wo.Line, wo.Sub("secret"), `is required: the signing secret, "whsec_" and the base64 of 24 to 64 random bytes`)
+			ok = false
+		default:
+			w.Secret = Secret(sec.Text)
+		}
+		if n := d.Value(wo, "name"); n.Set {
+			w.Name = n.Text
+		}
+		key := w.Name
+		if key == "" {
+			key = w.URL
+		}
+		if first, dup := names[key]; dup && key != "" {
+			d.Addf(wo.Line, it.Path, "same name or URL as %s; give each webhook its own name", first)
+			ok = false
+		} else {
+			names[key] = it.Path
+		}
+		evs, _ := d.Values(wo, "events")
+		for _, e := range evs {
+			w.Events = append(w.Events, e.Text)
+		}
+		if allow, a := d.Bool(wo, "allow_private_network"); a.Set {
+			w.AllowPrivateNetwork = allow
+		}
+		if v, s := d.Duration(wo, "timeout"); s.Set {
+			if v < time.Second || v > 5*time.Minute {
+				d.Addf(s.Line, wo.Sub("timeout"), "must be from 1s to 5m, got %s", s.Text)
+				ok = false
+			} else {
+				w.Timeout = v
+			}
+		}
+		if ok {
+			out = append(out, w)
+		}
+	}
+	return out
 }
