@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/alertengine/alertengine/bot"
+	"github.com/alertengine/alertengine/bot/agent"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/executor"
 	"github.com/alertengine/alertengine/bot/telegram"
@@ -209,6 +210,18 @@ func build(w wiring) (*system, error) {
 	}
 	if s.github.webhook != nil {
 		s.server.HandleLimit("POST /github/webhook", s.github.webhook, commits.MaxBody)
+	}
+	// AI agents' approval gate (tenants[].agents[]): /v1/approvals, /mcp and the receipts'
+	// key set; each route bounds its own body below the server's limit.
+	gate, err := agent.Assemble(w.file, tenants, agent.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Ledger: s.ledger, Key: w.signer,
+		Presenter: s.engine, Status: health, Commits: s.github.source, Trees: s.store, Clock: w.clock, Logger: w.log})
+	if err != nil {
+		return nil, err
+	}
+	if gate != nil {
+		for _, r := range gate.Routes(version) {
+			s.server.Handle(r.Pattern, r.Handler)
+		}
 	}
 	if err := wireWhatsApp(w, s); err != nil {
 		return nil, err
