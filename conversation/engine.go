@@ -267,7 +267,10 @@ func (e *Engine) present(ctx context.Context, tenant, incident string, again boo
 	}
 	ci := cardInput{in: in, hist: hist, now: e.o.Clock()}
 	ci.proposal = latestProposal(hist)
-	ci.highRisk = func(a string) bool { x, _ := t.Action(a); return x.HighRisk || (ci.proposal != nil && ci.proposal.HighRisk) }
+	ci.highRisk = func(a string) bool {
+		x, _ := t.Action(a)
+		return x.HighRisk || (ci.proposal != nil && ci.proposal.HighRisk)
+	}
 	ci.commits = e.commits(ctx, tenant, in.Service, in.OpenedAt)
 	card := incidentCard(ci)
 	if in.Stage == ledger.Validated && ci.proposal != nil && len(ci.proposal.Offers) > 0 {
