@@ -14,49 +14,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/alertengine/alertengine/bot/pipeline"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/council"
 	"github.com/alertengine/alertengine/detector"
 	"github.com/alertengine/alertengine/ledger"
 )
-
-// Proposer proposes how to handle a newly opened incident: the pipeline records what it
-// returns (the lens entries, then PROPOSED) and presents the incident.
-type Proposer interface {
-	Propose(ctx context.Context, t conversation.Tenant, in ledger.Incident, hist []ledger.Entry) (Proposition, error)
-}
-
-// Proposition is a proposal with what the PROPOSED entry records and the entries that
-// must precede it.
-type Proposition struct {
-	Proposal   conversation.Proposal
-	Action     string
-	Actor      ledger.Actor
-	Confidence float64
-	Reason     string
-	// Diagnoses are the lenses' entries (event diagnosis), recorded before PROPOSED.
-	Diagnoses []ledger.Entry
-}
-
-// PolicyProposer proposes the tenant's default action, without any diagnosis.
-type PolicyProposer struct{}
-
-// Propose implements Proposer.
-func (PolicyProposer) Propose(_ context.Context, t conversation.Tenant, _ ledger.Incident, _ []ledger.Entry) (Proposition, error) {
-	a, ok := proposedAction(t)
-	if !ok {
-		return Proposition{}, fmt.Errorf("tenant %s has no action to propose", t.ID)
-	}
-	return Proposition{
-		Proposal: conversation.Proposal{
-			Theories: []conversation.Theory{{Lens: "policy", Action: a.Name,
-				Summary: fmt.Sprintf("%s is the tenant's default recovery for a degraded service (no AI diagnosis in this step)", a.Name)}},
-			Agree:  true,
-			Offers: []conversation.Offer{{Action: a.Name}},
-		},
-		Action: a.Name, Actor: ledger.Actor{Kind: ledger.ActorPolicy, ID: "pipeline"}, Reason: "policy default action " + a.Name,
-	}, nil
-}
 
 // ReadingSource is what the council adapter needs of the detector.
 type ReadingSource interface {
@@ -97,8 +60,8 @@ const readingsWindow = 10 * time.Minute
 // maxDiagnosisData bounds the validated JSON a diagnosis entry keeps.
 const maxDiagnosisData = 4096
 
-// Propose implements Proposer.
-func (c *CouncilProposer) Propose(ctx context.Context, t conversation.Tenant, in ledger.Incident, hist []ledger.Entry) (Proposition, error) {
+// Propose implements pipeline.Proposer.
+func (c *CouncilProposer) Propose(ctx context.Context, t conversation.Tenant, in ledger.Incident, hist []ledger.Entry) (pipeline.Proposition, error) {
 	s := snapshotOf(t, in, hist)
 	s.Hints = c.o.Hints[t.ID]
 	if c.o.Readings != nil {
@@ -133,14 +96,14 @@ func (c *CouncilProposer) Propose(ctx context.Context, t conversation.Tenant, in
 	}
 	v, err := c.o.Council.Diagnose(ctx, s)
 	if err != nil {
-		return Proposition{}, fmt.Errorf("diagnose %s: %w", in.ID, err)
+		return pipeline.Proposition{}, fmt.Errorf("diagnose %s: %w", in.ID, err)
 	}
 	return proposition(t, in, v, len(v.Lenses) > 1), nil
 }
 
 // proposition maps a verdict onto the proposal and its ledger entries.
-func proposition(t conversation.Tenant, in ledger.Incident, v council.Verdict, labelled bool) Proposition {
-	var pr Proposition
+func proposition(t conversation.Tenant, in ledger.Incident, v council.Verdict, labelled bool) pipeline.Proposition {
+	var pr pipeline.Proposition
 	var down []string
 	for _, r := range v.Lenses {
 		if r.Failed != "" {
@@ -285,7 +248,7 @@ func clipText(s string, n int) string {
 // entry's numbers, the thread's questions and answers, and the tenant's actions.
 func snapshotOf(t conversation.Tenant, in ledger.Incident, hist []ledger.Entry) council.Snapshot {
 	s := council.Snapshot{Tenant: t.ID, Service: in.Service, Incident: in.ID, Reason: in.Reason, At: in.OpenedAt, DefaultAction: t.DefaultAction}
-	if d, ok := proposedAction(t); ok && s.DefaultAction == "" {
+	if d, ok := pipeline.ProposedAction(t); ok && s.DefaultAction == "" {
 		s.DefaultAction = d.Name
 	}
 	for _, a := range t.Actions {

@@ -83,16 +83,6 @@ func TestPropositionOfAFallback(t *testing.T) {
 	}
 }
 
-func TestPolicyProposerNeedsAnAction(t *testing.T) {
-	if _, err := (PolicyProposer{}).Propose(context.Background(), conversation.Tenant{ID: "x"}, incident, nil); err == nil {
-		t.Fatal("a tenant without actions got a proposal")
-	}
-	pr, err := PolicyProposer{}.Propose(context.Background(), tenant, incident, nil)
-	if err != nil || pr.Action != "restart_workers" || pr.Actor.Kind != ledger.ActorPolicy || len(pr.Diagnoses) != 0 {
-		t.Fatalf("%+v %v", pr, err)
-	}
-}
-
 func TestHintsOf(t *testing.T) {
 	if h := HintsOf([]string{"**/migrations/**"}); len(h) != 1 || h[0] != "database" {
 		t.Fatalf("%v", h)

@@ -78,25 +78,29 @@ func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 	return nil
 }
 
-func (m *Metrics) detection(ev detector.Event) {
+// Detection counts a detection the pipeline took.
+func (m *Metrics) Detection(ev detector.Event) {
 	if m != nil {
 		m.detections.WithLabelValues(ev.Tenant, string(ev.Kind)).Inc()
 	}
 }
 
-func (m *Metrics) authorized(tenant string) {
+// Authorized counts an authorization handed to the executor.
+func (m *Metrics) Authorized(tenant string) {
 	if m != nil {
 		m.authorizations.WithLabelValues(tenant).Inc()
 	}
 }
 
-func (m *Metrics) execution(o executor.Outcome) {
+// Execution counts a settled execution.
+func (m *Metrics) Execution(o executor.Outcome) {
 	if m != nil {
 		m.executions.WithLabelValues(o.Execution.Tenant, string(o.Kind)).Inc()
 	}
 }
 
-func (m *Metrics) handleFailed() {
+// HandleFailed counts a failed try at handling a detection.
+func (m *Metrics) HandleFailed() {
 	if m != nil {
 		m.handleFailures.Inc()
 	}

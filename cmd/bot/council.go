@@ -1,13 +1,12 @@
 package main
 
 import (
-	"context"
 	"time"
 
 	"github.com/alertengine/alertengine/bot"
+	"github.com/alertengine/alertengine/bot/pipeline"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/council"
-	"github.com/alertengine/alertengine/detector"
 )
 
 // councilTimeout bounds one lens, retries and fallback excluded; the pipeline's handling
@@ -19,7 +18,7 @@ const councilTimeout = 30 * time.Second
 // their fallbacks when LLM_BASE_URL is set, the offline lenses alone otherwise; one lens
 // when COUNCIL_ENABLED=false. With an LLM, follow-up questions are answered by it. The
 // snapshot's commits come from the commit store (commits).
-func councilParts(w wiring, tenants []conversation.Tenant, metrics *bot.CouncilMetrics, commits conversation.CommitSource, history func() *detector.Detector) (bot.Proposer, conversation.Answerer, error) {
+func councilParts(w wiring, tenants []conversation.Tenant, metrics *bot.CouncilMetrics, commits conversation.CommitSource, readings bot.ReadingSource) (pipeline.Proposer, conversation.Answerer, error) {
 	o := council.Options{A: council.RulesA(), Timeout: councilTimeout, Observer: metrics, Logger: w.log}
 	if w.env.CouncilEnabled {
 		o.B = council.RulesB()
@@ -58,8 +57,6 @@ func councilParts(w wiring, tenants []conversation.Tenant, metrics *bot.CouncilM
 		hints[t.ID] = bot.HintsOf(t.Policy.RiskyPaths)
 	}
 	p, err := bot.NewCouncilProposer(bot.CouncilProposerOptions{Council: c, Hints: hints, Logger: w.log, Commits: commits,
-		Readings: bot.ReadingsFunc(func(ctx context.Context, tenant, service string, since time.Time) ([]detector.Reading, error) {
-			return history().History(ctx, tenant, service, since)
-		})})
+		Readings: readings})
 	return p, answerer, err
 }

@@ -17,23 +17,15 @@ func voiceCaller(w wiring) (conversation.Caller, error) {
 		From: w.env.TwilioVoiceFrom, APIURL: w.env.TwilioAPIURL, Logger: w.log})
 }
 
-// wireWhatsApp adds the WhatsApp adapter when Twilio is configured for it: its transport
-// to the engine, POST /whatsapp/webhook and the chart images Twilio fetches.
-func wireWhatsApp(w wiring, s *system) error {
+// newWhatsApp builds the WhatsApp adapter when Twilio is configured for it (nil
+// otherwise).
+func newWhatsApp(w wiring) (*whatsapp.Adapter, error) {
 	if !w.env.WhatsAppEnabled() {
-		return nil
+		return nil, nil
 	}
-	a, err := whatsapp.New(whatsapp.Options{AccountSID: w.env.TwilioAccountSID, AuthToken: w.env.TwilioAuthToken.Reveal(),
+	return whatsapp.New(whatsapp.Options{AccountSID: w.env.TwilioAccountSID, AuthToken: w.env.TwilioAuthToken.Reveal(),
 		From: w.env.TwilioWhatsAppFrom, APIURL: w.env.TwilioAPIURL, ContentSID: w.env.TwilioApprovalContentSID,
 		PublicURL: w.env.PublicURL, Redis: w.rc, KeyPrefix: w.keyPrefix, Logger: w.log, Clock: w.clock})
-	if err != nil {
-		return err
-	}
-	s.whatsapp = a
-	s.engine.AddTransport(a)
-	s.server.Handle("POST "+whatsapp.WebhookPath, a.WebhookHandler(s.engine))
-	s.server.Handle("GET "+whatsapp.MediaPath, a.MediaHandler())
-	return nil
 }
 
 // checkWhatsAppTemplate warns once at start-up when the approval template is unusable

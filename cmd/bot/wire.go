@@ -14,6 +14,7 @@ import (
 	"github.com/alertengine/alertengine/bot"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/executor"
+	"github.com/alertengine/alertengine/bot/pipeline"
 	"github.com/alertengine/alertengine/bot/telegram"
 	"github.com/alertengine/alertengine/bot/whatsapp"
 	"github.com/alertengine/alertengine/commits"
@@ -46,7 +47,7 @@ type system struct {
 	engine    *conversation.Engine
 	executor  *executor.Executor
 	detector  *detector.Detector
-	pipeline  *bot.Pipeline
+	pipeline  *pipeline.Pipeline
 	telegram  *telegram.Adapter
 	whatsapp  *whatsapp.Adapter
 	server    *bot.Server
@@ -122,62 +123,59 @@ func build(w wiring) (*system, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The pipeline's inbox comes first: the detector, the engine and the executor report
+	// to it, and the pipeline built last takes what they reported.
+	inbox := pipeline.NewInbox(0)
+	if s.detector, err = detector.New(detector.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Ledger: s.ledger, Tenants: bot.DetectorTenants(w.file),
+		OnEvent: inbox.OnDetection, Clock: w.clock, Logger: w.log, PollInterval: w.env.LoopInterval, Window: w.window}); err != nil {
+		return nil, err
+	}
+	if err := bot.WatchDetector(w.registry, s.detector); err != nil {
+		return nil, err
+	}
 	councilMetrics, err := bot.NewCouncilMetrics(w.registry)
 	if err != nil {
 		return nil, err
 	}
-	proposer, answerer, err := councilParts(w, tenants, councilMetrics, s.github.source, func() *detector.Detector { return s.detector })
+	proposer, answerer, err := councilParts(w, tenants, councilMetrics, s.github.source, s.detector)
 	if err != nil {
 		return nil, err
 	}
-	var pipe *bot.Pipeline
+	var transports []conversation.Transport
+	if w.env.TelegramEnabled() {
+		if s.telegram, err = telegram.New(telegram.Options{Token: w.env.TelegramBotToken.Reveal(), APIURL: w.env.TelegramAPIURL, Redis: w.rc,
+			KeyPrefix: w.keyPrefix, Logger: w.log, WebhookSecret: w.env.TelegramWebhookSecret.Reveal()}); err != nil {
+			return nil, err
+		}
+		transports = append(transports, s.telegram)
+		s.webhook = w.env.TelegramWebhook()
+	}
+	if s.whatsapp, err = newWhatsApp(w); err != nil {
+		return nil, err
+	}
+	if s.whatsapp != nil {
+		transports = append(transports, s.whatsapp)
+	}
+	health := bot.Health{Detector: s.detector, Clock: w.clock}
 	s.engine, err = conversation.New(conversation.Options{
 		Ledger: s.ledger, Approvals: s.approvals, Redis: w.rc, KeyPrefix: w.keyPrefix, Tenants: tenants, Clock: w.clock, Logger: w.log, Caller: caller,
-		Commits: s.github.source, Answerer: answerer, LinkURL: linkURL(w.env.PublicURL),
-		OnAuthorized: func(ctx context.Context, e ledger.Entry) error { return pipe.OnAuthorized(ctx, e) },
-		OnThrottled:  floods.Throttled,
+		Commits: s.github.source, Answerer: answerer, LinkURL: linkURL(w.env.PublicURL), Status: health, Charts: health, Transports: transports,
+		OnAuthorized: inbox.OnAuthorized, OnThrottled: floods.Throttled,
 	})
 	if err != nil {
 		return nil, err
 	}
 	if s.executor, err = executor.New(executor.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Ledger: s.ledger, Targets: executorTargets(w.file), Logger: w.log, Clock: w.clock,
-		Poll: w.executorPoll, Executed: w.executed,
-		OnOutcome: func(ctx context.Context, o executor.Outcome) {
-			pipe.OnOutcome(ctx, o)
-			if o.Kind == executor.Executed || o.Kind == executor.Failed {
-				// An alert that resolved while the recovery ran closes its incident now.
-				if err := s.detector.Settle(ctx, o.Execution.Tenant, o.Execution.Incident); err != nil {
-					w.log.Warn("settle incident after execution", "incident", o.Execution.Incident, "err", err)
-				}
-			}
-		}}); err != nil {
+		Poll: w.executorPoll, Executed: w.executed, OnOutcome: inbox.OnOutcome}); err != nil {
 		return nil, err
 	}
 	metrics, err := bot.NewMetrics(w.registry)
 	if err != nil {
 		return nil, err
 	}
-	if pipe, err = bot.NewPipeline(bot.PipelineOptions{Ledger: s.ledger, Conversation: s.engine, Executor: s.executor, Tenants: tenants, Logger: w.log, Metrics: metrics,
-		Proposer: proposer}); err != nil {
+	if s.pipeline, err = pipeline.New(pipeline.Options{Inbox: inbox, Ledger: pipeline.Ledger{Ledger: s.ledger}, Conversation: s.engine, Executor: s.executor,
+		Settler: s.detector, Tenants: tenants, Logger: w.log, Metrics: metrics, Proposer: proposer}); err != nil {
 		return nil, err
-	}
-	s.pipeline = pipe
-	if s.detector, err = detector.New(detector.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Ledger: s.ledger, Tenants: bot.DetectorTenants(w.file),
-		OnEvent: pipe.OnDetection, Clock: w.clock, Logger: w.log, PollInterval: w.env.LoopInterval, Window: w.window}); err != nil {
-		return nil, err
-	}
-	if err := bot.WatchDetector(w.registry, s.detector); err != nil {
-		return nil, err
-	}
-	health := bot.Health{Detector: s.detector, Clock: w.clock}
-	s.engine.SetSources(health, health)
-	if w.env.TelegramEnabled() {
-		if s.telegram, err = telegram.New(telegram.Options{Token: w.env.TelegramBotToken.Reveal(), APIURL: w.env.TelegramAPIURL, Redis: w.rc,
-			KeyPrefix: w.keyPrefix, Logger: w.log, WebhookSecret: w.env.TelegramWebhookSecret.Reveal()}); err != nil {
-			return nil, err
-		}
-		s.engine.AddTransport(s.telegram)
-		s.webhook = w.env.TelegramWebhook()
 	}
 	ready := []bot.Check{
 		{Name: "redis", Check: func(ctx context.Context) error { return w.rc.Ping(ctx).Err() }},
@@ -205,8 +203,9 @@ func build(w wiring) (*system, error) {
 	if s.github.webhook != nil {
 		s.server.HandleLimit("POST /github/webhook", s.github.webhook, commits.MaxBody)
 	}
-	if err := wireWhatsApp(w, s); err != nil {
-		return nil, err
+	if s.whatsapp != nil {
+		s.server.Handle("POST "+whatsapp.WebhookPath, s.whatsapp.WebhookHandler(s.engine))
+		s.server.Handle("GET "+whatsapp.MediaPath, s.whatsapp.MediaHandler())
 	}
 	return s, nil
 }
