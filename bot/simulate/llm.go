@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/alertengine/alertengine/bot"
-	"github.com/alertengine/alertengine/bot/pipeline"
 	"github.com/alertengine/alertengine/bot/config"
+	"github.com/alertengine/alertengine/bot/pipeline"
 	"github.com/alertengine/alertengine/council"
 )
 
