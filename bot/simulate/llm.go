@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/alertengine/alertengine/bot"
 	"github.com/alertengine/alertengine/bot/config"
+	"github.com/alertengine/alertengine/bot/diagnose"
 	"github.com/alertengine/alertengine/bot/pipeline"
 	"github.com/alertengine/alertengine/council"
 )
@@ -144,6 +144,6 @@ func (w *world) proposer() (pipeline.Proposer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bot.NewCouncilProposer(bot.CouncilProposerOptions{Council: c, Readings: w.det, Commits: w.commitSource(),
-		Hints: map[string][]string{w.tenant.ID: bot.HintsOf(w.tenant.Policy.RiskyPaths)}, Logger: w.log})
+	return diagnose.NewProposer(diagnose.ProposerOptions{Council: c, Readings: w.det, Commits: w.commitSource(),
+		Hints: map[string][]string{w.tenant.ID: diagnose.HintsOf(w.tenant.Policy.RiskyPaths)}, Logger: w.log})
 }

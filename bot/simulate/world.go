@@ -20,7 +20,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/alertengine/alertengine/bot"
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/executor"
 	"github.com/alertengine/alertengine/bot/pipeline"
@@ -224,7 +224,7 @@ func newWorld(sc *Scenario, o Options) (*world, error) {
 	if w.commits, err = commits.NewStore(commits.StoreOptions{Redis: w.rc, KeyPrefix: keyPrefix, Clock: w.clock}); err != nil {
 		return nil, w.closeWith(err)
 	}
-	if w.correlator, err = commits.NewCorrelator(commits.CorrelatorOptions{Store: w.commits, Services: bot.CommitServices(sc.Tenants)}); err != nil {
+	if w.correlator, err = commits.NewCorrelator(commits.CorrelatorOptions{Store: w.commits, Services: app.CommitServices(sc.Tenants)}); err != nil {
 		return nil, w.closeWith(err)
 	}
 	w.mem = &recorder{MemStore: ledger.NewMemStore(), w: w}
@@ -246,10 +246,10 @@ func newWorld(sc *Scenario, o Options) (*world, error) {
 		Clock:   w.clock, Logger: w.log, ReplicaID: "simulator", PollInterval: sc.Step, PollTimeout: min(3*time.Second, sc.Step)}); err != nil {
 		return nil, w.closeWith(err)
 	}
-	ctenants := bot.ConversationTenants(sc.Tenants)
+	ctenants := app.ConversationTenants(sc.Tenants)
 	w.eng, err = conversation.New(conversation.Options{Ledger: w.led, Approvals: appr, Redis: w.rc, KeyPrefix: keyPrefix,
 		Tenants: ctenants, Transports: []conversation.Transport{&transport{w: w, ch: conversation.Telegram}, &transport{w: w, ch: conversation.WhatsApp}},
-		Status: bot.Health{Detector: w.det, Clock: w.clock}, Commits: w.commitSource(), Clock: w.clock, Logger: w.log, OnAuthorized: w.onAuthorized})
+		Status: app.Health{Detector: w.det, Clock: w.clock}, Commits: w.commitSource(), Clock: w.clock, Logger: w.log, OnAuthorized: w.onAuthorized})
 	if err != nil {
 		return nil, w.closeWith(err)
 	}
@@ -323,15 +323,15 @@ func (w *world) close() {
 
 // commitSource is the conversation's view of the stored commits, authors mapped to people
 // by their GitHub login, as `bot serve` wires it.
-func (w *world) commitSource() bot.CommitSource {
-	return bot.CommitSource{Correlator: w.correlator, Clock: w.clock, Person: bot.CommitPeople(w.sc.Tenants)}
+func (w *world) commitSource() app.Commits {
+	return app.Commits{Correlator: w.correlator, Clock: w.clock, Person: app.CommitPeople(w.sc.Tenants)}
 }
 
 // simulatedDetectorTenants is the detector's policy as `bot serve` wires it, except that
 // every service is measured by the simulation (pull-style readings given to Observe), so
 // nothing is polled and no Alertmanager is listened to.
 func simulatedDetectorTenants(f *config.File) []detector.Tenant {
-	out := bot.DetectorTenants(f)
+	out := app.DetectorTenants(f)
 	for i := range out {
 		out[i].AlertmanagerToken = ""
 		for j := range out[i].Services {

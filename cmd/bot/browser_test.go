@@ -56,7 +56,7 @@ func TestConsoleTourInBrowser(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d, _, err := startDemo(ctx, &app{stdout: io.Discard, stderr: io.Discard, lookup: e.lookup}, cfgEnv, tourOptions)
+	d, _, err := startDemo(ctx, &cli{stdout: io.Discard, stderr: io.Discard, lookup: e.lookup}, cfgEnv, tourOptions)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,8 @@ package main
 import (
 	"time"
 
-	"github.com/alertengine/alertengine/bot"
+	"github.com/alertengine/alertengine/bot/diagnose"
+	"github.com/alertengine/alertengine/bot/metrics"
 	"github.com/alertengine/alertengine/bot/pipeline"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/council"
@@ -18,7 +19,7 @@ const councilTimeout = 30 * time.Second
 // their fallbacks when LLM_BASE_URL is set, the offline lenses alone otherwise; one lens
 // when COUNCIL_ENABLED=false. With an LLM, follow-up questions are answered by it. The
 // snapshot's commits come from the commit store (commits).
-func councilParts(w wiring, tenants []conversation.Tenant, metrics *bot.CouncilMetrics, commits conversation.CommitSource, readings bot.ReadingSource) (pipeline.Proposer, conversation.Answerer, error) {
+func councilParts(w wiring, tenants []conversation.Tenant, metrics *metrics.Council, commits conversation.CommitSource, readings diagnose.ReadingSource) (pipeline.Proposer, conversation.Answerer, error) {
 	o := council.Options{A: council.RulesA(), Timeout: councilTimeout, Observer: metrics, Logger: w.log}
 	if w.env.CouncilEnabled {
 		o.B = council.RulesB()
@@ -44,7 +45,7 @@ func councilParts(w wiring, tenants []conversation.Tenant, metrics *bot.CouncilM
 		if err != nil {
 			return nil, nil, err
 		}
-		if answerer, err = bot.NewCouncilAnswerer(bot.CouncilAnswererOptions{Answerer: ans, Redis: w.rc, KeyPrefix: w.keyPrefix, Tenants: tenants, Logger: w.log}); err != nil {
+		if answerer, err = diagnose.NewAnswerer(diagnose.AnswererOptions{Answerer: ans, Redis: w.rc, KeyPrefix: w.keyPrefix, Tenants: tenants, Logger: w.log}); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -54,9 +55,9 @@ func councilParts(w wiring, tenants []conversation.Tenant, metrics *bot.CouncilM
 	}
 	hints := map[string][]string{}
 	for _, t := range w.file.Tenants {
-		hints[t.ID] = bot.HintsOf(t.Policy.RiskyPaths)
+		hints[t.ID] = diagnose.HintsOf(t.Policy.RiskyPaths)
 	}
-	p, err := bot.NewCouncilProposer(bot.CouncilProposerOptions{Council: c, Hints: hints, Logger: w.log, Commits: commits,
+	p, err := diagnose.NewProposer(diagnose.ProposerOptions{Council: c, Hints: hints, Logger: w.log, Commits: commits,
 		Readings: readings})
 	return p, answerer, err
 }

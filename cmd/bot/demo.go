@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alertengine/alertengine/bot"
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/console"
 	"github.com/alertengine/alertengine/bot/demo"
@@ -118,7 +118,7 @@ func (d *demoRun) close() {
 }
 
 // runDemo is the zero-config tour (README, "The demo").
-func runDemo(ctx context.Context, a *app, args []string) int {
+func runDemo(ctx context.Context, a *cli, args []string) int {
 	if code, ok := parse(a.flags("demo"), args); !ok {
 		return code
 	}
@@ -157,7 +157,7 @@ Ctrl-C stops the demo.
 
 // startDemo starts every part of the demo and returns once the console listens. The
 // returned code is the exit code of a failure.
-func startDemo(ctx context.Context, a *app, env config.Env, o demoOptions) (*demoRun, int, error) {
+func startDemo(ctx context.Context, a *cli, env config.Env, o demoOptions) (*demoRun, int, error) {
 	o.defaults()
 	log := newLogger(env, a.stderr)
 	d := &demoRun{done: make(chan error, 1), log: log}
@@ -252,14 +252,14 @@ func startDemo(ctx context.Context, a *app, env config.Env, o demoOptions) (*dem
 	if err != nil {
 		return nil, exitFailed, err
 	}
-	health := bot.Health{Detector: sys.detector}
+	health := app.Health{Detector: sys.detector}
 	deployer, err := demo.NewDeployer(demo.DeployerOptions{WebhookURL: "http://" + browsable(ln.Addr().String()) + "/github/webhook",
 		Secret: []byte(env.GitHubWebhookSecret.Reveal()), Repo: demoRepo, Logger: log})
 	if err != nil {
 		return nil, exitFailed, err
 	}
 	con, err := console.New(console.Options{Tenant: demoTenant, People: demoPeople(), Handler: sys.engine, Service: demoService,
-		Status: health, Charts: bot.Health{Detector: sys.detector, Window: 5 * time.Minute, Width: 320, Height: 240}, Ledger: sys.store, Signer: key, Controls: demo.Scenario{Service: svc, Deployer: deployer, Logger: log}, HealthEvery: o.healthEvery, Logger: log,
+		Status: health, Charts: app.Health{Detector: sys.detector, Window: 5 * time.Minute, Width: 320, Height: 240}, Ledger: sys.store, Signer: key, Controls: demo.Scenario{Service: svc, Deployer: deployer, Logger: log}, HealthEvery: o.healthEvery, Logger: log,
 		Intro: `Press "Simulate spike", wait for the incident card, ask a question, pick who you are and press Approve.`})
 	if err != nil {
 		return nil, exitFailed, err

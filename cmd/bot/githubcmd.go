@@ -7,7 +7,8 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/alertengine/alertengine/bot"
+	"github.com/alertengine/alertengine/bot/app"
+	"github.com/alertengine/alertengine/bot/metrics"
 	"github.com/alertengine/alertengine/commits"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -16,7 +17,7 @@ import (
 // route (nil without GITHUB_WEBHOOK_SECRET) and the stats fetcher (nil without
 // GITHUB_TOKEN).
 type gitHub struct {
-	source     bot.CommitSource
+	source     app.Commits
 	correlator *commits.Correlator
 	webhook    *commits.Webhook
 	stats      *commits.Stats
@@ -28,12 +29,12 @@ func buildGitHub(w wiring, reg prometheus.Registerer) (*gitHub, error) {
 		return nil, err
 	}
 	g := &gitHub{}
-	if g.correlator, err = commits.NewCorrelator(commits.CorrelatorOptions{Store: store, Services: bot.CommitServices(w.file)}); err != nil {
+	if g.correlator, err = commits.NewCorrelator(commits.CorrelatorOptions{Store: store, Services: app.CommitServices(w.file)}); err != nil {
 		return nil, err
 	}
-	g.source = bot.CommitSource{Correlator: g.correlator, Clock: w.clock, Person: bot.CommitPeople(w.file)}
+	g.source = app.Commits{Correlator: g.correlator, Clock: w.clock, Person: app.CommitPeople(w.file)}
 	mapped := false
-	for _, s := range bot.CommitServices(w.file) {
+	for _, s := range app.CommitServices(w.file) {
 		mapped = mapped || len(s.Repos) > 0
 	}
 	if w.env.GitHubToken.IsSet() {
@@ -44,7 +45,7 @@ func buildGitHub(w wiring, reg prometheus.Registerer) (*gitHub, error) {
 		if g.stats, err = commits.NewStats(commits.StatsOptions{Client: client, Store: store, Clock: w.clock, Logger: w.log}); err != nil {
 			return nil, err
 		}
-		if err := bot.WatchStats(reg, g.stats); err != nil {
+		if err := metrics.WatchGitHubStats(reg, g.stats); err != nil {
 			return nil, err
 		}
 	}
@@ -54,7 +55,7 @@ func buildGitHub(w wiring, reg prometheus.Registerer) (*gitHub, error) {
 		}
 		return g, nil
 	}
-	m, err := bot.NewGitHubMetrics(reg)
+	m, err := metrics.NewGitHub(reg)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +68,7 @@ func buildGitHub(w wiring, reg prometheus.Registerer) (*gitHub, error) {
 var repoFlagPattern = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$`)
 
 // runGitHubHook is `bot github-hook --repo OWNER/NAME [--dry-run]`.
-func runGitHubHook(ctx context.Context, a *app, args []string) int {
+func runGitHubHook(ctx context.Context, a *cli, args []string) int {
 	fs := a.flags("github-hook")
 	repo := fs.String("repo", "", "the repository, OWNER/NAME")
 	dry := fs.Bool("dry-run", false, "print what would change, change nothing")

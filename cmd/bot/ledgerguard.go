@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alertengine/alertengine/bot"
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/redis/go-redis/v9"
@@ -82,8 +82,8 @@ func (s *system) ledgerGuard(ctx context.Context) error {
 }
 
 // routeRedisLog sends the Redis client's own log lines through log, rate-limited.
-func routeRedisLog(log *slog.Logger) *bot.RedisLog {
-	rl := bot.NewRedisLog(bot.RedisLogOptions{Logger: log})
+func routeRedisLog(log *slog.Logger) *app.RedisLog {
+	rl := app.NewRedisLog(app.RedisLogOptions{Logger: log})
 	redis.SetLogger(rl)
 	return rl
 }

@@ -21,7 +21,7 @@ func newLogger(env config.Env, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func runServe(ctx context.Context, a *app, args []string) int {
+func runServe(ctx context.Context, a *cli, args []string) int {
 	fs := a.flags("serve")
 	cfgPath := fs.String("config", "alertengine.yaml", "tenants config file (YAML)")
 	if code, ok := parse(fs, args); !ok {

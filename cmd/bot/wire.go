@@ -11,9 +11,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alertengine/alertengine/bot"
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/executor"
+	"github.com/alertengine/alertengine/bot/links"
+	"github.com/alertengine/alertengine/bot/metrics"
 	"github.com/alertengine/alertengine/bot/pipeline"
 	"github.com/alertengine/alertengine/bot/telegram"
 	"github.com/alertengine/alertengine/bot/whatsapp"
@@ -50,12 +52,12 @@ type system struct {
 	pipeline  *pipeline.Pipeline
 	telegram  *telegram.Adapter
 	whatsapp  *whatsapp.Adapter
-	server    *bot.Server
+	server    *app.Server
 	webhook   bool // Telegram in webhook mode
 	publicURL string
 	github    *gitHub
 	tenants   []string
-	losses    *bot.LedgerLosses
+	losses    *metrics.LedgerLosses
 }
 
 // wiring is what build needs besides the config.
@@ -98,13 +100,13 @@ func build(w wiring) (*system, error) {
 	s := &system{log: w.log, rc: w.rc, publicURL: w.env.PublicURL, tenants: tenantIDs(w.file)}
 	s.store = ledger.NewRedisStore(w.rc, w.keyPrefix)
 	var err error
-	if s.losses, err = bot.NewLedgerLosses(w.registry, s.tenants, w.clock); err != nil {
+	if s.losses, err = metrics.NewLedgerLosses(w.registry, s.tenants, w.clock); err != nil {
 		return nil, err
 	}
 	if s.ledger, err = ledger.New(ledger.Options{Store: s.store, Signer: w.signer, Logger: w.log, Clock: w.clock, Sink: w.sink, OnLoss: s.losses.Record}); err != nil {
 		return nil, err
 	}
-	floods, err := bot.NewFloodMetrics(w.registry)
+	floods, err := metrics.NewFloods(w.registry)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +114,7 @@ func build(w wiring) (*system, error) {
 		OnRefusal: floods.Refusal}); err != nil {
 		return nil, err
 	}
-	tenants := bot.ConversationTenants(w.file)
+	tenants := app.ConversationTenants(w.file)
 	if w.tenants != nil {
 		tenants = w.tenants(tenants)
 	}
@@ -126,14 +128,14 @@ func build(w wiring) (*system, error) {
 	// The pipeline's inbox comes first: the detector, the engine and the executor report
 	// to it, and the pipeline built last takes what they reported.
 	inbox := pipeline.NewInbox(0)
-	if s.detector, err = detector.New(detector.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Ledger: s.ledger, Tenants: bot.DetectorTenants(w.file),
+	if s.detector, err = detector.New(detector.Options{Redis: w.rc, KeyPrefix: w.keyPrefix, Ledger: s.ledger, Tenants: app.DetectorTenants(w.file),
 		OnEvent: inbox.OnDetection, Clock: w.clock, Logger: w.log, PollInterval: w.env.LoopInterval, Window: w.window}); err != nil {
 		return nil, err
 	}
-	if err := bot.WatchDetector(w.registry, s.detector); err != nil {
+	if err := metrics.WatchDetector(w.registry, s.detector); err != nil {
 		return nil, err
 	}
-	councilMetrics, err := bot.NewCouncilMetrics(w.registry)
+	councilMetrics, err := metrics.NewCouncil(w.registry)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +158,7 @@ func build(w wiring) (*system, error) {
 	if s.whatsapp != nil {
 		transports = append(transports, s.whatsapp)
 	}
-	health := bot.Health{Detector: s.detector, Clock: w.clock}
+	health := app.Health{Detector: s.detector, Clock: w.clock}
 	s.engine, err = conversation.New(conversation.Options{
 		Ledger: s.ledger, Approvals: s.approvals, Redis: w.rc, KeyPrefix: w.keyPrefix, Tenants: tenants, Clock: w.clock, Logger: w.log, Caller: caller,
 		Commits: s.github.source, Answerer: answerer, LinkURL: linkURL(w.env.PublicURL), Status: health, Charts: health, Transports: transports,
@@ -169,7 +171,7 @@ func build(w wiring) (*system, error) {
 		Poll: w.executorPoll, Executed: w.executed, OnOutcome: inbox.OnOutcome}); err != nil {
 		return nil, err
 	}
-	metrics, err := bot.NewMetrics(w.registry)
+	metrics, err := metrics.NewPipeline(w.registry)
 	if err != nil {
 		return nil, err
 	}
@@ -177,15 +179,15 @@ func build(w wiring) (*system, error) {
 		Settler: s.detector, Tenants: tenants, Logger: w.log, Metrics: metrics, Proposer: proposer}); err != nil {
 		return nil, err
 	}
-	ready := []bot.Check{
+	ready := []app.Check{
 		{Name: "redis", Check: func(ctx context.Context) error { return w.rc.Ping(ctx).Err() }},
 		{Name: "ledger", Check: s.store.Ping},
 	}
-	if s.server, err = bot.NewServer(bot.ServerOptions{Addr: w.addr, Logger: w.log, Registry: w.registry, Ready: ready}); err != nil {
+	if s.server, err = app.NewServer(app.ServerOptions{Addr: w.addr, Logger: w.log, Registry: w.registry, Ready: ready}); err != nil {
 		return nil, err
 	}
 	if w.env.StatusToken.IsSet() {
-		st, err := bot.StatusHandler(bot.StatusOptions{Token: w.env.StatusToken.Reveal(), Version: version, Started: w.clock(), Clock: w.clock,
+		st, err := app.StatusHandler(app.StatusOptions{Token: w.env.StatusToken.Reveal(), Version: version, Started: w.clock(), Clock: w.clock,
 			Tenants: s.tenants, Env: w.env.Redacted(), Store: s.store, Ledger: s.ledger, Losses: s.losses, Checks: ready, Sink: w.sinkName})
 		if err != nil {
 			return nil, err
@@ -195,8 +197,8 @@ func build(w wiring) (*system, error) {
 	// The route reads its body as a stream up to the tenant's own limit (20 MiB for the
 	// default 10,000 alerts), and logs and counts what it refuses.
 	s.server.HandleOwnLimit("POST /alertmanager/webhook", s.detector.AlertmanagerHandler())
-	s.server.Handle("GET /action/recover", bot.RecoverPreview(s.engine, w.log))
-	s.server.Handle("POST /action/recover/confirm", bot.RecoverConfirm(s.engine, w.log))
+	s.server.Handle("GET /action/recover", links.Preview(s.engine, w.log))
+	s.server.Handle("POST /action/recover/confirm", links.Confirm(s.engine, w.log))
 	if s.telegram != nil && s.webhook {
 		s.server.Handle("POST /telegram/webhook", s.telegram.WebhookHandler(s.engine))
 	}

@@ -1,10 +1,11 @@
-package bot
+package app
 
 import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"github.com/alertengine/alertengine/bot/metrics"
 	"net/http"
 	"strings"
 	"time"
@@ -24,7 +25,7 @@ type StatusOptions struct {
 	Env    map[string]string
 	Store  ledger.Store
 	Ledger *ledger.Ledger
-	Losses *LedgerLosses
+	Losses *metrics.LedgerLosses
 	// Checks are the readiness conditions, reported one by one (never their errors'
 	// text, which may name internals).
 	Checks []Check
@@ -50,11 +51,11 @@ type statusCheckpoint struct {
 }
 
 type tenantStatus struct {
-	ID           string            `json:"id"`
-	ChainEntries *uint64           `json:"chain_entries,omitempty"`
-	CodeBase     uint64            `json:"code_base"`
-	Checkpoint   *statusCheckpoint `json:"last_checkpoint,omitempty"`
-	Loss         LossRecord        `json:"ledger_loss"`
+	ID           string             `json:"id"`
+	ChainEntries *uint64            `json:"chain_entries,omitempty"`
+	CodeBase     uint64             `json:"code_base"`
+	Checkpoint   *statusCheckpoint  `json:"last_checkpoint,omitempty"`
+	Loss         metrics.LossRecord `json:"ledger_loss"`
 	// Unaccepted are the lost chains no operator has accepted (`bot ledger accept-loss`),
 	// also those found before this process started; their incidents are fenced.
 	Unaccepted []statusCheckpoint `json:"unaccepted_losses,omitempty"`

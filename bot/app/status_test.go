@@ -1,10 +1,11 @@
-package bot_test
+package app_test
 
 import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"github.com/alertengine/alertengine/bot/metrics"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -12,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alertengine/alertengine/bot"
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -31,7 +32,7 @@ func TestStatusEndpoint(t *testing.T) {
 	}
 	started := time.Date(2026, 12, 4, 1, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return started.Add(90 * time.Second) }
-	losses, err := bot.NewLedgerLosses(prometheus.NewRegistry(), []string{"acme"}, clock)
+	losses, err := metrics.NewLedgerLosses(prometheus.NewRegistry(), []string{"acme"}, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,9 +52,9 @@ func TestStatusEndpoint(t *testing.T) {
 	if err := l.Check(ctx, "acme"); err == nil {
 		t.Fatal("no loss detected")
 	}
-	h, err := bot.StatusHandler(bot.StatusOptions{Token: statusToken, Version: "v1.2.3", Started: started, Clock: clock, Tenants: []string{"acme"},
+	h, err := app.StatusHandler(app.StatusOptions{Token: statusToken, Version: "v1.2.3", Started: started, Clock: clock, Tenants: []string{"acme"},
 		Env: map[string]string{"ALERT_SECRET": "[redacted]"}, Store: wiped, Ledger: l, Losses: losses, Sink: "file /var/lib/alertengine/checkpoints.json",
-		Checks: []bot.Check{{Name: "redis", Check: func(context.Context) error { return nil }}}})
+		Checks: []app.Check{{Name: "redis", Check: func(context.Context) error { return nil }}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,11 +141,11 @@ func TestStatusKeepsAnUnacceptedLossAfterARestart(t *testing.T) {
 	}
 	status := func(l *ledger.Ledger) map[string]any {
 		t.Helper()
-		losses, err := bot.NewLedgerLosses(prometheus.NewRegistry(), []string{"acme"}, nil)
+		losses, err := metrics.NewLedgerLosses(prometheus.NewRegistry(), []string{"acme"}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := bot.StatusHandler(bot.StatusOptions{Token: statusToken, Tenants: []string{"acme"}, Store: store, Ledger: l, Losses: losses})
+		h, err := app.StatusHandler(app.StatusOptions{Token: statusToken, Tenants: []string{"acme"}, Store: store, Ledger: l, Losses: losses})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package bot
+package metrics
 
 import (
 	"errors"
@@ -9,17 +9,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the bot's own domain metrics, beside the HTTP ones of the Server.
-type Metrics struct {
+// Pipeline counts what the pipeline handles: detections, authorizations, executions and
+// failed tries (pipeline.Observer).
+type Pipeline struct {
 	detections     *prometheus.CounterVec
 	authorizations *prometheus.CounterVec
 	executions     *prometheus.CounterVec
 	handleFailures prometheus.Counter
 }
 
-// NewMetrics registers the domain metrics on reg.
-func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
-	m := &Metrics{
+// NewPipeline registers the pipeline's metrics on reg.
+func NewPipeline(reg prometheus.Registerer) (*Pipeline, error) {
+	m := &Pipeline{
 		detections: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertengine_detections_total",
 			Help: "Detector decisions handled by the pipeline, by tenant and kind (opened, updated, recovered, resolved, suppressed)."}, []string{"tenant", "kind"}),
 		authorizations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertengine_authorizations_total",
@@ -29,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		handleFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "alertengine_pipeline_failures_total",
 			Help: "Detections whose handling (proposal, presentation in chat) failed an attempt; retried with backoff."}),
 	}
-	return m, register(reg, m.detections, m.authorizations, m.executions, m.handleFailures)
+	return m, Register(reg, m.detections, m.authorizations, m.executions, m.handleFailures)
 }
 
 // WatchDetector exports the detector's own counters on reg, read at scrape time.
@@ -38,7 +39,7 @@ func WatchDetector(reg prometheus.Registerer, d *detector.Detector) error {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "alertengine_detector_" + name, Help: help},
 			func() float64 { return float64(f(d.Stats())) })
 	}
-	err := register(reg,
+	err := Register(reg,
 		stat("evaluations_total", "Windows judged by this replica.", func(s detector.Stats) uint64 { return s.Evaluations }),
 		stat("skipped_total", "Windows with too few requests to judge.", func(s detector.Stats) uint64 { return s.Skipped }),
 		stat("summaries_total", "SDK summaries read from the streams.", func(s detector.Stats) uint64 { return s.Summaries }),
@@ -59,14 +60,16 @@ func WatchDetector(reg prometheus.Registerer, d *detector.Detector) error {
 			Help:        "Alertmanager webhook requests refused, by reason: unauthorized (401), too_large (413: body over the tenant's limit), malformed (400: not a version 4 payload), unreadable (400: the body could not be read). Each is also logged at WARN with its group key and size.",
 			ConstLabels: prometheus.Labels{"reason": reason}},
 			func() float64 { return float64(d.Stats().AlertmanagerRefusedBy[reason]) })
-		if err := register(reg, c); err != nil {
+		if err := Register(reg, c); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+// Register registers each collector on reg; one registered already is no error (a
+// registry shared by components built twice, as tests do).
+func Register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
@@ -79,43 +82,43 @@ func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 }
 
 // Detection counts a detection the pipeline took.
-func (m *Metrics) Detection(ev detector.Event) {
+func (m *Pipeline) Detection(ev detector.Event) {
 	if m != nil {
 		m.detections.WithLabelValues(ev.Tenant, string(ev.Kind)).Inc()
 	}
 }
 
 // Authorized counts an authorization handed to the executor.
-func (m *Metrics) Authorized(tenant string) {
+func (m *Pipeline) Authorized(tenant string) {
 	if m != nil {
 		m.authorizations.WithLabelValues(tenant).Inc()
 	}
 }
 
 // Execution counts a settled execution.
-func (m *Metrics) Execution(o executor.Outcome) {
+func (m *Pipeline) Execution(o executor.Outcome) {
 	if m != nil {
 		m.executions.WithLabelValues(o.Execution.Tenant, string(o.Kind)).Inc()
 	}
 }
 
 // HandleFailed counts a failed try at handling a detection.
-func (m *Metrics) HandleFailed() {
+func (m *Pipeline) HandleFailed() {
 	if m != nil {
 		m.handleFailures.Inc()
 	}
 }
 
-// FloodMetrics count what the bot bounds against floods from people outside a tenant (or
+// Floods count what the bot bounds against floods from people outside a tenant (or
 // inside it): refused presses and throttled questions.
-type FloodMetrics struct {
+type Floods struct {
 	refusals  *prometheus.CounterVec
 	throttled *prometheus.CounterVec
 }
 
-// NewFloodMetrics registers the flood counters on reg.
-func NewFloodMetrics(reg prometheus.Registerer) (*FloodMetrics, error) {
-	m := &FloodMetrics{
+// NewFloods registers the flood counters on reg.
+func NewFloods(reg prometheus.Registerer) (*Floods, error) {
+	m := &Floods{
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertengine_refused_presses_total",
 			Help: "Refused approval presses on an incident, by tenant and whether the press got its own ledger entry (recorded: the sender's 1st, 10th, 100th… of a kind in the window; not recorded: only counted)."},
 			[]string{"tenant", "recorded"}),
@@ -123,15 +126,15 @@ func NewFloodMetrics(reg prometheus.Registerer) (*FloodMetrics, error) {
 			Help: "Follow-up questions neither answered nor recorded, by tenant and the bound reached (sender: the asker's hourly limit; thread: the thread's replies of the hour)."},
 			[]string{"tenant", "bound"}),
 	}
-	return m, register(reg, m.refusals, m.throttled)
+	return m, Register(reg, m.refusals, m.throttled)
 }
 
 // Refusal counts a refused press (approval.Options.OnRefusal).
-func (m *FloodMetrics) Refusal(tenant string, recorded bool) {
+func (m *Floods) Refusal(tenant string, recorded bool) {
 	m.refusals.WithLabelValues(tenant, strconv.FormatBool(recorded)).Inc()
 }
 
 // Throttled counts a question over a bound (conversation.Options.OnThrottled).
-func (m *FloodMetrics) Throttled(tenant, bound string) {
+func (m *Floods) Throttled(tenant, bound string) {
 	m.throttled.WithLabelValues(tenant, bound).Inc()
 }

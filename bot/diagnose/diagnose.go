@@ -1,4 +1,4 @@
-package bot
+package diagnose
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -21,13 +20,13 @@ import (
 	"github.com/alertengine/alertengine/ledger"
 )
 
-// ReadingSource is what the council adapter needs of the detector.
+// ReadingSource is what the proposer needs of the detector (*detector.Detector).
 type ReadingSource interface {
 	History(ctx context.Context, tenant, service string, since time.Time) ([]detector.Reading, error)
 }
 
-// CouncilProposerOptions configure the council's adapter.
-type CouncilProposerOptions struct {
+// ProposerOptions configure the council's adapter.
+type ProposerOptions struct {
 	Council *council.Council
 	// Readings gives the detector's recent readings (optional).
 	Readings ReadingSource
@@ -39,19 +38,19 @@ type CouncilProposerOptions struct {
 	Logger *slog.Logger
 }
 
-// CouncilProposer asks the diagnostic council and turns its verdict into the one
+// Proposer asks the diagnostic council and turns its verdict into the one
 // proposal shape the cards, /details and the approvals know.
-type CouncilProposer struct{ o CouncilProposerOptions }
+type Proposer struct{ o ProposerOptions }
 
-// NewCouncilProposer returns the adapter.
-func NewCouncilProposer(o CouncilProposerOptions) (*CouncilProposer, error) {
+// NewProposer returns the adapter.
+func NewProposer(o ProposerOptions) (*Proposer, error) {
 	if o.Council == nil {
 		return nil, errors.New("council proposer: council is required")
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &CouncilProposer{o: o}, nil
+	return &Proposer{o: o}, nil
 }
 
 // readingsWindow is how far back the snapshot's readings go.
@@ -61,7 +60,7 @@ const readingsWindow = 10 * time.Minute
 const maxDiagnosisData = 4096
 
 // Propose implements pipeline.Proposer.
-func (c *CouncilProposer) Propose(ctx context.Context, t conversation.Tenant, in ledger.Incident, hist []ledger.Entry) (pipeline.Proposition, error) {
+func (c *Proposer) Propose(ctx context.Context, t conversation.Tenant, in ledger.Incident, hist []ledger.Entry) (pipeline.Proposition, error) {
 	s := snapshotOf(t, in, hist)
 	s.Hints = c.o.Hints[t.ID]
 	if c.o.Readings != nil {
@@ -275,8 +274,8 @@ func snapshotOf(t conversation.Tenant, in ledger.Incident, hist []ledger.Entry) 
 	return s
 }
 
-// CouncilAnswererOptions configure the LLM follow-up answerer.
-type CouncilAnswererOptions struct {
+// AnswererOptions configure the LLM follow-up answerer.
+type AnswererOptions struct {
 	Answerer *council.Answerer
 	// Redis keeps each incident's recent turns (bounded) under KeyPrefix.
 	Redis     redis.UniversalClient
@@ -285,11 +284,11 @@ type CouncilAnswererOptions struct {
 	Logger    *slog.Logger
 }
 
-// CouncilAnswerer answers follow-up questions with the LLM, from the incident's
+// Answerer answers follow-up questions with the LLM, from the incident's
 // snapshot, its ledger and the thread's earlier turns. Its answer is only text: the
 // conversation posts it and records it as an answer entry; nothing else follows from it.
-type CouncilAnswerer struct {
-	o       CouncilAnswererOptions
+type Answerer struct {
+	o       AnswererOptions
 	tenants map[string]conversation.Tenant
 }
 
@@ -299,27 +298,27 @@ const (
 	turnsTTL  = 7 * 24 * time.Hour
 )
 
-// NewCouncilAnswerer returns the answerer.
-func NewCouncilAnswerer(o CouncilAnswererOptions) (*CouncilAnswerer, error) {
+// NewAnswerer returns the answerer.
+func NewAnswerer(o AnswererOptions) (*Answerer, error) {
 	if o.Answerer == nil || o.Redis == nil {
 		return nil, errors.New("council answerer: answerer and redis are required")
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &CouncilAnswerer{o: o, tenants: map[string]conversation.Tenant{}}
+	a := &Answerer{o: o, tenants: map[string]conversation.Tenant{}}
 	for _, t := range o.Tenants {
 		a.tenants[t.ID] = t
 	}
 	return a, nil
 }
 
-func (a *CouncilAnswerer) key(tenant, incident string) string {
+func (a *Answerer) key(tenant, incident string) string {
 	return a.o.KeyPrefix + "council:{" + tenant + "}:turns:" + incident
 }
 
 // Answer implements conversation.Answerer.
-func (a *CouncilAnswerer) Answer(ctx context.Context, q conversation.Question) (string, ledger.Actor, error) {
+func (a *Answerer) Answer(ctx context.Context, q conversation.Question) (string, ledger.Actor, error) {
 	by := ledger.Actor{Kind: ledger.ActorAI, ID: a.o.Answerer.Name()}
 	t, ok := a.tenants[q.Tenant]
 	if !ok {
@@ -368,15 +367,6 @@ func (a *CouncilAnswerer) Answer(ctx context.Context, q conversation.Question) (
 		a.o.Logger.Warn("council answerer: keep turns", "incident", q.Incident.ID, "err", err)
 	}
 	return text, by, nil
-}
-
-// ReadingsFunc adapts a function to ReadingSource (the detector, built after the
-// pipeline).
-type ReadingsFunc func(ctx context.Context, tenant, service string, since time.Time) ([]detector.Reading, error)
-
-// History implements ReadingSource.
-func (f ReadingsFunc) History(ctx context.Context, tenant, service string, since time.Time) ([]detector.Reading, error) {
-	return f(ctx, tenant, service, since)
 }
 
 // HintsOf derives a tenant's council hints from its risky paths: "database" when they

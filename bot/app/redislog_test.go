@@ -1,4 +1,4 @@
-package bot_test
+package app_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alertengine/alertengine/bot"
+	"github.com/alertengine/alertengine/bot/app"
 )
 
 // lockedBuffer is a log destination safe for concurrent writers.
@@ -49,7 +49,7 @@ func TestRedisLogBurst(t *testing.T) {
 	now := time.Date(2026, 12, 4, 1, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	rl := bot.NewRedisLog(bot.RedisLogOptions{Logger: slog.New(slog.NewJSONHandler(&buf, nil)), Burst: 5, Interval: 10 * time.Second, Clock: clock})
+	rl := app.NewRedisLog(app.RedisLogOptions{Logger: slog.New(slog.NewJSONHandler(&buf, nil)), Burst: 5, Interval: 10 * time.Second, Clock: clock})
 	var wg sync.WaitGroup
 	for g := 0; g < 10; g++ {
 		wg.Add(1)

@@ -1,10 +1,11 @@
-package bot
+package app
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/alertengine/alertengine/bot/metrics"
 	"io"
 	"log/slog"
 	"net"
@@ -79,7 +80,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route"}),
 	}
-	if err := register(opts.Registry, s.requests, s.duration, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+	if err := metrics.Register(opts.Registry, s.requests, s.duration, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	s.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,4 +1,4 @@
-package bot
+package metrics
 
 import (
 	"sync"
@@ -37,7 +37,7 @@ func NewLedgerLosses(reg prometheus.Registerer, tenants []string, clock func() t
 		clock: clock,
 		last:  map[string]LossRecord{},
 	}
-	if err := register(reg, l.counter); err != nil {
+	if err := Register(reg, l.counter); err != nil {
 		return nil, err
 	}
 	for _, t := range tenants {

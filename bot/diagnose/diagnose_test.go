@@ -1,7 +1,8 @@
-package bot
+package diagnose
 
 import (
 	"context"
+	"github.com/alertengine/alertengine/bot/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -92,10 +93,10 @@ func TestHintsOf(t *testing.T) {
 	}
 }
 
-// TestCouncilAnswererRemembersBoundedTurns: each answer keeps the question and the
+// TestAnswererRemembersBoundedTurns: each answer keeps the question and the
 // answer in Redis; the model sees at most council.MaxTurns of them, and Redis keeps at
 // most keptTurns, expiring.
-func TestCouncilAnswererRemembersBoundedTurns(t *testing.T) {
+func TestAnswererRemembersBoundedTurns(t *testing.T) {
 	mr := miniredis.RunT(t)
 	rc := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rc.Close() })
@@ -109,7 +110,7 @@ func TestCouncilAnswererRemembersBoundedTurns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := NewCouncilAnswerer(CouncilAnswererOptions{Answerer: ans, Redis: rc, KeyPrefix: "t:", Tenants: []conversation.Tenant{tenant}})
+	a, err := NewAnswerer(AnswererOptions{Answerer: ans, Redis: rc, KeyPrefix: "t:", Tenants: []conversation.Tenant{tenant}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestCouncilAnswererRemembersBoundedTurns(t *testing.T) {
 
 func TestCouncilMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m, err := NewCouncilMetrics(reg)
+	m, err := metrics.NewCouncil(reg)
 	if err != nil {
 		t.Fatal(err)
 	}

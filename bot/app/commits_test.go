@@ -1,4 +1,4 @@
-package bot_test
+package app_test
 
 import (
 	"context"
@@ -6,11 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alertengine/alertengine/bot"
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/commits"
 	"github.com/alertengine/alertengine/fixtures"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestCommitSourceMapsChangesForTheConversation(t *testing.T) {
@@ -30,7 +29,7 @@ func TestCommitSourceMapsChangesForTheConversation(t *testing.T) {
 	}
 	co, _ := commits.NewCorrelator(commits.CorrelatorOptions{Store: st, Services: []commits.Service{
 		{Tenant: "acme", Name: "checkout", Repos: []string{"acme/checkout"}, Patterns: []string{"**/migrations/**"}}}})
-	src := bot.CommitSource{Correlator: co, Clock: clock, Person: func(tenant, login string) string {
+	src := app.Commits{Correlator: co, Clock: clock, Person: func(tenant, login string) string {
 		if tenant == "acme" && login == "john" {
 			return "tendai"
 		}
@@ -47,40 +46,5 @@ func TestCommitSourceMapsChangesForTheConversation(t *testing.T) {
 	want := []string{"tag|v1.4.0|rudo||", "commit|main|john|tendai|", "commit|main|john|tendai|touched database/query files", "commit|main|rudo||"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-}
-
-func TestGitHubMetricsBoundTheirLabels(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	m, err := bot.NewGitHubMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Delivery("push", commits.OutcomeStored)
-	for i := range 50 {
-		m.Delivery(strings.Repeat("x", i+1), commits.OutcomeIgnored)
-	}
-	m.Refused(commits.RefusedSignature)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	series := map[string]int{}
-	refused := 0.0
-	for _, mf := range mfs {
-		series[mf.GetName()] = len(mf.Metric)
-		for _, x := range mf.Metric {
-			for _, l := range x.Label {
-				if mf.GetName() == "alertengine_github_webhook_refused_total" && l.GetValue() == commits.RefusedSignature {
-					refused = x.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	if series["alertengine_github_deliveries_total"] != 2 {
-		t.Fatalf("%d delivery series, want 2 (push, other)", series["alertengine_github_deliveries_total"])
-	}
-	if refused != 1 {
-		t.Fatalf("bad_signature counted %v", refused)
 	}
 }

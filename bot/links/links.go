@@ -1,4 +1,4 @@
-package bot
+package links
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"github.com/alertengine/alertengine/conversation/approval"
 )
 
-// LinkApprovals is what the link-approval pages need of the conversation.
-type LinkApprovals interface {
+// Approvals is what the link-approval pages need of the conversation.
+type Approvals interface {
 	PreviewLink(ctx context.Context, id string) (approval.Preview, error)
 	ConfirmLink(ctx context.Context, id string) (string, error)
 }
@@ -47,10 +47,10 @@ func renderPage(w http.ResponseWriter, code int, p page) {
 	_ = pageTmpl.Execute(w, p)
 }
 
-// RecoverPreview serves GET /action/recover?ref=R: what will run, for which incident, as
+// Preview serves GET /action/recover?ref=R: what will run, for which incident, as
 // whom — and nothing else happens, however often it is opened (link previews by chat
 // apps open it too).
-func RecoverPreview(a LinkApprovals, log *slog.Logger) http.Handler {
+func Preview(a Approvals, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ref := r.URL.Query().Get("ref")
 		p, err := a.PreviewLink(r.Context(), ref)
@@ -83,9 +83,9 @@ func RecoverPreview(a LinkApprovals, log *slog.Logger) http.Handler {
 	})
 }
 
-// RecoverConfirm serves POST /action/recover/confirm: the link approval, with the same
+// Confirm serves POST /action/recover/confirm: the link approval, with the same
 // single-use rules as a button.
-func RecoverConfirm(a LinkApprovals, log *slog.Logger) http.Handler {
+func Confirm(a Approvals, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
 			var mbe *http.MaxBytesError

@@ -1,4 +1,4 @@
-package bot
+package metrics
 
 import (
 	"time"
@@ -8,17 +8,17 @@ import (
 	"github.com/alertengine/alertengine/council"
 )
 
-// CouncilMetrics export how the diagnostic council performs: its wall time and each lens
+// Council export how the diagnostic council performs: its wall time and each lens
 // call's outcome. It implements council.Observer.
-type CouncilMetrics struct {
+type Council struct {
 	latency  prometheus.Histogram
 	lenses   *prometheus.CounterVec
 	lensTime *prometheus.HistogramVec
 }
 
-// NewCouncilMetrics registers the council's metrics on reg.
-func NewCouncilMetrics(reg prometheus.Registerer) (*CouncilMetrics, error) {
-	m := &CouncilMetrics{
+// NewCouncil registers the council's metrics on reg.
+func NewCouncil(reg prometheus.Registerer) (*Council, error) {
+	m := &Council{
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "alertengine_council_duration_seconds",
 			Help:    "Wall time of one council diagnosis (both lenses, run concurrently, fallbacks included).",
 			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60}}),
@@ -28,14 +28,14 @@ func NewCouncilMetrics(reg prometheus.Registerer) (*CouncilMetrics, error) {
 			Help:    "Duration of one lens call, retries included, by lens.",
 			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60}}, []string{"lens"}),
 	}
-	return m, register(reg, m.latency, m.lenses, m.lensTime)
+	return m, Register(reg, m.latency, m.lenses, m.lensTime)
 }
 
 // LensDone implements council.Observer.
-func (m *CouncilMetrics) LensDone(lens string, o council.Outcome, took time.Duration) {
+func (m *Council) LensDone(lens string, o council.Outcome, took time.Duration) {
 	m.lenses.WithLabelValues(lens, string(o)).Inc()
 	m.lensTime.WithLabelValues(lens).Observe(took.Seconds())
 }
 
 // CouncilDone implements council.Observer.
-func (m *CouncilMetrics) CouncilDone(took time.Duration) { m.latency.Observe(took.Seconds()) }
+func (m *Council) CouncilDone(took time.Duration) { m.latency.Observe(took.Seconds()) }
