@@ -13,8 +13,12 @@ package channel
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/alertengine/alertengine/bot/config"
@@ -55,7 +59,10 @@ type Route struct {
 
 // Deps is what the assembly gives every adapter it builds.
 type Deps struct {
-	Env       config.Env
+	Env config.Env
+	// Lookup reads the environment (os.LookupEnv in cmd/bot), for the variables of a
+	// channel that config.Env does not carry (SLACK_BOT_TOKEN…); see [Secret]. Never nil.
+	Lookup    Lookup
 	Redis     redis.UniversalClient
 	KeyPrefix string
 	Logger    *slog.Logger
@@ -77,6 +84,10 @@ type Spec struct {
 	// ("TELEGRAM_BOT_TOKEN is not set").
 	Enabled func(env config.Env) bool
 	Setting string
+	// EnabledBy, when set, is used instead of Enabled: for a channel whose variables
+	// config.Env does not carry, it reads them through lookup (the same one as
+	// Deps.Lookup).
+	EnabledBy func(lookup Lookup) bool
 	// New builds the adapter; it is called only when Enabled.
 	New func(d Deps) (Adapter, error)
 	// ParseChat checks one chat id as written under `chats: {<name>: [...]}` and returns it
@@ -85,4 +96,50 @@ type Spec struct {
 	// ParsePerson does the same for a person's id under `ids: {<name>: ...}` (the form in
 	// conversation.User.ID).
 	ParsePerson func(s string) (string, error)
+}
+
+// Lookup reads one environment variable, as os.LookupEnv does. A variable set to the
+// empty string counts as unset.
+type Lookup func(name string) (string, bool)
+
+// Get returns the variable's value, "" when unset or empty; a nil Lookup reads nothing.
+func (l Lookup) Get(name string) string {
+	if l == nil {
+		return ""
+	}
+	v, _ := l(name)
+	return v
+}
+
+// maxSecretFile bounds a NAME_FILE read.
+const maxSecretFile = 64 << 10
+
+// Secret reads a secret variable the way config reads its own: NAME, or the content of
+// the file that NAME_FILE names (trailing newlines trimmed), never both. Unset is an empty
+// Secret and no error. The error names the variable and the file, never the content.
+func Secret(lookup Lookup, name string) (config.Secret, error) {
+	v, file := lookup.Get(name), lookup.Get(name+"_FILE")
+	switch {
+	case v != "" && file != "":
+		return "", fmt.Errorf("both %s and %s_FILE are set; set only one", name, name)
+	case file == "":
+		return config.Secret(v), nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: cannot read %q", name, file)
+	}
+	defer f.Close() // read-only: a close error loses nothing
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("%s_FILE: cannot read %q", name, file)
+	case len(b) > maxSecretFile:
+		return "", fmt.Errorf("%s_FILE: file %q is larger than %d KiB", name, file, maxSecretFile>>10)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("%s_FILE: file %q is empty", name, file)
+	}
+	return config.Secret(s), nil
 }
