@@ -791,6 +791,26 @@ func (e *Engine) Tick(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// TickEvery is how often Run handles due deadlines.
+const TickEvery = 2 * time.Second
+
+// Run handles due deadlines (Tick) every TickEvery until ctx ends, and returns nil then. A
+// failed tick is logged; its deadlines come back (see Tick).
+func (e *Engine) Run(ctx context.Context) error {
+	t := time.NewTicker(TickEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := e.Tick(ctx); err != nil {
+				e.o.Logger.Warn("approval deadlines", "err", err)
+			}
+		}
+	}
+}
+
 // deadlineRetry is when a deadline that failed is tried again.
 const deadlineRetry = 30 * time.Second
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/alertengine/alertengine/bot/metrics"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,6 +24,9 @@ const MaxBody = 1 << 20
 type Check struct {
 	Name  string
 	Check func(ctx context.Context) error
+	// Optional: a failure is reported under "degraded" and the bot stays ready (a chat
+	// platform that is down).
+	Optional bool
 }
 
 // ServerOptions configure the HTTP server.
@@ -64,7 +66,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		return nil, err
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.CheckTimeout == 0 {
 		opts.CheckTimeout = 2 * time.Second
@@ -127,21 +129,29 @@ func limitBody(h http.Handler, maxBody int64) http.Handler {
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	failed := map[string]string{}
+	failed, degraded := map[string]string{}, map[string]string{}
 	for _, c := range s.opts.Ready {
 		ctx, cancel := context.WithTimeout(r.Context(), s.opts.CheckTimeout)
 		err := c.Check(ctx)
 		cancel()
-		if err != nil {
+		if err == nil {
+			continue
+		}
+		s.opts.Logger.Warn("readiness check failed", "check", c.Name, "optional", c.Optional, "err", err)
+		if c.Optional {
+			degraded[c.Name] = "unavailable"
+		} else {
 			failed[c.Name] = "unavailable"
-			s.opts.Logger.Warn("readiness check failed", "check", c.Name, "err", err)
 		}
 	}
-	if len(failed) > 0 {
+	switch {
+	case len(failed) > 0:
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "failed": failed})
-		return
+	case len(degraded) > 0:
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "degraded": degraded})
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

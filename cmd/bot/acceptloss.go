@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/alertengine/alertengine/bot/app"
 	"os"
 	"strings"
 
@@ -53,7 +54,7 @@ func runLedger(ctx context.Context, a *cli, args []string) int {
 		}
 	}
 	env.LedgerCheckpointFile = path
-	sink, desc, err := openSinks(ctx, env, key)
+	sink, desc, err := app.OpenSinks(ctx, env, key)
 	if err != nil {
 		fmt.Fprintln(a.stderr, err)
 		return exitFailed

@@ -182,3 +182,9 @@ func (a *cli) problems(err error) int {
 	}
 	return exitUsage
 }
+
+// discardRedisLog is the Redis client's logger while nothing should be logged: it drops
+// every line.
+type discardRedisLog struct{}
+
+func (discardRedisLog) Printf(context.Context, string, ...any) {}

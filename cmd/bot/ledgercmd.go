@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/alertengine/alertengine/bot/app"
 	"io"
 	"io/fs"
 	"os"
@@ -32,29 +33,17 @@ func (a *cli) openStore(ctx context.Context, env config.Env) (*ledger.RedisStore
 		fmt.Fprintln(a.stderr, "REDIS_URL: not set (the ledger lives in Redis; set REDIS_URL, REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS)")
 		return nil, nil, exitUsage, false
 	}
-	c, desc, err := redisClient(env)
+	c, desc, err := app.RedisClient(env)
 	if err != nil {
 		fmt.Fprintln(a.stderr, err)
 		return nil, nil, exitUsage, false
 	}
-	if err := pingRedis(ctx, c); err != nil {
+	if err := app.PingRedis(ctx, c); err != nil {
 		c.Close()
-		fmt.Fprintf(a.stderr, "%s: Redis does not answer: %v\n", desc, redactErr(err))
+		fmt.Fprintf(a.stderr, "%s: Redis does not answer: %v\n", desc, app.RedactErr(err))
 		return nil, nil, exitFailed, false
 	}
 	return ledger.NewRedisStore(c, env.RedisKeyPrefix), func() { c.Close() }, 0, true
-}
-
-// redactErr keeps only the kind of a network error: dial errors never carry a password,
-// but a URL parse error could, so only the final cause is printed.
-func redactErr(err error) string {
-	for {
-		u := errors.Unwrap(err)
-		if u == nil {
-			return err.Error()
-		}
-		err = u
-	}
 }
 
 // trustedKey is the public key checkpoints must be signed with: --public-key, else the

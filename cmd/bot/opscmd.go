@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/alertengine/alertengine/bot/app"
 	"os/user"
 	"strings"
 	"time"
@@ -130,7 +131,7 @@ func runDLQ(ctx context.Context, a *cli, args []string) int {
 		fmt.Fprintln(a.stderr, err)
 		return exitUsage
 	}
-	ex, err := executor.New(executor.Options{Redis: store.Client(), KeyPrefix: env.RedisKeyPrefix, Ledger: led, Targets: executorTargets(file)})
+	ex, err := executor.New(executor.Options{Redis: store.Client(), KeyPrefix: env.RedisKeyPrefix, Ledger: led, Targets: app.ExecutorTargets(file)})
 	if err != nil {
 		fmt.Fprintln(a.stderr, err)
 		return exitUsage

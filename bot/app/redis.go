@@ -1,7 +1,8 @@
-package main
+package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -11,12 +12,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// redisClient builds the client the environment describes (URL, cluster or sentinel) and
+// RedisClient builds the client the environment describes (URL, cluster or sentinel) and
 // a description of it that is safe to print (no password).
 //
 // With REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS, a REDIS_URL set as well gives the
 // credentials, the database and TLS (rediss://) for those nodes; its host is not used.
-func redisClient(env config.Env) (redis.UniversalClient, string, error) {
+func RedisClient(env config.Env) (redis.UniversalClient, string, error) {
 	var creds *redis.Options
 	if env.RedisURL.IsSet() {
 		opt, err := redis.ParseURL(env.RedisURL.Reveal())
@@ -69,15 +70,21 @@ func safeRedisURL(raw string, db int) string {
 	return b.String()
 }
 
-// discardRedisLog is the Redis client's logger while nothing should be logged: it drops
-// every line.
-type discardRedisLog struct{}
-
-func (discardRedisLog) Printf(context.Context, string, ...any) {}
-
-// pingRedis checks the server answers within 3 s.
-func pingRedis(ctx context.Context, c redis.UniversalClient) error {
+// PingRedis checks the server answers within 3 s.
+func PingRedis(ctx context.Context, c redis.UniversalClient) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	return c.Ping(ctx).Err()
+}
+
+// RedactErr keeps only the final cause of a Redis connection error: dial errors never
+// carry a password, but a URL parse error could.
+func RedactErr(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		err = u
+	}
 }

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"time"
@@ -19,33 +19,33 @@ const councilTimeout = 30 * time.Second
 // their fallbacks when LLM_BASE_URL is set, the offline lenses alone otherwise; one lens
 // when COUNCIL_ENABLED=false. With an LLM, follow-up questions are answered by it. The
 // snapshot's commits come from the commit store (commits).
-func councilParts(w wiring, tenants []conversation.Tenant, metrics *metrics.Council, commits conversation.CommitSource, readings diagnose.ReadingSource) (pipeline.Proposer, conversation.Answerer, error) {
-	o := council.Options{A: council.RulesA(), Timeout: councilTimeout, Observer: metrics, Logger: w.log}
-	if w.env.CouncilEnabled {
+func councilParts(w *Options, tenants []conversation.Tenant, metrics *metrics.Council, commits conversation.CommitSource, readings diagnose.ReadingSource) (pipeline.Proposer, conversation.Answerer, error) {
+	o := council.Options{A: council.RulesA(), Timeout: councilTimeout, Observer: metrics, Logger: w.Logger}
+	if w.Env.CouncilEnabled {
 		o.B = council.RulesB()
 	}
 	var answerer conversation.Answerer
-	if w.env.LLMEnabled() {
+	if w.Env.LLMEnabled() {
 		mk := func(model string, f council.Focus) (*council.LLM, error) {
-			return council.NewLLM(council.LLMOptions{BaseURL: w.env.LLMBaseURL, APIKey: w.env.LLMAPIKey.Reveal(), Model: model, Focus: f, CallTimeout: w.llmCallTimeout})
+			return council.NewLLM(council.LLMOptions{BaseURL: w.Env.LLMBaseURL, APIKey: w.Env.LLMAPIKey.Reveal(), Model: model, Focus: f, CallTimeout: w.LLMCallTimeout})
 		}
-		a, err := mk(w.env.CouncilModelA, council.FocusLatency)
+		a, err := mk(w.Env.CouncilModelA, council.FocusLatency)
 		if err != nil {
 			return nil, nil, err
 		}
 		o.A, o.FallbackA = a, council.RulesA()
-		if w.env.CouncilEnabled {
-			b, err := mk(w.env.CouncilModelB, council.FocusNetwork)
+		if w.Env.CouncilEnabled {
+			b, err := mk(w.Env.CouncilModelB, council.FocusNetwork)
 			if err != nil {
 				return nil, nil, err
 			}
 			o.B, o.FallbackB = b, council.RulesB()
 		}
-		ans, err := council.NewAnswerer(council.LLMOptions{BaseURL: w.env.LLMBaseURL, APIKey: w.env.LLMAPIKey.Reveal(), Model: w.env.CouncilModelA, CallTimeout: w.llmCallTimeout})
+		ans, err := council.NewAnswerer(council.LLMOptions{BaseURL: w.Env.LLMBaseURL, APIKey: w.Env.LLMAPIKey.Reveal(), Model: w.Env.CouncilModelA, CallTimeout: w.LLMCallTimeout})
 		if err != nil {
 			return nil, nil, err
 		}
-		if answerer, err = diagnose.NewAnswerer(diagnose.AnswererOptions{Answerer: ans, Redis: w.rc, KeyPrefix: w.keyPrefix, Tenants: tenants, Logger: w.log}); err != nil {
+		if answerer, err = diagnose.NewAnswerer(diagnose.AnswererOptions{Answerer: ans, Redis: w.Redis, KeyPrefix: w.KeyPrefix, Tenants: tenants, Logger: w.Logger}); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -54,10 +54,10 @@ func councilParts(w wiring, tenants []conversation.Tenant, metrics *metrics.Coun
 		return nil, nil, err
 	}
 	hints := map[string][]string{}
-	for _, t := range w.file.Tenants {
+	for _, t := range w.File.Tenants {
 		hints[t.ID] = diagnose.HintsOf(t.Policy.RiskyPaths)
 	}
-	p, err := diagnose.NewProposer(diagnose.ProposerOptions{Council: c, Hints: hints, Logger: w.log, Commits: commits,
+	p, err := diagnose.NewProposer(diagnose.ProposerOptions{Council: c, Hints: hints, Logger: w.Logger, Commits: commits,
 		Readings: readings})
 	return p, answerer, err
 }
