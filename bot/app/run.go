@@ -26,9 +26,6 @@ const (
 	RestartMax = time.Minute
 )
 
-// restartAfter schedules the next run of a restarting loop; tests replace it.
-var restartAfter = func(d time.Duration) <-chan time.Time { return time.After(d) }
-
 // RunLoops runs every loop until ctx ends or one that does not restart fails: the first
 // failure stops the others and is returned, once every loop has returned.
 func RunLoops(ctx context.Context, log *slog.Logger, loops ...Loop) error {
@@ -70,7 +67,7 @@ func restarting(ctx context.Context, log *slog.Logger, l Loop) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-restartAfter(wait):
+		case <-time.After(wait):
 		}
 		wait = min(2*wait, RestartMax)
 	}
