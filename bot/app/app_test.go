@@ -60,7 +60,9 @@ func (f *fakeChat) Post(_ context.Context, th conversation.Thread, m conversatio
 	return conversation.MessageRef{Chat: th.Chat, ID: "p"}, nil
 }
 
-func (f *fakeChat) Edit(context.Context, conversation.MessageRef, conversation.Message) error { return nil }
+func (f *fakeChat) Edit(context.Context, conversation.MessageRef, conversation.Message) error {
+	return nil
+}
 
 func (f *fakeChat) Routes(h conversation.Handler) []channel.Route {
 	return []channel.Route{{Pattern: "POST /fake/webhook", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
