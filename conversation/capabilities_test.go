@@ -21,7 +21,7 @@ func newTwoChannelWorld(t *testing.T) (*world, *memTransport) {
 	t.Helper()
 	w := newWorld(t, false)
 	wa := newMem(conversation.WhatsApp)
-	wa.caps = &conversation.Capabilities{Direct: true, Words: true}
+	wa.caps = &conversation.Capabilities{Name: "WhatsApp", Direct: true, Words: true}
 	w.tenants[0].Chats = append(w.tenants[0].Chats, conversation.Chat{Channel: conversation.WhatsApp, ID: waChat})
 	w.tenants[0].People[0].IDs[conversation.WhatsApp] = waChat
 	eng, err := conversation.New(conversation.Options{Ledger: w.led, Approvals: w.ap, Redis: w.rc, KeyPrefix: w.prefix,
@@ -114,7 +114,7 @@ func TestUnthreadedFreeTextFindsTheIncident(t *testing.T) {
 	}
 	// On Telegram, free text in a group outside a thread is people talking.
 	before := len(w.tg.all(group))
-	w.handle(conversation.Inbound{Chat: conversation.TelegramChat(-1001), User: tendai, Text: "why?", MessageID: "99"})
+	w.handle(conversation.Inbound{Chat: conversation.Chat{Channel: conversation.Telegram, ID: "-1001"}, User: tendai, Text: "why?", MessageID: "99"})
 	if len(w.tg.all(group)) != before {
 		t.Error("the bot answered chatter outside a thread")
 	}

@@ -615,7 +615,7 @@ func (e *Engine) redeem(ctx context.Context, t *Tenant, u User, ref string) (Rep
 	if t != nil && len(t.channels()) > 1 {
 		// The tenant's incidents live in several chat apps: each says where the decision
 		// was made.
-		line = fmt.Sprintf("✅ Approved by %s in %s at %s: %s", strings.Join(res.By, " and "), channelName(u.Channel), hhmm(res.Entry.At), res.Action)
+		line = fmt.Sprintf("✅ Approved by %s in %s at %s: %s", strings.Join(res.By, " and "), e.channelName(u.Channel), hhmm(res.Entry.At), res.Action)
 	}
 	if err := e.closeCards(ctx, res.Tenant, res.Incident, line); err != nil {
 		e.o.Logger.Warn("edit cards after approval", "incident", res.Incident, "err", err)

@@ -44,7 +44,7 @@ func (m *memTransport) Capabilities() conversation.Capabilities {
 	if m.caps != nil {
 		return *m.caps
 	}
-	return conversation.Capabilities{Buttons: true, MaxButtonData: 64, Direct: true, Media: true, Threads: true}
+	return conversation.Capabilities{Name: "Telegram", Buttons: true, MaxButtonData: 64, Direct: true, Media: true, Threads: true}
 }
 
 func (m *memTransport) add(chat conversation.Chat, topic, replyTo string, msg conversation.Message) conversation.MessageRef {

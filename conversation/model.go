@@ -137,6 +137,10 @@ type Handler interface {
 // Capabilities are what a platform can do. The engine decides by them, never by the
 // channel's name, so a new adapter needs no change to the core.
 type Capabilities struct {
+	// Name is the platform as people write it ("Telegram", "WhatsApp", "the console"):
+	// the engine names where a decision was made when a tenant's incidents live in
+	// several chat apps. Empty: the channel's own name.
+	Name string
 	// Buttons: every button of a message is shown and a press comes back as Inbound.Data.
 	// Without it the engine writes each button's typed alternative into the text (a
 	// one-time reply code for an approval, the command word otherwise); the adapter may

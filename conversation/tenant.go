@@ -2,7 +2,6 @@ package conversation
 
 import (
 	"slices"
-	"strconv"
 	"time"
 )
 
@@ -86,9 +85,6 @@ func (t *Tenant) hasService(s string) bool {
 	return false
 }
 
-// TelegramChat is the Chat of a Telegram chat id.
-func TelegramChat(id int64) Chat { return Chat{Channel: Telegram, ID: strconv.FormatInt(id, 10)} }
-
 // channels are the distinct channels of the tenant's incident chats.
 func (t *Tenant) channels() []Channel {
 	var out []Channel
@@ -100,15 +96,13 @@ func (t *Tenant) channels() []Channel {
 	return out
 }
 
-// channelName is a channel as people write it ("Telegram", "WhatsApp").
-func channelName(c Channel) string {
-	switch c {
-	case Telegram:
-		return "Telegram"
-	case WhatsApp:
-		return "WhatsApp"
-	case Console:
-		return "the console"
+// channelName is a channel as people write it: its transport's Capabilities.Name, else
+// the channel's own name.
+func (e *Engine) channelName(c Channel) string {
+	if t, err := e.transport(c); err == nil {
+		if n := t.Capabilities().Name; n != "" {
+			return n
+		}
 	}
 	return string(c)
 }

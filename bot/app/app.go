@@ -126,6 +126,7 @@ type Parts struct {
 // adapter is one chat platform built.
 type adapter struct {
 	name string
+	spec channel.Spec // zero for the caller's own
 	channel.Adapter
 }
 
@@ -255,14 +256,14 @@ func (a *App) buildChannels() error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.Title, err)
 		}
-		a.adapters = append(a.adapters, adapter{name: string(s.Name), Adapter: ad})
+		a.adapters = append(a.adapters, adapter{name: string(s.Name), spec: s, Adapter: ad})
 	}
 	for _, mk := range o.Adapters {
 		ad, err := mk(Parts{Health: Health{Detector: a.detector, Clock: o.Clock}, Store: a.store, Signer: o.Signer, Logger: o.Logger, Clock: o.Clock})
 		if err != nil {
 			return err
 		}
-		a.adapters = append(a.adapters, adapter{name: string(ad.Channel()), Adapter: ad})
+		a.adapters = append(a.adapters, adapter{name: string(ad.Channel()), spec: channel.Spec{Name: ad.Channel(), Title: string(ad.Channel())}, Adapter: ad})
 	}
 	return nil
 }
@@ -347,9 +348,9 @@ func (a *App) buildLoops() {
 	}
 }
 
-// Check asks every chat platform whether it accepts its credentials now. It returns the
-// first error wrapping channel.ErrRefused (a wrong token will not fix itself: start-up
-// stops); other failures are logged, and the platform's loop keeps trying.
+// Check asks every chat platform whether it accepts its credentials now. It returns a
+// *RefusedError for the first that refuses them (a wrong token will not fix itself:
+// start-up stops); other failures are logged, and the platform's loop keeps trying.
 func (a *App) Check(ctx context.Context) error {
 	for _, ad := range a.adapters {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -357,7 +358,7 @@ func (a *App) Check(ctx context.Context) error {
 		cancel()
 		switch {
 		case errors.Is(err, channel.ErrRefused):
-			return err
+			return refused(ad.spec, err)
 		case err != nil:
 			a.log.Warn("a chat platform is not reachable at start-up; the bot starts and keeps trying", "channel", ad.name, "err", err)
 		}

@@ -225,7 +225,7 @@ func TestChannelCheckAtStartAndInReadiness(t *testing.T) {
 		t.Errorf("readyz with the platform down: %d %s", rec.Code, rec.Body)
 	}
 	chat.check = fmt.Errorf("FAKE_TOKEN: the platform refused the token: %w", channel.ErrRefused)
-	if err := a.Check(t.Context()); !errors.Is(err, channel.ErrRefused) || !strings.HasPrefix(err.Error(), "FAKE_TOKEN") {
+	if err := a.Check(t.Context()); !errors.Is(err, channel.ErrRefused) || err.Error() != "FAKE_TOKEN: Fake refused the token" {
 		t.Errorf("a refused token: %v, want the platform's ErrRefused", err)
 	}
 }

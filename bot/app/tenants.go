@@ -19,7 +19,7 @@ func ConversationTenants(f *config.File) []conversation.Tenant {
 		ct := conversation.Tenant{ID: t.ID, DefaultAction: t.Recovery.DefaultAction, ApprovalTTL: t.Policy.ApprovalTTL,
 			EscalateAfter: t.Policy.EscalateAfter, PolicyVersion: t.PolicyVersion(), SuspectsMayApprove: !t.Policy.RefuseSuspectApproval}
 		for _, id := range t.Chats.Telegram {
-			ct.Chats = append(ct.Chats, conversation.TelegramChat(id))
+			ct.Chats = append(ct.Chats, conversation.Chat{Channel: conversation.Telegram, ID: strconv.FormatInt(id, 10)})
 		}
 		for _, n := range t.Chats.WhatsApp {
 			ct.Chats = append(ct.Chats, conversation.Chat{Channel: conversation.WhatsApp, ID: n})

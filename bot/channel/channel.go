@@ -91,7 +91,9 @@ type Spec struct {
 	// New builds the adapter; it is called only when Enabled.
 	New func(d Deps) (Adapter, error)
 	// ParseChat checks one chat id as written under `chats: {<name>: [...]}` and returns it
-	// in the form the transport uses (conversation.Chat.ID); the error says what was wanted.
+	// in the form the transport uses (conversation.Chat.ID). The error says only what was
+	// wanted ("want a numeric Telegram chat id (…)"): the caller adds where and what it
+	// got, which may be the value of an environment variable it must not print.
 	ParseChat func(s string) (string, error)
 	// ParsePerson does the same for a person's id under `ids: {<name>: ...}` (the form in
 	// conversation.User.ID).

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/alertengine/alertengine/bot/channel"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/ledger"
 )
@@ -56,8 +57,6 @@ type Options struct {
 	// People are the identities of the picker (they must be the tenant's people, with
 	// their console identity = their name: see UserOf).
 	People []Person
-	// Handler receives what the visitor types and presses (the conversation engine).
-	Handler conversation.Handler
 	// Service is the service whose health panel and p95 chart the page shows.
 	Service string
 	// Status gives the service's latest health (optional: no panel without it).
@@ -87,9 +86,6 @@ func (o *Options) Validate() error {
 	var errs []error
 	if o.Tenant == "" {
 		errs = append(errs, errors.New("no tenant"))
-	}
-	if o.Handler == nil {
-		errs = append(errs, errors.New("no handler"))
 	}
 	if o.Ledger == nil || o.Signer == nil {
 		errs = append(errs, errors.New("no ledger store or signer"))
@@ -141,7 +137,7 @@ type message struct {
 	Edited  bool
 }
 
-// Console is the web chat. It implements conversation.Transport.
+// Console is the web chat, a chat platform of its own: it implements channel.Adapter.
 type Console struct {
 	o      Options
 	chat   conversation.Chat
@@ -203,13 +199,18 @@ func New(o Options) (*Console, error) {
 		threads: map[string]*threadState{}}, nil
 }
 
+var _ channel.Adapter = (*Console)(nil)
+
+// Check: the console is in-process, always ready.
+func (c *Console) Check(context.Context) error { return nil }
+
 // Channel implements conversation.Transport.
 func (c *Console) Channel() conversation.Channel { return conversation.Console }
 
 // Capabilities implements conversation.Transport: buttons without a size limit, images,
 // threads. The console writes to no one directly: the page is the tenant's chat.
 func (c *Console) Capabilities() conversation.Capabilities {
-	return conversation.Capabilities{Buttons: true, Media: true, Threads: true}
+	return conversation.Capabilities{Name: "the console", Buttons: true, Media: true, Threads: true}
 }
 
 // OpenThread implements conversation.Transport: a new thread headed by msg.
@@ -421,7 +422,8 @@ func (c *Console) unsubscribe(ch chan event) {
 
 // Run refreshes the health panel every HealthEvery until ctx ends; then it ends every
 // event stream (a page's stream would otherwise hold the server's graceful shutdown).
-func (c *Console) Run(ctx context.Context) error {
+// What the visitor says reaches the handler through Routes.
+func (c *Console) Run(ctx context.Context, _ conversation.Handler) error {
 	t := time.NewTicker(c.o.HealthEvery)
 	defer t.Stop()
 	defer c.closeStreams()

@@ -55,15 +55,15 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{h: &recorder{}, store: ledger.NewMemStore(), key: ed25519.NewKeyFromSeed(make([]byte, 32))}
-	c, err := New(Options{Tenant: "acme", People: []Person{{"tendai", RoleApprover}, {"vimbai", RoleViewer}}, Handler: f.h,
+	c, err := New(Options{Tenant: "acme", People: []Person{{"tendai", RoleApprover}, {"vimbai", RoleViewer}},
 		Ledger: f.store, Signer: f.key, Service: "checkout", Intro: "Try it <b>now</b>"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.c = c
 	mux := http.NewServeMux()
-	for p, h := range c.Routes() {
-		mux.Handle(p, h)
+	for _, r := range c.Routes(f.h) {
+		mux.Handle(r.Pattern, r.Handler)
 	}
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
@@ -256,7 +256,7 @@ func TestTypedTextGoesIntoTheThreadAndRepliesFollowIt(t *testing.T) {
 			t.Errorf("text of %d bytes: %d, want %d", len(tc.text), code, tc.code)
 		}
 	}
-	if _, err := f.c.Post(ctx, conversation.Thread{Chat: conversation.TelegramChat(1)}, card("x")); !errors.Is(err, ErrUnknownChat) {
+	if _, err := f.c.Post(ctx, conversation.Thread{Chat: conversation.Chat{Channel: conversation.Telegram, ID: "1"}}, card("x")); !errors.Is(err, ErrUnknownChat) {
 		t.Fatalf("post to another chat: %v", err)
 	}
 	if err := f.c.Edit(ctx, conversation.MessageRef{Chat: Chat("acme"), ID: "m999"}, card("x")); !errors.Is(err, ErrUnknownMessage) {
@@ -386,20 +386,22 @@ func (f *fault) Faulty() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.on }
 
 func TestControlsExistOnlyWhenGiven(t *testing.T) {
 	f := newFixture(t)
-	if _, ok := f.c.Routes()["POST /demo/spike"]; ok {
-		t.Fatal("a console without controls routes POST /demo/spike")
+	for _, r := range f.c.Routes(f.h) {
+		if r.Pattern == "POST /demo/spike" {
+			t.Fatal("a console without controls routes POST /demo/spike")
+		}
 	}
 	if strings.Contains(f.visit(t).get("/"), "Simulate spike") {
 		t.Fatal("a console without controls shows Simulate spike")
 	}
 	ft := &fault{}
-	c, err := New(Options{Tenant: "acme", People: []Person{{"tendai", RoleApprover}}, Handler: &recorder{}, Ledger: f.store, Signer: f.key, Controls: ft})
+	c, err := New(Options{Tenant: "acme", People: []Person{{"tendai", RoleApprover}}, Ledger: f.store, Signer: f.key, Controls: ft})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	for p, h := range c.Routes() {
-		mux.Handle(p, h)
+	for _, r := range c.Routes(&recorder{}) {
+		mux.Handle(r.Pattern, r.Handler)
 	}
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -424,12 +426,11 @@ func TestControlsExistOnlyWhenGiven(t *testing.T) {
 func TestOptionsAreValidated(t *testing.T) {
 	key := ed25519.NewKeyFromSeed(make([]byte, 32))
 	for name, o := range map[string]Options{
-		"no tenant":       {People: []Person{{"a", RoleApprover}}, Handler: &recorder{}, Ledger: ledger.NewMemStore(), Signer: key},
-		"no people":       {Tenant: "acme", Handler: &recorder{}, Ledger: ledger.NewMemStore(), Signer: key},
-		"duplicate name":  {Tenant: "acme", People: []Person{{"a", RoleApprover}, {"a", RoleViewer}}, Handler: &recorder{}, Ledger: ledger.NewMemStore(), Signer: key},
-		"unknown role":    {Tenant: "acme", People: []Person{{"a", "admin"}}, Handler: &recorder{}, Ledger: ledger.NewMemStore(), Signer: key},
-		"no handler":      {Tenant: "acme", People: []Person{{"a", RoleApprover}}, Ledger: ledger.NewMemStore(), Signer: key},
-		"no ledger store": {Tenant: "acme", People: []Person{{"a", RoleApprover}}, Handler: &recorder{}, Signer: key},
+		"no tenant":       {People: []Person{{"a", RoleApprover}}, Ledger: ledger.NewMemStore(), Signer: key},
+		"no people":       {Tenant: "acme", Ledger: ledger.NewMemStore(), Signer: key},
+		"duplicate name":  {Tenant: "acme", People: []Person{{"a", RoleApprover}, {"a", RoleViewer}}, Ledger: ledger.NewMemStore(), Signer: key},
+		"unknown role":    {Tenant: "acme", People: []Person{{"a", "admin"}}, Ledger: ledger.NewMemStore(), Signer: key},
+		"no ledger store": {Tenant: "acme", People: []Person{{"a", RoleApprover}}, Signer: key},
 	} {
 		if _, err := New(o); !errors.Is(err, ErrInvalidOptions) {
 			t.Errorf("%s: %v", name, err)
@@ -439,7 +440,7 @@ func TestOptionsAreValidated(t *testing.T) {
 
 func TestOldMessagesAreDroppedBeyondTheBound(t *testing.T) {
 	key := ed25519.NewKeyFromSeed(make([]byte, 32))
-	c, err := New(Options{Tenant: "acme", People: []Person{{"a", RoleApprover}}, Handler: &recorder{}, Ledger: ledger.NewMemStore(), Signer: key, MaxMessages: 3})
+	c, err := New(Options{Tenant: "acme", People: []Person{{"a", RoleApprover}}, Ledger: ledger.NewMemStore(), Signer: key, MaxMessages: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/alertengine/alertengine/bot/channel"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/ledger"
 )
@@ -33,48 +34,59 @@ const (
 	heartbeat = 15 * time.Second
 )
 
-// Routes returns the console's HTTP routes (patterns for http.ServeMux) to mount on the
-// bot's server. "Simulate spike" and "Recover" are among them only with Controls.
-func (c *Console) Routes() map[string]http.Handler {
-	r := map[string]http.Handler{
-		"GET /{$}":                           http.HandlerFunc(c.page),
-		"GET /events":                        http.HandlerFunc(c.events),
-		"GET /favicon.ico":                   http.HandlerFunc(favicon),
-		"GET /chart.png":                     http.HandlerFunc(c.chart),
-		"GET /img/{id}":                      http.HandlerFunc(c.img),
-		"POST /say":                          c.guard(c.say),
-		"POST /press":                        c.guard(c.press),
-		"GET /audit/{incident}":              http.HandlerFunc(c.audit),
-		"GET /audit/{incident}/export.jsonl": http.HandlerFunc(c.exportJSONL),
-		"GET /audit/{incident}/report.md":    http.HandlerFunc(c.report),
+// Routes returns the console's HTTP routes to mount on the bot's server; what the visitor
+// types and presses goes to h. "Simulate spike" and "Recover" are among them only with
+// Controls.
+func (c *Console) Routes(h conversation.Handler) []channel.Route {
+	if h == nil {
+		panic("console: Routes without a handler")
+	}
+	r := []channel.Route{
+		{Pattern: "GET /{$}", Handler: http.HandlerFunc(c.page)},
+		{Pattern: "GET /events", Handler: http.HandlerFunc(c.events)},
+		{Pattern: "GET /favicon.ico", Handler: http.HandlerFunc(favicon)},
+		{Pattern: "GET /chart.png", Handler: http.HandlerFunc(c.chart)},
+		{Pattern: "GET /img/{id}", Handler: http.HandlerFunc(c.img)},
+		{Pattern: "POST /say", Handler: c.guard(func(w http.ResponseWriter, r *http.Request, as string) { c.say(w, r, h, as) })},
+		{Pattern: "POST /press", Handler: c.guard(func(w http.ResponseWriter, r *http.Request, as string) { c.press(w, r, h, as) })},
+		{Pattern: "GET /audit/{incident}", Handler: http.HandlerFunc(c.audit)},
+		{Pattern: "GET /audit/{incident}/export.jsonl", Handler: http.HandlerFunc(c.exportJSONL)},
+		{Pattern: "GET /audit/{incident}/report.md", Handler: http.HandlerFunc(c.report)},
 	}
 	if c.o.Controls != nil {
-		r["POST /demo/spike"] = c.guard(func(w http.ResponseWriter, r *http.Request, _ string) {
-			c.o.Controls.Spike()
-			c.refreshHealth(r.Context())
-			writeJSON(w, http.StatusOK, map[string]string{"toast": "Fault injected: the demo service is slow and failing. Watch the health panel; a card opens when the policy judges it."})
-		})
-		r["POST /demo/recover"] = c.guard(func(w http.ResponseWriter, r *http.Request, as string) {
-			was := c.o.Controls.Faulty()
-			c.o.Controls.Recover()
-			c.refreshHealth(r.Context())
-			if was {
-				// Say in each open incident's thread who cleared the fault: the ledger
-				// will record the recovery as the detector's (healthy again), not as
-				// anyone's approved action.
-				line := conversation.Block{Style: conversation.Bold, Text: "🔧 " + as + " pressed Recover: the demo service's fault was cleared by hand, outside the bot."}
-				more := conversation.Block{Style: conversation.Muted, Text: "No recovery action runs; the incident closes as RECOVERED once the detector sees the service healthy again."}
-				open := c.openThreads()
-				if len(open) == 0 {
-					c.note("", line)
-				}
-				for _, root := range open {
-					c.note(root, line, more)
-				}
-			}
-			writeJSON(w, http.StatusOK, map[string]string{"toast": "Fault cleared by hand: the service recovers without any action being run."})
-		})
+		r = append(r, c.controls()...)
 	}
+	return r
+}
+
+// controls are the demo's "Simulate spike" and "Recover".
+func (c *Console) controls() []channel.Route {
+	var r []channel.Route
+	r = append(r, channel.Route{Pattern: "POST /demo/spike", Handler: c.guard(func(w http.ResponseWriter, r *http.Request, _ string) {
+		c.o.Controls.Spike()
+		c.refreshHealth(r.Context())
+		writeJSON(w, http.StatusOK, map[string]string{"toast": "Fault injected: the demo service is slow and failing. Watch the health panel; a card opens when the policy judges it."})
+	})})
+	r = append(r, channel.Route{Pattern: "POST /demo/recover", Handler: c.guard(func(w http.ResponseWriter, r *http.Request, as string) {
+		was := c.o.Controls.Faulty()
+		c.o.Controls.Recover()
+		c.refreshHealth(r.Context())
+		if was {
+			// Say in each open incident's thread who cleared the fault: the ledger
+			// will record the recovery as the detector's (healthy again), not as
+			// anyone's approved action.
+			line := conversation.Block{Style: conversation.Bold, Text: "🔧 " + as + " pressed Recover: the demo service's fault was cleared by hand, outside the bot."}
+			more := conversation.Block{Style: conversation.Muted, Text: "No recovery action runs; the incident closes as RECOVERED once the detector sees the service healthy again."}
+			open := c.openThreads()
+			if len(open) == 0 {
+				c.note("", line)
+			}
+			for _, root := range open {
+				c.note(root, line, more)
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"toast": "Fault cleared by hand: the service recovers without any action being run."})
+	})})
 	return r
 }
 
@@ -169,7 +181,7 @@ func (c *Console) call(r *http.Request, f func(ctx context.Context) (conversatio
 	return f(ctx)
 }
 
-func (c *Console) say(w http.ResponseWriter, r *http.Request, as string) {
+func (c *Console) say(w http.ResponseWriter, r *http.Request, h conversation.Handler, as string) {
 	text := strings.TrimSpace(r.PostForm.Get("text"))
 	switch {
 	case text == "":
@@ -189,7 +201,7 @@ func (c *Console) say(w http.ResponseWriter, r *http.Request, as string) {
 	}
 	m := c.said(thread, as, text)
 	in := conversation.Inbound{Chat: c.chat, User: UserOf(as), Text: text, ReplyTo: thread, MessageID: m.ID, Direct: true}
-	rep, err := c.call(r, func(ctx context.Context) (conversation.Reply, error) { return c.o.Handler.Handle(ctx, in) })
+	rep, err := c.call(r, func(ctx context.Context) (conversation.Reply, error) { return h.Handle(ctx, in) })
 	if err != nil {
 		c.o.Logger.Error("console message", "err", err)
 		writeJSON(w, http.StatusOK, map[string]string{"toast": "Something went wrong; nothing was done."})
@@ -204,14 +216,14 @@ func (c *Console) threadOf(id string) string {
 	return c.threadOfLocked(id)
 }
 
-func (c *Console) press(w http.ResponseWriter, r *http.Request, as string) {
+func (c *Console) press(w http.ResponseWriter, r *http.Request, h conversation.Handler, as string) {
 	id, data := r.PostForm.Get("msg"), r.PostForm.Get("data")
 	if _, ok := c.hasButton(id, data); !ok {
 		writeJSON(w, http.StatusOK, map[string]string{"toast": "This button is no longer there."})
 		return
 	}
 	in := conversation.Inbound{Chat: c.chat, User: UserOf(as), Data: data, ReplyTo: id, Direct: true}
-	rep, err := c.call(r, func(ctx context.Context) (conversation.Reply, error) { return c.o.Handler.Handle(ctx, in) })
+	rep, err := c.call(r, func(ctx context.Context) (conversation.Reply, error) { return h.Handle(ctx, in) })
 	if err != nil {
 		c.o.Logger.Error("console press", "err", err)
 	}

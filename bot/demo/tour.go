@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -229,7 +228,7 @@ func StartTour(ctx context.Context, env config.Env, o TourOptions) (*Tour, error
 
 	// The bot: the same assembly as serve, plus the console.
 	newConsole := func(p app.Parts) (channel.Adapter, error) {
-		return newConsoleChannel(console.Options{Tenant: Tenant, People: People(), Service: ServiceName, Status: p.Health,
+		return console.New(console.Options{Tenant: Tenant, People: People(), Service: ServiceName, Status: p.Health,
 			Charts: app.Health{Detector: p.Health.Detector, Window: 5 * time.Minute, Width: 320, Height: 240}, Ledger: p.Store, Signer: key,
 			Controls: Scenario{Service: svc, Deployer: deployer, Logger: log}, HealthEvery: o.HealthEvery, Logger: log,
 			Intro: `Press "Simulate spike", wait for the incident card, ask a question, pick who you are and press Approve.`})
@@ -278,56 +277,4 @@ func Browsable(addr string) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(strings.Trim(host, "[]"), port)
-}
-
-// consoleChannel gives the console the channel contract: its routes and its loop. The
-// console is told the engine as its handler when the assembly mounts its routes.
-type consoleChannel struct {
-	*console.Console
-	h *forward
-}
-
-func newConsoleChannel(o console.Options) (*consoleChannel, error) {
-	f := &forward{}
-	o.Handler = f
-	c, err := console.New(o)
-	if err != nil {
-		return nil, err
-	}
-	return &consoleChannel{Console: c, h: f}, nil
-}
-
-func (c *consoleChannel) Routes(h conversation.Handler) []channel.Route {
-	c.h.set(h)
-	rs := c.Console.Routes()
-	out := make([]channel.Route, 0, len(rs))
-	for p, h := range rs {
-		out = append(out, channel.Route{Pattern: p, Handler: h})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Pattern < out[j].Pattern })
-	return out
-}
-
-func (c *consoleChannel) Run(ctx context.Context, _ conversation.Handler) error {
-	return c.Console.Run(ctx)
-}
-
-func (c *consoleChannel) Check(context.Context) error { return nil }
-
-// forward hands what the console receives to the handler it is given.
-type forward struct {
-	mu sync.Mutex
-	h  conversation.Handler
-}
-
-func (f *forward) set(h conversation.Handler) { f.mu.Lock(); f.h = h; f.mu.Unlock() }
-
-func (f *forward) Handle(ctx context.Context, in conversation.Inbound) (conversation.Reply, error) {
-	f.mu.Lock()
-	h := f.h
-	f.mu.Unlock()
-	if h == nil {
-		return conversation.Reply{}, errors.New("console: not mounted")
-	}
-	return h.Handle(ctx, in)
 }

@@ -13,10 +13,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-telegram/bot"
+	tgbot "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/alertengine/alertengine/bot/channel"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/ledger/claim"
 )
@@ -57,6 +58,10 @@ type Options struct {
 	// (X-Telegram-Bot-Api-Secret-Token): 1 to 256 of A-Z a-z 0-9 _ -. Required for
 	// WebhookHandler and SetWebhook; without it every webhook request is refused.
 	WebhookSecret string
+	// PublicURL, with WebhookSecret, puts the adapter in webhook mode: Routes serves
+	// WebhookPath and Run registers PublicURL + WebhookPath as the bot's webhook. Without
+	// it Run long-polls and there are no routes.
+	PublicURL string
 	// Sleep waits d or until ctx ends; it is how the adapter waits out flood control
 	// (429 retry_after). Default: a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -87,6 +92,15 @@ func (o *Options) Validate() error {
 	}
 	if o.WebhookSecret != "" && !validSecret(o.WebhookSecret) {
 		problems = append(problems, "webhook secret must be 1 to 256 of A-Z, a-z, 0-9, _ and -")
+	}
+	if o.PublicURL != "" {
+		if u, err := url.Parse(o.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			problems = append(problems, fmt.Sprintf("public URL %q is not an absolute http(s) URL", o.PublicURL))
+		}
+		if o.WebhookSecret == "" {
+			problems = append(problems, "webhook mode (a public URL) needs a webhook secret")
+		}
+		o.PublicURL = strings.TrimRight(o.PublicURL, "/")
 	}
 	if o.CallTimeout < 0 || o.HandleTimeout < 0 || o.Workers < 0 {
 		problems = append(problems, "timeouts and workers must not be negative")
@@ -160,7 +174,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 type Adapter struct {
 	opts  Options
 	log   *slog.Logger
-	api   *bot.Bot
+	api   *tgbot.Bot
 	botID string
 	now   func() time.Time
 	// updates claims each update for one handling across replicas.
@@ -178,7 +192,7 @@ type forumEntry struct {
 	until time.Time
 }
 
-var _ conversation.Transport = (*Adapter)(nil)
+var _ channel.Adapter = (*Adapter)(nil)
 
 // New builds an adapter. It makes no call to Telegram: the bot's username is fetched
 // (getMe) when first needed.
@@ -208,17 +222,17 @@ func New(opts Options) (*Adapter, error) {
 
 // newClient builds a go-telegram/bot client on the adapter's options; extra options
 // configure polling.
-func (a *Adapter) newClient(extra ...bot.Option) (*bot.Bot, error) {
-	opts := append([]bot.Option{
-		bot.WithServerURL(a.opts.APIURL),
-		bot.WithSkipGetMe(),
+func (a *Adapter) newClient(extra ...tgbot.Option) (*tgbot.Bot, error) {
+	opts := append([]tgbot.Option{
+		tgbot.WithServerURL(a.opts.APIURL),
+		tgbot.WithSkipGetMe(),
 		// The client timeout is a backstop above the long poll; every call also has its
 		// own deadline (CallTimeout).
-		bot.WithHTTPClient(pollTimeout, &http.Client{Timeout: pollTimeout + 15*time.Second}),
-		bot.WithErrorsHandler(func(err error) { a.log.Warn("telegram client", "err", err) }),
-		bot.WithDefaultHandler(func(context.Context, *bot.Bot, *models.Update) {}),
+		tgbot.WithHTTPClient(pollTimeout, &http.Client{Timeout: pollTimeout + 15*time.Second}),
+		tgbot.WithErrorsHandler(func(err error) { a.log.Warn("telegram client", "err", err) }),
+		tgbot.WithDefaultHandler(func(context.Context, *tgbot.Bot, *models.Update) {}),
 	}, extra...)
-	b, err := bot.New(a.opts.Token, opts...)
+	b, err := tgbot.New(a.opts.Token, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("telegram client: %w", err)
 	}
@@ -234,7 +248,7 @@ const MaxButtonData = 64
 // Capabilities: inline keyboards, photos, forum topics and reply chains, and private
 // chats whose id is the user's id.
 func (a *Adapter) Capabilities() conversation.Capabilities {
-	return conversation.Capabilities{Buttons: true, MaxButtonData: MaxButtonData, Direct: true, Media: true, Threads: true}
+	return conversation.Capabilities{Name: "Telegram", Buttons: true, MaxButtonData: MaxButtonData, Direct: true, Media: true, Threads: true}
 }
 
 // call runs one Bot API call with its deadline, waiting out flood control: a 429 is
@@ -249,7 +263,7 @@ func call[T any](ctx context.Context, a *Adapter, method string, fn func(ctx con
 		if err == nil {
 			return v, nil
 		}
-		var flood *bot.TooManyRequestsError
+		var flood *tgbot.TooManyRequestsError
 		if !errors.As(err, &flood) {
 			return v, fmt.Errorf("telegram %s: %w", method, err)
 		}
@@ -267,36 +281,49 @@ func call[T any](ctx context.Context, a *Adapter, method string, fn func(ctx con
 	}
 }
 
-// ErrTokenRefused: Telegram does not accept the bot token (getMe answered 401).
-var ErrTokenRefused = errors.New("telegram refused the bot token")
+// ErrTokenRefused: Telegram does not accept the bot token (getMe answered 401). It wraps
+// channel.ErrRefused, so the assembly stops start-up on it.
+var ErrTokenRefused = fmt.Errorf("telegram refused the bot token: %w", channel.ErrRefused)
 
-// Check asks Telegram who the bot is (getMe), so a wrong token is found at start-up. It
-// returns the bot's username, ErrTokenRefused for a token Telegram rejects, or another
-// error when Telegram cannot be reached (which need not stop the bot).
-func (a *Adapter) Check(ctx context.Context) (string, error) {
-	u, err := a.me(ctx)
-	if errors.Is(err, bot.ErrorUnauthorized) {
-		return "", fmt.Errorf("%w: %w", ErrTokenRefused, err)
-	}
-	return u, err
+// Check asks Telegram who the bot is (getMe), now, so a wrong token is found at start-up:
+// an error wrapping ErrTokenRefused (and so channel.ErrRefused) for a token Telegram
+// rejects, another error when Telegram cannot be reached (which need not stop the bot).
+func (a *Adapter) Check(ctx context.Context) error {
+	a.meMu.Lock()
+	defer a.meMu.Unlock()
+	return a.getMe(ctx)
 }
+
+// Username is the bot's @username (without the @), asking getMe the first time; its
+// errors are Check's.
+func (a *Adapter) Username(ctx context.Context) (string, error) { return a.me(ctx) }
 
 // me returns the bot's username, asking getMe once.
 func (a *Adapter) me(ctx context.Context) (string, error) {
 	a.meMu.Lock()
 	defer a.meMu.Unlock()
-	if a.username != "" {
-		return a.username, nil
+	if a.username == "" {
+		if err := a.getMe(ctx); err != nil {
+			return "", err
+		}
 	}
+	return a.username, nil
+}
+
+// getMe asks Telegram for the bot's username and remembers it; meMu is held.
+func (a *Adapter) getMe(ctx context.Context) error {
 	u, err := call(ctx, a, "getMe", a.api.GetMe)
+	if errors.Is(err, tgbot.ErrorUnauthorized) {
+		return fmt.Errorf("%w: %w", ErrTokenRefused, err)
+	}
 	if err != nil {
-		return "", err
+		return err
 	}
 	if u.Username == "" {
-		return "", errors.New("telegram getMe: the bot has no username")
+		return errors.New("telegram getMe: the bot has no username")
 	}
 	a.username = u.Username
-	return a.username, nil
+	return nil
 }
 
 // chatID parses a conversation chat of this channel.

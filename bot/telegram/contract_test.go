@@ -3,7 +3,6 @@ package telegram
 import (
 	"testing"
 
-	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/conversation/conversationtest"
 )
 
@@ -22,7 +21,7 @@ func TestTransportContract(t *testing.T) {
 				a, _ := e.adapter()
 				return conversationtest.Subject{
 					Transport: a,
-					Chat:      conversation.TelegramChat(tc.chat),
+					Chat:      chatOf(tc.chat),
 					Delivered: func() []string {
 						var out []string
 						for _, m := range e.fake.Sent(tc.chat) {

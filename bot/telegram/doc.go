@@ -31,7 +31,7 @@
 //
 // # Flood control
 //
-// go-telegram/bot does not retry: a 429 comes back as *bot.TooManyRequestsError with
+// go-telegram/bot does not retry: a 429 comes back as *tgbot.TooManyRequestsError with
 // RetryAfter in seconds. The adapter waits that long (through Options.Sleep) and retries,
 // so a message is delivered once; other errors are returned wrapped.
 package telegram

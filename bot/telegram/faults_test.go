@@ -30,7 +30,7 @@ func TestLateRedisReplyDoesNotDropAPress(t *testing.T) {
 	t.Cleanup(func() { _ = slow.Close() })
 	a, _ := e.adapter(func(o *Options) { o.Redis, o.KeyPrefix = slow, srv.Prefix(t) })
 	rec := newRecorder()
-	url := webhook(t, a, rec)
+	url := serveWebhook(t, a, rec)
 
 	// The first command naming the update's key (its claim) gets its reply late.
 	held := proxy.Hold(func(args []string) bool {
@@ -79,7 +79,7 @@ func TestPressBeingHandledElsewhereIsRedelivered(t *testing.T) {
 		return conversation.Reply{}, errors.New("redis: i/o timeout")
 	}
 	rec := newRecorder()
-	url1, url2 := webhook(t, a1, stuck), webhook(t, a2, rec)
+	url1, url2 := serveWebhook(t, a1, stuck), serveWebhook(t, a2, rec)
 	c := deadline(t)
 	press := pressUpdate(t, 88, "q88", ana, "ap:busy")
 

@@ -2,12 +2,9 @@ package telegram
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -16,17 +13,22 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/go-telegram/bot"
+	tgbot "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 
+	"github.com/alertengine/alertengine/bot/webhook"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/ledger/claim"
 )
 
+// WebhookPath is where Telegram posts updates in webhook mode.
+const WebhookPath = "/telegram/webhook"
+
 // SecretHeader carries the webhook's secret_token on every request Telegram makes.
 const SecretHeader = "X-Telegram-Bot-Api-Secret-Token"
 
-// MaxWebhookBody is the largest webhook request accepted; larger ones get 413.
+// MaxWebhookBody is the largest webhook request accepted (the route's limit); larger ones
+// get 413.
 const MaxWebhookBody = 1 << 20
 
 // dedupTTL is how long a handled update_id is remembered; Telegram gives up redelivering
@@ -48,27 +50,41 @@ const (
 // allowedUpdates are the updates the adapter asks for: typed messages and button presses.
 var allowedUpdates = []string{models.AllowedUpdateMessage, models.AllowedUpdateCallbackQuery}
 
-// Run receives updates by long polling until ctx ends, handing each to h; it deletes any
-// webhook first (Telegram allows one or the other). Only one process per bot token may
-// poll. It returns nil when ctx ends, after the updates being handled are done.
+// Run receives updates until ctx ends, handing each to h. In webhook mode (PublicURL set)
+// it registers PublicURL + WebhookPath as the bot's webhook and waits: the updates come
+// to Routes. Otherwise it long-polls.
 func (a *Adapter) Run(ctx context.Context, h conversation.Handler) error {
 	if h == nil {
 		return errors.New("telegram: Run without a handler")
 	}
+	if a.opts.PublicURL != "" {
+		if err := a.SetWebhook(ctx, a.opts.PublicURL+WebhookPath); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		return nil
+	}
+	return a.poll(ctx, h)
+}
+
+// poll receives updates by long polling until ctx ends; it deletes any webhook first
+// (Telegram allows one or the other). Only one process per bot token may poll. It
+// returns nil when ctx ends, after the updates being handled are done.
+func (a *Adapter) poll(ctx context.Context, h conversation.Handler) error {
 	if _, err := a.me(ctx); err != nil {
 		return fmt.Errorf("telegram: run: %w", err)
 	}
 	if _, err := call(ctx, a, "deleteWebhook", func(ctx context.Context) (bool, error) {
-		return a.api.DeleteWebhook(ctx, &bot.DeleteWebhookParams{})
+		return a.api.DeleteWebhook(ctx, &tgbot.DeleteWebhookParams{})
 	}); err != nil {
 		return fmt.Errorf("telegram: run: %w", err)
 	}
 	poller, err := a.newClient(
-		bot.WithAllowedUpdates(allowedUpdates),
-		bot.WithWorkers(a.opts.Workers),
+		tgbot.WithAllowedUpdates(allowedUpdates),
+		tgbot.WithWorkers(a.opts.Workers),
 		// Handlers run on the workers, so Start returns only once they are done.
-		bot.WithNotAsyncHandlers(),
-		bot.WithDefaultHandler(func(ctx context.Context, _ *bot.Bot, u *models.Update) {
+		tgbot.WithNotAsyncHandlers(),
+		tgbot.WithDefaultHandler(func(ctx context.Context, _ *tgbot.Bot, u *models.Update) {
 			if err := a.handle(ctx, h, u, false); err != nil {
 				a.log.Error("telegram update not handled", "update_id", u.ID, "err", err)
 			}
@@ -93,7 +109,7 @@ func (a *Adapter) SetWebhook(ctx context.Context, webhookURL string) error {
 		return fmt.Errorf("telegram: set webhook: %q is not an absolute URL", webhookURL)
 	}
 	_, err := call(ctx, a, "setWebhook", func(ctx context.Context) (bool, error) {
-		return a.api.SetWebhook(ctx, &bot.SetWebhookParams{
+		return a.api.SetWebhook(ctx, &tgbot.SetWebhookParams{
 			URL: webhookURL, SecretToken: a.opts.WebhookSecret, AllowedUpdates: allowedUpdates,
 		})
 	})
@@ -104,30 +120,20 @@ func (a *Adapter) SetWebhook(ctx context.Context, webhookURL string) error {
 }
 
 // WebhookHandler serves Telegram's webhook requests: 401 when the secret token is missing
-// or wrong, 413 over MaxWebhookBody, 400 when the body is not an update, 500 when the
-// update was not handled — it could not be claimed, another replica is still handling it,
-// or the engine failed — so that Telegram delivers it again and the redelivery is
-// handled; 200 once it was handled (or was before).
+// or wrong, 413 over the route's body limit (MaxWebhookBody in Routes), 400 when the body
+// is not an update, 500 when the update was not handled — it could not be claimed,
+// another replica is still handling it, or the engine failed — so that Telegram delivers
+// it again and the redelivery is handled; 200 once it was handled (or was before). Mount
+// it for POST only, under a body limit: Routes does.
 func (a *Adapter) WebhookHandler(h conversation.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		if !a.secretMatches(r.Header.Get(SecretHeader)) {
+		if !webhook.SecretEqual(r.Header.Get(SecretHeader), a.opts.WebhookSecret) {
 			a.log.Warn("telegram webhook request refused: missing or wrong secret token", "remote", r.RemoteAddr)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-				return
-			}
-			http.Error(w, "cannot read body", http.StatusBadRequest)
+		body, ok := webhook.ReadBody(w, r)
+		if !ok {
 			return
 		}
 		var u models.Update
@@ -146,16 +152,6 @@ func (a *Adapter) WebhookHandler(h conversation.Handler) http.Handler {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-}
-
-// secretMatches compares in constant time (of the hashes, so not even the length leaks).
-// With no secret configured nothing matches.
-func (a *Adapter) secretMatches(got string) bool {
-	if a.opts.WebhookSecret == "" || got == "" {
-		return false
-	}
-	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(a.opts.WebhookSecret))
-	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
 
 // event is an update the engine should see.
@@ -259,7 +255,7 @@ func (a *Adapter) dispatch(ctx context.Context, h conversation.Handler, in conve
 // logged, as the engine has already acted.
 func (a *Adapter) answer(ctx context.Context, query, text string) {
 	_, err := call(ctx, a, "answerCallbackQuery", func(ctx context.Context) (bool, error) {
-		return a.api.AnswerCallbackQuery(ctx, &bot.AnswerCallbackQueryParams{CallbackQueryID: query, Text: toast(text)})
+		return a.api.AnswerCallbackQuery(ctx, &tgbot.AnswerCallbackQueryParams{CallbackQueryID: query, Text: toast(text)})
 	})
 	if err != nil {
 		a.log.Warn("telegram press not answered", "err", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
+	"github.com/alertengine/alertengine/bot/webhook"
 	"github.com/alertengine/alertengine/conversation"
 )
 
@@ -168,12 +169,14 @@ func indexOf(s []string, v string) int {
 	return -1
 }
 
-// webhook serves a's webhook; it returns its URL.
-func webhook(t *testing.T, a *Adapter, h conversation.Handler) string {
+// serveWebhook serves a's webhook; it returns its URL.
+func serveWebhook(t *testing.T, a *Adapter, h conversation.Handler) string {
 	t.Helper()
-	srv := httptest.NewServer(a.WebhookHandler(h))
+	mux := http.NewServeMux()
+	mux.Handle("POST "+WebhookPath, webhook.Limit(a.WebhookHandler(h), MaxWebhookBody))
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return srv.URL + "/telegram/webhook"
+	return srv.URL + WebhookPath
 }
 
 // messageUpdate is a message update as Telegram posts it.
@@ -209,7 +212,7 @@ func TestWebhookRequests(t *testing.T) {
 	e := newEnv(t)
 	a, _ := e.adapter()
 	rec := newRecorder()
-	url := webhook(t, a, rec)
+	url := serveWebhook(t, a, rec)
 	c := deadline(t)
 	valid := messageUpdate(t, 10, ana, "why?")
 	tests := []struct {
@@ -261,7 +264,7 @@ func TestWebhookWithoutSecretRefusesEverything(t *testing.T) {
 	e := newEnv(t)
 	a, _ := e.adapter(func(o *Options) { o.WebhookSecret = "" })
 	rec := newRecorder()
-	url := webhook(t, a, rec)
+	url := serveWebhook(t, a, rec)
 	for _, s := range []string{"", "anything"} {
 		status, err := e.fake.PostWebhook(deadline(t), url, s, messageUpdate(t, 1, ana, "hi"))
 		if err != nil {
@@ -284,7 +287,7 @@ func TestWebhookEndToEnd(t *testing.T) {
 	e := newEnv(t)
 	a, _ := e.adapter()
 	rec := newRecorder()
-	url := webhook(t, a, rec)
+	url := serveWebhook(t, a, rec)
 	c := deadline(t)
 	if err := a.SetWebhook(c, url); err != nil {
 		t.Fatalf("SetWebhook: %v", err)
@@ -316,7 +319,7 @@ func TestDuplicateUpdateAcrossReplicas(t *testing.T) {
 	a1, _ := e.adapter()
 	a2, _ := e.adapter()
 	rec := newRecorder()
-	urls := []string{webhook(t, a1, rec), webhook(t, a2, rec)}
+	urls := []string{serveWebhook(t, a1, rec), serveWebhook(t, a2, rec)}
 	c := deadline(t)
 
 	ref, err := a1.Post(c, conversation.Thread{Chat: chat(groupChat)}, incidentCard())
@@ -391,7 +394,7 @@ func TestPressAnswers(t *testing.T) {
 			a, _ := e.adapter()
 			rec := newRecorder()
 			rec.reply = tt.reply
-			url := webhook(t, a, rec)
+			url := serveWebhook(t, a, rec)
 			status, err := e.fake.PostWebhook(deadline(t), url, secret, pressUpdate(t, int64(100+i), "q"+itoa(i), ana, tt.data))
 			if err != nil || status != http.StatusOK {
 				t.Fatalf("webhook: %d, %v", status, err)

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/go-telegram/bot"
+	tgbot "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 
 	"github.com/alertengine/alertengine/conversation"
@@ -33,13 +33,13 @@ func (a *Adapter) OpenThread(ctx context.Context, chat conversation.Chat, title 
 	topic := 0
 	if forum {
 		t, err := call(ctx, a, "createForumTopic", func(ctx context.Context) (*models.ForumTopic, error) {
-			return a.api.CreateForumTopic(ctx, &bot.CreateForumTopicParams{ChatID: id, Name: topicName(title)})
+			return a.api.CreateForumTopic(ctx, &tgbot.CreateForumTopicParams{ChatID: id, Name: topicName(title)})
 		})
 		switch {
 		case err == nil:
 			topic = t.MessageThreadID
 			th.Topic = itoa(topic)
-		case errors.Is(err, bot.ErrorBadRequest):
+		case errors.Is(err, tgbot.ErrorBadRequest):
 			// No right to manage topics, or topics were switched off: the incident must
 			// still be announced, so it gets a root message in the general chat.
 			// Remembered for forumTTL, so that each incident does not try again.
@@ -105,7 +105,7 @@ func (a *Adapter) Edit(ctx context.Context, ref conversation.MessageRef, msg con
 		return err
 	}
 	_, err = call(ctx, a, "editMessageText", func(ctx context.Context) (*models.Message, error) {
-		p := &bot.EditMessageTextParams{
+		p := &tgbot.EditMessageTextParams{
 			ChatID: id, MessageID: mid, Text: text, ParseMode: models.ParseModeHTML,
 			LinkPreviewOptions: noPreview(),
 		}
@@ -131,7 +131,7 @@ func (a *Adapter) editCaption(ctx context.Context, id int64, mid int, msg conver
 		return err
 	}
 	_, err = call(ctx, a, "editMessageCaption", func(ctx context.Context) (*models.Message, error) {
-		p := &bot.EditMessageCaptionParams{ChatID: id, MessageID: mid, Caption: caption, ParseMode: models.ParseModeHTML}
+		p := &tgbot.EditMessageCaptionParams{ChatID: id, MessageID: mid, Caption: caption, ParseMode: models.ParseModeHTML}
 		if kb != nil {
 			p.ReplyMarkup = kb
 		}
@@ -146,16 +146,16 @@ func (a *Adapter) editCaption(ctx context.Context, id int64, mid int, msg conver
 // notModified: Telegram refuses an edit that changes nothing; the message already says
 // what it should.
 func notModified(err error) bool {
-	return errors.Is(err, bot.ErrorBadRequest) && strings.Contains(err.Error(), "message is not modified")
+	return errors.Is(err, tgbot.ErrorBadRequest) && strings.Contains(err.Error(), "message is not modified")
 }
 
 // hasNoText: editMessageText on a photo.
 func hasNoText(err error) bool {
-	return errors.Is(err, bot.ErrorBadRequest) && strings.Contains(err.Error(), "there is no text in the message to edit")
+	return errors.Is(err, tgbot.ErrorBadRequest) && strings.Contains(err.Error(), "there is no text in the message to edit")
 }
 
 func noPreview() *models.LinkPreviewOptions {
-	return &models.LinkPreviewOptions{IsDisabled: bot.True()}
+	return &models.LinkPreviewOptions{IsDisabled: tgbot.True()}
 }
 
 // deliver sends r into chat: into topic when set, as replies to replyTo when set. Parts
@@ -181,7 +181,7 @@ func (a *Adapter) deliver(ctx context.Context, chat int64, topic, replyTo int, r
 	}
 	if r.photo != nil {
 		m, err := call(ctx, a, "sendPhoto", func(ctx context.Context) (*models.Message, error) {
-			p := &bot.SendPhotoParams{
+			p := &tgbot.SendPhotoParams{
 				ChatID: chat, MessageThreadID: topic, ReplyParameters: reply(),
 				// A fresh reader per attempt: a retried upload sends the whole image.
 				Photo:   &models.InputFileUpload{Filename: "chart.png", Data: bytes.NewReader(r.photo)},
@@ -200,7 +200,7 @@ func (a *Adapter) deliver(ctx context.Context, chat int64, topic, replyTo int, r
 	}
 	for i, text := range r.parts {
 		m, err := call(ctx, a, "sendMessage", func(ctx context.Context) (*models.Message, error) {
-			p := &bot.SendMessageParams{
+			p := &tgbot.SendMessageParams{
 				ChatID: chat, MessageThreadID: topic, ReplyParameters: reply(),
 				Text: text, ParseMode: models.ParseModeHTML, LinkPreviewOptions: noPreview(),
 			}
@@ -229,7 +229,7 @@ func (a *Adapter) isForum(ctx context.Context, chat int64) (bool, error) {
 		return e.forum, nil
 	}
 	info, err := call(ctx, a, "getChat", func(ctx context.Context) (*models.ChatFullInfo, error) {
-		return a.api.GetChat(ctx, &bot.GetChatParams{ChatID: chat})
+		return a.api.GetChat(ctx, &tgbot.GetChatParams{ChatID: chat})
 	})
 	if err != nil {
 		return false, err

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-telegram/bot"
+	tgbot "github.com/go-telegram/bot"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
@@ -324,7 +324,7 @@ func TestEditMissingMessage(t *testing.T) {
 	e := newEnv(t)
 	a, _ := e.adapter()
 	err := a.Edit(deadline(t), conversation.MessageRef{Chat: chat(groupChat), ID: "999"}, approvedCard())
-	if !errors.Is(err, bot.ErrorBadRequest) {
+	if !errors.Is(err, tgbot.ErrorBadRequest) {
 		t.Errorf("Edit of a missing message = %v, want a wrapped bad request", err)
 	}
 }
@@ -446,7 +446,7 @@ func TestFloodControl(t *testing.T) {
 			_, err := a.Post(deadline(t), conversation.Thread{Chat: chat(groupChat)}, msg)
 			sent := e.fake.Sent(groupChat)
 			if tt.wantErr {
-				var flood *bot.TooManyRequestsError
+				var flood *tgbot.TooManyRequestsError
 				if !errors.As(err, &flood) || flood.RetryAfter != tt.retryAfter {
 					t.Errorf("Post = %v, want the 429 (retry_after %d) wrapped", err, tt.retryAfter)
 				}

@@ -4,8 +4,7 @@
 // as media served from PUBLIC_URL); it takes Twilio's signed webhook posts (checked with
 // twilio-go's RequestValidator), de-duplicates them across replicas, turns typed words
 // into commands ("STATUS checkout" → "/status checkout", "JOIN CODE" → "/start CODE") and
-// hands them to the conversation engine. It also places voice escalation calls (Calls,
-// TwiML <Say>).
+// hands them to the conversation engine. Voice escalation calls are bot/voice's.
 //
 // WhatsApp has no buttons under ordinary messages and no threads: the adapter declares
 // so in its Capabilities, and the engine adds typed alternatives ("Reply APPROVE 7F3-K9")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/alertengine/alertengine/bot/webhook"
 	"github.com/alertengine/alertengine/bot/whatsapp/twiliotest"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
@@ -73,7 +74,7 @@ func (e *env) adapter(mod ...func(*Options)) (*Adapter, *sleeps) {
 func serve(t *testing.T, a *Adapter, h conversation.Handler) string {
 	t.Helper()
 	mux := http.NewServeMux()
-	mux.Handle("POST "+WebhookPath, a.WebhookHandler(h))
+	mux.Handle("POST "+WebhookPath, webhook.Limit(a.WebhookHandler(h), MaxRequestBody))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv.URL

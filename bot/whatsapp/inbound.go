@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/alertengine/alertengine/bot/webhook"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/ledger/claim"
 )
@@ -18,7 +19,7 @@ import (
 // WebhookPath is where Twilio posts incoming WhatsApp messages.
 const WebhookPath = "/whatsapp/webhook"
 
-// MaxRequestBody bounds a webhook request.
+// MaxRequestBody bounds a webhook request (the route's limit).
 const MaxRequestBody = 1 << 20
 
 // dedupTTL is how long a handled MessageSid is remembered; Twilio retries within minutes.
@@ -98,7 +99,8 @@ func sidLike(s, prefix string) bool {
 	return true
 }
 
-// WebhookHandler serves Twilio's posts to WebhookPath: 413 over MaxRequestBody, 403
+// WebhookHandler serves Twilio's posts to WebhookPath (mount it for POST only, under a
+// body limit: Routes does): 413 over the route's limit (MaxRequestBody), 403
 // unless X-Twilio-Signature verifies over PUBLIC_URL + path and the form (twilio-go's
 // RequestValidator, which accepts the URL with and without the default port), 503 when
 // the message was not handled — it could not be claimed, another replica is handling it,
@@ -108,19 +110,8 @@ func sidLike(s, prefix string) bool {
 // handled again.
 func (a *Adapter) WebhookHandler(h conversation.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				http.Error(w, "request too large", http.StatusRequestEntityTooLarge)
-				return
-			}
-			http.Error(w, "bad request", http.StatusBadRequest)
+		body, ok := webhook.ReadBody(w, r)
+		if !ok {
 			return
 		}
 		form, err := url.ParseQuery(string(body))

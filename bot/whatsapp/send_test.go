@@ -175,28 +175,6 @@ func TestRateLimitedAndFailingTwilio(t *testing.T) {
 	}
 }
 
-func TestCallSaysTheSummary(t *testing.T) {
-	fake := twiliotest.New(t)
-	c, err := NewCaller(CallerOptions{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, From: "+14155550100", APIURL: fake.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Call(t.Context(), "+263771234567", `checkout <degraded> & "slow"`); err != nil {
-		t.Fatal(err)
-	}
-	calls := fake.Calls()
-	if len(calls) != 1 || calls[0].To != "+263771234567" || calls[0].From != "+14155550100" {
-		t.Fatalf("calls %+v", calls)
-	}
-	want := `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<Response><Say loop="2">checkout &lt;degraded&gt; &amp; &#34;slow&#34;</Say></Response>`
-	if calls[0].TwiML != want {
-		t.Errorf("TwiML\n%s\nwant\n%s", calls[0].TwiML, want)
-	}
-	if err := c.Call(t.Context(), "0771", "x"); !errors.Is(err, ErrBadAddress) {
-		t.Errorf("bad number: %v", err)
-	}
-}
-
 func TestCheckTemplate(t *testing.T) {
 	e := newEnv(t)
 	a, _ := e.adapter(func(o *Options) { o.ContentSID = contentSID })

@@ -45,7 +45,7 @@ func TestTelegramAndWhatsAppApproversPressAtOnce(t *testing.T) {
 	}
 	tenant := conversation.Tenant{ID: "acme", PolicyVersion: "pol-1", ApprovalTTL: 5 * time.Minute, Services: []string{"checkout"},
 		DefaultAction: "restart_workers", Actions: []conversation.Action{{Name: "restart_workers"}},
-		Chats: []conversation.Chat{conversation.TelegramChat(groupID), {Channel: conversation.WhatsApp, ID: waRudo}},
+		Chats: []conversation.Chat{{Channel: conversation.Telegram, ID: fmt.Sprint(groupID)}, {Channel: conversation.WhatsApp, ID: waRudo}},
 		People: []conversation.Person{
 			{Name: "tendai", Approver: true, IDs: map[conversation.Channel]string{conversation.Telegram: "11"}},
 			{Name: "rudo", Approver: true, IDs: map[conversation.Channel]string{conversation.WhatsApp: waRudo}},

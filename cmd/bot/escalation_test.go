@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alertengine/alertengine/bot/voice"
 	"github.com/alertengine/alertengine/bot/whatsapp"
 	"github.com/alertengine/alertengine/bot/whatsapp/twiliotest"
 	"github.com/alertengine/alertengine/conversation"
@@ -58,7 +59,7 @@ func TestVoiceEscalationOnAFakeClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caller, err := whatsapp.NewCaller(whatsapp.CallerOptions{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, From: waVoiceCaller, APIURL: tw.URL()})
+	caller, err := voice.New(voice.Options{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, From: waVoiceCaller, APIURL: tw.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}

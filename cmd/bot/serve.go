@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 
 	"github.com/alertengine/alertengine/bot/app"
-	"github.com/alertengine/alertengine/bot/channel"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger"
 )
@@ -76,7 +74,7 @@ func runServe(ctx context.Context, a *cli, args []string) int {
 	}
 	defer bot.Close()
 	if err := bot.Check(ctx); err != nil {
-		fmt.Fprintln(a.stderr, refusal(err))
+		fmt.Fprintln(a.stderr, err)
 		return exitUsage
 	}
 	log.Info("alertengine serving", "addr", env.Addr, "tenants", len(file.Tenants), "redis", desc, "channels", bot.Components().Channels)
@@ -86,10 +84,4 @@ func runServe(ctx context.Context, a *cli, args []string) int {
 	}
 	log.Info("stopped")
 	return exitOK
-}
-
-// refusal is the line serve prints when a chat platform refuses its credentials: what
-// the adapter said, without the sentinel's own words.
-func refusal(err error) string {
-	return strings.TrimSuffix(err.Error(), ": "+channel.ErrRefused.Error())
 }

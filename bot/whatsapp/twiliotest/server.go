@@ -91,6 +91,7 @@ func New(t testing.TB, opts ...Option) *Server {
 	mux.HandleFunc("POST /2010-04-01/Accounts/{account}/Messages.json", s.createMessage)
 	mux.HandleFunc("POST /2010-04-01/Accounts/{account}/Calls.json", s.createCall)
 	mux.HandleFunc("GET /v1/Content/{sid}", s.fetchContent)
+	mux.HandleFunc("GET /2010-04-01/Accounts/{file}", s.fetchAccount)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
 	})
@@ -401,6 +402,22 @@ func (s *Server) fetchContent(w http.ResponseWriter, r *http.Request) {
 	}
 	s.ok(w, http.StatusOK, map[string]any{"sid": c.SID, "account_sid": s.account, "friendly_name": c.FriendlyName, "language": "en", "types": c.Types,
 		"url": s.srv.URL + "/v1/Content/" + c.SID})
+}
+
+// fetchAccount answers GET /2010-04-01/Accounts/{sid}.json: the account, active, to its
+// own credentials only.
+func (s *Server) fetchAccount(w http.ResponseWriter, r *http.Request) {
+	sid, ok := strings.CutSuffix(r.PathValue("file"), ".json")
+	r.SetPathValue("account", sid)
+	if !ok {
+		s.fail(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
+		return
+	}
+	if !s.admit(w, r, "Accounts") {
+		return
+	}
+	s.ok(w, http.StatusOK, map[string]any{"sid": s.account, "friendly_name": "alertengine test", "status": "active", "type": "Full",
+		"owner_account_sid": s.account, "uri": "/2010-04-01/Accounts/" + s.account + ".json"})
 }
 
 func (s *Server) notifyLocked() {
