@@ -116,6 +116,8 @@ type Tour struct {
 	// URL is the console's address.
 	URL     string
 	Service *Service
+	// App is the bot the tour runs.
+	App *app.App
 	// Done receives the first failure (nil after a clean stop) once everything stopped.
 	Done    <-chan error
 	cleanup []func()
@@ -239,9 +241,11 @@ func StartTour(ctx context.Context, env config.Env, o TourOptions) (*Tour, error
 		return nil, err
 	}
 	d.cleanup = append(d.cleanup, bot.Close)
+	d.App = bot
 
 	runCtx, cancel := context.WithCancel(ctx)
-	d.cleanup = append(d.cleanup, cancel)
+	var wg sync.WaitGroup
+	d.cleanup = append(d.cleanup, func() { cancel(); wg.Wait() })
 	loops := []app.Loop{
 		{Name: "bot", Run: bot.Run},
 		{Name: "demo service", Run: func(ctx context.Context) error { return svc.Serve(ctx, svcLn) }},
@@ -254,13 +258,11 @@ func StartTour(ctx context.Context, env config.Env, o TourOptions) (*Tour, error
 			return DriveClock(ctx, mr, time.Now(), t.C)
 		}})
 	}
-	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		done <- app.RunLoops(runCtx, log, loops...)
 	}()
-	d.cleanup = append(d.cleanup, wg.Wait)
 	log.Info("alertengine demo", "url", d.URL, "redis", desc, "service", svcURL)
 	ok = true
 	return d, nil
