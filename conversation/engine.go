@@ -116,7 +116,7 @@ type Engine struct {
 	st         *store
 	tenants    map[string]*Tenant
 	transports map[Channel]Transport
-	mu         sync.Mutex // guards transports (adapters may register after New)
+	mu         sync.Mutex // guards transports
 }
 
 // New returns an engine.
@@ -141,22 +141,6 @@ func New(o Options) (*Engine, error) {
 		e.transports[t.Channel()] = t
 	}
 	return e, nil
-}
-
-// SetSources sets the status and chart sources when they are built after the engine
-// (the detector needs the pipeline, which needs the engine). Call it before the engine
-// handles anything.
-func (e *Engine) SetSources(status StatusSource, charts Charter) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.o.Status, e.o.Charts = status, charts
-}
-
-// AddTransport registers an adapter built after the engine.
-func (e *Engine) AddTransport(t Transport) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.transports[t.Channel()] = t
 }
 
 func (e *Engine) transport(c Channel) (Transport, error) {
