@@ -170,6 +170,8 @@ type cardInput struct {
 	proposal *Proposal
 	commits  []Commit
 	refs     []string // approval references, one per proposal offer
+	// highRisk reports whether an offered action is high-risk (nil: none is).
+	highRisk func(action string) bool
 	now      time.Time
 }
 
@@ -250,7 +252,7 @@ func incidentCard(c cardInput) Message {
 			if o.Theory != "" && p.Dissent() && len(p.Offers) > 1 {
 				label = "Trust " + o.Theory + ": " + o.Action
 			}
-			row = append(row, Button{Label: label, Data: c.refs[i]})
+			row = append(row, approveButton(label, c.refs[i], o.Action, c.highRisk != nil && c.highRisk(o.Action)))
 		}
 		row = append(row, Button{Label: "Reject", Data: "/reject " + c.in.ID})
 	}
@@ -290,6 +292,16 @@ func Evidence(m Message) string {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// approveButton is the button of one offered action; a high-risk action's asks for a
+// confirmation where the platform can ask.
+func approveButton(label, ref, action string, highRisk bool) Button {
+	b := Button{Label: label, Data: ref}
+	if highRisk {
+		b.Confirm = action + " is a high-risk action. It runs as soon as every approval it needs is given."
+	}
+	return b
 }
 
 // decided returns the card with its buttons removed and a closing line.

@@ -249,7 +249,7 @@ func (e *Engine) present(ctx context.Context, tenant, incident string, again boo
 	if err != nil {
 		return fmt.Errorf("present %s: %w", incident, err)
 	}
-	ci := cardInput{in: in, hist: hist, now: e.o.Clock()}
+	ci := cardInput{in: in, hist: hist, now: e.o.Clock(), highRisk: func(a string) bool { x, _ := t.Action(a); return x.HighRisk }}
 	ci.proposal = latestProposal(hist)
 	ci.commits = e.commits(ctx, tenant, in.Service, in.OpenedAt)
 	card := incidentCard(ci)
@@ -854,7 +854,8 @@ func (e *Engine) escalate(ctx context.Context, t *Tenant, in ledger.Incident) er
 	if p := latestProposalOf(ctx, e, t.ID, in.ID); p != nil && len(refs) == len(p.Offers) {
 		var bs []Button
 		for i, o := range p.Offers {
-			bs = append(bs, Button{Label: "Approve " + o.Action, Data: refs[i]})
+			a, _ := t.Action(o.Action)
+			bs = append(bs, approveButton("Approve "+o.Action, refs[i], o.Action, a.HighRisk))
 		}
 		bs = append(bs, Button{Label: "Reject", Data: "/reject " + in.ID})
 		msg.Buttons = rows(bs)

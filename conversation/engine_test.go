@@ -77,7 +77,10 @@ func newWorld(t *testing.T, forum bool) *world {
 }
 
 // open records an incident up to VALIDATED, as the pipeline does, and presents it.
-func (w *world) open() {
+func (w *world) open() { w.openOffering("restart_workers") }
+
+// openOffering is open with the policy offering action.
+func (w *world) openOffering(action string) {
 	ctx := context.Background()
 	policy := ledger.Actor{Kind: ledger.ActorPolicy, ID: "gate"}
 	e, err := w.led.Record(ctx, ledger.Entry{Tenant: "acme", Event: ledger.Detect, Service: "checkout", Actor: policy, PolicyVersion: "pol-1",
@@ -86,9 +89,9 @@ func (w *world) open() {
 		w.t.Fatal(err)
 	}
 	w.incident = e.Incident
-	p := conversation.Proposal{Theories: []conversation.Theory{{Lens: "policy", Summary: "default recovery of the policy", Action: "restart_workers", Confidence: 0.87}},
-		Agree: true, Offers: []conversation.Offer{{Action: "restart_workers"}}}
-	if _, err := w.led.Record(ctx, ledger.Entry{Tenant: "acme", Incident: w.incident, Event: ledger.Propose, Actor: policy, Action: "restart_workers", Confidence: 0.87, Data: p.Data()}); err != nil {
+	p := conversation.Proposal{Theories: []conversation.Theory{{Lens: "policy", Summary: "default recovery of the policy", Action: action, Confidence: 0.87}},
+		Agree: true, Offers: []conversation.Offer{{Action: action}}}
+	if _, err := w.led.Record(ctx, ledger.Entry{Tenant: "acme", Incident: w.incident, Event: ledger.Propose, Actor: policy, Action: action, Confidence: 0.87, Data: p.Data()}); err != nil {
 		w.t.Fatal(err)
 	}
 	if _, err := w.led.Record(ctx, ledger.Entry{Tenant: "acme", Incident: w.incident, Event: ledger.Validate, Actor: policy}); err != nil {
@@ -545,5 +548,26 @@ func TestStrangersRepliesAreBounded(t *testing.T) {
 	}
 	if throttled["sender"]+throttled["thread"] != 300-q {
 		t.Fatalf("throttled %v, want %d in all", throttled, 300-q)
+	}
+}
+
+// A high-risk action's Approve button carries the question a platform that can ask
+// (Slack's confirm dialog) asks before the press is sent; an ordinary action's does not.
+func TestHighRiskApprovalAsksForConfirmation(t *testing.T) {
+	for action, risky := range map[string]bool{"rollback": true, "restart_workers": false} {
+		t.Run(action, func(t *testing.T) {
+			w := newWorld(t, false)
+			w.openOffering(action)
+			b := w.card().Msg.Buttons[0][0]
+			if b.Label != "Approve "+action || !approval.ValidRef(b.Data) {
+				t.Fatalf("first button %+v", b)
+			}
+			if got := b.Confirm != ""; got != risky {
+				t.Errorf("Confirm = %q; want a question: %v", b.Confirm, risky)
+			}
+			if risky && !strings.Contains(b.Confirm, "rollback is a high-risk action") {
+				t.Errorf("Confirm = %q", b.Confirm)
+			}
+		})
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/conversation/conversationtest"
 )
 
 // memTransport is an in-memory chat platform: it keeps every chat's messages as they now
@@ -106,4 +108,27 @@ func (m *memTransport) find(chat, sub string) (sent, bool) {
 		}
 	}
 	return sent{}, false
+}
+
+// TestMemTransportKeepsTheContract: the engine's tests speak through memTransport, so it
+// must behave as the adapters do.
+func TestMemTransportKeepsTheContract(t *testing.T) {
+	for _, forum := range []bool{false, true} {
+		t.Run(fmt.Sprintf("forum=%v", forum), func(t *testing.T) {
+			conversationtest.Run(t, func(t *testing.T) conversationtest.Subject {
+				chat := conversation.Chat{Channel: conversation.Telegram, ID: "-1001"}
+				m := newMem(conversation.Telegram)
+				if forum {
+					m = newMem(conversation.Telegram, chat.ID)
+				}
+				return conversationtest.Subject{Transport: m, Chat: chat, Delivered: func() []string {
+					var out []string
+					for _, s := range m.all(chat.ID) {
+						out = append(out, s.Msg.Text())
+					}
+					return out
+				}}
+			})
+		})
+	}
 }

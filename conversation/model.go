@@ -67,6 +67,10 @@ type Block struct {
 type Button struct {
 	Label string
 	Data  string
+	// Confirm, when set, is the question a platform that can ask before sending a press
+	// (Slack's confirm dialog) asks first; the engine sets it on approvals of high-risk
+	// actions. Platforms that cannot ask ignore it: the approval rules are the same.
+	Confirm string
 }
 
 // MaxButtonsPerRow is the widest row a message may carry.

@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/alertengine/alertengine/council"
 	"github.com/alertengine/alertengine/council/counciltest"
+	"github.com/alertengine/alertengine/fixtures/testkit"
 )
 
 func snapshot() council.Snapshot {
@@ -18,23 +18,10 @@ func snapshot() council.Snapshot {
 		Actions: []council.Action{{Name: "restart_workers"}, {Name: "failover_db"}}, DefaultAction: "restart_workers"}
 }
 
-// sleeper records the waits it was asked for and returns at once.
-type sleeper struct {
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (s *sleeper) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.waits = append(s.waits, d)
-	return ctx.Err()
-}
-
-func lens(t *testing.T, srv *counciltest.Server, model string, mod ...func(*council.LLMOptions)) (*council.LLM, *sleeper) {
+func lens(t *testing.T, srv *counciltest.Server, model string, mod ...func(*council.LLMOptions)) (*council.LLM, *testkit.Sleeps) {
 	t.Helper()
-	sl := &sleeper{}
-	o := council.LLMOptions{BaseURL: srv.URL(), APIKey: "sk-test", Model: model, Focus: council.FocusLatency, Sleep: sl.sleep, CallTimeout: 10 * time.Second}
+	sl := &testkit.Sleeps{}
+	o := council.LLMOptions{BaseURL: srv.URL(), APIKey: "sk-test", Model: model, Focus: council.FocusLatency, Sleep: sl.Sleep, CallTimeout: 10 * time.Second}
 	for _, m := range mod {
 		m(&o)
 	}
@@ -111,10 +98,8 @@ func TestLLMLens(t *testing.T) {
 			if len(reqs) == 0 || reqs[0].Authorization != "Bearer sk-test" || reqs[0].Messages[0].Role != "system" {
 				t.Errorf("requests %+v", reqs)
 			}
-			sl.mu.Lock()
-			defer sl.mu.Unlock()
-			if len(sl.waits) != len(tt.waits) || (len(tt.waits) > 0 && !equal(sl.waits, tt.waits)) {
-				t.Errorf("waited %v, want %v", sl.waits, tt.waits)
+			if waits := sl.All(); len(waits) != len(tt.waits) || (len(tt.waits) > 0 && !equal(waits, tt.waits)) {
+				t.Errorf("waited %v, want %v", waits, tt.waits)
 			}
 		})
 	}

@@ -41,14 +41,14 @@ func AuditTree(ctx context.Context, s Store, tenant string, cp *NoteCheckpoint) 
 	}
 	if cp != nil {
 		if head.N < cp.Tree.N {
-			return head, &TreeError{Leaf: -1, Reason: fmt.Sprintf("truncated: the log has %d entries, a signed checkpoint has %d", head.N, cp.Tree.N)}
+			return head, &TreeError{Leaf: -1, Reason: fmt.Sprintf("truncated: the log has %d entries, a signed checkpoint has %d", head.N, cp.Tree.N) + lossHint(ctx, ts, tenant, head.N+1)}
 		}
 		at, err := TreeAt(ctx, ts, tenant, cp.Tree.N)
 		if err != nil {
 			return head, err
 		}
 		if at.Hash != cp.Tree.Hash {
-			return head, &TreeError{Leaf: -1, Reason: fmt.Sprintf("the first %d entries have root %s, the signed checkpoint %s (history rewritten)", cp.Tree.N, at.Hash, cp.Tree.Hash)}
+			return head, &TreeError{Leaf: -1, Reason: fmt.Sprintf("the first %d entries have root %s, the signed checkpoint %s (history rewritten)", cp.Tree.N, at.Hash, cp.Tree.Hash) + lossHint(ctx, ts, tenant, cp.Tree.N)}
 		}
 	}
 	var leaf int64

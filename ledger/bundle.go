@@ -273,14 +273,14 @@ func (ls LogSigner) checkOwn(ctx context.Context, ts TreeStore, tenant string, m
 		return tlog.Tree{}, err
 	}
 	if cp.Tree.N > n {
-		return tlog.Tree{}, &TreeError{Leaf: -1, Reason: fmt.Sprintf("truncated: the log has %d entries, a signed checkpoint has %d", n, cp.Tree.N)}
+		return tlog.Tree{}, &TreeError{Leaf: -1, Reason: fmt.Sprintf("truncated: the log has %d entries, a signed checkpoint has %d", n, cp.Tree.N) + lossHint(ctx, ts, tenant, n+1)}
 	}
 	at, err := TreeAt(ctx, ts, tenant, cp.Tree.N)
 	if err != nil {
 		return tlog.Tree{}, err
 	}
 	if at.Hash != cp.Tree.Hash {
-		return tlog.Tree{}, &TreeError{Leaf: -1, Reason: fmt.Sprintf("the first %d entries have root %s, the signed checkpoint %s (history rewritten)", cp.Tree.N, at.Hash, cp.Tree.Hash)}
+		return tlog.Tree{}, &TreeError{Leaf: -1, Reason: fmt.Sprintf("the first %d entries have root %s, the signed checkpoint %s (history rewritten)", cp.Tree.N, at.Hash, cp.Tree.Hash) + lossHint(ctx, ts, tenant, cp.Tree.N)}
 	}
 	return cp.Tree, nil
 }

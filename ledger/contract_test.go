@@ -105,6 +105,9 @@ var legal = map[ledger.Stage]map[ledger.Event]ledger.Stage{
 }
 
 func nonStageLegal(s ledger.Stage, e ledger.Event) bool {
+	if s == ledger.None || e == ledger.Loss { // a loss marker is the ledger's own, on no incident
+		return false
+	}
 	if s == ledger.None {
 		return false
 	}

@@ -12,5 +12,9 @@
 // signed checkpoint is therefore also kept outside it, in a CheckpointSink (FileSink,
 // HTTPSink); a Ledger compares every tail the store reports with it and with the longest
 // chain it saw, and on a loss restarts the chain with a code base past every incident
-// code the lost one may have used (LossError, Ledger.Check, VerifyStoreMark).
+// code the lost one may have used (LossError, Ledger.Check, VerifyStoreMark). The first
+// append after the loss is a loss marker whose seq jumps past every seq the lost chain's
+// signed checkpoint covered and which carries that checkpoint, so no seq is reused and a
+// verifier holding only the chain and the public key accepts the jump there and nowhere
+// else (LossMarker).
 package ledger

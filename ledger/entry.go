@@ -183,7 +183,9 @@ func (e *Entry) Validate() error {
 		return fmt.Errorf("%w: prev_hash is not 64 hex digits", ErrBadEntry)
 	case !hashRe.MatchString(e.Hash):
 		return fmt.Errorf("%w: hash is not 64 hex digits", ErrBadEntry)
-	case !incidentRe.MatchString(e.Incident):
+	case e.Event == Loss && (e.Incident != "" || e.Actor.Kind != ActorSystem || e.From != None || e.To != None):
+		return fmt.Errorf("%w: a loss marker belongs to no incident, moves no stage and is the system's", ErrBadEntry)
+	case e.Event != Loss && !incidentRe.MatchString(e.Incident):
 		return fmt.Errorf("%w: incident %q is not an incident code", ErrBadEntry, e.Incident)
 	}
 	return nil

@@ -19,6 +19,7 @@ func ExportJSONL(ctx context.Context, s Store, tenant string, key ed25519.Privat
 	bw := bufio.NewWriterSize(w, 256*1024)
 	c := NewChain(tenant)
 	c.keep = true
+	c.trusted = key.Public().(ed25519.PublicKey)
 	for from := uint64(1); ; {
 		page, err := s.Range(ctx, tenant, from, 10000)
 		if err != nil {
@@ -40,7 +41,7 @@ func ExportJSONL(ctx context.Context, s Store, tenant string, key ed25519.Privat
 		}
 		from = page[len(page)-1].Seq + 1
 	}
-	cp := SignCheckpoint(key, tenant, c.n, c.prev, now, c.hashes)
+	cp := SignCheckpoint(key, tenant, c.last, c.prev, now, c.hashes)
 	b, err := json.Marshal(exportTrailer{Checkpoint: &cp})
 	if err != nil {
 		return Report{}, err
@@ -51,11 +52,13 @@ func ExportJSONL(ctx context.Context, s Store, tenant string, key ed25519.Privat
 		return Report{}, fmt.Errorf("write export: %w", err)
 	}
 	cp.Hashes = ""
-	stored := SignCheckpoint(key, tenant, c.n, c.prev, now, nil)
+	stored := SignCheckpoint(key, tenant, c.last, c.prev, now, nil)
 	if err := s.SaveCheckpoint(ctx, stored); err != nil {
 		return Report{}, err
 	}
-	return Report{Tenant: tenant, Entries: c.n, TailHash: c.prev, Checkpoint: &cp, Pinned: true}, nil
+	rep := c.report(&cp)
+	rep.Pinned = true
+	return rep, nil
 }
 
 // Timeline renders an incident's entries as the lines `bot replay` prints: stage, time,
@@ -191,6 +194,9 @@ func WriteReport(w io.Writer, in Incident, entries []Entry, rep Report, verr err
 		fmt.Fprintf(&b, "**The chain does NOT verify:** %s\n", mdEscape(verr.Error()))
 	} else {
 		fmt.Fprintf(&b, "The tenant's chain verifies: %d entries, tail `%s`.\n", rep.Entries, short(rep.TailHash))
+		for _, m := range rep.Losses {
+			fmt.Fprintf(&b, "%s\n", m.Describe())
+		}
 		if rep.Checkpoint != nil {
 			fmt.Fprintf(&b, "Signed checkpoint: %d entries at %s, key `%s`.\n", rep.Checkpoint.Size, rep.Checkpoint.At.UTC().Format(time.RFC3339), rep.Checkpoint.PublicKey)
 		}

@@ -17,6 +17,7 @@ type lineFacts struct {
 	prev   [64]byte
 	hash   [64]byte
 	err    string // non-empty: the line is not a sound entry
+	loss   *Entry // the line is a loss marker, decoded
 }
 
 var (
@@ -24,6 +25,7 @@ var (
 	suffixHash = []byte(`","hash":"`)
 	prefixTen  = []byte(`{"tenant":"`)
 	seqKey     = []byte(`"seq":`)
+	lossEvent  = []byte(`"event":"loss"`)
 )
 
 // tailLen is the length of `,"prev_hash":"<64>","hash":"<64>"}`.
@@ -74,6 +76,13 @@ func inspect(line []byte, f *lineFacts) {
 	var sum [32]byte
 	var hx [64]byte
 	hex.Encode(hx[:], h.Sum(sum[:0]))
+	if bytes.Contains(line, lossEvent) {
+		// Perhaps a loss marker (or only data that reads so): decode it to be sure.
+		var e Entry
+		if err := json.Unmarshal(line, &e); err == nil && e.Event == Loss {
+			f.loss = &e
+		}
+	}
 	if hx != f.hash {
 		f.err = "content does not match its hash (altered)"
 	}
@@ -115,17 +124,28 @@ func inspectAll(lines [][]byte, out []lineFacts) {
 
 // link checks the inspected line at the next position of the chain.
 func (c *Chain) link(f *lineFacts) error {
-	k := c.n + 1
+	k := c.last + 1
 	bad := func(reason string) error { return &VerifyError{Entry: k, Reason: reason} }
 	if f.err != "" {
+		if f.loss != nil && f.seq > c.last {
+			// A loss marker is named by its own seq, past the jump (as Next does).
+			return &VerifyError{Entry: f.seq, Reason: f.err}
+		}
 		return bad(f.err)
 	}
 	if c.tenant == "" {
 		c.tenant = f.tenant
 	}
-	switch {
-	case f.tenant != c.tenant:
+	if f.tenant != c.tenant {
 		return bad("belongs to tenant " + strconv.Quote(f.tenant) + ", not " + strconv.Quote(c.tenant))
+	}
+	if f.loss != nil && f.seq > c.last {
+		if err := f.loss.Validate(); err != nil {
+			return &VerifyError{Entry: f.seq, Reason: trimErr(err)}
+		}
+		return c.marker(f.loss)
+	}
+	switch {
 	case f.seq > k:
 		return bad("missing (the next entry present has seq " + strconv.FormatUint(f.seq, 10) + ")")
 	case f.seq < k:
@@ -133,9 +153,6 @@ func (c *Chain) link(f *lineFacts) error {
 	case string(f.prev[:]) != c.prev:
 		return bad("prev_hash does not match the hash of entry " + strconv.FormatUint(k-1, 10))
 	}
-	c.n, c.prev = k, string(f.hash[:])
-	if c.keep {
-		c.hashes = append(c.hashes, c.prev)
-	}
+	c.pass(f.seq, string(f.hash[:]))
 	return nil
 }

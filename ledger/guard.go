@@ -278,6 +278,30 @@ func (l *Ledger) restart(ctx context.Context, tenant string, ep *epoch, tail Tai
 	return nil
 }
 
+// lossToMark returns the lost chain's checkpoint that a loss marker must continue before
+// anything else is appended on tail, nil when none is needed: the mark lists a lost chain
+// (signed) whose covered or reserved seqs the chain has not passed yet. It is read from
+// the mark, not remembered, so a process that found the loss and stopped before its next
+// append leaves the marker to whoever appends next; once a marker is in the chain, the
+// tail is past those seqs and none is written again (another replica's marker included).
+// Of several lost chains, the one whose seqs reach furthest is continued.
+func (ep *epoch) lossToMark(tail Tail) *Checkpoint {
+	if ep.mark == nil {
+		return nil
+	}
+	var best *Checkpoint
+	for i := range ep.mark.Lost {
+		cp := &ep.mark.Lost[i]
+		if cp.Signature != "" && (best == nil || max(cp.Size, cp.Reserved) >= max(best.Size, best.Reserved)) {
+			best = cp
+		}
+	}
+	if best == nil || tail.Seq > max(best.Size, best.Reserved) {
+		return nil
+	}
+	return best
+}
+
 // saveMark writes m to the sink; a failure is logged at ERROR, not returned: the chain
 // stays writable, and the next checkpoint writes again.
 func (l *Ledger) saveMark(ctx context.Context, m Mark) {
@@ -399,7 +423,7 @@ func VerifyStoreMark(ctx context.Context, s Store, tenant string, trusted ed2551
 	if err != nil {
 		return rep, err
 	}
-	loss, err := markLoss(ctx, s, tenant, Tail{rep.Entries, rep.TailHash}, base, hasBase, m)
+	loss, err := markLoss(ctx, s, tenant, Tail{rep.Size, rep.TailHash}, base, hasBase, m)
 	if err != nil {
 		return rep, err
 	}

@@ -378,22 +378,41 @@ func (l *Ledger) commit(q *queue, batch []*request) {
 		if rest = kept; len(rest) == 0 {
 			return
 		}
-		entries, err := chain(q.tail, q.ep.base, rest)
+		// The first append after a loss is the loss marker: its seq jumps past every seq
+		// the lost chain's checkpoint covered or reserved, so none is used again.
+		var all []Entry
+		on := q.tail
+		if lost := q.ep.lossToMark(q.tail); lost != nil {
+			m, err := newLossMarker(tenant, q.tail, *lost, l.opts.Clock())
+			if err != nil {
+				fail(rest, err)
+				return
+			}
+			all, on = append(all, m), Tail{m.Seq, m.Hash}
+		}
+		off := len(all)
+		entries, err := chain(on, q.ep.base, rest)
 		if err != nil {
 			fail(rest, err)
 			return
 		}
-		l.reserve(ctx, tenant, &q.ep, q.tail, entries)
-		n, err := l.opts.Store.Append(ctx, tenant, q.tail, entries)
-		for i := 0; i < n; i++ {
+		all = append(all, entries...)
+		l.reserve(ctx, tenant, &q.ep, q.tail, all)
+		n, err := l.opts.Store.Append(ctx, tenant, q.tail, all)
+		if off > 0 && n > 0 {
+			l.opts.Logger.Warn("ledger loss marker written: the chain continues past every seq the lost chain's checkpoint covered",
+				"tenant", tenant, "marker_seq", all[0].Seq, "lost_from", q.tail.Seq+1)
+		}
+		done := max(n-off, 0)
+		for i := 0; i < done; i++ {
 			rest[i].done <- result{e: entries[i]}
 		}
 		if n > 0 {
-			q.tail = Tail{entries[n-1].Seq, entries[n-1].Hash}
+			q.tail = Tail{all[n-1].Seq, all[n-1].Hash}
 			q.ep.floor = q.tail
 			l.cover(ctx, tenant, &q.ep, q.tail, false)
 		}
-		rest = rest[n:]
+		rest = rest[done:]
 		var sc *StageConflictError
 		var so *ServiceOpenError
 		var ce *ConflictError

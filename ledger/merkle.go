@@ -33,6 +33,30 @@ type TreeStore interface {
 	LeafIndex(ctx context.Context, tenant string, seq uint64) (int64, error)
 }
 
+// LossLeafStore is implemented by tree stores that note where the latest loss marker sits
+// in the tree. A loss does not restart the tree: its leaves are the entries present, in
+// append order, the marker among them, and no leaf is made up for a lost seq. So a tree
+// head signed before a loss that covers leaves the store lost is not a prefix of the tree
+// after it, and no consistency proof from it exists: provers refuse it naming the marker.
+type LossLeafStore interface {
+	// LossLeaf returns the leaf and seq of the tenant's latest loss marker; ok false: none.
+	LossLeaf(ctx context.Context, tenant string) (leaf int64, seq uint64, ok bool, err error)
+}
+
+// lossHint says, when the tenant's tree holds a loss marker at or below leaf n, that a
+// tree head of n leaves from before the loss cannot be consistent with the tree after it.
+func lossHint(ctx context.Context, ts TreeStore, tenant string, n int64) string {
+	ll, ok := ts.(LossLeafStore)
+	if !ok {
+		return ""
+	}
+	leaf, seq, ok, err := ll.LossLeaf(ctx, tenant)
+	if err != nil || !ok || leaf >= n {
+		return ""
+	}
+	return fmt.Sprintf("; the log continues past a ledger loss at its loss marker (entry %d, leaf %d): a checkpoint signed before the loss covers entries the store lost, and no later checkpoint extends it", seq, leaf)
+}
+
 // LeafData is the data of an entry's leaf: its hash as 32 bytes.
 func LeafData(entryHash string) ([]byte, error) {
 	b, err := hex.DecodeString(entryHash)

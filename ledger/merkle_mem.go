@@ -12,6 +12,9 @@ type memTree struct {
 	hashes []tlog.Hash      // stored hashes, by tlog stored-hash index
 	leaves int64            // leaves appended
 	leafOf map[uint64]int64 // entry seq → leaf
+	// lossLeaf, lossSeq: the latest loss marker's leaf and seq (lossSeq 0: none).
+	lossLeaf int64
+	lossSeq  uint64
 }
 
 func (t *memTree) read(idx []int64) ([]tlog.Hash, error) {
@@ -70,4 +73,12 @@ func (m *MemStore) TamperTree(tenant string, f func(hashes []tlog.Hash) []tlog.H
 	defer m.mu.Unlock()
 	mt := m.tenant(tenant)
 	mt.merkle.hashes = f(mt.merkle.hashes)
+}
+
+// LossLeaf implements LossLeafStore.
+func (m *MemStore) LossLeaf(ctx context.Context, tenant string) (int64, uint64, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := &m.tenant(tenant).merkle
+	return t.lossLeaf, t.lossSeq, t.lossSeq != 0, nil
 }

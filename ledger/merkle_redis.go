@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/mod/sumdb/tlog"
@@ -16,6 +17,7 @@ import (
 //	n        how many leaves the tree has
 //	h<i>     the 32-byte stored hash at tlog stored-hash index i (written once)
 //	s<seq>   the leaf of the entry with that seq
+//	loss     "<leaf>:<seq>" of the latest loss marker, if any
 //
 // The hashes of an append are computed here, from the O(log n) roots of the tree's
 // complete subtrees, and the script stores them only if the tail and the tree size are
@@ -304,3 +306,21 @@ func (s *RedisStore) LeafIndex(ctx context.Context, tenant string, seq uint64) (
 
 // TreeKey returns the key of a tenant's Merkle tree (for tests that damage it).
 func (s *RedisStore) TreeKey(tenant string) string { return s.keys(tenant).tree }
+
+// LossLeaf implements LossLeafStore.
+func (s *RedisStore) LossLeaf(ctx context.Context, tenant string) (int64, uint64, bool, error) {
+	v, err := s.c.HGet(ctx, s.keys(tenant).tree, "loss").Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, 0, false, nil
+	}
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("read loss marker's leaf: %w", err)
+	}
+	l, q, _ := strings.Cut(v, ":")
+	leaf, err1 := strconv.ParseInt(l, 10, 64)
+	seq, err2 := strconv.ParseUint(q, 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, 0, false, fmt.Errorf("read loss marker's leaf: bad value %q", v)
+	}
+	return leaf, seq, true, nil
+}

@@ -20,7 +20,8 @@ import (
 //
 // Keys, for prefix P and tenant T:
 //
-//	P{ae:T}:chain       stream, one entry per seq, ID "<seq>-0", field "e" = stored JSON
+//	P{ae:T}:chain       stream, one entry per seq, ID "<seq>-0", field "e" = stored JSON (a loss
+//	                    marker skips seqs: the IDs jump, and it is in no incident's index)
 //	P{ae:T}:tail        hash  seq, hash
 //	P{ae:T}:stage       hash  incident → stage ("" is stored as "-")
 //	P{ae:T}:service     hash  incident → service
@@ -78,25 +79,30 @@ local k = 5
 local terminal = {RESOLVED=true, RECOVERED=true, REJECTED=true}
 for i = 1, n do
   local seq, js, hash, inc, from, to, svc = ARGV[k], ARGV[k+1], ARGV[k+2], ARGV[k+3], ARGV[k+4], ARGV[k+5], ARGV[k+6]
-  local cur = redis.call('HGET', KEYS[3], inc) or '-'
-  if cur ~= from then grow(i-1) return {i-1, 2, cur} end
-  if from == '-' then
-    if svc ~= '' then
-      local o = redis.call('HGET', KEYS[5], svc)
-      if o then grow(i-1) return {i-1, 3, o} end
-      redis.call('HSET', KEYS[4], inc, svc)
+  if inc == '' then
+    redis.call('XADD', KEYS[1], seq .. '-0', 'e', js)
+    redis.call('HSET', KEYS[8], 'loss', string.format('%d', tonumber(ARGV[tb]) + i - 1) .. ':' .. seq)
+  else
+    local cur = redis.call('HGET', KEYS[3], inc) or '-'
+    if cur ~= from then grow(i-1) return {i-1, 2, cur} end
+    if from == '-' then
+      if svc ~= '' then
+        local o = redis.call('HGET', KEYS[5], svc)
+        if o then grow(i-1) return {i-1, 3, o} end
+        redis.call('HSET', KEYS[4], inc, svc)
+      end
+      redis.call('ZADD', KEYS[6], seq, inc)
     end
-    redis.call('ZADD', KEYS[6], seq, inc)
-  end
-  redis.call('XADD', KEYS[1], seq .. '-0', 'e', js)
-  redis.call('ZADD', KEYS[7], 0, inc .. ':' .. string.rep('0', 20 - #seq) .. seq)
-  if to ~= cur then redis.call('HSET', KEYS[3], inc, to) end
-  local isvc = redis.call('HGET', KEYS[4], inc)
-  if isvc then
-    if from == '-' and not terminal[to] then
-      redis.call('HSET', KEYS[5], isvc, inc)
-    elseif terminal[to] and redis.call('HGET', KEYS[5], isvc) == inc then
-      redis.call('HDEL', KEYS[5], isvc)
+    redis.call('XADD', KEYS[1], seq .. '-0', 'e', js)
+    redis.call('ZADD', KEYS[7], 0, inc .. ':' .. string.rep('0', 20 - #seq) .. seq)
+    if to ~= cur then redis.call('HSET', KEYS[3], inc, to) end
+    local isvc = redis.call('HGET', KEYS[4], inc)
+    if isvc then
+      if from == '-' and not terminal[to] then
+        redis.call('HSET', KEYS[5], isvc, inc)
+      elseif terminal[to] and redis.call('HGET', KEYS[5], isvc) == inc then
+        redis.call('HDEL', KEYS[5], isvc)
+      end
     end
   end
   redis.call('HSET', KEYS[2], 'seq', seq, 'hash', hash)

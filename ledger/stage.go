@@ -68,11 +68,15 @@ const (
 	Ack            Event = "ack"             // an engineer acknowledged
 	Diagnosis      Event = "diagnosis"       // a lens's theory (advisory)
 	Notice         Event = "notice"          // anything else worth keeping (silence, dispatch)
+	// Loss is the chain's own entry, of no incident: the first append after a detected
+	// ledger loss, whose seq jumps past everything the lost chain's signed checkpoint
+	// covered and which carries that checkpoint (see LossMarker).
+	Loss Event = "loss"
 )
 
 // Events lists every event.
 var Events = []Event{Detect, Propose, Validate, Authorize, Execute, Resolve, Recover, Expire, Reject, WebhookFail, Reissue, Redrive,
-	Update, Question, Answer, Escalation, PartialApprove, RefusedPress, Security, Ack, Diagnosis, Notice}
+	Update, Question, Answer, Escalation, PartialApprove, RefusedPress, Security, Ack, Diagnosis, Notice, Loss}
 
 // transitions is the one transition table: for each stage event, the stages it may start
 // from and the stage it leads to.
@@ -141,6 +145,10 @@ func (e *TransitionError) Unwrap() error { return ErrIllegalTransition }
 func Next(from Stage, ev Event) (Stage, error) {
 	if !ev.Known() {
 		return from, fmt.Errorf("%w: %q", ErrUnknownEvent, ev)
+	}
+	if ev == Loss {
+		// Only the ledger writes a loss marker, on no incident (see LossMarker).
+		return from, &TransitionError{Event: ev, From: from}
 	}
 	t, ok := transitions[ev]
 	if !ok {

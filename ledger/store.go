@@ -59,7 +59,8 @@ func (e *ServiceOpenError) Unwrap() error { return ErrServiceOpen }
 // the batch is appended exactly as given, or nothing.
 type Store interface {
 	// Append appends entries (already chained on tail: consecutive seqs from tail.Seq+1,
-	// each prev_hash the previous hash) if tail is still the chain's tail. Each entry's
+	// each prev_hash the previous hash, except a loss marker's, see LossMarker) if tail is
+	// still the chain's tail. A loss marker (incident "") is in no incident's index. Each entry's
 	// From must equal its incident's current stage at that point of the batch (None: the
 	// incident must not exist, and its service, if any, must have no open incident).
 	// It returns how many entries were appended and, when fewer than all, why the next
@@ -147,6 +148,12 @@ func (m *MemStore) Append(ctx context.Context, tenant string, tail Tail, entries
 	}
 	for i := range entries {
 		e := entries[i]
+		if e.Incident == "" { // a loss marker: of the chain, of no incident
+			mt.entries = append(mt.entries, e)
+			mt.merkle.lossLeaf, mt.merkle.lossSeq = mt.merkle.leaves, e.Seq
+			mt.merkle.add(e.Seq, leaves[i])
+			continue
+		}
 		cur := mt.stage[e.Incident]
 		if cur != e.From {
 			return i, &StageConflictError{Incident: e.Incident, Want: e.From, Current: cur}

@@ -20,13 +20,24 @@ type VerifyError struct {
 
 func (e *VerifyError) Error() string { return fmt.Sprintf("entry %d: %s", e.Entry, e.Reason) }
 
-// Chain checks a chain one entry at a time, in order.
+// Chain checks a chain one entry at a time, in order. Seqs follow each other, each
+// prev_hash the previous entry's hash, except at a loss marker (see LossMarker), which
+// jumps past a lost range.
 type Chain struct {
 	tenant string
-	n      uint64
+	n      uint64 // entries present
+	last   uint64 // seq of the last entry present
 	prev   string
-	hashes []string // kept only when collecting for an export or a checkpoint comparison
+	// hashes are the hashes by seq (GenesisHash for a seq a loss marker skipped), kept
+	// only when collecting for an export or a checkpoint comparison.
+	hashes []string
 	keep   bool
+	// trusted, when set, must have signed every loss marker's checkpoint.
+	trusted ed25519.PublicKey
+	// hashAt reads the hash of an entry already passed, for a loss marker's check when
+	// hashes are not kept.
+	hashAt func(seq uint64) (string, bool, error)
+	losses []LossMarker
 }
 
 // NewChain returns a checker for tenant's chain ("" accepts the first entry's tenant).
@@ -35,21 +46,52 @@ func NewChain(tenant string) *Chain { return &Chain{tenant: tenant, prev: Genesi
 // Len is how many entries passed.
 func (c *Chain) Len() uint64 { return c.n }
 
+// Size is the seq of the last entry that passed: what a checkpoint of the chain covers.
+// It is Len unless a loss marker skipped seqs.
+func (c *Chain) Size() uint64 { return c.last }
+
 // TailHash is the hash of the last entry that passed.
 func (c *Chain) TailHash() string { return c.prev }
 
+// Losses are the loss markers that passed, in order.
+func (c *Chain) Losses() []LossMarker { return c.losses }
+
+// seenHash returns the hash of the entry with seq, among those passed.
+func (c *Chain) seenHash(seq uint64) (string, bool, error) {
+	if c.keep {
+		if seq == 0 || seq > uint64(len(c.hashes)) || c.hashes[seq-1] == GenesisHash {
+			return "", false, nil
+		}
+		return c.hashes[seq-1], true, nil
+	}
+	if c.hashAt != nil {
+		return c.hashAt(seq)
+	}
+	return "", false, errors.New("this check keeps no earlier entries")
+}
+
 // Next checks the entry at the next position.
 func (c *Chain) Next(e *Entry) error {
-	k := c.n + 1
+	k := c.last + 1
 	bad := func(format string, args ...any) error {
 		return &VerifyError{Entry: k, Reason: fmt.Sprintf(format, args...)}
 	}
 	if c.tenant == "" {
 		c.tenant = e.Tenant
 	}
-	switch {
-	case e.Tenant != c.tenant:
+	if e.Tenant != c.tenant {
 		return bad("belongs to tenant %q, not %q", e.Tenant, c.tenant)
+	}
+	if e.Event == Loss && e.Seq > c.last {
+		if err := e.Validate(); err != nil {
+			return &VerifyError{Entry: e.Seq, Reason: trimErr(err)}
+		}
+		if h, err := e.ComputeHash(); err != nil || h != e.Hash {
+			return &VerifyError{Entry: e.Seq, Reason: "content does not match its hash (altered)"}
+		}
+		return c.marker(e)
+	}
+	switch {
 	case e.Seq > k:
 		return bad("missing (the next entry present has seq %d)", e.Seq)
 	case e.Seq < k:
@@ -68,9 +110,40 @@ func (c *Chain) Next(e *Entry) error {
 	if e.PrevHash != c.prev {
 		return bad("prev_hash does not match the hash of entry %d", k-1)
 	}
-	c.n, c.prev = k, e.Hash
+	c.pass(e.Seq, e.Hash)
+	return nil
+}
+
+// marker checks the loss marker e (its hash already checked) and passes it.
+func (c *Chain) marker(e *Entry) error {
+	m, why := checkMarker(e, c.last, c.trusted, c.seenHash)
+	if why != "" {
+		return &VerifyError{Entry: e.Seq, Reason: why}
+	}
+	c.losses = append(c.losses, m)
+	c.pass(e.Seq, e.Hash)
+	return nil
+}
+
+// pass records the entry with seq and hash as the chain's new tail.
+func (c *Chain) pass(seq uint64, hash string) {
 	if c.keep {
-		c.hashes = append(c.hashes, e.Hash)
+		for s := c.last + 1; s < seq; s++ {
+			c.hashes = append(c.hashes, GenesisHash)
+		}
+		c.hashes = append(c.hashes, hash)
+	}
+	c.n, c.last, c.prev = c.n+1, seq, hash
+}
+
+// markerKeys checks that every loss marker's checkpoint is signed by the key of cp, the
+// checkpoint that signs the whole chain (when no key is trusted, a marker signed by a key
+// of its own would prove nothing).
+func (c *Chain) markerKeys(cp *Checkpoint) error {
+	for _, m := range c.losses {
+		if m.Checkpoint.PublicKey != cp.PublicKey {
+			return &VerifyError{Entry: m.Seq, Reason: "loss marker: its checkpoint is signed by another key than the chain's checkpoint"}
+		}
 	}
 	return nil
 }
@@ -87,13 +160,16 @@ func (c *Chain) against(cp *Checkpoint) error {
 				break
 			}
 			if h[:HashPrefixLen] != cp.hashPrefix(k) {
+				if h == GenesisHash {
+					return &VerifyError{Entry: k, Reason: "lost before a loss marker, but the signed checkpoint covers an entry here"}
+				}
 				return &VerifyError{Entry: k, Reason: "differs from the entry the signed checkpoint covers (inserted, replaced or re-hashed)"}
 			}
 		}
 	}
 	switch {
-	case c.n < cp.Size:
-		return &VerifyError{Entry: c.n + 1, Reason: fmt.Sprintf("missing: the signed checkpoint covers %d entries, only %d present (truncated)", cp.Size, c.n)}
+	case c.last < cp.Size:
+		return &VerifyError{Entry: c.last + 1, Reason: fmt.Sprintf("missing: the signed checkpoint covers %d entries, only %d present (truncated)", cp.Size, c.last)}
 	case cp.Size > 0 && c.hashes[cp.Size-1] != cp.TailHash:
 		return &VerifyError{Entry: cp.Size, Reason: "hash differs from the signed checkpoint's tail"}
 	}
@@ -102,9 +178,14 @@ func (c *Chain) against(cp *Checkpoint) error {
 
 // Report is the outcome of a successful verification.
 type Report struct {
-	Tenant     string
-	Entries    uint64
-	TailHash   string
+	Tenant string
+	// Entries is how many entries the chain holds; Size is the seq of its last one, what
+	// a checkpoint covers. They differ only after a loss marker skipped seqs.
+	Entries  uint64
+	Size     uint64
+	TailHash string
+	// Losses are the chain's loss markers, in order.
+	Losses     []LossMarker
 	Checkpoint *Checkpoint
 	// Pinned: the checkpoint was checked against a trusted key, not only its embedded one.
 	Pinned bool
@@ -114,6 +195,14 @@ type Report struct {
 // checkpoint, if any.
 func VerifyStore(ctx context.Context, s Store, tenant string, trusted ed25519.PublicKey) (Report, error) {
 	c := NewChain(tenant)
+	c.trusted = trusted
+	c.hashAt = func(seq uint64) (string, bool, error) {
+		es, err := s.Range(ctx, tenant, seq, 1)
+		if err != nil || len(es) == 0 || es[0].Seq != seq {
+			return "", false, err
+		}
+		return es[0].Hash, true, nil
+	}
 	cp, err := s.Checkpoint(ctx, tenant)
 	if err != nil {
 		return Report{}, fmt.Errorf("read checkpoint: %w", err)
@@ -131,7 +220,7 @@ func VerifyStore(ctx context.Context, s Store, tenant string, trusted ed25519.Pu
 			if err := c.Next(&page[i]); err != nil {
 				return Report{}, err
 			}
-			if cp != nil && c.n == cp.Size {
+			if cp != nil && c.last == cp.Size {
 				cpHash = c.prev
 			}
 		}
@@ -140,19 +229,27 @@ func VerifyStore(ctx context.Context, s Store, tenant string, trusted ed25519.Pu
 		}
 		from = page[len(page)-1].Seq + 1
 	}
-	r := Report{Tenant: tenant, Entries: c.n, TailHash: c.prev, Checkpoint: cp}
+	r := c.report(cp)
 	if cp != nil {
 		if r.Pinned, err = cp.Verify(trusted); err != nil {
 			return r, &VerifyError{Entry: cp.Size, Reason: "checkpoint: " + err.Error()}
 		}
-		if c.n < cp.Size {
-			return r, &VerifyError{Entry: c.n + 1, Reason: fmt.Sprintf("missing: the signed checkpoint covers %d entries, only %d present (truncated)", cp.Size, c.n)}
+		if err := c.markerKeys(cp); err != nil {
+			return r, err
+		}
+		if c.last < cp.Size {
+			return r, &VerifyError{Entry: c.last + 1, Reason: fmt.Sprintf("missing: the signed checkpoint covers %d entries, only %d present (truncated)", cp.Size, c.last)}
 		}
 		if cpHash != cp.TailHash {
 			return r, &VerifyError{Entry: cp.Size, Reason: "hash differs from the signed checkpoint"}
 		}
 	}
 	return r, nil
+}
+
+// report is the chain's Report, against cp (not yet checked).
+func (c *Chain) report(cp *Checkpoint) Report {
+	return Report{Tenant: c.tenant, Entries: c.n, Size: c.last, TailHash: c.prev, Losses: c.losses, Checkpoint: cp}
 }
 
 // exportTrailer is the last line of a JSONL export.
@@ -199,7 +296,7 @@ func VerifyExport(r io.Reader, trusted ed25519.PublicKey) (Report, error) {
 			continue
 		}
 		if cp != nil {
-			return Report{}, &VerifyError{Entry: c.n + 1, Reason: "found after the checkpoint line"}
+			return Report{}, &VerifyError{Entry: c.last + 1, Reason: "found after the checkpoint line"}
 		}
 		if bytes.HasPrefix(line, []byte(`{"checkpoint"`)) {
 			if err := flush(); err != nil {
@@ -209,7 +306,7 @@ func VerifyExport(r io.Reader, trusted ed25519.PublicKey) (Report, error) {
 			dec := json.NewDecoder(bytes.NewReader(line))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&t); err != nil || t.Checkpoint == nil {
-				return Report{}, &VerifyError{Entry: c.n + 1, Reason: "unreadable checkpoint line"}
+				return Report{}, &VerifyError{Entry: c.last + 1, Reason: "unreadable checkpoint line"}
 			}
 			cp = t.Checkpoint
 			continue
@@ -226,11 +323,11 @@ func VerifyExport(r io.Reader, trusted ed25519.PublicKey) (Report, error) {
 		return Report{}, err
 	}
 	if err := sc.Err(); err != nil {
-		return Report{}, &VerifyError{Entry: c.n + 1, Reason: "unreadable: " + err.Error()}
+		return Report{}, &VerifyError{Entry: c.last + 1, Reason: "unreadable: " + err.Error()}
 	}
-	rep := Report{Tenant: c.tenant, Entries: c.n, TailHash: c.prev, Checkpoint: cp}
+	rep := c.report(cp)
 	if cp == nil {
-		return rep, &VerifyError{Entry: c.n + 1, Reason: "no signed checkpoint at the end of the export (truncated?)"}
+		return rep, &VerifyError{Entry: c.last + 1, Reason: "no signed checkpoint at the end of the export (truncated?)"}
 	}
 	pinned, err := cp.Verify(trusted)
 	rep.Pinned = pinned
@@ -240,10 +337,13 @@ func VerifyExport(r io.Reader, trusted ed25519.PublicKey) (Report, error) {
 	if err != nil {
 		return rep, &VerifyError{Entry: cp.Size, Reason: "checkpoint: " + err.Error()}
 	}
+	if err := c.markerKeys(cp); err != nil {
+		return rep, err
+	}
 	if err := c.against(cp); err != nil {
 		return rep, err
 	}
-	if c.n > cp.Size {
+	if c.last > cp.Size {
 		return rep, &VerifyError{Entry: cp.Size + 1, Reason: fmt.Sprintf("not covered by the signed checkpoint (it covers %d entries)", cp.Size)}
 	}
 	return rep, nil

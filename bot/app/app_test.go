@@ -236,3 +236,28 @@ func TestOptionsAreChecked(t *testing.T) {
 		t.Error("no Redis, no tenants file: accepted")
 	}
 }
+
+// The tenants file checks each registered platform's ids by the platform's own rules, and
+// a platform configured only through its own variables is on when they are set.
+func TestChatChannelsFollowTheRegistration(t *testing.T) {
+	t.Parallel()
+	var names []string
+	for _, c := range ChatChannels(nil) {
+		names = append(names, c.Name)
+		if c.Chat == nil || c.Person == nil || c.Enabled == nil {
+			t.Errorf("%s: id parsers or enablement missing", c.Name)
+		}
+	}
+	if !slices.Equal(names, []string{"telegram", "whatsapp", "slack"}) {
+		t.Errorf("channels %v", names)
+	}
+	if _, err := ChatChannels(nil)[0].Chat("not-a-number"); err == nil {
+		t.Error("telegram accepted a chat id that is not a number")
+	}
+	chat := &fakeChat{}
+	on := chatChannels([]channel.Spec{fakeSpec(chat)}, func(k string) (string, bool) { return "t0ken", k == "FAKE_TOKEN" })
+	off := chatChannels([]channel.Spec{fakeSpec(chat)}, nil)
+	if !on[0].Enabled(config.Env{}) || off[0].Enabled(config.Env{}) {
+		t.Error("a platform enabled by its own variable does not follow them")
+	}
+}

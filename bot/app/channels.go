@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/alertengine/alertengine/bot/channel"
+	"github.com/alertengine/alertengine/bot/config"
+	"github.com/alertengine/alertengine/bot/slack"
 	"github.com/alertengine/alertengine/bot/telegram"
 	"github.com/alertengine/alertengine/bot/voice"
 	"github.com/alertengine/alertengine/bot/whatsapp"
@@ -16,6 +18,28 @@ import (
 var channels = []channel.Spec{
 	telegram.Spec,
 	whatsapp.Spec,
+	slack.Spec,
+}
+
+// ChatChannels are the registered chat platforms as the tenants file sees them (pass them
+// to config.Load), so each platform's chat and person ids are checked by its own rules.
+// lookup reads the variables of a platform that config.Env does not carry.
+func ChatChannels(lookup channel.Lookup) []config.ChatChannel {
+	return chatChannels(channels, lookup)
+}
+
+func chatChannels(specs []channel.Spec, lookup channel.Lookup) []config.ChatChannel {
+	out := make([]config.ChatChannel, 0, len(specs))
+	for _, s := range specs {
+		enabled := s.Enabled
+		if s.EnabledBy != nil {
+			by := s.EnabledBy
+			enabled = func(config.Env) bool { return by(lookup) }
+		}
+		out = append(out, config.ChatChannel{Name: string(s.Name), Title: s.Title, Enabled: enabled, Setting: s.Setting,
+			Chat: s.ParseChat, Person: s.ParsePerson})
+	}
+	return out
 }
 
 // voiceCaller is the escalation caller when TWILIO_VOICE_FROM is set, else nil.

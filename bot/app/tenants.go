@@ -1,8 +1,6 @@
 package app
 
 import (
-	"strconv"
-
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/commits"
 	"github.com/alertengine/alertengine/conversation"
@@ -18,19 +16,13 @@ func ConversationTenants(f *config.File) []conversation.Tenant {
 	for _, t := range f.Tenants {
 		ct := conversation.Tenant{ID: t.ID, DefaultAction: t.Recovery.DefaultAction, ApprovalTTL: t.Policy.ApprovalTTL,
 			EscalateAfter: t.Policy.EscalateAfter, PolicyVersion: t.PolicyVersion(), SuspectsMayApprove: !t.Policy.RefuseSuspectApproval}
-		for _, id := range t.Chats.Telegram {
-			ct.Chats = append(ct.Chats, conversation.Chat{Channel: conversation.Telegram, ID: strconv.FormatInt(id, 10)})
-		}
-		for _, n := range t.Chats.WhatsApp {
-			ct.Chats = append(ct.Chats, conversation.Chat{Channel: conversation.WhatsApp, ID: n})
+		for _, c := range t.Chats {
+			ct.Chats = append(ct.Chats, conversation.Chat{Channel: conversation.Channel(c.Channel), ID: c.ID})
 		}
 		for _, p := range t.People {
 			ids := map[conversation.Channel]string{}
-			if p.Telegram != 0 {
-				ids[conversation.Telegram] = strconv.FormatInt(p.Telegram, 10)
-			}
-			if p.WhatsApp != "" {
-				ids[conversation.WhatsApp] = p.WhatsApp
+			for ch, id := range p.IDs {
+				ids[conversation.Channel(ch)] = id
 			}
 			ct.People = append(ct.People, conversation.Person{Name: p.Name, Approver: p.Role == config.RoleApprover, IDs: ids, Phone: p.Phone})
 		}

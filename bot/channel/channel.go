@@ -14,11 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/alertengine/alertengine/bot/config"
@@ -113,12 +110,10 @@ func (l Lookup) Get(name string) string {
 	return v
 }
 
-// maxSecretFile bounds a NAME_FILE read.
-const maxSecretFile = 64 << 10
-
 // Secret reads a secret variable the way config reads its own: NAME, or the content of
-// the file that NAME_FILE names (trailing newlines trimmed), never both. Unset is an empty
-// Secret and no error. The error names the variable and the file, never the content.
+// the file that NAME_FILE names (config.ReadSecretFile: trailing newlines trimmed, 64 KiB at
+// most), never both. Unset is an empty Secret and no error. The error names the variable
+// and the file, never the content.
 func Secret(lookup Lookup, name string) (config.Secret, error) {
 	v, file := lookup.Get(name), lookup.Get(name+"_FILE")
 	switch {
@@ -127,21 +122,22 @@ func Secret(lookup Lookup, name string) (config.Secret, error) {
 	case file == "":
 		return config.Secret(v), nil
 	}
-	f, err := os.Open(file)
+	s, err := config.ReadSecretFile(file)
 	if err != nil {
-		return "", fmt.Errorf("%s_FILE: cannot read %q", name, file)
-	}
-	defer f.Close() // read-only: a close error loses nothing
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-	switch {
-	case err != nil:
-		return "", fmt.Errorf("%s_FILE: cannot read %q", name, file)
-	case len(b) > maxSecretFile:
-		return "", fmt.Errorf("%s_FILE: file %q is larger than %d KiB", name, file, maxSecretFile>>10)
-	}
-	s := strings.TrimRight(string(b), "\r\n")
-	if s == "" {
-		return "", fmt.Errorf("%s_FILE: file %q is empty", name, file)
+		return "", fmt.Errorf("%s_FILE: %w", name, err)
 	}
 	return config.Secret(s), nil
+}
+
+// Sleep waits d, or until ctx ends (returning its cause): the wait adapters use by
+// default between retries, such as out of a platform's rate limit.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }

@@ -197,7 +197,7 @@ func (r *envReader) secret(name string) Secret {
 		r.addf(name, "both %s and %s_FILE are set; set only one", name, name)
 		return ""
 	case fileName != "":
-		s, err := readSecretFile(fileName)
+		s, err := ReadSecretFile(fileName)
 		if err != nil {
 			r.ps.add(Problem{Path: name + "_FILE", Message: err.Error(), err: err})
 			return ""
@@ -207,9 +207,10 @@ func (r *envReader) secret(name string) Secret {
 	return Secret(v)
 }
 
-// readSecretFile reads a secret file and trims trailing newlines. Its errors name the path and
-// never the content.
-func readSecretFile(path string) (string, error) {
+// ReadSecretFile reads a secret given as NAME_FILE: the file's content, trailing newlines
+// trimmed, at most 64 KiB, not empty. Its errors name the path and never the content.
+// Adapters reading variables of their own use it through channel.Secret.
+func ReadSecretFile(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("cannot read %q: %w", path, pathErr(err))

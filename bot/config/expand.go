@@ -78,7 +78,7 @@ func lookupVar(name string, lookup func(string) (string, bool)) (string, string)
 	case ok && v != "" && fileOK:
 		return "", fmt.Sprintf("${%s}: both %s and %s_FILE are set; set only one", name, name, name)
 	case fileOK:
-		s, err := readSecretFile(file)
+		s, err := ReadSecretFile(file)
 		if err != nil {
 			return "", fmt.Sprintf("${%s}: %s_FILE: %v", name, name, err)
 		}

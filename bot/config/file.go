@@ -42,9 +42,11 @@ type File struct {
 
 // Tenant is one team: its services, chats, people, recovery webhook and policy.
 type Tenant struct {
-	ID           string
-	Services     []Service
-	Chats        Chats
+	ID       string
+	Services []Service
+	// Chats are where incident threads open, in the order of the channels, then of the
+	// file.
+	Chats        []Chat
 	People       []Person
 	Recovery     Recovery
 	Policy       Policy
@@ -68,14 +70,6 @@ type Service struct {
 	Repos []string
 }
 
-// Chats are where incident threads open.
-type Chats struct {
-	// Telegram are chat ids (groups and forum supergroups are negative).
-	Telegram []int64
-	// WhatsApp are E.164 numbers (+263771234567).
-	WhatsApp []string
-}
-
 // Role is what a person may do.
 type Role string
 
@@ -89,10 +83,9 @@ const (
 type Person struct {
 	Name string
 	Role Role
-	// Telegram is the numeric Telegram user id, 0 when unset.
-	Telegram int64
-	// WhatsApp is the E.164 number (+263771234567), empty when unset.
-	WhatsApp string
+	// IDs are the person's ids by channel name (ids: {telegram: "123456789"}), in the form
+	// the channel's transport uses; nil when none.
+	IDs map[string]string
 	// Phone is the E.164 number called for voice escalation, empty when unset.
 	Phone string
 	// GitHub is the person's GitHub login, empty when unset: commits they authored are
@@ -225,32 +218,28 @@ func (t Tenant) Person(name string) (Person, bool) {
 	return Person{}, false
 }
 
-// PersonByTelegram returns the person with the given Telegram user id.
-func (t Tenant) PersonByTelegram(userID int64) (Person, bool) {
-	if userID == 0 {
+// PersonByID returns the person whose id on channel is id.
+func (t Tenant) PersonByID(channel, id string) (Person, bool) {
+	if id == "" {
 		return Person{}, false
 	}
 	for _, p := range t.People {
-		if p.Telegram == userID {
+		if p.IDs[channel] == id {
 			return p, true
 		}
 	}
 	return Person{}, false
 }
 
-// PersonByWhatsApp returns the person with the given WhatsApp number, given as +E164 or as
-// Twilio's "whatsapp:+E164".
-func (t Tenant) PersonByWhatsApp(number string) (Person, bool) {
-	n, ok := normalizeWhatsApp(number)
-	if !ok {
-		return Person{}, false
-	}
-	for _, p := range t.People {
-		if p.WhatsApp == n {
-			return p, true
+// ChatsOn returns the ids of the tenant's chats on channel, in file order.
+func (t Tenant) ChatsOn(channel string) []string {
+	var out []string
+	for _, c := range t.Chats {
+		if c.Channel == channel {
+			out = append(out, c.ID)
 		}
 	}
-	return Person{}, false
+	return out
 }
 
 // Approvers returns the people with role approver, in file order.

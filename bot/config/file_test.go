@@ -41,10 +41,10 @@ func TestLoadExample(t *testing.T) {
 				{Name: "checkout", HealthURL: "http://checkout:8000/health/alerts", AllowPrivateNetwork: true, Repos: []string{"acme/checkout"}},
 				{Name: "payments"},
 			},
-			Chats: Chats{Telegram: []int64{-1001234567890}, WhatsApp: []string{"+263771234567"}},
+			Chats: []Chat{{Channel: "telegram", ID: "-1001234567890"}, {Channel: "whatsapp", ID: "+263771234567"}},
 			People: []Person{{
-				Name: "tendai", Role: RoleApprover, Telegram: 123456789,
-				WhatsApp: "+263771234567", Phone: "+263771234567",
+				Name: "tendai", Role: RoleApprover, IDs: map[string]string{"telegram": "123456789", "whatsapp": "+263771234567"},
+				Phone: "+263771234567",
 			}},
 			Recovery: Recovery{
 				URL:    "https://acme.example/recover",
@@ -89,11 +89,12 @@ func TestLookups(t *testing.T) {
 	}{
 		{"Person", func() (string, bool) { p, ok := acme.Person("tendai"); return p.Name, ok }, "tendai", true},
 		{"Person unknown", func() (string, bool) { p, ok := acme.Person("Tendai"); return p.Name, ok }, "", false},
-		{"PersonByTelegram", func() (string, bool) { p, ok := acme.PersonByTelegram(123456789); return p.Name, ok }, "tendai", true},
-		{"PersonByTelegram 0", func() (string, bool) { p, ok := acme.PersonByTelegram(0); return p.Name, ok }, "", false},
-		{"PersonByWhatsApp +E164", func() (string, bool) { p, ok := acme.PersonByWhatsApp("+263771234567"); return p.Name, ok }, "tendai", true},
-		{"PersonByWhatsApp Twilio form", func() (string, bool) { p, ok := acme.PersonByWhatsApp("whatsapp:+263771234567"); return p.Name, ok }, "tendai", true},
-		{"PersonByWhatsApp unknown", func() (string, bool) { p, ok := acme.PersonByWhatsApp("whatsapp:+14155238886"); return p.Name, ok }, "", false},
+		{"PersonByID telegram", func() (string, bool) { p, ok := acme.PersonByID("telegram", "123456789"); return p.Name, ok }, "tendai", true},
+		{"PersonByID empty", func() (string, bool) { p, ok := acme.PersonByID("telegram", ""); return p.Name, ok }, "", false},
+		{"PersonByID whatsapp", func() (string, bool) { p, ok := acme.PersonByID("whatsapp", "+263771234567"); return p.Name, ok }, "tendai", true},
+		{"PersonByID other channel", func() (string, bool) { p, ok := acme.PersonByID("whatsapp", "123456789"); return p.Name, ok }, "", false},
+		{"PersonByID unknown", func() (string, bool) { p, ok := acme.PersonByID("whatsapp", "+14155238886"); return p.Name, ok }, "", false},
+		{"ChatsOn", func() (string, bool) { c := acme.ChatsOn("telegram"); return strings.Join(c, ","), len(c) == 1 }, "-1001234567890", true},
 		{"Service", func() (string, bool) { s, ok := acme.Service("payments"); return s.Name, ok }, "payments", true},
 		{"Action", func() (string, bool) { a, ok := acme.Action("rollback"); return string(a.Risk), ok }, "high", true},
 		{"Action unknown", func() (string, bool) { a, ok := acme.Action("drop_db"); return string(a.Risk), ok }, "", false},
@@ -162,7 +163,7 @@ func TestParseDefaults(t *testing.T) {
 			func(t Tenant) any { return t.People }, []Person{{Name: "v", Role: RoleViewer}}},
 		{"whatsapp: prefix and unquoted numbers are accepted", minimal + `    chats: {whatsapp: ["whatsapp:+263771234567", +14155238886]}
     people: [{name: w, role: approver, whatsapp: +263771234568, phone: "+263771234568"}]
-`, env, func(t Tenant) any { return []any{t.Chats.WhatsApp, t.People[0].WhatsApp} },
+`, env, func(t Tenant) any { return []any{t.ChatsOn("whatsapp"), t.People[0].IDs["whatsapp"]} },
 			[]any{[]string{"+263771234567", "+14155238886"}, "+263771234568"}},
 	}
 	for _, tt := range tests {
@@ -217,7 +218,7 @@ func TestParseProblems(t *testing.T) {
 			`alertengine.yaml:3: invalid YAML: ',' or ']' must be specified (inside [ ] or { }, quote values that contain ${VAR}: ["${VAR}"])`,
 		}},
 		{"two documents", "tenants: []\n---\ntenants: []\n", nil, []string{
-			"alertengine.yaml:3: more than one YAML document (---); put all tenants in one",
+			"alertengine.yaml:3: more than one YAML document (---); put everything in one",
 		}},
 
 		// Unknown keys, at every level.
@@ -301,7 +302,7 @@ func TestParseProblems(t *testing.T) {
 			`alertengine.yaml:5: tenants[0].chats.telegram[2]: want a numeric Telegram chat id (groups are negative, e.g. -1001234567890), got "0"`,
 			"alertengine.yaml:5: tenants[0].chats.telegram[3]: chat -100123 is listed twice",
 			`alertengine.yaml:6: tenants[0].chats.whatsapp[0]: want an E.164 number like "+263771234567", got "0771234567"`,
-			"alertengine.yaml:6: tenants[0].chats.whatsapp[2]: number +263771234567 is listed twice",
+			"alertengine.yaml:6: tenants[0].chats.whatsapp[2]: chat +263771234567 is listed twice",
 		}},
 		{"chats without the channel configured (serve)", `tenants:
   - id: acme
@@ -326,7 +327,7 @@ func TestParseProblems(t *testing.T) {
         role: approver
         phone: "+263771234567"
 `, nil, []string{
-			`alertengine.yaml:8: tenants[0].people[1]: approver "tendai" has no chat identity (set telegram or whatsapp)`,
+			`alertengine.yaml:8: tenants[0].people[1]: approver "tendai" has no chat identity (set ids: {telegram: …} or {whatsapp: …})`,
 		}},
 		{"people", `tenants:
   - id: acme
@@ -362,12 +363,12 @@ func TestParseProblems(t *testing.T) {
 			"alertengine.yaml:8: tenants[0].people[2].name: is required",
 			`alertengine.yaml:9: tenants[0].people[3].name: name " c" must be 1 to 64 printable characters without leading or trailing spaces`,
 			`alertengine.yaml:11: tenants[0].people[4].name: duplicate person "A" (also tenants[0].people[0])`,
-			"alertengine.yaml:15: tenants[0].people[5].telegram: want the person's numeric Telegram user id (a positive number), got -5",
+			`alertengine.yaml:15: tenants[0].people[5].telegram: want the person's numeric Telegram user id (a positive number), got "-5"`,
 			`alertengine.yaml:16: tenants[0].people[5].whatsapp: want an E.164 number like "+263771234567", got "263771234567"`,
 			`alertengine.yaml:17: tenants[0].people[5].phone: want an E.164 number like "+263771234567", got "+0123"`,
-			`alertengine.yaml:20: tenants[0].people[6].telegram: want a whole number, got "twelve"`,
+			`alertengine.yaml:20: tenants[0].people[6].telegram: want the person's numeric Telegram user id (a positive number), got "twelve"`,
 			"alertengine.yaml:27: tenants[0].people[8].telegram: Telegram user 7 is also tenants[0].people[7]",
-			"alertengine.yaml:28: tenants[0].people[8].whatsapp: WhatsApp number +263771234567 is also tenants[0].people[7]",
+			"alertengine.yaml:28: tenants[0].people[8].whatsapp: WhatsApp user +263771234567 is also tenants[0].people[7]",
 		}},
 
 		// Recovery.

@@ -29,6 +29,11 @@ func FuzzParse(f *testing.F) {
 		"? [a]\n: b\n",
 		"tenants:\n\t- id: acme\n",
 		"---\n...\n---\n",
+		"tenants:\n  - id: acme\n    services: [{name: a}]\n    chats: {telegram: [-1], whatsapp: [\"+263771234567\"]}\n    people: [{name: a, role: approver, ids: {telegram: 1, whatsapp: \"+263771234568\"}}]\n",
+		"tenants:\n  - id: acme\n    services: [{name: a}]\n    chats: {slack: [x]}\n    people: [{name: a, role: approver, ids: {telegram: 1}, telegram: 2}]\n",
+		"x-a: &a [1, 2]\nx-b: &b [*a, *a, *a]\nx-c: &c [*b, *b, *b]\ntenants: [*c]\n",
+		"tenants: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]\n",
+		"x-m0: &m0 {id: a}\nx-m1: &m1 {<<: *m0}\ntenants: [{<<: *m1, services: [{name: a}]}]\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -39,9 +44,28 @@ func FuzzParse(f *testing.F) {
 			if file == nil || len(file.Tenants) == 0 {
 				t.Fatalf("no error but no tenant: %#v", file)
 			}
+			chats := map[Chat]bool{}
 			for _, tn := range file.Tenants {
 				if !tenantIDPattern.MatchString(tn.ID) || len(tn.Services) == 0 {
 					t.Fatalf("no error but invalid tenant %#v", tn)
+				}
+				for _, c := range tn.Chats {
+					if chats[c] || channelByName(DefaultChannels(), c.Channel) == nil || c.ID == "" {
+						t.Fatalf("chat %v accepted twice, on no channel or empty", c)
+					}
+					chats[c] = true
+				}
+				ids := map[string]bool{}
+				for _, p := range tn.People {
+					if p.Role == RoleApprover && len(p.IDs) == 0 {
+						t.Fatalf("approver %q accepted without an id", p.Name)
+					}
+					for ch, id := range p.IDs {
+						if ids[ch+":"+id] || channelByName(DefaultChannels(), ch) == nil || id == "" {
+							t.Fatalf("person id %s:%s accepted twice, on no channel or empty", ch, id)
+						}
+						ids[ch+":"+id] = true
+					}
 				}
 				for _, s := range tn.Services {
 					if s.AllowPrivateNetwork && s.HealthURL == "" {

@@ -6,14 +6,12 @@ import (
 	"net/url"
 	"path"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/goccy/go-yaml/ast"
-
+	"github.com/alertengine/alertengine/bot/config/yamldoc"
 	"github.com/alertengine/alertengine/detector/netguard"
 )
 
@@ -27,59 +25,42 @@ var (
 
 // tenantMeta carries lines needed for checks across tenants.
 type tenantMeta struct {
-	idLine    int
 	tokenLine int
 	chatsLine int
 }
 
-func (d *decoder) tenant(n ast.Node, p string, line int) (Tenant, tenantMeta) {
-	var t Tenant
-	o := d.object(n, p, line, tenantKeys)
-	if !o.present {
-		if !o.bad {
-			d.addf(line, p, "empty tenant; it needs at least an id and a service")
-		}
-		return t, tenantMeta{}
-	}
-	m := tenantMeta{idLine: o.lineOf("id")}
-
-	id := d.field(o, "id")
-	switch {
-	case id.set && !tenantIDPattern.MatchString(id.text):
-		d.addf(id.line, o.sub("id"), "tenant id %s must be 1 to 32 characters of a-z, 0-9 and -", id.quoted())
-	case id.set:
-		t.ID = id.text
-	case !id.bad:
-		d.addf(o.line, o.sub("id"), "is required")
-	}
+func (d *decoder) tenant(item yamldoc.Named) (Tenant, tenantMeta) {
+	o := item.Object
+	t := Tenant{ID: item.Name}
+	var m tenantMeta
 
 	t.Services = d.services(o)
 	t.Chats = d.chats(o)
-	m.chatsLine = o.lineOf("chats")
+	m.chatsLine = o.LineOf("chats")
 	t.People = d.people(o)
 	t.Recovery = d.recovery(o, t.People)
 	t.Policy = d.policy(o)
 
-	am := d.object(o.entries["alertmanager"].value, o.sub("alertmanager"), o.lineOf("alertmanager"), alertmanagerKeys)
-	if am.present {
-		tok := d.field(am, "token")
-		m.tokenLine = tok.line
+	am := d.Field(o, "alertmanager", alertmanagerKeys)
+	if am.Present {
+		tok := d.Value(am, "token")
+		m.tokenLine = tok.Line
 		switch {
-		case tok.set && tok.text != "":
-			t.Alertmanager.Token = Secret(tok.text)
-		case !tok.bad:
-			d.addf(tok.line, am.sub("token"), "is required when alertmanager is set (the bearer token this tenant's Alertmanager sends)")
+		case tok.Set && tok.Text != "":
+			t.Alertmanager.Token = Secret(tok.Text)
+		case !tok.Bad:
+			d.Addf(tok.Line, am.Sub("token"), "is required when alertmanager is set (the bearer token this tenant's Alertmanager sends)")
 		}
-		if n, s := d.integer(am, "max_alerts"); s.set {
+		if n, s := d.Integer(am, "max_alerts"); s.Set {
 			if n < 1 || n > 100_000 {
-				d.addf(s.line, am.sub("max_alerts"), "must be from 1 to 100000, got %d", n)
+				d.Addf(s.Line, am.Sub("max_alerts"), "must be from 1 to 100000, got %d", n)
 			} else {
 				t.Alertmanager.MaxAlerts = int(n)
 			}
 		}
-		if v, s := d.duration(am, "expire_after"); s.set {
+		if v, s := d.Duration(am, "expire_after"); s.Set {
 			if v < time.Minute {
-				d.addf(s.line, am.sub("expire_after"), "must be at least 1m, got %s", s.text)
+				d.Addf(s.Line, am.Sub("expire_after"), "must be at least 1m, got %s", s.Text)
 			} else {
 				t.Alertmanager.ExpireAfter = v
 			}
@@ -87,10 +68,10 @@ func (d *decoder) tenant(n ast.Node, p string, line int) (Tenant, tenantMeta) {
 	}
 
 	t.Limits.IncidentsPerHour = DefaultIncidentsPerHour
-	lim := d.object(o.entries["limits"].value, o.sub("limits"), o.lineOf("limits"), limitKeys)
-	if n, s := d.integer(lim, "incidents_per_hour"); s.set {
+	lim := d.Field(o, "limits", limitKeys)
+	if n, s := d.Integer(lim, "incidents_per_hour"); s.Set {
 		if n < 1 || n > 1_000_000 {
-			d.addf(s.line, lim.sub("incidents_per_hour"), "must be at least 1, got %d", n)
+			d.Addf(s.Line, lim.Sub("incidents_per_hour"), "must be at least 1, got %d", n)
 		} else {
 			t.Limits.IncidentsPerHour = int(n)
 		}
@@ -98,226 +79,227 @@ func (d *decoder) tenant(n ast.Node, p string, line int) (Tenant, tenantMeta) {
 	return t, m
 }
 
-func (d *decoder) services(o object) []Service {
-	p := o.sub("services")
-	e, ok := o.entries["services"]
-	if !ok {
-		d.addf(o.line, p, "is required: list at least one service")
-		return nil
+// A tenant's lists of named things: each item a mapping with a required, unique name.
+var (
+	serviceList = yamldoc.NamedList{
+		Keys: serviceKeys, Noun: "service", Empty: "empty service; it needs at least a name",
+		Valid: serviceNamePattern.MatchString,
+		Invalid: func(q string) string {
+			return fmt.Sprintf("service name %s must start with a-z or 0-9 and have at most 63 characters of a-z, 0-9, '.', '_' and '-'", q)
+		},
 	}
-	items, bad := d.list(e.value, p, e.line)
-	if len(items) == 0 && !bad {
-		d.addf(e.line, p, "no service defined; list at least one")
+	actionList = yamldoc.NamedList{
+		Keys: actionKeys, Noun: "action", Empty: "empty action; give name and risk",
+		Valid: actionNamePattern.MatchString,
+		Invalid: func(q string) string {
+			return fmt.Sprintf("action name %s must start with a-z or 0-9 and have at most 64 characters of a-z, 0-9, '.', '_' and '-'", q)
+		},
 	}
+	personList = yamldoc.NamedList{
+		Keys: personKeys, Noun: "person", Empty: "empty person; give at least name and role",
+		Valid: validPersonName, Fold: strings.ToLower,
+		Invalid: func(q string) string {
+			return fmt.Sprintf("name %s must be 1 to 64 printable characters without leading or trailing spaces", q)
+		},
+	}
+)
+
+// requiredList reads the list under key of o, which must have at least one item; what says
+// what to list ("at least one service", "the actions the webhook can do").
+func (d *decoder) requiredList(o yamldoc.Object, key, what, noun string) []yamldoc.Item {
+	items, present, bad := d.ListAt(o, key)
+	switch {
+	case !present:
+		d.Addf(o.Line, o.Sub(key), "is required: list %s", what)
+	case len(items) == 0 && !bad:
+		d.Addf(o.LineOf(key), o.Sub(key), "no %s defined; list at least one", noun)
+	}
+	return items
+}
+
+func (d *decoder) services(o yamldoc.Object) []Service {
+	items := d.requiredList(o, "services", "at least one service", "service")
+	list, _ := d.Named(items, serviceList)
 	var out []Service
-	seen := map[string]string{}
 	repoOf := map[string]string{} // lower-case owner/name → the service path mapping it
-	for i, item := range items {
-		sp := fmt.Sprintf("%s[%d]", p, i)
-		so := d.object(item, sp, nodeLine(item, e.line), serviceKeys)
-		if !so.present {
-			if !so.bad {
-				d.addf(so.line, sp, "empty service; it needs at least a name")
-			}
-			continue
-		}
-		var s Service
-		name := d.field(so, "name")
-		switch {
-		case name.set && !serviceNamePattern.MatchString(name.text):
-			d.addf(name.line, so.sub("name"), "service name %s must start with a-z or 0-9 and have at most 63 characters of a-z, 0-9, '.', '_' and '-'", name.quoted())
-		case name.set:
-			s.Name = name.text
-			if first, dup := seen[s.Name]; dup {
-				d.addf(name.line, so.sub("name"), "duplicate service %q (also %s)", s.Name, first)
-			}
-			seen[s.Name] = sp
-		case !name.bad:
-			d.addf(so.line, so.sub("name"), "is required")
-		}
-		u := d.field(so, "health_url")
-		if u.set {
-			if msg := checkHTTPURL(u.text); msg != "" {
-				d.addf(u.line, so.sub("health_url"), "%s", msg)
+	for _, item := range list {
+		so := item.Object
+		s := Service{Name: item.Name}
+		u := d.Value(so, "health_url")
+		if u.Set {
+			if msg := checkHTTPURL(u.Text); msg != "" {
+				d.Addf(u.Line, so.Sub("health_url"), "%s", msg)
 			} else {
-				s.HealthURL = u.text
+				s.HealthURL = u.Text
 			}
 		}
-		if allow, a := d.boolean(so, "allow_private_network"); a.set {
-			if allow && !u.set && !u.bad {
-				d.addf(a.line, so.sub("allow_private_network"), "applies only to a polled service: set health_url too (push-mode services are never polled)")
+		if allow, a := d.Bool(so, "allow_private_network"); a.Set {
+			if allow && !u.Set && !u.Bad {
+				d.Addf(a.Line, so.Sub("allow_private_network"), "applies only to a polled service: set health_url too (push-mode services are never polled)")
 			}
 			s.AllowPrivateNetwork = allow
 		}
-		if v, pi := d.duration(so, "poll_interval"); pi.set {
+		if v, pi := d.Duration(so, "poll_interval"); pi.Set {
 			switch {
-			case !u.set && !u.bad:
-				d.addf(pi.line, so.sub("poll_interval"), "applies only to a polled service: set health_url too (push-mode services are never polled)")
+			case !u.Set && !u.Bad:
+				d.Addf(pi.Line, so.Sub("poll_interval"), "applies only to a polled service: set health_url too (push-mode services are never polled)")
 			case v < MinPollInterval || v%time.Second != 0:
-				d.addf(pi.line, so.sub("poll_interval"), "must be whole seconds, at least 1s, got %s", pi.quoted())
+				d.Addf(pi.Line, so.Sub("poll_interval"), "must be whole seconds, at least 1s, got %s", pi.Quoted())
 			default:
 				s.PollInterval = v
 			}
 		}
 		if kind := nonPublicHost(s.HealthURL); kind != "" && !s.AllowPrivateNetwork {
-			d.addf(u.line, so.sub("health_url"), "the host is a %s address: the health poller refuses it unless allow_private_network: true", kind)
+			d.Addf(u.Line, so.Sub("health_url"), "the host is a %s address: the health poller refuses it unless allow_private_network: true", kind)
 		}
-		repos, _ := d.scalars(so, "repos")
+		repos, _ := d.Values(so, "repos")
 		for j, r := range repos {
-			if !repoPattern.MatchString(r.text) || strings.HasSuffix(r.text, "/.") || strings.HasSuffix(r.text, "/..") {
-				d.addf(r.line, fmt.Sprintf("%s[%d]", so.sub("repos"), j), "repository %s must be owner/name (e.g. acme/checkout)", r.quoted())
+			rp := fmt.Sprintf("%s[%d]", so.Sub("repos"), j)
+			if !repoPattern.MatchString(r.Text) || strings.HasSuffix(r.Text, "/.") || strings.HasSuffix(r.Text, "/..") {
+				d.Addf(r.Line, rp, "repository %s must be owner/name (e.g. acme/checkout)", r.Quoted())
 				continue
 			}
-			rp := fmt.Sprintf("%s[%d]", so.sub("repos"), j)
-			if first, dup := repoOf[strings.ToLower(r.text)]; dup {
-				d.addf(r.line, rp, "repository %s is also mapped by %s; a repository belongs to one service of a tenant", r.quoted(), first)
+			if first, dup := repoOf[strings.ToLower(r.Text)]; dup {
+				d.Addf(r.Line, rp, "repository %s is also mapped by %s; a repository belongs to one service of a tenant", r.Quoted(), first)
 				continue
 			}
-			repoOf[strings.ToLower(r.text)] = rp
-			s.Repos = append(s.Repos, r.text)
+			repoOf[strings.ToLower(r.Text)] = rp
+			s.Repos = append(s.Repos, r.Text)
 		}
 		out = append(out, s)
 	}
 	return out
 }
 
-func (d *decoder) chats(o object) Chats {
-	var c Chats
-	co := d.object(o.entries["chats"].value, o.sub("chats"), o.lineOf("chats"), chatKeys)
-	tg, _ := d.scalars(co, "telegram")
-	seenTG := map[int64]bool{}
-	for i, s := range tg {
-		ip := fmt.Sprintf("%s[%d]", co.sub("telegram"), i)
-		id, err := strconv.ParseInt(s.text, 10, 64)
-		if err != nil || id == 0 {
-			d.addf(s.line, ip, "want a numeric Telegram chat id (groups are negative, e.g. -1001234567890), got %s", s.quoted())
-			continue
+// chats reads `chats: {<channel>: [ids]}`: each id checked by its channel, in the order of
+// the channels, then of the file.
+func (d *decoder) chats(o yamldoc.Object) []Chat {
+	var out []Chat
+	co := d.FieldOf(o, "chats", yamldoc.Keys{Names: channelNames(d.channels), Noun: "channel"})
+	for _, ch := range d.channels {
+		values, _ := d.Values(co, ch.Name)
+		seen := map[string]bool{}
+		n := 0
+		for i, s := range values {
+			ip := fmt.Sprintf("%s[%d]", co.Sub(ch.Name), i)
+			id, err := ch.chat(s.Text)
+			if err != nil {
+				d.Addf(s.Line, ip, "%s, got %s", err, s.Quoted())
+				continue
+			}
+			if seen[id] {
+				d.Addf(s.Line, ip, "chat %s is listed twice", id)
+				continue
+			}
+			seen[id] = true
+			out = append(out, Chat{Channel: ch.Name, ID: id})
+			n++
 		}
-		if seenTG[id] {
-			d.addf(s.line, ip, "chat %d is listed twice", id)
-			continue
-		}
-		seenTG[id] = true
-		c.Telegram = append(c.Telegram, id)
-	}
-	wa, _ := d.scalars(co, "whatsapp")
-	seenWA := map[string]bool{}
-	for i, s := range wa {
-		ip := fmt.Sprintf("%s[%d]", co.sub("whatsapp"), i)
-		n, ok := normalizeWhatsApp(s.text)
-		if !ok {
-			d.addf(s.line, ip, "want an E.164 number like \"+263771234567\", got %s", s.quoted())
-			continue
-		}
-		if seenWA[n] {
-			d.addf(s.line, ip, "number %s is listed twice", n)
-			continue
-		}
-		seenWA[n] = true
-		c.WhatsApp = append(c.WhatsApp, n)
-	}
-	if d.env.Mode == Serve {
-		if len(c.Telegram) > 0 && !d.env.TelegramEnabled() {
-			d.addf(co.lineOf("telegram"), co.sub("telegram"), "Telegram chats are listed but TELEGRAM_BOT_TOKEN is not set")
-		}
-		if len(c.WhatsApp) > 0 && !d.env.WhatsAppEnabled() {
-			d.addf(co.lineOf("whatsapp"), co.sub("whatsapp"), "WhatsApp chats are listed but WhatsApp is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM)")
+		if n > 0 && d.env.Mode == Serve && ch.Enabled != nil && !ch.Enabled(d.env) {
+			d.Addf(co.LineOf(ch.Name), co.Sub(ch.Name), "%s chats are listed but %s", ch.title(), ch.Setting)
 		}
 	}
-	return c
+	return out
 }
 
-func (d *decoder) people(o object) []Person {
-	p := o.sub("people")
-	e := o.entries["people"]
-	items, _ := d.list(e.value, p, o.lineOf("people"))
+// legacyIDKeys are the person keys that held ids before `ids:`; still read as they were.
+var legacyIDKeys = []string{"telegram", "whatsapp"}
+
+func (d *decoder) people(o yamldoc.Object) []Person {
+	items, _, _ := d.ListAt(o, "people")
+	list, _ := d.Named(items, personList)
 	var out []Person
-	names := map[string]string{}
-	telegram := map[int64]string{}
-	whatsapp := map[string]string{}
+	owner := map[string]string{} // "channel:id" → the person path that has it
 	logins := map[string]string{}
-	for i, item := range items {
-		pp := fmt.Sprintf("%s[%d]", p, i)
-		po := d.object(item, pp, nodeLine(item, e.line), personKeys)
-		if !po.present {
-			if !po.bad {
-				d.addf(po.line, pp, "empty person; give at least name and role")
-			}
-			continue
-		}
-		var person Person
-		name := d.field(po, "name")
+	for _, item := range list {
+		po := item.Object
+		person := Person{Name: item.Name}
+		role := d.Value(po, "role")
 		switch {
-		case name.set && !validPersonName(name.text):
-			d.addf(name.line, po.sub("name"), "name %s must be 1 to 64 printable characters without leading or trailing spaces", name.quoted())
-		case name.set:
-			person.Name = name.text
-			key := strings.ToLower(name.text)
-			if first, dup := names[key]; dup {
-				d.addf(name.line, po.sub("name"), "duplicate person %q (also %s)", name.text, first)
-			}
-			names[key] = pp
-		case !name.bad:
-			d.addf(po.line, po.sub("name"), "is required")
+		case role.Set && (role.Text == string(RoleApprover) || role.Text == string(RoleViewer)):
+			person.Role = Role(role.Text)
+		case role.Set:
+			d.Addf(role.Line, po.Sub("role"), "role %s must be approver or viewer", role.Quoted())
+		case !role.Bad:
+			d.Addf(po.Line, po.Sub("role"), "is required (approver or viewer)")
 		}
 
-		role := d.field(po, "role")
-		switch {
-		case role.set && (role.text == string(RoleApprover) || role.text == string(RoleViewer)):
-			person.Role = Role(role.text)
-		case role.set:
-			d.addf(role.line, po.sub("role"), "role %s must be approver or viewer", role.quoted())
-		case !role.bad:
-			d.addf(po.line, po.sub("role"), "is required (approver or viewer)")
+		// ids: {<channel>: id}, and the older telegram: and whatsapp: keys.
+		given := false
+		idso := d.FieldOf(po, "ids", yamldoc.Keys{Names: channelNames(d.channels), Noun: "channel"})
+		type idAt struct {
+			s    yamldoc.Scalar
+			path string
+		}
+		byChannel := map[string]idAt{}
+		given = idso.Bad
+		for _, ch := range d.channels {
+			if s := d.Value(idso, ch.Name); s.Set || s.Bad {
+				given = true
+				if s.Set {
+					byChannel[ch.Name] = idAt{s, idso.Sub(ch.Name)}
+				}
+			}
+		}
+		for _, key := range legacyIDKeys {
+			if !po.Has(key) {
+				continue
+			}
+			s := d.Value(po, key)
+			given = given || s.Set || s.Bad
+			switch {
+			case !s.Set:
+			case channelByName(d.channels, key) == nil:
+				d.Addf(s.Line, po.Sub(key), "no channel %s is registered (registered: %s)", key, strings.Join(channelNames(d.channels), ", "))
+			case idso.Has(key):
+				d.Addf(s.Line, po.Sub(key), "also given as %s; give it once", idso.Sub(key))
+			default:
+				byChannel[key] = idAt{s, po.Sub(key)}
+			}
+		}
+		for _, ch := range d.channels {
+			at, ok := byChannel[ch.Name]
+			if !ok {
+				continue
+			}
+			id, err := ch.person(at.s.Text)
+			if err != nil {
+				d.Addf(at.s.Line, at.path, "%s, got %s", err, at.s.Quoted())
+				continue
+			}
+			key := ch.Name + ":" + id
+			if first, dup := owner[key]; dup {
+				d.Addf(at.s.Line, at.path, "%s user %s is also %s", ch.title(), id, first)
+				continue
+			}
+			owner[key] = item.Path
+			if person.IDs == nil {
+				person.IDs = map[string]string{}
+			}
+			person.IDs[ch.Name] = id
 		}
 
-		id, tg := d.integer(po, "telegram")
-		if s := tg; s.set {
-			switch {
-			case id <= 0:
-				d.addf(s.line, po.sub("telegram"), "want the person's numeric Telegram user id (a positive number), got %d", id)
-			case telegram[id] != "":
-				d.addf(s.line, po.sub("telegram"), "Telegram user %d is also %s", id, telegram[id])
-			default:
-				person.Telegram = id
-				telegram[id] = pp
-			}
-		}
-		wa := d.field(po, "whatsapp")
-		if s := wa; s.set {
-			n, ok := normalizeWhatsApp(s.text)
-			switch {
-			case !ok:
-				d.addf(s.line, po.sub("whatsapp"), "want an E.164 number like \"+263771234567\", got %s", s.quoted())
-			case whatsapp[n] != "":
-				d.addf(s.line, po.sub("whatsapp"), "WhatsApp number %s is also %s", n, whatsapp[n])
-			default:
-				person.WhatsApp = n
-				whatsapp[n] = pp
-			}
-		}
-		if s := d.field(po, "phone"); s.set {
-			if !e164Pattern.MatchString(s.text) {
-				d.addf(s.line, po.sub("phone"), "want an E.164 number like \"+263771234567\", got %s", s.quoted())
+		if s := d.Value(po, "phone"); s.Set {
+			if !e164Pattern.MatchString(s.Text) {
+				d.Addf(s.Line, po.Sub("phone"), "want an E.164 number like \"+263771234567\", got %s", s.Quoted())
 			} else {
-				person.Phone = s.text
+				person.Phone = s.Text
 			}
 		}
-		if s := d.field(po, "github"); s.set {
-			l := strings.TrimPrefix(s.text, "@")
+		if s := d.Value(po, "github"); s.Set {
+			l := strings.TrimPrefix(s.Text, "@")
 			switch {
 			case !githubLoginPattern.MatchString(l):
-				d.addf(s.line, po.sub("github"), "want a GitHub login (1 to 39 characters of a-z, 0-9 and single hyphens), got %s", s.quoted())
+				d.Addf(s.Line, po.Sub("github"), "want a GitHub login (1 to 39 characters of a-z, 0-9 and single hyphens), got %s", s.Quoted())
 			case logins[strings.ToLower(l)] != "":
-				d.addf(s.line, po.sub("github"), "GitHub login %s is also %s", l, logins[strings.ToLower(l)])
+				d.Addf(s.Line, po.Sub("github"), "GitHub login %s is also %s", l, logins[strings.ToLower(l)])
 			default:
 				person.GitHub = l
-				logins[strings.ToLower(l)] = pp
+				logins[strings.ToLower(l)] = item.Path
 			}
 		}
-		if person.Role == RoleApprover && person.Telegram == 0 && person.WhatsApp == "" &&
-			!tg.set && !tg.bad && !wa.set && !wa.bad {
-			d.addf(po.line, pp, "approver %q has no chat identity (set telegram or whatsapp)", person.Name)
+		if person.Role == RoleApprover && len(person.IDs) == 0 && !given {
+			d.Addf(po.Line, item.Path, "approver %q has no chat identity (set ids: {%s: …})", person.Name, strings.Join(channelNames(d.channels), ": …} or {"))
 		}
 		out = append(out, person)
 	}
@@ -336,47 +318,54 @@ func validPersonName(s string) bool {
 	return true
 }
 
-func (d *decoder) recovery(o object, people []Person) Recovery {
+func (d *decoder) recovery(o yamldoc.Object, people []Person) Recovery {
 	var r Recovery
-	ro := d.object(o.entries["recovery"].value, o.sub("recovery"), o.lineOf("recovery"), recoveryKeys)
-	if !ro.present {
+	ro := d.Field(o, "recovery", recoveryKeys)
+	if !ro.Present {
 		return r
 	}
-	u := d.field(ro, "url")
+	u := d.Value(ro, "url")
 	switch {
-	case u.set:
-		if msg := checkHTTPURL(u.text); msg != "" {
-			d.addf(u.line, ro.sub("url"), "%s", msg)
+	case u.Set:
+		if msg := checkHTTPURL(u.Text); msg != "" {
+			d.Addf(u.Line, ro.Sub("url"), "%s", msg)
 		} else {
-			r.URL = u.text
+			r.URL = u.Text
 		}
-	case !u.bad:
-		d.addf(ro.line, ro.sub("url"), "is required (the tenant's recovery webhook)")
+	case !u.Bad:
+		d.Addf(ro.Line, ro.Sub("url"), "is required (the tenant's recovery webhook)")
 	}
-	sec := d.field(ro, "secret")
+	sec := d.Value(ro, "secret")
 	switch {
-	case sec.set && sec.text != "":
-		r.Secret = Secret(sec.text)
-	case !sec.bad:
-		d.addf(sec.line, ro.sub("secret"), "is required (the HMAC key the webhook verifies; e.g. secret: ${ACME_RECOVERY_SECRET})")
+	case sec.Set && sec.Text != "":
+		r.Secret = Secret(sec.Text)
+	case !sec.Bad:
+		d.Addf(sec.Line, ro.Sub("secret"), "is required (the HMAC key the webhook verifies; e.g. secret: ${ACME_RECOVERY_SECRET})")
 	}
-	r.AllowPrivateNetwork, _ = d.boolean(ro, "allow_private_network")
-	if v, s := d.duration(ro, "timeout"); s.set {
+	r.AllowPrivateNetwork, _ = d.Bool(ro, "allow_private_network")
+	if v, s := d.Duration(ro, "timeout"); s.Set {
 		if v < MinRecoveryTimeout || v > MaxRecoveryTimeout {
-			d.addf(s.line, ro.sub("timeout"), "must be from 1s to 5m (one webhook call, the receiver's work included), got %s", s.quoted())
+			d.Addf(s.Line, ro.Sub("timeout"), "must be from 1s to 5m (one webhook call, the receiver's work included), got %s", s.Quoted())
 		} else {
 			r.Timeout = v
 		}
 	}
 
-	ap := ro.sub("actions")
-	e, ok := ro.entries["actions"]
-	if !ok {
-		d.addf(ro.line, ap, "is required: list the actions the webhook can do")
-	}
-	items, bad := d.list(e.value, ap, e.line)
-	if ok && len(items) == 0 && !bad {
-		d.addf(e.line, ap, "no action defined; list at least one")
+	items := d.requiredList(ro, "actions", "the actions the webhook can do", "action")
+	list, defined := d.Named(items, actionList)
+	for _, item := range list {
+		ao := item.Object
+		a := Action{Name: item.Name}
+		risk := d.Value(ao, "risk")
+		switch {
+		case risk.Set && (risk.Text == string(RiskLow) || risk.Text == string(RiskHigh)):
+			a.Risk = Risk(risk.Text)
+		case risk.Set:
+			d.Addf(risk.Line, ao.Sub("risk"), "risk %s must be low or high", risk.Quoted())
+		case !risk.Bad:
+			d.Addf(ao.Line, ao.Sub("risk"), "is required (low or high)")
+		}
+		r.Actions = append(r.Actions, a)
 	}
 	approvers := 0
 	for _, p := range people {
@@ -384,52 +373,17 @@ func (d *decoder) recovery(o object, people []Person) Recovery {
 			approvers++
 		}
 	}
-	seen := map[string]string{}
-	for i, item := range items {
-		ip := fmt.Sprintf("%s[%d]", ap, i)
-		ao := d.object(item, ip, nodeLine(item, e.line), actionKeys)
-		if !ao.present {
-			if !ao.bad {
-				d.addf(ao.line, ip, "empty action; give name and risk")
-			}
-			continue
-		}
-		var a Action
-		name := d.field(ao, "name")
-		switch {
-		case name.set && !actionNamePattern.MatchString(name.text):
-			d.addf(name.line, ao.sub("name"), "action name %s must start with a-z or 0-9 and have at most 64 characters of a-z, 0-9, '.', '_' and '-'", name.quoted())
-		case name.set:
-			a.Name = name.text
-			if first, dup := seen[a.Name]; dup {
-				d.addf(name.line, ao.sub("name"), "duplicate action %q (also %s)", a.Name, first)
-			}
-			seen[a.Name] = ip
-		case !name.bad:
-			d.addf(ao.line, ao.sub("name"), "is required")
-		}
-		risk := d.field(ao, "risk")
-		switch {
-		case risk.set && (risk.text == string(RiskLow) || risk.text == string(RiskHigh)):
-			a.Risk = Risk(risk.text)
-		case risk.set:
-			d.addf(risk.line, ao.sub("risk"), "risk %s must be low or high", risk.quoted())
-		case !risk.bad:
-			d.addf(ao.line, ao.sub("risk"), "is required (low or high)")
-		}
-		r.Actions = append(r.Actions, a)
-	}
 	if len(r.Actions) > 0 && approvers == 0 {
-		d.addf(o.lineOf("people"), o.sub("people"), "no approver: recovery actions could never be approved (give someone role: approver)")
+		d.Addf(o.LineOf("people"), o.Sub("people"), "no approver: recovery actions could never be approved (give someone role: approver)")
 	}
 
-	if def := d.field(ro, "default_action"); def.set {
-		if _, ok := seen[def.text]; !ok {
-			d.addf(def.line, ro.sub("default_action"), "action %s is not defined in %s", def.quoted(), ap)
+	if def := d.Value(ro, "default_action"); def.Set {
+		if _, ok := defined[def.Text]; !ok {
+			d.Addf(def.Line, ro.Sub("default_action"), "action %s is not defined in %s", def.Quoted(), ro.Sub("actions"))
 		} else {
-			r.DefaultAction = def.text
+			r.DefaultAction = def.Text
 		}
-	} else if !def.bad {
+	} else if !def.Bad {
 		for _, a := range r.Actions {
 			if a.Risk == RiskLow {
 				r.DefaultAction = a.Name
@@ -440,7 +394,7 @@ func (d *decoder) recovery(o object, people []Person) Recovery {
 	return r
 }
 
-func (d *decoder) policy(o object) Policy {
+func (d *decoder) policy(o yamldoc.Object) Policy {
 	p := Policy{
 		MinScoreToAlert:       DefaultPolicyMinScoreToAlert,
 		ApprovalTTL:           DefaultApprovalTTL,
@@ -451,39 +405,39 @@ func (d *decoder) policy(o object) Policy {
 	if d.env.Mode != 0 {
 		p.MinScoreToAlert = d.env.PolicyMinScoreToAlert
 	}
-	po := d.object(o.entries["policy"].value, o.sub("policy"), o.lineOf("policy"), policyKeys)
-	if n, s := d.integer(po, "min_score_to_alert"); s.set {
+	po := d.Field(o, "policy", policyKeys)
+	if n, s := d.Integer(po, "min_score_to_alert"); s.Set {
 		if n < 0 || n > 100 {
-			d.addf(s.line, po.sub("min_score_to_alert"), "must be from 0 to 100, got %d", n)
+			d.Addf(s.Line, po.Sub("min_score_to_alert"), "must be from 0 to 100, got %d", n)
 		} else {
 			p.MinScoreToAlert = int(n)
 		}
 	}
-	if v, s := d.duration(po, "approval_ttl"); s.set {
+	if v, s := d.Duration(po, "approval_ttl"); s.Set {
 		if v <= 0 {
-			d.addf(s.line, po.sub("approval_ttl"), "must be greater than 0, got %s", s.quoted())
+			d.Addf(s.Line, po.Sub("approval_ttl"), "must be greater than 0, got %s", s.Quoted())
 		} else {
 			p.ApprovalTTL = v
 		}
 	}
-	if v, s := d.duration(po, "escalate_after"); s.set {
+	if v, s := d.Duration(po, "escalate_after"); s.Set {
 		if v <= 0 {
-			d.addf(s.line, po.sub("escalate_after"), "must be greater than 0, got %s", s.quoted())
+			d.Addf(s.Line, po.Sub("escalate_after"), "must be greater than 0, got %s", s.Quoted())
 		} else {
 			p.EscalateAfter = v
 		}
 	}
-	if v, s := d.boolean(po, "refuse_suspect_approval"); s.set {
+	if v, s := d.Bool(po, "refuse_suspect_approval"); s.Set {
 		p.RefuseSuspectApproval = v
 	}
-	if paths, present := d.scalars(po, "risky_paths"); present {
+	if paths, present := d.Values(po, "risky_paths"); present {
 		p.RiskyPaths = []string{}
 		for i, s := range paths {
-			if _, err := path.Match(s.text, ""); err != nil || strings.TrimSpace(s.text) == "" {
-				d.addf(s.line, fmt.Sprintf("%s[%d]", po.sub("risky_paths"), i), "malformed pattern %s", s.quoted())
+			if _, err := path.Match(s.Text, ""); err != nil || strings.TrimSpace(s.Text) == "" {
+				d.Addf(s.Line, fmt.Sprintf("%s[%d]", po.Sub("risky_paths"), i), "malformed pattern %s", s.Quoted())
 				continue
 			}
-			p.RiskyPaths = append(p.RiskyPaths, s.text)
+			p.RiskyPaths = append(p.RiskyPaths, s.Text)
 		}
 	}
 	return p

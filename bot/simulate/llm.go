@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/alertengine/alertengine/bot/config"
+	"github.com/alertengine/alertengine/bot/config/yamldoc"
 	"github.com/alertengine/alertengine/bot/diagnose"
 	"github.com/alertengine/alertengine/bot/pipeline"
 	"github.com/alertengine/alertengine/council"
@@ -42,13 +43,9 @@ var (
 	lensKeys = []string{"does", "category", "cause", "action", "confidence"}
 )
 
-func (d *dec) llm(sc *Scenario, root obj) {
-	n, present := root.entries["llm"]
-	if !present {
-		return
-	}
-	o, ok := d.object(n, "llm", root.lines["llm"], llmKeys)
-	if !ok {
+func (d *dec) llm(sc *Scenario, root yamldoc.Object) {
+	o := d.Field(root, "llm", llmKeys)
+	if !o.Present {
 		return
 	}
 	var t *config.Tenant
@@ -57,14 +54,13 @@ func (d *dec) llm(sc *Scenario, root obj) {
 	}
 	sc.LLM = &LLMScript{}
 	for _, k := range llmKeys {
-		ln, present := o.entries[k]
 		p := "llm." + k
-		if !present {
-			d.addf(o.line, p, "is required: how lens %s behaves", k)
+		if !o.Has(k) {
+			d.Addf(o.Line, p, "is required: how lens %s behaves", k)
 			continue
 		}
-		lo, ok := d.object(ln, p, o.lines[k], lensKeys)
-		if !ok {
+		lo := d.Field(o, k, lensKeys)
+		if !lo.Present {
 			continue
 		}
 		ls := LensScript{Does: d.oneOf(lo, "does", []string{LensDiagnose, LensDown, LensSlow}, LensDiagnose), Confidence: 0.85}
@@ -72,9 +68,9 @@ func (d *dec) llm(sc *Scenario, root obj) {
 			cat, cline, ok := d.text(lo, "category")
 			switch {
 			case !ok:
-				d.addf(lo.line, p+".category", "is required for a lens that diagnoses")
+				d.Addf(lo.Line, p+".category", "is required for a lens that diagnoses")
 			case !council.Category(cat).Known():
-				d.addf(cline, p+".category", "want one of %v, got %q", council.Categories(), cat)
+				d.Addf(cline, p+".category", "want one of %v, got %q", council.Categories(), cat)
 			}
 			ls.Category = cat
 			ls.Cause, _, _ = d.text(lo, "cause")
@@ -87,7 +83,7 @@ func (d *dec) llm(sc *Scenario, root obj) {
 			a, aline, ok := d.text(lo, "action")
 			if ok && t != nil && a != council.NoAction {
 				if _, found := t.Action(a); !found {
-					d.addf(aline, p+".action", "tenant %s has no action %q", t.ID, a)
+					d.Addf(aline, p+".action", "tenant %s has no action %q", t.ID, a)
 				}
 			}
 			if !ok {

@@ -213,17 +213,7 @@ func hasApprove(bs []conversation.Button) bool {
 }
 
 func (w *world) isGroupChat(c conversation.Chat) bool {
-	for _, id := range w.tenant.Chats.Telegram {
-		if c.Channel == conversation.Telegram && c.ID == strconv.FormatInt(id, 10) {
-			return true
-		}
-	}
-	for _, n := range w.tenant.Chats.WhatsApp {
-		if c.Channel == conversation.WhatsApp && c.ID == n {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(w.tenant.ChatsOn(string(c.Channel)), c.ID)
 }
 
 // notifyPeople schedules the reaction of everyone who sees an approval request in chat.

@@ -1,10 +1,7 @@
 package simulate
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,14 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
-
 	"github.com/alertengine/alertengine/bot/config"
+	"github.com/alertengine/alertengine/bot/config/yamldoc"
 )
-
-// maxScenarioBytes bounds a scenario file.
-const maxScenarioBytes = 4 << 20
 
 // Bounds that keep a hostile or mistaken scenario from running for ever.
 const (
@@ -204,23 +196,18 @@ var (
 	cmpPattern   = regexp.MustCompile(`^(<=|>=|==|<|>)?\s*(\d{1,9})$`)
 )
 
+// simulatedChannels are the chat platforms the simulation has people answer on.
+var simulatedChannels = []string{"telegram", "whatsapp"}
+
 // defaultStart is where virtual time begins unless the scenario says otherwise: a fixed
 // instant, so runs are reproducible.
 var defaultStart = time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 
 // Load reads and parses a scenario file. A tenants_file path is relative to the scenario.
 func Load(path string) (*Scenario, error) {
-	f, err := os.Open(path)
+	data, err := yamldoc.ReadFile(path, "the scenario")
 	if err != nil {
-		return nil, config.Problemf(path, 0, "", "cannot read the scenario: "+errText(err))
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxScenarioBytes+1))
-	if err != nil {
-		return nil, config.Problemf(path, 0, "", "cannot read the scenario: "+errText(err))
-	}
-	if len(data) > maxScenarioBytes {
-		return nil, config.Problemf(path, 0, "", fmt.Sprintf("the scenario is over %d bytes", maxScenarioBytes))
+		return nil, config.Problemf(path, 0, "", errText(err))
 	}
 	return Parse(path, data, filepath.Dir(path))
 }
@@ -242,285 +229,93 @@ func simulatedSecret(name string) (string, bool) {
 	return "simulated-" + strings.ToLower(name) + "-0123456789abcdef0123456789abcdef", true
 }
 
-// Parse parses a scenario; dir resolves a relative tenants_file. Every problem is reported
-// as FILE:LINE: path: problem, like the tenants file's (errors.Is(err, config.ErrInvalid)).
+// Parse parses a scenario; dir resolves a relative tenants_file. The whole file, its inline
+// tenants included, is read in one YAML dialect (anchors, aliases and merge keys work
+// everywhere), and every problem is reported as FILE:LINE: path: problem, like the tenants
+// file's (errors.Is(err, config.ErrInvalid)).
 func Parse(name string, data []byte, dir string) (*Scenario, error) {
-	d := &dec{file: name}
-	sc := d.parse(data, dir)
-	if len(d.ps) > 0 {
-		sort.SliceStable(d.ps, func(i, j int) bool { return d.ps[i].Line < d.ps[j].Line })
-		return nil, &config.Problems{List: d.ps}
+	doc := yamldoc.Parse(name, data)
+	d := &dec{Reader: doc.Reader(nil)}
+	var sc *Scenario
+	switch {
+	case doc.Body != nil:
+		sc = d.parse(dir)
+	case !doc.Failed():
+		d.Addf(0, "", "the scenario is empty")
+	}
+	if err := config.DocProblems(doc); err != nil {
+		return nil, err
 	}
 	return sc, nil
 }
 
+// dec reads a scenario through a [yamldoc.Reader]; values are taken as written (only the
+// tenants expand ${VAR}).
 type dec struct {
-	file string
-	ps   []config.Problem
+	*yamldoc.Reader
 }
 
-func (d *dec) addf(line int, path, format string, args ...any) {
-	d.ps = append(d.ps, config.Problem{File: d.file, Line: line, Path: path, Message: fmt.Sprintf(format, args...)})
+// text returns the single value under key; ok false when absent, null or unusable
+// (reported).
+func (d *dec) text(o yamldoc.Object, key string) (string, int, bool) {
+	s := d.Value(o, key)
+	return s.Text, s.Line, s.Set
 }
 
-// obj is one mapping of the scenario: its entries by key.
-type obj struct {
-	path    string
-	line    int
-	entries map[string]ast.Node
-	lines   map[string]int
+func (d *dec) duration(o yamldoc.Object, key string, min, max time.Duration) (time.Duration, bool) {
+	v, s := d.DurationIn(o, key, min, max)
+	return v, s.Set
 }
 
-func lineOf(n ast.Node, fallback int) int {
-	if n != nil {
-		if tk := n.GetToken(); tk != nil && tk.Position != nil && tk.Position.Line > 0 {
-			return tk.Position.Line
-		}
-	}
-	return fallback
+func (d *dec) number(o yamldoc.Object, key string, min, max float64) (float64, bool) {
+	v, s := d.NumberIn(o, key, min, max)
+	return v, s.Set
 }
 
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
+func (d *dec) integer(o yamldoc.Object, key string, min, max int64) (int64, bool) {
+	v, s := d.IntegerIn(o, key, min, max)
+	return v, s.Set
 }
 
-// unwrap removes tags; anchors and aliases are refused (a scenario is written by hand).
-func (d *dec) unwrap(n ast.Node, path string, line int) (ast.Node, bool) {
-	for {
-		switch v := n.(type) {
-		case *ast.TagNode:
-			n = v.Value
-		case *ast.AnchorNode, *ast.AliasNode:
-			d.addf(lineOf(n, line), path, "anchors and aliases are not supported in a scenario (only in its tenants)")
-			return nil, false
-		case *ast.NullNode:
-			return nil, true
-		default:
-			return n, true
-		}
-	}
+func (d *dec) boolean(o yamldoc.Object, key string) (bool, bool) {
+	v, s := d.Bool(o, key)
+	return v, s.Set
 }
 
-func (d *dec) object(n ast.Node, path string, line int, keys []string) (obj, bool) {
-	o := obj{path: path, line: line, entries: map[string]ast.Node{}, lines: map[string]int{}}
-	n, ok := d.unwrap(n, path, line)
-	if !ok || n == nil {
-		return o, false
+func (d *dec) oneOf(o yamldoc.Object, key string, allowed []string, def string) string {
+	if s := d.OneOf(o, key, allowed); s.Set {
+		return s.Text
 	}
-	var values []*ast.MappingValueNode
-	switch m := n.(type) {
-	case *ast.MappingNode:
-		values = m.Values
-	case *ast.MappingValueNode:
-		values = []*ast.MappingValueNode{m}
-	default:
-		d.addf(lineOf(n, line), displayPath(path), "want a mapping (key: value), got %s", kindOf(n))
-		return o, false
-	}
-	o.line = lineOf(n, line)
-	for _, mv := range values {
-		if mv == nil || mv.Key == nil {
-			continue
-		}
-		kl := lineOf(mv.Key, o.line)
-		key := scalarText(mv.Key)
-		if !slices.Contains(keys, key) {
-			if path == "" && strings.HasPrefix(key, "x-") {
-				continue
-			}
-			d.addf(kl, join(path, key), "unknown key%s", suggest(key, keys))
-			continue
-		}
-		if _, dup := o.entries[key]; dup {
-			d.addf(kl, join(path, key), "key given twice")
-			continue
-		}
-		o.entries[key], o.lines[key] = mv.Value, kl
-	}
-	return o, true
+	return def
 }
 
-func displayPath(p string) string {
-	if p == "" {
-		return "(top level)"
+// list returns the items under key (at most maxItems) and the key's line.
+func (d *dec) list(o yamldoc.Object, key string) ([]yamldoc.Item, int) {
+	items, _, _ := d.ListAt(o, key)
+	if len(items) > maxItems {
+		d.Addf(o.LineOf(key), o.Sub(key), "more than %d items", maxItems)
+		return nil, o.LineOf(key)
 	}
-	return p
+	return items, o.LineOf(key)
 }
 
-func kindOf(n ast.Node) string {
-	switch n.(type) {
-	case *ast.MappingNode, *ast.MappingValueNode:
-		return "a mapping"
-	case *ast.SequenceNode:
-		return "a list"
-	}
-	return "a single value"
+// object reads one item of a list as a mapping; ok false when it is not one.
+func (d *dec) object(it yamldoc.Item, keys []string) (yamldoc.Object, bool) {
+	o := d.Object(it.Node, it.Path, it.Line, keys)
+	return o, o.Present
 }
 
-func suggest(key string, keys []string) string {
-	for _, k := range keys {
-		if strings.Contains(k, key) || strings.Contains(key, k) {
-			return fmt.Sprintf("; did you mean %q?", k)
-		}
-	}
-	return fmt.Sprintf(" (allowed: %s)", strings.Join(keys, ", "))
-}
-
-func scalarText(n ast.Node) string {
-	switch v := n.(type) {
-	case *ast.StringNode:
-		return v.Value
-	case nil:
-		return ""
-	}
-	if tk := n.GetToken(); tk != nil {
-		return tk.Value
-	}
-	return n.String()
-}
-
-// text returns the scalar under key; ok false when absent or unusable (reported).
-func (d *dec) text(o obj, key string) (string, int, bool) {
-	n, present := o.entries[key]
-	line := o.lines[key]
-	if !present {
-		return "", o.line, false
-	}
-	n, ok := d.unwrap(n, join(o.path, key), line)
-	if !ok || n == nil {
-		return "", line, false
-	}
-	switch n.(type) {
-	case *ast.MappingNode, *ast.MappingValueNode, *ast.SequenceNode:
-		d.addf(lineOf(n, line), join(o.path, key), "want a single value, got %s", kindOf(n))
-		return "", line, false
-	}
-	return scalarText(n), lineOf(n, line), true
-}
-
-func (d *dec) duration(o obj, key string, min, max time.Duration) (time.Duration, bool) {
-	s, line, ok := d.text(o, key)
-	if !ok {
-		return 0, false
-	}
-	v, err := time.ParseDuration(s)
-	switch {
-	case err != nil:
-		hint := ""
-		if _, nerr := strconv.Atoi(s); nerr == nil {
-			hint = " (add a unit: s, m or h)"
-		}
-		d.addf(line, join(o.path, key), "want a duration like 5m or 90s, got %q%s", s, hint)
-		return 0, false
-	case v < min || v > max:
-		d.addf(line, join(o.path, key), "%s is outside %s..%s", v, min, max)
-		return 0, false
-	}
-	return v, true
-}
-
-func (d *dec) number(o obj, key string, min, max float64) (float64, bool) {
-	s, line, ok := d.text(o, key)
-	if !ok {
-		return 0, false
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || v < min || v > max || v != v {
-		d.addf(line, join(o.path, key), "want a number from %v to %v, got %q", min, max, s)
-		return 0, false
-	}
-	return v, true
-}
-
-func (d *dec) integer(o obj, key string, min, max int64) (int64, bool) {
-	s, line, ok := d.text(o, key)
-	if !ok {
-		return 0, false
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < min || v > max {
-		d.addf(line, join(o.path, key), "want a whole number from %d to %d, got %q", min, max, s)
-		return 0, false
-	}
-	return v, true
-}
-
-func (d *dec) boolean(o obj, key string) (bool, bool) {
-	s, line, ok := d.text(o, key)
-	if !ok {
-		return false, false
-	}
-	switch s {
-	case "true":
-		return true, true
-	case "false":
-		return false, true
-	}
-	d.addf(line, join(o.path, key), "want true or false, got %q", s)
-	return false, false
-}
-
-func (d *dec) oneOf(o obj, key string, allowed []string, def string) string {
-	s, line, ok := d.text(o, key)
-	if !ok {
-		return def
-	}
-	if !slices.Contains(allowed, s) {
-		d.addf(line, join(o.path, key), "want one of %s, got %q", strings.Join(allowed, ", "), s)
-		return def
-	}
-	return s
-}
-
-func (d *dec) list(o obj, key string) ([]ast.Node, int) {
-	n, present := o.entries[key]
-	line := o.lines[key]
-	if !present {
-		return nil, line
-	}
-	n, ok := d.unwrap(n, join(o.path, key), line)
-	if !ok || n == nil {
-		return nil, line
-	}
-	s, isSeq := n.(*ast.SequenceNode)
-	if !isSeq {
-		d.addf(lineOf(n, line), join(o.path, key), "want a list, got %s", kindOf(n))
-		return nil, line
-	}
-	if len(s.Values) > maxItems {
-		d.addf(line, join(o.path, key), "more than %d items", maxItems)
-		return nil, line
-	}
-	return s.Values, line
-}
-
-func (d *dec) parse(data []byte, dir string) *Scenario {
-	if len(bytes.TrimSpace(data)) == 0 {
-		d.addf(0, "", "the scenario is empty")
-		return nil
-	}
-	f, err := parseYAML(data)
-	if err != nil {
-		d.addf(0, "", "not valid YAML: %s", strings.TrimSpace(err.Error()))
-		return nil
-	}
-	if len(f.Docs) != 1 || f.Docs[0] == nil || f.Docs[0].Body == nil {
-		d.addf(0, "", "want exactly one YAML document")
-		return nil
-	}
-	root, ok := d.object(f.Docs[0].Body, "", 1, rootKeys)
-	if !ok {
+func (d *dec) parse(dir string) *Scenario {
+	root := d.Root(rootKeys)
+	if !root.Present {
 		return nil
 	}
 	sc := &Scenario{Start: defaultStart, Step: 5 * time.Second, Webhook: WebhookScript{Mode: WebhookOK, Status: 503, Fixes: true}}
-	base := strings.TrimSuffix(filepath.Base(d.file), filepath.Ext(d.file))
-	sc.Name = base
+	file := d.Doc().File
+	sc.Name = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
 	if s, line, ok := d.text(root, "name"); ok {
 		if len(s) == 0 || len(s) > 80 || strings.ContainsAny(s, "\r\n") {
-			d.addf(line, "name", "want one line of at most 80 characters")
+			d.Addf(line, "name", "want one line of at most 80 characters")
 		} else {
 			sc.Name = s
 		}
@@ -531,23 +326,23 @@ func (d *dec) parse(data []byte, dir string) *Scenario {
 	if s, line, ok := d.text(root, "start"); ok {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
-			d.addf(line, "start", "want an RFC 3339 time like 2026-01-05T09:00:00Z, got %q", s)
+			d.Addf(line, "start", "want an RFC 3339 time like 2026-01-05T09:00:00Z, got %q", s)
 		} else {
 			sc.Start = t.UTC()
 		}
 	}
 	if v, ok := d.duration(root, "duration", time.Minute, maxDuration); ok {
 		sc.Duration = v
-	} else if _, present := root.entries["duration"]; !present {
-		d.addf(root.line, "duration", "is required (how much virtual time to simulate, e.g. 2h)")
+	} else if !root.Has("duration") {
+		d.Addf(root.Line, "duration", "is required (how much virtual time to simulate, e.g. 2h)")
 	}
 	if v, ok := d.duration(root, "step", minStep, 10*time.Minute); ok {
 		sc.Step = v
 	}
-	d.tenants(sc, root, data, dir)
+	d.tenants(sc, root, dir)
 	d.services(sc, root)
 	if sc.Duration > 0 && int64(sc.Duration/sc.Step+1)*int64(len(sc.Services)) > maxReadings {
-		d.addf(root.lines["duration"], "duration", "%s of %d services every %s is over %d readings; simulate less or measure less often (step)",
+		d.Addf(root.LineOf("duration"), "duration", "%s of %d services every %s is over %d readings; simulate less or measure less often (step)",
 			sc.Duration, len(sc.Services), sc.Step, maxReadings)
 	}
 	d.commits(sc, root)
@@ -558,46 +353,40 @@ func (d *dec) parse(data []byte, dir string) *Scenario {
 	return sc
 }
 
-func parseYAML(data []byte) (f *ast.File, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("unparsable document")
-		}
-	}()
-	return parser.ParseBytes(data, 0)
-}
-
-func (d *dec) tenants(sc *Scenario, root obj, data []byte, dir string) {
-	_, inline := root.entries["tenants"]
+func (d *dec) tenants(sc *Scenario, root yamldoc.Object, dir string) {
+	inline := root.Has("tenants")
 	path, pline, fromFile := d.text(root, "tenants_file")
 	var file *config.File
-	var err error
 	switch {
 	case inline && fromFile:
-		d.addf(pline, "tenants_file", "give either tenants (inline) or tenants_file, not both")
+		d.Addf(pline, "tenants_file", "give either tenants (inline) or tenants_file, not both")
 		return
 	case inline:
-		others := slices.DeleteFunc(slices.Clone(rootKeys), func(k string) bool { return k == "tenants" })
-		file, err = config.ParseWithin(d.file, data, simulatedSecret, config.Env{}, others)
+		if file = config.TenantsIn(d.Doc(), root, simulatedSecret, config.Env{}); file == nil {
+			return
+		}
 		sc.TenantsFrom = "inline"
 	case fromFile:
 		full := path
 		if !filepath.IsAbs(full) {
 			full = filepath.Join(dir, path)
 		}
+		var err error
 		file, err = config.Load(full, simulatedSecret, config.Env{})
+		var ps *config.Problems
+		if errors.As(err, &ps) {
+			for _, p := range ps.List {
+				d.Doc().Add(yamldoc.Problem{File: p.File, Line: p.Line, Path: p.Path, Message: p.Message})
+			}
+			return
+		}
+		if err != nil {
+			d.Addf(pline, "tenants_file", "%s", err.Error())
+			return
+		}
 		sc.TenantsFrom = path
 	default:
-		d.addf(root.line, "tenants", "is required: the tenants to test, inline (tenants:) or as a path (tenants_file:)")
-		return
-	}
-	var ps *config.Problems
-	if errors.As(err, &ps) {
-		d.ps = append(d.ps, ps.List...)
-		return
-	}
-	if err != nil {
-		d.addf(pline, "tenants_file", "%s", err.Error())
+		d.Addf(root.Line, "tenants", "is required: the tenants to test, inline (tenants:) or as a path (tenants_file:)")
 		return
 	}
 	sc.Tenants = file
@@ -605,25 +394,25 @@ func (d *dec) tenants(sc *Scenario, root obj, data []byte, dir string) {
 	switch {
 	case ok:
 		if _, found := file.Tenant(id); !found {
-			d.addf(line, "tenant", "no tenant %q in the tenants", id)
+			d.Addf(line, "tenant", "no tenant %q in the tenants", id)
 			return
 		}
 		sc.Tenant = id
 	case len(file.Tenants) == 1:
 		sc.Tenant = file.Tenants[0].ID
 	default:
-		d.addf(root.line, "tenant", "is required when the tenants file has several tenants")
+		d.Addf(root.Line, "tenant", "is required when the tenants file has several tenants")
 	}
 }
 
-func (d *dec) services(sc *Scenario, root obj) {
+func (d *dec) services(sc *Scenario, root yamldoc.Object) {
 	items, line := d.list(root, "services")
 	if len(items) == 0 {
-		d.addf(line, "services", "list at least one service to measure")
+		d.Addf(line, "services", "list at least one service to measure")
 		return
 	}
 	if len(items) > maxServices {
-		d.addf(line, "services", "more than %d services", maxServices)
+		d.Addf(line, "services", "more than %d services", maxServices)
 		return
 	}
 	var t *config.Tenant
@@ -631,22 +420,22 @@ func (d *dec) services(sc *Scenario, root obj) {
 		t, _ = sc.Tenants.Tenant(sc.Tenant)
 	}
 	seen := map[string]bool{}
-	for i, item := range items {
-		p := fmt.Sprintf("services[%d]", i)
-		o, ok := d.object(item, p, lineOf(item, line), serviceKeys)
+	for _, item := range items {
+		p := item.Path
+		o, ok := d.object(item, serviceKeys)
 		if !ok {
 			continue
 		}
-		s := ServiceScript{Normal: Reading{P95Ms: 120, ErrorRate: 0.001, Requests: 200}, line: o.line}
+		s := ServiceScript{Normal: Reading{P95Ms: 120, ErrorRate: 0.001, Requests: 200}, line: o.Line}
 		name, nline, ok := d.text(o, "name")
 		switch {
 		case !ok:
-			d.addf(o.line, p+".name", "is required")
+			d.Addf(o.Line, p+".name", "is required")
 		case seen[name]:
-			d.addf(nline, p+".name", "service %q is listed twice", name)
+			d.Addf(nline, p+".name", "service %q is listed twice", name)
 		case t != nil:
 			if _, found := t.Service(name); !found {
-				d.addf(nline, p+".name", "tenant %s has no service %q", t.ID, name)
+				d.Addf(nline, p+".name", "tenant %s has no service %q", t.ID, name)
 			}
 		}
 		seen[name] = true
@@ -665,26 +454,26 @@ func (d *dec) services(sc *Scenario, root obj) {
 		}
 		changes, cline := d.list(o, "script")
 		if len(changes) > maxChanges {
-			d.addf(cline, p+".script", "more than %d changes", maxChanges)
+			d.Addf(cline, p+".script", "more than %d changes", maxChanges)
 			changes = nil
 		}
 		var last time.Duration = -1
-		for j, c := range changes {
-			cp := fmt.Sprintf("%s.script[%d]", p, j)
-			co, ok := d.object(c, cp, lineOf(c, cline), changeKeys)
+		for _, c := range changes {
+			cp := c.Path
+			co, ok := d.object(c, changeKeys)
 			if !ok {
 				continue
 			}
 			ch := Change{}
 			at, ok := d.duration(co, "at", 0, maxDuration)
 			if !ok {
-				if _, present := co.entries["at"]; !present {
-					d.addf(co.line, cp+".at", "is required")
+				if !co.Has("at") {
+					d.Addf(co.Line, cp+".at", "is required")
 				}
 				continue
 			}
 			if at < last {
-				d.addf(co.lines["at"], cp+".at", "changes must be in time order (%s is before the previous %s)", at, last)
+				d.Addf(co.LineOf("at"), cp+".at", "changes must be in time order (%s is before the previous %s)", at, last)
 			}
 			last, ch.At = at, at
 			ch.For, _ = d.duration(co, "for", time.Second, maxDuration)
@@ -702,13 +491,13 @@ func (d *dec) services(sc *Scenario, root obj) {
 				ch.Requests = &n
 			}
 			if ch.Recover && (ch.P95Ms != nil || ch.ErrorRate != nil || ch.Requests != nil) {
-				d.addf(co.line, cp, "recover: true returns to the normal reading; it takes no values")
+				d.Addf(co.Line, cp, "recover: true returns to the normal reading; it takes no values")
 			}
 			if !ch.Recover && ch.P95Ms == nil && ch.ErrorRate == nil && ch.Requests == nil {
-				d.addf(co.line, cp, "changes nothing: give p95_ms, error_rate, requests or recover: true")
+				d.Addf(co.Line, cp, "changes nothing: give p95_ms, error_rate, requests or recover: true")
 			}
 			if ch.Flap > 0 && ch.Ramp > 0 {
-				d.addf(co.line, cp, "give ramp or flap, not both")
+				d.Addf(co.Line, cp, "give ramp or flap, not both")
 			}
 			s.Script = append(s.Script, ch)
 		}
@@ -722,20 +511,20 @@ func (d *dec) person(t *config.Tenant, name string, line int, path string) (conf
 	}
 	p, ok := t.Person(name)
 	if !ok {
-		d.addf(line, path, "tenant %s has no person %q", t.ID, name)
+		d.Addf(line, path, "tenant %s has no person %q", t.ID, name)
 	}
 	return p, ok
 }
 
-func (d *dec) commits(sc *Scenario, root obj) {
-	items, line := d.list(root, "commits")
+func (d *dec) commits(sc *Scenario, root yamldoc.Object) {
+	items, _ := d.list(root, "commits")
 	var t *config.Tenant
 	if sc.Tenants != nil {
 		t, _ = sc.Tenants.Tenant(sc.Tenant)
 	}
-	for i, item := range items {
-		p := fmt.Sprintf("commits[%d]", i)
-		o, ok := d.object(item, p, lineOf(item, line), commitKeys)
+	for _, item := range items {
+		p := item.Path
+		o, ok := d.object(item, commitKeys)
 		if !ok {
 			continue
 		}
@@ -743,12 +532,12 @@ func (d *dec) commits(sc *Scenario, root obj) {
 		c.At, _ = d.duration(o, "at", 0, maxDuration)
 		svc, sline, ok := d.text(o, "service")
 		if !ok || !slices.ContainsFunc(sc.Services, func(s ServiceScript) bool { return s.Name == svc }) {
-			d.addf(sline, p+".service", "want one of the scenario's services")
+			d.Addf(sline, p+".service", "want one of the scenario's services")
 		}
 		c.Service = svc
 		sha, shline, ok := d.text(o, "sha")
 		if !ok || !shaPattern.MatchString(sha) {
-			d.addf(shline, p+".sha", "want the full commit id: 40 lowercase hex digits")
+			d.Addf(shline, p+".sha", "want the full commit id: 40 lowercase hex digits")
 		}
 		c.SHA = sha
 		c.Message, _, _ = d.text(o, "message")
@@ -757,18 +546,18 @@ func (d *dec) commits(sc *Scenario, root obj) {
 		}
 		if a, aline, ok := d.text(o, "author"); ok {
 			if !loginPattern.MatchString(a) {
-				d.addf(aline, p+".author", "want a GitHub login, got %q", a)
+				d.Addf(aline, p+".author", "want a GitHub login, got %q", a)
 			}
 			c.Author = a
 		} else {
-			d.addf(o.line, p+".author", "is required: the author's GitHub login")
+			d.Addf(o.Line, p+".author", "is required: the author's GitHub login")
 		}
-		files, fline := d.list(o, "files")
-		for j, f := range files {
-			if name := scalarText(f); name != "" && len(name) <= 512 {
-				c.Files = append(c.Files, name)
-			} else {
-				d.addf(lineOf(f, fline), fmt.Sprintf("%s.files[%d]", p, j), "want a file path")
+		files, _ := d.list(o, "files")
+		for _, f := range files {
+			if name := d.Scalar(f.Node, f.Path, f.Line); name.Set && name.Text != "" && len(name.Text) <= 512 {
+				c.Files = append(c.Files, name.Text)
+			} else if !name.Bad {
+				d.Addf(name.Line, f.Path, "want a file path")
 			}
 		}
 		if len(c.Files) == 0 {
@@ -777,7 +566,7 @@ func (d *dec) commits(sc *Scenario, root obj) {
 		if t != nil {
 			if ts, found := t.Service(svc); found {
 				if len(ts.Repos) == 0 {
-					d.addf(sline, p+".service", "service %q lists no repos in the tenants file: its commits are never correlated", svc)
+					d.Addf(sline, p+".service", "service %q lists no repos in the tenants file: its commits are never correlated", svc)
 				} else {
 					c.Repo = ts.Repos[0]
 				}
@@ -787,13 +576,9 @@ func (d *dec) commits(sc *Scenario, root obj) {
 	}
 }
 
-func (d *dec) webhook(sc *Scenario, root obj) {
-	n, present := root.entries["webhook"]
-	if !present {
-		return
-	}
-	o, ok := d.object(n, "webhook", root.lines["webhook"], webhookKeys)
-	if !ok {
+func (d *dec) webhook(sc *Scenario, root yamldoc.Object) {
+	o := d.Field(root, "webhook", webhookKeys)
+	if !o.Present {
 		return
 	}
 	if v, ok := d.integer(o, "fail_first", 0, 1000); ok {
@@ -808,40 +593,41 @@ func (d *dec) webhook(sc *Scenario, root obj) {
 	}
 }
 
-func (d *dec) people(sc *Scenario, root obj) {
-	items, line := d.list(root, "people")
+func (d *dec) people(sc *Scenario, root yamldoc.Object) {
+	items, _ := d.list(root, "people")
 	var t *config.Tenant
 	if sc.Tenants != nil {
 		t, _ = sc.Tenants.Tenant(sc.Tenant)
 	}
 	seen := map[string]bool{}
-	for i, item := range items {
-		p := fmt.Sprintf("people[%d]", i)
-		o, ok := d.object(item, p, lineOf(item, line), personKeys)
+	for _, item := range items {
+		p := item.Path
+		o, ok := d.object(item, personKeys)
 		if !ok {
 			continue
 		}
-		ps := PersonScript{After: 2 * time.Minute, Does: DoApprove, On: OnAny, line: o.line}
+		ps := PersonScript{After: 2 * time.Minute, Does: DoApprove, On: OnAny, line: o.Line}
 		name, nline, ok := d.text(o, "name")
 		if !ok {
-			d.addf(o.line, p+".name", "is required")
+			d.Addf(o.Line, p+".name", "is required")
 			continue
 		}
 		if seen[name] {
-			d.addf(nline, p+".name", "person %q is scripted twice", name)
+			d.Addf(nline, p+".name", "person %q is scripted twice", name)
 		}
 		seen[name] = true
 		ps.Name = name
 		cp, known := d.person(t, name, nline, p+".name")
-		ps.Channel = d.oneOf(o, "channel", []string{"telegram", "whatsapp"}, "")
+		ps.Channel = d.oneOf(o, "channel", simulatedChannels, "")
 		if known && ps.Channel == "" {
-			ps.Channel = "telegram"
-			if cp.Telegram == 0 && cp.WhatsApp != "" {
-				ps.Channel = "whatsapp"
+			// The first channel they have an id on; else the first channel (reported).
+			ps.Channel = simulatedChannels[0]
+			if i := slices.IndexFunc(simulatedChannels, func(ch string) bool { return cp.IDs[ch] != "" }); i >= 0 {
+				ps.Channel = simulatedChannels[i]
 			}
 		}
-		if known && ((ps.Channel == "telegram" && cp.Telegram == 0) || (ps.Channel == "whatsapp" && cp.WhatsApp == "")) {
-			d.addf(o.lines["channel"], p+".channel", "%s has no %s identity in the tenants file", name, ps.Channel)
+		if known && cp.IDs[ps.Channel] == "" {
+			d.Addf(o.LineOf("channel"), p+".channel", "%s has no %s identity in the tenants file", name, ps.Channel)
 		}
 		if v, ok := d.duration(o, "after", 0, maxDuration); ok {
 			ps.After = v
@@ -854,17 +640,17 @@ func (d *dec) people(sc *Scenario, root obj) {
 		ps.On = d.oneOf(o, "on", []string{OnAny, OnCard, OnEscalation}, OnAny)
 		ps.Unreachable, _ = d.boolean(o, "unreachable")
 		ps.RedriveAfter, _ = d.duration(o, "redrive_after", time.Second, maxDuration)
-		windows, wline := d.list(o, "away")
-		for j, w := range windows {
-			wp := fmt.Sprintf("%s.away[%d]", p, j)
-			wo, ok := d.object(w, wp, lineOf(w, wline), windowKeys)
+		windows, _ := d.list(o, "away")
+		for _, w := range windows {
+			wp := w.Path
+			wo, ok := d.object(w, windowKeys)
 			if !ok {
 				continue
 			}
 			from, _ := d.duration(wo, "from", 0, maxDuration)
 			until, ok := d.duration(wo, "until", 0, maxDuration)
 			if !ok || until <= from {
-				d.addf(wo.line, wp+".until", "is required and must be after from")
+				d.Addf(wo.Line, wp+".until", "is required and must be after from")
 				continue
 			}
 			ps.Away = append(ps.Away, Window{From: from, Until: until})
@@ -873,17 +659,13 @@ func (d *dec) people(sc *Scenario, root obj) {
 	}
 }
 
-func (d *dec) expect(sc *Scenario, root obj) {
-	n, present := root.entries["expect"]
-	if !present {
-		return
-	}
-	o, ok := d.object(n, "expect", root.lines["expect"], expectKeys)
-	if !ok {
+func (d *dec) expect(sc *Scenario, root yamldoc.Object) {
+	o := d.Field(root, "expect", expectKeys)
+	if !o.Present {
 		return
 	}
 	for _, key := range expectKeys {
-		if _, present := o.entries[key]; !present {
+		if !o.Has(key) {
 			continue
 		}
 		s, line, ok := d.text(o, key)
@@ -894,20 +676,20 @@ func (d *dec) expect(sc *Scenario, root obj) {
 		switch {
 		case key == "no_execution_without":
 			if s != "approval" {
-				d.addf(line, "expect."+key, "the only value is approval, got %q", s)
+				d.Addf(line, "expect."+key, "the only value is approval, got %q", s)
 				continue
 			}
 		case slices.Contains(durationKeys, key):
 			v, err := time.ParseDuration(s)
 			if err != nil || v <= 0 {
-				d.addf(line, "expect."+key, "want a positive duration like 10m, got %q", s)
+				d.Addf(line, "expect."+key, "want a positive duration like 10m, got %q", s)
 				continue
 			}
 			e.D = v
 		default:
 			m := cmpPattern.FindStringSubmatch(strings.TrimSpace(s))
 			if m == nil {
-				d.addf(line, "expect."+key, "want a count, optionally compared: 2, == 2, <= 2, >= 1, < 3, > 0; got %q", s)
+				d.Addf(line, "expect."+key, "want a count, optionally compared: 2, == 2, <= 2, >= 1, < 3, > 0; got %q", s)
 				continue
 			}
 			e.Op = m[1]

@@ -251,7 +251,7 @@ expect:
 	}
 	got := strings.Split(err.Error(), "\n")
 	for _, want := range []string{
-		`bad.yaml:2: duration: want a duration like 5m or 90s, got "90" (add a unit: s, m or h)`,
+		`bad.yaml:2: duration: want a duration like 5m or 180s, got "90" (add a unit: s, m or h)`,
 		`bad.yaml:3: step: 500ms is outside 1s..10m0s`,
 		`bad.yaml:5: tenants[0].id: tenant id "ACME" must be 1 to 32 characters of a-z, 0-9 and -`,
 		`bad.yaml:11: services[0].script[1].at: changes must be in time order (5m0s is before the previous 10m0s)`,

@@ -12,7 +12,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -288,11 +287,7 @@ func newWorld(sc *Scenario, o Options) (*world, error) {
 	for _, p := range sc.People {
 		cp, _ := t.Person(p.Name)
 		ps := &personState{PersonScript: p, reacted: map[string]bool{}, rng: newRand(w.seed, "person/"+p.Name)}
-		if p.Channel == "whatsapp" {
-			ps.userID = cp.WhatsApp
-		} else {
-			ps.userID = strconv.FormatInt(cp.Telegram, 10)
-		}
+		ps.userID = cp.IDs[p.Channel]
 		w.people = append(w.people, ps)
 	}
 	return w, nil

@@ -112,7 +112,7 @@ func (o *Options) Validate() error {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = channel.Sleep
 	}
 	if o.CallTimeout == 0 {
 		o.CallTimeout = DefaultCallTimeout
@@ -156,18 +156,6 @@ func validSecret(s string) bool {
 
 func isWordChar(c rune) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
-}
-
-// sleep is the default Options.Sleep.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
 }
 
 // Adapter is the Telegram transport and inbound side of the conversation.

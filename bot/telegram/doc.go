@@ -21,8 +21,9 @@
 //
 // # Inbound
 //
-// Run long-polls (getUpdates, after deleteWebhook); WebhookHandler serves webhook mode with
-// the secret checked in constant time. Either way every update is handled at most once
+// Without Options.PublicURL, Run long-polls (getUpdates, after deleteWebhook) and there are
+// no routes. With it (and the webhook secret), Run registers PublicURL + WebhookPath with
+// setWebhook and Routes serves POST WebhookPath, the secret checked in constant time. Either way every update is handled at most once
 // across replicas (SET NX on its update_id in Redis, kept 24 h), updates from bots are
 // ignored, "/cmd@thisbot args" becomes "/cmd args", a command for another bot is ignored,
 // and every button press is answered (answerCallbackQuery) with the engine's toast.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
 	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
 )
 
@@ -50,29 +51,10 @@ func newEnv(t *testing.T) *env {
 // addForum makes chat a forum supergroup.
 func (e *env) addForum(chat int64) { e.fake.AddForum(chat) }
 
-// sleeps records the waits an adapter asked for instead of waiting.
-type sleeps struct {
-	mu   sync.Mutex
-	took []time.Duration
-}
-
-func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.took = append(s.took, d)
-	return ctx.Err()
-}
-
-func (s *sleeps) all() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.took...)
-}
-
 // adapter builds an adapter on the fake; mod adjusts its options.
-func (e *env) adapter(mod ...func(*Options)) (*Adapter, *sleeps) {
+func (e *env) adapter(mod ...func(*Options)) (*Adapter, *testkit.Sleeps) {
 	e.t.Helper()
-	rec := &sleeps{}
+	rec := &testkit.Sleeps{}
 	opts := Options{
 		Token:         e.fake.Token(),
 		APIURL:        e.fake.URL(),
@@ -80,7 +62,7 @@ func (e *env) adapter(mod ...func(*Options)) (*Adapter, *sleeps) {
 		KeyPrefix:     e.prefix,
 		Logger:        slog.New(slog.NewTextHandler(e.t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 		WebhookSecret: secret,
-		Sleep:         rec.sleep,
+		Sleep:         rec.Sleep,
 		Workers:       1, // updates handled in order, so "ignored" can be told from "not yet"
 	}
 	for _, m := range mod {

@@ -464,7 +464,7 @@ func TestFloodControl(t *testing.T) {
 					t.Error("the retried upload is not the whole image")
 				}
 			}
-			if diff := cmp.Diff(tt.wantSleeps, slept.all()); diff != "" {
+			if diff := cmp.Diff(tt.wantSleeps, slept.All()); diff != "" {
 				t.Errorf("waits (-want +got):\n%s", diff)
 			}
 			refused := slices.DeleteFunc(e.fake.Calls(tt.method), func(c telegramtest.Call) bool { return c.ErrorCode != 429 })

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alertengine/alertengine/bot/channel"
 	"github.com/alertengine/alertengine/conversation"
 )
 
@@ -92,22 +93,11 @@ func New(o Options) (*Caller, error) {
 		o.CallTimeout = 10 * time.Second
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = channel.Sleep
 	}
 	return &Caller{o: o, log: o.Logger.With("channel", "voice"),
 		endpoint: strings.TrimRight(o.APIURL, "/") + "/2010-04-01/Accounts/" + o.AccountSID + "/Calls.json",
 		http:     &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
 }
 
 // twimlResponse is a TwiML document with one <Say>.

@@ -17,6 +17,7 @@ import (
 	api "github.com/twilio/twilio-go/rest/api/v2010"
 	content "github.com/twilio/twilio-go/rest/content/v1"
 
+	"github.com/alertengine/alertengine/bot/channel"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/ledger/claim"
 )
@@ -97,20 +98,9 @@ func (o *Options) Validate() error {
 		o.CallTimeout = 10 * time.Second
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = channel.Sleep
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
 }
 
 // Adapter is the WhatsApp transport and webhook.

@@ -11,13 +11,13 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/alertengine/alertengine/bot/webhook"
 	"github.com/alertengine/alertengine/bot/whatsapp/twiliotest"
 	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
 )
 
@@ -41,24 +41,11 @@ func newEnv(t *testing.T) *env {
 	return &env{t: t, fake: twiliotest.New(t), rdb: rdb, prefix: prefix}
 }
 
-// sleeps records the waits the adapter asked for instead of waiting.
-type sleeps struct {
-	mu   sync.Mutex
-	took []time.Duration
-}
-
-func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.took = append(s.took, d)
-	return ctx.Err()
-}
-
-func (e *env) adapter(mod ...func(*Options)) (*Adapter, *sleeps) {
+func (e *env) adapter(mod ...func(*Options)) (*Adapter, *testkit.Sleeps) {
 	e.t.Helper()
-	rec := &sleeps{}
+	rec := &testkit.Sleeps{}
 	o := Options{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, From: botNumber, APIURL: e.fake.URL(),
-		PublicURL: publicURL, Redis: e.rdb, KeyPrefix: e.prefix, Sleep: rec.sleep,
+		PublicURL: publicURL, Redis: e.rdb, KeyPrefix: e.prefix, Sleep: rec.Sleep,
 		Logger: slog.New(slog.NewTextHandler(e.t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, m := range mod {
 		m(&o)

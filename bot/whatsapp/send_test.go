@@ -17,22 +17,7 @@ import (
 
 	"github.com/alertengine/alertengine/bot/whatsapp/twiliotest"
 	"github.com/alertengine/alertengine/conversation"
-	"github.com/alertengine/alertengine/conversation/conversationtest"
 )
-
-func TestTransportContract(t *testing.T) {
-	conversationtest.Run(t, func(t *testing.T) conversationtest.Subject {
-		e := newEnv(t)
-		a, _ := e.adapter()
-		return conversationtest.Subject{Transport: a, Chat: chatOf(ana), Delivered: func() []string {
-			var out []string
-			for _, m := range e.fake.MessagesTo("whatsapp:" + ana) {
-				out = append(out, m.Text())
-			}
-			return out
-		}}
-	})
-}
 
 func TestRenderWhatsAppSyntax(t *testing.T) {
 	m := conversation.Message{Blocks: []conversation.Block{
@@ -148,7 +133,7 @@ func TestRateLimitedAndFailingTwilio(t *testing.T) {
 	if _, err := a.Post(ctx, conversation.Thread{Chat: chatOf(ana)}, msg); err != nil {
 		t.Fatalf("a 429 twice should be waited out: %v", err)
 	}
-	if got := slept.took; len(got) != 2 || got[0] != time.Second || got[1] != 2*time.Second {
+	if got := slept.All(); len(got) != 2 || got[0] != time.Second || got[1] != 2*time.Second {
 		t.Errorf("waits %v", got)
 	}
 	if n := len(e.fake.Messages()); n != 1 {

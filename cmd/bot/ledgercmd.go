@@ -148,6 +148,9 @@ func runVerify(ctx context.Context, a *cli, args []string) int {
 		return exitFailed
 	}
 	fmt.Fprintf(a.stdout, "ok: %d entries\n", rep.Entries)
+	for _, m := range rep.Losses {
+		fmt.Fprintln(a.stdout, m.Describe())
+	}
 	a.describeCheckpoint(rep)
 	return exitOK
 }
@@ -274,6 +277,9 @@ func runReplay(ctx context.Context, a *cli, args []string) int {
 		return exitFailed
 	}
 	fmt.Fprintf(a.stdout, "chain: ok (%d entries)\n", rep.Entries)
+	for _, m := range rep.Losses {
+		fmt.Fprintln(a.stdout, m.Describe())
+	}
 	return exitOK
 }
 
@@ -356,7 +362,7 @@ func (a *cli) keepExportCheckpoint(ctx context.Context, env config.Env, store le
 	}
 	sink, err := ledger.NewFileSink(path, key.Public().(ed25519.PublicKey))
 	if err == nil {
-		err = ledger.RecordCheckpoint(ctx, sink, store, key, rep.Tenant, rep.Entries, rep.TailHash, rep.Checkpoint.At)
+		err = ledger.RecordCheckpoint(ctx, sink, store, key, rep.Tenant, rep.Size, rep.TailHash, rep.Checkpoint.At)
 	}
 	if err != nil {
 		fmt.Fprintf(a.stderr, "bot export: the checkpoint file was not updated: %v\n", err)

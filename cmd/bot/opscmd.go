@@ -21,7 +21,7 @@ func (a *cli) opsEnv(ctx context.Context, cfgPath string) (config.Env, *config.F
 	if !ok {
 		return env, nil, nil, nil, code, false
 	}
-	file, err := config.Load(cfgPath, a.lookup, env)
+	file, err := config.Load(cfgPath, a.lookup, env, app.ChatChannels(a.lookup)...)
 	if err != nil {
 		return env, nil, nil, nil, a.problems(err), false
 	}

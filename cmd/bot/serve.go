@@ -29,7 +29,7 @@ func runServe(ctx context.Context, a *cli, args []string) int {
 	if err != nil {
 		return a.problems(err)
 	}
-	file, err := config.Load(*cfgPath, a.lookup, env)
+	file, err := config.Load(*cfgPath, a.lookup, env, app.ChatChannels(a.lookup)...)
 	if err != nil {
 		return a.problems(err)
 	}

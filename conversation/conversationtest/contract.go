@@ -32,7 +32,7 @@ const approvalRefLen = 25
 
 // Run checks the transport contract; open builds a fresh subject for each subtest.
 func Run(t *testing.T, open func(t *testing.T) Subject) {
-	t.Run("capabilities are stable and carry an approval reference", func(t *testing.T) {
+	t.Run("capabilities are stable, named and carry an approval reference", func(t *testing.T) {
 		s := open(t)
 		c := s.Transport.Capabilities()
 		if s.Transport.Channel() == "" || s.Transport.Channel() != s.Chat.Channel {
@@ -46,6 +46,9 @@ func Run(t *testing.T, open func(t *testing.T) Subject) {
 		}
 		if c.MaxButtonData < 0 {
 			t.Fatalf("MaxButtonData %d is negative", c.MaxButtonData)
+		}
+		if strings.TrimSpace(c.Name) == "" {
+			t.Fatal("Capabilities.Name is empty: the engine could not say on which platform a decision was made")
 		}
 	})
 
