@@ -63,15 +63,12 @@ func detectionFacts(h []ledger.Entry) facts {
 		if e.Event != ledger.Detect {
 			continue
 		}
-		if v, err := strconv.ParseFloat(e.Data["score"], 64); err == nil {
-			f.score, f.haveScore = v, true
-		}
-		f.p95, _ = strconv.ParseFloat(e.Data["p95_ms"], 64)
-		f.errRate, _ = strconv.ParseFloat(e.Data["error_rate"], 64)
-		f.trend = e.Data["trend"]
-		f.unreachable = e.Data["unreachable"]
-		if e.Data["source"] == "alertmanager" {
-			f.alertSeverity = strings.ToLower(strings.TrimSpace(e.Data["severity"]))
+		ev := ledger.EvidenceOf(e)
+		f.score, f.haveScore = ev.Score, ev.Judged
+		f.p95, f.errRate, f.trend, f.unreachable = ev.P95Ms, ev.ErrorRate, ev.Trend, ev.Unreachable
+		if !ev.Judged {
+			// An alert's severity as its sender wrote it (Alertmanager, PagerDuty, Grafana).
+			f.alertSeverity = strings.ToLower(strings.TrimSpace(ev.Severity))
 		}
 	}
 	return f

@@ -149,8 +149,11 @@ type Verdict struct {
 	Lenses []LensResult
 	// Agree: one valid lens, or two with the same category.
 	Agree bool
-	// Gated: the confidence is below the gate; only the default action is offered.
+	// Gated: the confidence is below Gate; only the default action is offered.
 	Gated bool
+	// Gate is the confidence gate this council applied (Options.Gate), for whoever
+	// explains the verdict: a reader must not assume the default.
+	Gate float64
 	// Failsafe: no lens gave a valid diagnosis; the policy's default action is offered,
 	// confidence 0.
 	Failsafe   bool
@@ -243,7 +246,7 @@ func (c *Council) run(ctx context.Context, label string, l Lens, s Snapshot) Len
 }
 
 func (c *Council) decide(s Snapshot, results []LensResult) Verdict {
-	v := Verdict{Lenses: results}
+	v := Verdict{Lenses: results, Gate: c.o.Gate}
 	def := s.DefaultAction
 	if !s.hasAction(def) {
 		def = s.Actions[0].Name

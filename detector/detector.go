@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/alertengine/alertengine/detector/netguard"
 	"github.com/alertengine/alertengine/ledger"
 )
 
@@ -31,23 +29,19 @@ type Detector struct {
 	keys    keys
 	tenants map[string]*Tenant
 	push    []pushStream
-	pull    []pullTarget
+	intakes []Intake
 	stats   counters
 	// seq makes rate-limit reservations unique within this replica.
 	seq atomic.Uint64
-	// evalMu and pollMu keep one Evaluate and one Poll at a time: two concurrent rounds of
-	// the same replica would both hold the same leases.
-	evalMu, pollMu sync.Mutex
-	// nextPoll is when each pull-mode service is due a poll (Run's pollDue; pollMu).
-	nextPoll map[pullTarget]time.Time
-	// guarded polls health URLs through the dial guard; unguarded those of services with
-	// AllowPrivateNetwork. Neither takes a proxy from the environment.
-	guarded, unguarded *http.Client
-}
-
-type pullTarget struct {
-	tenant *Tenant
-	svc    Service
+	// evalMu keeps one Evaluate at a time: two concurrent rounds of the same replica
+	// would both hold the same leases.
+	evalMu sync.Mutex
+	// locks holds one *sync.Mutex per "tenant/service" judged through Judge.
+	locks sync.Map
+	// detectedCache remembers incidents' DETECTED entries ("tenant/incident"), at most
+	// detectedCacheSize (detectedCount).
+	detectedCache sync.Map
+	detectedCount atomic.Int64
 }
 
 // New checks opts and returns a Detector. It does no I/O.
@@ -60,14 +54,12 @@ func New(opts Options) (*Detector, error) {
 		opts.ReplicaID = defaultReplicaID()
 	}
 	d := &Detector{
-		opts:      opts,
-		rdb:       opts.Redis,
-		ledger:    opts.Ledger,
-		log:       opts.Logger,
-		keys:      keys{prefix: opts.KeyPrefix},
-		tenants:   map[string]*Tenant{},
-		guarded:   pollClient(true, opts.PollTimeout),
-		unguarded: pollClient(false, opts.PollTimeout),
+		opts:    opts,
+		rdb:     opts.Redis,
+		ledger:  opts.Ledger,
+		log:     opts.Logger,
+		keys:    keys{prefix: opts.KeyPrefix},
+		tenants: map[string]*Tenant{},
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -77,25 +69,15 @@ func New(opts Options) (*Detector, error) {
 		t := &d.opts.Tenants[i]
 		d.tenants[t.ID] = t
 		for _, s := range t.Services {
-			if s.HealthURL != "" {
-				d.pull = append(d.pull, pullTarget{tenant: t, svc: s})
-			} else {
+			if s.Pushed() {
 				d.push = append(d.push, pushStream{tenant: t.ID, service: s.Name, key: d.keys.stream(t.ID, s.Name)})
 			}
 		}
 	}
-	return d, nil
-}
-
-// pollClient is the health poller's HTTP client: no proxy from the environment (it would
-// see every poll and be dialled instead of the target, outside the guard), redirects
-// followed only within the health URL's origin, at most MaxRedirects, and, when guarded,
-// non-public addresses refused at dial time. PollTimeout bounds each poll (a context).
-func pollClient(guarded bool, dialTimeout time.Duration) *http.Client {
-	return &http.Client{
-		Transport:     netguard.Transport(guarded, ErrPrivateAddress, dialTimeout),
-		CheckRedirect: netguard.SameOrigin(MaxRedirects),
+	if err := d.buildIntakes(); err != nil {
+		return nil, err
 	}
+	return d, nil
 }
 
 func defaultReplicaID() string {
@@ -108,9 +90,6 @@ func defaultReplicaID() string {
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
 }
 
-// ReplicaID is this replica's name in consumer groups and leases.
-func (d *Detector) ReplicaID() string { return d.opts.ReplicaID }
-
 // redisCtx bounds one Redis call.
 func (d *Detector) redisCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, d.opts.RedisTimeout)
@@ -121,15 +100,10 @@ func (d *Detector) ledgerCtx(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, 5*d.opts.RedisTimeout)
 }
 
-// AlertExpiryInterval is how often Run forgets Alertmanager alerts not re-sent in time.
-const AlertExpiryInterval = time.Minute
-
 // Run reads the metric streams and judges the push-mode windows that became complete
-// every ReadInterval, polls each pull-mode service every its PollInterval (a second after
-// a poll under the threshold, to confirm it), reclaims abandoned stream entries every
-// ClaimIdle/2 and expires Alertmanager alerts every AlertExpiryInterval, until ctx ends.
-// Errors of one
-// round are logged and the next round tries again; Run returns ctx's error.
+// every ReadInterval, reclaims abandoned stream entries every ClaimIdle/2, and runs every
+// intake's Run (Options.Intakes), until ctx ends. Errors of one round are logged and the
+// next round tries again; Run returns ctx's error.
 func (d *Detector) Run(ctx context.Context) error {
 	if err := d.EnsureGroups(ctx); err != nil {
 		d.log.Warn("create consumer groups", "err", err)
@@ -168,14 +142,14 @@ func (d *Detector) Run(ctx context.Context) error {
 			return err
 		})
 	}
-	if len(d.pull) > 0 {
-		loop("poll", every(d.pollTick()), d.pollDue)
-	}
-	for _, t := range d.opts.Tenants {
-		if t.AlertmanagerToken != "" {
-			loop("alertmanager expiry", every(AlertExpiryInterval), d.ExpireAlerts)
-			break
-		}
+	for _, in := range d.intakes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := in.Run(ctx); err != nil && ctx.Err() == nil {
+				d.log.Error("intake stopped", "source", in.Source(), "err", err)
+			}
+		}()
 	}
 	wg.Wait()
 	d.leaveGroups()
@@ -208,16 +182,8 @@ type Stats struct {
 	Suppressed                                 uint64 // detections over the incidents-per-hour limit
 	Summaries, InvalidSummaries, LateSummaries uint64
 	Reclaimed                                  uint64 // stream entries taken over from another consumer
-	PollErrors                                 uint64 // unreachable or malformed health endpoints
-	AlertmanagerAlerts, AlertmanagerDuplicates uint64
-	AlertmanagerUnknown, AlertmanagerRefused   uint64 // unknown services; refused requests (401/413/400)
-	// AlertmanagerRefusedBy counts the refused requests by reason (RefusedReasons).
-	AlertmanagerRefusedBy map[string]uint64
-	// AlertmanagerOverMax counts notifications with more alerts than the tenant's max
-	// alerts (the rest were treated as truncated); AlertmanagerExpired firing alerts
-	// forgotten because no notification re-sent them within the expiry.
-	AlertmanagerOverMax, AlertmanagerExpired uint64
-	LostLeases, StageRaces                   uint64 // gate writes refused after losing a lease; ledger races lost
+	PollErrors                                 uint64 // failed readings (ObserveFailure): unreachable or malformed health endpoints
+	LostLeases, StageRaces                     uint64 // gate writes refused after losing a lease; ledger races lost
 }
 
 type counters struct {
@@ -226,10 +192,7 @@ type counters struct {
 	suppressed                                 atomic.Uint64
 	summaries, invalidSummaries, lateSummaries atomic.Uint64
 	reclaimed, pollErrors                      atomic.Uint64
-	amAlerts, amDuplicates, amUnknown          atomic.Uint64
-	amRefused, lostLeases, stageRaces          atomic.Uint64
-	amRefusedBy                                [4]atomic.Uint64 // by RefusedReasons
-	amOverMax, amExpired                       atomic.Uint64
+	lostLeases, stageRaces                     atomic.Uint64
 }
 
 // Stats returns the counters.
@@ -241,17 +204,11 @@ func (d *Detector) Stats() Stats {
 		Suppressed: c.suppressed.Load(),
 		Summaries:  c.summaries.Load(), InvalidSummaries: c.invalidSummaries.Load(), LateSummaries: c.lateSummaries.Load(),
 		Reclaimed: c.reclaimed.Load(), PollErrors: c.pollErrors.Load(),
-		AlertmanagerAlerts: c.amAlerts.Load(), AlertmanagerDuplicates: c.amDuplicates.Load(),
-		AlertmanagerUnknown: c.amUnknown.Load(), AlertmanagerRefused: c.amRefused.Load(),
 		LostLeases: c.lostLeases.Load(), StageRaces: c.stageRaces.Load(),
-		AlertmanagerRefusedBy: map[string]uint64{},
-		AlertmanagerOverMax:   c.amOverMax.Load(), AlertmanagerExpired: c.amExpired.Load(),
-	}
-	for i, r := range RefusedReasons {
-		s.AlertmanagerRefusedBy[r] = c.amRefusedBy[i].Load()
 	}
 	return s
 }
 
-// errLeaseLost: the gate state was not written because another replica took the lease.
-var errLeaseLost = errors.New("lease lost")
+// ErrLeaseLost: the gate state was not written because another replica took the lease
+// (the reading is that replica's to judge).
+var ErrLeaseLost = errors.New("lease lost")

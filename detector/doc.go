@@ -1,7 +1,7 @@
 // Package detector turns service metrics into detections: health score, learned
 // baseline, anomaly, trend, rate of change and policy gates with hysteresis.
 //
-// A Detector (New, Options) takes three inputs and makes one kind of decision: a ledger
+// A Detector (New, Options) takes any number of inputs and makes one kind of decision: a ledger
 // entry (DETECTED, an update, RECOVERED or RESOLVED) by actor policy/detector, carrying the
 // tenant's policy version, followed by an Event for the pipeline (Options.OnEvent).
 //
@@ -17,26 +17,36 @@
 // died before acknowledging it is claimed by another one with XAUTOCLAIM after ClaimIdle
 // (Reclaim). Malformed, foreign and late entries are acknowledged, counted and logged.
 //
-// Pull. Services with a health_url are polled every their Service.PollInterval (default
-// Options.PollInterval) with PollTimeout, and a second after a poll under the threshold
-// that has not opened yet, to confirm it (Run; Poll polls every service at once). The /health/alerts document of the Go and the Python SDK is read (ParseHealth):
-// the score the service computed (health_score.score; computed here from p95, error
-// rate and the learned baseline when absent), metrics.overall_p95_ms, error_rate and
-// sample_size. An endpoint that cannot be reached, answers non-2xx or sends something
-// else is logged and counted; that poll neither counts as bad nor as healthy.
+// Every other input is an Intake in a package of its own, registered with one line in
+// Options.Intakes, and reduces to one of two entry points:
 //
-// Alertmanager. AlertmanagerHandler serves the webhook receiver (payload version 4),
-// authenticated per tenant by a bearer token compared in constant time. An alert maps to
-// a service by its "service" label, else "job". The body is decoded as a stream, at most
-// the tenant's AlertmanagerMaxAlerts alerts kept (the rest are treated as truncated). A
-// notification is its group's whole state: its firing alerts fire, its resolved ones and
-// — unless truncatedAlerts > 0 — the group's alerts it no longer lists are resolved; a
-// firing alert not re-sent within AlertmanagerExpireAfter is forgotten (ExpireAlerts).
-// New firing alerts open an incident, or record one update on the service's open
-// incident naming what joined (an EXPIRED one is superseded by a new incident); the
-// incident the tenant's Alertmanager opened or updated closes once none of its alerts for
-// that service fires in any group. The state is one hash per service, changed by one Lua
-// script per notification, so a repeated notification records nothing.
+//   - Judge (Observe, ObserveFailure) for a measurement of a service — p95, 5xx share,
+//     requests — judged by the gate below exactly as a push window is: the same lease,
+//     hysteresis, baseline, rate limit and entries. A failed reading counts towards
+//     UnreachableAfter failures in a row, which judge the service down.
+//   - Alert for an alert someone else already decided: firing opens an incident (within
+//     the hourly limit) or records one update on the open one; resolved closes the
+//     incident the alert held by its stage (pending while its action executes, closed by
+//     Settle after); acknowledged is recorded with the outside actor.
+//
+// The inputs that ship: detector/poll (the /health/alerts endpoint of the Go and Python
+// SDKs), detector/alertmanager (Prometheus Alertmanager's webhook), detector/pagerduty
+// (PagerDuty's Events API v2, which Datadog, Grafana, Sentry, CloudWatch and Alertmanager's
+// pagerduty_configs speak), detector/grafana (Grafana-managed alerts' webhook, a flavor
+// of the Alertmanager intake), detector/otlp (OpenTelemetry metrics over OTLP/HTTP).
+//
+// # Adding a source
+//
+// Write a package under detector/ with a type implementing Intake: Source (its name, an
+// open string recorded on every entry), Routes (its HTTP handlers, each bounding its own
+// body and authenticating before it reads it), Run (its loop, if any), Collectors (its
+// counters: accepted, refused by reason). Its constructor takes the *Detector and its own
+// Options (secrets such as routing keys come through them, from the tenants file), and a
+// func Intake(Options) NewIntake registers it: the assembly adds that one line to
+// Options.Intakes and mounts Detector.Routes. Keep per-service state under
+// Detector.ServiceKey, parse outside input with bounds (ledger.ClipText), put a fuzz target
+// on the parser, and feed Judge or Alert; the core does the rest. Entry data are written
+// with ledger.Evidence, so the card and the council read them without knowing the source.
 //
 // # Judging a window (push mode)
 //
@@ -108,7 +118,10 @@
 //	ae:det:{T/S}:inst              each instance's newest shipped bucket (sorted set)
 //	ae:det:{T/S}:lease             which replica judges the service (PX LeaseTTL)
 //	ae:det:{T/S}:gate              gate state and baseline (JSON, 30 days TTL)
-//	ae:det:{T/S}:am                firing Alertmanager alerts (GROUP|FINGERPRINT → seen:startsAt) and their incident
-//	ae:det:{T/S}:amclose           an incident to close once its recovery ends (Settle)
+//	ae:det:{T/S}:hist              judged readings, for the card's chart (stream, capped)
+//	ae:det:{T/S}:amclose           an incident whose alert resolved, to close once its recovery ends (Settle, any alert source)
+//	ae:det:{T/S}:am                firing Alertmanager alerts (GROUP|FINGERPRINT → seen:startsAt) and their incident (detector/alertmanager)
+//	ae:det:{T/S}:grafana           the same for Grafana's alerts (detector/grafana)
+//	ae:det:{T/S}:pd                PagerDuty alerts by dedup_key hash → incident and flags (detector/pagerduty)
 //	ae:det:{T}:opens               openings of the last hour (sorted set by unix ms)
 package detector

@@ -71,7 +71,7 @@ func (d *Detector) Evaluate(ctx context.Context, now time.Time) error {
 			errs = append(errs, err)
 			continue
 		}
-		if err := d.evaluateService(ctx, ps, now, st, shipped); err != nil && !errors.Is(err, errLeaseLost) {
+		if err := d.evaluateService(ctx, ps, now, st, shipped); err != nil && !errors.Is(err, ErrLeaseLost) {
 			errs = append(errs, err)
 		}
 	}

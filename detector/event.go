@@ -21,18 +21,8 @@ const (
 	Suppressed Kind = "suppressed"
 )
 
-// Source says where the evidence came from.
-type Source string
-
-// Sources of evidence.
-const (
-	SourcePush         Source = "push"
-	SourcePull         Source = "pull"
-	SourceAlertmanager Source = "alertmanager"
-)
-
 // Event is one decision of the detector, delivered to Options.OnEvent after the ledger
-// entry it describes is durable. Metric fields are zero for Alertmanager decisions.
+// entry it describes is durable. Metric fields are zero for decisions on alerts (Alert).
 type Event struct {
 	Kind     Kind
 	Source   Source

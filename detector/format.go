@@ -74,7 +74,3 @@ func fmtRatio(x float64) string {
 func fmtScore(s float64) string {
 	return strconv.FormatFloat(math.Round(s*10)/10, 'f', -1, 64)
 }
-
-func fmtFloat(x float64, prec int) string {
-	return strconv.FormatFloat(x, 'f', prec, 64)
-}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -166,7 +165,7 @@ func (d *Detector) saveGate(ctx context.Context, tenant, service string, st *gat
 	}
 	if n != 1 {
 		d.stats.lostLeases.Add(1)
-		return fmt.Errorf("write gate of %s/%s: %w", tenant, service, errLeaseLost)
+		return fmt.Errorf("write gate of %s/%s: %w", tenant, service, ErrLeaseLost)
 	}
 	return nil
 }
@@ -320,28 +319,17 @@ type evidence struct {
 
 func (e evidence) data() map[string]string {
 	r := e.reading
-	m := map[string]string{
-		"source":          string(r.Source),
-		"score":           fmtFloat(r.Score, 1),
-		"p95_ms":          fmtFloat(r.P95Ms, 1),
-		"error_rate":      fmtFloat(r.ErrorRate, 4),
-		"baseline_p95_ms": fmtFloat(e.base.P95Ms, 1),
-		"anomaly_ratio":   fmtFloat(r.AnomalyRatio, 2),
-		"trend":           r.Trend,
-		"slope":           fmtFloat(r.Slope, 2),
-		"sample_size":     strconv.FormatUint(r.SampleSize, 10),
-		"window":          e.obs.window,
-		"min_score":       fmtFloat(e.tenant.MinScoreToAlert, 1),
-		"evaluations":     strconv.Itoa(e.streak),
+	ev := ledger.Evidence{
+		Source: string(r.Source), Judged: true, Score: r.Score, P95Ms: r.P95Ms, ErrorRate: r.ErrorRate,
+		BaselineP95Ms: e.base.P95Ms, AnomalyRatio: r.AnomalyRatio, Trend: r.Trend, Slope: r.Slope, SampleSize: r.SampleSize,
+		Window: e.obs.window, MinScore: e.tenant.MinScoreToAlert, Evaluations: e.streak,
+		// The card says "unreachable" rather than a health of 0 with 0% errors.
+		Unreachable: r.Unreachable,
 	}
 	if r.LatencySpike || r.ErrorSpike {
-		m["rate_of_change"] = spikeText(r)
+		ev.RateOfChange = spikeText(r)
 	}
-	if r.Unreachable != "" {
-		// The card says "unreachable" rather than a health of 0 with 0% errors.
-		m["unreachable"] = r.Unreachable
-	}
-	return m
+	return ev.Data()
 }
 
 func (e evidence) event(kind Kind, incident, reason string) Event {
@@ -372,14 +360,14 @@ func (d *Detector) openFromGate(ctx context.Context, st *gateState, ev evidence)
 		}
 	case res.existing != "":
 		// The evidence is on the open incident. The gate closes it on recovery only if a
-		// gate opened it (this service's state was lost, or another replica raced);
-		// an incident from Alertmanager is closed by Alertmanager.
-		src, err := d.openedBy(ctx, ev.tenant, res.existing)
+		// judged reading opened it (this service's state was lost, or another replica
+		// raced); an incident from an alert is closed by the alert's source.
+		judged, err := d.openedByGate(ctx, ev.tenant, res.existing)
 		if err != nil {
 			return err
 		}
 		st.Alerting, st.Band = true, ev.reading.Status
-		if src == SourcePush || src == SourcePull {
+		if judged {
 			st.Incident = res.existing
 		}
 		d.emit(ctx, ev.event(Updated, res.existing, reason))
@@ -432,17 +420,46 @@ func (d *Detector) open(ctx context.Context, t *Tenant, service string, at time.
 
 // openedBy returns the source recorded on an incident's DETECTED entry ("" if none).
 func (d *Detector) openedBy(ctx context.Context, t *Tenant, incident string) (Source, error) {
+	e, err := d.detected(ctx, t, incident)
+	return Source(e.Data["source"]), err
+}
+
+// openedByGate reports whether a judged reading (of any source) opened the incident: its
+// DETECTED entry carries a health score, which no alert's does, or comes from the push or
+// pull path.
+func (d *Detector) openedByGate(ctx context.Context, t *Tenant, incident string) (bool, error) {
+	e, err := d.detected(ctx, t, incident)
+	src := Source(e.Data["source"])
+	return e.Data["score"] != "" || src == SourcePush || src == SourcePull, err
+}
+
+// detected is an incident's DETECTED entry (zero if none). It never changes once
+// written, so it is remembered (up to detectedCacheSize incidents): an alert storm joining
+// one incident must not read its whole, growing history on every alert.
+func (d *Detector) detected(ctx context.Context, t *Tenant, incident string) (ledger.Entry, error) {
+	key := t.ID + "/" + incident
+	if e, ok := d.detectedCache.Load(key); ok {
+		return e.(ledger.Entry), nil
+	}
 	ctx, cancel := d.ledgerCtx(ctx)
 	defer cancel()
 	h, err := d.ledger.Store().History(ctx, t.ID, incident)
 	if err != nil {
-		return "", fmt.Errorf("history of %s: %w", incident, err)
+		return ledger.Entry{}, fmt.Errorf("history of %s: %w", incident, err)
 	}
 	if len(h) == 0 || h[0].Event != ledger.Detect {
-		return "", nil
+		return ledger.Entry{}, nil
 	}
-	return Source(h[0].Data["source"]), nil
+	if d.detectedCount.Add(1) > detectedCacheSize {
+		d.detectedCache.Clear()
+		d.detectedCount.Store(1)
+	}
+	d.detectedCache.Store(key, h[0])
+	return h[0], nil
 }
+
+// detectedCacheSize bounds the DETECTED entries remembered.
+const detectedCacheSize = 4096
 
 // suppressed counts, logs and reports a detection refused by the hourly limit.
 func (d *Detector) suppressed(ctx context.Context, t *Tenant, service, reason string, e Event) {
@@ -567,8 +584,14 @@ func (d *Detector) closeIncident(ctx context.Context, t *Tenant, service, incide
 // record appends an entry for the detector: actor policy/detector, confidence 1, the
 // tenant's policy version.
 func (d *Detector) record(ctx context.Context, t *Tenant, e ledger.Entry, at time.Time) (ledger.Entry, error) {
+	return d.recordAs(ctx, t, e, at, ledger.Actor{Kind: ledger.ActorPolicy, ID: "detector"})
+}
+
+// recordAs appends an entry caused by by (an acknowledgement from outside); otherwise as
+// record.
+func (d *Detector) recordAs(ctx context.Context, t *Tenant, e ledger.Entry, at time.Time, by ledger.Actor) (ledger.Entry, error) {
 	e.Tenant = t.ID
-	e.Actor = ledger.Actor{Kind: ledger.ActorPolicy, ID: "detector"}
+	e.Actor = by
 	e.Confidence = 1
 	e.PolicyVersion = t.PolicyVersion
 	e.At = at.UTC()

@@ -82,10 +82,9 @@ type Options struct {
 	// incident (default 2); RecoverAfter how many consecutive healthy ones close it
 	// (default 3).
 	OpenAfter, RecoverAfter int
-	// MaxBodyBytes caps an Alertmanager request body for every tenant; 0 (the default):
-	// AlertmanagerBytesPerAlert for each of the tenant's AlertmanagerMaxAlerts, at least 1 MiB
-	// (20 MiB for the default 10,000 alerts).
-	MaxBodyBytes int64
+	// Intakes are the inputs besides the built-in push path, one line each:
+	// alertmanager.Intake(…), poll.Intake(…), pagerduty.Intake(…)… (see Intake).
+	Intakes []NewIntake
 }
 
 // Tenant is one tenant's detection policy.
@@ -115,11 +114,15 @@ type Tenant struct {
 	Services                []Service
 }
 
-// Service is one watched service. With a HealthURL it is polled (pull mode); without one
-// its SDK pushes summaries to sdk.StreamKey(KeyPrefix, tenant, Name) (push mode).
+// Service is one watched service. With a HealthURL it is polled (pull mode, by the
+// detector/poll intake); with a Source other than push, that intake feeds it (an OTLP
+// exporter, say); otherwise its SDK pushes summaries to sdk.StreamKey(KeyPrefix, tenant,
+// Name) (push mode). Alert intakes (Alertmanager, PagerDuty…) may address any service.
 type Service struct {
 	Name      string
 	HealthURL string
+	// Source is the intake that measures the service ("": push, or pull with a HealthURL).
+	Source Source
 	// PollInterval is this service's poll period (whole seconds, at least 1 s); 0:
 	// Options.PollInterval.
 	PollInterval time.Duration
@@ -131,9 +134,10 @@ type Service struct {
 	AllowPrivateNetwork bool
 }
 
-// MaxRedirects is how many redirects a health poll follows, each only to the scheme, host
-// and port of the health URL.
-const MaxRedirects = 3
+// Pushed reports whether the service's measurements come from the SDK's stream.
+func (s Service) Pushed() bool {
+	return s.HealthURL == "" && (s.Source == "" || s.Source == SourcePush)
+}
 
 // Defaults.
 const (
@@ -157,9 +161,6 @@ const (
 	DefaultMaxAlerts = 10_000
 	// DefaultAlertmanagerExpireAfter is the default AlertmanagerExpireAfter.
 	DefaultAlertmanagerExpireAfter = 12 * time.Hour
-	// AlertmanagerBytesPerAlert is the body allowed per alert when MaxBodyBytes is 0: a
-	// kube-prometheus alert (10 labels, 3 annotations, generatorURL) is about 840 bytes.
-	AlertmanagerBytesPerAlert = 2 << 10
 	// MaxMaxAlerts bounds AlertmanagerMaxAlerts.
 	MaxMaxAlerts = 100_000
 )
@@ -194,7 +195,7 @@ func (o *Options) Validate() error {
 	if o.FastWindow%time.Second != 0 {
 		bad("FastWindow %v is not whole seconds", o.FastWindow)
 	}
-	if o.ReadCount < 0 || o.MinSamples < 0 || o.FastMinSamples < 0 || o.OpenAfter < 0 || o.RecoverAfter < 0 || o.MaxBodyBytes < 0 {
+	if o.ReadCount < 0 || o.MinSamples < 0 || o.FastMinSamples < 0 || o.OpenAfter < 0 || o.RecoverAfter < 0 {
 		bad("negative count")
 	}
 	if o.PollInterval > 0 && o.PollTimeout > o.PollInterval {

@@ -40,9 +40,6 @@ func (k keys) instances(t, s string) string { return k.service(t, s, "inst") }
 // history: the service's judged readings, newest last (stream, capped), for charts.
 func (k keys) history(t, s string) string { return k.service(t, s, "hist") }
 
-// alertmanager: fingerprints of the service's firing alerts and the incident they hold.
-func (k keys) alertmanager(t, s string) string { return k.service(t, s, "am") }
-
 // opens: the tenant's incident openings of the last hour (sorted set scored by unix ms).
 func (k keys) opens(t string) string { return k.prefix + "ae:det:{" + t + "}:opens" }
 

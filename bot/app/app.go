@@ -23,6 +23,8 @@ import (
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/conversation/approval"
 	"github.com/alertengine/alertengine/detector"
+	"github.com/alertengine/alertengine/detector/alertmanager"
+	"github.com/alertengine/alertengine/detector/poll"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -111,6 +113,9 @@ type App struct {
 	routes    []string
 	loops     []Loop
 	cleanup   []func()
+	// lookupGiven: the caller gave Lookup, so a platform's own variables decide whether
+	// it is on (Spec.EnabledBy); without it, what config.Env carries does (Spec.Enabled).
+	lookupGiven bool
 }
 
 // Parts are the components an adapter of the caller's may read: the services' health
@@ -146,13 +151,14 @@ func New(o Options) (*App, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Lookup == nil {
+	lookupGiven := o.Lookup != nil
+	if !lookupGiven {
 		o.Lookup = func(string) (string, bool) { return "", false }
 	}
 	if o.Channels == nil {
 		o.Channels = channels
 	}
-	a := &App{o: o, log: o.Logger, tenants: tenantIDs(o.File)}
+	a := &App{o: o, log: o.Logger, tenants: tenantIDs(o.File), lookupGiven: lookupGiven}
 	if err := a.build(); err != nil {
 		a.Close()
 		return nil, err
@@ -191,7 +197,8 @@ func (a *App) build() error {
 	}
 	inbox := pipeline.NewInbox(0)
 	if a.detector, err = detector.New(detector.Options{Redis: o.Redis, KeyPrefix: o.KeyPrefix, Ledger: a.ledger, Tenants: DetectorTenants(o.File),
-		OnEvent: inbox.OnDetection, Clock: o.Clock, Logger: o.Logger, PollInterval: o.Env.LoopInterval, Window: o.Window}); err != nil {
+		OnEvent: inbox.OnDetection, Clock: o.Clock, Logger: o.Logger, PollInterval: o.Env.LoopInterval, Window: o.Window,
+		Intakes: []detector.NewIntake{alertmanager.Intake(alertmanager.Options{}), poll.Intake(poll.Options{})}}); err != nil {
 		return err
 	}
 	if err := metrics.WatchDetector(reg, a.detector); err != nil {
@@ -245,7 +252,7 @@ func (a *App) buildChannels() error {
 	o := &a.o
 	for _, s := range o.Channels {
 		on := s.Enabled != nil && s.Enabled(o.Env)
-		if s.EnabledBy != nil {
+		if s.EnabledBy != nil && (a.lookupGiven || s.Enabled == nil) {
 			on = s.EnabledBy(o.Lookup)
 		}
 		if !on {
@@ -295,10 +302,12 @@ func (a *App) buildServer() error {
 		}
 		a.handle(channel.Route{Pattern: "GET /__alertengine/status", Handler: st})
 	}
-	// The route reads its body as a stream up to the tenant's own limit (20 MiB for the
-	// default 10,000 alerts), and logs and counts what it refuses.
-	a.server.HandleOwnLimit("POST /alertmanager/webhook", a.detector.AlertmanagerHandler())
-	a.routes = append(a.routes, "POST /alertmanager/webhook")
+	// Each intake's route reads its body as a stream up to its own (per tenant) limit, and
+	// logs and counts what it refuses.
+	for _, r := range a.detector.Routes() {
+		a.server.HandleOwnLimit(r.Pattern, r.Handler)
+		a.routes = append(a.routes, r.Pattern)
+	}
 	a.handle(channel.Route{Pattern: "GET /action/recover", Handler: links.Preview(a.engine, o.Logger)})
 	a.handle(channel.Route{Pattern: "POST /action/recover/confirm", Handler: links.Confirm(a.engine, o.Logger)})
 	if a.github.webhook != nil {

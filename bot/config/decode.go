@@ -13,13 +13,15 @@ const maxFileSize = yamldoc.MaxFileSize
 // also allowed and ignored: they hold anchors (&name) that tenants refer to (*name).
 var (
 	rootKeys         = []string{"tenants"}
-	tenantKeys       = []string{"id", "services", "chats", "people", "recovery", "policy", "alertmanager", "limits"}
-	serviceKeys      = []string{"name", "health_url", "poll_interval", "allow_private_network", "repos"}
+	tenantKeys       = []string{"id", "services", "chats", "people", "recovery", "policy", "alertmanager", "pagerduty", "grafana", "otlp", "limits"}
+	serviceKeys      = []string{"name", "health_url", "poll_interval", "allow_private_network", "repos", "source"}
 	personKeys       = []string{"name", "role", "ids", "telegram", "whatsapp", "phone", "github"}
 	recoveryKeys     = []string{"url", "secret", "actions", "allow_private_network", "default_action", "timeout"}
 	actionKeys       = []string{"name", "risk"}
 	policyKeys       = []string{"min_score_to_alert", "approval_ttl", "escalate_after", "risky_paths", "refuse_suspect_approval"}
 	alertmanagerKeys = []string{"token", "max_alerts", "expire_after"}
+	tokenKeys        = []string{"token"}
+	pagerdutyKeys    = []string{"service", "routing_key"}
 	limitKeys        = []string{"incidents_per_hour"}
 )
 
@@ -139,8 +141,18 @@ func (d *decoder) tenants(root yamldoc.Object) *File {
 	})
 	tokens := map[Secret]string{}
 	chats := map[string]string{} // "telegram:ID" → the tenant path that lists it
+	// The intakes' secrets tell the tenant (and for PagerDuty the service) an event is
+	// for, so each is one tenant's own.
+	intakeSecrets := map[string]string{} // "otlp:TOKEN" → the path that has it
 	for _, item := range list {
 		t, m := d.tenant(item)
+		for _, sec := range m.secrets {
+			if first, dup := intakeSecrets[sec.key]; dup {
+				d.Addf(sec.line, sec.path, "same secret as %s; each needs its own", first)
+			} else {
+				intakeSecrets[sec.key] = sec.path
+			}
+		}
 		if tok := t.Alertmanager.Token; tok.IsSet() {
 			if first, dup := tokens[tok]; dup {
 				d.Addf(m.tokenLine, item.Path+".alertmanager.token", "same token as %s.alertmanager.token; each tenant needs its own", first)

@@ -51,8 +51,31 @@ type Tenant struct {
 	Recovery     Recovery
 	Policy       Policy
 	Alertmanager Alertmanager
-	Limits       Limits
+	// PagerDuty are the Events API v2 routing keys of the tenant's services.
+	PagerDuty []PagerDutyKey
+	// OTLP and Grafana are the bearer tokens of those intakes (unset: off for the tenant).
+	OTLP, Grafana BearerIntake
+	Limits        Limits
 }
+
+// PagerDutyKey is one PagerDuty Events API v2 routing key and the service its events open
+// incidents on.
+type PagerDutyKey struct {
+	Service    string
+	RoutingKey Secret
+}
+
+// BearerIntake is a detection intake authenticated by a bearer token.
+type BearerIntake struct {
+	Token Secret
+}
+
+// What measures a service (services[].source): its push stream from the Go SDK (the
+// default, or polling when health_url is set) or OpenTelemetry metrics sent to /v1/metrics.
+const (
+	SourcePush = "push"
+	SourceOTLP = "otlp"
+)
 
 // Service is a monitored service. HealthURL set means pull mode; empty means push mode (the
 // Go SDK ships to Redis).
@@ -68,6 +91,9 @@ type Service struct {
 	AllowPrivateNetwork bool
 	// Repos are GitHub repositories (owner/name) whose commits are correlated with incidents.
 	Repos []string
+	// Source is what measures the service (source: push or otlp; "" is push, or polling
+	// with HealthURL).
+	Source string
 }
 
 // Role is what a person may do.

@@ -27,7 +27,18 @@ var (
 type tenantMeta struct {
 	tokenLine int
 	chatsLine int
+	secrets   []intakeSecret
 }
+
+// intakeSecret is a detection intake's secret as written, for the check that no two
+// tenants (or services) share one.
+type intakeSecret struct {
+	key, path string
+	line      int
+}
+
+// minIntakeSecret is the shortest token or routing key an intake accepts.
+const minIntakeSecret = 16
 
 func (d *decoder) tenant(item yamldoc.Named) (Tenant, tenantMeta) {
 	o := item.Object
@@ -64,6 +75,15 @@ func (d *decoder) tenant(item yamldoc.Named) (Tenant, tenantMeta) {
 			} else {
 				t.Alertmanager.ExpireAfter = v
 			}
+		}
+	}
+
+	t.OTLP.Token = d.intakeToken(o, "otlp", "the bearer token this tenant's OpenTelemetry exporters send", &m)
+	t.Grafana.Token = d.intakeToken(o, "grafana", "the bearer token this tenant's Grafana contact point sends", &m)
+	t.PagerDuty = d.pagerduty(o, t.Services, &m)
+	for _, s := range t.Services {
+		if s.Source == SourceOTLP && !t.OTLP.Token.IsSet() {
+			d.Addf(o.Line, o.Sub("otlp"), "service %s has source: otlp; set otlp.token (the bearer token its exporters send)", s.Name)
 		}
 	}
 
@@ -151,6 +171,12 @@ func (d *decoder) services(o yamldoc.Object) []Service {
 		}
 		if kind := nonPublicHost(s.HealthURL); kind != "" && !s.AllowPrivateNetwork {
 			d.Addf(u.Line, so.Sub("health_url"), "the host is a %s address: the health poller refuses it unless allow_private_network: true", kind)
+		}
+		if src := d.OneOf(so, "source", []string{SourcePush, SourceOTLP}); src.Set && !src.Bad {
+			if src.Text == SourceOTLP && (u.Set || u.Bad) {
+				d.Addf(src.Line, so.Sub("source"), "a service measured from OTLP metrics is not polled: drop health_url or the source")
+			}
+			s.Source = src.Text
 		}
 		repos, _ := d.Values(so, "repos")
 		for j, r := range repos {
@@ -460,4 +486,77 @@ func nonPublicHost(raw string) string {
 		return ""
 	}
 	return netguard.Classify(a)
+}
+
+// intakeToken reads `KEY: {token: …}`, the bearer token of a detection intake; unset when
+// the key is absent.
+func (d *decoder) intakeToken(o yamldoc.Object, key, what string, m *tenantMeta) Secret {
+	io := d.Field(o, key, tokenKeys)
+	if !io.Present {
+		return ""
+	}
+	tok := d.Value(io, "token")
+	switch {
+	case tok.Bad:
+		return ""
+	case !tok.Set || tok.Text == "":
+		d.Addf(tok.Line, io.Sub("token"), "is required when %s is set (%s)", key, what)
+		return ""
+	case utf8.RuneCountInString(tok.Text) < minIntakeSecret:
+		d.Addf(tok.Line, io.Sub("token"), "must be at least %d characters", minIntakeSecret)
+		return ""
+	}
+	m.secrets = append(m.secrets, intakeSecret{key: key + ":" + tok.Text, path: io.Sub("token"), line: tok.Line})
+	return Secret(tok.Text)
+}
+
+// pagerduty reads `pagerduty: [{service, routing_key}]`: the PagerDuty Events API v2
+// routing keys that open incidents on the tenant's services.
+func (d *decoder) pagerduty(o yamldoc.Object, services []Service, m *tenantMeta) []PagerDutyKey {
+	items, _, _ := d.ListAt(o, "pagerduty")
+	var out []PagerDutyKey
+	for _, it := range items {
+		po := d.Object(it.Node, it.Path, it.Line, pagerdutyKeys)
+		if !po.Present {
+			continue
+		}
+		svc := d.Value(po, "service")
+		key := d.Value(po, "routing_key")
+		ok := true
+		switch {
+		case svc.Bad:
+			ok = false
+		case !svc.Set || svc.Text == "":
+			d.Addf(po.Line, po.Sub("service"), "is required: the service this routing key's events are about")
+			ok = false
+		case !hasService(services, svc.Text):
+			d.Addf(svc.Line, po.Sub("service"), "%s is not a service of this tenant", svc.Quoted())
+			ok = false
+		}
+		switch {
+		case key.Bad:
+			ok = false
+		case !key.Set || key.Text == "":
+			d.Addf(po.Line, po.Sub("routing_key"), "is required: the integration key the sender puts in routing_key")
+			ok = false
+		case utf8.RuneCountInString(key.Text) < minIntakeSecret:
+			d.Addf(key.Line, po.Sub("routing_key"), "must be at least %d characters", minIntakeSecret)
+			ok = false
+		}
+		if !ok {
+			continue
+		}
+		m.secrets = append(m.secrets, intakeSecret{key: "pagerduty:" + key.Text, path: po.Sub("routing_key"), line: key.Line})
+		out = append(out, PagerDutyKey{Service: svc.Text, RoutingKey: Secret(key.Text)})
+	}
+	return out
+}
+
+func hasService(services []Service, name string) bool {
+	for _, s := range services {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -156,7 +155,7 @@ func proposition(t conversation.Tenant, in ledger.Incident, v council.Verdict, l
 	switch {
 	case v.Gated:
 		pr.Actor = ledger.Actor{Kind: ledger.ActorPolicy, ID: "council-gate"}
-		pr.Reason = fmt.Sprintf("confidence %.0f%% below the %.0f%% gate: policy default action %s", v.Confidence*100, conversation.ConfidenceGate*100, v.Action)
+		pr.Reason = fmt.Sprintf("confidence %.0f%% below the %.0f%% gate: policy default action %s", v.Confidence*100, v.Gate*100, v.Action)
 	case !v.Agree && len(p.Offers) == 1:
 		pr.Actor = ledger.Actor{Kind: ledger.ActorAI, ID: "council"}
 		pr.Reason = fmt.Sprintf("the lenses disagree on the cause but both lead to %s: %s", p.Offers[0].Action, dissentText(p))
@@ -253,18 +252,12 @@ func snapshotOf(t conversation.Tenant, in ledger.Incident, hist []ledger.Entry) 
 	for _, a := range t.Actions {
 		s.Actions = append(s.Actions, council.Action{Name: a.Name, HighRisk: a.HighRisk})
 	}
-	num := func(e ledger.Entry, k string) float64 {
-		v, err := strconv.ParseFloat(e.Data[k], 64)
-		if err != nil || v < 0 || v != v {
-			return 0
-		}
-		return v
-	}
 	for _, e := range hist {
 		switch e.Event {
 		case ledger.Detect:
-			s.Score, s.P95Ms, s.ErrorRate = num(e, "score"), num(e, "p95_ms"), min(num(e, "error_rate"), 1)
-			s.BaselineP95Ms, s.Requests, s.Trend = num(e, "baseline_p95_ms"), num(e, "sample_size"), e.Data["trend"]
+			ev := ledger.EvidenceOf(e)
+			s.Score, s.P95Ms, s.ErrorRate = max(ev.Score, 0), ev.P95Ms, ev.ErrorRate
+			s.BaselineP95Ms, s.Requests, s.Trend = ev.BaselineP95Ms, float64(ev.SampleSize), ev.Trend
 		case ledger.Question:
 			s.Thread = append(s.Thread, council.Turn{Role: "user", Who: e.Actor.ID, Text: e.Data["text"], At: e.At})
 		case ledger.Answer:

@@ -45,26 +45,13 @@ func WatchDetector(reg prometheus.Registerer, d *detector.Detector) error {
 		stat("summaries_total", "SDK summaries read from the streams.", func(s detector.Stats) uint64 { return s.Summaries }),
 		stat("invalid_summaries_total", "Stream entries refused as malformed.", func(s detector.Stats) uint64 { return s.InvalidSummaries }),
 		stat("poll_errors_total", "Unreachable or malformed health endpoints (pull mode).", func(s detector.Stats) uint64 { return s.PollErrors }),
-		stat("alertmanager_expired_total", "Firing Alertmanager alerts forgotten because no notification re-sent them within the tenant's alertmanager.expire_after.",
-			func(s detector.Stats) uint64 { return s.AlertmanagerExpired }),
-		stat("alertmanager_over_max_total", "Alertmanager notifications with more alerts than the tenant's alertmanager.max_alerts; the alerts past it were treated as truncated.",
-			func(s detector.Stats) uint64 { return s.AlertmanagerOverMax }),
 		stat("suppressed_total", "Detections over a tenant's incidents-per-hour limit.", func(s detector.Stats) uint64 { return s.Suppressed }),
 	)
 	if err != nil {
 		return err
 	}
-	// One series per reason, every one present from the start (0 until it happens).
-	for _, reason := range detector.RefusedReasons {
-		c := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "alertengine_detector_alertmanager_refused_total",
-			Help:        "Alertmanager webhook requests refused, by reason: unauthorized (401), too_large (413: body over the tenant's limit), malformed (400: not a version 4 payload), unreadable (400: the body could not be read). Each is also logged at WARN with its group key and size.",
-			ConstLabels: prometheus.Labels{"reason": reason}},
-			func() float64 { return float64(d.Stats().AlertmanagerRefusedBy[reason]) })
-		if err := Register(reg, c); err != nil {
-			return err
-		}
-	}
-	return nil
+	// Each intake's own counters (accepted, refused by reason…).
+	return Register(reg, d.Collectors()...)
 }
 
 // Register registers each collector on reg; one registered already is no error (a

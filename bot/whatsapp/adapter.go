@@ -112,6 +112,10 @@ type Adapter struct {
 	validator client.RequestValidator
 	// deliveries claims each incoming message for one handling across replicas.
 	deliveries *claim.Claims
+	// wire is the provider: Twilio, or Meta's Cloud API.
+	wire provider
+	// cloud is the Cloud API's client and settings (nil on Twilio).
+	cloud *cloudWire
 }
 
 var _ conversation.Transport = (*Adapter)(nil)
@@ -129,8 +133,10 @@ func New(o Options) (*Adapter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("whatsapp: %w", err)
 	}
-	return &Adapter{o: o, log: o.Logger.With("channel", string(conversation.WhatsApp)), rest: rest,
-		validator: client.NewRequestValidator(o.AuthToken), deliveries: deliveries}, nil
+	a := &Adapter{o: o, log: o.Logger.With("channel", string(conversation.WhatsApp)), rest: rest,
+		validator: client.NewRequestValidator(o.AuthToken), deliveries: deliveries}
+	a.wire = twilio{a}
+	return a, nil
 }
 
 // newREST is a twilio-go REST client whose requests go to apiURL instead of Twilio's

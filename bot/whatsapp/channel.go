@@ -15,14 +15,57 @@ import (
 	"github.com/alertengine/alertengine/conversation"
 )
 
-// Spec registers WhatsApp (through Twilio) with the assembly: on when TWILIO_ACCOUNT_SID,
-// TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM are set.
+// Spec registers WhatsApp with the assembly, on the provider WHATSAPP_PROVIDER names:
+// "twilio" (the default when TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and
+// TWILIO_WHATSAPP_FROM are set) or "cloud" (Meta's Cloud API: WHATSAPP_CLOUD_TOKEN,
+// WHATSAPP_CLOUD_PHONE_NUMBER_ID, WHATSAPP_CLOUD_APP_SECRET, WHATSAPP_CLOUD_VERIFY_TOKEN;
+// optional WHATSAPP_CLOUD_TEMPLATE and WHATSAPP_CLOUD_API_URL). The secrets may be
+// given as NAME_FILE.
 var Spec = channel.Spec{
-	Name:    conversation.WhatsApp,
-	Title:   "WhatsApp",
-	Enabled: func(env config.Env) bool { return env.WhatsAppEnabled() },
-	Setting: "WhatsApp is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM)",
-	New: func(d channel.Deps) (channel.Adapter, error) {
+	Name:        conversation.WhatsApp,
+	Title:       "WhatsApp",
+	Enabled:     func(env config.Env) bool { return env.WhatsAppEnabled() },
+	EnabledBy:   enabledBy,
+	Setting:     "WhatsApp is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM; or WHATSAPP_PROVIDER=cloud with WHATSAPP_CLOUD_TOKEN, WHATSAPP_CLOUD_PHONE_NUMBER_ID, WHATSAPP_CLOUD_APP_SECRET, WHATSAPP_CLOUD_VERIFY_TOKEN)",
+	New:         newFromDeps,
+	ParseChat:   ParseNumber,
+	ParsePerson: ParseNumber,
+}
+
+// Providers.
+const (
+	ProviderTwilio = "twilio"
+	ProviderCloud  = "cloud"
+)
+
+func set(l channel.Lookup, name string) bool { return l.Get(name) != "" || l.Get(name+"_FILE") != "" }
+
+// provider is WHATSAPP_PROVIDER, lower-cased; unset: "cloud" when only the Cloud API's
+// variables are set, else "twilio".
+func providerOf(l channel.Lookup) string {
+	p := strings.ToLower(strings.TrimSpace(l.Get("WHATSAPP_PROVIDER")))
+	if p == "" && set(l, "WHATSAPP_CLOUD_TOKEN") && !set(l, "TWILIO_ACCOUNT_SID") {
+		p = ProviderCloud
+	}
+	if p == "" {
+		p = ProviderTwilio
+	}
+	return p
+}
+
+func enabledBy(l channel.Lookup) bool {
+	switch providerOf(l) {
+	case ProviderCloud:
+		return set(l, "WHATSAPP_CLOUD_TOKEN") && l.Get("WHATSAPP_CLOUD_PHONE_NUMBER_ID") != ""
+	case ProviderTwilio:
+		return l.Get("TWILIO_ACCOUNT_SID") != "" && set(l, "TWILIO_AUTH_TOKEN") && l.Get("TWILIO_WHATSAPP_FROM") != ""
+	}
+	return true // an unknown provider: New says so
+}
+
+func newFromDeps(d channel.Deps) (channel.Adapter, error) {
+	switch p := providerOf(d.Lookup); p {
+	case ProviderTwilio:
 		a, err := New(Options{AccountSID: d.Env.TwilioAccountSID, AuthToken: d.Env.TwilioAuthToken.Reveal(),
 			From: d.Env.TwilioWhatsAppFrom, APIURL: d.Env.TwilioAPIURL, ContentSID: d.Env.TwilioApprovalContentSID,
 			PublicURL: d.Env.PublicURL, Redis: d.Redis, KeyPrefix: d.KeyPrefix, Logger: d.Logger, Clock: d.Clock})
@@ -30,36 +73,50 @@ var Spec = channel.Spec{
 			return nil, err
 		}
 		return a, nil
-	},
-	ParseChat:   ParseNumber,
-	ParsePerson: ParseNumber,
+	case ProviderCloud:
+		o := CloudOptions{PhoneNumberID: d.Lookup.Get("WHATSAPP_CLOUD_PHONE_NUMBER_ID"), APIURL: d.Lookup.Get("WHATSAPP_CLOUD_API_URL"),
+			Template: d.Lookup.Get("WHATSAPP_CLOUD_TEMPLATE"), Redis: d.Redis, KeyPrefix: d.KeyPrefix, Logger: d.Logger, Clock: d.Clock, Registry: d.Registry}
+		for name, dst := range map[string]*string{"WHATSAPP_CLOUD_TOKEN": &o.Token, "WHATSAPP_CLOUD_APP_SECRET": &o.AppSecret, "WHATSAPP_CLOUD_VERIFY_TOKEN": &o.VerifyToken} {
+			s, err := channel.Secret(d.Lookup, name)
+			if err != nil {
+				return nil, fmt.Errorf("whatsapp: %w", err)
+			}
+			if !s.IsSet() {
+				return nil, fmt.Errorf("whatsapp: WHATSAPP_PROVIDER=cloud needs %s", name)
+			}
+			*dst = s.Reveal()
+		}
+		a, err := NewCloud(o)
+		if err != nil {
+			return nil, err
+		}
+		return a, nil
+	default:
+		return nil, fmt.Errorf("whatsapp: WHATSAPP_PROVIDER is %q; want twilio or cloud", p)
+	}
 }
 
 var _ channel.Adapter = (*Adapter)(nil)
 
-// Routes are Twilio's webhook (POST WebhookPath) and the chart images Twilio fetches for
-// messages that carry one (GET MediaPath…).
-func (a *Adapter) Routes(h conversation.Handler) []channel.Route {
-	return []channel.Route{
-		{Pattern: "POST " + WebhookPath, Handler: a.WebhookHandler(h), MaxBody: MaxRequestBody},
-		{Pattern: "GET " + MediaPath, Handler: a.MediaHandler()},
-	}
-}
+// Routes are the provider's: Twilio's webhook (POST WebhookPath) and the chart images
+// Twilio fetches (GET MediaPath…); the Cloud API's webhook (GET and POST
+// CloudWebhookPath).
+func (a *Adapter) Routes(h conversation.Handler) []channel.Route { return a.wire.routes(h) }
 
-// Run checks the approval template once and warns when it is unusable (cards then fall
-// back to reply codes, which always work), then waits for ctx: messages come to Routes.
-func (a *Adapter) Run(ctx context.Context, _ conversation.Handler) error {
-	if err := a.CheckTemplate(ctx); err != nil && ctx.Err() == nil {
-		a.log.Warn("TWILIO_APPROVAL_CONTENT_SID: approvals fall back to reply codes", "err", err)
-	}
-	<-ctx.Done()
-	return nil
-}
+// Run is the provider's loop: on Twilio it checks the approval template once and warns
+// when it is unusable (cards then fall back to reply codes, which always work); then it
+// waits for ctx: messages come to Routes.
+func (a *Adapter) Run(ctx context.Context, _ conversation.Handler) error { return a.wire.run(ctx) }
 
-// Check fetches the Twilio account, the cheapest authenticated request: an error wrapping
-// channel.ErrRefused when Twilio refuses the credentials (401, 403), another error when
-// Twilio cannot be reached or the account is not active.
-func (a *Adapter) Check(ctx context.Context) error {
+// Check is the provider's cheapest authenticated request: an error wrapping
+// channel.ErrRefused when the provider refuses the credentials, another error when it
+// cannot be reached or the account is not usable.
+func (a *Adapter) Check(ctx context.Context) error { return a.wire.check(ctx) }
+
+// checkTwilio fetches the Twilio account: an error wrapping channel.ErrRefused when
+// Twilio refuses the credentials (401, 403), another error when Twilio cannot be reached
+// or the account is not active.
+func (a *Adapter) checkTwilio(ctx context.Context) error {
 	acct, err := within(ctx, a.o.CallTimeout, func() (*api.ApiV2010Account, error) { return a.rest.Api.FetchAccount(a.o.AccountSID) })
 	var te *client.TwilioRestError
 	if errors.As(err, &te) && (te.Status == http.StatusUnauthorized || te.Status == http.StatusForbidden) {

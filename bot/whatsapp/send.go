@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	api "github.com/twilio/twilio-go/rest/api/v2010"
 
 	"github.com/alertengine/alertengine/conversation"
 )
@@ -65,11 +63,13 @@ func (a *Adapter) Edit(ctx context.Context, ref conversation.MessageRef, msg con
 	return err
 }
 
-// send delivers msg in parts and returns the SIDs of the first and the last. A card
+// send delivers msg in parts and returns the ids of the first and the last. A card
 // carrying an approval goes through the approval template when one is configured: with
 // the number inside its 24-hour session window the full card goes first as text (a
 // session message), then the template with its one-tap replies; outside the window only
-// the template can be delivered, so its short variables say what the card is about.
+// the template can be delivered, so its short variables say what the card is about. A
+// provider with interactive reply buttons (the Cloud API) sends, inside the window, the
+// card as text and then its buttons, which need no template.
 func (a *Adapter) send(ctx context.Context, th conversation.Thread, msg conversation.Message) (string, string, error) {
 	to, err := number(th.Chat)
 	if err != nil {
@@ -78,68 +78,81 @@ func (a *Adapter) send(ctx context.Context, th conversation.Thread, msg conversa
 	label := th.Topic
 	text := render(msg, label)
 	approve, reject := quickReplies(msg)
-	template := a.o.ContentSID != "" && approve != ""
 	inSession := a.inSession(ctx, to)
+	var buttons []conversation.Button
+	if inSession {
+		buttons = a.wire.replyButtons(msg)
+	}
+	template := a.wire.hasTemplate() && approve != "" && buttons == nil
 	if !template && !inSession {
-		a.log.Warn("sending outside the 24 h session window; Twilio accepts only templates there", "to", redact(to))
+		a.log.Warn("sending outside the 24 h session window; WhatsApp accepts only templates there", "to", redact(to))
 	}
 	var parts []string
 	if !template || inSession {
-		parts = split(text, MaxBody)
+		parts = split(text, a.wire.maxBody())
 	}
-	var media []string
+	var image []byte
 	if msg.Image != nil && (!template || inSession) {
-		u, err := a.storeImage(ctx, msg.Image.PNG)
+		image = msg.Image.PNG
+	}
+	var ids []string
+	sendOne := func(i, n int, fn func() (string, error)) error {
+		id, err := fn()
 		if err != nil {
-			a.log.Warn("chart not sent", "err", err)
-		} else {
-			media = []string{u}
+			if len(ids) > 0 {
+				return fmt.Errorf("send part %d of %d: %w", i+1, n, err)
+			}
+			return err
+		}
+		if id == "" {
+			return errors.New("whatsapp: the provider returned a message without an id")
+		}
+		ids = append(ids, id)
+		return nil
+	}
+	n := len(parts)
+	if template || buttons != nil {
+		n++
+	}
+	for i, p := range parts {
+		var png []byte
+		if i == 0 {
+			png = image
+		}
+		if err = sendOne(i, n, func() (string, error) { return a.wire.sendText(ctx, to, p, png) }); err != nil {
+			break
 		}
 	}
-	if template {
+	if err == nil && template {
 		// The template is its own last message: it has no media, and its variables are
 		// the short single-line fields WhatsApp accepts.
-		parts = append(parts, "")
+		vars := templateVariables(msg, label, approve, reject)
+		err = sendOne(n-1, n, func() (string, error) { return a.wire.sendTemplate(ctx, to, vars) })
 	}
-	var first, last string
-	var sids []string
-	for i, p := range parts {
-		params := (&api.CreateMessageParams{}).SetTo("whatsapp:" + to).SetFrom(a.o.From)
-		if i == 0 && media != nil {
-			params.SetMediaUrl(media)
+	if err == nil && buttons != nil {
+		// The buttons' message says what they decide: the card's title, and the action
+		// an approval would run.
+		vars := templateVariables(msg, label, approve, reject)
+		body := vars["1"]
+		if approve != "" {
+			body += "\nApprove: " + vars["4"]
 		}
-		if template && i == len(parts)-1 {
-			vars, _ := json.Marshal(templateVariables(msg, label, approve, reject))
-			params.SetContentSid(a.o.ContentSID).SetContentVariables(string(vars))
-		} else if p != "" {
-			params.SetBody(p)
-		}
-		m, err := call(ctx, a, "send message", func() (*api.ApiV2010Message, error) { return a.rest.Api.CreateMessage(params) })
-		if err != nil {
-			if first != "" {
-				return first, last, fmt.Errorf("send part %d of %d: %w", i+1, len(parts), err)
-			}
-			return "", "", err
-		}
-		if m.Sid == nil || *m.Sid == "" {
-			return first, last, errors.New("whatsapp: twilio returned a message without a SID")
-		}
-		if first == "" {
-			first = *m.Sid
-		}
-		last = *m.Sid
-		sids = append(sids, last)
+		err = sendOne(n-1, n, func() (string, error) { return a.wire.sendButtons(ctx, to, body, buttons) })
 	}
+	if len(ids) == 0 {
+		return "", "", err
+	}
+	first, last := ids[0], ids[len(ids)-1]
 	// Replies quoting any part belong where the message does: remember each part's
-	// incident label and the SID the engine knows the message by.
+	// incident label and the id the engine knows the message by.
 	pipe := a.o.Redis.Pipeline()
-	for _, sid := range sids {
-		pipe.Set(ctx, a.key("msg", sid), label+"|"+last, memoryTTL)
+	for _, id := range ids {
+		pipe.Set(ctx, a.key("msg", id), label+"|"+last, memoryTTL)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		a.log.Warn("remember sent message", "err", err)
+	if _, perr := pipe.Exec(ctx); perr != nil {
+		a.log.Warn("remember sent message", "err", perr)
 	}
-	return first, last, nil
+	return first, last, err
 }
 
 // sent returns the incident label and the engine-known SID of a message the bot sent.

@@ -180,7 +180,7 @@ func (h *harness) start(webhook bool) *replica {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	sys, err := app.New(app.Options{Env: e, File: h.file, Redis: rc, Logger: log, Signer: key, Secret: []byte(e.AlertSecret.Reveal()), Addr: addr, KeyPrefix: h.prefix,
+	sys, err := app.New(app.Options{Env: e, File: h.file, Lookup: h.vars.lookup, Redis: rc, Logger: log, Signer: key, Secret: []byte(e.AlertSecret.Reveal()), Addr: addr, KeyPrefix: h.prefix,
 		LLMCallTimeout: h.llmCallTimeout, ExecutorPoll: 50 * time.Millisecond}) // a bot stops within one poll: keep it short
 	if err != nil {
 		t.Fatal(err)

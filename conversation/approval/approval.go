@@ -342,9 +342,22 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 		s.audit(ctx, m, ref, p, kind, why)
 		return res, err
 	}
+	// resumed: this presser's own earlier press consumed the approval and its
+	// authorization never reached the ledger (the process handling it died in between);
+	// this press, usually the platform's redelivery of that one, finishes it instead of
+	// answering "already used by" the presser while nothing runs.
+	resumed := false
 	switch {
 	case usedS != "":
 		ue := usedError(usedS)
+		if !ue.Voided && ue.By == p.Name && p.Approver {
+			if _, found, rerr := s.recorded(ctx, m, ref); rerr == nil && !found {
+				s.o.Logger.Warn("approval consumed by this presser without an authorization in the ledger; finishing it",
+					"incident", m.Incident, "approval", ref)
+				resumed = true
+				break
+			}
+		}
 		why := "pressed after it was used: " + ue.Error()
 		if s.o.Clock().After(m.Expires) {
 			why += "; its TTL has also passed"
@@ -353,9 +366,12 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 	case tokS == "":
 		return refuse(ErrExpired, "pressed after it expired")
 	}
-	if err := s.verify(tokS, ref, m); err != nil {
-		s.o.Logger.Error("approval token does not verify", "incident", m.Incident, "err", err)
-		return refuse(fmt.Errorf("%w: %v", ErrInvalidToken, err), "token does not verify")
+	if !resumed {
+		// (A resumed approval's token is gone: the consume that deleted it had checked it.)
+		if err := s.verify(tokS, ref, m); err != nil {
+			s.o.Logger.Error("approval token does not verify", "incident", m.Incident, "err", err)
+			return refuse(fmt.Errorf("%w: %v", ErrInvalidToken, err), "token does not verify")
+		}
 	}
 	if !p.Approver || p.Name == "" {
 		return refuse(ErrNotApprover, "presser is not an approver of "+m.Tenant)
@@ -373,7 +389,12 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 		}
 	}
 	by := []string{p.Name}
-	if m.HighRisk {
+	if m.HighRisk && resumed {
+		// The consume happened once the second approver pressed: both are in the set.
+		if names, err := s.o.Redis.SMembers(ctx, k.part).Result(); err == nil && len(names) >= 2 {
+			by = names
+		}
+	} else if m.HighRisk {
 		added, err := s.o.Redis.SAdd(ctx, k.part, p.Name).Result()
 		if err != nil {
 			return res, fmt.Errorf("record partial approval: %w", err)
@@ -402,16 +423,18 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 		}
 		by = names
 	}
-	won, err := consumeScript.Run(ctx, s.o.Redis, []string{k.tok, k.used, k.refs}, tokS, p.Name, ref, k.base, int(keepAfter.Seconds())).Text()
-	if errors.Is(err, redis.Nil) {
-		return refuse(ErrExpired, "expired while being pressed")
-	}
-	if err != nil {
-		return res, fmt.Errorf("consume approval: %w", err)
-	}
-	if won != "OK" {
-		ue := usedError(won)
-		return refuse(ue, "lost the race: "+ue.Error())
+	if !resumed {
+		won, err := consumeScript.Run(ctx, s.o.Redis, []string{k.tok, k.used, k.refs}, tokS, p.Name, ref, k.base, int(keepAfter.Seconds())).Text()
+		if errors.Is(err, redis.Nil) {
+			return refuse(ErrExpired, "expired while being pressed")
+		}
+		if err != nil {
+			return res, fmt.Errorf("consume approval: %w", err)
+		}
+		if won != "OK" {
+			ue := usedError(won)
+			return refuse(ue, "lost the race: "+ue.Error())
+		}
 	}
 	res.Voided = s.voidedSiblings(ctx, k, ref)
 	auth := ledger.Entry{Tenant: m.Tenant, Incident: m.Incident, Event: ledger.Authorize,
@@ -431,7 +454,9 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 		// reads the same reason, not "already approved" by someone whose press ran nothing.
 		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if rerr := s.giveBack(bg, k, tokS, p.Name, ref, m.Expires); rerr != nil {
+		if resumed {
+			// Its token is gone; it stays consumed, and the presser's next press resumes it.
+		} else if rerr := s.giveBack(bg, k, tokS, p.Name, ref, m.Expires); rerr != nil {
 			s.o.Logger.Error("give back a fenced approval", "incident", m.Incident, "err", rerr)
 		}
 		return refuse(err, "fenced: the ledger lost entries of this incident and no operator has accepted the loss")
@@ -462,7 +487,9 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 		}
 		// Not stored: the approval is given back, so the decision can be made again, and
 		// nothing is left half-done.
-		if rerr := s.giveBack(bg, k, tokS, p.Name, ref, m.Expires); rerr != nil {
+		if resumed {
+			// Its token is gone; it stays consumed, and the presser's next press resumes it.
+		} else if rerr := s.giveBack(bg, k, tokS, p.Name, ref, m.Expires); rerr != nil {
 			s.o.Logger.Error("give back an approval after a failed authorization", "incident", m.Incident, "err", rerr)
 		}
 		return res, fmt.Errorf("record authorization: %w", err)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -436,5 +437,65 @@ func TestSuspectsComeFromTheApprovalsIncident(t *testing.T) {
 	}}
 	if _, err := f.svc.Redeem(context.Background(), ref, tendai, pol); !errors.Is(err, approval.ErrSelfApproval) || asked != f.incident {
 		t.Fatalf("self-approval: %v (asked about %q, want %q)", err, asked, f.incident)
+	}
+}
+
+// dyingStore ends the goroutine that appends an authorization before anything is stored,
+// as a process killed between consuming the approval and recording it would.
+type dyingStore struct{ ledger.Store }
+
+func (d dyingStore) Append(ctx context.Context, tenant string, tail ledger.Tail, entries []ledger.Entry) (int, error) {
+	for _, e := range entries {
+		if e.Event == ledger.Authorize {
+			runtime.Goexit()
+		}
+	}
+	return d.Store.Append(ctx, tenant, tail, entries)
+}
+
+// A replica that died after consuming tendai's approval but before recording it left the
+// approval used and nothing authorized. The redelivered press (tendai's again) finishes
+// the authorization instead of answering "already approved by tendai" while nothing runs;
+// anyone else's press is still refused as used.
+func TestPressResumesAnApprovalItsOwnDeadPressConsumed(t *testing.T) {
+	f := newFixture(t)
+	refs := f.issue(t)
+	dying, err := ledger.New(ledger.Options{Store: dyingStore{ledger.NewRedisStore(f.rc, f.prefix)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := approval.New(approval.Options{Redis: f.rc, KeyPrefix: f.prefix, Secret: secret, Ledger: dying, Clock: func() time.Time { return f.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = svc.Redeem(context.Background(), refs[0], tendai, pol) // ends inside the append
+		t.Error("Redeem returned: the append did not end its goroutine")
+	}()
+	<-done
+	if n := count(f.history(t), ledger.Authorize); n != 0 {
+		t.Fatalf("%d authorizations recorded by the dead press", n)
+	}
+	ctx := context.Background()
+	_, err = f.svc.Redeem(ctx, refs[0], rudo, pol)
+	var ue *approval.UsedError
+	if !errors.As(err, &ue) || ue.By != "tendai" {
+		t.Fatalf("another approver's press of the consumed approval: %v, want used by tendai", err)
+	}
+	res, err := f.svc.Redeem(ctx, refs[0], tendai, pol)
+	if err != nil || res.Status != approval.Authorized || res.Entry.Approval != refs[0] || res.Entry.Actor.ID != "tendai" {
+		t.Fatalf("tendai's redelivered press: %+v, %v; want it to finish the authorization", res, err)
+	}
+	h := f.history(t)
+	if n := count(h, ledger.Authorize); n != 1 {
+		t.Fatalf("%d authorizations, want 1", n)
+	}
+	if _, err := f.svc.Redeem(ctx, refs[0], tendai, pol); !errors.As(err, &ue) || ue.By != "tendai" {
+		t.Fatalf("a press after the authorization: %v, want used by tendai", err)
+	}
+	if n := count(f.history(t), ledger.Authorize); n != 1 {
+		t.Fatalf("%d authorizations after a third press, want 1", n)
 	}
 }

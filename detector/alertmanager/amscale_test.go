@@ -1,4 +1,4 @@
-package detector
+package alertmanager
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alertengine/alertengine/detector"
 	"github.com/alertengine/alertengine/fixtures"
 	"github.com/alertengine/alertengine/ledger"
 )
@@ -50,7 +51,7 @@ func TestAlertmanagerTenThousandAlerts(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), nil)
-	handler := d.AlertmanagerHandler()
+	handler := rcv(d).Handler()
 	body := kubeAlerts("storm", "checkout", "firing", 10_000, base)
 	if len(body) < 8<<20 {
 		t.Fatalf("the storm is only %d bytes", len(body))
@@ -85,7 +86,7 @@ func TestAlertmanagerJoinedAlertsSummarised(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), nil)
-	handler := d.AlertmanagerHandler()
+	handler := rcv(d).Handler()
 	first := amAlert{status: "firing", name: "HighLatency", service: "checkout", fp: "f0"}
 	post(t, handler, "Bearer acme-secret-token", amPayload("firing", first))
 	alerts := []amAlert{first}
@@ -117,7 +118,7 @@ func TestAlertmanagerAbsentAlertsResolved(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), nil)
-	handler := d.AlertmanagerHandler()
+	handler := rcv(d).Handler()
 	a := amAlert{status: "firing", name: "HighLatency", service: "checkout", fp: "a1"}
 	b := amAlert{status: "firing", name: "HighLatency", service: "payments", fp: "b1"}
 	post(t, handler, "Bearer acme-secret-token", amPayload("firing", a, b))
@@ -142,8 +143,8 @@ func TestAlertmanagerAbsentAlertsResolved(t *testing.T) {
 func TestAlertmanagerTruncatedGroupExpires(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	d := h.replica("r1", amTenants(), func(o *Options) { o.Clock = h.clock.Now })
-	handler := d.AlertmanagerHandler()
+	d := h.replica("r1", amTenants(), func(o *testOptions) { o.Clock = h.clock.Now })
+	handler := rcv(d).Handler()
 	a := amAlert{status: "firing", name: "HighLatency", service: "checkout", fp: "a1"}
 	b := amAlert{status: "firing", name: "HighErrors", service: "checkout", fp: "b1"}
 	post(t, handler, "Bearer acme-secret-token", amGroup("g", 5, "firing", a, b))
@@ -157,14 +158,14 @@ func TestAlertmanagerTruncatedGroupExpires(t *testing.T) {
 	}
 	// Within the expiry nothing changes.
 	ctx := context.Background()
-	if err := d.ExpireAlerts(ctx, base.Add(12*time.Hour-time.Second)); err != nil || h.stage(inc) != ledger.Detected {
+	if err := rcv(d).ExpireAlerts(ctx, base.Add(12*time.Hour-time.Second)); err != nil || h.stage(inc) != ledger.Detected {
 		t.Fatalf("before the expiry: %v, %s", err, h.stage(inc))
 	}
-	if err := d.ExpireAlerts(ctx, base.Add(12*time.Hour+time.Second)); err != nil {
+	if err := rcv(d).ExpireAlerts(ctx, base.Add(12*time.Hour+time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if h.stage(inc) != ledger.Recovered || d.Stats().AlertmanagerExpired != 1 {
-		t.Fatalf("after the expiry: %s, %d expired", h.stage(inc), d.Stats().AlertmanagerExpired)
+	if h.stage(inc) != ledger.Recovered || rcv(d).Stats().Expired != 1 {
+		t.Fatalf("after the expiry: %s, %d expired", h.stage(inc), rcv(d).Stats().Expired)
 	}
 	rec := h.events.of(Recovered)
 	if len(rec) != 1 || !strings.Contains(rec[0].Note, "within 12h0m0s") {
@@ -185,7 +186,7 @@ func TestAlertmanagerNewAlertAfterExpiredIncident(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), nil)
-	handler := d.AlertmanagerHandler()
+	handler := rcv(d).Handler()
 	a := amAlert{status: "firing", name: "HighLatency", service: "checkout", fp: "a1"}
 	post(t, handler, "Bearer acme-secret-token", amPayload("firing", a))
 	old := h.entriesOf("acme", ledger.Detect)[0].Incident
@@ -223,9 +224,9 @@ func TestAlertmanagerOverLimit(t *testing.T) {
 	rec := &records{}
 	tenants := amTenants()
 	tenants[0].AlertmanagerMaxAlerts = 100
-	d := h.replica("r1", tenants, func(o *Options) { o.Logger = slog.New(rec) })
-	handler := d.AlertmanagerHandler()
-	if got := d.AlertmanagerMaxBody(); got != DefaultMaxAlerts*AlertmanagerBytesPerAlert {
+	d := h.replica("r1", tenants, func(o *testOptions) { o.Logger = slog.New(rec) })
+	handler := rcv(d).Handler()
+	if got := rcv(d).MaxBody(); got != detector.DefaultMaxAlerts*BytesPerAlert {
 		t.Fatalf("route limit %d", got) // globex keeps the default
 	}
 	// acme's limit: 100 alerts → 1 MiB. Streamed without a length.
@@ -238,7 +239,7 @@ func TestAlertmanagerOverLimit(t *testing.T) {
 	if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), "max_alerts") {
 		t.Fatalf("HTTP %d %s", w.Code, w.Body.String())
 	}
-	if got := d.Stats().AlertmanagerRefusedBy; got[RefusedTooLarge] != 1 || d.Stats().AlertmanagerRefused != 1 {
+	if got := rcv(d).Stats().RefusedBy; got[RefusedTooLarge] != 1 || rcv(d).Stats().Refused != 1 {
 		t.Fatalf("refused %v", got)
 	}
 	var line string
@@ -258,14 +259,14 @@ func TestAlertmanagerOverLimit(t *testing.T) {
 	// 150 alerts in 130 KB: within the bytes, over max alerts: the first 100 are acted
 	// on, the rest are truncated (unknown, not resolved).
 	code, res := postBytes(t, handler, kubeAlerts("big", "checkout", "firing", 150, base))
-	if code != http.StatusOK || len(res.Results) != 100 || countOutcomes(res)["opened"] != 100 || d.Stats().AlertmanagerOverMax != 1 {
+	if code != http.StatusOK || len(res.Results) != 100 || countOutcomes(res)["opened"] != 100 || rcv(d).Stats().OverMax != 1 {
 		t.Fatalf("HTTP %d, %d results %v", code, len(res.Results), countOutcomes(res))
 	}
 	// A wrong token and a malformed body are counted by reason too.
 	post(t, handler, "Bearer nope", amPayload("firing"))
 	post(t, handler, "Bearer acme-secret-token", `{"version":"3","groupKey":"g3","status":"firing","alerts":[]}`)
-	got := d.Stats().AlertmanagerRefusedBy
-	if got[RefusedUnauthorized] != 1 || got[RefusedMalformed] != 1 || d.Stats().AlertmanagerRefused != 3 {
+	got := rcv(d).Stats().RefusedBy
+	if got[RefusedUnauthorized] != 1 || got[RefusedMalformed] != 1 || rcv(d).Stats().Refused != 3 {
 		t.Fatalf("refused %v", got)
 	}
 	if !strings.Contains(strings.Join(rec.all(), "\n"), "reason=malformed tenant=acme group=g3") {

@@ -1,4 +1,4 @@
-package detector
+package alertmanager
 
 import (
 	"context"
@@ -15,8 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/alertengine/alertengine/detector"
 	"github.com/alertengine/alertengine/ledger"
 )
 
@@ -43,6 +42,11 @@ type AlertmanagerPayload struct {
 	CommonAnnotations map[string]string   `json:"commonAnnotations"`
 	ExternalURL       string              `json:"externalURL"`
 	Alerts            []AlertmanagerAlert `json:"alerts"`
+	// Grafana's webhook contact point adds these (and sends version "1").
+	OrgID   int64  `json:"orgId,omitempty"`
+	Title   string `json:"title,omitempty"`
+	State   string `json:"state,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // AlertmanagerAlert is one alert of a payload.
@@ -54,13 +58,27 @@ type AlertmanagerAlert struct {
 	EndsAt       time.Time         `json:"endsAt"`
 	GeneratorURL string            `json:"generatorURL"`
 	Fingerprint  string            `json:"fingerprint"`
+	// Grafana adds links to the alert's dashboard, panel and a silence, and the values of
+	// its query.
+	DashboardURL string          `json:"dashboardURL"`
+	PanelURL     string          `json:"panelURL"`
+	SilenceURL   string          `json:"silenceURL"`
+	ValueString  string          `json:"valueString"`
+	Values       json.RawMessage `json:"values"`
 }
 
 // maxFingerprintBytes bounds a fingerprint kept as sent.
 const maxFingerprintBytes = 64
 
 // printable: valid UTF-8 without control characters.
-func printable(s string) bool { return utf8.ValidString(s) && !containsControl(s) }
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return utf8.ValidString(s)
+}
 
 // labelFingerprint identifies an alert by its sorted labels.
 func labelFingerprint(labels map[string]string) string {
@@ -124,10 +142,10 @@ var RefusedReasons = []string{RefusedUnauthorized, RefusedTooLarge, RefusedMalfo
 // An accepted notification is the group's whole state (see processAlertmanager). 200
 // with an AlertmanagerResult; 500 if something could not be recorded (Alertmanager
 // retries, and what was recorded is not recorded twice).
-func (d *Detector) AlertmanagerHandler() http.Handler {
-	digests := make([][32]byte, len(d.opts.Tenants))
-	for i, t := range d.opts.Tenants {
-		digests[i] = sha256.Sum256([]byte(t.AlertmanagerToken))
+func (am *Receiver) Handler() http.Handler {
+	digests := make([][32]byte, len(am.tenants))
+	for i, t := range am.tenants {
+		digests[i] = sha256.Sum256([]byte(am.f.Token(t)))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -135,49 +153,49 @@ func (d *Detector) AlertmanagerHandler() http.Handler {
 			writeError(w, http.StatusMethodNotAllowed, "use POST")
 			return
 		}
-		t := d.authenticate(r, digests)
+		t := am.authenticate(r, digests)
 		if t == nil {
-			d.refuse(RefusedUnauthorized, "", "", r.ContentLength, "missing or wrong bearer token", "remote", r.RemoteAddr)
+			am.refuse(RefusedUnauthorized, "", "", r.ContentLength, "missing or wrong bearer token", "remote", r.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="alertengine"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
-		limit := d.amBodyLimit(t)
+		limit := am.amBodyLimit(t)
 		tooLarge := func() {
 			msg := fmt.Sprintf("body over %d bytes (at most %d alerts); set max_alerts in Alertmanager's webhook_config so that it truncates the group", limit, t.AlertmanagerMaxAlerts)
-			d.refuse(RefusedTooLarge, t.ID, "", r.ContentLength, msg, "limit_bytes", limit)
+			am.refuse(RefusedTooLarge, t.ID, "", r.ContentLength, msg, "limit_bytes", limit)
 			writeError(w, http.StatusRequestEntityTooLarge, msg)
 		}
 		if r.ContentLength > limit {
 			tooLarge()
 			return
 		}
-		p, dropped, err := decodeAlertmanager(http.MaxBytesReader(w, r.Body, limit), t.AlertmanagerMaxAlerts)
+		p, dropped, err := decodeAlertmanager(http.MaxBytesReader(w, r.Body, limit), t.AlertmanagerMaxAlerts, am.f.Versions...)
 		var big *http.MaxBytesError
 		switch {
 		case errors.As(err, &big):
 			tooLarge()
 			return
 		case errors.Is(err, ErrBadPayload):
-			d.refuse(RefusedMalformed, t.ID, p.GroupKey, r.ContentLength, err.Error())
+			am.refuse(RefusedMalformed, t.ID, p.GroupKey, r.ContentLength, err.Error())
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		case err != nil:
-			d.refuse(RefusedUnreadable, t.ID, "", r.ContentLength, "could not read the body", "err", err)
+			am.refuse(RefusedUnreadable, t.ID, "", r.ContentLength, "could not read the body", "err", err)
 			writeError(w, http.StatusBadRequest, "could not read the body")
 			return
 		}
 		if dropped > 0 {
-			d.stats.amOverMax.Add(1)
-			d.log.Warn("alertmanager group over max_alerts: the alerts past it are treated as truncated", "tenant", t.ID,
+			am.stats.overMax.Add(1)
+			am.log.Warn("alertmanager group over max_alerts: the alerts past it are treated as truncated", "tenant", t.ID,
 				"group", ledger.Clip(p.GroupKey, 100), "alerts", len(p.Alerts)+dropped, "max_alerts", t.AlertmanagerMaxAlerts)
 		}
 		// Once accepted, a delivery is processed to the end even if Alertmanager hangs up:
 		// every call below has its own timeout.
-		res, err := d.processAlertmanager(context.WithoutCancel(r.Context()), t, p)
+		res, err := am.processAlertmanager(context.WithoutCancel(r.Context()), t, p)
 		code := http.StatusOK
 		if err != nil {
-			d.log.Error("alertmanager webhook: alerts not recorded", "tenant", t.ID, "group", ledger.Clip(p.GroupKey, 100), "err", err)
+			am.log.Error("alertmanager webhook: alerts not recorded", "tenant", t.ID, "group", ledger.Clip(p.GroupKey, 100), "err", err)
 			code = http.StatusInternalServerError
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -188,35 +206,35 @@ func (d *Detector) AlertmanagerHandler() http.Handler {
 
 // refuse counts and logs a refused request: one WARN line with the group key (when it
 // was read) and the declared size (-1: not declared).
-func (d *Detector) refuse(reason, tenant, group string, size int64, msg string, args ...any) {
-	d.stats.amRefused.Add(1)
+func (am *Receiver) refuse(reason, tenant, group string, size int64, msg string, args ...any) {
+	am.stats.refused.Add(1)
 	for i, r := range RefusedReasons {
 		if r == reason {
-			d.stats.amRefusedBy[i].Add(1)
+			am.stats.refusedBy[i].Add(1)
 		}
 	}
 	if group == "" {
 		group = "unknown"
 	}
 	attrs := append([]any{"reason", reason, "tenant", tenant, "group", ledger.Clip(group, 100), "bytes", size, "why", ledger.ClipText(msg)}, args...)
-	d.log.Warn("alertmanager webhook refused", attrs...)
+	am.log.Warn("alertmanager webhook refused", attrs...)
 }
 
 // amBodyLimit is the largest body the tenant's Alertmanager may send: Options.MaxBodyBytes
-// when set, else AlertmanagerBytesPerAlert for each of its max alerts (at least 1 MiB).
-func (d *Detector) amBodyLimit(t *Tenant) int64 {
-	if d.opts.MaxBodyBytes > 0 {
-		return d.opts.MaxBodyBytes
+// when set, else BytesPerAlert for each of its max alerts (at least 1 MiB).
+func (am *Receiver) amBodyLimit(t *detector.Tenant) int64 {
+	if am.o.MaxBodyBytes > 0 {
+		return am.o.MaxBodyBytes
 	}
-	return max(1<<20, int64(t.AlertmanagerMaxAlerts)*AlertmanagerBytesPerAlert)
+	return max(1<<20, int64(t.AlertmanagerMaxAlerts)*BytesPerAlert)
 }
 
-// AlertmanagerMaxBody is the largest body any tenant's Alertmanager may send: the route's
-// own limit, which the HTTP server must not cut below.
-func (d *Detector) AlertmanagerMaxBody() int64 {
+// MaxBody is the largest body any tenant's Alertmanager may send: the route's own limit,
+// which the HTTP server must not cut below.
+func (am *Receiver) MaxBody() int64 {
 	var n int64
-	for i := range d.opts.Tenants {
-		n = max(n, d.amBodyLimit(&d.opts.Tenants[i]))
+	for i := range am.tenants {
+		n = max(n, am.amBodyLimit(&am.tenants[i]))
 	}
 	return n
 }
@@ -229,7 +247,7 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 
 // authenticate returns the tenant whose Alertmanager token the request carries, checking
 // every tenant in constant time.
-func (d *Detector) authenticate(r *http.Request, digests [][32]byte) *Tenant {
+func (am *Receiver) authenticate(r *http.Request, digests [][32]byte) *detector.Tenant {
 	h := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
@@ -241,76 +259,26 @@ func (d *Detector) authenticate(r *http.Request, digests [][32]byte) *Tenant {
 	}
 	got := sha256.Sum256([]byte(token))
 	match := -1
-	for i, t := range d.opts.Tenants {
+	for i, t := range am.tenants {
 		eq := subtle.ConstantTimeCompare(got[:], digests[i][:])
-		if eq == 1 && t.AlertmanagerToken != "" {
+		if eq == 1 && am.f.Token(t) != "" {
 			match = i
 		}
 	}
 	if match < 0 {
 		return nil
 	}
-	return &d.opts.Tenants[match]
-}
-
-// Settle closes an incident whose Alertmanager alert resolved while its recovery was in
-// flight. The pipeline calls it when an execution ends (executed or failed); it does
-// nothing for other incidents.
-func (d *Detector) Settle(ctx context.Context, tenant, incident string) error {
-	var t *Tenant
-	for i := range d.opts.Tenants {
-		if d.opts.Tenants[i].ID == tenant {
-			t = &d.opts.Tenants[i]
-		}
-	}
-	if t == nil {
-		return nil
-	}
-	lctx, cancel := d.ledgerCtx(ctx)
-	in, _, err := d.ledger.Incident(lctx, tenant, incident)
-	cancel()
-	if err != nil {
-		return err
-	}
-	key := d.keys.service(tenant, in.Service, "amclose")
-	rctx, cancel := d.redisCtx(ctx)
-	pending, err := d.rdb.Get(rctx, key).Result()
-	cancel()
-	if errors.Is(err, redis.Nil) || pending != incident {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	now := d.opts.Clock()
-	reason := "alertmanager: the alert resolved while the recovery ran"
-	kind, done, err := d.closeIncident(ctx, t, in.Service, incident, now, reason, map[string]string{"source": string(SourceAlertmanager)})
-	if err != nil || !done {
-		return err
-	}
-	rctx, cancel = d.redisCtx(ctx)
-	d.rdb.Del(rctx, key)
-	d.rdb.HDel(rctx, d.keys.alertmanager(tenant, in.Service), amIncidentField)
-	cancel()
-	if kind != "" {
-		d.emit(ctx, d.alertEvent(kind, t, in.Service, incident, reason, now))
-	}
-	return nil
-}
-
-func (d *Detector) alertEvent(kind Kind, t *Tenant, svc, incident, reason string, at time.Time) Event {
-	return Event{Kind: kind, Source: SourceAlertmanager, Tenant: t.ID, Service: svc, Incident: incident, At: at,
-		Reason: reason, PolicyVersion: t.PolicyVersion}
+	return &am.tenants[match]
 }
 
 // alertReason: "alertmanager: HighLatency firing: p95 over 2 s on checkout".
-func alertReason(status string, p AlertmanagerPayload, a AlertmanagerAlert) string {
+func alertReason(prefix, status string, p AlertmanagerPayload, a AlertmanagerAlert) string {
 	name := a.Labels["alertname"]
 	if name == "" {
 		name = "alert " + a.Fingerprint
 	}
 	text := firstNonEmpty(a.Annotations["summary"], p.CommonAnnotations["summary"], a.Annotations["description"], p.CommonAnnotations["description"])
-	reason := "alertmanager: " + name + " " + status
+	reason := prefix + name + " " + status
 	if text != "" {
 		reason += ": " + text
 	}
@@ -319,7 +287,6 @@ func alertReason(status string, p AlertmanagerPayload, a AlertmanagerAlert) stri
 
 func alertData(p AlertmanagerPayload, a AlertmanagerAlert) map[string]string {
 	m := map[string]string{
-		"source":      string(SourceAlertmanager),
 		"alertname":   a.Labels["alertname"],
 		"severity":    a.Labels["severity"],
 		"fingerprint": a.Fingerprint,
@@ -332,6 +299,15 @@ func alertData(p AlertmanagerPayload, a AlertmanagerAlert) map[string]string {
 	}
 	if p.ExternalURL != "" {
 		m["external_url"] = p.ExternalURL
+	}
+	for k, v := range map[string]string{"dashboard_url": a.DashboardURL, "panel_url": a.PanelURL, "silence_url": a.SilenceURL,
+		"value_string": a.ValueString} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	if len(a.Values) > 0 && string(a.Values) != "null" {
+		m["values"] = string(a.Values)
 	}
 	if !a.EndsAt.IsZero() && a.EndsAt.Year() > 1 {
 		m["ends_at"] = a.EndsAt.UTC().Format(time.RFC3339)
@@ -355,8 +331,4 @@ func firstNonEmpty(xs ...string) string {
 		}
 	}
 	return ""
-}
-
-func entryUpdate(incident, service, reason string, data map[string]string) ledger.Entry {
-	return ledger.Entry{Event: ledger.Update, Incident: incident, Service: service, Reason: reason, Data: data}
 }

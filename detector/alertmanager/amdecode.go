@@ -1,4 +1,4 @@
-package detector
+package alertmanager
 
 import (
 	"bytes"
@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
+	"github.com/alertengine/alertengine/detector"
 	"github.com/alertengine/alertengine/ledger"
 )
 
@@ -16,10 +19,10 @@ import (
 // status firing or resolved on the group and on every alert, every alert with labels and
 // startsAt. Members this package does not know are ignored (Alertmanager adds some over
 // time). An alert without a fingerprint gets one computed from its labels. At most
-// DefaultMaxAlerts alerts are kept; the others are counted in TruncatedAlerts, as if
+// detector.DefaultMaxAlerts alerts are kept; the others are counted in TruncatedAlerts, as if
 // Alertmanager's own max_alerts had cut them.
 func ParseAlertmanager(body []byte) (AlertmanagerPayload, error) {
-	p, _, err := decodeAlertmanager(bytes.NewReader(body), DefaultMaxAlerts)
+	p, _, err := decodeAlertmanager(bytes.NewReader(body), detector.DefaultMaxAlerts, "4")
 	return p, err
 }
 
@@ -28,7 +31,7 @@ func ParseAlertmanager(body []byte) (AlertmanagerPayload, error) {
 // value, never by the body. Alerts past maxAlerts are read, checked as JSON, and counted
 // in dropped (and added to TruncatedAlerts). Alertmanager writes "alerts" before
 // "groupKey" and "truncatedAlerts", so the whole object is read before any alert is acted on.
-func decodeAlertmanager(r io.Reader, maxAlerts int) (p AlertmanagerPayload, dropped int, err error) {
+func decodeAlertmanager(r io.Reader, maxAlerts int, versions ...string) (p AlertmanagerPayload, dropped int, err error) {
 	src := &readErr{r: r}
 	bad := func(format string, args ...any) (AlertmanagerPayload, int, error) {
 		if src.err != nil {
@@ -56,11 +59,16 @@ func decodeAlertmanager(r io.Reader, maxAlerts int) (p AlertmanagerPayload, drop
 		CommonLabels      *map[string]string `json:"commonLabels"`
 		CommonAnnotations *map[string]string `json:"commonAnnotations"`
 		ExternalURL       *string            `json:"externalURL"`
+		Title             *string            `json:"title"`
+		State             *string            `json:"state"`
+		Message           *string            `json:"message"`
+		OrgID             *int64             `json:"orgId"`
 	}
 	fields := map[string]any{
 		"version": &top.Version, "groupKey": &top.GroupKey, "truncatedAlerts": &top.TruncatedAlerts, "status": &top.Status,
 		"receiver": &top.Receiver, "groupLabels": &top.GroupLabels, "commonLabels": &top.CommonLabels,
 		"commonAnnotations": &top.CommonAnnotations, "externalURL": &top.ExternalURL,
+		"title": &top.Title, "state": &top.State, "message": &top.Message, "orgId": &top.OrgID,
 	}
 	for dec.More() {
 		t, err := dec.Token()
@@ -100,6 +108,10 @@ func decodeAlertmanager(r io.Reader, maxAlerts int) (p AlertmanagerPayload, drop
 		return *s
 	}
 	p.Version, p.GroupKey, p.Status, p.Receiver, p.ExternalURL = deref(top.Version), deref(top.GroupKey), deref(top.Status), deref(top.Receiver), deref(top.ExternalURL)
+	p.Title, p.State, p.Message = deref(top.Title), deref(top.State), deref(top.Message)
+	if top.OrgID != nil {
+		p.OrgID = *top.OrgID
+	}
 	if top.TruncatedAlerts != nil {
 		p.TruncatedAlerts = *top.TruncatedAlerts
 	}
@@ -108,8 +120,8 @@ func decodeAlertmanager(r io.Reader, maxAlerts int) (p AlertmanagerPayload, drop
 			*dst = *m
 		}
 	}
-	if p.Version != "4" {
-		return bad("version %q, want \"4\"", ledger.Clip(p.Version, 40))
+	if !slices.Contains(versions, p.Version) {
+		return bad("version %q, want %s", ledger.Clip(p.Version, 40), `"`+strings.Join(versions, `" or "`)+`"`)
 	}
 	if p.Status != "firing" && p.Status != "resolved" {
 		return bad("status %q, want firing or resolved", ledger.Clip(p.Status, 40))

@@ -1,4 +1,4 @@
-package detector
+package alertmanager
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/alertengine/alertengine/detector"
 	"github.com/alertengine/alertengine/ledger"
 )
 
@@ -97,7 +98,7 @@ func TestAlertmanagerLifecycle(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), nil)
-	handler := d.AlertmanagerHandler()
+	handler := rcv(d).Handler()
 	const acme = "Bearer acme-secret-token"
 	lat := amAlert{status: "firing", name: "HighLatency", service: "checkout", fp: "aaaa000000000001"}
 	errs := amAlert{status: "firing", name: "HighErrorRate", job: "checkout", fp: "bbbb000000000002"}
@@ -174,7 +175,7 @@ func TestAlertmanagerTenantsAreSeparate(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), nil)
-	code, res, raw := post(t, d.AlertmanagerHandler(), "Bearer globex-secret-token",
+	code, res, raw := post(t, rcv(d).Handler(), "Bearer globex-secret-token",
 		amPayload("firing", amAlert{status: "firing", name: "Down", service: "checkout", fp: "01"}))
 	if code != 200 || res.Tenant != "globex" || len(h.entries("globex")) != 1 || len(h.entries("acme")) != 0 {
 		t.Fatalf("HTTP %d %s; globex %d entries, acme %d", code, raw, len(h.entries("globex")), len(h.entries("acme")))
@@ -206,11 +207,11 @@ func TestAlertmanagerDoesNotCloseWhatMetricsOpened(t *testing.T) {
 		t.Fatalf("metrics opened %d incidents", len(inc))
 	}
 	a := amAlert{status: "firing", name: "HighLatency", service: "checkout", fp: "01"}
-	if _, res, raw := post(t, d.AlertmanagerHandler(), "Bearer acme-secret-token", amPayload("firing", a)); !slices.Equal(outcomes(res), []string{"updated"}) {
+	if _, res, raw := post(t, rcv(d).Handler(), "Bearer acme-secret-token", amPayload("firing", a)); !slices.Equal(outcomes(res), []string{"updated"}) {
 		t.Fatal(raw)
 	}
 	a.status = "resolved"
-	if _, res, raw := post(t, d.AlertmanagerHandler(), "Bearer acme-secret-token", amPayload("resolved", a)); !slices.Equal(outcomes(res), []string{"no_incident"}) {
+	if _, res, raw := post(t, rcv(d).Handler(), "Bearer acme-secret-token", amPayload("resolved", a)); !slices.Equal(outcomes(res), []string{"no_incident"}) {
 		t.Fatal(raw)
 	}
 	if got := h.stage(inc[0].Incident); got != ledger.Detected {
@@ -222,7 +223,7 @@ func TestAlertmanagerResolvedAfterExecution(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), nil)
-	handler := d.AlertmanagerHandler()
+	handler := rcv(d).Handler()
 	a := amAlert{status: "firing", name: "HighLatency", service: "checkout", fp: "01"}
 	if code, _, raw := post(t, handler, "Bearer acme-secret-token", amPayload("firing", a)); code != 200 {
 		t.Fatal(raw)
@@ -250,8 +251,8 @@ func TestAlertmanagerRefusals(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), nil)
-	handler := d.AlertmanagerHandler()
-	big := `{"version":"4","status":"firing","groupKey":"` + strings.Repeat("x", DefaultMaxAlerts*AlertmanagerBytesPerAlert) + `","alerts":[]}`
+	handler := rcv(d).Handler()
+	big := `{"version":"4","status":"firing","groupKey":"` + strings.Repeat("x", detector.DefaultMaxAlerts*BytesPerAlert) + `","alerts":[]}`
 	tests := []struct {
 		name     string
 		method   string
@@ -300,7 +301,7 @@ func TestAlertmanagerRespectsTheHourlyLimit(t *testing.T) {
 	tenants := amTenants()
 	tenants[0].IncidentsPerHour = 1
 	d := h.replica("r1", tenants, nil)
-	handler := d.AlertmanagerHandler()
+	handler := rcv(d).Handler()
 	_, res, raw := post(t, handler, "Bearer acme-secret-token", amPayload("firing",
 		amAlert{status: "firing", name: "A", service: "checkout", fp: "01"},
 		amAlert{status: "firing", name: "B", service: "payments", fp: "02"}))
@@ -321,16 +322,16 @@ func TestAlertmanagerStoreDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := h.replica("r1", amTenants(), func(o *Options) { o.Ledger = broken })
+	d := h.replica("r1", amTenants(), func(o *testOptions) { o.Ledger = broken })
 	body := amPayload("firing", amAlert{status: "firing", name: "A", service: "checkout", fp: "01"})
-	if code, res, raw := post(t, d.AlertmanagerHandler(), "Bearer acme-secret-token", body); code != 500 || !slices.Equal(outcomes(res), []string{"error"}) {
+	if code, res, raw := post(t, rcv(d).Handler(), "Bearer acme-secret-token", body); code != 500 || !slices.Equal(outcomes(res), []string{"error"}) {
 		t.Fatalf("HTTP %d %s", code, raw)
 	}
 	if strings.Contains(fmt.Sprint(h.events.all()), "opened") {
 		t.Fatal("an event for an unrecorded incident")
 	}
 	ok := h.replica("r2", amTenants(), nil)
-	if code, res, raw := post(t, ok.AlertmanagerHandler(), "Bearer acme-secret-token", body); code != 200 || !slices.Equal(outcomes(res), []string{"opened"}) {
+	if code, res, raw := post(t, rcv(ok).Handler(), "Bearer acme-secret-token", body); code != 200 || !slices.Equal(outcomes(res), []string{"opened"}) {
 		t.Fatalf("retry: HTTP %d %s", code, raw)
 	}
 }
@@ -363,7 +364,7 @@ func FuzzParseAlertmanager(f *testing.F) {
 			if a.Fingerprint == "" || len(a.Fingerprint) > maxFingerprintBytes || !printable(a.Fingerprint) || len(a.Labels) == 0 || a.StartsAt.IsZero() || (a.Status != "firing" && a.Status != "resolved") {
 				t.Fatalf("accepted alert %d: %+v", i, a)
 			}
-			if r := alertReason(a.Status, p, a); utf8.RuneCountInString(r) > ledger.MaxTextRunes {
+			if r := alertReason("alertmanager: ", a.Status, p, a); utf8.RuneCountInString(r) > ledger.MaxTextRunes {
 				t.Fatalf("a reason of %d runes", utf8.RuneCountInString(r))
 			}
 			for k, v := range alertData(p, a) {
@@ -391,7 +392,7 @@ func TestResolvedDuringExecutionIsSettledAfterIt(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), nil)
-	handler := d.AlertmanagerHandler()
+	handler := rcv(d).Handler()
 	a := amAlert{status: "firing", name: "HighLatency", service: "checkout", fp: "incident"}
 	if code, _, raw := post(t, handler, "Bearer acme-secret-token", amPayload("firing", a)); code != 200 {
 		t.Fatal(raw)

@@ -1,4 +1,4 @@
-package detector
+package alertmanager
 
 import (
 	"context"
@@ -72,7 +72,7 @@ func TestAlertmanagerLogSummary(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	rec := &records{}
-	d := h.replica("r1", amTenants(), func(o *Options) {
+	d := h.replica("r1", amTenants(), func(o *testOptions) {
 		o.Logger = slog.New(rec)
 		o.MaxBodyBytes = 32 << 20
 	})
@@ -80,14 +80,14 @@ func TestAlertmanagerLogSummary(t *testing.T) {
 	for i := range 8000 {
 		alerts = append(alerts, amAlert{status: "firing", name: "Noise", service: fmt.Sprintf("svc-%d", i%500), fp: fmt.Sprintf("%04x", i)})
 	}
-	code, res, body := post(t, d.AlertmanagerHandler(), "Bearer acme-secret-token", amPayload("firing", alerts...))
+	code, res, body := post(t, rcv(d).Handler(), "Bearer acme-secret-token", amPayload("firing", alerts...))
 	if code != http.StatusOK {
 		t.Fatalf("HTTP %d: %.300s", code, body)
 	}
 	if n := len(res.Results); n != 8001 || res.Results[0].Outcome != "opened" || len(res.UnknownServices) != 500 {
 		t.Fatalf("%d results (first %+v), %d unknown services", n, res.Results[0], len(res.UnknownServices))
 	}
-	if got := d.Stats().AlertmanagerUnknown; got != 8000 {
+	if got := rcv(d).Stats().Unknown; got != 8000 {
 		t.Errorf("AlertmanagerUnknown = %d, want 8000", got)
 	}
 	lines := rec.all()
@@ -118,7 +118,7 @@ func TestAlertmanagerHostileText(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	rec := &records{}
-	d := h.replica("r1", amTenants(), func(o *Options) { o.Logger = slog.New(rec); o.MaxBodyBytes = 8 << 20 })
+	d := h.replica("r1", amTenants(), func(o *testOptions) { o.Logger = slog.New(rec); o.MaxBodyBytes = 8 << 20 })
 	huge := strings.Repeat("x", 200_000)
 	payload := func(version string, alerts ...map[string]any) string {
 		b, _ := json.Marshal(map[string]any{"version": version, "groupKey": huge, "status": "firing", "receiver": huge, "alerts": alerts})
@@ -129,7 +129,7 @@ func TestAlertmanagerHostileText(t *testing.T) {
 			"generatorURL": huge, "labels": map[string]string{"service": service, "alertname": huge, "severity": huge},
 			"annotations": map[string]string{"summary": huge}}
 	}
-	handler := d.AlertmanagerHandler()
+	handler := rcv(d).Handler()
 	code, _, body := post(t, handler, "Bearer acme-secret-token", payload(strings.Repeat("9", 1<<20)))
 	if code != http.StatusBadRequest || len(body) > 1000 {
 		t.Fatalf("a 1 MB version: HTTP %d with a %d-byte answer", code, len(body))
@@ -174,7 +174,7 @@ func TestAlertmanagerSeverityRecorded(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	d := h.replica("r1", amTenants(), nil)
-	code, _, body := post(t, d.AlertmanagerHandler(), "Bearer acme-secret-token",
+	code, _, body := post(t, rcv(d).Handler(), "Bearer acme-secret-token",
 		amPayload("firing", amAlert{status: "firing", name: "PaymentsDown", service: "payments", fp: "p1"}))
 	if code != http.StatusOK {
 		t.Fatalf("HTTP %d: %s", code, body)

@@ -1,4 +1,4 @@
-package detector
+package poll
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alertengine/alertengine/detector"
 	"github.com/alertengine/alertengine/ledger"
 )
 
@@ -86,7 +87,7 @@ func TestPullMode(t *testing.T) {
 	t.Parallel()
 	hs := newHealthServer(t)
 	h := newHarness(t)
-	d := h.replica("r1", pullTenants(hs.URL), func(o *Options) { o.PollTimeout = 200 * time.Millisecond })
+	d := h.replica("r1", pullTenants(hs.URL), func(o *detector.Options) { o.PollTimeout = 200 * time.Millisecond })
 	steps := []struct {
 		name          string
 		code          int
@@ -113,7 +114,7 @@ func TestPullMode(t *testing.T) {
 		hs.answer(s.code, s.body)
 		now := base.Add(time.Duration(k) * DefaultPollInterval)
 		h.clock.Set(now)
-		if err := d.Poll(ctx, now); err != nil {
+		if err := pl(d).Poll(ctx, now); err != nil {
 			t.Fatalf("step %q: %v", s.name, err)
 		}
 		detects, recovers := h.entriesOf("acme", ledger.Detect), h.entriesOf("acme", ledger.Recover)
@@ -137,13 +138,13 @@ func TestPullUnreachableIsDown(t *testing.T) {
 	h := newHarness(t)
 	tenants := pullTenants(strings.Replace(hs.URL, "http://", "http://probe:s3cret@", 1))
 	tenants[0].Services[0].HealthURL += "?token=hunter2"
-	d := h.replica("r1", tenants, func(o *Options) { o.PollTimeout = 200 * time.Millisecond })
+	d := h.replica("r1", tenants, func(o *detector.Options) { o.PollTimeout = 200 * time.Millisecond })
 	ctx := context.Background()
 	poll := func(k, code int, body string) {
 		hs.answer(code, body)
 		now := base.Add(time.Duration(k) * DefaultPollInterval)
 		h.clock.Set(now)
-		if err := d.Poll(ctx, now); err != nil {
+		if err := pl(d).Poll(ctx, now); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -184,15 +185,15 @@ func TestPullBandWobble(t *testing.T) {
 	for k, s := range scores {
 		hs.answer(200, goHealth(s, 1500, 0, 200))
 		now := base.Add(time.Duration(k) * DefaultPollInterval)
-		if err := d.Poll(context.Background(), now); err != nil {
+		if err := pl(d).Poll(context.Background(), now); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if n := len(h.entriesOf("acme", ledger.Update)); n != 1 {
-		t.Fatalf("%d updates for a score wobbling around 40, want 1%s", n, describe(h.events.all()))
+		t.Fatalf("%d updates for a score wobbling around 40, want 1%s", n, describe(h.events.All()))
 	}
 	hs.answer(200, goHealth(52, 1200, 0, 200))
-	if err := d.Poll(context.Background(), base.Add(time.Duration(len(scores))*DefaultPollInterval)); err != nil {
+	if err := pl(d).Poll(context.Background(), base.Add(time.Duration(len(scores))*DefaultPollInterval)); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(h.entriesOf("acme", ledger.Update)); n != 2 {
@@ -209,8 +210,8 @@ func TestPollsOnlyWithTheLease(t *testing.T) {
 	hs.answer(200, goHealth(96, 85, 0, 400))
 	for k := 0; k < 3; k++ {
 		now := base.Add(time.Duration(k) * DefaultPollInterval)
-		for _, d := range []*Detector{a, b} {
-			if err := d.Poll(context.Background(), now); err != nil {
+		for _, d := range []*detector.Detector{a, b} {
+			if err := pl(d).Poll(context.Background(), now); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -282,8 +283,8 @@ func TestPullIntervalPerService(t *testing.T) {
 		{Name: "checkout", HealthURL: fast.URL + "/health/alerts", AllowPrivateNetwork: true, PollInterval: 2 * time.Second},
 		{Name: "payments", HealthURL: slow.URL + "/health/alerts", AllowPrivateNetwork: true}, // LOOP_INTERVAL_S: 5 s
 	}}}
-	d := h.replica("r1", tenants, func(o *Options) { o.PollTimeout = time.Second })
-	if tick := d.pollTick(); tick != time.Second {
+	d := h.replica("r1", tenants, func(o *detector.Options) { o.PollTimeout = time.Second })
+	if tick := pl(d).pollTick(); tick != time.Second {
 		t.Fatalf("Run looks for due polls every %v, want 1s", tick)
 	}
 	healthy := goHealth(96, 85, 0.001, 400)
@@ -298,7 +299,7 @@ func TestPullIntervalPerService(t *testing.T) {
 		}
 		now := base.Add(s)
 		h.clock.Set(now)
-		if err := d.pollDue(ctx, now); err != nil {
+		if err := pl(d).pollDue(ctx, now); err != nil {
 			t.Fatal(err)
 		}
 		if detected == 0 && len(h.entriesOf("acme", ledger.Detect)) == 1 {

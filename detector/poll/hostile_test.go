@@ -1,4 +1,4 @@
-package detector
+package poll
 
 import (
 	"bytes"
@@ -15,52 +15,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/alertengine/alertengine/detector"
 	"github.com/alertengine/alertengine/ledger"
 )
-
-// redisDump is every value under the harness's prefix, one per line ("key value"):
-// strings, hashes, lists, sets, sorted sets and streams.
-func (h *harness) redisDump() string {
-	h.t.Helper()
-	ctx := context.Background()
-	var b strings.Builder
-	iter := h.rdb.Scan(ctx, 0, h.prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		k := iter.Val()
-		typ, err := h.rdb.Type(ctx, k).Result()
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		var vals []string
-		switch typ {
-		case "string":
-			vals = []string{h.rdb.Get(ctx, k).Val()}
-		case "hash":
-			for f, v := range h.rdb.HGetAll(ctx, k).Val() {
-				vals = append(vals, f, v)
-			}
-		case "list":
-			vals = h.rdb.LRange(ctx, k, 0, -1).Val()
-		case "set":
-			vals = h.rdb.SMembers(ctx, k).Val()
-		case "zset":
-			vals = h.rdb.ZRange(ctx, k, 0, -1).Val()
-		case "stream":
-			for _, m := range h.rdb.XRange(ctx, k, "-", "+").Val() {
-				for f, v := range m.Values {
-					vals = append(vals, f, fmt.Sprint(v))
-				}
-			}
-		}
-		for _, v := range vals {
-			fmt.Fprintf(&b, "%s %s\n", k, v)
-		}
-	}
-	if err := iter.Err(); err != nil {
-		h.t.Fatal(err)
-	}
-	return b.String()
-}
 
 // trap is a server that must never be reached: it counts connections.
 func newTrap(t *testing.T) (*httptest.Server, *atomic.Int32) {
@@ -133,11 +90,11 @@ func TestPollRedirects(t *testing.T) {
 			h := newHarness(t)
 			tenants := pullTenants(srv.URL)
 			tenants[0].Services[0].HealthURL = srv.URL + "/moved"
-			d := h.replica("r1", tenants, func(o *Options) { o.PollTimeout = 2 * time.Second })
+			d := h.replica("r1", tenants, func(o *detector.Options) { o.PollTimeout = 2 * time.Second })
 			for k := 0; k <= UnreachableAfter; k++ {
 				now := base.Add(time.Duration(k) * DefaultPollInterval)
 				h.clock.Set(now)
-				if err := d.Poll(context.Background(), now); err != nil {
+				if err := pl(d).Poll(context.Background(), now); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -186,7 +143,7 @@ func TestPollDialGuard(t *testing.T) {
 			for k := 0; k <= UnreachableAfter; k++ {
 				now := base.Add(time.Duration(k) * DefaultPollInterval)
 				h.clock.Set(now)
-				if err := d.Poll(context.Background(), now); err != nil {
+				if err := pl(d).Poll(context.Background(), now); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -236,12 +193,12 @@ func TestHostileHealthReplies(t *testing.T) {
 			var logs bytes.Buffer
 			var logMu sync.Mutex
 			log := slog.New(slog.NewJSONHandler(&lockedWriter{w: &logs, mu: &logMu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			d := h.replica("r1", pullTenants(hs.URL), func(o *Options) { o.Logger = log })
+			d := h.replica("r1", pullTenants(hs.URL), func(o *detector.Options) { o.Logger = log })
 			hs.answer(200, tc.body)
 			for k := 0; k <= UnreachableAfter; k++ {
 				now := base.Add(time.Duration(k) * DefaultPollInterval)
 				h.clock.Set(now)
-				if err := d.Poll(context.Background(), now); err != nil {
+				if err := pl(d).Poll(context.Background(), now); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -302,4 +259,41 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestRunPollsInRealTime: Run's poll loop judges pull-mode services on its own, and Run
+// returns when its context ends.
+func TestRunPollsInRealTime(t *testing.T) {
+	t.Parallel()
+	hs := newHealthServer(t)
+	hs.answer(200, goHealth(20, 2900, 0.2, 500))
+	h := newHarness(t)
+	opened := make(chan Event, 1)
+	d := h.replica("r1", pullTenants(hs.URL), func(o *detector.Options) {
+		o.Clock = time.Now
+		o.PollInterval, o.PollTimeout = time.Second, 500*time.Millisecond
+		o.OnEvent = func(_ context.Context, e Event) {
+			if e.Kind == Opened {
+				select {
+				case opened <- e:
+				default:
+				}
+			}
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	select {
+	case e := <-opened:
+		if e.Source != SourcePull || e.Service != "checkout" {
+			t.Fatalf("event %+v", e)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no incident from two bad polls within 15 s")
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("Run returned %v", err)
+	}
 }

@@ -1,4 +1,4 @@
-package detector
+package alertmanager
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/alertengine/alertengine/detector"
 	"github.com/alertengine/alertengine/ledger"
 )
 
@@ -119,11 +120,13 @@ func groupID(groupKey string) string {
 
 // amStateTTL is how long a service's state outlives its last write: longer than any
 // expiry, so only the expiry forgets a firing alert.
-func amStateTTL(t *Tenant) time.Duration { return max(7*24*time.Hour, 2*t.AlertmanagerExpireAfter) }
+func amStateTTL(t *detector.Tenant) time.Duration {
+	return max(7*24*time.Hour, 2*t.AlertmanagerExpireAfter)
+}
 
 // applyState runs amStateScript for each named service in one pipeline (one round trip,
 // however many services; a cluster client splits it by node).
-func (d *Detector) applyState(ctx context.Context, t *Tenant, group string, full bool, p *AlertmanagerPayload,
+func (am *Receiver) applyState(ctx context.Context, t *detector.Tenant, group string, full bool, p *AlertmanagerPayload,
 	svcs map[string]*amService, names []string, now time.Time) (map[string]amState, error) {
 	args := make([][]any, len(names))
 	for i, name := range names {
@@ -143,20 +146,20 @@ func (d *Detector) applyState(ctx context.Context, t *Tenant, group string, full
 		args[i] = a
 	}
 	run := func() ([]*redis.Cmd, error) {
-		rctx, cancel := d.redisCtx(ctx)
+		rctx, cancel := am.redisCtx(ctx)
 		defer cancel()
-		pipe := d.rdb.Pipeline()
+		pipe := am.rdb.Pipeline()
 		cmds := make([]*redis.Cmd, len(names))
 		for i, name := range names {
-			cmds[i] = amStateScript.EvalSha(rctx, pipe, []string{d.keys.alertmanager(t.ID, name)}, args[i]...)
+			cmds[i] = amStateScript.EvalSha(rctx, pipe, []string{am.key(t.ID, name)}, args[i]...)
 		}
 		_, err := pipe.Exec(rctx)
 		return cmds, err
 	}
 	cmds, err := run()
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		rctx, cancel := d.redisCtx(ctx)
-		lerr := amStateScript.Load(rctx, d.rdb).Err()
+		rctx, cancel := am.redisCtx(ctx)
+		lerr := amStateScript.Load(rctx, am.rdb).Err()
 		cancel()
 		if lerr != nil {
 			return nil, fmt.Errorf("load the alert state script: %w", lerr)
@@ -182,7 +185,7 @@ func (d *Detector) applyState(ctx context.Context, t *Tenant, group string, full
 				st.anew = append(st.anew, fp)
 			}
 		}
-		d.stats.amExpired.Add(uint64(st.expired))
+		am.stats.expired.Add(uint64(st.expired))
 		out[name] = st
 	}
 	return out, nil
@@ -198,7 +201,7 @@ func boolArg(b bool) string {
 // forgetAnew removes the fields of alerts that a failed or suppressed decision could not
 // act on, so that the next notification (Alertmanager's retry, or its next repeat) finds
 // them new again.
-func (d *Detector) forgetAnew(ctx context.Context, t *Tenant, svc, group string, fps []string) {
+func (am *Receiver) forgetAnew(ctx context.Context, t *detector.Tenant, svc, group string, fps []string) {
 	if len(fps) == 0 {
 		return
 	}
@@ -206,10 +209,10 @@ func (d *Detector) forgetAnew(ctx context.Context, t *Tenant, svc, group string,
 	for i, fp := range fps {
 		fields[i] = group + "|" + fp
 	}
-	rctx, cancel := d.redisCtx(ctx)
+	rctx, cancel := am.redisCtx(ctx)
 	defer cancel()
-	if err := d.rdb.HDel(rctx, d.keys.alertmanager(t.ID, svc), fields...).Err(); err != nil {
-		d.log.Warn("forget alertmanager alerts not acted on", "tenant", t.ID, "service", svc, "err", err)
+	if err := am.rdb.HDel(rctx, am.key(t.ID, svc), fields...).Err(); err != nil {
+		am.log.Warn("forget alertmanager alerts not acted on", "tenant", t.ID, "service", svc, "err", err)
 	}
 }
 
@@ -221,14 +224,14 @@ func (d *Detector) forgetAnew(ctx context.Context, t *Tenant, svc, group string,
 // DETECTED of a new incident, or one update naming what joined the open one (with a Note
 // for its thread), or the close once no alert of the service fires in any group. Alerts
 // already known are repeats: nothing is recorded for them.
-func (d *Detector) processAlertmanager(ctx context.Context, t *Tenant, p AlertmanagerPayload) (AlertmanagerResult, error) {
+func (am *Receiver) processAlertmanager(ctx context.Context, t *detector.Tenant, p AlertmanagerPayload) (AlertmanagerResult, error) {
 	res := AlertmanagerResult{Tenant: t.ID, Results: make([]AlertResult, len(p.Alerts))}
 	if p.TruncatedAlerts > 0 {
-		d.log.Warn("alertmanager truncated the group: alerts it did not list are kept until they expire", "tenant", t.ID,
+		am.log.Warn("alertmanager truncated the group: alerts it did not list are kept until they expire", "tenant", t.ID,
 			"group", ledger.Clip(p.GroupKey, 100), "alerts", len(p.Alerts), "truncated", p.TruncatedAlerts)
 	}
 	sum := newDeliverySummary()
-	defer func() { sum.log(d.log, t.ID, p.GroupKey, len(p.Alerts), res) }()
+	defer func() { sum.log(am.log, t.ID, p.GroupKey, len(p.Alerts), res) }()
 	watched := map[string]bool{}
 	for _, s := range t.Services {
 		watched[s.Name] = true
@@ -237,14 +240,14 @@ func (d *Detector) processAlertmanager(ctx context.Context, t *Tenant, p Alertma
 	svcs := map[string]*amService{}
 	var names []string
 	for i, a := range p.Alerts {
-		d.stats.amAlerts.Add(1)
+		am.stats.alerts.Add(1)
 		svc := a.Labels["service"]
 		if svc == "" {
 			svc = a.Labels["job"]
 		}
 		res.Results[i] = AlertResult{Fingerprint: a.Fingerprint, Service: ledger.ClipText(svc), Status: a.Status}
 		if !watched[svc] {
-			d.stats.amUnknown.Add(1)
+			am.stats.unknown.Add(1)
 			sum.ignored("unknown_service", svc, a.Labels["alertname"])
 			res.Results[i].Outcome = "unknown_service"
 			if name := res.Results[i].Service; !unknown[name] {
@@ -278,8 +281,8 @@ func (d *Detector) processAlertmanager(ctx context.Context, t *Tenant, p Alertma
 		return res, nil
 	}
 	group := groupID(p.GroupKey)
-	now := d.opts.Clock()
-	states, err := d.applyState(ctx, t, group, full, &p, svcs, names, now)
+	now := am.d.Now()
+	states, err := am.applyState(ctx, t, group, full, &p, svcs, names, now)
 	if err != nil {
 		for _, s := range svcs {
 			for _, i := range append(append([]int(nil), s.firing...), s.resolved...) {
@@ -295,7 +298,7 @@ func (d *Detector) processAlertmanager(ctx context.Context, t *Tenant, p Alertma
 		if s == nil {
 			s = &amService{name: name}
 		}
-		if err := d.decide(ctx, t, &p, group, s, states[name], now, res.Results); err != nil {
+		if err := am.decide(ctx, t, &p, group, s, states[name], now, res.Results); err != nil {
 			for _, i := range append(append([]int(nil), s.firing...), s.resolved...) {
 				if res.Results[i].Outcome == "" {
 					res.Results[i].Outcome, res.Results[i].Error = "error", "could not record the alert"
@@ -312,7 +315,7 @@ func (d *Detector) processAlertmanager(ctx context.Context, t *Tenant, p Alertma
 
 // decide records what one notification means for one service and fills the outcome of
 // its alerts.
-func (d *Detector) decide(ctx context.Context, t *Tenant, p *AlertmanagerPayload, group string, s *amService, st amState, now time.Time, results []AlertResult) error {
+func (am *Receiver) decide(ctx context.Context, t *detector.Tenant, p *AlertmanagerPayload, group string, s *amService, st amState, now time.Time, results []AlertResult) error {
 	set := func(idx []int, outcome, incident string) {
 		for _, i := range idx {
 			if results[i].Outcome == "" {
@@ -334,20 +337,20 @@ func (d *Detector) decide(ctx context.Context, t *Tenant, p *AlertmanagerPayload
 				repeats = append(repeats, i)
 			}
 		}
-		outcome, incident, err := d.amFiring(ctx, t, s.name, p, joined, now)
+		outcome, incident, err := am.amFiring(ctx, t, s.name, p, joined, now)
 		if err != nil || outcome == "suppressed" {
-			d.forgetAnew(ctx, t, s.name, group, st.anew)
+			am.forgetAnew(ctx, t, s.name, group, st.anew)
 		}
 		if err != nil {
 			return err
 		}
 		set(joined, outcome, incident)
-		d.stats.amDuplicates.Add(uint64(len(repeats)))
+		am.stats.duplicates.Add(uint64(len(repeats)))
 		set(repeats, "duplicate", incident)
 		set(s.resolved, "still_firing", incident)
 		return nil
 	}
-	d.stats.amDuplicates.Add(uint64(len(s.firing)))
+	am.stats.duplicates.Add(uint64(len(s.firing)))
 	set(s.firing, "duplicate", st.incident)
 	switch {
 	case st.firing > 0 && st.incident != "":
@@ -358,59 +361,47 @@ func (d *Detector) decide(ctx context.Context, t *Tenant, p *AlertmanagerPayload
 		return nil
 	}
 	// Nothing of the service fires any more and its alerts hold an incident: close it.
-	reason, note := closeReason(p, s, st, t)
-	kind, done, err := d.closeIncident(ctx, t, s.name, st.incident, now, reason, closeData(p, s, st))
+	reason, note := closeReason(am.f.Title, p, s, st, t)
+	r, err := am.d.Alert(ctx, detector.AlertEvent{Source: am.f.Source, Tenant: t.ID, Service: s.name, State: detector.AlertResolved,
+		Incident: st.incident, Reason: reason, Note: note, Data: closeData(p, s, st), At: now})
 	if err != nil {
 		return err
 	}
-	if !done {
+	if r.Outcome == detector.OutcomePending {
 		// The recovery is in flight (AUTHORIZED): the close waits for its outcome, and
-		// Settle does it then.
-		set(s.resolved, "pending", st.incident)
-		rctx, cancel := d.redisCtx(ctx)
-		defer cancel()
-		return d.rdb.Set(rctx, d.keys.service(t.ID, s.name, "amclose"), st.incident, 24*time.Hour).Err()
+		// the detector's Settle does it then.
+		set(s.resolved, r.Outcome, st.incident)
+		return nil
 	}
-	rctx, cancel := d.redisCtx(ctx)
-	if err := d.rdb.HDel(rctx, d.keys.alertmanager(t.ID, s.name), amIncidentField).Err(); err != nil {
-		d.log.Warn("forget alertmanager incident", "tenant", t.ID, "service", s.name, "err", err)
+	rctx, cancel := am.redisCtx(ctx)
+	if err := am.rdb.HDel(rctx, am.key(t.ID, s.name), amIncidentField).Err(); err != nil {
+		am.log.Warn("forget alertmanager incident", "tenant", t.ID, "service", s.name, "err", err)
 	}
 	cancel()
-	switch kind {
-	case "":
-		set(s.resolved, "no_incident", "") // someone else closed it already
-	case Resolved:
-		set(s.resolved, "resolved", st.incident)
-	default:
-		set(s.resolved, "recovered", st.incident)
-	}
-	if kind != "" {
-		ev := d.alertEvent(kind, t, s.name, st.incident, reason, now)
-		ev.Note = note
-		d.emit(ctx, ev)
-	}
+	set(s.resolved, r.Outcome, r.Incident)
 	return nil
 }
 
 // closeReason says why the service's alerts no longer hold its incident: its last alert
 // resolved, its group stopped listing them, or they expired. note is set when the thread
 // must not read "healthy again": the alerts expired, their state is unknown.
-func closeReason(p *AlertmanagerPayload, s *amService, st amState, t *Tenant) (reason, note string) {
+func closeReason(title string, p *AlertmanagerPayload, s *amService, st amState, t *detector.Tenant) (reason, note string) {
+	prefix := strings.ToLower(title) + ": "
 	switch {
 	case len(s.resolved) > 0:
-		return alertReason("resolved", *p, p.Alerts[s.resolved[0]]), ""
+		return alertReason(prefix, "resolved", *p, p.Alerts[s.resolved[0]]), ""
 	case st.gone > 0:
-		return "alertmanager: the group's notification no longer lists the service's alerts: resolved", ""
+		return prefix + "the group's notification no longer lists the service's alerts: resolved", ""
 	}
-	note = fmt.Sprintf("no Alertmanager notification re-sent its firing alerts within %s, so their state is unknown; a new alert opens a new incident", t.AlertmanagerExpireAfter)
-	return "alertmanager: " + note, note
+	note = fmt.Sprintf("no %s notification re-sent its firing alerts within %s, so their state is unknown; a new alert opens a new incident", title, t.AlertmanagerExpireAfter)
+	return prefix + note, note
 }
 
 func closeData(p *AlertmanagerPayload, s *amService, st amState) map[string]string {
 	if len(s.resolved) > 0 {
 		return alertData(*p, p.Alerts[s.resolved[0]])
 	}
-	m := map[string]string{"source": string(SourceAlertmanager)}
+	m := map[string]string{}
 	if st.expired > 0 {
 		m["expired_alerts"] = strconv.FormatInt(st.expired, 10)
 	}
@@ -425,119 +416,37 @@ func closeData(p *AlertmanagerPayload, s *amService, st amState) map[string]stri
 // the service's open incident naming what joined. An open incident whose approval
 // expired (EXPIRED) is closed first, so that the new alert opens a new incident and
 // reaches chat with its card.
-func (d *Detector) amFiring(ctx context.Context, t *Tenant, svc string, p *AlertmanagerPayload, joined []int, now time.Time) (outcome, incident string, err error) {
+func (am *Receiver) amFiring(ctx context.Context, t *detector.Tenant, svc string, p *AlertmanagerPayload, joined []int, now time.Time) (outcome, incident string, err error) {
 	lead := leadAlert(p, joined)
-	reason := alertReason("firing", *p, p.Alerts[lead])
+	prefix := strings.ToLower(am.f.Title) + ": "
+	reason := alertReason(prefix, "firing", *p, p.Alerts[lead])
 	if len(joined) > 1 {
 		reason = ledger.Clip(reason+" (and "+joinedText(p, joined, lead)+")", maxReasonRunes)
 	}
 	data := alertData(*p, p.Alerts[lead])
 	data["alerts"] = strconv.Itoa(len(joined))
-	note := "Alertmanager: " + joinedText(p, joined, -1) + " joined."
+	note := am.f.Title + ": " + joinedText(p, joined, -1) + " joined."
 
-	lctx, lcancel := d.ledgerCtx(ctx)
-	open, err := d.ledger.Store().OpenIncident(lctx, t.ID, svc)
-	lcancel()
+	r, err := am.d.Alert(ctx, detector.AlertEvent{Source: am.f.Source, Tenant: t.ID, Service: svc, State: detector.AlertFiring,
+		Key: p.Alerts[lead].Fingerprint, Reason: reason, Update: prefix + joinedText(p, joined, -1) + " joined",
+		Note: note, Data: data, At: now})
 	if err != nil {
-		return "", "", fmt.Errorf("open incident of %s: %w", svc, err)
+		return "", "", err
 	}
-	if open != "" {
-		if open, err = d.supersedeExpired(ctx, t, svc, open, reason, now); err != nil {
-			return "", "", err
-		}
+	if r.Outcome == detector.OutcomeSuppressed {
+		return r.Outcome, "", nil
 	}
-	var kind Kind
-	switch {
-	case open != "":
-		upd := "alertmanager: " + joinedText(p, joined, -1) + " joined"
-		if _, err := d.record(ctx, t, entryUpdate(open, svc, upd, data), now); err != nil {
-			return "", "", fmt.Errorf("update %s: %w", open, err)
-		}
-		d.stats.updated.Add(1)
-		outcome, incident, kind = "updated", open, Updated
-	default:
-		res, err := d.open(ctx, t, svc, now, reason, data)
-		if err != nil {
-			return "", "", err
-		}
-		switch {
-		case res.suppressed:
-			d.suppressed(ctx, t, svc, reason, d.alertEvent(Suppressed, t, svc, "", reason, now))
-			return "suppressed", "", nil
-		case res.existing != "":
-			outcome, incident, kind = "updated", res.existing, Updated
-		default:
-			outcome, incident, kind = "opened", res.opened, Opened
-		}
-	}
-	ev := d.alertEvent(kind, t, svc, incident, reason, now)
-	if kind == Updated {
-		ev.Note = ledger.ClipText(note)
-	}
-	d.emit(ctx, ev)
 	// Alertmanager's resolved closes only an incident Alertmanager opened; one the metrics
 	// opened is closed when the metrics are healthy again.
-	owned := kind == Opened
-	if !owned {
-		src, err := d.openedBy(ctx, t, incident)
-		if err != nil {
-			return "", "", err
-		}
-		owned = src == SourceAlertmanager
-	}
-	if owned {
-		rctx, cancel := d.redisCtx(ctx)
-		err = d.rdb.HSet(rctx, d.keys.alertmanager(t.ID, svc), amIncidentField, incident).Err()
+	if r.Owned {
+		rctx, cancel := am.redisCtx(ctx)
+		err = am.rdb.HSet(rctx, am.key(t.ID, svc), amIncidentField, r.Incident).Err()
 		cancel()
 		if err != nil {
 			return "", "", fmt.Errorf("remember alertmanager incident: %w", err)
 		}
 	}
-	return outcome, incident, nil
-}
-
-// supersedeExpired closes the service's open incident when its approval expired
-// (EXPIRED): nobody acted on it, and a new alert must reach chat as a new incident, not
-// as an update of a thread nobody reads. It returns the incident still open ("" once
-// closed).
-func (d *Detector) supersedeExpired(ctx context.Context, t *Tenant, svc, open, reason string, now time.Time) (string, error) {
-	lctx, cancel := d.ledgerCtx(ctx)
-	stage, err := d.ledger.Store().Stage(lctx, t.ID, open)
-	cancel()
-	if err != nil {
-		return "", fmt.Errorf("stage of %s: %w", open, err)
-	}
-	if stage != ledger.Expired {
-		return open, nil
-	}
-	note := "its approval had expired and a new Alertmanager alert fired; it continues in a new incident"
-	why := "superseded: " + note + ": " + reason
-	_, err = d.record(ctx, t, ledger.Entry{Event: ledger.Recover, Incident: open, Service: svc, Reason: why,
-		Data: map[string]string{"source": string(SourceAlertmanager), "superseded": "true"}}, now)
-	var te *ledger.TransitionError
-	switch {
-	case errors.As(err, &te):
-		// Moved meanwhile (a fresh approval, or closed): read it again.
-		d.stats.stageRaces.Add(1)
-		lctx, cancel := d.ledgerCtx(ctx)
-		defer cancel()
-		st, serr := d.ledger.Store().Stage(lctx, t.ID, open)
-		if serr != nil {
-			return "", fmt.Errorf("stage of %s: %w", open, serr)
-		}
-		if st.Open() {
-			return open, nil
-		}
-		return "", nil
-	case err != nil:
-		return "", fmt.Errorf("close expired %s: %w", open, err)
-	}
-	d.stats.recovered.Add(1)
-	d.log.Info("expired incident superseded by a new alert", "tenant", t.ID, "service", svc, "incident", open)
-	ev := d.alertEvent(Recovered, t, svc, open, why, now)
-	ev.Note = note
-	d.emit(ctx, ev)
-	return "", nil
+	return r.Outcome, r.Incident, nil
 }
 
 // severityRank orders the severity label: the lead alert of a notification is its most
@@ -656,18 +565,18 @@ func fmtCount(n int) string {
 // incident they held once none fires any more: a group that stopped notifying (its
 // notifications refused, or its alerts resolved with send_resolved off) cannot keep an
 // incident open for ever. Run calls it every minute; replicas may run it concurrently.
-func (d *Detector) ExpireAlerts(ctx context.Context, now time.Time) error {
+func (am *Receiver) ExpireAlerts(ctx context.Context, now time.Time) error {
 	var errs []error
-	for i := range d.opts.Tenants {
-		t := &d.opts.Tenants[i]
-		if t.AlertmanagerToken == "" || len(t.Services) == 0 {
+	for i := range am.tenants {
+		t := &am.tenants[i]
+		if am.f.Token(*t) == "" || len(t.Services) == 0 {
 			continue
 		}
 		names := make([]string, len(t.Services))
 		for j, s := range t.Services {
 			names[j] = s.Name
 		}
-		states, err := d.applyState(ctx, t, "", false, &AlertmanagerPayload{}, nil, names, now)
+		states, err := am.applyState(ctx, t, "", false, &AlertmanagerPayload{}, nil, names, now)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -677,7 +586,7 @@ func (d *Detector) ExpireAlerts(ctx context.Context, now time.Time) error {
 			if st.firing > 0 || st.incident == "" {
 				continue
 			}
-			if err := d.decide(ctx, t, &AlertmanagerPayload{}, "", &amService{name: name}, st, now, nil); err != nil {
+			if err := am.decide(ctx, t, &AlertmanagerPayload{}, "", &amService{name: name}, st, now, nil); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -1,4 +1,4 @@
-package detector
+package poll
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
@@ -14,6 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/alertengine/alertengine/detector"
 	"github.com/alertengine/alertengine/detector/netguard"
 	"github.com/alertengine/alertengine/ledger"
 )
@@ -38,35 +42,12 @@ const (
 	MaxCount = 1e12
 )
 
-// pollConcurrency bounds the polls in flight.
-const pollConcurrency = 8
-
-// Health is the /health/alerts document of the Go and Python SDKs, as far as the
-// detector reads it.
-type Health struct {
-	// Status is ok, warning or critical ("" if absent).
-	Status string
-	// Score is health_score.score, 0..100; nil when the endpoint sent none.
-	Score *float64
-	// Trend is health_score.trend as the endpoint labels it.
-	Trend string
-	// P95Ms, ErrorRate (5xx share, 0..1) and SampleSize come from metrics.
-	P95Ms        float64
-	ErrorRate    float64
-	AnomalyScore float64
-	SampleSize   uint64
-	// Alerts counts alerts[].
-	Alerts int
-	// Timestamp is when the endpoint computed it (zero if absent).
-	Timestamp time.Time
-}
-
 // ParseHealth decodes a /health/alerts body: {status, health_score{score, status, trend,
 // components}, metrics{overall_p95_ms, error_rate, anomaly_score, sample_size}, alerts[],
 // timestamp}. metrics.overall_p95_ms, error_rate and sample_size are required;
 // health_score may be absent. timestamp may be unix seconds or RFC 3339. Anything else
 // is an error wrapping ErrBadHealth.
-func ParseHealth(body []byte) (Health, error) {
+func ParseHealth(body []byte) (detector.Health, error) {
 	var w struct {
 		Status      string `json:"status"`
 		HealthScore *struct {
@@ -84,15 +65,15 @@ func ParseHealth(body []byte) (Health, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&w); err != nil {
-		return Health{}, fmt.Errorf("%w: %s", ErrBadHealth, ledger.ClipText(err.Error()))
+		return detector.Health{}, fmt.Errorf("%w: %s", ErrBadHealth, ledger.ClipText(err.Error()))
 	}
 	if dec.More() {
-		return Health{}, fmt.Errorf("%w: trailing data", ErrBadHealth)
+		return detector.Health{}, fmt.Errorf("%w: trailing data", ErrBadHealth)
 	}
 	// The reason quotes what the endpoint sent: clipped, as it reaches logs and, after
 	// UnreachableAfter polls, the ledger.
-	bad := func(format string, args ...any) (Health, error) {
-		return Health{}, fmt.Errorf("%w: %s", ErrBadHealth, ledger.ClipText(fmt.Sprintf(format, args...)))
+	bad := func(format string, args ...any) (detector.Health, error) {
+		return detector.Health{}, fmt.Errorf("%w: %s", ErrBadHealth, ledger.ClipText(fmt.Sprintf(format, args...)))
 	}
 	switch w.Status {
 	case "ok", "warning", "critical", "":
@@ -113,7 +94,7 @@ func ParseHealth(body []byte) (Health, error) {
 	if !finite(*m.SampleSize) || *m.SampleSize < 0 || *m.SampleSize != math.Trunc(*m.SampleSize) || *m.SampleSize > MaxCount {
 		return bad("sample_size %.4g is not a whole number in 0..%.0g", *m.SampleSize, MaxCount)
 	}
-	h := Health{Status: w.Status, P95Ms: *m.P95Ms, ErrorRate: *m.ErrorRate, SampleSize: uint64(*m.SampleSize), Alerts: len(w.Alerts)}
+	h := detector.Health{Status: w.Status, P95Ms: *m.P95Ms, ErrorRate: *m.ErrorRate, SampleSize: uint64(*m.SampleSize), Alerts: len(w.Alerts)}
 	if a := m.AnomalyScore; a != nil {
 		if !finite(*a) || *a < 0 || *a > MaxCount {
 			return bad("anomaly_score %.4g outside 0..%.0g", *a, MaxCount)
@@ -156,16 +137,100 @@ func ParseHealth(body []byte) (Health, error) {
 	return h, nil
 }
 
+// Intake registers the poller: every service with a health_url is polled every its
+// Service.PollInterval (default the detector's PollInterval) with PollTimeout, and a
+// second after a poll under the threshold that has not opened yet, to confirm it.
+func Intake(o Options) detector.NewIntake {
+	return func(d *detector.Detector) (detector.Intake, error) { return New(d, o) }
+}
+
+// Options configure the poller. The poll period and timeout are the detector's
+// (Options.PollInterval, PollTimeout; a service's own PollInterval wins).
+type Options struct {
+	Logger *slog.Logger
+}
+
+// Poller polls the health endpoints of the pull-mode services and feeds what they report
+// to the detector (Detector.Observe, Detector.ObserveFailure).
+type Poller struct {
+	d       *detector.Detector
+	log     *slog.Logger
+	every   time.Duration // the default period
+	timeout time.Duration
+	targets []target
+	// mu keeps one round at a time; nextPoll is when each service is due (pollDue).
+	mu       sync.Mutex
+	nextPoll map[target]time.Time
+	// guarded polls health URLs through the dial guard; unguarded those of services with
+	// AllowPrivateNetwork. Neither takes a proxy from the environment.
+	guarded, unguarded *http.Client
+}
+
+type target struct {
+	tenant string
+	svc    detector.Service
+}
+
+// New builds the poller of d's services that have a health URL.
+func New(d *detector.Detector, o Options) (*Poller, error) {
+	if o.Logger == nil {
+		o.Logger = d.Logger()
+	}
+	do := d.Options()
+	p := &Poller{d: d, log: o.Logger.With("source", detector.SourcePull), every: do.PollInterval, timeout: do.PollTimeout,
+		guarded: pollClient(true, do.PollTimeout), unguarded: pollClient(false, do.PollTimeout)}
+	for _, t := range d.Tenants() {
+		for _, s := range t.Services {
+			if s.HealthURL != "" {
+				p.targets = append(p.targets, target{tenant: t.ID, svc: s})
+			}
+		}
+	}
+	return p, nil
+}
+
+// Source implements detector.Intake.
+func (p *Poller) Source() detector.Source { return detector.SourcePull }
+
+// Routes implements detector.Intake: none.
+func (p *Poller) Routes() []detector.Route { return nil }
+
+// Collectors implements detector.Intake: the failed polls are the detector's own
+// counter (Stats.PollErrors).
+func (p *Poller) Collectors() []prometheus.Collector { return nil }
+
+// Run polls each service when it is due until ctx ends.
+func (p *Poller) Run(ctx context.Context) error {
+	if len(p.targets) == 0 {
+		return nil
+	}
+	tick := time.NewTicker(p.pollTick())
+	defer tick.Stop()
+	for {
+		if err := p.pollDue(ctx, p.d.Now()); err != nil && ctx.Err() == nil {
+			p.log.Warn("poll round failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// pollConcurrency bounds the polls in flight.
+const pollConcurrency = 8
+
 // Poll fetches the health endpoint of every pull-mode service whose lease this replica
 // holds (taking free leases), with PollTimeout each, and judges what they report through
 // the same gate as push mode. An endpoint that is unreachable, answers non-2xx or sends
-// an unusable body is logged and counted (Stats.PollErrors) and changes nothing: it
-// neither counts as a bad nor as a healthy evaluation. Run polls each service every
-// Service.PollInterval (see pollDue); Poll polls them all now.
-func (d *Detector) Poll(ctx context.Context, now time.Time) error {
-	d.pollMu.Lock()
-	defer d.pollMu.Unlock()
-	_, err := d.pollTargets(ctx, now, d.pull)
+// an unusable body is logged and counted (Stats.PollErrors); UnreachableAfter such polls
+// in a row judge the service down. Run polls each service every Service.PollInterval (see
+// pollDue); Poll polls them all now.
+func (p *Poller) Poll(ctx context.Context, now time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, err := p.pollTargets(ctx, now, p.targets)
 	return err
 }
 
@@ -175,50 +240,50 @@ func (d *Detector) Poll(ctx context.Context, now time.Time) error {
 const confirmAfter = time.Second
 
 // pollEvery is a service's poll period.
-func (d *Detector) pollEvery(s Service) time.Duration {
+func (p *Poller) pollEvery(s detector.Service) time.Duration {
 	if s.PollInterval > 0 {
 		return s.PollInterval
 	}
-	return d.opts.PollInterval
+	return p.every
 }
 
 // pollTick is how often Run looks for services due a poll.
-func (d *Detector) pollTick() time.Duration {
+func (p *Poller) pollTick() time.Duration {
 	tick := confirmAfter
-	for _, pt := range d.pull {
-		tick = min(tick, d.pollEvery(pt.svc))
+	for _, pt := range p.targets {
+		tick = min(tick, p.pollEvery(pt.svc))
 	}
 	return tick
 }
 
 // pollDue polls the services whose time has come: each every its own interval, or
 // confirmAfter after a bad poll that has not opened yet.
-func (d *Detector) pollDue(ctx context.Context, now time.Time) error {
-	d.pollMu.Lock()
-	defer d.pollMu.Unlock()
-	if d.nextPoll == nil {
-		d.nextPoll = make(map[pullTarget]time.Time, len(d.pull))
+func (p *Poller) pollDue(ctx context.Context, now time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.nextPoll == nil {
+		p.nextPoll = make(map[target]time.Time, len(p.targets))
 	}
-	var due []pullTarget
-	for _, pt := range d.pull {
-		if next, ok := d.nextPoll[pt]; !ok || !now.Before(next) {
+	var due []target
+	for _, pt := range p.targets {
+		if next, ok := p.nextPoll[pt]; !ok || !now.Before(next) {
 			due = append(due, pt)
 		}
 	}
-	confirm, err := d.pollTargets(ctx, now, due)
+	confirm, err := p.pollTargets(ctx, now, due)
 	for i, pt := range due {
-		next := now.Add(d.pollEvery(pt.svc))
+		next := now.Add(p.pollEvery(pt.svc))
 		if confirm[i] {
 			next = now.Add(confirmAfter)
 		}
-		d.nextPoll[pt] = next
+		p.nextPoll[pt] = next
 	}
 	return err
 }
 
 // pollTargets polls targets concurrently (at most pollConcurrency at once) and reports,
 // per target, whether it wants a confirming poll.
-func (d *Detector) pollTargets(ctx context.Context, now time.Time, targets []pullTarget) ([]bool, error) {
+func (p *Poller) pollTargets(ctx context.Context, now time.Time, targets []target) ([]bool, error) {
 	var (
 		mu      sync.Mutex
 		errs    []error
@@ -231,9 +296,9 @@ func (d *Detector) pollTargets(ctx context.Context, now time.Time, targets []pul
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			c, err := d.pollOne(ctx, pt, now)
+			c, err := p.pollOne(ctx, pt, now)
 			confirm[i] = c
-			if err != nil && !errors.Is(err, errLeaseLost) {
+			if err != nil && !errors.Is(err, detector.ErrLeaseLost) {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -244,59 +309,24 @@ func (d *Detector) pollTargets(ctx context.Context, now time.Time, targets []pul
 	return confirm, errors.Join(errs...)
 }
 
-// pollOne polls one service and judges it; confirm reports a judgement under the
-// threshold that has not opened an incident yet.
-func (d *Detector) pollOne(ctx context.Context, pt pullTarget, now time.Time) (confirm bool, err error) {
-	t, name := pt.tenant, pt.svc.Name
-	held, err := d.lease(ctx, t.ID, name, 2*d.pollEvery(pt.svc)+d.opts.PollTimeout)
-	if err != nil || !held {
+// pollOne fetches one service's health and judges it; confirm reports a judgement under
+// the threshold that has not opened an incident yet.
+func (p *Poller) pollOne(ctx context.Context, pt target, now time.Time) (confirm bool, err error) {
+	o := detector.Observation{Source: detector.SourcePull, Tenant: pt.tenant, Service: pt.svc.Name, At: now,
+		Where: "endpoint " + redactURL(pt.svc.HealthURL), LeaseFor: 2*p.pollEvery(pt.svc) + p.timeout}
+	// Only the replica holding the service's lease polls it.
+	if held, err := p.d.Hold(ctx, pt.tenant, pt.svc.Name, o.LeaseFor); err != nil || !held {
 		return false, err
 	}
-	h, ferr := d.fetchHealth(ctx, pt.svc)
-	st, err := d.loadGate(ctx, t.ID, name)
-	if err != nil {
-		return false, err
-	}
-	end := now.Truncate(time.Second)
-	if end.UnixMilli() <= st.LastEval {
-		return false, nil
-	}
-	st.LastEval = end.UnixMilli()
-	where := "endpoint " + redactURL(pt.svc.HealthURL)
+	h, ferr := p.fetchHealth(ctx, pt.svc)
 	if ferr != nil {
-		// One failed poll proves little (a deploy, a blip); UnreachableAfter in a row is a
-		// service that is down, judged as the worst health there is.
-		// Logged once per streak and reason: an endpoint that keeps failing the same way
-		// is counted (Stats.PollErrors), not logged on every poll.
-		d.stats.pollErrors.Add(1)
-		st.PollFailures++
-		why := pollFailure(ferr)
-		if st.PollFailures == 1 || why != st.PollFailure {
-			d.log.Warn("health poll failed", "tenant", t.ID, "service", name, "failures", st.PollFailures, "err", why)
-		}
-		st.PollFailure = why
-		if st.PollFailures < UnreachableAfter {
-			return false, d.saveGate(ctx, t.ID, name, st)
-		}
-		zero := 0.0
-		return false, d.judge(ctx, t, name, now, st, observation{source: SourcePull, n: uint64(d.opts.MinSamples), reported: &zero,
-			unreachable: ledger.ClipText(fmt.Sprintf("%s for %d polls in a row", why, st.PollFailures)), window: where})
+		o.Failure = pollFailure(ferr)
+	} else {
+		o.Health = h
 	}
-	if st.PollFailures > 0 {
-		d.log.Info("health poll answers again", "tenant", t.ID, "service", name, "failed_polls", st.PollFailures)
-	}
-	st.PollFailures, st.PollFailure = 0, ""
-	obs := observation{
-		source: SourcePull, p95Ms: h.P95Ms, errorRate: h.ErrorRate, n: h.SampleSize, reported: h.Score,
-		window: where,
-	}
-	err = d.judge(ctx, t, name, now, st, obs)
-	return !st.Alerting && st.Bad > 0 && st.Bad < d.opts.OpenAfter, err
+	j, err := p.d.Judge(ctx, o)
+	return j.Confirm, err
 }
-
-// UnreachableAfter is how many failed polls in a row make a pull-mode service judged
-// down (health 0): with LOOP_INTERVAL_S=5, 15 s.
-const UnreachableAfter = 3
 
 // pollFailure names a failed poll for people and the ledger, without the URL (it may
 // carry credentials), at most ledger.MaxTextRunes.
@@ -338,36 +368,51 @@ func redactURL(raw string) string {
 
 // fetchHealth GETs one service's health URL with PollTimeout, through the dial guard
 // unless the service has AllowPrivateNetwork.
-func (d *Detector) fetchHealth(ctx context.Context, svc Service) (Health, error) {
-	ctx, cancel := context.WithTimeout(ctx, d.opts.PollTimeout)
+func (p *Poller) fetchHealth(ctx context.Context, svc detector.Service) (detector.Health, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	client := d.guarded
+	client := p.guarded
 	if svc.AllowPrivateNetwork {
-		client = d.unguarded
+		client = p.unguarded
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, svc.HealthURL, nil)
 	if err != nil {
-		return Health{}, fmt.Errorf("build request: %w", err)
+		return detector.Health{}, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return Health{}, fmt.Errorf("GET: %w", err)
+		return detector.Health{}, fmt.Errorf("GET: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxHealthBytes))
-		return Health{}, fmt.Errorf("%w: HTTP %d", ErrBadHealth, resp.StatusCode)
+		return detector.Health{}, fmt.Errorf("%w: HTTP %d", ErrBadHealth, resp.StatusCode)
 	}
 	if resp.ContentLength > maxHealthBytes {
-		return Health{}, fmt.Errorf("%w: body of %d bytes is over %d", ErrBadHealth, resp.ContentLength, maxHealthBytes)
+		return detector.Health{}, fmt.Errorf("%w: body of %d bytes is over %d", ErrBadHealth, resp.ContentLength, maxHealthBytes)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBytes+1))
 	if err != nil {
-		return Health{}, fmt.Errorf("read body: %w", err)
+		return detector.Health{}, fmt.Errorf("read body: %w", err)
 	}
 	if len(body) > maxHealthBytes {
-		return Health{}, fmt.Errorf("%w: body over %d bytes", ErrBadHealth, maxHealthBytes)
+		return detector.Health{}, fmt.Errorf("%w: body over %d bytes", ErrBadHealth, maxHealthBytes)
 	}
 	return ParseHealth(body)
+}
+
+// MaxRedirects is how many redirects a health poll follows, each only to the scheme, host
+// and port of the health URL.
+const MaxRedirects = 3
+
+// pollClient is the health poller's HTTP client: no proxy from the environment (it would
+// see every poll and be dialled instead of the target, outside the guard), redirects
+// followed only within the health URL's origin, at most MaxRedirects, and, when guarded,
+// non-public addresses refused at dial time. PollTimeout bounds each poll (a context).
+func pollClient(guarded bool, dialTimeout time.Duration) *http.Client {
+	return &http.Client{
+		Transport:     netguard.Transport(guarded, ErrPrivateAddress, dialTimeout),
+		CheckRedirect: netguard.SameOrigin(MaxRedirects),
+	}
 }

@@ -1,0 +1,82 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// The detection intakes' secrets: read, checked and never shared between tenants.
+func TestIntakeSecrets(t *testing.T) {
+	const good = `tenants:
+  - id: acme
+    services: [{name: checkout}, {name: search, source: otlp}]
+    pagerduty: [{service: checkout, routing_key: "R0123456789abcdef0123456789abcd"}]
+    otlp: {token: "otlp-token-acme-0123456789"}
+    grafana: {token: "grafana-token-acme-01234"}
+`
+	f, err := Parse("t.yaml", []byte(good), mapLookup(nil), demoEnv(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := f.Tenants[0]
+	if len(tn.PagerDuty) != 1 || tn.PagerDuty[0].Service != "checkout" || tn.PagerDuty[0].RoutingKey.Reveal() != "R0123456789abcdef0123456789abcd" {
+		t.Errorf("pagerduty %+v", tn.PagerDuty)
+	}
+	if tn.OTLP.Token.Reveal() != "otlp-token-acme-0123456789" || tn.Grafana.Token.Reveal() != "grafana-token-acme-01234" {
+		t.Errorf("tokens %q %q", tn.OTLP.Token.Reveal(), tn.Grafana.Token.Reveal())
+	}
+	if tn.Services[0].Source != "" || tn.Services[1].Source != SourceOTLP {
+		t.Errorf("sources %q %q", tn.Services[0].Source, tn.Services[1].Source)
+	}
+
+	for name, c := range map[string]struct{ doc, want string }{
+		"unknown service": {`tenants:
+  - id: acme
+    services: [{name: checkout}]
+    pagerduty: [{service: payments, routing_key: "R0123456789abcdef0123456789abcd"}]
+`, `t.yaml:4: tenants[0].pagerduty[0].service: "payments" is not a service of this tenant`},
+		"short routing key": {`tenants:
+  - id: acme
+    services: [{name: checkout}]
+    pagerduty: [{service: checkout, routing_key: short}]
+`, `t.yaml:4: tenants[0].pagerduty[0].routing_key: must be at least 16 characters`},
+		"shared token": {`tenants:
+  - id: acme
+    services: [{name: checkout}]
+    otlp: {token: "the-same-token-0123456789"}
+  - id: beta
+    services: [{name: pay}]
+    otlp: {token: "the-same-token-0123456789"}
+`, `t.yaml:7: tenants[1].otlp.token: same secret as tenants[0].otlp.token; each needs its own`},
+		"otlp source without a token": {`tenants:
+  - id: acme
+    services: [{name: checkout, source: otlp}]
+`, `tenants[0].otlp: service checkout has source: otlp; set otlp.token`},
+		"otlp source and health_url": {`tenants:
+  - id: acme
+    services: [{name: checkout, source: otlp, health_url: "https://a.example/health"}]
+    otlp: {token: "otlp-token-acme-0123456789"}
+`, `tenants[0].services[0].source: a service measured from OTLP metrics is not polled`},
+		"unknown source": {`tenants:
+  - id: acme
+    services: [{name: checkout, source: statsd}]
+`, `tenants[0].services[0].source: want one of push, otlp, got "statsd"`},
+		"grafana without token": {`tenants:
+  - id: acme
+    services: [{name: checkout}]
+    grafana: {}
+`, `tenants[0].grafana.token: is required when grafana is set`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse("t.yaml", []byte(c.doc), mapLookup(nil), demoEnv(t))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v\nwant %q", err, c.want)
+			}
+			for _, secret := range []string{"R0123456789abcdef", "the-same-token", "otlp-token-acme"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("a problem shows the secret: %v", err)
+				}
+			}
+		})
+	}
+}
