@@ -18,13 +18,12 @@ import (
 	"github.com/alertengine/alertengine/bot/executor"
 	"github.com/alertengine/alertengine/bot/links"
 	"github.com/alertengine/alertengine/bot/metrics"
+	"github.com/alertengine/alertengine/bot/outhook"
 	"github.com/alertengine/alertengine/bot/pipeline"
 	"github.com/alertengine/alertengine/commits"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/conversation/approval"
 	"github.com/alertengine/alertengine/detector"
-	"github.com/alertengine/alertengine/detector/alertmanager"
-	"github.com/alertengine/alertengine/detector/poll"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -108,6 +107,7 @@ type App struct {
 	server    *Server
 	github    *gitHub
 	losses    *metrics.LedgerLosses
+	outbound  *outhook.Sender
 	tenants   []string
 	adapters  []adapter
 	routes    []string
@@ -198,7 +198,7 @@ func (a *App) build() error {
 	inbox := pipeline.NewInbox(0)
 	if a.detector, err = detector.New(detector.Options{Redis: o.Redis, KeyPrefix: o.KeyPrefix, Ledger: a.ledger, Tenants: DetectorTenants(o.File),
 		OnEvent: inbox.OnDetection, Clock: o.Clock, Logger: o.Logger, PollInterval: o.Env.LoopInterval, Window: o.Window,
-		Intakes: []detector.NewIntake{alertmanager.Intake(alertmanager.Options{}), poll.Intake(poll.Options{})}}); err != nil {
+		Intakes: intakes(o.File)}); err != nil {
 		return err
 	}
 	if err := metrics.WatchDetector(reg, a.detector); err != nil {
@@ -237,6 +237,9 @@ func (a *App) build() error {
 	}
 	if a.pipeline, err = pipeline.New(pipeline.Options{Inbox: inbox, Ledger: pipeline.Ledger{Ledger: a.ledger}, Conversation: a.engine, Executor: a.executor,
 		Settler: a.detector, Tenants: tenants, Logger: o.Logger, Clock: o.Clock, Metrics: counts, Proposer: proposer}); err != nil {
+		return err
+	}
+	if err := a.buildOutbound(); err != nil {
 		return err
 	}
 	if err := a.buildServer(); err != nil {
@@ -349,6 +352,9 @@ func (a *App) buildLoops() {
 	}
 	if a.github.stats != nil {
 		a.loops = append(a.loops, Loop{Name: "github-stats", Run: a.github.stats.Run})
+	}
+	if a.outbound != nil {
+		a.loops = append(a.loops, Loop{Name: "outbound-webhooks", Run: a.outbound.Run})
 	}
 	for _, ad := range a.adapters {
 		// A chat platform being down must never stop detection or execution: its loop is

@@ -45,7 +45,8 @@ func DetectorTenants(f *config.File) []detector.Tenant {
 			IncidentsPerHour: t.Limits.IncidentsPerHour, AlertmanagerToken: t.Alertmanager.Token.Reveal(),
 			AlertmanagerMaxAlerts: t.Alertmanager.MaxAlerts, AlertmanagerExpireAfter: t.Alertmanager.ExpireAfter}
 		for _, s := range t.Services {
-			dt.Services = append(dt.Services, detector.Service{Name: s.Name, HealthURL: s.HealthURL, PollInterval: s.PollInterval, AllowPrivateNetwork: s.AllowPrivateNetwork})
+			dt.Services = append(dt.Services, detector.Service{Name: s.Name, HealthURL: s.HealthURL, PollInterval: s.PollInterval, AllowPrivateNetwork: s.AllowPrivateNetwork,
+				Source: serviceSource(s)})
 		}
 		out = append(out, dt)
 	}

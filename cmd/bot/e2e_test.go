@@ -101,7 +101,11 @@ func newHarness(t testing.TB) *harness { return newHarnessTo(t, "") }
 
 // newHarnessTo is newHarness with the recovery webhook at recoveryURL instead of the
 // recording hook.
-func newHarnessTo(t testing.TB, recoveryURL string) *harness {
+func newHarnessTo(t testing.TB, recoveryURL string) *harness { return newHarnessWith(t, recoveryURL, "") }
+
+// newHarnessWith is newHarnessTo with extra appended to the tenant's mapping (YAML at the
+// tenant's indentation).
+func newHarnessWith(t testing.TB, recoveryURL, extra string) *harness {
 	h := &harness{t: t, tg: telegramtest.New(t), redis: ledgertest.NewServer(t), hook: newRecoveryHook(t), dir: t.TempDir()}
 	if recoveryURL == "" {
 		recoveryURL = h.hook.srv.URL
@@ -131,7 +135,7 @@ func newHarnessTo(t testing.TB, recoveryURL string) *harness {
     alertmanager:
       token: %s
     limits: {incidents_per_hour: 100000}
-`, groupID, userTendai.ID, userRudo.ID, userVimbai.ID, recoveryURL, recoverySecret, amToken)
+`, groupID, userTendai.ID, userRudo.ID, userVimbai.ID, recoveryURL, recoverySecret, amToken) + extra
 	path := filepath.Join(h.dir, "alertengine.yaml")
 	h.cfgPath = path
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
