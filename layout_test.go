@@ -11,14 +11,16 @@ const module = "github.com/alertengine/alertengine"
 type pkg struct {
 	path, doc string
 	deps      []string
-	standard  map[string]bool
+	// imports are the direct (non-test) imports.
+	imports  []string
+	standard map[string]bool
 }
 
 // listPackages asks the go command for every package of the module with its doc and
-// (non-test) transitive dependencies.
+// (non-test) transitive dependencies and direct imports.
 func listPackages(t *testing.T) []pkg {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}\t{{.Doc}}\t{{join .Deps \" \"}}", "./...").Output()
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}\t{{.Doc}}\t{{join .Deps \" \"}}\t{{join .Imports \" \"}}", "./...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
@@ -32,11 +34,11 @@ func listPackages(t *testing.T) []pkg {
 	}
 	var pkgs []pkg
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.SplitN(line, "\t", 3)
-		if len(f) != 3 {
+		f := strings.SplitN(line, "\t", 4)
+		if len(f) != 4 {
 			t.Fatalf("go list line %q", line)
 		}
-		pkgs = append(pkgs, pkg{path: f[0], doc: f[1], deps: strings.Fields(f[2]), standard: isStd})
+		pkgs = append(pkgs, pkg{path: f[0], doc: f[1], deps: strings.Fields(f[2]), imports: strings.Fields(f[3]), standard: isStd})
 	}
 	return pkgs
 }
@@ -86,7 +88,49 @@ var forbidden = []rule{
 	{"bot/whatsapp", "bot/console", "adapters never import each other"},
 	{"bot/console", "bot/telegram", "adapters never import each other"},
 	{"bot/console", "bot/whatsapp", "adapters never import each other"},
+	{"bot/pipeline", "bot/telegram", "the pipeline knows no chat platform: it presents through the conversation"},
+	{"bot/pipeline", "bot/whatsapp", "the pipeline knows no chat platform: it presents through the conversation"},
+	{"bot/pipeline", "bot/console", "the pipeline knows no chat platform: it presents through the conversation"},
+	{"bot/pipeline", "bot/app", "the assembly builds the pipeline, not the reverse"},
+	{"bot/pipeline", "bot/metrics", "the pipeline declares the Observer it reports to; metrics implement it"},
+	{"bot/channel", "bot/telegram", "the contract is what adapters import; it imports none of them"},
+	{"bot/channel", "bot/whatsapp", "the contract is what adapters import; it imports none of them"},
+	{"bot/channel", "bot/console", "the contract is what adapters import; it imports none of them"},
+	{"bot/channel", "bot/app", "adapters import the contract without importing the assembly"},
+	{"bot/metrics", "bot/app", "collectors are below the assembly that registers them"},
 	{"", "cmd", "cmd/bot only wires; nothing may import it"},
+}
+
+// appImporters are the ways of running the bot: only they build it (their tests may too).
+var appImporters = map[string]string{
+	"cmd/bot":      "bot serve and the CLI",
+	"bot/demo":     "the zero-config tour",
+	"bot/simulate": "the governance simulation",
+}
+
+// Only the ways of running the bot import the assembly: a component that imported it
+// would be built by what it is part of.
+func TestOnlyTheWaysOfRunningImportTheAssembly(t *testing.T) {
+	for _, p := range listPackages(t) {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.path, module), "/")
+		for _, d := range p.imports {
+			if d == full("bot/app") && appImporters[rel] == "" {
+				t.Errorf("%s imports bot/app: only %v build the bot", p.path, appImporters)
+			}
+		}
+	}
+}
+
+// bot is a folder: its root package holds only the doc listing the sub-packages, and
+// nothing imports it.
+func TestNothingImportsTheBotFolder(t *testing.T) {
+	for _, p := range listPackages(t) {
+		for _, d := range p.deps {
+			if d == full("bot") {
+				t.Errorf("%s depends on %s: the code lives in its sub-packages", p.path, d)
+			}
+		}
+	}
 }
 
 func under(path, prefix string) bool {

@@ -116,7 +116,7 @@ type Engine struct {
 	st         *store
 	tenants    map[string]*Tenant
 	transports map[Channel]Transport
-	mu         sync.Mutex // guards transports (adapters may register after New)
+	mu         sync.Mutex // guards transports
 }
 
 // New returns an engine.
@@ -141,22 +141,6 @@ func New(o Options) (*Engine, error) {
 		e.transports[t.Channel()] = t
 	}
 	return e, nil
-}
-
-// SetSources sets the status and chart sources when they are built after the engine
-// (the detector needs the pipeline, which needs the engine). Call it before the engine
-// handles anything.
-func (e *Engine) SetSources(status StatusSource, charts Charter) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.o.Status, e.o.Charts = status, charts
-}
-
-// AddTransport registers an adapter built after the engine.
-func (e *Engine) AddTransport(t Transport) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.transports[t.Channel()] = t
 }
 
 func (e *Engine) transport(c Channel) (Transport, error) {
@@ -793,6 +777,26 @@ func (e *Engine) Tick(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// TickEvery is how often Run handles due deadlines.
+const TickEvery = 2 * time.Second
+
+// Run handles due deadlines (Tick) every TickEvery until ctx ends, and returns nil then. A
+// failed tick is logged; its deadlines come back (see Tick).
+func (e *Engine) Run(ctx context.Context) error {
+	t := time.NewTicker(TickEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := e.Tick(ctx); err != nil {
+				e.o.Logger.Warn("approval deadlines", "err", err)
+			}
+		}
+	}
 }
 
 // deadlineRetry is when a deadline that failed is tried again.

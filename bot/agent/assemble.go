@@ -51,10 +51,12 @@ func (g *Gate) Routes(version string) []channel.Route {
 	g.register(mux)
 	mcpH := g.MCPHandler(version)
 	return []channel.Route{
-		{Pattern: "POST /v1/approvals", Handler: mux, MaxBody: MaxBody},
+		// The server's default limit is above the gate's own (MaxBody), which answers with
+		// its own clear 413.
+		{Pattern: "POST /v1/approvals", Handler: mux},
 		{Pattern: "GET /v1/approvals/{id}", Handler: mux},
-		{Pattern: "POST /v1/approvals/{id}/consume", Handler: mux, MaxBody: 32 << 10},
+		{Pattern: "POST /v1/approvals/{id}/consume", Handler: mux},
 		{Pattern: "GET /.well-known/alertengine-keys", Handler: mux},
-		{Pattern: "/mcp", Handler: mcpH, MaxBody: MaxBody},
+		{Pattern: "/mcp", Handler: mcpH},
 	}
 }

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/alertengine/alertengine/bot"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/config/yamldoc"
+	"github.com/alertengine/alertengine/bot/diagnose"
+	"github.com/alertengine/alertengine/bot/pipeline"
 	"github.com/alertengine/alertengine/council"
-	"github.com/alertengine/alertengine/detector"
 )
 
 // Lens behaviours of a scripted LLM lens.
@@ -130,7 +130,7 @@ const lensTimeout = 50 * time.Millisecond
 // proposer builds the diagnostic council the pipeline asks, as `bot serve` wires it:
 // offline rule lenses without an LLM, scripted LLM lenses with the offline ones behind
 // them otherwise.
-func (w *world) proposer() (bot.Proposer, error) {
+func (w *world) proposer() (pipeline.Proposer, error) {
 	o := council.Options{A: council.RulesA(), B: council.RulesB(), Logger: w.log, Clock: w.clock}
 	if l := w.sc.LLM; l != nil {
 		o = council.Options{A: scriptedLens{"llm-a", l.A}, B: scriptedLens{"llm-b", l.B}, FallbackA: council.RulesA(), FallbackB: council.RulesB(),
@@ -140,9 +140,6 @@ func (w *world) proposer() (bot.Proposer, error) {
 	if err != nil {
 		return nil, err
 	}
-	readings := bot.ReadingsFunc(func(ctx context.Context, tenant, service string, since time.Time) ([]detector.Reading, error) {
-		return w.det.History(ctx, tenant, service, since)
-	})
-	return bot.NewCouncilProposer(bot.CouncilProposerOptions{Council: c, Readings: readings, Commits: w.commitSource(),
-		Hints: map[string][]string{w.tenant.ID: bot.HintsOf(w.tenant.Policy.RiskyPaths)}, Logger: w.log})
+	return diagnose.NewProposer(diagnose.ProposerOptions{Council: c, Readings: w.det, Commits: w.commitSource(),
+		Hints: map[string][]string{w.tenant.ID: diagnose.HintsOf(w.tenant.Policy.RiskyPaths)}, Logger: w.log})
 }

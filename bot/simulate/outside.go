@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/alertengine/alertengine/bot/telegram"
+	"github.com/alertengine/alertengine/bot/whatsapp"
 	"io"
 	"net/http"
 	"slices"
@@ -63,15 +65,19 @@ type transport struct {
 
 func (t *transport) Channel() conversation.Channel { return t.ch }
 
-// Capabilities are the platform's: Telegram has buttons (presses come back as data) and
-// threads; WhatsApp has neither, so the engine writes typed alternatives (one-time reply
-// codes) that the simulated people type back. Both reach people directly; images are left
-// out.
+// Capabilities are the real adapter's: Telegram has buttons (presses come back as data)
+// and threads; WhatsApp has neither, so the engine writes typed alternatives (one-time
+// reply codes) that the simulated people type back. Both reach people directly; images
+// are left out of the simulation.
 func (t *transport) Capabilities() conversation.Capabilities {
+	var c conversation.Capabilities
 	if t.ch == conversation.WhatsApp {
-		return conversation.Capabilities{Direct: true}
+		c = (*whatsapp.Adapter)(nil).Capabilities()
+	} else {
+		c = (*telegram.Adapter)(nil).Capabilities()
 	}
-	return conversation.Capabilities{Buttons: true, MaxButtonData: 64, Direct: true, Threads: true}
+	c.Media = false
+	return c
 }
 
 func (t *transport) nextID(c conversation.Chat) string {

@@ -19,9 +19,10 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/alertengine/alertengine/bot"
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/executor"
+	"github.com/alertengine/alertengine/bot/pipeline"
 	"github.com/alertengine/alertengine/commits"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/conversation/approval"
@@ -90,16 +91,17 @@ type world struct {
 	lines    []Line
 	redisNow time.Time
 
-	mr   *miniredis.Miniredis
-	rc   *redis.Client
-	mem  *recorder
-	led  *ledger.Ledger
-	eng  *conversation.Engine
-	exec *executor.Executor
-	det  *detector.Detector
-	pipe *bot.Pipeline
-	hook *httptest.Server
-	sign ed25519.PrivateKey
+	mr    *miniredis.Miniredis
+	rc    *redis.Client
+	mem   *recorder
+	led   *ledger.Ledger
+	eng   *conversation.Engine
+	exec  *executor.Executor
+	det   *detector.Detector
+	pipe  *pipeline.Pipeline
+	inbox *pipeline.Inbox
+	hook  *httptest.Server
+	sign  ed25519.PrivateKey
 
 	commits    *commits.Store
 	correlator *commits.Correlator
@@ -221,7 +223,7 @@ func newWorld(sc *Scenario, o Options) (*world, error) {
 	if w.commits, err = commits.NewStore(commits.StoreOptions{Redis: w.rc, KeyPrefix: keyPrefix, Clock: w.clock}); err != nil {
 		return nil, w.closeWith(err)
 	}
-	if w.correlator, err = commits.NewCorrelator(commits.CorrelatorOptions{Store: w.commits, Services: bot.CommitServices(sc.Tenants)}); err != nil {
+	if w.correlator, err = commits.NewCorrelator(commits.CorrelatorOptions{Store: w.commits, Services: app.CommitServices(sc.Tenants)}); err != nil {
 		return nil, w.closeWith(err)
 	}
 	w.mem = &recorder{MemStore: ledger.NewMemStore(), w: w}
@@ -234,10 +236,19 @@ func newWorld(sc *Scenario, o Options) (*world, error) {
 	if err != nil {
 		return nil, w.closeWith(err)
 	}
-	ctenants := bot.ConversationTenants(sc.Tenants)
+	// As `bot serve` builds it: the pipeline's inbox first, the detector (the engine's
+	// status source) before the engine, the pipeline last.
+	inbox := pipeline.NewInbox(0)
+	w.inbox = inbox
+	if w.det, err = detector.New(detector.Options{Redis: w.rc, KeyPrefix: keyPrefix, Ledger: w.led, Tenants: simulatedDetectorTenants(sc.Tenants),
+		OnEvent: func(_ context.Context, ev detector.Event) { w.detected = append(w.detected, ev) },
+		Clock:   w.clock, Logger: w.log, ReplicaID: "simulator", PollInterval: sc.Step, PollTimeout: min(3*time.Second, sc.Step)}); err != nil {
+		return nil, w.closeWith(err)
+	}
+	ctenants := app.ConversationTenants(sc.Tenants)
 	w.eng, err = conversation.New(conversation.Options{Ledger: w.led, Approvals: appr, Redis: w.rc, KeyPrefix: keyPrefix,
 		Tenants: ctenants, Transports: []conversation.Transport{&transport{w: w, ch: conversation.Telegram}, &transport{w: w, ch: conversation.WhatsApp}},
-		Commits: w.commitSource(), Clock: w.clock, Logger: w.log, OnAuthorized: w.onAuthorized})
+		Status: app.Health{Detector: w.det, Clock: w.clock}, Commits: w.commitSource(), Clock: w.clock, Logger: w.log, OnAuthorized: w.onAuthorized})
 	if err != nil {
 		return nil, w.closeWith(err)
 	}
@@ -262,16 +273,13 @@ func newWorld(sc *Scenario, o Options) (*world, error) {
 	if err != nil {
 		return nil, w.closeWith(err)
 	}
-	if w.pipe, err = bot.NewPipeline(bot.PipelineOptions{Ledger: w.led, Conversation: w.eng, Executor: w.exec, Tenants: ctenants, Logger: w.log, Clock: w.clock,
-		Proposer: proposer}); err != nil {
+	if w.pipe, err = pipeline.New(pipeline.Options{Inbox: inbox, Ledger: pipeline.Ledger{Ledger: w.led}, Conversation: w.eng, Executor: w.exec,
+		Settler: w.det, Tenants: ctenants, Logger: w.log, Clock: w.clock, Proposer: proposer, After: w.after,
+		OnGiveUp: func(ev detector.Event, attempts int, err error) {
+			w.line("pipeline", "system", fmt.Sprintf("%s: gave up handling %s after %d attempts: %v", ev.Incident, ev.Kind, attempts, err))
+		}}); err != nil {
 		return nil, w.closeWith(err)
 	}
-	if w.det, err = detector.New(detector.Options{Redis: w.rc, KeyPrefix: keyPrefix, Ledger: w.led, Tenants: simulatedDetectorTenants(sc.Tenants),
-		OnEvent: func(_ context.Context, ev detector.Event) { w.detected = append(w.detected, ev) },
-		Clock:   w.clock, Logger: w.log, ReplicaID: "simulator", PollInterval: sc.Step, PollTimeout: min(3*time.Second, sc.Step)}); err != nil {
-		return nil, w.closeWith(err)
-	}
-	w.eng.SetSources(bot.Health{Detector: w.det, Clock: w.clock}, nil)
 
 	for _, s := range sc.Services {
 		w.services = append(w.services, &serviceState{ServiceScript: s, rng: newRand(w.seed, "noise/"+s.Name)})
@@ -310,15 +318,15 @@ func (w *world) close() {
 
 // commitSource is the conversation's view of the stored commits, authors mapped to people
 // by their GitHub login, as `bot serve` wires it.
-func (w *world) commitSource() bot.CommitSource {
-	return bot.CommitSource{Correlator: w.correlator, Clock: w.clock, Person: bot.CommitPeople(w.sc.Tenants)}
+func (w *world) commitSource() app.Commits {
+	return app.Commits{Correlator: w.correlator, Clock: w.clock, Person: app.CommitPeople(w.sc.Tenants)}
 }
 
 // simulatedDetectorTenants is the detector's policy as `bot serve` wires it, except that
 // every service is measured by the simulation (pull-style readings given to Observe), so
 // nothing is polled and no Alertmanager is listened to.
 func simulatedDetectorTenants(f *config.File) []detector.Tenant {
-	out := bot.DetectorTenants(f)
+	out := app.DetectorTenants(f)
 	for i := range out {
 		out[i].AlertmanagerToken = ""
 		for j := range out[i].Services {
@@ -493,13 +501,6 @@ func (w *world) settled(ctx context.Context, service string, r Reading) bool {
 	return st.Baseline.Samples > 0 && close(st.Baseline.P95Ms, r.P95Ms) && close(st.Baseline.ErrorRate, r.ErrorRate)
 }
 
-// pipelineRetries mirror the pipeline's own retry schedule (Run: 6 attempts, doubling
-// from 2 s) on virtual time.
-const (
-	pipelineAttempts = 6
-	pipelineBackoff  = 2 * time.Second
-)
-
 func (w *world) handleDetections(ctx context.Context) {
 	evs := w.detected
 	w.detected = nil
@@ -507,26 +508,26 @@ func (w *world) handleDetections(ctx context.Context) {
 		if ev.Kind == detector.Suppressed {
 			w.line("SUPPRESSED", "policy/detector", fmt.Sprintf("%s: health %.0f/100, over the tenant's incidents-per-hour limit: no incident, nothing posted", ev.Service, ev.Score))
 		}
-		w.handle(ctx, ev, 1)
+		w.inbox.OnDetection(ctx, ev)
 	}
+	w.pipe.Drain(ctx)
 }
 
-func (w *world) handle(ctx context.Context, ev detector.Event, attempt int) {
-	if err := w.pipe.Step(ctx, ev); err != nil {
-		if attempt >= pipelineAttempts {
-			w.line("pipeline", "system", fmt.Sprintf("%s: gave up handling %s after %d attempts: %v", ev.Incident, ev.Kind, attempt, err))
-			return
-		}
-		w.at(w.clock().Add(pipelineBackoff<<(attempt-1)), func(ctx context.Context) { w.handle(ctx, ev, attempt+1) })
-	}
+// after is the pipeline's scheduler: a retry due after d, on virtual time.
+func (w *world) after(d time.Duration, f func()) {
+	w.at(w.clock().Add(d), func(ctx context.Context) {
+		f()
+		w.pipe.Drain(ctx)
+	})
 }
 
 // onAuthorized is the engine's hook: the pipeline enqueues the execution and the
 // executor takes it at once.
 func (w *world) onAuthorized(ctx context.Context, e ledger.Entry) error {
-	if err := w.pipe.OnAuthorized(ctx, e); err != nil {
+	if err := w.inbox.OnAuthorized(ctx, e); err != nil {
 		return err
 	}
+	w.pipe.Drain(ctx)
 	w.at(w.clock(), w.drain)
 	return nil
 }
@@ -540,12 +541,10 @@ func (w *world) drain(ctx context.Context) {
 // onOutcome is the executor's hook, wired as `bot serve` wires it, plus the scripted
 // effect of the recovery on the service and the people who re-drive dead letters.
 func (w *world) onOutcome(ctx context.Context, o executor.Outcome) {
-	w.pipe.OnOutcome(ctx, o)
+	w.inbox.OnOutcome(ctx, o)
+	w.pipe.Drain(ctx) // tells the thread, settles the incident
 	if o.Kind != executor.Executed && o.Kind != executor.Failed {
 		return
-	}
-	if err := w.det.Settle(ctx, o.Execution.Tenant, o.Execution.Incident); err != nil {
-		w.log.Warn("settle incident after execution", "incident", o.Execution.Incident, "err", err)
 	}
 	if o.Kind == executor.Executed && w.sc.Webhook.Fixes {
 		if in, _, err := w.led.Incident(ctx, o.Execution.Tenant, o.Execution.Incident); err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/alertengine/alertengine/bot/app"
 	"os"
 	"strings"
 
@@ -13,7 +14,7 @@ import (
 
 // runLedger is `bot ledger accept-loss`: an operator's signed acceptance of a tenant's
 // lost ledger chains, which lifts the fence on the incidents from before the loss.
-func runLedger(ctx context.Context, a *app, args []string) int {
+func runLedger(ctx context.Context, a *cli, args []string) int {
 	if len(args) == 0 || args[0] != "accept-loss" {
 		fmt.Fprintln(a.stderr, "usage: bot ledger accept-loss --tenant T --by NAME --reason \"...\"")
 		return exitUsage
@@ -53,7 +54,7 @@ func runLedger(ctx context.Context, a *app, args []string) int {
 		}
 	}
 	env.LedgerCheckpointFile = path
-	sink, desc, err := openSinks(ctx, env, key)
+	sink, desc, err := app.OpenSinks(ctx, env, key)
 	if err != nil {
 		fmt.Fprintln(a.stderr, err)
 		return exitFailed

@@ -150,7 +150,7 @@ func TestAgentApprovalEndToEnd(t *testing.T) {
 	if n, _ := h.hook.count(); n != 0 {
 		t.Fatalf("the recovery webhook was called %d times for the agent's own action", n)
 	}
-	_, hist, err := b.sys.ledger.Incident(context.Background(), "acme", inc)
+	_, hist, err := b.sys.Ledger().Incident(context.Background(), "acme", inc)
 	if err != nil {
 		t.Fatal(err)
 	}

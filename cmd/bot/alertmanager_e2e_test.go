@@ -216,10 +216,10 @@ func TestTruncatedGroupCannotKeepAnIncidentOpen(t *testing.T) {
 		t.Fatalf("HTTP %d %.300s", code, out)
 	}
 	ctx := context.Background()
-	if err := b.sys.detector.Intake(alertmanager.Source).(*alertmanager.Receiver).ExpireAlerts(ctx, time.Now().Add(11*time.Hour)); err != nil || h.stage(t, inc) != ledger.Detected && h.stage(t, inc) != ledger.Validated {
+	if err := b.sys.Detector().Intake(alertmanager.Source).(*alertmanager.Receiver).ExpireAlerts(ctx, time.Now().Add(11*time.Hour)); err != nil || h.stage(t, inc) != ledger.Detected && h.stage(t, inc) != ledger.Validated {
 		t.Fatalf("within the expiry: %v, %s", err, h.stage(t, inc))
 	}
-	if err := b.sys.detector.Intake(alertmanager.Source).(*alertmanager.Receiver).ExpireAlerts(ctx, time.Now().Add(13*time.Hour)); err != nil {
+	if err := b.sys.Detector().Intake(alertmanager.Source).(*alertmanager.Receiver).ExpireAlerts(ctx, time.Now().Add(13*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	closed, err := h.tg.WaitForMessage(ctxT(t, 30*time.Second), groupID, hasText("Closed: no Alertmanager notification re-sent its firing alerts within 12h0m0s"))

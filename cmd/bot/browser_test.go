@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
+	"github.com/alertengine/alertengine/bot/demo"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,11 +56,11 @@ func TestConsoleTourInBrowser(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d, _, err := startDemo(ctx, &app{stdout: io.Discard, stderr: io.Discard, lookup: e.lookup}, cfgEnv, tourOptions)
+	d, err := demo.StartTour(ctx, cfgEnv, tourOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cancel(); <-d.done; d.close() }()
+	defer func() { cancel(); <-d.Done; d.Close() }()
 
 	dir := t.ArtifactDir()
 	t.Logf("screenshots of each step: %s", dir)
@@ -131,7 +131,7 @@ func TestConsoleTourInBrowser(t *testing.T) {
 		return chromedp.Evaluate[chromedp.Void](`document.querySelector(` + js("#"+id) + `).click()`)
 	}
 
-	do("open the console", chromedp.Navigate(d.url), chromedp.WaitVisible(chromedp.CSS("#spike")), waitText("#health", "healthy"))
+	do("open the console", chromedp.Navigate(d.URL), chromedp.WaitVisible(chromedp.CSS("#spike")), waitText("#health", "healthy"))
 	check("the text box is in view from the start", pinned)
 	shot("console")
 
@@ -230,7 +230,7 @@ func TestConsoleTourInBrowser(t *testing.T) {
 	check("the first thread still says RESOLVED", `document.querySelector("#threads .thread:first-child h3 .stage").textContent === "RESOLVED"`)
 	shot("recovered")
 
-	do("the verified audit", chromedp.Navigate(d.url+"audit/"+incident), waitText("#verify", "✓ Chain verified"), waitText("#timeline", "→ RESOLVED"),
+	do("the verified audit", chromedp.Navigate(d.URL+"audit/"+incident), waitText("#verify", "✓ Chain verified"), waitText("#timeline", "→ RESOLVED"),
 		waitText("#timeline", "what changed?"))
 	shot("audit")
 	dl, err := chromedp.Run(tctx, chromedp.Evaluate[string](`document.querySelector("#export").getAttribute("href")`))

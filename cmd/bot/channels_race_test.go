@@ -50,17 +50,6 @@ func TestTelegramAndWhatsAppApproversPressAtOnce(t *testing.T) {
 			{Name: "tendai", Approver: true, IDs: map[conversation.Channel]string{conversation.Telegram: "11"}},
 			{Name: "rudo", Approver: true, IDs: map[conversation.Channel]string{conversation.WhatsApp: waRudo}},
 		}}
-	var authorized sync.Map
-	eng, err := conversation.New(conversation.Options{Ledger: led, Approvals: ap, Redis: rc, KeyPrefix: prefix, Tenants: []conversation.Tenant{tenant}, Logger: log,
-		OnAuthorized: func(_ context.Context, e ledger.Entry) error {
-			if _, dup := authorized.LoadOrStore(e.Incident, e.Actor.ID); dup {
-				t.Errorf("%s authorized twice", e.Incident)
-			}
-			return nil
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	tg := telegramtest.New(t)
 	tg.AddChat(telegramtest.Chat{ID: groupID, Type: "supergroup", Title: "acme on-call"})
 	tga, err := telegram.New(telegram.Options{Token: tg.Token(), APIURL: tg.URL(), Redis: rc, KeyPrefix: prefix, Logger: log})
@@ -73,8 +62,18 @@ func TestTelegramAndWhatsAppApproversPressAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng.AddTransport(tga)
-	eng.AddTransport(wa)
+	var authorized sync.Map
+	eng, err := conversation.New(conversation.Options{Ledger: led, Approvals: ap, Redis: rc, KeyPrefix: prefix, Tenants: []conversation.Tenant{tenant}, Logger: log,
+		Transports: []conversation.Transport{tga, wa},
+		OnAuthorized: func(_ context.Context, e ledger.Entry) error {
+			if _, dup := authorized.LoadOrStore(e.Incident, e.Actor.ID); dup {
+				t.Errorf("%s authorized twice", e.Incident)
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	hook := httptest.NewServer(wa.WebhookHandler(eng))
 	t.Cleanup(hook.Close)
 	ctx, cancel := context.WithCancel(context.Background())

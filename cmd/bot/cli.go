@@ -18,15 +18,15 @@ const (
 	exitUsage  = 2
 )
 
-// app is one invocation: its streams and environment.
-type app struct {
+// cli is one invocation: its streams and environment.
+type cli struct {
 	stdout, stderr io.Writer
 	lookup         func(string) (string, bool)
 }
 
 type command struct {
 	name, args, help string
-	run              func(ctx context.Context, a *app, args []string) int
+	run              func(ctx context.Context, a *cli, args []string) int
 }
 
 func commands() []command {
@@ -50,7 +50,7 @@ func commands() []command {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
-	a := &app{stdout: stdout, stderr: stderr, lookup: lookup}
+	a := &cli{stdout: stdout, stderr: stderr, lookup: lookup}
 	name := "demo"
 	if len(args) > 0 {
 		name, args = args[0], args[1:]
@@ -87,7 +87,7 @@ func lookupCommand(name string) (command, bool) {
 	return command{}, false
 }
 
-func (a *app) usage(w io.Writer) {
+func (a *cli) usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: bot <command> [flags]")
 	fmt.Fprintln(w)
 	width := 0
@@ -110,7 +110,7 @@ type flagOutput struct{ stdout, stderr io.Writer }
 func (flagOutput) Write(p []byte) (int, error) { return len(p), nil }
 
 // flags returns a FlagSet for a subcommand; parse reports its errors.
-func (a *app) flags(name string) *flag.FlagSet {
+func (a *cli) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("bot "+name, flag.ContinueOnError)
 	fs.SetOutput(flagOutput{stdout: a.stdout, stderr: a.stderr})
 	fs.Usage = func() {}
@@ -177,9 +177,15 @@ func commandUsage(w io.Writer, fs *flag.FlagSet) {
 }
 
 // problems prints each line of a multi-line configuration error and returns exit code 2.
-func (a *app) problems(err error) int {
+func (a *cli) problems(err error) int {
 	for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
 		fmt.Fprintln(a.stderr, line)
 	}
 	return exitUsage
 }
+
+// discardRedisLog is the Redis client's logger while nothing should be logged: it drops
+// every line.
+type discardRedisLog struct{}
+
+func (discardRedisLog) Printf(context.Context, string, ...any) {}

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
+	"github.com/alertengine/alertengine/bot/app"
 	"os"
 	"path/filepath"
 	"strings"
@@ -160,7 +161,7 @@ func TestRedisURLShownWithItsDatabase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, desc, err := redisClient(e)
+		c, desc, err := app.RedisClient(e)
 		if err != nil {
 			t.Fatal(err)
 		}

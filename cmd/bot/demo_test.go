@@ -6,6 +6,8 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/alertengine/alertengine/bot/app"
+	"github.com/alertengine/alertengine/bot/demo"
 	"io"
 	"net"
 	"net/http"
@@ -99,11 +101,11 @@ func TestServeHasNoConsoleNorFaultEndpoint(t *testing.T) {
 	rc := redis.NewClient(mustParseRedisURL(t, rs.URL))
 	defer rc.Close()
 	key, _ := cfgEnv.SigningKey()
-	sys, err := build(wiring{env: cfgEnv, file: file, rc: rc, log: newLogger(cfgEnv, io.Discard), signer: key, secret: []byte(cfgEnv.AlertSecret.Reveal()), addr: "127.0.0.1:0", keyPrefix: rs.Prefix(t)})
+	sys, err := app.New(app.Options{Env: cfgEnv, File: file, Redis: rc, Logger: newLogger(cfgEnv, io.Discard), Signer: key, Secret: []byte(cfgEnv.AlertSecret.Reveal()), Addr: "127.0.0.1:0", KeyPrefix: rs.Prefix(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(sys.server.Handler())
+	srv := httptest.NewServer(sys.Handler())
 	defer srv.Close()
 	for _, rq := range []struct{ method, path string }{
 		{"GET", "/"}, {"GET", "/events"}, {"POST", "/say"}, {"POST", "/press"}, {"POST", "/demo/spike"}, {"POST", "/demo/recover"},
@@ -195,7 +197,7 @@ func (v *tourVisitor) waitPage(path string, re *regexp.Regexp, what string) []st
 }
 
 // tourOptions make the tour quick: a 4 s detection window, a slow but not too slow fault.
-var tourOptions = demoOptions{window: 4 * time.Second, slow: 600 * time.Millisecond, healthEvery: 250 * time.Millisecond}
+var tourOptions = demo.TourOptions{Window: 4 * time.Second, Slow: 600 * time.Millisecond, HealthEvery: 250 * time.Millisecond}
 
 // TestDemoTourOverHTTPWithREDIS_URL runs the tour through the console's own HTTP surface
 // (what the page's script sends) against the Redis named by REDIS_URL: spike, card,
@@ -217,13 +219,13 @@ func TestDemoTourOverHTTPWithREDIS_URL(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d, _, err := startDemo(ctx, &app{stdout: io.Discard, stderr: io.Discard, lookup: e.lookup}, cfgEnv, tourOptions)
+	d, err := demo.StartTour(ctx, cfgEnv, tourOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cancel(); <-d.done; d.close() }()
+	defer func() { cancel(); <-d.Done; d.Close() }()
 
-	v := newTourVisitor(t, d.url)
+	v := newTourVisitor(t, d.URL)
 	v.waitPage("/", regexp.MustCompile(`id="health-status">healthy<`), "the first healthy evaluation")
 	v.post("/demo/spike", url.Values{"as": {"tendai"}})
 	// The card's first approval button (the council may offer any of the tenant's actions).
@@ -251,9 +253,9 @@ func TestDemoTourOverHTTPWithREDIS_URL(t *testing.T) {
 	}
 	v.waitPage("/", regexp.MustCompile(`✅ Approved by (tendai|rudo and tendai|tendai and rudo) at`), "the card edited to Approved by tendai (and rudo for a high-risk action)")
 	select {
-	case rec := <-d.service.Recoveries():
-		if rec.Incident != inc || d.service.Faulty() {
-			t.Fatalf("recovery %+v for %s; fault still injected: %v", rec, inc, d.service.Faulty())
+	case rec := <-d.Service.Recoveries():
+		if rec.Incident != inc || d.Service.Faulty() {
+			t.Fatalf("recovery %+v for %s; fault still injected: %v", rec, inc, d.Service.Faulty())
 		}
 	case <-time.After(2 * time.Minute):
 		t.Fatal("the recovery webhook was not called within 2 minutes of the approval")

@@ -7,67 +7,13 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/alertengine/alertengine/bot"
 	"github.com/alertengine/alertengine/commits"
-	"github.com/prometheus/client_golang/prometheus"
 )
-
-// gitHub is the bot's GitHub side: the correlation the conversation reads, the webhook
-// route (nil without GITHUB_WEBHOOK_SECRET) and the stats fetcher (nil without
-// GITHUB_TOKEN).
-type gitHub struct {
-	source     bot.CommitSource
-	correlator *commits.Correlator
-	webhook    *commits.Webhook
-	stats      *commits.Stats
-}
-
-func buildGitHub(w wiring, reg prometheus.Registerer) (*gitHub, error) {
-	store, err := commits.NewStore(commits.StoreOptions{Redis: w.rc, KeyPrefix: w.keyPrefix, Clock: w.clock})
-	if err != nil {
-		return nil, err
-	}
-	g := &gitHub{}
-	if g.correlator, err = commits.NewCorrelator(commits.CorrelatorOptions{Store: store, Services: bot.CommitServices(w.file)}); err != nil {
-		return nil, err
-	}
-	g.source = bot.CommitSource{Correlator: g.correlator, Clock: w.clock, Person: bot.CommitPeople(w.file)}
-	mapped := false
-	for _, s := range bot.CommitServices(w.file) {
-		mapped = mapped || len(s.Repos) > 0
-	}
-	if w.env.GitHubToken.IsSet() {
-		client, err := commits.NewClient(w.env.GitHubAPIURL, w.env.GitHubToken.Reveal(), 10*time.Second)
-		if err != nil {
-			return nil, fmt.Errorf("GITHUB_API_URL: %w", err)
-		}
-		if g.stats, err = commits.NewStats(commits.StatsOptions{Client: client, Store: store, Clock: w.clock, Logger: w.log}); err != nil {
-			return nil, err
-		}
-		if err := bot.WatchStats(reg, g.stats); err != nil {
-			return nil, err
-		}
-	}
-	if !w.env.GitHubWebhookSecret.IsSet() {
-		if mapped {
-			w.log.Warn("services list repos but GITHUB_WEBHOOK_SECRET is not set: GitHub webhooks are refused and no commits are correlated")
-		}
-		return g, nil
-	}
-	m, err := bot.NewGitHubMetrics(reg)
-	if err != nil {
-		return nil, err
-	}
-	g.webhook, err = commits.NewWebhook(commits.WebhookOptions{Secret: []byte(w.env.GitHubWebhookSecret.Reveal()), Store: store, Redis: w.rc,
-		KeyPrefix: w.keyPrefix, Accept: g.correlator.Accept, Patterns: g.correlator.Patterns(), Stats: g.stats, Clock: w.clock, Logger: w.log,
-		OnRefused: m.Refused, OnDelivery: m.Delivery})
-	return g, err
-}
 
 var repoFlagPattern = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$`)
 
 // runGitHubHook is `bot github-hook --repo OWNER/NAME [--dry-run]`.
-func runGitHubHook(ctx context.Context, a *app, args []string) int {
+func runGitHubHook(ctx context.Context, a *cli, args []string) int {
 	fs := a.flags("github-hook")
 	repo := fs.String("repo", "", "the repository, OWNER/NAME")
 	dry := fs.Bool("dry-run", false, "print what would change, change nothing")

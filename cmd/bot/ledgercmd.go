@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/alertengine/alertengine/bot/app"
 	"io"
 	"io/fs"
 	"os"
@@ -18,7 +19,7 @@ import (
 )
 
 // toolEnv reads the environment the ledger tools need: nothing is required up front.
-func (a *app) toolEnv() (config.Env, int, bool) {
+func (a *cli) toolEnv() (config.Env, int, bool) {
 	env, err := config.LoadEnv(a.lookup, config.Demo)
 	if err != nil {
 		return env, a.problems(err), false
@@ -27,34 +28,22 @@ func (a *app) toolEnv() (config.Env, int, bool) {
 }
 
 // openStore connects to the ledger in Redis.
-func (a *app) openStore(ctx context.Context, env config.Env) (*ledger.RedisStore, func(), int, bool) {
+func (a *cli) openStore(ctx context.Context, env config.Env) (*ledger.RedisStore, func(), int, bool) {
 	if env.EmbeddedRedis() {
 		fmt.Fprintln(a.stderr, "REDIS_URL: not set (the ledger lives in Redis; set REDIS_URL, REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS)")
 		return nil, nil, exitUsage, false
 	}
-	c, desc, err := redisClient(env)
+	c, desc, err := app.RedisClient(env)
 	if err != nil {
 		fmt.Fprintln(a.stderr, err)
 		return nil, nil, exitUsage, false
 	}
-	if err := pingRedis(ctx, c); err != nil {
+	if err := app.PingRedis(ctx, c); err != nil {
 		c.Close()
-		fmt.Fprintf(a.stderr, "%s: Redis does not answer: %v\n", desc, redactErr(err))
+		fmt.Fprintf(a.stderr, "%s: Redis does not answer: %v\n", desc, app.RedactErr(err))
 		return nil, nil, exitFailed, false
 	}
 	return ledger.NewRedisStore(c, env.RedisKeyPrefix), func() { c.Close() }, 0, true
-}
-
-// redactErr keeps only the kind of a network error: dial errors never carry a password,
-// but a URL parse error could, so only the final cause is printed.
-func redactErr(err error) string {
-	for {
-		u := errors.Unwrap(err)
-		if u == nil {
-			return err.Error()
-		}
-		err = u
-	}
 }
 
 // trustedKey is the public key checkpoints must be signed with: --public-key, else the
@@ -73,7 +62,7 @@ func trustedKey(flagKey string, env config.Env) (ed25519.PublicKey, error) {
 	return nil, nil
 }
 
-func runVerify(ctx context.Context, a *app, args []string) int {
+func runVerify(ctx context.Context, a *cli, args []string) int {
 	fs := a.flags("verify")
 	tenant := fs.String("tenant", "", "tenant whose chain to verify (reads Redis)")
 	file := fs.String("file", "", "JSONL export to verify")
@@ -170,7 +159,7 @@ func runVerify(ctx context.Context, a *app, args []string) int {
 // --checkpoints, else LEDGER_CHECKPOINT_FILE, else serve's default file if it exists; and
 // from LEDGER_CHECKPOINT_URL when set. Neither: nil, and a note on stderr that a chain
 // Redis lost whole could not be told from a new one.
-func (a *app) externalMark(ctx context.Context, flagPath string, env config.Env, key ed25519.PublicKey, tenant string) (*ledger.Mark, error) {
+func (a *cli) externalMark(ctx context.Context, flagPath string, env config.Env, key ed25519.PublicKey, tenant string) (*ledger.Mark, error) {
 	var sinks ledger.Sinks
 	path := flagPath
 	if path == "" {
@@ -214,7 +203,7 @@ func (a *app) externalMark(ctx context.Context, flagPath string, env config.Env,
 }
 
 // describeCheckpoint says on stderr what the checkpoint proved, so stdout stays the verdict.
-func (a *app) describeCheckpoint(rep ledger.Report) {
+func (a *cli) describeCheckpoint(rep ledger.Report) {
 	switch {
 	case rep.Checkpoint == nil:
 		fmt.Fprintln(a.stderr, "no signed checkpoint yet: truncation of the newest entries would not be detectable")
@@ -226,12 +215,12 @@ func (a *app) describeCheckpoint(rep ledger.Report) {
 	}
 }
 
-func incidentFlags(a *app, name string) (*flag.FlagSet, *string, *string) {
+func incidentFlags(a *cli, name string) (*flag.FlagSet, *string, *string) {
 	fs := a.flags(name)
 	return fs, fs.String("tenant", "", "tenant id"), fs.String("incident", "", "incident code, e.g. INC-7F3")
 }
 
-func checkIDs(a *app, tenant, incident string) bool {
+func checkIDs(a *cli, tenant, incident string) bool {
 	switch {
 	case tenant == "":
 		fmt.Fprintln(a.stderr, "--tenant: required (e.g. --tenant acme)")
@@ -246,7 +235,7 @@ func checkIDs(a *app, tenant, incident string) bool {
 	return true
 }
 
-func runReplay(ctx context.Context, a *app, args []string) int {
+func runReplay(ctx context.Context, a *cli, args []string) int {
 	fs, tenant, incident := incidentFlags(a, "replay")
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -294,7 +283,7 @@ func runReplay(ctx context.Context, a *app, args []string) int {
 	return exitOK
 }
 
-func runExport(ctx context.Context, a *app, args []string) int {
+func runExport(ctx context.Context, a *cli, args []string) int {
 	fs, tenant, incident := incidentFlags(a, "export")
 	format := fs.String("format", "", "jsonl, md or pdf")
 	out := fs.String("out", "", "write to FILE instead of stdout (atomically)")
@@ -363,7 +352,7 @@ func runExport(ctx context.Context, a *app, args []string) int {
 // keepExportCheckpoint records an export's checkpoint in the checkpoint file serve keeps
 // outside Redis (LEDGER_CHECKPOINT_FILE, else the default file if it exists). A failure
 // is reported on stderr: the export itself is complete.
-func (a *app) keepExportCheckpoint(ctx context.Context, env config.Env, store ledger.Store, key ed25519.PrivateKey, rep ledger.Report) {
+func (a *cli) keepExportCheckpoint(ctx context.Context, env config.Env, store ledger.Store, key ed25519.PrivateKey, rep ledger.Report) {
 	path := env.LedgerCheckpointFile
 	if path == "" {
 		if _, err := os.Stat(config.DefaultCheckpointFile); err != nil {

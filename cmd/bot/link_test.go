@@ -37,7 +37,7 @@ func TestLinkApproval(t *testing.T) {
 	var links map[string]map[string]string
 	var err error
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if links, err = b.sys.engine.IssueLinks(context.Background(), "acme", inc); err == nil {
+		if links, err = b.sys.Engine().IssueLinks(context.Background(), "acme", inc); err == nil {
 			break
 		}
 	}

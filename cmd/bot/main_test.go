@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"github.com/alertengine/alertengine/bot/app"
 	"net"
 	"net/http"
 	"os"
@@ -248,7 +249,7 @@ func TestRedisCredentialsApplyToClusterAndSentinel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, desc, err := redisClient(cfg)
+	c, desc, err := app.RedisClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/alertengine/alertengine/bot/app"
 	"os/user"
 	"strings"
 	"time"
@@ -15,12 +16,12 @@ import (
 
 // opsEnv loads the environment and the tenants file for the operator commands, and
 // connects to Redis.
-func (a *app) opsEnv(ctx context.Context, cfgPath string) (config.Env, *config.File, *ledger.RedisStore, func(), int, bool) {
+func (a *cli) opsEnv(ctx context.Context, cfgPath string) (config.Env, *config.File, *ledger.RedisStore, func(), int, bool) {
 	env, code, ok := a.toolEnv()
 	if !ok {
 		return env, nil, nil, nil, code, false
 	}
-	file, err := config.Load(cfgPath, a.lookup, env)
+	file, err := config.Load(cfgPath, a.lookup, env, app.ChatChannels(a.lookup)...)
 	if err != nil {
 		return env, nil, nil, nil, a.problems(err), false
 	}
@@ -31,7 +32,7 @@ func (a *app) opsEnv(ctx context.Context, cfgPath string) (config.Env, *config.F
 	return env, file, store, closeFn, 0, true
 }
 
-func runEnroll(ctx context.Context, a *app, args []string) int {
+func runEnroll(ctx context.Context, a *cli, args []string) int {
 	fs := a.flags("enroll")
 	cfgPath := fs.String("config", "alertengine.yaml", "tenants config file (YAML)")
 	tenant := fs.String("tenant", "", "tenant id")
@@ -90,7 +91,7 @@ func runEnroll(ctx context.Context, a *app, args []string) int {
 	return exitOK
 }
 
-func runDLQ(ctx context.Context, a *app, args []string) int {
+func runDLQ(ctx context.Context, a *cli, args []string) int {
 	const usage = "usage: bot dlq list --tenant T | bot dlq redrive --tenant T INCIDENT"
 	verb := ""
 	if len(args) > 0 && (args[0] == "list" || args[0] == "redrive") {
@@ -130,7 +131,7 @@ func runDLQ(ctx context.Context, a *app, args []string) int {
 		fmt.Fprintln(a.stderr, err)
 		return exitUsage
 	}
-	ex, err := executor.New(executor.Options{Redis: store.Client(), KeyPrefix: env.RedisKeyPrefix, Ledger: led, Targets: executorTargets(file)})
+	ex, err := executor.New(executor.Options{Redis: store.Client(), KeyPrefix: env.RedisKeyPrefix, Ledger: led, Targets: app.ExecutorTargets(file)})
 	if err != nil {
 		fmt.Fprintln(a.stderr, err)
 		return exitUsage

@@ -18,7 +18,7 @@ import (
 
 // exportPDF is `bot export --format pdf --out FILE.pdf`: the one-page PDF, and beside it
 // the incident bundle it tells the auditor to verify (FILE.bundle.json).
-func (a *app) exportPDF(ctx context.Context, env config.Env, tenant, incident, out string) int {
+func (a *cli) exportPDF(ctx context.Context, env config.Env, tenant, incident, out string) int {
 	if out == "" || !strings.HasSuffix(out, ".pdf") {
 		fmt.Fprintln(a.stderr, "--out FILE.pdf: required with --format pdf (the incident bundle is written beside it)")
 		return exitUsage

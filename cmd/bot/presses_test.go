@@ -121,7 +121,7 @@ func TestThousandConcurrentPressesExecuteOnce(t *testing.T) {
 	if approved != 1 || alreadyUsed != presses-1 {
 		t.Fatalf("%d presses approved, %d answered as already used; want 1 and %d", approved, alreadyUsed, presses-1)
 	}
-	_, hist, err := a.sys.ledger.Incident(context.Background(), "acme", inc)
+	_, hist, err := a.sys.Ledger().Incident(context.Background(), "acme", inc)
 	if err != nil {
 		t.Fatal(err)
 	}

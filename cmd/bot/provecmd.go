@@ -23,7 +23,7 @@ import (
 // proofs themselves live in the ledger package.
 
 // logSigner is the ledger key as a checkpoint-note signer under LEDGER_ORIGIN.
-func (a *app) logSigner(env config.Env) (ledger.LogSigner, bool) {
+func (a *cli) logSigner(env config.Env) (ledger.LogSigner, bool) {
 	key, ok := env.SigningKey()
 	if !ok {
 		fmt.Fprintln(a.stderr, "LEDGER_SIGNING_KEY: required to sign checkpoints (or LEDGER_SIGNING_KEY_FILE)")
@@ -41,7 +41,7 @@ func (a *app) logSigner(env config.Env) (ledger.LogSigner, bool) {
 	return ledger.LogSigner{Origin: origin, Signer: s, Verifier: vkey}, true
 }
 
-func runKeys(ctx context.Context, a *app, args []string) int {
+func runKeys(ctx context.Context, a *cli, args []string) int {
 	fs := a.flags("keys")
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -65,7 +65,7 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-func runProve(ctx context.Context, a *app, args []string) int {
+func runProve(ctx context.Context, a *cli, args []string) int {
 	fs, tenant, incident := incidentFlags(a, "prove")
 	checkpoint := fs.Bool("checkpoint", false, "write the tenant's current tree head as a signed checkpoint note")
 	consistency := fs.String("consistency", "", "OLD checkpoint note file; NEW follows as an argument: prove NEW extends OLD")
@@ -156,7 +156,7 @@ func runProve(ctx context.Context, a *app, args []string) int {
 }
 
 // writeOut writes v (raw bytes as they are, anything else as indented JSON) to path or stdout.
-func (a *app) writeOut(path, cmd string, v any) int {
+func (a *cli) writeOut(path, cmd string, v any) int {
 	b, ok := v.([]byte)
 	if !ok {
 		var err error
@@ -179,7 +179,7 @@ func (a *app) writeOut(path, cmd string, v any) int {
 }
 
 // proofKeys reads --key (default: the one of LEDGER_SIGNING_KEY) and --witness keys.
-func (a *app) proofKeys(env config.Env, key string, witnesses []string) (note.Verifier, []note.Verifier, bool) {
+func (a *cli) proofKeys(env config.Env, key string, witnesses []string) (note.Verifier, []note.Verifier, bool) {
 	var lv note.Verifier
 	if key == "" {
 		if ls, ok := env.SigningKey(); ok && ls != nil {
@@ -209,7 +209,7 @@ func (a *app) proofKeys(env config.Env, key string, witnesses []string) (note.Ve
 }
 
 // verifyProof is `bot verify --bundle FILE` and `bot verify --consistency FILE`: offline.
-func (a *app) verifyProof(env config.Env, bundle, consistency, key string, witnesses []string) int {
+func (a *cli) verifyProof(env config.Env, bundle, consistency, key string, witnesses []string) int {
 	lv, ws, ok := a.proofKeys(env, key, witnesses)
 	if !ok {
 		return exitUsage
@@ -250,7 +250,7 @@ func (a *app) verifyProof(env config.Env, bundle, consistency, key string, witne
 	return exitOK
 }
 
-func (a *app) describeKeys(pinned bool, witnesses []string) {
+func (a *cli) describeKeys(pinned bool, witnesses []string) {
 	if !pinned {
 		fmt.Fprintln(a.stderr, "checkpoint signed by the key the bundle names (not pinned: pass --key VERIFIER from `bot keys`)")
 	}
@@ -261,7 +261,7 @@ func (a *app) describeKeys(pinned bool, witnesses []string) {
 	}
 }
 
-func runWitness(ctx context.Context, a *app, args []string) int {
+func runWitness(ctx context.Context, a *cli, args []string) int {
 	fs := a.flags("witness")
 	name := fs.String("name", "", "the witness's key name, e.g. witness.example.org")
 	keyFile := fs.String("key", "", "file holding the witness's base64 Ed25519 seed")

@@ -14,7 +14,7 @@ import (
 
 // runVerifyReceipt checks an agent approval's receipt offline: its Ed25519 signature, what
 // it binds (the action hash, and the tenant when given) and its expiry. One line either way.
-func runVerifyReceipt(_ context.Context, a *app, args []string) int {
+func runVerifyReceipt(_ context.Context, a *cli, args []string) int {
 	fs := a.flags("verify-receipt")
 	keyArg := fs.String("key", "", "the receipts' public key: a file or the text of /.well-known/alertengine-keys, a JWK, or base64 of the 32 bytes (default: the public half of LEDGER_SIGNING_KEY)")
 	hashArg := fs.String("action-hash", "", "the action hash the receipt must bind (default: the file's action_hash)")
@@ -80,7 +80,7 @@ func runVerifyReceipt(_ context.Context, a *app, args []string) int {
 }
 
 // receiptKey reads --key (a file or inline text), or falls back to the ledger key.
-func (a *app) receiptKey(arg string) (ed25519.PublicKey, int, bool) {
+func (a *cli) receiptKey(arg string) (ed25519.PublicKey, int, bool) {
 	if arg == "" {
 		env, code, ok := a.toolEnv()
 		if !ok {

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"time"
 
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
-	"github.com/alertengine/alertengine/bot/telegram"
 	"github.com/alertengine/alertengine/ledger"
 )
 
@@ -21,7 +19,7 @@ func newLogger(env config.Env, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func runServe(ctx context.Context, a *app, args []string) int {
+func runServe(ctx context.Context, a *cli, args []string) int {
 	fs := a.flags("serve")
 	cfgPath := fs.String("config", "alertengine.yaml", "tenants config file (YAML)")
 	if code, ok := parse(fs, args); !ok {
@@ -31,33 +29,33 @@ func runServe(ctx context.Context, a *app, args []string) int {
 	if err != nil {
 		return a.problems(err)
 	}
-	file, err := config.Load(*cfgPath, a.lookup, env)
+	file, err := config.Load(*cfgPath, a.lookup, env, app.ChatChannels(a.lookup)...)
 	if err != nil {
 		return a.problems(err)
 	}
 	log := newLogger(env, a.stderr)
 
-	rc, desc, err := redisClient(env)
+	rc, desc, err := app.RedisClient(env)
 	if err != nil {
 		fmt.Fprintln(a.stderr, err)
 		return exitUsage
 	}
 	defer rc.Close()
-	if err := pingRedis(ctx, rc); err != nil {
-		fmt.Fprintf(a.stderr, "%s: Redis does not answer: %s\n", desc, redactErr(err))
+	if err := app.PingRedis(ctx, rc); err != nil {
+		fmt.Fprintf(a.stderr, "%s: Redis does not answer: %s\n", desc, app.RedactErr(err))
 		return exitUsage
 	}
 	// Redis answers: from now on the client's own lines (reconnects during an outage)
 	// go through the log, rate-limited.
-	defer routeRedisLog(log).Flush()
+	defer app.RouteRedisLog(log).Flush()
 	key, _ := env.SigningKey()
-	sink, sinkName, err := openSinks(ctx, env, key)
+	sink, sinkName, err := app.OpenSinks(ctx, env, key)
 	if err != nil {
 		fmt.Fprintln(a.stderr, err)
 		return exitUsage
 	}
-	w := wiring{env: env, file: file, rc: rc, log: log, signer: key, secret: []byte(env.AlertSecret.Reveal()), addr: env.Addr, keyPrefix: env.RedisKeyPrefix,
-		sink: sink, sinkName: sinkName}
+	o := app.Options{Env: env, File: file, Lookup: a.lookup, Redis: rc, Logger: log, Signer: key, Secret: []byte(env.AlertSecret.Reveal()), Addr: env.Addr,
+		KeyPrefix: env.RedisKeyPrefix, Sink: sink, SinkName: sinkName, Version: version}
 	if path := env.LedgerCheckpointFile; path != "" {
 		ef, err := ledger.NewExecutedFile(ledger.ExecutedPath(path))
 		if err == nil {
@@ -67,32 +65,20 @@ func runServe(ctx context.Context, a *app, args []string) int {
 			fmt.Fprintf(a.stderr, "LEDGER_CHECKPOINT_FILE: %v\n", err)
 			return exitUsage
 		}
-		w.executed = ef
+		o.Executed = ef
 	}
-	sys, err := build(w)
+	bot, err := app.New(o)
 	if err != nil {
 		fmt.Fprintln(a.stderr, err)
 		return exitUsage
 	}
-	// A chain shorter than its last checkpoint is logged at ERROR and counted; serve keeps
-	// running on a restarted chain whose incident codes never repeat the lost ones.
-	checkLedgers(ctx, sys.ledger, sys.tenants, log)
-	if sys.telegram != nil {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		name, err := sys.telegram.Username(cctx)
-		cancel()
-		switch {
-		case errors.Is(err, telegram.ErrTokenRefused):
-			fmt.Fprintln(a.stderr, "TELEGRAM_BOT_TOKEN: Telegram refused the token (getMe: 401 Unauthorized)")
-			return exitUsage
-		case err != nil:
-			log.Warn("Telegram is not reachable at start-up; the bot starts and keeps trying", "err", err)
-		default:
-			log.Info("telegram bot", "username", name)
-		}
+	defer bot.Close()
+	if err := bot.Check(ctx); err != nil {
+		fmt.Fprintln(a.stderr, err)
+		return exitUsage
 	}
-	log.Info("alertengine serving", "addr", env.Addr, "tenants", len(file.Tenants), "redis", desc, "telegram", env.TelegramEnabled())
-	if err := sys.run(ctx, sys.server.Run); err != nil {
+	log.Info("alertengine serving", "addr", env.Addr, "tenants", len(file.Tenants), "redis", desc, "channels", bot.Components().Channels)
+	if err := bot.Run(ctx); err != nil {
 		log.Error("stopped", "err", err)
 		return exitFailed
 	}

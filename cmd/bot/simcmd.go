@@ -16,7 +16,7 @@ import (
 // runSimulate is `bot simulate SCENARIO.yaml [--seed N] [--json] [--ledger OUT.jsonl]`,
 // the governance simulation on a virtual clock (README, "Governance simulation"): it
 // parses the scenario, runs it and prints what happened.
-func runSimulate(ctx context.Context, a *app, args []string) int {
+func runSimulate(ctx context.Context, a *cli, args []string) int {
 	fs := a.flags("simulate")
 	var seed *uint64
 	fs.Func("seed", "seed `N` replacing the scenario's (what it drives: people's reply jitter, noise, backoff jitter, references)", func(s string) error {

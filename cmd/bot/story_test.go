@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/alertengine/alertengine/bot/app"
+	"github.com/alertengine/alertengine/bot/channel"
 	"io"
 	"net/http/httptest"
 	"regexp"
@@ -108,24 +110,24 @@ func demoStory(t *testing.T, phase time.Duration) {
 	clock := &fakeClock{now: time.Now().UTC().Truncate(time.Second)}
 	key, _ := cfgEnv.SigningKey()
 	secret := strings.Repeat("r", 24)
-	sys, err := build(wiring{env: cfgEnv, file: demoConfig("http://127.0.0.1:9/recover", secret), rc: rc, log: newLogger(cfgEnv, io.Discard),
-		signer: key, secret: []byte(strings.Repeat("s", 32)), addr: "127.0.0.1:0", keyPrefix: prefix, tenants: withConsole, clock: clock.Now})
+	chat := &storyChat{msgs: map[string]conversation.Message{}, opened: make(chan string, 4), edited: make(chan string, 16)}
+	sys, err := app.New(app.Options{Env: cfgEnv, File: demo.Config("http://127.0.0.1:9/recover", secret), Redis: rc, Logger: newLogger(cfgEnv, io.Discard),
+		Signer: key, Secret: []byte(strings.Repeat("s", 32)), Addr: "127.0.0.1:0", KeyPrefix: prefix, Tenants: demo.WithConsole, Clock: clock.Now,
+		Adapters: []func(app.Parts) (channel.Adapter, error){func(app.Parts) (channel.Adapter, error) { return sendOnly{chat}, nil }}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	chat := &storyChat{msgs: map[string]conversation.Message{}, opened: make(chan string, 4), edited: make(chan string, 16)}
-	sys.engine.AddTransport(chat)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pipeDone := make(chan struct{})
-	go func() { defer close(pipeDone); _ = sys.pipeline.Run(ctx) }()
+	go func() { defer close(pipeDone); _ = sys.Pipeline().Run(ctx) }()
 	defer func() { cancel(); <-pipeDone }()
-	if err := sys.detector.EnsureGroups(ctx); err != nil {
+	if err := sys.Detector().EnsureGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
 
 	// The demo service, for its fault's shape only: its requests are simulated below.
-	svc, err := demo.New(demo.Options{Tenant: demoTenant, Service: demoService, RedisURL: rs.URL, KeyPrefix: prefix + "unused:", RecoverySecret: secret,
+	svc, err := demo.New(demo.Options{Tenant: demo.Tenant, Service: demo.ServiceName, RedisURL: rs.URL, KeyPrefix: prefix + "unused:", RecoverySecret: secret,
 		Actions: []string{"restart_workers", "rollback"}})
 	if err != nil {
 		t.Fatal(err)
@@ -168,15 +170,15 @@ func demoStory(t *testing.T, phase time.Duration) {
 	}
 
 	// The demo commit goes through the bot's real GitHub webhook just before the spike.
-	srv := httptest.NewServer(sys.server.Handler())
+	srv := httptest.NewServer(sys.Handler())
 	defer srv.Close()
 	deployer, err := demo.NewDeployer(demo.DeployerOptions{WebhookURL: srv.URL + "/github/webhook", Secret: []byte(cfgEnv.GitHubWebhookSecret.Reveal()),
-		Repo: demoRepo, Clock: clock.Now})
+		Repo: demo.Repo, Clock: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	stream := sdk.StreamKey(prefix, demoTenant, demoService)
+	stream := sdk.StreamKey(prefix, demo.Tenant, demo.ServiceName)
 	var card string
 	pushed := false
 	for step := 0; card == "" && step < 4*70; step++ {
@@ -192,19 +194,19 @@ func demoStory(t *testing.T, phase time.Duration) {
 		if now.Truncate(time.Second).Equal(now) {
 			sec := now.Add(-time.Second).Unix()
 			if b := completed[sec]; b != nil {
-				s := sdk.NewSummaryForTest(demoTenant, demoService, "demo-1", time.Unix(sec, 0), b.lat, b.codes)
+				s := sdk.NewSummaryForTest(demo.Tenant, demo.ServiceName, "demo-1", time.Unix(sec, 0), b.lat, b.codes)
 				if err := rc.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: s.Fields()}).Err(); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
-		if _, err := sys.detector.Ingest(ctx); err != nil {
+		if _, err := sys.Detector().Ingest(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if err := sys.detector.Evaluate(ctx, now); err != nil {
+		if err := sys.Detector().Evaluate(ctx, now); err != nil {
 			t.Fatal(err)
 		}
-		st, err := sys.detector.Status(ctx, demoTenant, demoService)
+		st, err := sys.Detector().Status(ctx, demo.Tenant, demo.ServiceName)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,7 +230,7 @@ func demoStory(t *testing.T, phase time.Duration) {
 	// this test can: wait for the placement first.
 	code := regexp.MustCompile(`INC-[0-9A-Z]+`).FindString(text)
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
-		missing, err := sys.engine.Unpresented(ctx, demoTenant, code)
+		missing, err := sys.Engine().Unpresented(ctx, demo.Tenant, code)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +254,7 @@ func demoStory(t *testing.T, phase time.Duration) {
 		t.Fatalf("the card's approval is %q, not rollback:\n%s", approve.Label, text)
 	}
 	press := func(who string) string {
-		rep, err := sys.engine.Handle(ctx, conversation.Inbound{Chat: console.Chat(demoTenant), User: console.UserOf(who), Data: approve.Data, ReplyTo: card, Direct: true})
+		rep, err := sys.Engine().Handle(ctx, conversation.Inbound{Chat: console.Chat(demo.Tenant), User: console.UserOf(who), Data: approve.Data, ReplyTo: card, Direct: true})
 		if err != nil {
 			t.Fatalf("%s's press: %v", who, err)
 		}
@@ -278,3 +280,10 @@ func demoStory(t *testing.T, phase time.Duration) {
 		}
 	}
 }
+
+// sendOnly is a chat that only receives what the engine sends: no routes, no loop.
+type sendOnly struct{ conversation.Transport }
+
+func (sendOnly) Routes(conversation.Handler) []channel.Route     { return nil }
+func (sendOnly) Run(context.Context, conversation.Handler) error { return nil }
+func (sendOnly) Check(context.Context) error                     { return nil }

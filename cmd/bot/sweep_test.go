@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alertengine/alertengine/bot"
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/ledger"
 )
 
@@ -20,7 +20,7 @@ func TestHalfDoneWorkIsFinished(t *testing.T) {
 	ctx := context.Background()
 	policy := ledger.Actor{Kind: ledger.ActorPolicy, ID: "pipeline"}
 	pv := ""
-	for _, ct := range bot.ConversationTenants(h.file) {
+	for _, ct := range app.ConversationTenants(h.file) {
 		pv = ct.PolicyVersion
 	}
 	rec := func(e ledger.Entry) ledger.Entry {

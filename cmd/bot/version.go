@@ -10,7 +10,7 @@ import (
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
-func runVersion(ctx context.Context, a *app, args []string) int {
+func runVersion(ctx context.Context, a *cli, args []string) int {
 	if code, ok := parse(a.flags("version"), args); !ok {
 		return code
 	}
