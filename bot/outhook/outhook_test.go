@@ -1,12 +1,12 @@
 package outhook_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"io"
 	"log/slog"
 	"net/http"
@@ -121,31 +121,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is one tenant's ledger on the test Redis.
 type env struct {
 	rdb    *redis.Client
 	prefix string
 	store  *ledger.RedisStore
 	led    *ledger.Ledger
-	logs   *syncBuffer
+	logs   *testkit.Log
 	reg    *prometheus.Registry
 	srv    *ledgertest.Server
 }
@@ -166,7 +148,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{rdb: rdb, prefix: prefix, store: store, led: led, logs: &syncBuffer{}, reg: prometheus.NewRegistry(), srv: srv}
+	return &env{rdb: rdb, prefix: prefix, store: store, led: led, logs: &testkit.Log{}, reg: prometheus.NewRegistry(), srv: srv}
 }
 
 const tenantID = "acme"

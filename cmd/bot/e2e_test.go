@@ -101,7 +101,9 @@ func newHarness(t testing.TB) *harness { return newHarnessTo(t, "") }
 
 // newHarnessTo is newHarness with the recovery webhook at recoveryURL instead of the
 // recording hook.
-func newHarnessTo(t testing.TB, recoveryURL string) *harness { return newHarnessWith(t, recoveryURL, "") }
+func newHarnessTo(t testing.TB, recoveryURL string) *harness {
+	return newHarnessWith(t, recoveryURL, "")
+}
 
 // newHarnessWith is newHarnessTo with extra appended to the tenant's mapping (YAML at the
 // tenant's indentation).

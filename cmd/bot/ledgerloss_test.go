@@ -5,13 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -82,22 +82,7 @@ func (r *ownRedis) kill() {
 }
 
 // syncBuffer is serve's stderr, read while serve writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testkit.Log
 
 // waitLog waits up to d for a JSON log record matching ok.
 func waitLog(t *testing.T, log *syncBuffer, d time.Duration, ok func(map[string]any) bool) map[string]any {

@@ -350,7 +350,7 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 	switch {
 	case usedS != "":
 		ue := usedError(usedS)
-		if !ue.Voided && ue.By == p.Name && p.Approver {
+		if !ue.Voided && ue.By == p.Name && p.Approver && s.usedFor(ctx, k) >= resumeAfter {
 			if _, found, rerr := s.recorded(ctx, m, ref); rerr == nil && !found {
 				s.o.Logger.Warn("approval consumed by this presser without an authorization in the ledger; finishing it",
 					"incident", m.Incident, "approval", ref)
@@ -496,6 +496,22 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 	}
 	res.Status, res.By, res.Entry = Authorized, by, e
 	return res, nil
+}
+
+// resumeAfter is how long after its consume an approval with no authorization in the
+// ledger is taken as abandoned by a press that died, rather than still being recorded by a
+// live one (whose append is bounded well below it). A platform redelivers a press only
+// after the dead handler's claim lapsed, later than this.
+const resumeAfter = 15 * time.Second
+
+// usedFor is how long ago the approval was consumed (0 when unknown), from what is left of
+// its used mark's lifetime.
+func (s *Service) usedFor(ctx context.Context, k keys) time.Duration {
+	left, err := s.o.Redis.PTTL(ctx, k.used).Result()
+	if err != nil || left <= 0 || left > keepAfter {
+		return 0
+	}
+	return keepAfter - left
 }
 
 // voidedSiblings lists the partial approvals of ref's siblings (other options of the same

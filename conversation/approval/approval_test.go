@@ -479,8 +479,20 @@ func TestPressResumesAnApprovalItsOwnDeadPressConsumed(t *testing.T) {
 		t.Fatalf("%d authorizations recorded by the dead press", n)
 	}
 	ctx := context.Background()
-	_, err = f.svc.Redeem(ctx, refs[0], rudo, pol)
 	var ue *approval.UsedError
+	// Just consumed: a live press may still be recording it, so a second press of
+	// tendai's (a double tap, a concurrent replica) is answered as used.
+	if _, err := f.svc.Redeem(ctx, refs[0], tendai, pol); !errors.As(err, &ue) || ue.By != "tendai" {
+		t.Fatalf("tendai's press right after the consume: %v, want used by tendai", err)
+	}
+	// 20 s later (past any live append), the dead press is taken as abandoned.
+	used, err := f.rc.Keys(ctx, f.prefix+"*used:"+refs[0]).Result()
+	if err != nil || len(used) != 1 {
+		t.Fatalf("used mark %v %v", used, err)
+	}
+	left := f.rc.PTTL(ctx, used[0]).Val()
+	f.rc.PExpire(ctx, used[0], left-20*time.Second)
+	_, err = f.svc.Redeem(ctx, refs[0], rudo, pol)
 	if !errors.As(err, &ue) || ue.By != "tendai" {
 		t.Fatalf("another approver's press of the consumed approval: %v, want used by tendai", err)
 	}
