@@ -126,13 +126,16 @@ const (
 func featuresOf(s Snapshot) features {
 	f := features{p95: s.P95Ms, errRate: s.ErrorRate, requests: s.Requests, base: s.BaselineP95Ms, baseRequests: s.BaselineRequests}
 	f.haveNumbers = s.P95Ms > 0 || s.ErrorRate > 0 || len(s.Readings) > 0 || s.Requests > 0
-	// No learned baseline: the healthy recent readings (score ≥ 70) stand in for normal.
+	// No learned baseline: the healthy recent readings (score ≥ 70) stand in for normal:
+	// their mean p95, and their busiest window's traffic (the readings of the first window
+	// after watching began cover only part of it, so a mean would understate normal
+	// traffic and call the first incident's ordinary load a surge).
 	var healthyP95, healthyReqs float64
 	n := 0
 	for _, r := range s.Readings {
 		if r.Score >= healthyScore && r.P95Ms > 0 {
 			healthyP95 += r.P95Ms
-			healthyReqs += float64(r.Requests)
+			healthyReqs = max(healthyReqs, float64(r.Requests))
 			n++
 		}
 	}
@@ -140,7 +143,7 @@ func featuresOf(s Snapshot) features {
 		f.base = healthyP95 / float64(n)
 	}
 	if f.baseRequests == 0 && n > 0 {
-		f.baseRequests = healthyReqs / float64(n)
+		f.baseRequests = healthyReqs
 	}
 	if f.requests > 0 && f.requests < minRequests {
 		f.tooFew = true

@@ -150,3 +150,27 @@ func TestRulesSuggestOnlyTenantActions(t *testing.T) {
 		t.Fatalf("dependency suggested %q, want failover_upstream", rep.Diagnosis.SuggestedAction)
 	}
 }
+
+// The first minute a service is watched, its readings cover only part of a window, so
+// their request counts climb (10, 20, 30, then the full 150). Without a learned baseline,
+// the busiest healthy window stands for normal traffic: the incident's ordinary 160
+// requests are not a surge, while 3× that busiest window is.
+func TestWarmUpReadingsDoNotMakeATrafficSurge(t *testing.T) {
+	snap := func(requests float64) Snapshot {
+		s := Snapshot{Tenant: "acme", Service: "checkout", Incident: "INC-1", At: t0.Add(2 * time.Minute), P95Ms: 900, ErrorRate: 0.3, Requests: requests,
+			Actions: []Action{{Name: "restart_workers"}, {Name: "rollback"}}, DefaultAction: "restart_workers"}
+		for i, n := range []uint64{10, 20, 30, 150} {
+			s.Readings = append(s.Readings, Reading{At: t0.Add(time.Duration(i*10) * time.Second), Score: 95, P95Ms: 120, Requests: n})
+		}
+		return s
+	}
+	for _, c := range []struct {
+		requests float64
+		surge    bool
+	}{{160, false}, {480, true}} {
+		f := featuresOf(snap(c.requests))
+		if _, got := trafficSurge(snap(c.requests), f); got != c.surge {
+			t.Errorf("%.0f requests after warm-up readings: surge %v, want %v (ratio %.1f over baseline %.0f)", c.requests, got, c.surge, f.trafficRatio, f.baseRequests)
+		}
+	}
+}

@@ -140,7 +140,8 @@ func TestConsoleTourInBrowser(t *testing.T) {
 		waitText("#threads", `"Fix checkout query isolation level" (john)`), waitText("#threads", "touched database/query files"))
 	// The demo's story: both lenses agree on rollback (the README's tour).
 	do("the card is the README's", waitText("#threads .thread:last-child", "Both lenses agree"), waitText("#threads .thread:last-child button.approve", "rollback"))
-	check("the new card is scrolled into view", inView("#threads .thread:last-child .msg"))
+	do("the new card is scrolled into view", chromedp.Poll[chromedp.Void](inView("#threads .thread:last-child .msg"), // a chart still loading moves it; the page scrolls again once it is drawn
+		chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(100*time.Millisecond)))
 	check("the text box stays in view below the card", pinned)
 	check("the text box speaks to the new thread, visibly", `document.querySelector("#to").selectedOptions[0].text.startsWith("INC-") && document.querySelector("#threads .thread:last-child").classList.contains("current")`)
 	shot("card")
@@ -224,7 +225,8 @@ func TestConsoleTourInBrowser(t *testing.T) {
 	do("a second spike", pressControl("spike"),
 		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#threads .thread").length === 2 && !!document.querySelector("#threads .thread:last-child button.approve")`,
 			chromedp.WithPollingTimeout(2*time.Minute), chromedp.WithPollingInterval(100*time.Millisecond)))
-	check("the second card is scrolled into view", inView("#threads .thread:last-child .msg"))
+	do("the second card is scrolled into view", chromedp.Poll[chromedp.Void](inView("#threads .thread:last-child .msg"), // a chart still loading moves it; the page scrolls again once it is drawn
+		chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(100*time.Millisecond)))
 	do("recover by hand", chromedp.SetValue(chromedp.CSS("#as"), "tendai"), pressControl("recover"), waitText("#threads .thread:last-child", "tendai pressed Recover"),
 		waitText("#threads .thread:last-child h3 .stage", "RECOVERED"), waitText("#threads .thread:last-child .msg", "checkout healthy again"))
 	check("the first thread still says RESOLVED", `document.querySelector("#threads .thread:first-child h3 .stage").textContent === "RESOLVED"`)
