@@ -44,6 +44,9 @@ type ServiceStatus struct {
 	Trend      string
 	SampleSize uint64
 	At         time.Time
+	// Source is what measured the service ("push" for the Go SDK's stream, "pull" for
+	// its health_url, "otlp" for OpenTelemetry metrics); At is when.
+	Source string
 }
 
 // facts are the incident's numbers as the DETECTED entry recorded them.

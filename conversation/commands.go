@@ -341,6 +341,11 @@ func (e *Engine) statusMessage(ctx context.Context, t *Tenant, only string) Mess
 			line += "no health data yet"
 		} else {
 			line += fmt.Sprintf("%s %.0f/100 · P95 %s · errors %s · %s", st.Status, st.Score, FormatMs(st.P95Ms), pct(st.ErrorRate), st.Trend)
+			if st.Source != "" && !st.At.IsZero() {
+				// Where the signal comes from and how fresh it is: a stale one means
+				// the service (or its exporter) stopped reporting.
+				line += fmt.Sprintf(" · from %s, %s", st.Source, ago(e.o.Clock().Sub(st.At)))
+			}
 		}
 		if open, _ := e.o.Ledger.Store().OpenIncident(ctx, t.ID, s); open != "" {
 			stage, _ := e.o.Ledger.Store().Stage(ctx, t.ID, open)

@@ -571,3 +571,36 @@ func TestHighRiskApprovalAsksForConfirmation(t *testing.T) {
 		})
 	}
 }
+
+// fixedStatus reports one reading for every service.
+type fixedStatus struct{ st conversation.ServiceStatus }
+
+func (f fixedStatus) ServiceStatus(_ context.Context, _, service string) (conversation.ServiceStatus, error) {
+	s := f.st
+	s.Service = service
+	return s, nil
+}
+
+// /status says where each service's signal comes from and how fresh it is, so a service
+// whose exporter went quiet shows it.
+func TestStatusSaysWhereTheSignalComesFrom(t *testing.T) {
+	w := newWorld(t, false)
+	clock := func() time.Time { return w.now }
+	eng, err := conversation.New(conversation.Options{
+		Ledger: w.led, Approvals: w.ap, Redis: w.rc, KeyPrefix: w.prefix, Clock: clock, Transports: []conversation.Transport{w.tg}, Tenants: w.tenants,
+		Status: fixedStatus{conversation.ServiceStatus{Status: "healthy", Score: 96, P95Ms: 120, Trend: "stable", SampleSize: 400, Source: "otlp", At: w.now.Add(-7 * time.Minute)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Handle(context.Background(), conversation.Inbound{Chat: conversation.Chat{Channel: conversation.Telegram, ID: group}, User: tendai, Text: "/status", MessageID: "900"}); err != nil {
+		t.Fatal(err)
+	}
+	s, ok := w.tg.find(group, "Status — acme")
+	if !ok {
+		t.Fatal("no status message")
+	}
+	if text := s.Msg.Text(); !strings.Contains(text, "checkout: healthy 96/100 · P95 120 ms · errors 0% · stable · from otlp, 7 min ago") {
+		t.Errorf("status:\n%s", text)
+	}
+}

@@ -35,7 +35,7 @@ func (h Health) ServiceStatus(ctx context.Context, tenant, service string) (conv
 	}
 	r := st.Last
 	return conversation.ServiceStatus{Service: service, Score: r.Score, Status: r.Status, P95Ms: r.P95Ms, ErrorRate: r.ErrorRate,
-		Trend: r.Trend, SampleSize: r.SampleSize, At: r.At}, nil
+		Trend: r.Trend, SampleSize: r.SampleSize, At: r.At, Source: string(r.Source)}, nil
 }
 
 // Chart implements conversation.Charter: p95 and error rate over the last 30 minutes
