@@ -58,6 +58,39 @@ type facts struct {
 	// error rate of 0 are then no measurement); alertSeverity the severity label of the
 	// Alertmanager alert that opened the incident.
 	unreachable, alertSeverity string
+	// links are the alert's links to look at (Grafana's dashboard, panel and silence,
+	// PagerDuty's links), "Name: URL", http(s) only.
+	links []string
+}
+
+// maxCardLinks bounds the links a card shows; maxLinkRunes one link's length.
+const (
+	maxCardLinks = 4
+	maxLinkRunes = 300
+)
+
+// alertLinks are the links of a detection entry worth a look from the card, in order.
+func alertLinks(data map[string]string) []string {
+	var out []string
+	add := func(name, u string) {
+		u = strings.TrimSpace(u)
+		if len(out) >= maxCardLinks || (!strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://")) || strings.ContainsAny(u, " \n\r\t") {
+			return
+		}
+		out = append(out, name+": "+ledger.Clip(u, maxLinkRunes))
+	}
+	add("Dashboard", data["dashboard_url"])
+	add("Panel", data["panel_url"])
+	add("Silence", data["silence_url"])
+	for i := 1; i <= maxCardLinks; i++ {
+		n := strconv.Itoa(i)
+		name := firstLine(data["link_"+n+"_text"], 40)
+		if name == "" {
+			name = "Link"
+		}
+		add(name, data["link_"+n+"_url"])
+	}
+	return out
 }
 
 func detectionFacts(h []ledger.Entry) facts {
@@ -72,6 +105,7 @@ func detectionFacts(h []ledger.Entry) facts {
 		if !ev.Judged {
 			// An alert's severity as its sender wrote it (Alertmanager, PagerDuty, Grafana).
 			f.alertSeverity = strings.ToLower(strings.TrimSpace(ev.Severity))
+			f.links = alertLinks(e.Data)
 		}
 	}
 	return f
@@ -194,6 +228,9 @@ func incidentCard(c cardInput) Message {
 		b = append(b, Block{Plain, "Unreachable: " + firstLine(f.unreachable, ledger.MaxTextRunes)})
 	default:
 		b = append(b, measuredLine(f, c.in.Reason))
+	}
+	if !fromAgent && len(f.links) > 0 {
+		b = append(b, Block{Muted, strings.Join(f.links, " · ")})
 	}
 	p := c.proposal
 	switch {

@@ -89,3 +89,22 @@ func TestIncidentCardGolden(t *testing.T) {
 		})
 	}
 }
+
+// An alert's links to look at (Grafana's dashboard, panel and silence, PagerDuty's links)
+// are on its card; only http(s) links, at most four.
+func TestCardShowsTheAlertsLinks(t *testing.T) {
+	at := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	e := ledger.Entry{Tenant: "acme", Incident: "INC-7", Event: ledger.Detect, Service: "payments", At: at, Reason: "PaymentsErrors firing",
+		Data: map[string]string{"source": "grafana", "severity": "critical",
+			"dashboard_url": "https://grafana.example/d/payments", "panel_url": "https://grafana.example/d/payments?viewPanel=2",
+			"silence_url": "javascript:alert(1)", "link_1_url": "https://runbooks.example/payments", "link_1_text": "Runbook"}}
+	in := ledger.Incident{ID: "INC-7", Service: "payments", Stage: ledger.Detected, OpenedAt: at, Reason: e.Reason}
+	text := incidentCard(cardInput{in: in, hist: []ledger.Entry{e}, now: at.Add(time.Minute)}).Text()
+	want := "Dashboard: https://grafana.example/d/payments · Panel: https://grafana.example/d/payments?viewPanel=2 · Runbook: https://runbooks.example/payments"
+	if !strings.Contains(text, want) {
+		t.Errorf("card:\n%s\nwant the line %q", text, want)
+	}
+	if strings.Contains(text, "javascript:") {
+		t.Errorf("card shows a non-http link:\n%s", text)
+	}
+}
