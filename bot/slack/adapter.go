@@ -124,7 +124,7 @@ func (o *Options) Validate() error {
 		o.HTTPClient = &http.Client{}
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = channel.Sleep
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -139,17 +139,6 @@ func (o *Options) Validate() error {
 		o.Workers = DefaultWorkers
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
 }
 
 // Adapter is the Slack transport and inbound side of the conversation.

@@ -3,9 +3,9 @@ package slack
 import (
 	"errors"
 	"fmt"
+	"github.com/alertengine/alertengine/bot/channel"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	slackapi "github.com/slack-go/slack"
@@ -166,22 +166,8 @@ func renderLine(style conversation.Style, raw string) string {
 	return lead + d + escapeClip(body, limit) + d
 }
 
-// clean makes raw safe to send: invalid UTF-8 replaced; control characters other than
-// tab dropped; bidirectional embeddings, overrides and isolates dropped, so that text
-// from a commit or an alert cannot make what follows it display reversed next to an
-// Approve button.
-func clean(raw string) string {
-	raw = strings.ToValidUTF8(raw, "\uFFFD")
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r == '\t':
-			return r
-		case unicode.IsControl(r), r >= '\u202A' && r <= '\u202E', r >= '\u2066' && r <= '\u2069':
-			return -1
-		}
-		return r
-	}, raw)
-}
+// clean is channel.CleanText.
+func clean(raw string) string { return channel.CleanText(raw) }
 
 // escapeClip escapes s for mrkdwn (& < >, which Slack reserves for its own markup:
 // mentions, links, dates) and cuts the result to at most limit characters, ending with

@@ -3,8 +3,8 @@ package telegram
 import (
 	"errors"
 	"fmt"
+	"github.com/alertengine/alertengine/bot/channel"
 	"strings"
-	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -178,23 +178,8 @@ func renderLine(style conversation.Style, raw string, limit int) line {
 	return line{html: esc, n: n}
 }
 
-// clean makes raw safe to send: invalid UTF-8 replaced; control characters other than
-// tab dropped (a line has no newlines by now); and bidirectional embeddings, overrides and
-// isolates dropped, so that text from a commit or an alert cannot make what follows it
-// display reversed next to an Approve button ("Trojan Source"). Arabic and Hebrew need
-// none of them to display right.
-func clean(raw string) string {
-	raw = strings.ToValidUTF8(raw, "\uFFFD")
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r == '\t':
-			return r
-		case unicode.IsControl(r), r >= '\u202A' && r <= '\u202E', r >= '\u2066' && r <= '\u2069':
-			return -1
-		}
-		return r
-	}, raw)
-}
+// clean is channel.CleanText.
+func clean(raw string) string { return channel.CleanText(raw) }
 
 // cut shortens s to at most limit UTF-16 units, ending with an ellipsis when it cut.
 func cut(s string, limit int) string {
