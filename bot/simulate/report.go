@@ -132,12 +132,12 @@ func (r *Result) WriteLedger(w io.Writer) error {
 func (w *world) result(ctx context.Context) (*Result, error) {
 	res := &Result{Scenario: w.sc.Name, Seed: w.seed, Tenant: w.tenant.ID, Duration: w.sc.Duration.String()}
 	var buf bytes.Buffer
-	rep, err := ledger.ExportJSONL(ctx, w.mem.MemStore, w.tenant.ID, w.sign, w.clock(), &buf)
+	rep, err := ledger.ExportJSONL(ctx, w.store, w.tenant.ID, w.sign, w.clock(), &buf)
 	if err != nil {
 		return nil, fmt.Errorf("export the simulated ledger: %w", err)
 	}
 	res.ledger = buf.Bytes()
-	entries, err := w.mem.Range(ctx, w.tenant.ID, 1, int(rep.Entries)+1)
+	entries, err := w.store.Range(ctx, w.tenant.ID, 1, int(rep.Entries)+1)
 	if err != nil {
 		return nil, err
 	}
