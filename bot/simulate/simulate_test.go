@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger"
 )
@@ -433,5 +435,81 @@ func assertNoTwinOffers(t *testing.T, timeline []byte) {
 		if bytes.Equal(m[1], m[2]) {
 			t.Errorf("a card offers the same action twice: %s", m[0])
 		}
+	}
+}
+
+// every is a scenario whose tenant turns on every component a tenants file can: repos,
+// Alertmanager, PagerDuty, Grafana and OTLP intakes, outbound webhooks and AI agents.
+const every = `duration: 10m
+tenants:
+  - id: acme
+    services: [{name: api, repos: [acme/api]}, {name: web, source: otlp}]
+    chats: {telegram: [-100], whatsapp: ["+263771234567"]}
+    people: [{name: tendai, role: approver, ids: {telegram: 1}}]
+    recovery:
+      url: https://acme.example/recover
+      secret: a-recovery-secret-of-some-length
+      actions: [{name: restart_workers, risk: low}]
+    alertmanager: {token: alertmanager-token-0123456789}
+    pagerduty: [{service: api, routing_key: "R0123456789abcdef0123456789abcd"}]
+    grafana: {token: "grafana-token-acme-01234"}
+    otlp: {token: "otlp-token-acme-0123456789"}
+    outbound_webhooks:
+      - {name: router, url: "https://hooks.example/alertengine", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+    agents: [{name: sre-bot, token: "agent-token-0123456789", actions: [restart_workers]}]
+services: [{name: api}, {name: web}]
+people: [{name: tendai}]
+`
+
+// TestWorldBuildsWhatServeBuilds: the simulation runs the bot `bot serve` runs. For every
+// fixture, and for a tenant that turns on every optional component, the world's bot and
+// the bot serve builds from the same tenants file mount the same routes and register the
+// same loops; the world adds only its simulated chat platforms (their loops, no route).
+func TestWorldBuildsWhatServeBuilds(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"REDIS_URL": "redis://127.0.0.1:6379", "ALERT_SECRET": strings.Repeat("k", 32),
+		"LEDGER_SIGNING_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))}
+	env, err := config.LoadEnv(func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, config.Serve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scenarios := map[string]*Scenario{}
+	for _, name := range fixtureNames(t) {
+		if scenarios[name], err = Load(filepath.Join(fixtures, name+".yaml")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if scenarios["every component"], err = Parse("every.yaml", []byte(every), "."); err != nil {
+		t.Fatal(err)
+	}
+	for name, sc := range scenarios {
+		w, err := newWorld(sc, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		served, err := app.New(app.Options{Env: env, File: sc.Tenants, Redis: w.rc, KeyPrefix: "serve:", Addr: "127.0.0.1:0", Signer: w.sign,
+			Secret: bytes.Repeat([]byte{2}, 32)})
+		if err != nil {
+			w.close()
+			t.Fatalf("%s: serve: %v", name, err)
+		}
+		want := served.Components()
+		if len(want.Channels) != 0 {
+			t.Fatalf("%s: serve built chat platforms %v without their settings", name, want.Channels)
+		}
+		want.Channels = simulatedChannels
+		want.Loops = append(want.Loops, simulatedChannels...)
+		if d := cmp.Diff(want, w.app.Components()); d != "" {
+			t.Errorf("%s: the world's bot differs from serve's (-serve +world):\n%s", name, d)
+		}
+		if name == "every component" {
+			for _, c := range []string{"POST /v1/metrics", "POST /grafana/webhook", "POST /pagerduty/{tenant}/v2/enqueue", "outbound-webhooks", "POST /v1/approvals"} {
+				if !slices.Contains(want.Routes, c) && !slices.Contains(want.Loops, c) {
+					t.Errorf("serve's bot for every component lacks %q: %+v", c, want)
+				}
+			}
+		}
+		served.Close()
+		w.close()
 	}
 }
