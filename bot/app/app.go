@@ -510,7 +510,9 @@ func (a *App) Executor() *executor.Executor { return a.executor }
 
 // Commits is where the commits the bot correlates with its services are kept, and
 // their correlator.
-func (a *App) Commits() (*commits.Store, *commits.Correlator) { return a.github.store, a.github.correlator }
+func (a *App) Commits() (*commits.Store, *commits.Correlator) {
+	return a.github.store, a.github.correlator
+}
 
 // Tenants are the tenants' ids.
 func (a *App) Tenants() []string { return a.tenants }
