@@ -362,7 +362,7 @@ func (d *dec) tenants(sc *Scenario, root yamldoc.Object, dir string) {
 		d.Addf(pline, "tenants_file", "give either tenants (inline) or tenants_file, not both")
 		return
 	case inline:
-		if file = config.TenantsIn(d.Doc(), root, simulatedSecret, config.Env{}); file == nil {
+		if file = config.TenantsIn(d.Doc(), root, simulatedSecret, config.Env{}, tenantChannels...); file == nil {
 			return
 		}
 		sc.TenantsFrom = "inline"
@@ -372,7 +372,7 @@ func (d *dec) tenants(sc *Scenario, root yamldoc.Object, dir string) {
 			full = filepath.Join(dir, path)
 		}
 		var err error
-		file, err = config.Load(full, simulatedSecret, config.Env{})
+		file, err = config.Load(full, simulatedSecret, config.Env{}, tenantChannels...)
 		var ps *config.Problems
 		if errors.As(err, &ps) {
 			for _, p := range ps.List {

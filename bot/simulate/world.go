@@ -195,6 +195,10 @@ func newRand(seed uint64, stream string) *rand.Rand {
 
 const keyPrefix = "sim:"
 
+// tenantChannels are the chat platforms a scenario's tenants may list chats and ids on:
+// every platform `bot serve` registers, each with its own id rules.
+var tenantChannels = app.ChatChannels(nil)
+
 func newWorld(sc *Scenario, o Options) (*world, error) {
 	t, ok := sc.Tenants.Tenant(sc.Tenant)
 	if !ok {
