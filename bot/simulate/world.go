@@ -23,7 +23,6 @@ import (
 	"github.com/alertengine/alertengine/bot/channel"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/executor"
-	"github.com/alertengine/alertengine/bot/pipeline"
 	"github.com/alertengine/alertengine/commits"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/council"
@@ -102,7 +101,7 @@ type world struct {
 	eng   *conversation.Engine
 	exec  *executor.Executor
 	det   *detector.Detector
-	pipe  *pipeline.Pipeline
+	pipe  interface{ Drain(context.Context) }
 	hook  *httptest.Server
 	sign  ed25519.PrivateKey
 
