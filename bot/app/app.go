@@ -529,6 +529,18 @@ func ExecutorTargets(f *config.File) func(string) (executor.Target, bool) {
 	}
 }
 
+// ToolExecutor is the executor an operator's tool works with (bot dlq): on the ledger
+// in store, signing with the environment's key, calling the tenants' recovery webhooks.
+// It runs no loop; the tool calls it.
+func ToolExecutor(env config.Env, f *config.File, store *ledger.RedisStore) (*executor.Executor, error) {
+	key, _ := env.SigningKey()
+	led, err := ledger.New(ledger.Options{Store: store, Signer: key})
+	if err != nil {
+		return nil, err
+	}
+	return executor.New(executor.Options{Redis: store.Client(), KeyPrefix: env.RedisKeyPrefix, Ledger: led, Targets: ExecutorTargets(f)})
+}
+
 // linkURL makes link approvals' preview URLs under PUBLIC_URL; without one, no links are
 // sent (a chat without buttons still has its reply codes).
 func linkURL(publicURL string) func(string) string {

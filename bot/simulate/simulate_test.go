@@ -513,3 +513,20 @@ func TestWorldBuildsWhatServeBuilds(t *testing.T) {
 		w.close()
 	}
 }
+
+// TestOpen: a file is read as a file; a name with no such file is a built-in scenario;
+// anything else says neither exists.
+func TestOpen(t *testing.T) {
+	t.Parallel()
+	byFile, err := Open(filepath.Join(fixtures, "flapping-latency.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName, err := Open("flapping-latency")
+	if err != nil || byName.Name != byFile.Name || !slices.Contains(Builtins(), "flapping-latency") {
+		t.Fatalf("built-in scenario by name: %v, %v", byName, err)
+	}
+	if _, err := Open("no-such-scenario"); !errors.Is(err, ErrNoScenario) || !strings.HasPrefix(err.Error(), "no-such-scenario: ") {
+		t.Errorf("unknown scenario: %v", err)
+	}
+}
