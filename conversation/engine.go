@@ -771,7 +771,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 			// Not handled: the deadline comes back, so an expiry or an escalation is never
 			// lost to a Redis or chat hiccup.
 			errs = append(errs, err)
-			if aerr := e.st.addDeadline(context.WithoutCancel(ctx), tenant, incident, kind, e.o.Clock().Add(deadlineRetry)); aerr != nil {
+			if aerr := e.st.addDeadline(context.WithoutCancel(ctx), tenant, incident, kind, e.o.Clock().Add(DeadlineRetry)); aerr != nil {
 				errs = append(errs, aerr)
 			}
 		}
@@ -799,8 +799,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
-// deadlineRetry is when a deadline that failed is tried again.
-const deadlineRetry = 30 * time.Second
+// DeadlineRetry is how long after a deadline fails to be handled it is tried again.
+const DeadlineRetry = 30 * time.Second
 
 func (e *Engine) expire(ctx context.Context, t *Tenant, in ledger.Incident) error {
 	en, err := e.o.Ledger.Record(ctx, ledger.Entry{Tenant: t.ID, Incident: in.ID, Event: ledger.Expire,

@@ -308,6 +308,9 @@ func (w *world) closeWith(err error) error {
 }
 
 func (w *world) close() {
+	if w.app != nil {
+		w.app.Close()
+	}
 	if w.hook != nil {
 		w.hook.Close()
 	}
@@ -553,14 +556,12 @@ func (w *world) onOutcome(ctx context.Context, o executor.Outcome) {
 	}
 }
 
-// deadlineRetry mirrors the engine's: a deadline that failed comes back after 30 s.
-const deadlineRetry = 30 * time.Second
-
-// deadlines runs the engine's Tick, as the deadlines loop of `bot serve` does.
+// deadlines runs the engine's Tick, as its loop in `bot serve` does; a failed deadline
+// comes back when the engine retries it.
 func (w *world) deadlines(ctx context.Context) {
 	if err := w.eng.Tick(ctx); err != nil {
 		w.line("deadlines", "system", "approval deadlines: "+err.Error())
-		w.at(w.clock().Add(deadlineRetry), w.deadlines)
+		w.at(w.clock().Add(conversation.DeadlineRetry), w.deadlines)
 	}
 }
 
