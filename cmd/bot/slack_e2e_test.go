@@ -1,0 +1,304 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alertengine/alertengine/bot/app"
+	"github.com/alertengine/alertengine/bot/config"
+	"github.com/alertengine/alertengine/bot/slack/slacktest"
+	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
+	"github.com/alertengine/alertengine/ledger"
+	"github.com/alertengine/alertengine/ledger/ledgertest"
+)
+
+// The Slack workspace of the system tests: slacktest's channel and people, plus a viewer.
+const (
+	slackChannel = "CGENERAL01"
+	slackTendai  = "UALICE0001" // tendai's member id
+	slackRudo    = "UBOB000001" // rudo's
+	slackVimbai  = "UVIMBAI001" // vimbai's, a viewer
+)
+
+// newSlackHarness is a tenant with a Telegram group and a Slack channel as incident
+// chats, the same three people on both, and Slack over HTTP (SLACK_SIGNING_SECRET).
+func newSlackHarness(t *testing.T) (*harness, *slacktest.Server) {
+	t.Helper()
+	h := &harness{t: t, tg: telegramtest.New(t), redis: ledgertest.NewServer(t), hook: newRecoveryHook(t), dir: t.TempDir()}
+	sl := slacktest.New(t)
+	sl.AddUser(slackVimbai, "vimbai")
+	h.prefix = h.redis.Prefix(t)
+	h.tg.AddChat(telegramtest.Chat{ID: groupID, Type: "supergroup", Title: "acme on-call"})
+	cfg := fmt.Sprintf(`tenants:
+  - id: acme
+    services:
+      - name: checkout
+    chats:
+      telegram: [%d]
+      slack: [%s]
+    people:
+      - {name: tendai, role: approver, ids: {telegram: "%d", slack: %s}}
+      - {name: rudo, role: approver, ids: {telegram: "%d", slack: %s}}
+      - {name: vimbai, role: viewer, ids: {telegram: "%d", slack: %s}}
+    recovery:
+      url: %s/recover
+      secret: %s
+      allow_private_network: true
+      actions:
+        - {name: restart_workers, risk: low}
+    policy:
+      approval_ttl: 5m
+      escalate_after: 3m
+    alertmanager:
+      token: %s
+`, groupID, slackChannel, userTendai.ID, slackTendai, userRudo.ID, slackRudo, userVimbai.ID, slackVimbai,
+		h.hook.srv.URL, recoverySecret, amToken)
+	h.cfgPath = filepath.Join(h.dir, "alertengine.yaml")
+	if err := os.WriteFile(h.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.vars = env{
+		"REDIS_URL":              h.redis.URL,
+		"ALERT_SECRET":           strings.Repeat("a", 40),
+		"LEDGER_SIGNING_KEY":     base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 32)),
+		"TELEGRAM_BOT_TOKEN":     h.tg.Token(),
+		"TELEGRAM_API_URL":       h.tg.URL(),
+		"SLACK_BOT_TOKEN":        slacktest.BotToken,
+		"SLACK_SIGNING_SECRET":   slacktest.SigningSecret,
+		"SLACK_API_URL":          sl.URL,
+		"PUBLIC_URL":             "https://bot.example.com",
+		"LOG_LEVEL":              "error",
+		"LEDGER_CHECKPOINT_FILE": filepath.Join(h.dir, "state", "checkpoints.json"),
+	}
+	var err error
+	if h.env, err = config.LoadEnv(h.vars.lookup, config.Serve); err != nil {
+		t.Fatal(err)
+	}
+	if h.file, err = config.Load(h.cfgPath, h.vars.lookup, h.env, app.ChatChannels(h.vars.lookup)...); err != nil {
+		t.Fatal(err)
+	}
+	return h, sl
+}
+
+// slackSends delivers d to the replica's Slack route, signed as Slack signs, and wants 200.
+func slackSends(t *testing.T, sl *slacktest.Server, r *replica, d slacktest.Delivery) {
+	t.Helper()
+	code, body, err := sl.Send(r.base, d, slacktest.Sign{})
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("%s: HTTP %d %q %v", d.Path, code, body, err)
+	}
+}
+
+// waitSlack waits for a message of the Slack channel that ok accepts.
+func waitSlack(t *testing.T, sl *slacktest.Server, what string, ok func(slacktest.Message) bool) slacktest.Message {
+	t.Helper()
+	ctx := ctxT(t, 30*time.Second)
+	for {
+		for _, m := range sl.Messages(slackChannel) {
+			if ok(m) {
+				return m
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no Slack message %s; the channel shows %q", what, sl.Texts(slackChannel))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// waitEphemeral waits for the n-th ephemeral answer shown to user in the Slack channel.
+func waitEphemeral(t *testing.T, sl *slacktest.Server, user string, n int) slacktest.Ephemeral {
+	t.Helper()
+	ctx := ctxT(t, 30*time.Second)
+	for {
+		if es := sl.Ephemerals(slackChannel, user); len(es) >= n {
+			return es[n-1]
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s was shown %d answers, want %d", user, len(sl.Ephemerals(slackChannel, user)), n)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// slackCard waits for the incident card in the Slack channel (a root message with
+// buttons) and for the engine to have recorded it, so a reply in its thread is routed.
+func slackCard(t *testing.T, h *harness, sl *slacktest.Server) (slacktest.Message, string) {
+	t.Helper()
+	card := waitSlack(t, sl, "with the incident card", func(m slacktest.Message) bool {
+		return m.ThreadTS == "" && len(m.Buttons()) > 0 && strings.Contains(m.Visible(), "INC-")
+	})
+	inc := incidentRe.FindString(card.Visible())
+	waitPresented(t, h.replicas[len(h.replicas)-1], inc)
+	return card, inc
+}
+
+func buttonLabels(m slacktest.Message) []string {
+	var out []string
+	for _, b := range m.Buttons() {
+		if b.Text != nil {
+			out = append(out, b.Text.Text)
+		}
+	}
+	return out
+}
+
+// TestEndToEndSlack: on the real wiring, a spike puts the card into the Slack channel; a
+// question in its thread is answered in the thread; forged and stale requests are refused
+// and change nothing; a viewer's press is refused; an approver's press runs the recovery
+// once; the card is updated in place (chat.update) without its buttons, the other
+// channel (Telegram) is told who decided where and its buttons are gone too; the thread
+// says the recovery ran and, once healthy, that the incident is resolved.
+func TestEndToEndSlack(t *testing.T) {
+	t.Parallel()
+	h, sl := newSlackHarness(t)
+	r := h.start(false)
+	r.alert(t, "firing")
+	card, inc := slackCard(t, h, sl)
+	if got := buttonLabels(card); len(got) == 0 || got[0] != "Approve restart_workers" {
+		t.Fatalf("Slack card buttons %q", got)
+	}
+	if !strings.Contains(card.Visible(), "checkout") {
+		t.Fatalf("the Slack card does not say what it is about: %q", card.Visible())
+	}
+	tgCard := h.card(t)
+
+	// A question in the card's thread is answered in the thread.
+	_, ds := sl.Say(slackChannel, slackVimbai, "what changed?", card.TS)
+	for _, d := range ds {
+		slackSends(t, sl, r, d)
+	}
+	waitSlack(t, sl, "answering the question in the thread", func(m slacktest.Message) bool {
+		return m.ThreadTS == card.TS && m.User == slacktest.BotUser && strings.Contains(m.Visible(), "No commits were recorded")
+	})
+
+	// An approver's press that Slack did not sign, or signed more than five minutes ago,
+	// is refused before it reaches the bot.
+	press, err := sl.Press(slackChannel, card.TS, slackTendai, "Approve restart_workers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, sign := range map[string]slacktest.Sign{
+		"forged": {Secret: "not-the-signing-secret-0000000000"},
+		"stale":  {At: time.Now().Add(-6 * time.Minute)},
+	} {
+		if code, _, err := sl.Send(r.base, press, sign); err != nil || code != http.StatusUnauthorized {
+			t.Fatalf("a %s press: HTTP %d %v, want 401", name, code, err)
+		}
+	}
+	if st := h.stage(t, inc); st != ledger.Validated {
+		t.Fatalf("after refused presses: %s", st)
+	}
+
+	// A viewer's press is refused, to them alone, and leaves the approval pending.
+	viewer, err := sl.Press(slackChannel, card.TS, slackVimbai, "Approve restart_workers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slackSends(t, sl, r, viewer)
+	if e := waitEphemeral(t, sl, slackVimbai, 1); e.Text != "You are not an approver for acme." {
+		t.Fatalf("the viewer was told %q", e.Text)
+	}
+	if st := h.stage(t, inc); st != ledger.Validated {
+		t.Fatalf("after a viewer's press: %s", st)
+	}
+
+	// The approver's press, signed: the recovery runs, once.
+	slackSends(t, sl, r, press)
+	if e := waitEphemeral(t, sl, slackTendai, 1); !strings.HasPrefix(e.Text, "Approved.") {
+		t.Fatalf("the approver was told %q", e.Text)
+	}
+	executedOnce(t, h, inc)
+	waitSlack(t, sl, "saying the recovery ran", func(m slacktest.Message) bool {
+		return m.ThreadTS == card.TS && strings.Contains(m.Visible(), "Recovery restart_workers executed")
+	})
+	updated, _ := sl.Message(slackChannel, card.TS)
+	if updated.Edits == 0 || len(updated.Buttons()) != 0 || !strings.Contains(updated.Visible(), "Approved by tendai") {
+		t.Fatalf("the Slack card was not updated in place: %d edits, %q", updated.Edits, updated.Visible())
+	}
+	// Telegram is told who decided, where; its card's buttons are gone.
+	if _, err := h.tg.WaitForMessage(ctxT(t, 30*time.Second), groupID, hasText("Approved by tendai in Slack")); err != nil {
+		t.Fatalf("Telegram not told of the Slack decision: %v", err)
+	}
+	if m, _ := h.tg.Message(groupID, tgCard.MessageID); len(m.Buttons()) != 0 {
+		t.Fatalf("the Telegram card still has buttons: %+v", m.Buttons())
+	}
+
+	// The same press again (another click): refused, nothing more runs.
+	again, err := sl.Press(slackChannel, card.TS, slackRudo, "Approve restart_workers")
+	if err == nil {
+		t.Fatalf("the updated card still shows the button: %+v", again)
+	}
+	slackSends(t, sl, r, sl.PressValue(slackChannel, card.TS, slackRudo, card.Buttons()[0].Value))
+	if e := waitEphemeral(t, sl, slackRudo, 1); !strings.Contains(e.Text, "Already approved by tendai") {
+		t.Fatalf("a second press was answered %q", e.Text)
+	}
+
+	r.alert(t, "resolved")
+	waitSlack(t, sl, "saying it is resolved", func(m slacktest.Message) bool {
+		return m.ThreadTS == card.TS && strings.Contains(m.Visible(), "Resolved")
+	})
+	if st := h.stage(t, inc); st != ledger.Resolved {
+		t.Fatalf("final stage %s", st)
+	}
+	if n, _ := h.hook.count(); n != 1 {
+		t.Fatalf("the recovery webhook was called %d times", n)
+	}
+
+	// Readiness and metrics cover Slack.
+	if code, body := get(t, r.base+"/readyz"); code != http.StatusOK || strings.Contains(body, "slack") {
+		t.Fatalf("/readyz: %d %s", code, body)
+	}
+	_, metrics := get(t, r.base+"/metrics")
+	for _, want := range []string{
+		`alertengine_slack_requests_refused_total{reason="signature"} 1`,
+		`alertengine_slack_requests_refused_total{reason="stale"} 1`,
+		`alertengine_slack_events_total{kind="press",outcome="handled"} 3`,
+		`alertengine_slack_events_total{kind="message",outcome="handled"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// TestTelegramDecisionVoidsSlack: a decision taken in Telegram is announced on the Slack
+// card, which loses its buttons, and a Slack press of the old button is
+// refused; the recovery runs once.
+func TestTelegramDecisionVoidsSlack(t *testing.T) {
+	t.Parallel()
+	h, sl := newSlackHarness(t)
+	r := h.start(false)
+	r.alert(t, "firing")
+	card, inc := slackCard(t, h, sl)
+	press, err := sl.Press(slackChannel, card.TS, slackRudo, "Approve restart_workers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgCard := h.card(t)
+	q := h.tg.PressButton(groupID, tgCard.MessageID, userTendai, tgCard.Buttons()[0][0].CallbackData)
+	if a := waitAnswer(t, h.tg, q); !strings.HasPrefix(a.Text, "Approved.") {
+		t.Fatalf("Telegram press answered %q", a.Text)
+	}
+	executedOnce(t, h, inc)
+	// The Slack card says who decided, where, and has no buttons left.
+	waitSlack(t, sl, "announcing the Telegram decision on the card", func(m slacktest.Message) bool {
+		return m.TS == card.TS && m.Edits > 0 && len(m.Buttons()) == 0 && strings.Contains(m.Visible(), "Approved by tendai in Telegram")
+	})
+	slackSends(t, sl, r, press)
+	if e := waitEphemeral(t, sl, slackRudo, 1); !strings.Contains(e.Text, "Already approved by tendai") {
+		t.Fatalf("the voided Slack button was answered %q", e.Text)
+	}
+	if n, _ := h.hook.count(); n != 1 {
+		t.Fatalf("the recovery webhook was called %d times", n)
+	}
+}
