@@ -205,6 +205,8 @@ type cloudWire struct {
 	lang     string // template language
 	statuses *prometheus.CounterVec
 	failures *prometheus.CounterVec
+	// refused counts webhook requests refused before anything of them was read.
+	refused *prometheus.CounterVec
 	// skipped logs once that the template was not checked (no WABA id).
 	skipped sync.Once
 }
@@ -228,12 +230,14 @@ func NewCloud(o CloudOptions) (*Adapter, error) {
 			Help: "Message status callbacks from the WhatsApp Cloud API, by status (sent, delivered, read, failed)."}, []string{"status"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertengine_whatsapp_cloud_failed_total",
 			Help: "Messages the WhatsApp Cloud API reported failed, by error code."}, []string{"code"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertengine_whatsapp_cloud_requests_refused_total",
+			Help: "Webhook requests refused, by reason (signature: X-Hub-Signature-256 did not verify; verify_token: a verification request with the wrong token)."}, []string{"reason"}),
 	}
 	if o.Template != "" {
 		w.name, w.lang, _ = parseTemplate(o.Template)
 	}
 	if o.Registry != nil {
-		for _, c := range []prometheus.Collector{w.statuses, w.failures} {
+		for _, c := range []prometheus.Collector{w.statuses, w.failures, w.refused} {
 			if err := o.Registry.Register(c); err != nil {
 				return nil, fmt.Errorf("whatsapp cloud: metrics: %w", err)
 			}
