@@ -30,6 +30,12 @@ const (
 // newSlackHarness is a tenant with a Telegram group and a Slack channel as incident
 // chats, the same three people on both, and Slack over HTTP (SLACK_SIGNING_SECRET).
 func newSlackHarness(t *testing.T) (*harness, *slacktest.Server) {
+	return newSlackHarnessOver(t, false)
+}
+
+// newSlackHarnessOver is newSlackHarness, with Slack over Socket Mode (SLACK_APP_TOKEN
+// and no signing secret) when socket is set.
+func newSlackHarnessOver(t *testing.T, socket bool) (*harness, *slacktest.Server) {
 	t.Helper()
 	h := &harness{t: t, tg: telegramtest.New(t), redis: ledgertest.NewServer(t), hook: newRecoveryHook(t), dir: t.TempDir()}
 	sl := slacktest.New(t)
@@ -76,6 +82,10 @@ func newSlackHarness(t *testing.T) (*harness, *slacktest.Server) {
 		"PUBLIC_URL":             "https://bot.example.com",
 		"LOG_LEVEL":              "error",
 		"LEDGER_CHECKPOINT_FILE": filepath.Join(h.dir, "state", "checkpoints.json"),
+	}
+	if socket {
+		delete(h.vars, "SLACK_SIGNING_SECRET")
+		h.vars["SLACK_APP_TOKEN"] = slacktest.AppToken
 	}
 	var err error
 	if h.env, err = config.LoadEnv(h.vars.lookup, config.Serve); err != nil {
@@ -300,5 +310,81 @@ func TestTelegramDecisionVoidsSlack(t *testing.T) {
 	}
 	if n, _ := h.hook.count(); n != 1 {
 		t.Fatalf("the recovery webhook was called %d times", n)
+	}
+}
+
+// TestSlackSocketModeEndToEnd: with SLACK_APP_TOKEN and no signing secret, the bot takes
+// Slack's events over Socket Mode — no HTTP route for Slack is mounted — and an
+// approver's press, acknowledged on the socket, runs the recovery once.
+func TestSlackSocketModeEndToEnd(t *testing.T) {
+	t.Parallel()
+	h, sl := newSlackHarnessOver(t, true)
+	r := h.start(false)
+	if err := sl.WaitSocket(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r.alert(t, "firing")
+	card, inc := slackCard(t, h, sl)
+	press, err := sl.Press(slackChannel, card.TS, slackTendai, "Approve restart_workers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, err := sl.Send(r.base, press, slacktest.Sign{}); err != nil || code == http.StatusOK {
+		t.Fatalf("an HTTP press without a signing secret: HTTP %d %v", code, err)
+	}
+	id, err := sl.Envelope(press, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sl.WaitAck(id, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if e := waitEphemeral(t, sl, slackTendai, 1); !strings.HasPrefix(e.Text, "Approved.") {
+		t.Fatalf("the approver was told %q", e.Text)
+	}
+	executedOnce(t, h, inc)
+	// Slack redelivers the envelope (retry_attempt 1): acknowledged, nothing more runs.
+	if id, err = sl.Envelope(press, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := sl.WaitAck(id, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	_, metrics := get(t, r.base+"/metrics")
+	if !strings.Contains(metrics, `alertengine_slack_events_total{kind="press",outcome="duplicate"} 1`) {
+		t.Errorf("the redelivery is not counted as a duplicate")
+	}
+	if n, _ := h.hook.count(); n != 1 {
+		t.Fatalf("the recovery webhook was called %d times", n)
+	}
+}
+
+// TestSlackRevokedTokenDoesNotBlock: with the Slack token revoked, /readyz says Slack is
+// degraded and the bot still detects, presents in Telegram and runs the approved
+// recovery.
+func TestSlackRevokedTokenDoesNotBlock(t *testing.T) {
+	t.Parallel()
+	h, sl := newSlackHarness(t)
+	r := h.start(false)
+	sl.RevokeToken()
+	if code, body := get(t, r.base+"/readyz"); code != http.StatusOK || !strings.Contains(body, `"degraded":{"slack":"unavailable"}`) {
+		t.Fatalf("/readyz with the Slack token revoked: %d %s", code, body)
+	}
+	r.alert(t, "firing")
+	// (h.card would wait for the card to be recorded in every chat: Slack's never is.)
+	card, err := h.tg.WaitForMessage(ctxT(t, 30*time.Second), groupID, func(m telegramtest.Message) bool {
+		return strings.Contains(m.Text+m.Caption, "🚨") && len(m.Buttons()) > 0
+	})
+	if err != nil {
+		t.Fatalf("no Telegram card with the Slack token revoked: %v", err)
+	}
+	inc := incidentCode(t, card)
+	q := h.tg.PressButton(groupID, card.MessageID, userTendai, card.Buttons()[0][0].CallbackData)
+	if a := waitAnswer(t, h.tg, q); !strings.HasPrefix(a.Text, "Approved.") {
+		t.Fatalf("Telegram press answered %q", a.Text)
+	}
+	executedOnce(t, h, inc)
+	if ms := sl.Messages(slackChannel); len(ms) != 0 {
+		t.Fatalf("Slack shows %q with the token revoked", sl.Texts(slackChannel))
 	}
 }
