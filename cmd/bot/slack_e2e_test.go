@@ -30,12 +30,12 @@ const (
 // newSlackHarness is a tenant with a Telegram group and a Slack channel as incident
 // chats, the same three people on both, and Slack over HTTP (SLACK_SIGNING_SECRET).
 func newSlackHarness(t *testing.T) (*harness, *slacktest.Server) {
-	return newSlackHarnessOver(t, false)
+	return newSlackHarnessOver(t, false, "low")
 }
 
 // newSlackHarnessOver is newSlackHarness, with Slack over Socket Mode (SLACK_APP_TOKEN
-// and no signing secret) when socket is set.
-func newSlackHarnessOver(t *testing.T, socket bool) (*harness, *slacktest.Server) {
+// and no signing secret) when socket is set, and restart_workers of the given risk.
+func newSlackHarnessOver(t *testing.T, socket bool, risk string) (*harness, *slacktest.Server) {
 	t.Helper()
 	h := &harness{t: t, tg: telegramtest.New(t), redis: ledgertest.NewServer(t), hook: newRecoveryHook(t), dir: t.TempDir()}
 	sl := slacktest.New(t)
@@ -58,14 +58,14 @@ func newSlackHarnessOver(t *testing.T, socket bool) (*harness, *slacktest.Server
       secret: %s
       allow_private_network: true
       actions:
-        - {name: restart_workers, risk: low}
+        - {name: restart_workers, risk: %s}
     policy:
       approval_ttl: 5m
       escalate_after: 3m
     alertmanager:
       token: %s
 `, groupID, slackChannel, userTendai.ID, slackTendai, userRudo.ID, slackRudo, userVimbai.ID, slackVimbai,
-		h.hook.srv.URL, recoverySecret, amToken)
+		h.hook.srv.URL, recoverySecret, risk, amToken)
 	h.cfgPath = filepath.Join(h.dir, "alertengine.yaml")
 	if err := os.WriteFile(h.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -318,7 +318,7 @@ func TestTelegramDecisionVoidsSlack(t *testing.T) {
 // approver's press, acknowledged on the socket, runs the recovery once.
 func TestSlackSocketModeEndToEnd(t *testing.T) {
 	t.Parallel()
-	h, sl := newSlackHarnessOver(t, true)
+	h, sl := newSlackHarnessOver(t, true, "low")
 	r := h.start(false)
 	if err := sl.WaitSocket(30 * time.Second); err != nil {
 		t.Fatal(err)
@@ -386,5 +386,47 @@ func TestSlackRevokedTokenDoesNotBlock(t *testing.T) {
 	executedOnce(t, h, inc)
 	if ms := sl.Messages(slackChannel); len(ms) != 0 {
 		t.Fatalf("Slack shows %q with the token revoked", sl.Texts(slackChannel))
+	}
+}
+
+// TestSlackHighRiskTwoApprovers: a high-risk action's button opens Slack's confirm dialog
+// before the press is sent, and needs two different approvers: the first press is
+// recorded as 1 of 2 (the same person pressing again adds nothing), the second, by
+// another approver, runs the recovery once.
+func TestSlackHighRiskTwoApprovers(t *testing.T) {
+	t.Parallel()
+	h, sl := newSlackHarnessOver(t, false, "high")
+	r := h.start(false)
+	r.alert(t, "firing")
+	card, inc := slackCard(t, h, sl)
+	btn := card.Buttons()[0]
+	if btn.Confirm == nil || btn.Confirm.Text == nil || !strings.Contains(btn.Confirm.Text.Text, "restart_workers is a high-risk action") {
+		t.Fatalf("the high-risk button asks no confirmation: %+v", btn)
+	}
+	first, err := sl.Press(slackChannel, card.TS, slackTendai, btn.Text.Text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slackSends(t, sl, r, first)
+	if e := waitEphemeral(t, sl, slackTendai, 1); !strings.Contains(e.Text, "A second approver is needed") {
+		t.Fatalf("the first approver was told %q", e.Text)
+	}
+	again, _ := sl.Press(slackChannel, card.TS, slackTendai, btn.Text.Text)
+	slackSends(t, sl, r, again)
+	waitEphemeral(t, sl, slackTendai, 2)
+	if st := h.stage(t, inc); st != ledger.Validated {
+		t.Fatalf("after one approver: %s", st)
+	}
+	second, err := sl.Press(slackChannel, card.TS, slackRudo, btn.Text.Text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slackSends(t, sl, r, second)
+	executedOnce(t, h, inc)
+	waitSlack(t, sl, "naming both approvers on the card", func(m slacktest.Message) bool {
+		return m.TS == card.TS && len(m.Buttons()) == 0 && strings.Contains(m.Visible(), "Approved by rudo and tendai in Slack")
+	})
+	if n, _ := h.hook.count(); n != 1 {
+		t.Fatalf("the recovery webhook was called %d times", n)
 	}
 }
