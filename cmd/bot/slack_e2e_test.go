@@ -1,22 +1,15 @@
 package main
 
 import (
-	"bytes"
-	"encoding/base64"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/alertengine/alertengine/bot/app"
-	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/slack/slacktest"
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
 	"github.com/alertengine/alertengine/ledger"
-	"github.com/alertengine/alertengine/ledger/ledgertest"
 )
 
 // The Slack workspace of the system tests: slacktest's channel and people, plus a viewer.
@@ -37,63 +30,16 @@ func newSlackHarness(t *testing.T) (*harness, *slacktest.Server) {
 // and no signing secret) when socket is set, and restart_workers of the given risk.
 func newSlackHarnessOver(t *testing.T, socket bool, risk string) (*harness, *slacktest.Server) {
 	t.Helper()
-	h := &harness{t: t, tg: telegramtest.New(t), redis: ledgertest.NewServer(t), hook: newRecoveryHook(t), dir: t.TempDir()}
 	sl := slacktest.New(t)
 	sl.AddUser(slackVimbai, "vimbai")
-	h.prefix = h.redis.Prefix(t)
-	h.tg.AddChat(telegramtest.Chat{ID: groupID, Type: "supergroup", Title: "acme on-call"})
-	cfg := fmt.Sprintf(`tenants:
-  - id: acme
-    services:
-      - name: checkout
-    chats:
-      telegram: [%d]
-      slack: [%s]
-    people:
-      - {name: tendai, role: approver, ids: {telegram: "%d", slack: %s}}
-      - {name: rudo, role: approver, ids: {telegram: "%d", slack: %s}}
-      - {name: vimbai, role: viewer, ids: {telegram: "%d", slack: %s}}
-    recovery:
-      url: %s/recover
-      secret: %s
-      allow_private_network: true
-      actions:
-        - {name: restart_workers, risk: %s}
-    policy:
-      approval_ttl: 5m
-      escalate_after: 3m
-    alertmanager:
-      token: %s
-`, groupID, slackChannel, userTendai.ID, slackTendai, userRudo.ID, slackRudo, userVimbai.ID, slackVimbai,
-		h.hook.srv.URL, recoverySecret, risk, amToken)
-	h.cfgPath = filepath.Join(h.dir, "alertengine.yaml")
-	if err := os.WriteFile(h.cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h.vars = env{
-		"REDIS_URL":              h.redis.URL,
-		"ALERT_SECRET":           strings.Repeat("a", 40),
-		"LEDGER_SIGNING_KEY":     base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 32)),
-		"TELEGRAM_BOT_TOKEN":     h.tg.Token(),
-		"TELEGRAM_API_URL":       h.tg.URL(),
-		"SLACK_BOT_TOKEN":        slacktest.BotToken,
-		"SLACK_SIGNING_SECRET":   slacktest.SigningSecret,
-		"SLACK_API_URL":          sl.URL,
-		"PUBLIC_URL":             "https://bot.example.com",
-		"LOG_LEVEL":              "error",
-		"LEDGER_CHECKPOINT_FILE": filepath.Join(h.dir, "state", "checkpoints.json"),
-	}
+	vars := env{"SLACK_BOT_TOKEN": slacktest.BotToken, "SLACK_SIGNING_SECRET": slacktest.SigningSecret, "SLACK_API_URL": sl.URL,
+		"PUBLIC_URL": "https://bot.example.com"}
 	if socket {
-		delete(h.vars, "SLACK_SIGNING_SECRET")
-		h.vars["SLACK_APP_TOKEN"] = slacktest.AppToken
+		delete(vars, "SLACK_SIGNING_SECRET")
+		vars["SLACK_APP_TOKEN"] = slacktest.AppToken
 	}
-	var err error
-	if h.env, err = config.LoadEnv(h.vars.lookup, config.Serve); err != nil {
-		t.Fatal(err)
-	}
-	if h.file, err = config.Load(h.cfgPath, h.vars.lookup, h.env, app.ChatChannels(h.vars.lookup)...); err != nil {
-		t.Fatal(err)
-	}
+	h := newSecondChatHarness(t, secondChat{name: "slack", chat: "[" + slackChannel + "]", tendai: slackTendai, rudo: slackRudo, vimbai: slackVimbai,
+		risk: risk, vars: vars})
 	return h, sl
 }
 
@@ -109,35 +55,25 @@ func slackSends(t *testing.T, sl *slacktest.Server, r *replica, d slacktest.Deli
 // waitSlack waits for a message of the Slack channel that ok accepts.
 func waitSlack(t *testing.T, sl *slacktest.Server, what string, ok func(slacktest.Message) bool) slacktest.Message {
 	t.Helper()
-	ctx := ctxT(t, 30*time.Second)
-	for {
+	var found slacktest.Message
+	eventually(t, "a Slack message "+what, func() bool {
 		for _, m := range sl.Messages(slackChannel) {
 			if ok(m) {
-				return m
+				found = m
+				return true
 			}
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("no Slack message %s; the channel shows %q", what, sl.Texts(slackChannel))
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+		return false
+	}, func() string { return fmt.Sprintf("the channel shows %q", sl.Texts(slackChannel)) })
+	return found
 }
 
 // waitEphemeral waits for the n-th ephemeral answer shown to user in the Slack channel.
 func waitEphemeral(t *testing.T, sl *slacktest.Server, user string, n int) slacktest.Ephemeral {
 	t.Helper()
-	ctx := ctxT(t, 30*time.Second)
-	for {
-		if es := sl.Ephemerals(slackChannel, user); len(es) >= n {
-			return es[n-1]
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s was shown %d answers, want %d", user, len(sl.Ephemerals(slackChannel, user)), n)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	eventually(t, fmt.Sprintf("answer %d to %s", n, user), func() bool { return len(sl.Ephemerals(slackChannel, user)) >= n },
+		func() string { return fmt.Sprintf("answers %+v", sl.Ephemerals(slackChannel, user)) })
+	return sl.Ephemerals(slackChannel, user)[n-1]
 }
 
 // slackCard waits for the incident card in the Slack channel (a root message with
@@ -150,6 +86,18 @@ func slackCard(t *testing.T, h *harness, sl *slacktest.Server) (slacktest.Messag
 	inc := incidentRe.FindString(card.Visible())
 	waitPresented(t, h.replicas[len(h.replicas)-1], inc)
 	return card, inc
+}
+
+// slackIncident starts a bot whose tenant uses Telegram and Slack over HTTP
+// (restart_workers of the given risk), fires the alert and returns the Slack card and
+// its incident.
+func slackIncident(t *testing.T, risk string) (*harness, *slacktest.Server, *replica, slacktest.Message, string) {
+	t.Helper()
+	h, sl := newSlackHarnessOver(t, false, risk)
+	r := h.start(false)
+	r.alert(t, "firing")
+	card, inc := slackCard(t, h, sl)
+	return h, sl, r, card, inc
 }
 
 func buttonLabels(m slacktest.Message) []string {
@@ -170,10 +118,7 @@ func buttonLabels(m slacktest.Message) []string {
 // says the recovery ran and, once healthy, that the incident is resolved.
 func TestEndToEndSlack(t *testing.T) {
 	t.Parallel()
-	h, sl := newSlackHarness(t)
-	r := h.start(false)
-	r.alert(t, "firing")
-	card, inc := slackCard(t, h, sl)
+	h, sl, r, card, inc := slackIncident(t, "low")
 	if got := buttonLabels(card); len(got) == 0 || got[0] != "Approve restart_workers" {
 		t.Fatalf("Slack card buttons %q", got)
 	}
@@ -257,28 +202,14 @@ func TestEndToEndSlack(t *testing.T) {
 	waitSlack(t, sl, "saying it is resolved", func(m slacktest.Message) bool {
 		return m.ThreadTS == card.TS && strings.Contains(m.Visible(), "Resolved")
 	})
-	if st := h.stage(t, inc); st != ledger.Resolved {
-		t.Fatalf("final stage %s", st)
-	}
-	if n, _ := h.hook.count(); n != 1 {
-		t.Fatalf("the recovery webhook was called %d times", n)
-	}
+	resolvedAfterOneRun(t, h, inc)
 
 	// Readiness and metrics cover Slack.
-	if code, body := get(t, r.base+"/readyz"); code != http.StatusOK || strings.Contains(body, "slack") {
-		t.Fatalf("/readyz: %d %s", code, body)
-	}
-	_, metrics := get(t, r.base+"/metrics")
-	for _, want := range []string{
+	readyAndCounted(t, r, "slack",
 		`alertengine_slack_requests_refused_total{reason="signature"} 1`,
 		`alertengine_slack_requests_refused_total{reason="stale"} 1`,
 		`alertengine_slack_events_total{kind="press",outcome="handled"} 3`,
-		`alertengine_slack_events_total{kind="message",outcome="handled"} 1`,
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %s", want)
-		}
-	}
+		`alertengine_slack_events_total{kind="message",outcome="handled"} 1`)
 }
 
 // TestTelegramDecisionVoidsSlack: a decision taken in Telegram is announced on the Slack
@@ -286,10 +217,7 @@ func TestEndToEndSlack(t *testing.T) {
 // refused; the recovery runs once.
 func TestTelegramDecisionVoidsSlack(t *testing.T) {
 	t.Parallel()
-	h, sl := newSlackHarness(t)
-	r := h.start(false)
-	r.alert(t, "firing")
-	card, inc := slackCard(t, h, sl)
+	h, sl, r, card, inc := slackIncident(t, "low")
 	press, err := sl.Press(slackChannel, card.TS, slackRudo, "Approve restart_workers")
 	if err != nil {
 		t.Fatal(err)
@@ -350,10 +278,12 @@ func TestSlackSocketModeEndToEnd(t *testing.T) {
 	if err := sl.WaitAck(id, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	_, metrics := get(t, r.base+"/metrics")
-	if !strings.Contains(metrics, `alertengine_slack_events_total{kind="press",outcome="duplicate"} 1`) {
-		t.Errorf("the redelivery is not counted as a duplicate")
-	}
+	// (Acknowledged first, handled after: wait for the handling.)
+	var metrics string
+	eventually(t, "the redelivery counted as a duplicate", func() bool {
+		_, metrics = get(t, r.base+"/metrics")
+		return strings.Contains(metrics, `alertengine_slack_events_total{kind="press",outcome="duplicate"} 1`)
+	}, func() string { return "metrics: " + metrics })
 	if n, _ := h.hook.count(); n != 1 {
 		t.Fatalf("the recovery webhook was called %d times", n)
 	}
@@ -395,10 +325,7 @@ func TestSlackRevokedTokenDoesNotBlock(t *testing.T) {
 // another approver, runs the recovery once.
 func TestSlackHighRiskTwoApprovers(t *testing.T) {
 	t.Parallel()
-	h, sl := newSlackHarnessOver(t, false, "high")
-	r := h.start(false)
-	r.alert(t, "firing")
-	card, inc := slackCard(t, h, sl)
+	h, sl, r, card, inc := slackIncident(t, "high")
 	btn := card.Buttons()[0]
 	if btn.Confirm == nil || btn.Confirm.Text == nil || !strings.Contains(btn.Confirm.Text.Text, "restart_workers is a high-risk action") {
 		t.Fatalf("the high-risk button asks no confirmation: %+v", btn)

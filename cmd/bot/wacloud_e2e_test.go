@@ -1,23 +1,15 @@
 package main
 
 import (
-	"bytes"
-	"encoding/base64"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/alertengine/alertengine/bot/app"
-	"github.com/alertengine/alertengine/bot/config"
-	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
 	"github.com/alertengine/alertengine/bot/whatsapp"
 	"github.com/alertengine/alertengine/bot/whatsapp/cloudtest"
 	"github.com/alertengine/alertengine/ledger"
-	"github.com/alertengine/alertengine/ledger/ledgertest"
 )
 
 // waVimbai is a viewer's WhatsApp number.
@@ -28,63 +20,20 @@ const waVimbai = "+263773333333"
 // checked in the WhatsApp Business Account.
 func newCloudHarness(t *testing.T) (*harness, *cloudtest.Server) {
 	t.Helper()
-	h := &harness{t: t, tg: telegramtest.New(t), redis: ledgertest.NewServer(t), hook: newRecoveryHook(t), dir: t.TempDir()}
 	wa := cloudtest.New(t)
 	wa.AddTemplate(cloudtest.Template{Name: "alertengine_approval", Language: "en_US", BodyParams: 3, QuickReplies: 2})
-	h.prefix = h.redis.Prefix(t)
-	h.tg.AddChat(telegramtest.Chat{ID: groupID, Type: "supergroup", Title: "acme on-call"})
-	cfg := fmt.Sprintf(`tenants:
-  - id: acme
-    services:
-      - name: checkout
-    chats:
-      telegram: [%d]
-      whatsapp: ["%s"]
-    people:
-      - {name: tendai, role: approver, ids: {telegram: "%d", whatsapp: "%s"}}
-      - {name: rudo, role: approver, ids: {telegram: "%d", whatsapp: "%s"}}
-      - {name: vimbai, role: viewer, ids: {telegram: "%d", whatsapp: "%s"}}
-    recovery:
-      url: %s/recover
-      secret: %s
-      allow_private_network: true
-      actions:
-        - {name: restart_workers, risk: low}
-    policy:
-      approval_ttl: 5m
-      escalate_after: 3m
-    alertmanager:
-      token: %s
-`, groupID, waTendai, userTendai.ID, waTendai, userRudo.ID, waRudo, userVimbai.ID, waVimbai, h.hook.srv.URL, recoverySecret, amToken)
-	h.cfgPath = filepath.Join(h.dir, "alertengine.yaml")
-	if err := os.WriteFile(h.cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h.vars = env{
-		"REDIS_URL":                      h.redis.URL,
-		"ALERT_SECRET":                   strings.Repeat("a", 40),
-		"LEDGER_SIGNING_KEY":             base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 32)),
-		"TELEGRAM_BOT_TOKEN":             h.tg.Token(),
-		"TELEGRAM_API_URL":               h.tg.URL(),
-		"WHATSAPP_PROVIDER":              "cloud",
-		"WHATSAPP_CLOUD_TOKEN":           cloudtest.Token,
-		"WHATSAPP_CLOUD_PHONE_NUMBER_ID": cloudtest.PhoneNumberID,
-		"WHATSAPP_CLOUD_APP_SECRET":      cloudtest.AppSecret,
-		"WHATSAPP_CLOUD_VERIFY_TOKEN":    cloudtest.VerifyToken,
-		"WHATSAPP_CLOUD_TEMPLATE":        "alertengine_approval:en_US",
-		"WHATSAPP_CLOUD_WABA_ID":         cloudtest.WABAID,
-		"WHATSAPP_CLOUD_API_URL":         wa.URL(),
-		"PUBLIC_URL":                     waPublic,
-		"LOG_LEVEL":                      "error",
-		"LEDGER_CHECKPOINT_FILE":         filepath.Join(h.dir, "state", "checkpoints.json"),
-	}
-	var err error
-	if h.env, err = config.LoadEnv(h.vars.lookup, config.Serve); err != nil {
-		t.Fatal(err)
-	}
-	if h.file, err = config.Load(h.cfgPath, h.vars.lookup, h.env, app.ChatChannels(h.vars.lookup)...); err != nil {
-		t.Fatal(err)
-	}
+	h := newSecondChatHarness(t, secondChat{name: "whatsapp", chat: `["` + waTendai + `"]`, tendai: waTendai, rudo: waRudo, vimbai: waVimbai,
+		vars: env{
+			"WHATSAPP_PROVIDER":              "cloud",
+			"WHATSAPP_CLOUD_TOKEN":           cloudtest.Token,
+			"WHATSAPP_CLOUD_PHONE_NUMBER_ID": cloudtest.PhoneNumberID,
+			"WHATSAPP_CLOUD_APP_SECRET":      cloudtest.AppSecret,
+			"WHATSAPP_CLOUD_VERIFY_TOKEN":    cloudtest.VerifyToken,
+			"WHATSAPP_CLOUD_TEMPLATE":        "alertengine_approval:en_US",
+			"WHATSAPP_CLOUD_WABA_ID":         cloudtest.WABAID,
+			"WHATSAPP_CLOUD_API_URL":         wa.URL(),
+			"PUBLIC_URL":                     waPublic,
+		}})
 	return h, wa
 }
 
@@ -101,23 +50,23 @@ func cloudSays(t *testing.T, wa *cloudtest.Server, r *replica, in cloudtest.Inbo
 // waitCloud waits for a message to number that ok accepts.
 func waitCloud(t *testing.T, wa *cloudtest.Server, number, what string, ok func(cloudtest.Message) bool) cloudtest.Message {
 	t.Helper()
-	ctx := ctxT(t, 30*time.Second)
-	for {
+	var found cloudtest.Message
+	eventually(t, "a WhatsApp message "+what+" to "+number, func() bool {
 		for _, m := range wa.MessagesTo(number) {
 			if ok(m) {
-				return m
+				found = m
+				return true
 			}
 		}
-		select {
-		case <-ctx.Done():
-			var got []string
-			for _, m := range wa.MessagesTo(number) {
-				got = append(got, m.Text())
-			}
-			t.Fatalf("no WhatsApp message %s to %s; sent %q", what, number, got)
-		case <-time.After(10 * time.Millisecond):
+		return false
+	}, func() string {
+		var got []string
+		for _, m := range wa.MessagesTo(number) {
+			got = append(got, m.Text())
 		}
-	}
+		return fmt.Sprintf("sent %q", got)
+	})
+	return found
 }
 
 func hasCloudText(sub string) func(cloudtest.Message) bool {
@@ -195,27 +144,12 @@ func TestEndToEndWhatsAppCloud(t *testing.T) {
 
 	r.alert(t, "resolved")
 	waitCloud(t, wa, waTendai, "saying it is resolved", hasCloudText("Resolved"))
-	if st := h.stage(t, inc); st != ledger.Resolved {
-		t.Fatalf("final stage %s", st)
-	}
-	if n, _ := h.hook.count(); n != 1 {
-		t.Fatalf("the recovery webhook was called %d times", n)
-	}
-
-	if code, body := get(t, r.base+"/readyz"); code != http.StatusOK || strings.Contains(body, "whatsapp") {
-		t.Fatalf("/readyz: %d %s", code, body)
-	}
-	_, metrics := get(t, r.base+"/metrics")
-	for _, want := range []string{
+	resolvedAfterOneRun(t, h, inc)
+	readyAndCounted(t, r, "whatsapp",
 		`alertengine_whatsapp_cloud_requests_refused_total{reason="signature"} 1`,
 		`alertengine_whatsapp_cloud_requests_refused_total{reason="verify_token"} 1`,
 		`alertengine_whatsapp_cloud_statuses_total{status="delivered"} 1`,
-		`alertengine_whatsapp_cloud_statuses_total{status="read"} 1`,
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %s", want)
-		}
-	}
+		`alertengine_whatsapp_cloud_statuses_total{status="read"} 1`)
 	// Meta pauses the template: readiness says WhatsApp is degraded.
 	wa.AddTemplate(cloudtest.Template{Name: "alertengine_approval", Language: "en_US", BodyParams: 3, QuickReplies: 2, Status: "PAUSED"})
 	if code, body := get(t, r.base+"/readyz"); code != http.StatusOK || !strings.Contains(body, `"degraded":{"whatsapp":"unavailable"}`) {
