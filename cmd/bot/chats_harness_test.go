@@ -26,6 +26,8 @@ type secondChat struct {
 	risk string
 	// vars are its environment variables.
 	vars env
+	// extra is appended to the tenant's mapping (YAML at the tenant's indentation).
+	extra string
 }
 
 // newSecondChatHarness is one tenant using its Telegram group and a second platform at
@@ -61,7 +63,7 @@ func newSecondChatHarness(t *testing.T, c secondChat) *harness {
     alertmanager:
       token: %s
 `, groupID, c.name, c.chat, person("tendai", "approver", userTendai.ID, c.tendai), person("rudo", "approver", userRudo.ID, c.rudo),
-		person("vimbai", "viewer", userVimbai.ID, c.vimbai), h.hook.srv.URL, recoverySecret, c.risk, amToken)
+		person("vimbai", "viewer", userVimbai.ID, c.vimbai), h.hook.srv.URL, recoverySecret, c.risk, amToken) + c.extra
 	if err := os.WriteFile(h.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

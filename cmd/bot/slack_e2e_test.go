@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strings"
@@ -23,12 +24,13 @@ const (
 // newSlackHarness is a tenant with a Telegram group and a Slack channel as incident
 // chats, the same three people on both, and Slack over HTTP (SLACK_SIGNING_SECRET).
 func newSlackHarness(t *testing.T) (*harness, *slacktest.Server) {
-	return newSlackHarnessOver(t, false, "low")
+	return newSlackHarnessOver(t, false, "low", "")
 }
 
 // newSlackHarnessOver is newSlackHarness, with Slack over Socket Mode (SLACK_APP_TOKEN
-// and no signing secret) when socket is set, and restart_workers of the given risk.
-func newSlackHarnessOver(t *testing.T, socket bool, risk string) (*harness, *slacktest.Server) {
+// and no signing secret) when socket is set, restart_workers of the given risk, and
+// extra appended to the tenant's mapping.
+func newSlackHarnessOver(t *testing.T, socket bool, risk, extra string) (*harness, *slacktest.Server) {
 	t.Helper()
 	sl := slacktest.New(t)
 	sl.AddUser(slackVimbai, "vimbai")
@@ -39,7 +41,7 @@ func newSlackHarnessOver(t *testing.T, socket bool, risk string) (*harness, *sla
 		vars["SLACK_APP_TOKEN"] = slacktest.AppToken
 	}
 	h := newSecondChatHarness(t, secondChat{name: "slack", chat: "[" + slackChannel + "]", tendai: slackTendai, rudo: slackRudo, vimbai: slackVimbai,
-		risk: risk, vars: vars})
+		risk: risk, vars: vars, extra: extra})
 	return h, sl
 }
 
@@ -91,9 +93,9 @@ func slackCard(t *testing.T, h *harness, sl *slacktest.Server) (slacktest.Messag
 // slackIncident starts a bot whose tenant uses Telegram and Slack over HTTP
 // (restart_workers of the given risk), fires the alert and returns the Slack card and
 // its incident.
-func slackIncident(t *testing.T, risk string) (*harness, *slacktest.Server, *replica, slacktest.Message, string) {
+func slackIncident(t *testing.T, risk, extra string) (*harness, *slacktest.Server, *replica, slacktest.Message, string) {
 	t.Helper()
-	h, sl := newSlackHarnessOver(t, false, risk)
+	h, sl := newSlackHarnessOver(t, false, risk, extra)
 	r := h.start(false)
 	r.alert(t, "firing")
 	card, inc := slackCard(t, h, sl)
@@ -111,14 +113,20 @@ func buttonLabels(m slacktest.Message) []string {
 }
 
 // TestEndToEndSlack: on the real wiring, a spike puts the card into the Slack channel; a
-// question in its thread is answered in the thread; forged and stale requests are refused
+// question in its thread is answered in the thread, /status is answered, and a mention
+// in the thread asking for the replay is answered there; forged and stale requests are refused
 // and change nothing; a viewer's press is refused; an approver's press runs the recovery
 // once; the card is updated in place (chat.update) without its buttons, the other
 // channel (Telegram) is told who decided where and its buttons are gone too; the thread
-// says the recovery ran and, once healthy, that the incident is resolved.
+// says the recovery ran and, once healthy, that the incident is resolved; the tenant's
+// signed outbound webhook receives each step.
 func TestEndToEndSlack(t *testing.T) {
 	t.Parallel()
-	h, sl, r, card, inc := slackIncident(t, "low")
+	recv := newOutboundReceiver(t)
+	outbound := fmt.Sprintf(`    outbound_webhooks:
+      - {name: router, url: %q, secret: %q, allow_private_network: true}
+`, recv.srv.URL+"/events", "whsec_"+base64.StdEncoding.EncodeToString([]byte(hookKey)))
+	h, sl, r, card, inc := slackIncident(t, "low", outbound)
 	if got := buttonLabels(card); len(got) == 0 || got[0] != "Approve restart_workers" {
 		t.Fatalf("Slack card buttons %q", got)
 	}
@@ -134,6 +142,19 @@ func TestEndToEndSlack(t *testing.T) {
 	}
 	waitSlack(t, sl, "answering the question in the thread", func(m slacktest.Message) bool {
 		return m.ThreadTS == card.TS && m.User == slacktest.BotUser && strings.Contains(m.Visible(), "No commits were recorded")
+	})
+
+	// Commands: a slash command in the channel, a mention in the thread.
+	slackSends(t, sl, r, sl.Command(slackChannel, slackTendai, "/status", ""))
+	waitSlack(t, sl, "answering /status", func(m slacktest.Message) bool {
+		return m.User == slacktest.BotUser && strings.Contains(m.Visible(), "open incident "+inc)
+	})
+	_, ds = sl.Say(slackChannel, slackTendai, "<@"+slacktest.BotUser+"> replay "+inc, card.TS)
+	for _, d := range ds {
+		slackSends(t, sl, r, d)
+	}
+	waitSlack(t, sl, "with the replay in the thread", func(m slacktest.Message) bool {
+		return m.ThreadTS == card.TS && strings.Contains(m.Visible(), "Timeline of "+inc) && strings.Contains(m.Visible(), "question")
 	})
 
 	// An approver's press that Slack did not sign, or signed more than five minutes ago,
@@ -204,12 +225,26 @@ func TestEndToEndSlack(t *testing.T) {
 	})
 	resolvedAfterOneRun(t, h, inc)
 
+	// The tenant's outbound webhook got the story, each event signed, in the ledger's
+	// order; the Slack approval among them, with who approved.
+	want := []string{"incident.opened", "incident.proposed", "incident.stage_changed", "incident.approved", "incident.executed", "incident.resolved"}
+	var got []string
+	eventually(t, "the outbound webhook's events", func() bool {
+		var bad int
+		got, bad = recv.got()
+		if bad > 0 {
+			t.Fatalf("%d deliveries whose signature did not verify", bad)
+		}
+		return strings.Join(got, " ") == strings.Join(want, " ")
+	}, func() string { return fmt.Sprintf("got %q, want %q", got, want) })
+
 	// Readiness and metrics cover Slack.
 	readyAndCounted(t, r, "slack",
 		`alertengine_slack_requests_refused_total{reason="signature"} 1`,
 		`alertengine_slack_requests_refused_total{reason="stale"} 1`,
 		`alertengine_slack_events_total{kind="press",outcome="handled"} 3`,
-		`alertengine_slack_events_total{kind="message",outcome="handled"} 1`)
+		`alertengine_slack_events_total{kind="message",outcome="handled"} 2`,
+		`alertengine_slack_events_total{kind="command",outcome="handled"} 1`)
 }
 
 // TestTelegramDecisionVoidsSlack: a decision taken in Telegram is announced on the Slack
@@ -217,7 +252,7 @@ func TestEndToEndSlack(t *testing.T) {
 // refused; the recovery runs once.
 func TestTelegramDecisionVoidsSlack(t *testing.T) {
 	t.Parallel()
-	h, sl, r, card, inc := slackIncident(t, "low")
+	h, sl, r, card, inc := slackIncident(t, "low", "")
 	press, err := sl.Press(slackChannel, card.TS, slackRudo, "Approve restart_workers")
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +281,7 @@ func TestTelegramDecisionVoidsSlack(t *testing.T) {
 // approver's press, acknowledged on the socket, runs the recovery once.
 func TestSlackSocketModeEndToEnd(t *testing.T) {
 	t.Parallel()
-	h, sl := newSlackHarnessOver(t, true, "low")
+	h, sl := newSlackHarnessOver(t, true, "low", "")
 	r := h.start(false)
 	if err := sl.WaitSocket(30 * time.Second); err != nil {
 		t.Fatal(err)
@@ -325,7 +360,7 @@ func TestSlackRevokedTokenDoesNotBlock(t *testing.T) {
 // another approver, runs the recovery once.
 func TestSlackHighRiskTwoApprovers(t *testing.T) {
 	t.Parallel()
-	h, sl, r, card, inc := slackIncident(t, "high")
+	h, sl, r, card, inc := slackIncident(t, "high", "")
 	btn := card.Buttons()[0]
 	if btn.Confirm == nil || btn.Confirm.Text == nil || !strings.Contains(btn.Confirm.Text.Text, "restart_workers is a high-risk action") {
 		t.Fatalf("the high-risk button asks no confirmation: %+v", btn)
