@@ -46,6 +46,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Poll is how often a long-poll looks at the incident's stage (default 50ms).
 	Poll time.Duration
+	// Random, when set, is where approval ids come from (default crypto/rand; the
+	// simulator's is seeded so a run repeats).
+	Random io.Reader
 	// ProgressEvery is how often an MCP request_approval that waits tells its client it
 	// still waits (default 5s).
 	ProgressEvery time.Duration
@@ -79,6 +82,9 @@ func New(o Options) (*Gate, error) {
 	}
 	if o.ProgressEvery <= 0 {
 		o.ProgressEvery = 5 * time.Second
+	}
+	if o.Random == nil {
+		o.Random = rand.Reader
 	}
 	if o.Poll <= 0 {
 		o.Poll = 50 * time.Millisecond
@@ -124,9 +130,9 @@ type Status struct {
 
 var idRe = regexp.MustCompile(`^apr_[a-z2-7]{26}$`)
 
-func newID() (string, error) {
+func newID(r io.Reader) (string, error) {
 	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
+	if _, err := io.ReadFull(r, b); err != nil {
 		return "", err
 	}
 	return "apr_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)), nil
@@ -176,7 +182,7 @@ func (g *Gate) Create(ctx context.Context, tok Token, q Request) (Status, bool, 
 	if err != nil {
 		return Status{}, false, bad("params: %v", err)
 	}
-	id, err := newID()
+	id, err := newID(g.o.Random)
 	if err != nil {
 		return Status{}, false, errUnavailable
 	}

@@ -118,6 +118,7 @@ type world struct {
 	fixedAt map[string]time.Time
 	webhook webhookState
 	stats   counters
+	agents  *agentSim // the scenario's AI agents and the approval gate (agents.go)
 }
 
 type counters struct {
@@ -250,6 +251,9 @@ func newWorld(sc *Scenario, o Options) (*world, error) {
 		Tenants: ctenants, Transports: []conversation.Transport{&transport{w: w, ch: conversation.Telegram}, &transport{w: w, ch: conversation.WhatsApp}},
 		Status: app.Health{Detector: w.det, Clock: w.clock}, Commits: w.commitSource(), Clock: w.clock, Logger: w.log, OnAuthorized: w.onAuthorized})
 	if err != nil {
+		return nil, w.closeWith(err)
+	}
+	if err := w.startAgents(ctenants); err != nil {
 		return nil, w.closeWith(err)
 	}
 	target := executor.Target{URL: w.hook.URL + "/recover", Secret: t.Recovery.Secret.Reveal(), AllowPrivateNetwork: true}
