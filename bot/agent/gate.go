@@ -40,8 +40,11 @@ type Options struct {
 	// Status and Commits, when set, feed the MCP tools service_status and get_incident.
 	Status  conversation.StatusSource
 	Commits conversation.CommitSource
-	// Trees, when set, gives the tenant's Merkle tree head that a receipt cites.
-	Trees  ledger.TreeStore
+	// Trees, when set, is the tenant's Merkle tree: a receipt then cites a checkpoint note
+	// of it, signed with Key under Origin, and proves the decision entry in it.
+	Trees ledger.TreeStore
+	// Origin is the log origin's first part (LEDGER_ORIGIN; default ledger.DefaultOrigin).
+	Origin string
 	Clock  func() time.Time
 	Logger *slog.Logger
 	// Poll is how often a long-poll looks at the incident's stage (default 50ms).
@@ -56,8 +59,9 @@ type Options struct {
 
 // Gate serves agents' approval requests.
 type Gate struct {
-	o   Options
-	lim limiter
+	o    Options
+	lim  limiter
+	note ledger.LogSigner
 }
 
 // New returns a Gate.
@@ -89,7 +93,14 @@ func New(o Options) (*Gate, error) {
 	if o.Poll <= 0 {
 		o.Poll = 50 * time.Millisecond
 	}
-	return &Gate{o: o, lim: limiter{o.Redis, o.KeyPrefix, o.Clock}}, nil
+	if o.Origin == "" {
+		o.Origin = ledger.DefaultOrigin
+	}
+	ns, vkey, err := ledger.NoteSigner(o.Origin, o.Key)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	return &Gate{o: o, lim: limiter{o.Redis, o.KeyPrefix, o.Clock}, note: ledger.LogSigner{Origin: o.Origin, Signer: ns, Verifier: vkey}}, nil
 }
 
 // PublicKey is the receipts' verification key.
@@ -424,8 +435,12 @@ func (g *Gate) receipt(ctx context.Context, rec record, in ledger.Incident, e *l
 		r.Approvers = in.ApprovedBy
 	}
 	if g.o.Trees != nil {
-		if tree, err := ledger.TreeHead(ctx, g.o.Trees, rec.Tenant); err == nil && uint64(tree.N) >= e.Seq {
-			r.Checkpoint = &TreeRef{Size: uint64(tree.N), Root: tree.Hash.String()}
+		// Without the tree (a store that keeps none, a Redis hiccup) the receipt is still
+		// signed; it then says so by carrying no checkpoint.
+		if cp, err := g.checkpoint(ctx, rec.Tenant, e.Seq); err == nil {
+			r.Checkpoint = cp
+		} else {
+			g.o.Logger.Warn("agent receipt without a ledger proof", "tenant", rec.Tenant, "seq", e.Seq, "err", err)
 		}
 	}
 	s, err := SignReceipt(g.o.Key, r)

@@ -134,7 +134,9 @@ func TestAgentApprovalEndToEnd(t *testing.T) {
 	keyFile, answer := filepath.Join(dir, "keys.json"), filepath.Join(dir, "answer.json")
 	_ = os.WriteFile(keyFile, keys, 0o600)
 	_ = os.WriteFile(answer, raw, 0o600)
-	if code, out, stderr := runCLI(t, env{}, "verify-receipt", answer, "--key", keyFile, "--tenant", "acme"); code != exitOK || !strings.Contains(out, "approved by tendai") {
+	if code, out, stderr := runCLI(t, env{}, "verify-receipt", answer, "--key", keyFile, "--tenant", "acme"); code != exitOK || !strings.Contains(out, "approved by tendai") ||
+		!strings.Contains(out, "of the signed checkpoint "+ledger.DefaultOrigin+"/acme of ") {
+		// The served receipt proves its decision entry in the tenant's signed log.
 		t.Fatalf("verify-receipt: exit %d %q %q", code, out, stderr)
 	}
 	// Consume once; the second is refused.
