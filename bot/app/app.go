@@ -245,7 +245,7 @@ func (a *App) build() error {
 	}
 	// AI agents' approval gate (tenants[].agents[]): /v1/approvals, /mcp, the receipts' key set.
 	gate, err := agent.Assemble(o.File, tenants, agent.Options{Redis: o.Redis, KeyPrefix: o.KeyPrefix, Ledger: a.ledger, Key: o.Signer,
-		Presenter: a.engine, Status: health, Commits: a.github.source, Trees: a.store, Clock: o.Clock, Logger: o.Logger})
+		Presenter: a.engine, Status: health, Commits: a.github.source, Trees: a.store, Origin: o.Env.LedgerOrigin, Clock: o.Clock, Logger: o.Logger})
 	if err != nil {
 		return err
 	}
