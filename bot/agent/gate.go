@@ -133,8 +133,9 @@ type Status struct {
 	DecidedAt  *time.Time `json:"decided_at,omitempty"`
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	Consumed   bool       `json:"consumed"`
-	// Execution is the executor's stage for a request it runs (AUTHORIZED, EXECUTED,
-	// WEBHOOK_FAILED, RESOLVED).
+	// Execution is the incident's stage once approved: the executor's for a request it
+	// runs (AUTHORIZED, EXECUTED, WEBHOOK_FAILED, RESOLVED), and for an external action
+	// the one its reported result led to (RESOLVED, WEBHOOK_FAILED).
 	Execution string `json:"execution,omitempty"`
 	Receipt   string `json:"receipt,omitempty"`
 }
@@ -408,7 +409,7 @@ func (g *Gate) status(ctx context.Context, rec record) (Status, error) {
 	if dec == Approved {
 		st.Approvers = in.ApprovedBy
 	}
-	if rec.Execute && dec == Approved {
+	if dec == Approved && (rec.Execute || in.Stage != ledger.Authorized) {
 		st.Execution = string(in.Stage)
 	}
 	n, err := g.o.Redis.Exists(ctx, g.key(rec.Tenant, "used:"+rec.ID)).Result()

@@ -8,11 +8,12 @@ import (
 )
 
 // register puts the API on mux: POST /v1/approvals, GET /v1/approvals/{id},
-// POST /v1/approvals/{id}/consume and GET /.well-known/alertengine-keys.
+// POST /v1/approvals/{id}/consume, POST /v1/approvals/{id}/result and GET /.well-known/alertengine-keys.
 func (g *Gate) register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/approvals", g.auth(g.create))
 	mux.HandleFunc("GET /v1/approvals/{id}", g.auth(g.get))
 	mux.HandleFunc("POST /v1/approvals/{id}/consume", g.auth(g.consume))
+	mux.HandleFunc("POST /v1/approvals/{id}/result", g.auth(g.result))
 	mux.HandleFunc("GET /.well-known/alertengine-keys", g.keys)
 }
 

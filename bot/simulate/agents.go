@@ -296,7 +296,12 @@ func (w *world) agentWait(ctx context.Context, sa *simAgent, id string) {
 	}
 	sa.stats.Executions++
 	w.line("agent", sa.actor(), fmt.Sprintf("consumes %s (ledger entry %d) and runs %s", st.Incident, c.Ledger.Seq, sa.Action))
-	if sa.Outcome == OutcomeFails {
+	// It reports how the run went (POST /v1/approvals/{id}/result), closing the incident.
+	ok := sa.Outcome == OutcomeWorks
+	if _, err := w.agents.gate.Result(ctx, sa.tok, id, agent.ResultRequest{OK: &ok}); err != nil {
+		w.line("agent", sa.actor(), "result of "+st.Incident+" not recorded: "+err.Error())
+	}
+	if !ok {
 		sa.stats.FailedRuns++
 		w.agentRetry(sa, sa.Action+" did not help")
 		return

@@ -95,6 +95,10 @@ func TestAggressiveRetrierIsBoundedByPeople(t *testing.T) {
 	if got := count(entries, ledger.Consume, "agent:eager-bot"); got != a.Executions {
 		t.Errorf("ledger has %d consumes, summary says %d executions", got, a.Executions)
 	}
+	// Each failed run is reported, so no consumed request stays AUTHORIZED.
+	if got := count(entries, ledger.WebhookFail, "agent:eager-bot"); got != a.FailedRuns {
+		t.Errorf("ledger has %d failed results, summary says %d failed runs", got, a.FailedRuns)
+	}
 	if got := count(entries, ledger.Detect, "agent:eager-bot"); got != a.Asked || a.Asked+a.Refused != a.Requests {
 		t.Errorf("ledger has %d requests; summary: %d asked + %d refused of %d", got, a.Asked, a.Refused, a.Requests)
 	}
