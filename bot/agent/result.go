@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"unicode/utf8"
 
@@ -87,18 +86,4 @@ func (g *Gate) Result(ctx context.Context, tok Token, id string, q ResultRequest
 		}
 	}
 	return Reported{ID: rec.ID, Stage: string(last.To), Ledger: LedgerRef{last.Seq, last.Hash}}, nil
-}
-
-func (g *Gate) result(w http.ResponseWriter, r *http.Request, tok Token) {
-	var q ResultRequest
-	if err := ReadJSON(r, 8<<10, &q); err != nil {
-		writeErr(w, err)
-		return
-	}
-	out, err := g.Result(r.Context(), tok, r.PathValue("id"), q)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
 }
