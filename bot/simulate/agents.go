@@ -187,7 +187,7 @@ func (w *world) startAgents(tenants []conversation.Tenant) error {
 		return nil
 	}
 	gate, err := agent.Assemble(w.sc.Tenants, tenants, agent.Options{Redis: w.rc, KeyPrefix: keyPrefix, Ledger: w.led, Key: w.sign,
-		Presenter: w.eng, Clock: w.clock, Logger: w.log, Random: seedReader{newRand(w.seed, "agent-approvals")}})
+		Presenter: w.eng, Trees: w.mem, Clock: w.clock, Logger: w.log, Random: seedReader{newRand(w.seed, "agent-approvals")}})
 	if err != nil {
 		return fmt.Errorf("approval gate: %w", err)
 	}
