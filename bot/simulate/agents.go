@@ -55,12 +55,15 @@ type AgentScript struct {
 	MaxRequests int
 	// Outcome is what running the approved action does: works or fails.
 	Outcome string
+	// Execute asks the executor to run a configured recovery action once approved (the
+	// scripted webhook decides how it goes) instead of the agent.
+	Execute bool
 	// ExpiresIn is the decision's validity the agent asks for.
 	ExpiresIn time.Duration
 	line      int
 }
 
-var agentKeys = []string{"name", "action", "params", "summary", "risk", "at", "retry", "retry_after", "patience", "max_requests", "outcome", "expires_in"}
+var agentKeys = []string{"name", "action", "params", "summary", "risk", "at", "retry", "retry_after", "patience", "max_requests", "outcome", "execute", "expires_in"}
 
 // agentCounterKeys are the expectations on the agents' totals.
 var agentCounterKeys = []string{"agent_requests", "agent_refused", "agent_rate_limited", "agent_approved", "agent_rejected", "agent_expired", "agent_executions", "agent_failed_runs"}
@@ -130,6 +133,10 @@ func (d *dec) agents(sc *Scenario, root yamldoc.Object) {
 			a.MaxRequests = int(v)
 		}
 		a.Outcome = d.oneOf(o, "outcome", []string{OutcomeWorks, OutcomeFails}, OutcomeWorks)
+		a.Execute, _ = d.boolean(o, "execute")
+		if a.Execute && o.Has("outcome") {
+			d.Addf(o.LineOf("outcome"), p+".outcome", "the executor runs this action: the scenario's webhook decides how it goes")
+		}
 		if v, ok := d.duration(o, "expires_in", agent.MinExpires, agent.MaxExpires); ok {
 			a.ExpiresIn = v
 		}
@@ -233,7 +240,7 @@ func (w *world) agentAsk(ctx context.Context, sa *simAgent) {
 	sa.stats.Requests++
 	n := sa.stats.Requests
 	q := agent.Request{Action: sa.Action, Params: sa.Params, Summary: sa.Summary, Risk: sa.Risk,
-		ExpiresIn: sa.ExpiresIn.String(), IdempotencyKey: fmt.Sprintf("%s-%d", sa.Name, n)}
+		ExpiresIn: sa.ExpiresIn.String(), IdempotencyKey: fmt.Sprintf("%s-%d", sa.Name, n), Execute: sa.Execute}
 	st, _, err := w.agents.gate.Create(ctx, sa.tok, q)
 	if err != nil {
 		sa.stats.Refused++
@@ -286,6 +293,10 @@ func (w *world) agentWait(ctx context.Context, sa *simAgent, id string) {
 		w.agentRetry(sa, st.Incident+" expired undecided: denied")
 		return
 	}
+	if sa.Execute {
+		w.agentExecution(ctx, sa, st)
+		return
+	}
 	sa.stats.Approved++
 	sa.waiting = ""
 	c, err := w.agents.gate.Consume(ctx, sa.tok, id, agent.ConsumeRequest{ActionHash: st.ActionHash, Receipt: st.Receipt})
@@ -308,6 +319,27 @@ func (w *world) agentWait(ctx context.Context, sa *simAgent, id string) {
 	}
 	sa.done = true
 	w.line("agent", sa.actor(), sa.Action+" worked; done")
+}
+
+// agentExecution follows a request the executor runs: the agent waits for the outcome
+// GET reports (execution), and retries after a failed one.
+func (w *world) agentExecution(ctx context.Context, sa *simAgent, st agent.Status) {
+	switch ledger.Stage(st.Execution) {
+	case ledger.Authorized:
+		w.at(w.clock().Add(agentPoll), func(ctx context.Context) { w.agentWait(ctx, sa, st.ID) })
+		return
+	case ledger.Executed, ledger.Resolved:
+		sa.stats.Approved++
+		sa.stats.Executions++
+		sa.waiting, sa.done = "", true
+		w.line("agent", sa.actor(), fmt.Sprintf("the executor ran %s for %s; done", sa.Action, st.Incident))
+	default:
+		sa.stats.Approved++
+		sa.stats.Executions++
+		sa.stats.FailedRuns++
+		sa.waiting = ""
+		w.agentRetry(sa, fmt.Sprintf("the executor's run of %s for %s failed (%s)", sa.Action, st.Incident, st.Execution))
+	}
 }
 
 // agentSummary is the agents' part of the summary. It also reads the ledger for every

@@ -180,3 +180,28 @@ func TestAgentScenarioProblems(t *testing.T) {
 		t.Errorf("bad params not named:\n  %s", strings.Join(got, "\n  "))
 	}
 }
+
+// TestAgentAsksTheExecutorToRun: an agent may have the executor run a configured recovery
+// action once approved; the scripted webhook is called once, the agent counts the run, and
+// a failing webhook makes an aggressive agent ask again.
+func TestAgentAsksTheExecutorToRun(t *testing.T) {
+	t.Parallel()
+	src := func(webhook string) string {
+		s := agentScenario("30/min", "  - {name: tendai, after: 1m}",
+			`  - {name: eager-bot, action: restart_workers, execute: true, at: 1m, retry: aggressive, retry_after: 1m, max_requests: 3}
+webhook: `+webhook+`
+`)
+		s = strings.Replace(s, "    policy:", "    recovery: {url: https://acme.example/recover, secret: x0123456789abcdef, actions: [{name: restart_workers, risk: low}]}\n    policy:", 1)
+		return strings.Replace(s, "external_actions: [restart_pods]", "actions: [restart_workers]", 1)
+	}
+	r, _ := runAgents(t, src("{mode: ok}"))
+	a := r.Summary.Agents[0]
+	if a.Requests != 1 || a.Executions != 1 || a.FailedRuns != 0 || r.Summary.WebhookCalls != 1 || r.Summary.Executed != 1 {
+		t.Errorf("webhook ok: %+v, %d webhook calls, %d executed", a, r.Summary.WebhookCalls, r.Summary.Executed)
+	}
+	r, _ = runAgents(t, src("{mode: error}"))
+	a = r.Summary.Agents[0]
+	if a.Requests != 3 || a.Executions != 3 || a.FailedRuns != 3 || r.Summary.WebhookFailed != 3 {
+		t.Errorf("webhook down: %+v, %d failed executions", a, r.Summary.WebhookFailed)
+	}
+}
