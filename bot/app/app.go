@@ -153,6 +153,7 @@ type App struct {
 	github    *gitHub
 	losses    *metrics.LedgerLosses
 	outbound  *outhook.Sender
+	gate      *agent.Gate
 	tenants   []string
 	adapters  []adapter
 	routes    []string
@@ -298,10 +299,12 @@ func (a *App) build() error {
 	}
 	// AI agents' approval gate (tenants[].agents[]): /v1/approvals, /mcp, the receipts' key set.
 	gate, err := agent.Assemble(o.File, tenants, agent.Options{Redis: o.Redis, KeyPrefix: o.KeyPrefix, Ledger: a.ledger, Key: o.Signer,
-		Presenter: a.engine, Status: health, Commits: a.github.source, Trees: a.store, Clock: o.Clock, Logger: o.Logger})
+		Presenter: a.engine, Status: health, Commits: a.github.source, Trees: a.store, Origin: o.Env.LedgerOrigin, Clock: o.Clock, Logger: o.Logger,
+		Random: o.Random})
 	if err != nil {
 		return err
 	}
+	a.gate = gate
 	if gate != nil {
 		o.Routes = append(o.Routes, gate.Routes(o.Version)...)
 	}
@@ -558,3 +561,6 @@ func tenantIDs(f *config.File) []string {
 	}
 	return out
 }
+
+// Gate is the AI agents' approval gate (nil when no tenant declares agents).
+func (a *App) Gate() *agent.Gate { return a.gate }

@@ -99,6 +99,8 @@ type Summary struct {
 	// judged again.
 	Judged  int `json:"judged"`
 	Skipped int `json:"skipped"`
+	// Agents are the scenario's AI agents: what they asked and what the gate let run.
+	Agents []AgentStats `json:"agents,omitempty"`
 }
 
 // Check is one expectation and whether it held.
@@ -143,6 +145,7 @@ func (w *world) result(ctx context.Context) (*Result, error) {
 	}
 	s := summarize(entries, w.sc.Start, w.firstFault)
 	s.LedgerEntries = rep.Entries
+	w.agentSummary(entries, &s)
 	s.Judged, s.Skipped = w.stats.judged, w.stats.skipped
 	w.mu.Lock()
 	s.WebhookCalls = w.webhook.calls
@@ -283,6 +286,7 @@ func check(exps []Expectation, s Summary) []Check {
 		"refused_presses": len(s.RefusedPresses), "dlq": s.DeadLetters, "executed": s.Executed, "suppressed": s.Suppressed,
 		"undecided": len(s.Undecided), "authorized": s.Authorized, "webhook_failed": s.WebhookFailed, "redriven": s.Redriven,
 	}
+	agentCounters(s, count)
 	for _, e := range exps {
 		c := Check{Expect: e.Key + ": " + e.Text, Line: e.Line}
 		switch {
@@ -398,6 +402,7 @@ func (r *Result) writeSummary(b *strings.Builder) {
 	} else {
 		b.WriteString("  never decided: none\n")
 	}
+	writeAgents(b, s)
 	if len(s.ExecutedWithoutApproval) == 0 {
 		b.WriteString("  no EXECUTED without an engineer's approval: holds\n")
 	} else {

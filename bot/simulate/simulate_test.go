@@ -260,7 +260,7 @@ expect:
 		`bad.yaml:11: services[0].script[1].error_rate: want a number from 0 to 1, got "2"`,
 		`bad.yaml:15: webhook.mode: want one of ok, error, timeout, got "sometimes"`,
 		`bad.yaml:17: expect.escalations: want a count, optionally compared: 2, == 2, <= 2, >= 1, < 3, > 0; got "about 2"`,
-		`bad.yaml:18: expect.colour: unknown key (allowed: incidents, escalations, expired, rejected, refused_presses, dlq, executed, suppressed, undecided, authorized, webhook_failed, redriven, detected_within, decided_within, recovered_within, no_execution_without)`,
+		`bad.yaml:18: expect.colour: unknown key (allowed: incidents, escalations, expired, rejected, refused_presses, dlq, executed, suppressed, undecided, authorized, webhook_failed, redriven, agent_requests, agent_refused, agent_rate_limited, agent_approved, agent_rejected, agent_expired, agent_executions, agent_failed_runs, detected_within, decided_within, recovered_within, no_execution_without)`,
 	} {
 		if !slices.Contains(got, want) {
 			t.Errorf("missing problem line\n  %s\nin\n  %s", want, strings.Join(got, "\n  "))

@@ -120,6 +120,7 @@ type world struct {
 	fixedAt map[string]time.Time
 	webhook webhookState
 	stats   counters
+	agents  *agentSim // the scenario's AI agents and the approval gate (agents.go)
 }
 
 type counters struct {
@@ -247,6 +248,9 @@ func newWorld(sc *Scenario, o Options) (*world, error) {
 	}
 	w.app, w.store, w.led, w.eng, w.exec, w.det, w.pipe = a, a.Store(), a.Ledger(), a.Engine(), a.Executor(), a.Detector(), a.Pipeline()
 	w.commits, w.correlator = a.Commits()
+	if err := w.startAgents(a.Gate()); err != nil {
+		return nil, w.closeWith(err)
+	}
 
 	for _, s := range sc.Services {
 		w.services = append(w.services, &serviceState{ServiceScript: s, rng: newRand(w.seed, "noise/"+s.Name)})
