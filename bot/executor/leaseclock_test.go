@@ -1,0 +1,150 @@
+package executor
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/alertengine/alertengine/ledger"
+	"github.com/alertengine/alertengine/ledger/ledgertest"
+)
+
+// leaseClock is a LeaseClock the test moves by hand.
+type leaseClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *leaseClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *leaseClock) set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// TestDefaultLeaseOnALeaseClock drives the default lease (6 s), heartbeat (every 2 s)
+// and reclaim pass (every 2 s) on an injected clock against real Redis, each step at the
+// time the defaults schedule it: replica A takes an execution and dies (no more
+// heartbeats); replica C takes another whose webhook call lasts 20 s, beating as it goes;
+// replica B makes its reclaim passes just before C's beats (C's heartbeat at its oldest).
+// A's execution is re-driven by B within 10 s of A's last heartbeat, and B can take its
+// lease; C's is never taken over, nor its lease, for the whole 20 s.
+func TestDefaultLeaseOnALeaseClock(t *testing.T) {
+	t.Parallel()
+	srv := ledgertest.NewServer(t)
+	rdb := srv.Client(t)
+	prefix := srv.Prefix(t)
+	led, err := ledger.New(ledger.Options{Store: ledger.NewRedisStore(rdb, prefix)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	clock := &leaseClock{t: start}
+	replica := func(name string) *Executor {
+		e, err := New(Options{Redis: rdb, KeyPrefix: prefix, Ledger: led, Consumer: name, LeaseClock: clock.now,
+			Targets: func(string) (Target, bool) { return Target{}, false }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	a, b, c := replica("a"), replica("b"), replica("c")
+	ctx := context.Background()
+	if err := b.ensureGroup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lease, beatEvery, reclaimEvery := b.opts.Lease, b.opts.Lease/3, b.opts.ReclaimEvery
+	if lease != 6*time.Second || beatEvery != 2*time.Second || reclaimEvery != 2*time.Second {
+		t.Fatalf("defaults: lease %s, heartbeat every %s, reclaim every %s; this test is written for 6 s, 2 s, 2 s", lease, beatEvery, reclaimEvery)
+	}
+	// take: the replica reads the next new entry and leases it, as handle does.
+	take := func(e *Executor, key string) (id, token string) {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: e.outbox, Values: []any{"x", key}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: e.opts.Group, Consumer: e.opts.Consumer,
+			Streams: []string{e.outbox, ">"}, Count: 1, Block: -1}).Result()
+		if err != nil || len(res) == 0 || len(res[0].Messages) == 0 {
+			t.Fatalf("%s read nothing: %v", e.opts.Consumer, err)
+		}
+		id = res[0].Messages[0].ID
+		token = e.opts.Consumer + "/" + id
+		if ok, err := e.lease(ctx, id, key, token); err != nil || !ok {
+			t.Fatalf("%s could not lease %s: %v", e.opts.Consumer, key, err)
+		}
+		return id, token
+	}
+	deadID, _ := take(a, "key-dead")
+	slowID, slowToken := take(c, "key-slow")
+
+	renewed, bRenewed := clock.now(), time.Time{}
+	redriven := time.Duration(-1)
+	const step = 500 * time.Millisecond
+	for at := step; at <= 20*time.Second; at += step {
+		clock.set(start.Add(at))
+		if at%reclaimEvery == reclaimEvery-step { // B's pass, just before C's beat
+			for cursor := "-"; ; {
+				m, next, err := b.reclaim(ctx, cursor)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch m.ID {
+				case slowID:
+					t.Fatalf("at %s B took over C's live execution", at)
+				case deadID:
+					if redriven >= 0 {
+						t.Fatalf("at %s B took over A's execution a second time", at)
+					}
+					redriven, bRenewed = at, clock.now()
+					if ok, err := b.lease(ctx, deadID, "key-dead", "b/"+deadID); err != nil || !ok {
+						t.Fatalf("at %s B reclaimed A's execution but could not lease it: %v", at, err)
+					}
+				}
+				if cursor = next; m.ID == "" && next == "-" {
+					break
+				}
+			}
+			if ok, err := b.lease(ctx, slowID, "key-slow", "b/"+slowID); err != nil || ok {
+				t.Fatalf("at %s B got the lease of C's live execution (err %v)", at, err)
+			}
+		}
+		if at%beatEvery != 0 {
+			continue
+		}
+		if !c.beat(ctx, slowID, "key-slow", slowToken, &renewed, c.opts.Logger) {
+			t.Fatalf("at %s C lost the lease of its own live execution", at)
+		}
+		// B, alive, beats for the execution it took over, so it stays B's.
+		if redriven >= 0 && !b.beat(ctx, deadID, "key-dead", "b/"+deadID, &bRenewed, b.opts.Logger) {
+			t.Fatalf("at %s B lost the lease of the execution it re-drove", at)
+		}
+	}
+	switch {
+	case redriven < 0:
+		t.Fatal("A's execution was never re-driven")
+	case redriven < lease:
+		t.Fatalf("A's execution re-driven %s after its last heartbeat, before the %s lease", redriven, lease)
+	case redriven > 10*time.Second:
+		t.Fatalf("A's execution re-driven %s after its last heartbeat; want within 10 s", redriven)
+	}
+	t.Logf("A's execution re-driven %s after A's last heartbeat", redriven)
+	pend, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: b.outbox, Group: b.opts.Group, Start: "-", End: "+", Count: 10}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := map[string]string{}
+	for _, p := range pend {
+		owner[p.ID] = p.Consumer
+	}
+	if owner[deadID] != "b" || owner[slowID] != "c" {
+		t.Fatalf("pending owners %v; want A's execution with b and C's still with c", owner)
+	}
+}
