@@ -2,7 +2,7 @@ package executor
 
 import (
 	"context"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,24 +11,6 @@ import (
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
 )
-
-// leaseClock is a LeaseClock the test moves by hand.
-type leaseClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *leaseClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *leaseClock) set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
 
 // TestDefaultLeaseOnALeaseClock drives the default lease (6 s), heartbeat (every 2 s)
 // and reclaim pass (every 2 s) on an injected clock against real Redis, each step at the
@@ -47,9 +29,11 @@ func TestDefaultLeaseOnALeaseClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
-	clock := &leaseClock{t: start}
+	var nowNanos atomic.Int64 // the LeaseClock, moved by hand
+	nowNanos.Store(start.UnixNano())
+	clock := func() time.Time { return time.Unix(0, nowNanos.Load()).UTC() }
 	replica := func(name string) *Executor {
-		e, err := New(Options{Redis: rdb, KeyPrefix: prefix, Ledger: led, Consumer: name, LeaseClock: clock.now,
+		e, err := New(Options{Redis: rdb, KeyPrefix: prefix, Ledger: led, Consumer: name, LeaseClock: clock,
 			Targets: func(string) (Target, bool) { return Target{}, false }})
 		if err != nil {
 			t.Fatal(err)
@@ -85,11 +69,11 @@ func TestDefaultLeaseOnALeaseClock(t *testing.T) {
 	deadID, _ := take(a, "key-dead")
 	slowID, slowToken := take(c, "key-slow")
 
-	renewed, bRenewed := clock.now(), time.Time{}
+	renewed, bRenewed := clock(), time.Time{}
 	redriven := time.Duration(-1)
 	const step = 500 * time.Millisecond
 	for at := step; at <= 20*time.Second; at += step {
-		clock.set(start.Add(at))
+		nowNanos.Store(start.Add(at).UnixNano())
 		if at%reclaimEvery == reclaimEvery-step { // B's pass, just before C's beat
 			for cursor := "-"; ; {
 				m, next, err := b.reclaim(ctx, cursor)
@@ -103,7 +87,7 @@ func TestDefaultLeaseOnALeaseClock(t *testing.T) {
 					if redriven >= 0 {
 						t.Fatalf("at %s B took over A's execution a second time", at)
 					}
-					redriven, bRenewed = at, clock.now()
+					redriven, bRenewed = at, clock()
 					if ok, err := b.lease(ctx, deadID, "key-dead", "b/"+deadID); err != nil || !ok {
 						t.Fatalf("at %s B reclaimed A's execution but could not lease it: %v", at, err)
 					}

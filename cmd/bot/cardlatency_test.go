@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,11 +29,7 @@ func BenchmarkFaultToCard(b *testing.B) {
 		b.StopTimer()
 		lats = append(lats, faultToCard(b))
 	}
-	slices.Sort(lats)
-	q := func(p float64) float64 { return float64(lats[int(p*float64(len(lats)-1))].Microseconds()) / 1000 }
-	b.ReportMetric(q(0.50), "p50-ms")
-	b.ReportMetric(q(0.95), "p95-ms")
-	b.ReportMetric(q(1), "max-ms")
+	reportLatency(b, lats, 0.50, 0.95, 1)
 }
 
 // faultToCard runs one fault → card chain and returns how long it took.

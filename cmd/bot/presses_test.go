@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -247,9 +248,18 @@ func BenchmarkThousandPresses(b *testing.B) {
 		b.StartTimer()
 	}
 	b.StopTimer()
-	slices.Sort(all)
-	q := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000 }
-	b.ReportMetric(q(0.50), "p50-ms")
-	b.ReportMetric(q(0.95), "p95-ms")
-	b.ReportMetric(q(1), "max-ms")
+	reportLatency(b, all, 0.50, 0.95, 1)
+}
+
+// reportLatency reports quantiles qs of lat in milliseconds, as "p50-ms" (q 0.5) and
+// "max-ms" (q 1).
+func reportLatency(b *testing.B, lat []time.Duration, qs ...float64) {
+	slices.Sort(lat)
+	for _, q := range qs {
+		unit := "max-ms"
+		if q < 1 {
+			unit = fmt.Sprintf("p%d-ms", int(math.Round(q*100)))
+		}
+		b.ReportMetric(float64(lat[int(q*float64(len(lat)-1))].Microseconds())/1000, unit)
+	}
 }
