@@ -251,8 +251,8 @@ func BenchmarkThousandPresses(b *testing.B) {
 	reportLatency(b, all, 0.50, 0.95, 1)
 }
 
-// reportLatency reports quantiles qs of lat in milliseconds, as "p50-ms" (q 0.5) and
-// "max-ms" (q 1).
+// reportLatency reports quantiles qs of lat (nearest rank) in milliseconds, as "p50-ms"
+// (q 0.5) and "max-ms" (q 1).
 func reportLatency(b *testing.B, lat []time.Duration, qs ...float64) {
 	slices.Sort(lat)
 	for _, q := range qs {
@@ -260,6 +260,7 @@ func reportLatency(b *testing.B, lat []time.Duration, qs ...float64) {
 		if q < 1 {
 			unit = fmt.Sprintf("p%d-ms", int(math.Round(q*100)))
 		}
-		b.ReportMetric(float64(lat[int(q*float64(len(lat)-1))].Microseconds())/1000, unit)
+		i := max(int(math.Ceil(q*float64(len(lat))))-1, 0)
+		b.ReportMetric(float64(lat[i].Microseconds())/1000, unit)
 	}
 }
