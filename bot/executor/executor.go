@@ -132,8 +132,17 @@ func (e *Executor) Consumer() string { return e.opts.Consumer }
 func (e *Executor) dlqKey(tenant string) string { return e.opts.KeyPrefix + "ae:dlq:" + tenant }
 
 // heartbeats is the hash of the outbox entries' last heartbeats (entry id → LeaseClock
-// ms). Its hash tag is the outbox's whole name, so both are in one cluster slot.
-func (e *Executor) heartbeats() string { return "{" + e.outbox + "}:heartbeats" }
+// ms), in the outbox's cluster slot: it shares the outbox's hash tag when its name has one
+// (a key prefix with braces), else its hash tag is the outbox's whole name (a prefix with a
+// lone "}" or an empty "{}" cannot be matched so, and splits them in a cluster).
+func (e *Executor) heartbeats() string {
+	if open := strings.IndexByte(e.outbox, '{'); open >= 0 {
+		if end := strings.IndexByte(e.outbox[open+1:], '}'); end > 0 {
+			return e.outbox + ":heartbeats"
+		}
+	}
+	return "{" + e.outbox + "}:heartbeats"
+}
 
 func (e *Executor) leaseKey(idemKey string) string {
 	return e.opts.KeyPrefix + "ae:inflight:" + idemKey

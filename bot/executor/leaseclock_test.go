@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -131,4 +132,39 @@ func TestDefaultLeaseOnALeaseClock(t *testing.T) {
 	if owner[deadID] != "b" || owner[slowID] != "c" {
 		t.Fatalf("pending owners %v; want A's execution with b and C's still with c", owner)
 	}
+}
+
+// TestHeartbeatsShareTheOutboxSlot: the heartbeats hash is written in the same scripts and
+// transactions as the outbox, so in a Redis cluster it must hash to the outbox's slot,
+// whatever the key prefix (short of an empty hash tag "{}" or a lone "}", which no hash
+// tag can reproduce; an empty tag splits every multi-key script of the bot across slots).
+func TestHeartbeatsShareTheOutboxSlot(t *testing.T) {
+	t.Parallel()
+	for _, prefix := range []string{"", "prod:", "{acme}:", "a{b}c:", "x{:", "{acme}{b}:"} {
+		e := &Executor{outbox: prefix + "ae:outbox"}
+		if got, want := redisSlot(e.heartbeats()), redisSlot(e.outbox); got != want {
+			t.Errorf("prefix %q: heartbeats %q in slot %d, outbox %q in slot %d", prefix, e.heartbeats(), got, e.outbox, want)
+		}
+	}
+}
+
+// redisSlot is Redis Cluster's slot of key: CRC16 (XMODEM) of its hash tag, mod 16384.
+func redisSlot(key string) uint16 {
+	if open := strings.IndexByte(key, '{'); open >= 0 {
+		if end := strings.IndexByte(key[open+1:], '}'); end > 0 {
+			key = key[open+1 : open+1+end]
+		}
+	}
+	var crc uint16
+	for i := 0; i < len(key); i++ {
+		crc ^= uint16(key[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc % 16384
 }
