@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -211,7 +212,7 @@ func (p *Publisher) Run(ctx context.Context, tenants []string, tick <-chan time.
 }
 
 // Monitor re-verifies a tenant's log over time: each Check reads the latest published
-// checkpoint note (Notes nil: the store's own tree head), requires the signature of Log
+// checkpoint note (Notes nil, or none published yet: the store's own tree head), requires the signature of Log
 // and of every key in Witnesses, and checks that it extends the last tree it saw, with a
 // consistency proof from Store — and that the store still holds that tree.
 type Monitor struct {
@@ -221,6 +222,7 @@ type Monitor struct {
 	Log       note.Verifier
 	Witnesses []note.Verifier
 	last      *tlog.Tree
+	noted     bool // a published note was seen: from now on one must be there
 }
 
 // Check verifies once and returns the tree it now trusts. A fork, a truncation or a
@@ -231,17 +233,18 @@ func (m *Monitor) Check(ctx context.Context) (tlog.Tree, error) {
 		return tlog.Tree{}, err
 	}
 	seen, origin := head, m.Tenant
+	var msg []byte
 	if m.Notes != nil {
-		msg, err := m.Notes.LatestNote(ctx, m.Tenant)
+		msg, err = m.Notes.LatestNote(ctx, m.Tenant)
 		if err != nil {
 			return tlog.Tree{}, err
 		}
-		if msg == nil {
-			if m.last == nil {
-				return tlog.Tree{}, fmt.Errorf("no checkpoint of %s published yet", m.Tenant)
-			}
+		if msg == nil && m.noted {
 			return tlog.Tree{}, fmt.Errorf("the published checkpoint of %s is gone (it had %d entries)", m.Tenant, m.last.N)
 		}
+	}
+	if m.Notes != nil && msg != nil { // none published yet: the store's own head meanwhile
+		m.noted = true
 		cp, err := OpenCheckpointNote(msg, nil, append([]note.Verifier{m.Log}, m.Witnesses...)...)
 		if err != nil {
 			return tlog.Tree{}, fmt.Errorf("published checkpoint of %s: %w", m.Tenant, err)
@@ -300,4 +303,89 @@ func (m *Monitor) Follow(ctx context.Context, tick <-chan time.Time, logger *slo
 		case <-tick:
 		}
 	}
+}
+
+// WitnessConfig is how serve is told to have its checkpoints witnessed.
+type WitnessConfig struct {
+	URLs, Keys []string // witnesses' URL prefixes and verifier keys, in pairs
+	Quorum     int      // cosignatures a note needs before it is published
+	Origin     string   // LEDGER_ORIGIN ("": DefaultOrigin)
+	// CheckpointFile and Sink: notes go to NoteDirFor(CheckpointFile) and to Sink when it
+	// is an *HTTPSink (or Sinks holding one).
+	CheckpointFile string
+	Sink           CheckpointSink
+}
+
+// NewPublisher returns the publisher serve runs, nil when no witness is configured.
+func NewPublisher(c WitnessConfig, store TreeStore, key ed25519.PrivateKey, logger *slog.Logger) (*Publisher, error) {
+	if len(c.URLs) == 0 {
+		return nil, nil
+	}
+	if len(key) != ed25519.PrivateKeySize {
+		return nil, errors.New("witnessed checkpoints need the ledger key (LEDGER_SIGNING_KEY)")
+	}
+	ws := &Witnesses{Quorum: c.Quorum}
+	for i, u := range c.URLs {
+		if i >= len(c.Keys) {
+			return nil, fmt.Errorf("witness %s: no verifier key", u)
+		}
+		cl, err := NewWitnessClient(u, c.Keys[i], nil)
+		if err != nil {
+			return nil, err
+		}
+		ws.Clients = append(ws.Clients, cl)
+	}
+	origin := c.Origin
+	if origin == "" {
+		origin = DefaultOrigin
+	}
+	s, vkey, err := NoteSigner(origin, key)
+	if err != nil {
+		return nil, err
+	}
+	var sinks NoteSinks
+	if c.CheckpointFile != "" {
+		sinks = append(sinks, NoteDirFor(c.CheckpointFile))
+	}
+	sinks = append(sinks, httpNoteSinks(c.Sink)...)
+	if len(sinks) == 0 {
+		return nil, errors.New("witnessed checkpoints need somewhere to be published: LEDGER_CHECKPOINT_FILE or LEDGER_CHECKPOINT_URL")
+	}
+	return &Publisher{Store: store, Signer: LogSigner{Origin: origin, Signer: s, Verifier: vkey}, Witnesses: ws, Sink: sinks, Logger: logger}, nil
+}
+
+func httpNoteSinks(s CheckpointSink) []NoteSink {
+	switch s := s.(type) {
+	case *HTTPSink:
+		return []NoteSink{s}
+	case Sinks:
+		var out []NoteSink
+		for _, x := range s {
+			out = append(out, httpNoteSinks(x)...)
+		}
+		return out
+	}
+	return nil
+}
+
+// FollowNotes is where a monitor reads published notes: the directory beside
+// checkpointFile when it exists, and the auditor's service at url.
+func FollowNotes(checkpointFile, url, token string) NoteSinks {
+	var out NoteSinks
+	if checkpointFile != "" {
+		if d := NoteDirFor(checkpointFile); dirExists(d.Dir) {
+			out = append(out, d)
+		}
+	}
+	if url != "" {
+		if h, err := NewHTTPSink(url, token, nil, nil); err == nil {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func dirExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }

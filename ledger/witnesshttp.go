@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -280,5 +281,29 @@ func (ws *Witnesses) one(ctx context.Context, c *WitnessClient, ts TreeStore, te
 		ws.last[key] = cp.Tree.N
 		ws.mu.Unlock()
 		return out, nil
+	}
+}
+
+// ListenAndServe serves the witness on addr until ctx ends; ready, when given, is told
+// the address it listens on.
+func (w *Witness) ListenAndServe(ctx context.Context, addr string, ready func(string)) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
 	}
 }

@@ -72,9 +72,14 @@ func runVerify(ctx context.Context, a *cli, args []string) int {
 	consistency := fs.String("consistency", "", "consistency proof from `bot prove --consistency` to verify offline")
 	noteKey := fs.String("key", "", "with --bundle/--consistency: the ledger's note verifier key from `bot keys` (default: from LEDGER_SIGNING_KEY)")
 	var witnesses multiFlag
-	fs.Var(&witnesses, "witness", "with --bundle/--consistency: a witness verifier key whose cosignature is required (repeatable)")
+	fs.Var(&witnesses, "witness", "with --bundle/--consistency/--follow: a witness verifier key whose cosignature is required (repeatable)")
+	follow := fs.Bool("follow", false, "with --tenant: keep re-verifying the published checkpoint's consistency every --interval; exit 1 on a fork, a truncation or a missing witness cosignature")
+	interval := fs.Duration("interval", time.Minute, "with --follow: time between checks")
 	if code, ok := parse(fs, args); !ok {
 		return code
+	}
+	if *follow {
+		return a.follow(ctx, *tenant, *noteKey, witnesses, *interval)
 	}
 	if *bundle != "" || *consistency != "" {
 		if *tenant != "" || *file != "" || (*bundle != "" && *consistency != "") {

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // The auditor's proof commands: keys, prove, verify --bundle/--consistency, witness. The
@@ -271,6 +273,7 @@ func runWitness(ctx context.Context, a *cli, args []string) int {
 	state := fs.String("state", "", "file where the witness keeps the last checkpoint of each log it cosigned")
 	file := fs.String("file", "", "the request: a consistency proof from `bot prove --consistency` (old = the last checkpoint this witness cosigned; none the first time)")
 	out := fs.String("out", "", "write the cosigned checkpoint to FILE instead of stdout")
+	listen := fs.String("listen", "", "serve C2SP tlog-witness add-checkpoint over HTTP on ADDR (e.g. :7380) instead of --file")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -316,14 +319,24 @@ func runWitness(ctx context.Context, a *cli, args []string) int {
 		}
 		logs = append(logs, v)
 	}
-	if len(logs) == 0 || *state == "" || *file == "" {
-		fmt.Fprintln(a.stderr, "bot witness: --log-key, --state and --file are required (or --init)")
+	if len(logs) == 0 || *state == "" || (*file == "") == (*listen == "") {
+		fmt.Fprintln(a.stderr, "bot witness: --log-key, --state and one of --file or --listen are required (or --init)")
 		return exitUsage
 	}
 	w, err := ledger.NewWitness(*name, key, logs, *state, time.Now)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "bot witness: %v\n", err)
 		return exitUsage
+	}
+	if *listen != "" {
+		err := w.ListenAndServe(ctx, *listen, func(addr string) {
+			fmt.Fprintf(a.stderr, "witness %s listening on %s (POST /add-checkpoint)\n", vkey, addr)
+		})
+		if err != nil {
+			fmt.Fprintf(a.stderr, "bot witness: %v\n", err)
+			return exitFailed
+		}
+		return exitOK
 	}
 	b, err := os.ReadFile(*file)
 	if err != nil {
@@ -341,4 +354,55 @@ func runWitness(ctx context.Context, a *cli, args []string) int {
 		return exitFailed
 	}
 	return a.writeOut(*out, "bot witness", cosigned)
+}
+
+// followTicker makes verify --follow's ticks; tests replace it.
+var followTicker = func(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
+// follow is `bot verify --tenant T --follow`: the monitor, until a check fails.
+func (a *cli) follow(ctx context.Context, tenant, key string, witnesses []string, every time.Duration) int {
+	if !ledger.ValidTenant(tenant) || every <= 0 {
+		fmt.Fprintln(a.stderr, "bot verify --follow: --tenant T is required, and --interval must be positive")
+		return exitUsage
+	}
+	env, code, ok := a.toolEnv()
+	if !ok {
+		return code
+	}
+	lv, ws, ok := a.proofKeys(env, key, witnesses)
+	if !ok {
+		return exitUsage
+	}
+	store, closeFn, code, ok := a.openStore(ctx, env)
+	if !ok {
+		return code
+	}
+	defer closeFn()
+	m := &ledger.Monitor{Tenant: tenant, Store: store, Log: lv, Witnesses: ws}
+	if notes := ledger.FollowNotes(env.LedgerCheckpointFile, env.LedgerCheckpointURL, env.LedgerCheckpointToken.Reveal()); len(notes) > 0 {
+		if lv == nil {
+			fmt.Fprintln(a.stderr, "bot verify --follow: --key VERIFIER is required to check published checkpoints (or LEDGER_SIGNING_KEY)")
+			return exitUsage
+		}
+		m.Notes = notes
+	} else {
+		fmt.Fprintln(a.stderr, "no published checkpoint notes (LEDGER_CHECKPOINT_FILE, LEDGER_CHECKPOINT_URL): following the store's own tree head")
+	}
+	tick, stop := followTicker(every)
+	defer stop()
+	var last int64 = -1
+	err := m.Follow(ctx, tick, slog.New(slog.NewTextHandler(a.stderr, nil)), func(t tlog.Tree) {
+		if t.N != last {
+			fmt.Fprintf(a.stdout, "ok: %s consistent at %d entries\n", tenant, t.N)
+			last = t.N
+		}
+	})
+	if err != nil && ctx.Err() == nil {
+		fmt.Fprintln(a.stdout, err)
+		return exitFailed
+	}
+	return exitOK
 }
