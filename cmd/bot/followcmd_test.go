@@ -80,8 +80,12 @@ func TestVerifyFollowWitnessed(t *testing.T) {
 	ls, _, _ := ledger.NoteSigner("ae.example", key)
 	forged, _ := ledger.SignCheckpointNote(ls, "ae.example", "acme", mustHead(t, store))
 	ledger.NoteDirFor(cpFile).PublishNote(ctx, "acme", forged)
-	tick <- time.Now()
-	r := <-done
+	var r result
+	select {
+	case tick <- time.Now():
+		r = <-done
+	case r = <-done:
+	}
 	if r.code != exitFailed || !strings.Contains(r.out, "ok: acme consistent at 1 entries") || !strings.Contains(r.out, "no signature by w1.example") ||
 		!strings.Contains(r.err, "level=ERROR") {
 		t.Fatalf("follow: %+v", r)

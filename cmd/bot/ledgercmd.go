@@ -11,11 +11,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger"
+	"github.com/alertengine/alertengine/ledger/audit"
 )
 
 // toolEnv reads the environment the ledger tools need: nothing is required up front.
@@ -319,7 +319,7 @@ func runExport(ctx context.Context, a *cli, args []string) int {
 		return code
 	}
 	defer closeFn()
-	in, hist, err := incidentOf(ctx, store, *tenant, *incident)
+	in, hist, err := audit.IncidentOf(ctx, store, *tenant, *incident)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "bot export: %v\n", err)
 		return exitFailed
@@ -374,68 +374,5 @@ func (a *cli) keepExportCheckpoint(ctx context.Context, env config.Env, store le
 	}
 }
 
-func incidentOf(ctx context.Context, s ledger.Store, tenant, id string) (ledger.Incident, []ledger.Entry, error) {
-	hist, err := s.History(ctx, tenant, id)
-	if err != nil {
-		return ledger.Incident{}, nil, err
-	}
-	if len(hist) == 0 {
-		return ledger.Incident{}, nil, fmt.Errorf("no incident %s for tenant %s", id, tenant)
-	}
-	in, err := ledger.Fold(hist)
-	return in, hist, err
-}
-
-// writeFileAtomic writes through a temporary file beside path, renamed into place, so a
-// failed write never leaves a half-written file behind. A file-system error names path
-// as the user gave it, never the temporary file.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return &writeError{fmt.Sprintf("cannot write %s: it is a directory (give a file name)", path), fs.ErrExist}
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fileError(path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		var pe *fs.PathError
-		if errors.As(err, &pe) && pe.Path == tmp.Name() {
-			return fileError(path, err)
-		}
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return fileError(path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fileError(path, err)
-	}
-	return nil
-}
-
-// writeError is a failure to write a file the user named, said in their terms.
-type writeError struct {
-	msg string
-	err error
-}
-
-func (e *writeError) Error() string { return e.msg }
-func (e *writeError) Unwrap() error { return e.err }
-
-// fileError says why path could not be written, naming path and not the temporary file
-// the error may be about.
-func fileError(path string, err error) error {
-	var pe *fs.PathError
-	var le *os.LinkError
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return &writeError{fmt.Sprintf("cannot write %s: directory %s does not exist", path, filepath.Dir(path)), err}
-	case errors.As(err, &pe):
-		return fmt.Errorf("cannot write %s: %w", path, pe.Err)
-	case errors.As(err, &le):
-		return fmt.Errorf("cannot write %s: %w", path, le.Err)
-	}
-	return fmt.Errorf("cannot write %s: %w", path, err)
-}
+// writeFileAtomic writes path atomically (audit.WriteFile).
+var writeFileAtomic = audit.WriteFile

@@ -3,13 +3,9 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -17,6 +13,7 @@ import (
 
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger"
+	"github.com/alertengine/alertengine/ledger/audit"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -159,55 +156,34 @@ func runProve(ctx context.Context, a *cli, args []string) int {
 
 // writeOut writes v (raw bytes as they are, anything else as indented JSON) to path or stdout.
 func (a *cli) writeOut(path, cmd string, v any) int {
-	b, ok := v.([]byte)
-	if !ok {
-		var err error
-		if b, err = json.MarshalIndent(v, "", "  "); err != nil {
-			fmt.Fprintf(a.stderr, "%s: %v\n", cmd, err)
-			return exitFailed
-		}
-		b = append(b, '\n')
+	b, err := audit.JSON(v)
+	if err == nil && path != "" {
+		err = audit.WriteBytes(path, b)
 	}
-	if path == "" {
-		a.stdout.Write(b)
-		return exitOK
-	}
-	if err := writeFileAtomic(path, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+	switch {
+	case err != nil:
 		fmt.Fprintf(a.stderr, "%s: %v\n", cmd, err)
 		return exitFailed
+	case path == "":
+		a.stdout.Write(b)
+	default:
+		fmt.Fprintf(a.stderr, "wrote %s\n", path)
 	}
-	fmt.Fprintf(a.stderr, "wrote %s\n", path)
 	return exitOK
 }
 
 // proofKeys reads --key (default: the one of LEDGER_SIGNING_KEY) and --witness keys.
 func (a *cli) proofKeys(env config.Env, key string, witnesses []string) (note.Verifier, []note.Verifier, bool) {
-	var lv note.Verifier
-	if key == "" {
-		if ls, ok := env.SigningKey(); ok && ls != nil {
-			if s, ok := a.logSigner(env); ok {
-				key = s.Verifier
-			}
+	if _, ok := env.SigningKey(); ok && key == "" {
+		if s, ok := a.logSigner(env); ok {
+			key = s.Verifier
 		}
 	}
-	if key != "" {
-		v, err := ledger.ParseVerifier(key)
-		if err != nil {
-			fmt.Fprintf(a.stderr, "--key: %v\n", err)
-			return nil, nil, false
-		}
-		lv = v
+	lv, ws, err := audit.ParseKeys(key, witnesses)
+	if err != nil {
+		fmt.Fprintln(a.stderr, err)
 	}
-	var ws []note.Verifier
-	for _, w := range witnesses {
-		v, err := ledger.ParseVerifier(w)
-		if err != nil {
-			fmt.Fprintf(a.stderr, "--witness: %v\n", err)
-			return nil, nil, false
-		}
-		ws = append(ws, v)
-	}
-	return lv, ws, true
+	return lv, ws, err == nil
 }
 
 // verifyProof is `bot verify --bundle FILE` and `bot verify --consistency FILE`: offline.
@@ -216,39 +192,26 @@ func (a *cli) verifyProof(env config.Env, bundle, consistency, key string, witne
 	if !ok {
 		return exitUsage
 	}
-	path := bundle + consistency
-	f, err := os.Open(path)
-	if err != nil {
-		fmt.Fprintf(a.stderr, "bot verify: %v\n", err)
-		return exitFailed
-	}
-	defer f.Close()
-	if bundle != "" {
-		rep, err := ledger.VerifyBundle(f, ledger.BundleOptions{Key: lv, Witnesses: ws})
-		if err != nil {
-			fmt.Fprintln(a.stdout, err)
-			return exitFailed
-		}
-		fmt.Fprintf(a.stdout, "ok: %d entries of %s (%s), each included in the signed tree of %d entries\n", rep.Entries, rep.Incident, rep.Folded.Stage, rep.Tree.N)
-		a.describeKeys(rep.Pinned, rep.Witnesses)
-		return exitOK
-	}
-	if lv == nil {
+	if bundle == "" && lv == nil {
 		fmt.Fprintln(a.stderr, "bot verify --consistency: --key VERIFIER is required (or LEDGER_SIGNING_KEY)")
 		return exitUsage
 	}
-	var cb ledger.ConsistencyBundle
-	if err := json.NewDecoder(io.LimitReader(f, 1<<20)).Decode(&cb); err != nil {
-		fmt.Fprintf(a.stdout, "not a consistency proof: %v\n", err)
-		return exitFailed
-	}
-	old, cur, err := ledger.VerifyConsistency(cb, nil, append([]note.Verifier{lv}, ws...)...)
-	if err != nil {
+	verdict, rep, err := audit.VerifyProofFile(bundle+consistency, bundle != "", lv, ws)
+	var v audit.Verdict
+	switch {
+	case errors.As(err, &v):
 		fmt.Fprintln(a.stdout, err)
 		return exitFailed
+	case err != nil:
+		fmt.Fprintf(a.stderr, "bot verify: %v\n", err)
+		return exitFailed
 	}
-	fmt.Fprintf(a.stdout, "ok: %s at %d entries extends its checkpoint at %d entries\n", cur.Origin, cur.Tree.N, old.Tree.N)
-	a.describeKeys(true, nil)
+	fmt.Fprintln(a.stdout, verdict)
+	if rep != nil {
+		a.describeKeys(rep.Pinned, rep.Witnesses)
+	} else {
+		a.describeKeys(true, nil)
+	}
 	return exitOK
 }
 
@@ -282,13 +245,9 @@ func runWitness(ctx context.Context, a *cli, args []string) int {
 		return exitUsage
 	}
 	if *initKey {
-		if _, err := os.Stat(*keyFile); errors.Is(err, os.ErrNotExist) {
-			seed := make([]byte, ed25519.SeedSize)
-			rand.Read(seed)
-			if err := os.WriteFile(*keyFile, []byte(base64.StdEncoding.EncodeToString(seed)+"\n"), 0o600); err != nil {
-				fmt.Fprintf(a.stderr, "bot witness: %v\n", err)
-				return exitFailed
-			}
+		if err := audit.InitWitnessKey(*keyFile); err != nil {
+			fmt.Fprintf(a.stderr, "bot witness: %v\n", err)
+			return exitFailed
 		}
 	}
 	raw, err := os.ReadFile(*keyFile)
@@ -310,14 +269,10 @@ func runWitness(ctx context.Context, a *cli, args []string) int {
 		fmt.Fprintln(a.stdout, vkey)
 		return exitOK
 	}
-	var logs []note.Verifier
-	for _, k := range logKeys {
-		v, err := ledger.ParseVerifier(k)
-		if err != nil {
-			fmt.Fprintf(a.stderr, "--log-key: %v\n", err)
-			return exitUsage
-		}
-		logs = append(logs, v)
+	logs, err := audit.ParseLogKeys(logKeys)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "--log-key: %v\n", err)
+		return exitUsage
 	}
 	if len(logs) == 0 || *state == "" || (*file == "") == (*listen == "") {
 		fmt.Fprintln(a.stderr, "bot witness: --log-key, --state and one of --file or --listen are required (or --init)")
@@ -343,12 +298,7 @@ func runWitness(ctx context.Context, a *cli, args []string) int {
 		fmt.Fprintf(a.stderr, "bot witness: %v\n", err)
 		return exitFailed
 	}
-	var req ledger.ConsistencyBundle
-	if err := json.Unmarshal(b, &req); err != nil {
-		// A bare checkpoint note is a first request: there is nothing to be consistent with yet.
-		req = ledger.ConsistencyBundle{Format: ledger.ConsistencyFormat, New: string(b)}
-	}
-	cosigned, err := w.Cosign(req)
+	cosigned, err := w.Cosign(audit.WitnessRequest(b))
 	if err != nil {
 		fmt.Fprintln(a.stdout, err)
 		return exitFailed
