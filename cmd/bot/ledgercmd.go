@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"github.com/alertengine/alertengine/bot/app"
 	"io"
-	"io/fs"
 	"os"
 	"time"
 
@@ -162,49 +161,10 @@ func runVerify(ctx context.Context, a *cli, args []string) int {
 
 // externalMark reads tenant's last checkpoint kept outside Redis: from the file of
 // --checkpoints, else LEDGER_CHECKPOINT_FILE, else serve's default file if it exists; and
-// from LEDGER_CHECKPOINT_URL when set. Neither: nil, and a note on stderr that a chain
-// Redis lost whole could not be told from a new one.
+// from LEDGER_CHECKPOINT_URL when set.
 func (a *cli) externalMark(ctx context.Context, flagPath string, env config.Env, key ed25519.PublicKey, tenant string) (*ledger.Mark, error) {
-	var sinks ledger.Sinks
-	path := flagPath
-	if path == "" {
-		path = env.LedgerCheckpointFile
-	}
-	if path == "" {
-		if _, err := os.Stat(config.DefaultCheckpointFile); err == nil {
-			path = config.DefaultCheckpointFile
-		}
-	}
-	if path != "" {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			fmt.Fprintf(a.stderr, "checkpoint file %s does not exist (yet)\n", path)
-		} else {
-			f, err := ledger.NewFileSink(path, key)
-			if err != nil {
-				return nil, err
-			}
-			sinks = append(sinks, f)
-		}
-	}
-	if u := env.LedgerCheckpointURL; u != "" {
-		h, err := ledger.NewHTTPSink(u, env.LedgerCheckpointToken.Reveal(), key, nil)
-		if err != nil {
-			return nil, err
-		}
-		sinks = append(sinks, h)
-	}
-	if len(sinks) == 0 {
-		fmt.Fprintln(a.stderr, "no checkpoint outside Redis (LEDGER_CHECKPOINT_FILE, LEDGER_CHECKPOINT_URL): a chain Redis lost whole would not be detectable")
-		return nil, nil
-	}
-	m, err := sinks.Load(ctx, tenant)
-	if err != nil {
-		return nil, err // an auditor's verify does not settle for part of the evidence
-	}
-	if m == nil {
-		fmt.Fprintf(a.stderr, "no checkpoint of %s kept outside Redis yet\n", tenant)
-	}
-	return m, nil
+	path := audit.CheckpointFile(flagPath, env.LedgerCheckpointFile, config.DefaultCheckpointFile)
+	return audit.ExternalMark(ctx, path, env.LedgerCheckpointURL, env.LedgerCheckpointToken.Reveal(), key, tenant, func(s string) { fmt.Fprintln(a.stderr, s) })
 }
 
 // describeCheckpoint says on stderr what the checkpoint proved, so stdout stays the verdict.
@@ -358,18 +318,8 @@ func runExport(ctx context.Context, a *cli, args []string) int {
 // outside Redis (LEDGER_CHECKPOINT_FILE, else the default file if it exists). A failure
 // is reported on stderr: the export itself is complete.
 func (a *cli) keepExportCheckpoint(ctx context.Context, env config.Env, store ledger.Store, key ed25519.PrivateKey, rep ledger.Report) {
-	path := env.LedgerCheckpointFile
-	if path == "" {
-		if _, err := os.Stat(config.DefaultCheckpointFile); err != nil {
-			return
-		}
-		path = config.DefaultCheckpointFile
-	}
-	sink, err := ledger.NewFileSink(path, key.Public().(ed25519.PublicKey))
-	if err == nil {
-		err = ledger.RecordCheckpoint(ctx, sink, store, key, rep.Tenant, rep.Size, rep.TailHash, rep.Checkpoint.At)
-	}
-	if err != nil {
+	path := audit.CheckpointFile("", env.LedgerCheckpointFile, config.DefaultCheckpointFile)
+	if err := audit.KeepExportCheckpoint(ctx, path, store, key, rep); err != nil {
 		fmt.Fprintf(a.stderr, "bot export: the checkpoint file was not updated: %v\n", err)
 	}
 }

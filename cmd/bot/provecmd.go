@@ -15,7 +15,6 @@ import (
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/audit"
 	"golang.org/x/mod/sumdb/note"
-	"golang.org/x/mod/sumdb/tlog"
 )
 
 // The auditor's proof commands: keys, prove, verify --bundle/--consistency, witness. The
@@ -343,12 +342,8 @@ func (a *cli) follow(ctx context.Context, tenant, key string, witnesses []string
 	}
 	tick, stop := followTicker(every)
 	defer stop()
-	var last int64 = -1
-	err := m.Follow(ctx, tick, slog.New(slog.NewTextHandler(a.stderr, nil)), func(t tlog.Tree) {
-		if t.N != last {
-			fmt.Fprintf(a.stdout, "ok: %s consistent at %d entries\n", tenant, t.N)
-			last = t.N
-		}
+	err := audit.Follow(ctx, m, tick, slog.New(slog.NewTextHandler(a.stderr, nil)), func(n int64) {
+		fmt.Fprintf(a.stdout, "ok: %s consistent at %d entries\n", tenant, n)
 	})
 	if err != nil && ctx.Err() == nil {
 		fmt.Fprintln(a.stdout, err)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/auditpdf"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // WriteFile writes through a temporary file beside path, renamed into place, so a failed
@@ -243,4 +245,84 @@ func ParseLogKeys(keys []string) ([]note.Verifier, error) {
 		logs = append(logs, v)
 	}
 	return logs, nil
+}
+
+// CheckpointFile is the checkpoint file a tool reads: given (a flag), else configured
+// (LEDGER_CHECKPOINT_FILE), else def (serve's default) if it exists; "" when none.
+func CheckpointFile(given, configured, def string) string {
+	switch {
+	case given != "":
+		return given
+	case configured != "":
+		return configured
+	}
+	if _, err := os.Stat(def); err == nil {
+		return def
+	}
+	return ""
+}
+
+// ExternalMark reads tenant's last checkpoint kept outside the store: from the file at
+// path (when it exists) and from the auditor's service at url. It says what it could
+// not use through note (none: nil mark, and a note that a chain the store lost whole
+// would not be detectable). A sink that fails is an error: an auditor's verify does not
+// settle for part of the evidence.
+func ExternalMark(ctx context.Context, path, url, token string, key ed25519.PublicKey, tenant string, note func(string)) (*ledger.Mark, error) {
+	var sinks ledger.Sinks
+	if path != "" {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			note(fmt.Sprintf("checkpoint file %s does not exist (yet)", path))
+		} else {
+			f, err := ledger.NewFileSink(path, key)
+			if err != nil {
+				return nil, err
+			}
+			sinks = append(sinks, f)
+		}
+	}
+	if url != "" {
+		h, err := ledger.NewHTTPSink(url, token, key, nil)
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, h)
+	}
+	if len(sinks) == 0 {
+		note("no checkpoint outside Redis (LEDGER_CHECKPOINT_FILE, LEDGER_CHECKPOINT_URL): a chain Redis lost whole would not be detectable")
+		return nil, nil
+	}
+	m, err := sinks.Load(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		note(fmt.Sprintf("no checkpoint of %s kept outside Redis yet", tenant))
+	}
+	return m, nil
+}
+
+// Follow is the monitor of `bot verify --follow`: it follows tenant's published
+// checkpoint notes (notes; none: the store's own tree head) with m's keys until a check
+// fails, logging the failure at ERROR, and calls ok when the trusted size changes.
+func Follow(ctx context.Context, m *ledger.Monitor, tick <-chan time.Time, logger *slog.Logger, ok func(size int64)) error {
+	var last int64 = -1
+	return m.Follow(ctx, tick, logger, func(t tlog.Tree) {
+		if t.N != last {
+			ok(t.N)
+			last = t.N
+		}
+	})
+}
+
+// KeepExportCheckpoint records an export's checkpoint in the checkpoint file at path
+// ("" : none kept), as serve's own checkpoints are.
+func KeepExportCheckpoint(ctx context.Context, path string, store ledger.Store, key ed25519.PrivateKey, rep ledger.Report) error {
+	if path == "" {
+		return nil
+	}
+	sink, err := ledger.NewFileSink(path, key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return err
+	}
+	return ledger.RecordCheckpoint(ctx, sink, store, key, rep.Tenant, rep.Size, rep.TailHash, rep.Checkpoint.At)
 }
