@@ -22,13 +22,7 @@ import (
 // ledger key alone replaces it (a stolen key, no witness), the next check exits 1,
 // naming the missing cosignature, logged at ERROR.
 func TestVerifyFollowWitnessed(t *testing.T) {
-	srv := ledgertest.NewServer(t)
-	prefix := srv.Prefix(t)
-	store := ledger.NewRedisStore(srv.Client(t), prefix)
-	l, err := ledger.New(ledger.Options{Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, prefix, store, l := redisLedger(t)
 	ctx := context.Background()
 	policy := ledger.Actor{Kind: ledger.ActorPolicy, ID: "gate"}
 	if _, err := l.Record(ctx, ledger.Entry{Tenant: "acme", Event: ledger.Detect, Service: "checkout", Actor: policy, Reason: "p95 2.8 s", PolicyVersion: "pol-1"}); err != nil {
@@ -99,4 +93,17 @@ func mustHead(t *testing.T, s *ledger.RedisStore) tlog.Tree {
 		t.Fatal(err)
 	}
 	return tr
+}
+
+// redisLedger is a ledger in the test Redis under a prefix of the test's own.
+func redisLedger(t *testing.T) (*ledgertest.Server, string, *ledger.RedisStore, *ledger.Ledger) {
+	t.Helper()
+	srv := ledgertest.NewServer(t)
+	prefix := srv.Prefix(t)
+	store := ledger.NewRedisStore(srv.Client(t), prefix)
+	l, err := ledger.New(ledger.Options{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, prefix, store, l
 }
