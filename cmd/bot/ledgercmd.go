@@ -10,6 +10,7 @@ import (
 	"github.com/alertengine/alertengine/bot/app"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/alertengine/alertengine/bot/config"
@@ -169,15 +170,7 @@ func (a *cli) externalMark(ctx context.Context, flagPath string, env config.Env,
 
 // describeCheckpoint says on stderr what the checkpoint proved, so stdout stays the verdict.
 func (a *cli) describeCheckpoint(rep ledger.Report) {
-	switch {
-	case rep.Checkpoint == nil:
-		fmt.Fprintln(a.stderr, "no signed checkpoint yet: truncation of the newest entries would not be detectable")
-	case rep.Pinned:
-		fmt.Fprintf(a.stderr, "signed checkpoint covers %d entries (key pinned)\n", rep.Checkpoint.Size)
-	default:
-		fmt.Fprintf(a.stderr, "signed checkpoint covers %d entries, signed by embedded key %s (not pinned: pass --public-key or set LEDGER_SIGNING_KEY)\n",
-			rep.Checkpoint.Size, rep.Checkpoint.PublicKey)
-	}
+	fmt.Fprintln(a.stderr, audit.DescribeCheckpoint(rep))
 }
 
 func incidentFlags(a *cli, name string) (*flag.FlagSet, *string, *string) {
@@ -217,33 +210,15 @@ func runReplay(ctx context.Context, a *cli, args []string) int {
 		return code
 	}
 	defer closeFn()
-	hist, err := store.History(ctx, *tenant, *incident)
+	key, _ := trustedKey("", env)
+	lines, ok, err := audit.Replay(ctx, store, *tenant, *incident, key)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "bot replay: %v\n", err)
 		return exitFailed
 	}
-	if len(hist) == 0 {
-		fmt.Fprintf(a.stderr, "bot replay: no incident %s for tenant %s\n", *incident, *tenant)
+	fmt.Fprintln(a.stdout, strings.Join(lines, "\n"))
+	if !ok {
 		return exitFailed
-	}
-	in, foldErr := ledger.Fold(hist)
-	fmt.Fprintf(a.stdout, "%s  %s  %s  (tenant %s)\n", in.ID, in.Service, in.Stage, *tenant)
-	for _, line := range ledger.Timeline(hist) {
-		fmt.Fprintln(a.stdout, line)
-	}
-	key, _ := trustedKey("", env)
-	rep, verr := ledger.VerifyStore(ctx, store, *tenant, key)
-	switch {
-	case verr != nil:
-		fmt.Fprintf(a.stdout, "chain: DOES NOT VERIFY: %v\n", verr)
-		return exitFailed
-	case foldErr != nil:
-		fmt.Fprintf(a.stdout, "chain: ok (%d entries), but the incident does not fold: %v\n", rep.Entries, foldErr)
-		return exitFailed
-	}
-	fmt.Fprintf(a.stdout, "chain: ok (%d entries)\n", rep.Entries)
-	for _, m := range rep.Losses {
-		fmt.Fprintln(a.stdout, m.Describe())
 	}
 	return exitOK
 }

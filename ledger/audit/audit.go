@@ -326,3 +326,42 @@ func KeepExportCheckpoint(ctx context.Context, path string, store ledger.Store, 
 	}
 	return ledger.RecordCheckpoint(ctx, sink, store, key, rep.Tenant, rep.Size, rep.TailHash, rep.Checkpoint.At)
 }
+
+// Replay is an incident's timeline from the store, and its tenant's chain verified: the
+// lines `bot replay` prints, and whether the chain verified and the incident folds. A
+// failure to read the incident is an error.
+func Replay(ctx context.Context, store ledger.Store, tenant, incident string, key ed25519.PublicKey) ([]string, bool, error) {
+	hist, err := store.History(ctx, tenant, incident)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(hist) == 0 {
+		return nil, false, fmt.Errorf("no incident %s for tenant %s", incident, tenant)
+	}
+	in, foldErr := ledger.Fold(hist)
+	lines := append([]string{fmt.Sprintf("%s  %s  %s  (tenant %s)", in.ID, in.Service, in.Stage, tenant)}, ledger.Timeline(hist)...)
+	rep, verr := ledger.VerifyStore(ctx, store, tenant, key)
+	switch {
+	case verr != nil:
+		return append(lines, fmt.Sprintf("chain: DOES NOT VERIFY: %v", verr)), false, nil
+	case foldErr != nil:
+		return append(lines, fmt.Sprintf("chain: ok (%d entries), but the incident does not fold: %v", rep.Entries, foldErr)), false, nil
+	}
+	lines = append(lines, fmt.Sprintf("chain: ok (%d entries)", rep.Entries))
+	for _, m := range rep.Losses {
+		lines = append(lines, m.Describe())
+	}
+	return lines, true, nil
+}
+
+// DescribeCheckpoint says what a verified chain's checkpoint proved.
+func DescribeCheckpoint(rep ledger.Report) string {
+	switch {
+	case rep.Checkpoint == nil:
+		return "no signed checkpoint yet: truncation of the newest entries would not be detectable"
+	case rep.Pinned:
+		return fmt.Sprintf("signed checkpoint covers %d entries (key pinned)", rep.Checkpoint.Size)
+	}
+	return fmt.Sprintf("signed checkpoint covers %d entries, signed by embedded key %s (not pinned: pass --public-key or set LEDGER_SIGNING_KEY)",
+		rep.Checkpoint.Size, rep.Checkpoint.PublicKey)
+}
