@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"io"
 	"log/slog"
@@ -332,5 +333,41 @@ func TestHTTPNoteSink(t *testing.T) {
 	bad, _ := ledger.NewHTTPSink(srv.URL, "wrong", nil, nil)
 	if _, err := bad.LatestNote(d.ctx, "acme"); !errors.Is(err, ledger.ErrSink) || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("wrong token: %v", err)
+	}
+}
+
+// TestNewPublisherConfig: serve's witness configuration is refused when it cannot work.
+func TestNewPublisherConfig(t *testing.T) {
+	t.Parallel()
+	s := ledger.NewMemStore()
+	wkey, _ := ledger.CosignatureVerifierKey("w1.example", witnessKey.Public().(ed25519.PublicKey))
+	ls, _ := logSigner(t, testKey)
+	ok := ledger.WitnessConfig{URLs: []string{"https://w1.example"}, Keys: []string{wkey}, Quorum: 1, CheckpointFile: filepath.Join(t.TempDir(), "cp.json")}
+	if p, err := ledger.NewPublisher(ledger.WitnessConfig{}, s, testKey, nil); p != nil || err != nil {
+		t.Fatalf("no witness: %v %v", p, err)
+	}
+	if p, err := ledger.NewPublisher(ok, s, testKey, nil); p == nil || err != nil {
+		t.Fatalf("configured: %v", err)
+	}
+	for name, c := range map[string]func(*ledger.WitnessConfig) ledger.WitnessConfig{
+		"no sink":     func(c *ledger.WitnessConfig) ledger.WitnessConfig { c.CheckpointFile = ""; return *c },
+		"a log's key": func(c *ledger.WitnessConfig) ledger.WitnessConfig { c.Keys = []string{ls.Verifier}; return *c },
+		"key id of another name": func(c *ledger.WitnessConfig) ledger.WitnessConfig {
+			c.Keys = []string{"w2.example+" + wkey[len("w1.example+"):]}
+			return *c
+		},
+		"missing key": func(c *ledger.WitnessConfig) ledger.WitnessConfig { c.Keys = nil; return *c },
+		"URL with userinfo": func(c *ledger.WitnessConfig) ledger.WitnessConfig {
+			c.URLs = []string{"https://u:p@w1.example"}
+			return *c
+		},
+	} {
+		cc := ok
+		if p, err := ledger.NewPublisher(c(&cc), s, testKey, nil); p != nil || err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := ledger.NewPublisher(ok, s, nil, nil); err == nil || !strings.Contains(err.Error(), "LEDGER_SIGNING_KEY") {
+		t.Fatalf("no ledger key: %v", err)
 	}
 }
