@@ -111,41 +111,17 @@ func runProve(ctx context.Context, a *cli, args []string) int {
 	if !ok {
 		return exitUsage
 	}
-	var oldNote, newNote, againstNote []byte
-	if *against != "" {
-		var err error
-		if againstNote, err = os.ReadFile(*against); err != nil {
-			fmt.Fprintf(a.stderr, "bot prove: %v\n", err)
-			return exitFailed
-		}
-	}
-	if *consistency != "" {
-		var err error
-		if oldNote, err = os.ReadFile(*consistency); err == nil {
-			newNote, err = os.ReadFile(newFile)
-		}
-		if err != nil {
-			fmt.Fprintf(a.stderr, "bot prove: %v\n", err)
-			return exitFailed
-		}
+	notes, err := audit.ReadFiles(*against, *consistency, newFile)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "bot prove: %v\n", err)
+		return exitFailed
 	}
 	store, closeFn, code, ok := a.openStore(ctx, env)
 	if !ok {
 		return code
 	}
 	defer closeFn()
-	var v any
-	var err error
-	switch {
-	case *checkpoint:
-		var msg []byte
-		msg, _, err = ls.SignHead(ctx, store, *tenant)
-		v = msg
-	case *incident != "":
-		v, err = ledger.BuildBundle(ctx, store, ls, *tenant, *incident, againstNote)
-	default:
-		v, err = ledger.ProveConsistency(ctx, store, ls, oldNote, newNote)
-	}
+	v, err := audit.Prove(ctx, store, ls, audit.ProveRequest{Tenant: *tenant, Incident: *incident, Checkpoint: *checkpoint, Against: notes[0], Old: notes[1], New: notes[2]})
 	if err != nil {
 		fmt.Fprintf(a.stderr, "bot prove: %v\n", err)
 		return exitFailed

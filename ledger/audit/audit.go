@@ -365,3 +365,46 @@ func DescribeCheckpoint(rep ledger.Report) string {
 	return fmt.Sprintf("signed checkpoint covers %d entries, signed by embedded key %s (not pinned: pass --public-key or set LEDGER_SIGNING_KEY)",
 		rep.Checkpoint.Size, rep.Checkpoint.PublicKey)
 }
+
+// ProveRequest is what `bot prove` is asked: a tenant's signed tree head (Checkpoint), an
+// incident's bundle (Incident, against the note Against when given), or the consistency
+// of two checkpoint notes (Old, New).
+type ProveRequest struct {
+	Tenant, Incident string
+	Checkpoint       bool
+	Against          []byte
+	Old, New         []byte
+}
+
+// Prove answers r from store: a signed note ([]byte), a *ledger.Bundle or a
+// *ledger.ConsistencyBundle.
+func Prove(ctx context.Context, store ledger.Store, ls ledger.LogSigner, r ProveRequest) (any, error) {
+	switch {
+	case r.Checkpoint:
+		ts, ok := store.(ledger.TreeStore)
+		if !ok {
+			return nil, fmt.Errorf("%w: this store keeps no tree", ledger.ErrNoTree)
+		}
+		msg, _, err := ls.SignHead(ctx, ts, r.Tenant)
+		return msg, err
+	case r.Incident != "":
+		return ledger.BuildBundle(ctx, store, ls, r.Tenant, r.Incident, r.Against)
+	}
+	return ledger.ProveConsistency(ctx, store, ls, r.Old, r.New)
+}
+
+// ReadFiles reads each named file; an empty name reads as nil.
+func ReadFiles(paths ...string) ([][]byte, error) {
+	out := make([][]byte, len(paths))
+	for i, p := range paths {
+		if p == "" {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
