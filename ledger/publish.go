@@ -172,8 +172,8 @@ func (p *Publisher) Publish(ctx context.Context, tenant string) error {
 	if err != nil {
 		return err
 	}
-	if n, ok := p.published[tenant]; ok && n == head.N {
-		return nil
+	if n, ok := p.published[tenant]; ok && n == head.N || head.N == 0 {
+		return nil // unchanged, or nothing to witness yet
 	}
 	msg, err := SignCheckpointNote(p.Signer.Signer, p.Signer.Origin, tenant, head)
 	if err != nil {
