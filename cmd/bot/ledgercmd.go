@@ -67,7 +67,7 @@ func runVerify(ctx context.Context, a *cli, args []string) int {
 	tenant := fs.String("tenant", "", "tenant whose chain to verify (reads Redis)")
 	file := fs.String("file", "", "JSONL export to verify")
 	pub := fs.String("public-key", "", "base64 Ed25519 public key the checkpoint must be signed with (default: from LEDGER_SIGNING_KEY)")
-	cpFile := fs.String("checkpoints", "", "with --tenant: the checkpoint file serve keeps outside Redis (default: LEDGER_CHECKPOINT_FILE, else "+config.DefaultCheckpointFile+" if it exists)")
+	cpFile := fs.String("checkpoints", "", "with --tenant: the checkpoint file serve keeps outside Redis, its notes/ directory beside it with --follow (default: LEDGER_CHECKPOINT_FILE, else "+config.DefaultCheckpointFile+" if it exists)")
 	bundle := fs.String("bundle", "", "incident bundle from `bot prove --incident` to verify offline")
 	consistency := fs.String("consistency", "", "consistency proof from `bot prove --consistency` to verify offline")
 	noteKey := fs.String("key", "", "with --bundle/--consistency: the ledger's note verifier key from `bot keys` (default: from LEDGER_SIGNING_KEY)")
@@ -79,7 +79,7 @@ func runVerify(ctx context.Context, a *cli, args []string) int {
 		return code
 	}
 	if *follow {
-		return a.follow(ctx, *tenant, *noteKey, witnesses, *interval)
+		return a.follow(ctx, *tenant, *cpFile, *noteKey, witnesses, *interval)
 	}
 	if *bundle != "" || *consistency != "" {
 		if *tenant != "" || *file != "" || (*bundle != "" && *consistency != "") {

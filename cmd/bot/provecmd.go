@@ -288,7 +288,7 @@ var followTicker = func(d time.Duration) (<-chan time.Time, func()) {
 }
 
 // follow is `bot verify --tenant T --follow`: the monitor, until a check fails.
-func (a *cli) follow(ctx context.Context, tenant, key string, witnesses []string, every time.Duration) int {
+func (a *cli) follow(ctx context.Context, tenant, cpFile, key string, witnesses []string, every time.Duration) int {
 	if !ledger.ValidTenant(tenant) || every <= 0 {
 		fmt.Fprintln(a.stderr, "bot verify --follow: --tenant T is required, and --interval must be positive")
 		return exitUsage
@@ -307,7 +307,7 @@ func (a *cli) follow(ctx context.Context, tenant, key string, witnesses []string
 	}
 	defer closeFn()
 	m := &ledger.Monitor{Tenant: tenant, Store: store, Log: lv, Witnesses: ws}
-	if notes := ledger.FollowNotes(env.LedgerCheckpointFile, env.LedgerCheckpointURL, env.LedgerCheckpointToken.Reveal()); len(notes) > 0 {
+	if notes := ledger.FollowNotes(audit.CheckpointFile(cpFile, env.LedgerCheckpointFile, config.DefaultCheckpointFile), env.LedgerCheckpointURL, env.LedgerCheckpointToken.Reveal()); len(notes) > 0 {
 		if lv == nil {
 			fmt.Fprintln(a.stderr, "bot verify --follow: --key VERIFIER is required to check published checkpoints (or LEDGER_SIGNING_KEY)")
 			return exitUsage
