@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -225,19 +224,9 @@ func runWitness(ctx context.Context, a *cli, args []string) int {
 			return exitFailed
 		}
 	}
-	raw, err := os.ReadFile(*keyFile)
+	key, vkey, err := audit.WitnessKey(*name, *keyFile)
 	if err != nil {
-		fmt.Fprintf(a.stderr, "bot witness: %v\n", err)
-		return exitUsage
-	}
-	key, err := config.DecodeSeed(string(raw))
-	if err != nil {
-		fmt.Fprintf(a.stderr, "--key %s: %v\n", *keyFile, err)
-		return exitUsage
-	}
-	vkey, err := ledger.CosignatureVerifierKey(*name, key.Public().(ed25519.PublicKey))
-	if err != nil {
-		fmt.Fprintf(a.stderr, "--name: %v\n", err)
+		fmt.Fprintln(a.stderr, err)
 		return exitUsage
 	}
 	if *initKey {

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/auditpdf"
 	"golang.org/x/mod/sumdb/note"
@@ -407,4 +408,22 @@ func ReadFiles(paths ...string) ([][]byte, error) {
 		out[i] = b
 	}
 	return out, nil
+}
+
+// WitnessKey reads a witness's key from keyFile (a base64 Ed25519 seed) and returns it
+// with its verifier string under name. Errors name the flag at fault.
+func WitnessKey(name, keyFile string) (ed25519.PrivateKey, string, error) {
+	raw, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("bot witness: %w", err)
+	}
+	key, err := config.DecodeSeed(string(raw))
+	if err != nil {
+		return nil, "", fmt.Errorf("--key %s: %w", keyFile, err)
+	}
+	vkey, err := ledger.CosignatureVerifierKey(name, key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return nil, "", fmt.Errorf("--name: %w", err)
+	}
+	return key, vkey, nil
 }
