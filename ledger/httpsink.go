@@ -43,17 +43,22 @@ func NewHTTPSink(base, token string, trusted ed25519.PublicKey, client *http.Cli
 }
 
 func (h *HTTPSink) do(ctx context.Context, method, tenant string, body []byte) (*http.Response, error) {
+	return h.doPath(ctx, method, tenant, "", "application/json", body)
+}
+
+// doPath requests BASE/TENANT + suffix.
+func (h *HTTPSink) doPath(ctx context.Context, method, tenant, suffix, ctype string, body []byte) (*http.Response, error) {
 	if !ValidTenant(tenant) {
 		return nil, fmt.Errorf("%w: tenant %q", ErrSink, tenant)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	req, err := http.NewRequestWithContext(ctx, method, h.base+"/"+tenant, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, h.base+"/"+tenant+suffix, bytes.NewReader(body))
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("%w: %v", ErrSink, err)
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", ctype)
 	}
 	if h.token != "" {
 		req.Header.Set("Authorization", "Bearer "+h.token)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -183,6 +184,7 @@ type Witness struct {
 	logs   []note.Verifier
 	state  string
 	now    func() time.Time
+	mu     sync.Mutex // check and record are one step
 }
 
 // NewWitness returns a witness named name (its key name) with Ed25519 key, cosigning
@@ -238,48 +240,110 @@ func (w *Witness) save(st map[string]witnessLog) error {
 	return nil
 }
 
+// WitnessError is a refusal to cosign, with the HTTP status C2SP tlog-witness gives it:
+// 400 a malformed request, 403 no trusted log signature, 409 a fork or an old size that is
+// not the last cosigned one (Size: that size), 422 a consistency proof that does not check.
+type WitnessError struct {
+	Status int
+	Size   int64 // with 409 for a stale old size: the size of the last cosigned checkpoint
+	Err    error
+}
+
+func (e *WitnessError) Error() string { return e.Err.Error() }
+func (e *WitnessError) Unwrap() error { return e.Err }
+
+func refuse(status int, format string, args ...any) *WitnessError {
+	return &WitnessError{Status: status, Err: fmt.Errorf("%w: "+format, append([]any{ErrWitnessRefused}, args...)...)}
+}
+
 // Cosign checks req's new checkpoint (signed by a known log key) against the last
 // checkpoint of its log this witness cosigned, and returns it with the witness's
 // cosignature added. The first checkpoint of a log is trusted as it comes; later ones
-// must come with a proof from exactly the last cosigned one. The state is saved before
-// the cosignature is returned, so a crash never lets it cosign two inconsistent trees.
+// must come with a proof from exactly the last cosigned one.
 func (w *Witness) Cosign(req ConsistencyBundle) ([]byte, error) {
 	cp, err := OpenCheckpointNote([]byte(req.New), w.logs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrWitnessRefused, err)
+		return nil, refuse(403, "%w", err)
 	}
+	return w.admit(cp, func(last tlog.Tree, known bool) (int64, []tlog.Hash, error) {
+		if !known || cp.Tree.N <= last.N {
+			return last.N, nil, nil
+		}
+		old, err := OpenCheckpointNote([]byte(req.Old), w.logs)
+		if err != nil {
+			return 0, nil, refuse(400, "old checkpoint: %w", err)
+		}
+		if old.Origin != cp.Origin || old.Tree != last {
+			return 0, nil, refuse(409, "the proof starts at %d entries; the last checkpoint of %s this witness cosigned has %d (prove from it)",
+				old.Tree.N, cp.Origin, last.N)
+		}
+		proof, err := decodeProof(req.Proof)
+		if err != nil {
+			return 0, nil, refuse(400, "%v", err)
+		}
+		return last.N, proof, nil
+	})
+}
+
+// AddCheckpoint is C2SP tlog-witness's add-checkpoint: msg is a checkpoint note signed by
+// a known log key, oldSize the size of the last checkpoint of its log this witness
+// cosigned (0 the first time) and proof the consistency proof from it. It returns the
+// note with the witness's cosignature added, or a *WitnessError.
+func (w *Witness) AddCheckpoint(oldSize int64, proof []tlog.Hash, msg []byte) ([]byte, error) {
+	cp, err := OpenCheckpointNote(msg, w.logs)
+	if err != nil {
+		return nil, refuse(403, "%w", err)
+	}
+	if oldSize < 0 || oldSize > cp.Tree.N {
+		return nil, refuse(400, "old size %d is larger than the checkpoint's %d", oldSize, cp.Tree.N)
+	}
+	return w.admit(cp, func(last tlog.Tree, _ bool) (int64, []tlog.Hash, error) {
+		if oldSize != last.N {
+			e := refuse(409, "old size %d: the last checkpoint of %s this witness cosigned has %d entries", oldSize, cp.Origin, last.N)
+			e.Size = last.N
+			return 0, nil, e
+		}
+		return oldSize, proof, nil
+	})
+}
+
+// admit checks cp against the last checkpoint of its log this witness cosigned, with the
+// proof given by from, records cp and cosigns it. Check and record are one step under
+// the witness's lock, and the state is saved durably before the cosignature is made, so
+// neither two concurrent requests nor a crash let it cosign two inconsistent trees.
+func (w *Witness) admit(cp *NoteCheckpoint, from func(last tlog.Tree, known bool) (int64, []tlog.Hash, error)) ([]byte, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	st, err := w.load()
 	if err != nil {
 		return nil, err
 	}
-	rootB64 := base64.StdEncoding.EncodeToString(cp.Tree.Hash[:])
-	if last, ok := st[cp.Origin]; ok {
-		var lastRoot tlog.Hash
-		b, err := base64.StdEncoding.DecodeString(last.Root)
+	last := tlog.Tree{N: 0, Hash: EmptyTreeHash()}
+	l, known := st[cp.Origin]
+	if known {
+		b, err := base64.StdEncoding.DecodeString(l.Root)
 		if err != nil || len(b) != tlog.HashSize {
 			return nil, fmt.Errorf("witness state %s: bad root for %s", w.state, cp.Origin)
 		}
-		copy(lastRoot[:], b)
-		lastTree := tlog.Tree{N: last.Size, Hash: lastRoot}
-		var proof []tlog.Hash
-		if cp.Tree.N > last.Size {
-			old, err := OpenCheckpointNote([]byte(req.Old), w.logs)
-			if err != nil {
-				return nil, fmt.Errorf("%w: old checkpoint: %w", ErrWitnessRefused, err)
-			}
-			if old.Origin != cp.Origin || old.Tree != lastTree {
-				return nil, fmt.Errorf("%w: the proof starts at %d entries; the last checkpoint of %s this witness cosigned has %d (prove from it)",
-					ErrWitnessRefused, old.Tree.N, cp.Origin, last.Size)
-			}
-			if proof, err = decodeProof(req.Proof); err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrWitnessRefused, err)
-			}
-		}
-		if err := CheckConsistency(cp.Origin, lastTree, cp.Tree, proof); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrWitnessRefused, err)
-		}
+		last.N = l.Size
+		copy(last.Hash[:], b)
 	}
-	st[cp.Origin] = witnessLog{Size: cp.Tree.N, Root: rootB64}
+	oldN, proof, err := from(last, known)
+	if err != nil {
+		return nil, err
+	}
+	if known || oldN > 0 {
+		if err := CheckConsistency(cp.Origin, last, cp.Tree, proof); err != nil {
+			status := 409
+			if cp.Tree.N > last.N {
+				status = 422
+			}
+			return nil, &WitnessError{Status: status, Size: last.N, Err: fmt.Errorf("%w: %w", ErrWitnessRefused, err)}
+		}
+	} else if len(proof) != 0 {
+		return nil, refuse(400, "a first checkpoint comes with an empty proof")
+	}
+	st[cp.Origin] = witnessLog{Size: cp.Tree.N, Root: base64.StdEncoding.EncodeToString(cp.Tree.Hash[:])}
 	if err := w.save(st); err != nil {
 		return nil, err
 	}

@@ -152,6 +152,7 @@ type App struct {
 	server    *Server
 	github    *gitHub
 	losses    *metrics.LedgerLosses
+	notes     *Loop // publishes witnessed checkpoint notes; nil: no witness configured
 	outbound  *outhook.Sender
 	gate      *agent.Gate
 	tenants   []string
@@ -220,6 +221,9 @@ func (a *App) build() error {
 		return err
 	}
 	if a.ledger, err = ledger.New(ledger.Options{Store: o.Taps.store(a.store), Signer: o.Signer, Logger: o.Logger, Clock: o.Clock, Sink: o.Sink, OnLoss: a.losses.Record}); err != nil {
+		return err
+	}
+	if a.notes, err = a.notesLoop(); err != nil {
 		return err
 	}
 	floods, err := metrics.NewFloods(reg)
@@ -424,6 +428,9 @@ func (a *App) buildLoops() {
 	}
 	if a.outbound != nil {
 		a.loops = append(a.loops, Loop{Name: "outbound-webhooks", Run: a.outbound.Run})
+	}
+	if a.notes != nil {
+		a.loops = append(a.loops, *a.notes)
 	}
 	for _, ad := range a.adapters {
 		// A chat platform being down must never stop detection or execution: its loop is

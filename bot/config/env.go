@@ -113,6 +113,14 @@ type Env struct {
 	// checkpoint notes ("<origin>/<tenant>") and the name of its note key; empty if unset
 	// (the ledger's default origin is used).
 	LedgerOrigin string
+	// LedgerWitnessURLs is LEDGER_WITNESS_URLS: the C2SP tlog-witness URL prefixes of the
+	// witnesses serve asks to cosign each tenant's checkpoint note (comma-separated);
+	// LedgerWitnessKeys is LEDGER_WITNESS_KEYS, their verifier keys in the same order, and
+	// LedgerWitnessQuorum LEDGER_WITNESS_QUORUM, how many cosignatures a note needs before
+	// it is published (default: all of them).
+	LedgerWitnessURLs   []string
+	LedgerWitnessKeys   []string
+	LedgerWitnessQuorum int
 	// StatusToken is STATUS_TOKEN: the bearer token GET /__alertengine/status requires.
 	// Unset: the endpoint is not served.
 	StatusToken Secret
@@ -400,6 +408,7 @@ func (r *envReader) ledger(e *Env, serve bool) {
 	if e.LedgerOrigin = r.get("LEDGER_ORIGIN"); e.LedgerOrigin != "" && strings.ContainsAny(e.LedgerOrigin, " \t\r\n+") || len(e.LedgerOrigin) > 128 {
 		r.addf("LEDGER_ORIGIN", "want a name without spaces or '+' (at most 128 bytes), e.g. ledger.example.com")
 	}
+	r.witnesses(e)
 	e.StatusToken = r.secret("STATUS_TOKEN")
 	if e.StatusToken.IsSet() && len(e.StatusToken) < MinStatusTokenLen {
 		r.addf("STATUS_TOKEN", "must be at least %d bytes, got %d", MinStatusTokenLen, len(e.StatusToken))
@@ -498,6 +507,37 @@ func (r *envReader) llm(e *Env) {
 			r.addf("COUNCIL_ENABLED", "must be true or false, got %q", v)
 		} else {
 			e.CouncilEnabled = b
+		}
+	}
+}
+
+// witnesses reads LEDGER_WITNESS_URLS, LEDGER_WITNESS_KEYS and LEDGER_WITNESS_QUORUM.
+func (r *envReader) witnesses(e *Env) {
+	split := func(name string) []string {
+		var out []string
+		for _, v := range strings.Split(r.get(name), ",") {
+			if v = strings.TrimSpace(v); v != "" {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	e.LedgerWitnessURLs, e.LedgerWitnessKeys = split("LEDGER_WITNESS_URLS"), split("LEDGER_WITNESS_KEYS")
+	for _, u := range e.LedgerWitnessURLs {
+		if msg := checkBaseURL(u); msg != "" {
+			r.addf("LEDGER_WITNESS_URLS", "%q: %s", u, msg)
+		}
+	}
+	if len(e.LedgerWitnessKeys) != len(e.LedgerWitnessURLs) {
+		r.addf("LEDGER_WITNESS_KEYS", "%d keys for %d witness URLs: give each witness's verifier key (bot witness --init prints it), in the order of LEDGER_WITNESS_URLS", len(e.LedgerWitnessKeys), len(e.LedgerWitnessURLs))
+	}
+	e.LedgerWitnessQuorum = len(e.LedgerWitnessURLs)
+	if v := r.get("LEDGER_WITNESS_QUORUM"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > len(e.LedgerWitnessURLs) {
+			r.addf("LEDGER_WITNESS_QUORUM", "want a number from 1 to the %d witnesses of LEDGER_WITNESS_URLS, got %q", len(e.LedgerWitnessURLs), v)
+		} else {
+			e.LedgerWitnessQuorum = n
 		}
 	}
 }
@@ -670,6 +710,7 @@ func (e Env) Redacted() map[string]string {
 	put("LEDGER_CHECKPOINT_URL", e.LedgerCheckpointURL)
 	put("LEDGER_CHECKPOINT_TOKEN", e.LedgerCheckpointToken.String())
 	put("LEDGER_ORIGIN", e.LedgerOrigin)
+	put("LEDGER_WITNESS_URLS", join(e.LedgerWitnessURLs))
 	put("STATUS_TOKEN", e.StatusToken.String())
 	put("TELEGRAM_BOT_TOKEN", e.TelegramBotToken.String())
 	put("TELEGRAM_API_URL", e.TelegramAPIURL)

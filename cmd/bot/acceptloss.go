@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"github.com/alertengine/alertengine/bot/app"
-	"os"
 	"strings"
 
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger"
+	"github.com/alertengine/alertengine/ledger/audit"
 )
 
 // runLedger is `bot ledger accept-loss`: an operator's signed acceptance of a tenant's
@@ -44,15 +44,7 @@ func runLedger(ctx context.Context, a *cli, args []string) int {
 		fmt.Fprintln(a.stderr, "LEDGER_SIGNING_KEY: required (the acceptance is signed with serve's key)")
 		return exitUsage
 	}
-	path := *cpFile
-	if path == "" {
-		path = env.LedgerCheckpointFile
-	}
-	if path == "" {
-		if _, err := os.Stat(config.DefaultCheckpointFile); err == nil {
-			path = config.DefaultCheckpointFile
-		}
-	}
+	path := audit.CheckpointFile(*cpFile, env.LedgerCheckpointFile, config.DefaultCheckpointFile)
 	env.LedgerCheckpointFile = path
 	sink, desc, err := app.OpenSinks(ctx, env, key)
 	if err != nil {

@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"github.com/alertengine/alertengine/bot/app"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger"
+	"github.com/alertengine/alertengine/ledger/audit"
 )
 
 // toolEnv reads the environment the ledger tools need: nothing is required up front.
@@ -67,14 +67,19 @@ func runVerify(ctx context.Context, a *cli, args []string) int {
 	tenant := fs.String("tenant", "", "tenant whose chain to verify (reads Redis)")
 	file := fs.String("file", "", "JSONL export to verify")
 	pub := fs.String("public-key", "", "base64 Ed25519 public key the checkpoint must be signed with (default: from LEDGER_SIGNING_KEY)")
-	cpFile := fs.String("checkpoints", "", "with --tenant: the checkpoint file serve keeps outside Redis (default: LEDGER_CHECKPOINT_FILE, else "+config.DefaultCheckpointFile+" if it exists)")
+	cpFile := fs.String("checkpoints", "", "with --tenant: the checkpoint file serve keeps outside Redis, its notes/ directory beside it with --follow (default: LEDGER_CHECKPOINT_FILE, else "+config.DefaultCheckpointFile+" if it exists)")
 	bundle := fs.String("bundle", "", "incident bundle from `bot prove --incident` to verify offline")
 	consistency := fs.String("consistency", "", "consistency proof from `bot prove --consistency` to verify offline")
 	noteKey := fs.String("key", "", "with --bundle/--consistency: the ledger's note verifier key from `bot keys` (default: from LEDGER_SIGNING_KEY)")
 	var witnesses multiFlag
-	fs.Var(&witnesses, "witness", "with --bundle/--consistency: a witness verifier key whose cosignature is required (repeatable)")
+	fs.Var(&witnesses, "witness", "with --bundle/--consistency/--follow: a witness verifier key whose cosignature is required (repeatable)")
+	follow := fs.Bool("follow", false, "with --tenant: keep re-verifying the published checkpoint's consistency every --interval; exit 1 on a fork, a truncation or a missing witness cosignature")
+	interval := fs.Duration("interval", time.Minute, "with --follow: time between checks")
 	if code, ok := parse(fs, args); !ok {
 		return code
+	}
+	if *follow {
+		return a.follow(ctx, *tenant, *cpFile, *noteKey, witnesses, *interval)
 	}
 	if *bundle != "" || *consistency != "" {
 		if *tenant != "" || *file != "" || (*bundle != "" && *consistency != "") {
@@ -157,62 +162,15 @@ func runVerify(ctx context.Context, a *cli, args []string) int {
 
 // externalMark reads tenant's last checkpoint kept outside Redis: from the file of
 // --checkpoints, else LEDGER_CHECKPOINT_FILE, else serve's default file if it exists; and
-// from LEDGER_CHECKPOINT_URL when set. Neither: nil, and a note on stderr that a chain
-// Redis lost whole could not be told from a new one.
+// from LEDGER_CHECKPOINT_URL when set.
 func (a *cli) externalMark(ctx context.Context, flagPath string, env config.Env, key ed25519.PublicKey, tenant string) (*ledger.Mark, error) {
-	var sinks ledger.Sinks
-	path := flagPath
-	if path == "" {
-		path = env.LedgerCheckpointFile
-	}
-	if path == "" {
-		if _, err := os.Stat(config.DefaultCheckpointFile); err == nil {
-			path = config.DefaultCheckpointFile
-		}
-	}
-	if path != "" {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			fmt.Fprintf(a.stderr, "checkpoint file %s does not exist (yet)\n", path)
-		} else {
-			f, err := ledger.NewFileSink(path, key)
-			if err != nil {
-				return nil, err
-			}
-			sinks = append(sinks, f)
-		}
-	}
-	if u := env.LedgerCheckpointURL; u != "" {
-		h, err := ledger.NewHTTPSink(u, env.LedgerCheckpointToken.Reveal(), key, nil)
-		if err != nil {
-			return nil, err
-		}
-		sinks = append(sinks, h)
-	}
-	if len(sinks) == 0 {
-		fmt.Fprintln(a.stderr, "no checkpoint outside Redis (LEDGER_CHECKPOINT_FILE, LEDGER_CHECKPOINT_URL): a chain Redis lost whole would not be detectable")
-		return nil, nil
-	}
-	m, err := sinks.Load(ctx, tenant)
-	if err != nil {
-		return nil, err // an auditor's verify does not settle for part of the evidence
-	}
-	if m == nil {
-		fmt.Fprintf(a.stderr, "no checkpoint of %s kept outside Redis yet\n", tenant)
-	}
-	return m, nil
+	path := audit.CheckpointFile(flagPath, env.LedgerCheckpointFile, config.DefaultCheckpointFile)
+	return audit.ExternalMark(ctx, path, env.LedgerCheckpointURL, env.LedgerCheckpointToken.Reveal(), key, tenant, func(s string) { fmt.Fprintln(a.stderr, s) })
 }
 
 // describeCheckpoint says on stderr what the checkpoint proved, so stdout stays the verdict.
 func (a *cli) describeCheckpoint(rep ledger.Report) {
-	switch {
-	case rep.Checkpoint == nil:
-		fmt.Fprintln(a.stderr, "no signed checkpoint yet: truncation of the newest entries would not be detectable")
-	case rep.Pinned:
-		fmt.Fprintf(a.stderr, "signed checkpoint covers %d entries (key pinned)\n", rep.Checkpoint.Size)
-	default:
-		fmt.Fprintf(a.stderr, "signed checkpoint covers %d entries, signed by embedded key %s (not pinned: pass --public-key or set LEDGER_SIGNING_KEY)\n",
-			rep.Checkpoint.Size, rep.Checkpoint.PublicKey)
-	}
+	fmt.Fprintln(a.stderr, audit.DescribeCheckpoint(rep))
 }
 
 func incidentFlags(a *cli, name string) (*flag.FlagSet, *string, *string) {
@@ -252,33 +210,15 @@ func runReplay(ctx context.Context, a *cli, args []string) int {
 		return code
 	}
 	defer closeFn()
-	hist, err := store.History(ctx, *tenant, *incident)
+	key, _ := trustedKey("", env)
+	lines, ok, err := audit.Replay(ctx, store, *tenant, *incident, key)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "bot replay: %v\n", err)
 		return exitFailed
 	}
-	if len(hist) == 0 {
-		fmt.Fprintf(a.stderr, "bot replay: no incident %s for tenant %s\n", *incident, *tenant)
+	fmt.Fprintln(a.stdout, strings.Join(lines, "\n"))
+	if !ok {
 		return exitFailed
-	}
-	in, foldErr := ledger.Fold(hist)
-	fmt.Fprintf(a.stdout, "%s  %s  %s  (tenant %s)\n", in.ID, in.Service, in.Stage, *tenant)
-	for _, line := range ledger.Timeline(hist) {
-		fmt.Fprintln(a.stdout, line)
-	}
-	key, _ := trustedKey("", env)
-	rep, verr := ledger.VerifyStore(ctx, store, *tenant, key)
-	switch {
-	case verr != nil:
-		fmt.Fprintf(a.stdout, "chain: DOES NOT VERIFY: %v\n", verr)
-		return exitFailed
-	case foldErr != nil:
-		fmt.Fprintf(a.stdout, "chain: ok (%d entries), but the incident does not fold: %v\n", rep.Entries, foldErr)
-		return exitFailed
-	}
-	fmt.Fprintf(a.stdout, "chain: ok (%d entries)\n", rep.Entries)
-	for _, m := range rep.Losses {
-		fmt.Fprintln(a.stdout, m.Describe())
 	}
 	return exitOK
 }
@@ -314,7 +254,7 @@ func runExport(ctx context.Context, a *cli, args []string) int {
 		return code
 	}
 	defer closeFn()
-	in, hist, err := incidentOf(ctx, store, *tenant, *incident)
+	in, hist, err := audit.IncidentOf(ctx, store, *tenant, *incident)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "bot export: %v\n", err)
 		return exitFailed
@@ -353,84 +293,11 @@ func runExport(ctx context.Context, a *cli, args []string) int {
 // outside Redis (LEDGER_CHECKPOINT_FILE, else the default file if it exists). A failure
 // is reported on stderr: the export itself is complete.
 func (a *cli) keepExportCheckpoint(ctx context.Context, env config.Env, store ledger.Store, key ed25519.PrivateKey, rep ledger.Report) {
-	path := env.LedgerCheckpointFile
-	if path == "" {
-		if _, err := os.Stat(config.DefaultCheckpointFile); err != nil {
-			return
-		}
-		path = config.DefaultCheckpointFile
-	}
-	sink, err := ledger.NewFileSink(path, key.Public().(ed25519.PublicKey))
-	if err == nil {
-		err = ledger.RecordCheckpoint(ctx, sink, store, key, rep.Tenant, rep.Size, rep.TailHash, rep.Checkpoint.At)
-	}
-	if err != nil {
+	path := audit.CheckpointFile("", env.LedgerCheckpointFile, config.DefaultCheckpointFile)
+	if err := audit.KeepExportCheckpoint(ctx, path, store, key, rep); err != nil {
 		fmt.Fprintf(a.stderr, "bot export: the checkpoint file was not updated: %v\n", err)
 	}
 }
 
-func incidentOf(ctx context.Context, s ledger.Store, tenant, id string) (ledger.Incident, []ledger.Entry, error) {
-	hist, err := s.History(ctx, tenant, id)
-	if err != nil {
-		return ledger.Incident{}, nil, err
-	}
-	if len(hist) == 0 {
-		return ledger.Incident{}, nil, fmt.Errorf("no incident %s for tenant %s", id, tenant)
-	}
-	in, err := ledger.Fold(hist)
-	return in, hist, err
-}
-
-// writeFileAtomic writes through a temporary file beside path, renamed into place, so a
-// failed write never leaves a half-written file behind. A file-system error names path
-// as the user gave it, never the temporary file.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return &writeError{fmt.Sprintf("cannot write %s: it is a directory (give a file name)", path), fs.ErrExist}
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fileError(path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		var pe *fs.PathError
-		if errors.As(err, &pe) && pe.Path == tmp.Name() {
-			return fileError(path, err)
-		}
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return fileError(path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fileError(path, err)
-	}
-	return nil
-}
-
-// writeError is a failure to write a file the user named, said in their terms.
-type writeError struct {
-	msg string
-	err error
-}
-
-func (e *writeError) Error() string { return e.msg }
-func (e *writeError) Unwrap() error { return e.err }
-
-// fileError says why path could not be written, naming path and not the temporary file
-// the error may be about.
-func fileError(path string, err error) error {
-	var pe *fs.PathError
-	var le *os.LinkError
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return &writeError{fmt.Sprintf("cannot write %s: directory %s does not exist", path, filepath.Dir(path)), err}
-	case errors.As(err, &pe):
-		return fmt.Errorf("cannot write %s: %w", path, pe.Err)
-	case errors.As(err, &le):
-		return fmt.Errorf("cannot write %s: %w", path, le.Err)
-	}
-	return fmt.Errorf("cannot write %s: %w", path, err)
-}
+// writeFileAtomic writes path atomically (audit.WriteFile).
+var writeFileAtomic = audit.WriteFile

@@ -2,20 +2,17 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger"
+	"github.com/alertengine/alertengine/ledger/audit"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -113,41 +110,17 @@ func runProve(ctx context.Context, a *cli, args []string) int {
 	if !ok {
 		return exitUsage
 	}
-	var oldNote, newNote, againstNote []byte
-	if *against != "" {
-		var err error
-		if againstNote, err = os.ReadFile(*against); err != nil {
-			fmt.Fprintf(a.stderr, "bot prove: %v\n", err)
-			return exitFailed
-		}
-	}
-	if *consistency != "" {
-		var err error
-		if oldNote, err = os.ReadFile(*consistency); err == nil {
-			newNote, err = os.ReadFile(newFile)
-		}
-		if err != nil {
-			fmt.Fprintf(a.stderr, "bot prove: %v\n", err)
-			return exitFailed
-		}
+	notes, err := audit.ReadFiles(*against, *consistency, newFile)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "bot prove: %v\n", err)
+		return exitFailed
 	}
 	store, closeFn, code, ok := a.openStore(ctx, env)
 	if !ok {
 		return code
 	}
 	defer closeFn()
-	var v any
-	var err error
-	switch {
-	case *checkpoint:
-		var msg []byte
-		msg, _, err = ls.SignHead(ctx, store, *tenant)
-		v = msg
-	case *incident != "":
-		v, err = ledger.BuildBundle(ctx, store, ls, *tenant, *incident, againstNote)
-	default:
-		v, err = ledger.ProveConsistency(ctx, store, ls, oldNote, newNote)
-	}
+	v, err := audit.Prove(ctx, store, ls, audit.ProveRequest{Tenant: *tenant, Incident: *incident, Checkpoint: *checkpoint, Against: notes[0], Old: notes[1], New: notes[2]})
 	if err != nil {
 		fmt.Fprintf(a.stderr, "bot prove: %v\n", err)
 		return exitFailed
@@ -157,55 +130,34 @@ func runProve(ctx context.Context, a *cli, args []string) int {
 
 // writeOut writes v (raw bytes as they are, anything else as indented JSON) to path or stdout.
 func (a *cli) writeOut(path, cmd string, v any) int {
-	b, ok := v.([]byte)
-	if !ok {
-		var err error
-		if b, err = json.MarshalIndent(v, "", "  "); err != nil {
-			fmt.Fprintf(a.stderr, "%s: %v\n", cmd, err)
-			return exitFailed
-		}
-		b = append(b, '\n')
+	b, err := audit.JSON(v)
+	if err == nil && path != "" {
+		err = audit.WriteBytes(path, b)
 	}
-	if path == "" {
-		a.stdout.Write(b)
-		return exitOK
-	}
-	if err := writeFileAtomic(path, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+	switch {
+	case err != nil:
 		fmt.Fprintf(a.stderr, "%s: %v\n", cmd, err)
 		return exitFailed
+	case path == "":
+		a.stdout.Write(b)
+	default:
+		fmt.Fprintf(a.stderr, "wrote %s\n", path)
 	}
-	fmt.Fprintf(a.stderr, "wrote %s\n", path)
 	return exitOK
 }
 
 // proofKeys reads --key (default: the one of LEDGER_SIGNING_KEY) and --witness keys.
 func (a *cli) proofKeys(env config.Env, key string, witnesses []string) (note.Verifier, []note.Verifier, bool) {
-	var lv note.Verifier
-	if key == "" {
-		if ls, ok := env.SigningKey(); ok && ls != nil {
-			if s, ok := a.logSigner(env); ok {
-				key = s.Verifier
-			}
+	if _, ok := env.SigningKey(); ok && key == "" {
+		if s, ok := a.logSigner(env); ok {
+			key = s.Verifier
 		}
 	}
-	if key != "" {
-		v, err := ledger.ParseVerifier(key)
-		if err != nil {
-			fmt.Fprintf(a.stderr, "--key: %v\n", err)
-			return nil, nil, false
-		}
-		lv = v
+	lv, ws, err := audit.ParseKeys(key, witnesses)
+	if err != nil {
+		fmt.Fprintln(a.stderr, err)
 	}
-	var ws []note.Verifier
-	for _, w := range witnesses {
-		v, err := ledger.ParseVerifier(w)
-		if err != nil {
-			fmt.Fprintf(a.stderr, "--witness: %v\n", err)
-			return nil, nil, false
-		}
-		ws = append(ws, v)
-	}
-	return lv, ws, true
+	return lv, ws, err == nil
 }
 
 // verifyProof is `bot verify --bundle FILE` and `bot verify --consistency FILE`: offline.
@@ -214,39 +166,26 @@ func (a *cli) verifyProof(env config.Env, bundle, consistency, key string, witne
 	if !ok {
 		return exitUsage
 	}
-	path := bundle + consistency
-	f, err := os.Open(path)
-	if err != nil {
-		fmt.Fprintf(a.stderr, "bot verify: %v\n", err)
-		return exitFailed
-	}
-	defer f.Close()
-	if bundle != "" {
-		rep, err := ledger.VerifyBundle(f, ledger.BundleOptions{Key: lv, Witnesses: ws})
-		if err != nil {
-			fmt.Fprintln(a.stdout, err)
-			return exitFailed
-		}
-		fmt.Fprintf(a.stdout, "ok: %d entries of %s (%s), each included in the signed tree of %d entries\n", rep.Entries, rep.Incident, rep.Folded.Stage, rep.Tree.N)
-		a.describeKeys(rep.Pinned, rep.Witnesses)
-		return exitOK
-	}
-	if lv == nil {
+	if bundle == "" && lv == nil {
 		fmt.Fprintln(a.stderr, "bot verify --consistency: --key VERIFIER is required (or LEDGER_SIGNING_KEY)")
 		return exitUsage
 	}
-	var cb ledger.ConsistencyBundle
-	if err := json.NewDecoder(io.LimitReader(f, 1<<20)).Decode(&cb); err != nil {
-		fmt.Fprintf(a.stdout, "not a consistency proof: %v\n", err)
-		return exitFailed
-	}
-	old, cur, err := ledger.VerifyConsistency(cb, nil, append([]note.Verifier{lv}, ws...)...)
-	if err != nil {
+	verdict, rep, err := audit.VerifyProofFile(bundle+consistency, bundle != "", lv, ws)
+	var v audit.Verdict
+	switch {
+	case errors.As(err, &v):
 		fmt.Fprintln(a.stdout, err)
 		return exitFailed
+	case err != nil:
+		fmt.Fprintf(a.stderr, "bot verify: %v\n", err)
+		return exitFailed
 	}
-	fmt.Fprintf(a.stdout, "ok: %s at %d entries extends its checkpoint at %d entries\n", cur.Origin, cur.Tree.N, old.Tree.N)
-	a.describeKeys(true, nil)
+	fmt.Fprintln(a.stdout, verdict)
+	if rep != nil {
+		a.describeKeys(rep.Pinned, rep.Witnesses)
+	} else {
+		a.describeKeys(true, nil)
+	}
 	return exitOK
 }
 
@@ -271,6 +210,7 @@ func runWitness(ctx context.Context, a *cli, args []string) int {
 	state := fs.String("state", "", "file where the witness keeps the last checkpoint of each log it cosigned")
 	file := fs.String("file", "", "the request: a consistency proof from `bot prove --consistency` (old = the last checkpoint this witness cosigned; none the first time)")
 	out := fs.String("out", "", "write the cosigned checkpoint to FILE instead of stdout")
+	listen := fs.String("listen", "", "serve C2SP tlog-witness add-checkpoint over HTTP on ADDR (e.g. :7380) instead of --file")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -279,45 +219,27 @@ func runWitness(ctx context.Context, a *cli, args []string) int {
 		return exitUsage
 	}
 	if *initKey {
-		if _, err := os.Stat(*keyFile); errors.Is(err, os.ErrNotExist) {
-			seed := make([]byte, ed25519.SeedSize)
-			rand.Read(seed)
-			if err := os.WriteFile(*keyFile, []byte(base64.StdEncoding.EncodeToString(seed)+"\n"), 0o600); err != nil {
-				fmt.Fprintf(a.stderr, "bot witness: %v\n", err)
-				return exitFailed
-			}
+		if err := audit.InitWitnessKey(*keyFile); err != nil {
+			fmt.Fprintf(a.stderr, "bot witness: %v\n", err)
+			return exitFailed
 		}
 	}
-	raw, err := os.ReadFile(*keyFile)
+	key, vkey, err := audit.WitnessKey(*name, *keyFile)
 	if err != nil {
-		fmt.Fprintf(a.stderr, "bot witness: %v\n", err)
-		return exitUsage
-	}
-	key, err := config.DecodeSeed(string(raw))
-	if err != nil {
-		fmt.Fprintf(a.stderr, "--key %s: %v\n", *keyFile, err)
-		return exitUsage
-	}
-	vkey, err := ledger.CosignatureVerifierKey(*name, key.Public().(ed25519.PublicKey))
-	if err != nil {
-		fmt.Fprintf(a.stderr, "--name: %v\n", err)
+		fmt.Fprintln(a.stderr, err)
 		return exitUsage
 	}
 	if *initKey {
 		fmt.Fprintln(a.stdout, vkey)
 		return exitOK
 	}
-	var logs []note.Verifier
-	for _, k := range logKeys {
-		v, err := ledger.ParseVerifier(k)
-		if err != nil {
-			fmt.Fprintf(a.stderr, "--log-key: %v\n", err)
-			return exitUsage
-		}
-		logs = append(logs, v)
+	logs, err := audit.ParseLogKeys(logKeys)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "--log-key: %v\n", err)
+		return exitUsage
 	}
-	if len(logs) == 0 || *state == "" || *file == "" {
-		fmt.Fprintln(a.stderr, "bot witness: --log-key, --state and --file are required (or --init)")
+	if len(logs) == 0 || *state == "" || (*file == "") == (*listen == "") {
+		fmt.Fprintln(a.stderr, "bot witness: --log-key, --state and one of --file or --listen are required (or --init)")
 		return exitUsage
 	}
 	w, err := ledger.NewWitness(*name, key, logs, *state, time.Now)
@@ -325,20 +247,72 @@ func runWitness(ctx context.Context, a *cli, args []string) int {
 		fmt.Fprintf(a.stderr, "bot witness: %v\n", err)
 		return exitUsage
 	}
+	if *listen != "" {
+		err := w.ListenAndServe(ctx, *listen, func(addr string) {
+			fmt.Fprintf(a.stderr, "witness %s listening on %s (POST /add-checkpoint)\n", vkey, addr)
+		})
+		if err != nil {
+			fmt.Fprintf(a.stderr, "bot witness: %v\n", err)
+			return exitFailed
+		}
+		return exitOK
+	}
 	b, err := os.ReadFile(*file)
 	if err != nil {
 		fmt.Fprintf(a.stderr, "bot witness: %v\n", err)
 		return exitFailed
 	}
-	var req ledger.ConsistencyBundle
-	if err := json.Unmarshal(b, &req); err != nil {
-		// A bare checkpoint note is a first request: there is nothing to be consistent with yet.
-		req = ledger.ConsistencyBundle{Format: ledger.ConsistencyFormat, New: string(b)}
-	}
-	cosigned, err := w.Cosign(req)
+	cosigned, err := w.Cosign(audit.WitnessRequest(b))
 	if err != nil {
 		fmt.Fprintln(a.stdout, err)
 		return exitFailed
 	}
 	return a.writeOut(*out, "bot witness", cosigned)
+}
+
+// followTicker makes verify --follow's ticks; tests replace it.
+var followTicker = func(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
+// follow is `bot verify --tenant T --follow`: the monitor, until a check fails.
+func (a *cli) follow(ctx context.Context, tenant, cpFile, key string, witnesses []string, every time.Duration) int {
+	if !ledger.ValidTenant(tenant) || every <= 0 {
+		fmt.Fprintln(a.stderr, "bot verify --follow: --tenant T is required, and --interval must be positive")
+		return exitUsage
+	}
+	env, code, ok := a.toolEnv()
+	if !ok {
+		return code
+	}
+	lv, ws, ok := a.proofKeys(env, key, witnesses)
+	if !ok {
+		return exitUsage
+	}
+	store, closeFn, code, ok := a.openStore(ctx, env)
+	if !ok {
+		return code
+	}
+	defer closeFn()
+	m := &ledger.Monitor{Tenant: tenant, Store: store, Log: lv, Witnesses: ws}
+	if notes := ledger.FollowNotes(audit.CheckpointFile(cpFile, env.LedgerCheckpointFile, config.DefaultCheckpointFile), env.LedgerCheckpointURL, env.LedgerCheckpointToken.Reveal()); len(notes) > 0 {
+		if lv == nil {
+			fmt.Fprintln(a.stderr, "bot verify --follow: --key VERIFIER is required to check published checkpoints (or LEDGER_SIGNING_KEY)")
+			return exitUsage
+		}
+		m.Notes = notes
+	} else {
+		fmt.Fprintln(a.stderr, "no published checkpoint notes (LEDGER_CHECKPOINT_FILE, LEDGER_CHECKPOINT_URL): following the store's own tree head")
+	}
+	tick, stop := followTicker(every)
+	defer stop()
+	err := audit.Follow(ctx, m, tick, slog.New(slog.NewTextHandler(a.stderr, nil)), func(n int64) {
+		fmt.Fprintf(a.stdout, "ok: %s consistent at %d entries\n", tenant, n)
+	})
+	if err != nil && ctx.Err() == nil {
+		fmt.Fprintln(a.stdout, err)
+		return exitFailed
+	}
+	return exitOK
 }

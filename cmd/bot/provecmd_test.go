@@ -19,13 +19,7 @@ import (
 // the witness pinned.
 func TestProveVerifyWitness(t *testing.T) {
 	t.Parallel()
-	srv := ledgertest.NewServer(t)
-	prefix := srv.Prefix(t)
-	store := ledger.NewRedisStore(srv.Client(t), prefix)
-	l, err := ledger.New(ledger.Options{Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, prefix, _, l := redisLedger(t)
 	ctx := context.Background()
 	policy := ledger.Actor{Kind: ledger.ActorPolicy, ID: "gate"}
 	open, err := l.Record(ctx, ledger.Entry{Tenant: "acme", Event: ledger.Detect, Service: "checkout", Actor: policy, Reason: "p95 2.8 s", PolicyVersion: "pol-1"})

@@ -22,12 +22,13 @@ type SinkServer struct {
 	token string
 	mu    sync.Mutex
 	marks map[string][]byte
+	notes map[string][]byte
 	puts  int
 }
 
 // NewSinkServer starts the service for the test's lifetime.
 func NewSinkServer(t testing.TB, token string) *SinkServer {
-	s := &SinkServer{token: token, marks: map[string][]byte{}}
+	s := &SinkServer{token: token, marks: map[string][]byte{}, notes: map[string][]byte{}}
 	srv := httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL + "/checkpoints"
@@ -41,6 +42,10 @@ func (s *SinkServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant, ok := strings.CutPrefix(r.URL.Path, "/checkpoints/")
+	if t, isNote := strings.CutSuffix(tenant, "/note"); ok && isNote && ledger.ValidTenant(t) {
+		s.serveNote(w, r, t)
+		return
+	}
 	if !ok || !ledger.ValidTenant(tenant) {
 		http.NotFound(w, r)
 		return
@@ -91,4 +96,30 @@ func (s *SinkServer) Puts() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.puts
+}
+
+// serveNote keeps a tenant's published checkpoint note: PUT replaces it, GET returns it.
+func (s *SinkServer) serveNote(w http.ResponseWriter, r *http.Request, tenant string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch r.Method {
+	case http.MethodGet:
+		b, ok := s.notes[tenant]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write(b)
+	case http.MethodPut:
+		b, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		if err != nil {
+			http.Error(w, "unreadable", http.StatusBadRequest)
+			return
+		}
+		s.notes[tenant] = b
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
 }
