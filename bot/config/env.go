@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/ed25519"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/alertengine/alertengine/ledger"
 )
 
 // Mode selects the defaults and requirements of [LoadEnv].
@@ -623,22 +624,11 @@ func checkHostPort(v string) string {
 
 // decodeSeed decodes a base64 (standard or URL alphabet, padded or not) Ed25519 seed.
 func decodeSeed(v string) (ed25519.PrivateKey, string) {
-	v = strings.TrimSpace(v)
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		b, err := enc.DecodeString(v)
-		if err != nil {
-			continue
-		}
-		if len(b) != ed25519.SeedSize {
-			hint := ""
-			if len(b) == ed25519.PrivateKeySize {
-				hint = "; this looks like a full private key, give only its first 32 bytes (the seed)"
-			}
-			return nil, fmt.Sprintf("must decode to a %d-byte Ed25519 seed, got %d bytes%s", ed25519.SeedSize, len(b), hint)
-		}
-		return ed25519.NewKeyFromSeed(b), ""
+	k, err := ledger.DecodeSeed(v)
+	if err != nil {
+		return nil, err.Error()
 	}
-	return nil, "not valid base64 (want base64 of a 32-byte Ed25519 seed, e.g. from `openssl rand -base64 32`)"
+	return k, ""
 }
 
 // normalizeWhatsApp accepts "+E164" or "whatsapp:+E164" and returns "+E164".

@@ -20,7 +20,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/auditpdf"
 	"golang.org/x/mod/sumdb/note"
@@ -417,7 +416,7 @@ func WitnessKey(name, keyFile string) (ed25519.PrivateKey, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("bot witness: %w", err)
 	}
-	key, err := config.DecodeSeed(string(raw))
+	key, err := ledger.DecodeSeed(string(raw))
 	if err != nil {
 		return nil, "", fmt.Errorf("--key %s: %w", keyFile, err)
 	}
