@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/sdk"
 )
@@ -178,7 +179,7 @@ func measureDetection(t *testing.T, runs, warmup int, shipPhase bool, seed uint6
 // TestRunDetectsInRealTime: the whole push path under Run, on the wall clock.
 func TestRunDetectsInRealTime(t *testing.T) {
 	if testing.Short() {
-		t.Skip("real time")
+		testkit.Skip(t, "real time")
 	}
 	runs := measureDetection(t, 1, 2, false, 1)
 	if lat := runs[0].detectedAt.Sub(runs[0].firstSlow); lat <= 0 || lat > 10*time.Second {
@@ -195,7 +196,7 @@ func TestRunDetectsInRealTime(t *testing.T) {
 func TestDetectionLatency(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("DETECTOR_LATENCY_RUNS"))
 	if n <= 0 {
-		t.Skip("set DETECTOR_LATENCY_RUNS=20 to measure")
+		testkit.Skip(t, "set DETECTOR_LATENCY_RUNS=20 to measure")
 	}
 	// 12 healthy buckets first, so the 10 s window is full of normal traffic when the
 	// spike starts (a shorter history would make the spike look bigger, and faster).

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alertengine/alertengine/bot/config"
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/chromedp/chromedp"
 )
 
@@ -44,7 +45,7 @@ func TestConsoleTourInBrowser(t *testing.T) {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("CI=true and no chromium on this machine: the browser tour must run in CI (.ci/run installs chromium)")
 		}
-		t.Skip("no chromium on this machine (apt-get install chromium): the browser tour is skipped; CI runs it")
+		testkit.Skip(t, "no chromium on this machine (apt-get install chromium): the browser tour is skipped; CI runs it")
 	}
 	e := env{"ADDR": "127.0.0.1:0", "LOG_LEVEL": "error"} // no REDIS_URL: the embedded Redis
 	cfgEnv, err := config.LoadEnv(e.lookup, config.Demo)

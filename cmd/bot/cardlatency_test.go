@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/sdk"
 )
 
@@ -25,7 +26,7 @@ import (
 func TestCardLatency(t *testing.T) {
 	runs, _ := strconv.Atoi(os.Getenv("CARD_LATENCY_RUNS"))
 	if runs <= 0 {
-		t.Skip("set CARD_LATENCY_RUNS=5 to measure")
+		testkit.Skip(t, "set CARD_LATENCY_RUNS=5 to measure")
 	}
 	var lats []time.Duration
 	for i := range runs {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alertengine/alertengine/bot/executor"
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/ledger"
 )
 
@@ -31,7 +32,7 @@ func botProcess(args ...string) *exec.Cmd {
 func TestKilledAfterAuthorizationExecutesOnceAfterRestart(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
-		t.Skip("subprocess crash test: skipped with -short")
+		testkit.Skip(t, "subprocess crash test: skipped with -short")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/alertengine/alertengine/bot/executor"
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
 	"github.com/alertengine/alertengine/ledger/ledgertest/redisfault"
@@ -252,7 +253,7 @@ type killAt struct {
 
 func killPress(t *testing.T, at killAt) {
 	if testing.Short() {
-		t.Skip("builds the bot and runs two serve processes: skipped with -short")
+		testkit.Skip(t, "builds the bot and runs two serve processes: skipped with -short")
 	}
 	t.Parallel()
 	bin := buildBot(t)

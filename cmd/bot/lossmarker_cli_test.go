@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
 )
@@ -45,7 +46,7 @@ func runBot(t *testing.T, bin string, env []string, args ...string) (int, string
 // altered fails naming it.
 func TestVerifyAcrossALossMarker(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the bot: skipped with -short")
+		testkit.Skip(t, "builds the bot: skipped with -short")
 	}
 	t.Parallel()
 	bin := buildBot(t)

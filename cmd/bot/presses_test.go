@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/ledger"
 )
 
@@ -62,7 +63,7 @@ func takeUpdates(t testing.TB, tg *telegramtest.Server, n int) []json.RawMessage
 // AUTHORIZED entry and one webhook call; every other press is answered and audited.
 func TestThousandConcurrentPressesExecuteOnce(t *testing.T) {
 	if testing.Short() {
-		t.Skip("1,000 presses: skipped with -short")
+		testkit.Skip(t, "1,000 presses: skipped with -short")
 	}
 	h := newHarness(t)
 	a, b := h.start(true), h.start(true)
