@@ -16,11 +16,12 @@ import (
 )
 
 // botProcess returns a command that runs the bot's main with args in a process of its
-// own: this test binary re-executed into TestMainProcess. It is the same main as the
-// built binary's, without compiling the bot again (which costs minutes on a cold cache).
+// own: this test binary re-executed into TestMainProcess (the args one a line). It is the
+// same main as the built binary's, without compiling and linking the bot again (which
+// costs minutes on a cold cache).
 func botProcess(args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestMainProcess$")
-	cmd.Env = []string{"BOT_TEST_MAIN=" + strings.Join(args, " ")}
+	cmd.Env = []string{"BOT_TEST_MAIN=" + strings.Join(args, "\n")}
 	return cmd
 }
 
