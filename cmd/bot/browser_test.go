@@ -47,6 +47,12 @@ func TestConsoleTourInBrowser(t *testing.T) {
 		}
 		testkit.Skip(t, "no chromium on this machine (apt-get install chromium): the browser tour is skipped; CI runs it")
 	}
+	if !testkit.Race {
+		// Most of the tour is waiting for the demo's traffic and the browser: it overlaps
+		// the other tests' waits. Under -race it runs alone (chromium and the race
+		// detector together starve the others' deadlines).
+		t.Parallel()
+	}
 	e := env{"ADDR": "127.0.0.1:0", "LOG_LEVEL": "error"} // no REDIS_URL: the embedded Redis
 	cfgEnv, err := config.LoadEnv(e.lookup, config.Demo)
 	if err != nil {

@@ -65,6 +65,9 @@ func TestThousandConcurrentPressesExecuteOnce(t *testing.T) {
 	if testing.Short() {
 		testkit.Skip(t, "1,000 presses: skipped with -short")
 	}
+	if !testkit.Race {
+		t.Parallel() // under -race, 1,000 presses take the CPU the other tests' deadlines need
+	}
 	h := newHarness(t)
 	a, b := h.start(true), h.start(true)
 	a.alert(t, "firing")
