@@ -132,6 +132,32 @@ func TestOnlyTheWaysOfRunningImportTheAssembly(t *testing.T) {
 	}
 }
 
+// assembled are the parts app.New builds and wires. A way of running the bot that imported
+// one could build it again by hand, as the simulator once did (its own pipeline, approvals
+// and proposer, which had drifted from serve's): it gets them from the App instead.
+var assembled = map[string]string{
+	"bot/pipeline":          "the pipeline and its inbox",
+	"conversation/approval": "the approvals service",
+	"bot/diagnose":          "the council's proposer and answerer",
+	"bot/metrics":           "the collectors",
+}
+
+func TestWaysOfRunningDoNotRebuildTheParts(t *testing.T) {
+	for _, p := range listPackages(t) {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.path, module), "/")
+		if appImporters[rel] == "" || rel == "cmd/bot" {
+			continue
+		}
+		for _, d := range p.imports {
+			for part, what := range assembled {
+				if d == full(part) {
+					t.Errorf("%s imports %s (%s): it builds the bot through app.New", p.path, d, what)
+				}
+			}
+		}
+	}
+}
+
 // bot is a folder: its root package holds only the doc listing the sub-packages, and
 // nothing imports it.
 func TestNothingImportsTheBotFolder(t *testing.T) {

@@ -56,6 +56,7 @@ func (g *Gate) Routes(version string) []channel.Route {
 		{Pattern: "POST /v1/approvals", Handler: mux},
 		{Pattern: "GET /v1/approvals/{id}", Handler: mux},
 		{Pattern: "POST /v1/approvals/{id}/consume", Handler: mux},
+		{Pattern: "POST /v1/approvals/{id}/result", Handler: mux},
 		{Pattern: "GET /.well-known/alertengine-keys", Handler: mux},
 		{Pattern: "/mcp", Handler: mcpH},
 	}

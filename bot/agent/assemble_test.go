@@ -26,7 +26,7 @@ func TestAssembleFromTheTenantsFile(t *testing.T) {
 	for _, r := range g.Routes("test") {
 		pats = append(pats, r.Pattern)
 	}
-	if got := strings.Join(pats, ","); got != "POST /v1/approvals,GET /v1/approvals/{id},POST /v1/approvals/{id}/consume,GET /.well-known/alertengine-keys,/mcp" {
+	if got := strings.Join(pats, ","); got != "POST /v1/approvals,GET /v1/approvals/{id},POST /v1/approvals/{id}/consume,POST /v1/approvals/{id}/result,GET /.well-known/alertengine-keys,/mcp" {
 		t.Fatalf("routes %s", got)
 	}
 	o.Key = nil

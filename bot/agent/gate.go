@@ -40,12 +40,18 @@ type Options struct {
 	// Status and Commits, when set, feed the MCP tools service_status and get_incident.
 	Status  conversation.StatusSource
 	Commits conversation.CommitSource
-	// Trees, when set, gives the tenant's Merkle tree head that a receipt cites.
-	Trees  ledger.TreeStore
+	// Trees, when set, is the tenant's Merkle tree: a receipt then cites a checkpoint note
+	// of it, signed with Key under Origin, and proves the decision entry in it.
+	Trees ledger.TreeStore
+	// Origin is the log origin's first part (LEDGER_ORIGIN; default ledger.DefaultOrigin).
+	Origin string
 	Clock  func() time.Time
 	Logger *slog.Logger
 	// Poll is how often a long-poll looks at the incident's stage (default 50ms).
 	Poll time.Duration
+	// Random, when set, is where approval ids come from (default crypto/rand; the
+	// simulator's is seeded so a run repeats).
+	Random io.Reader
 	// ProgressEvery is how often an MCP request_approval that waits tells its client it
 	// still waits (default 5s).
 	ProgressEvery time.Duration
@@ -53,8 +59,9 @@ type Options struct {
 
 // Gate serves agents' approval requests.
 type Gate struct {
-	o   Options
-	lim limiter
+	o    Options
+	lim  limiter
+	note ledger.LogSigner
 }
 
 // New returns a Gate.
@@ -80,10 +87,20 @@ func New(o Options) (*Gate, error) {
 	if o.ProgressEvery <= 0 {
 		o.ProgressEvery = 5 * time.Second
 	}
+	if o.Random == nil {
+		o.Random = rand.Reader
+	}
 	if o.Poll <= 0 {
 		o.Poll = 50 * time.Millisecond
 	}
-	return &Gate{o: o, lim: limiter{o.Redis, o.KeyPrefix, o.Clock}}, nil
+	if o.Origin == "" {
+		o.Origin = ledger.DefaultOrigin
+	}
+	ns, vkey, err := ledger.NoteSigner(o.Origin, o.Key)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	return &Gate{o: o, lim: limiter{o.Redis, o.KeyPrefix, o.Clock}, note: ledger.LogSigner{Origin: o.Origin, Signer: ns, Verifier: vkey}}, nil
 }
 
 // PublicKey is the receipts' verification key.
@@ -116,17 +133,18 @@ type Status struct {
 	DecidedAt  *time.Time `json:"decided_at,omitempty"`
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	Consumed   bool       `json:"consumed"`
-	// Execution is the executor's stage for a request it runs (AUTHORIZED, EXECUTED,
-	// WEBHOOK_FAILED, RESOLVED).
+	// Execution is the incident's stage once approved: the executor's for a request it
+	// runs (AUTHORIZED, EXECUTED, WEBHOOK_FAILED, RESOLVED), and for an external action
+	// the one its reported result led to (RESOLVED, WEBHOOK_FAILED).
 	Execution string `json:"execution,omitempty"`
 	Receipt   string `json:"receipt,omitempty"`
 }
 
 var idRe = regexp.MustCompile(`^apr_[a-z2-7]{26}$`)
 
-func newID() (string, error) {
+func newID(r io.Reader) (string, error) {
 	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
+	if _, err := io.ReadFull(r, b); err != nil {
 		return "", err
 	}
 	return "apr_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)), nil
@@ -176,7 +194,7 @@ func (g *Gate) Create(ctx context.Context, tok Token, q Request) (Status, bool, 
 	if err != nil {
 		return Status{}, false, bad("params: %v", err)
 	}
-	id, err := newID()
+	id, err := newID(g.o.Random)
 	if err != nil {
 		return Status{}, false, errUnavailable
 	}
@@ -391,7 +409,7 @@ func (g *Gate) status(ctx context.Context, rec record) (Status, error) {
 	if dec == Approved {
 		st.Approvers = in.ApprovedBy
 	}
-	if rec.Execute && dec == Approved {
+	if dec == Approved && (rec.Execute || in.Stage != ledger.Authorized) {
 		st.Execution = string(in.Stage)
 	}
 	n, err := g.o.Redis.Exists(ctx, g.key(rec.Tenant, "used:"+rec.ID)).Result()
@@ -418,8 +436,12 @@ func (g *Gate) receipt(ctx context.Context, rec record, in ledger.Incident, e *l
 		r.Approvers = in.ApprovedBy
 	}
 	if g.o.Trees != nil {
-		if tree, err := ledger.TreeHead(ctx, g.o.Trees, rec.Tenant); err == nil && uint64(tree.N) >= e.Seq {
-			r.Checkpoint = &TreeRef{Size: uint64(tree.N), Root: tree.Hash.String()}
+		// Without the tree (a store that keeps none, a Redis hiccup) the receipt is still
+		// signed; it then says so by carrying no checkpoint.
+		if cp, err := g.checkpoint(ctx, rec.Tenant, e.Seq); err == nil {
+			r.Checkpoint = cp
+		} else {
+			g.o.Logger.Warn("agent receipt without a ledger proof", "tenant", rec.Tenant, "seq", e.Seq, "err", err)
 		}
 	}
 	s, err := SignReceipt(g.o.Key, r)

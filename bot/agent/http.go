@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -8,11 +9,12 @@ import (
 )
 
 // register puts the API on mux: POST /v1/approvals, GET /v1/approvals/{id},
-// POST /v1/approvals/{id}/consume and GET /.well-known/alertengine-keys.
+// POST /v1/approvals/{id}/consume, POST /v1/approvals/{id}/result and GET /.well-known/alertengine-keys.
 func (g *Gate) register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/approvals", g.auth(g.create))
 	mux.HandleFunc("GET /v1/approvals/{id}", g.auth(g.get))
-	mux.HandleFunc("POST /v1/approvals/{id}/consume", g.auth(g.consume))
+	mux.HandleFunc("POST /v1/approvals/{id}/consume", g.auth(onApproval(32<<10, g.Consume)))
+	mux.HandleFunc("POST /v1/approvals/{id}/result", g.auth(onApproval(8<<10, g.Result)))
 	mux.HandleFunc("GET /.well-known/alertengine-keys", g.keys)
 }
 
@@ -96,18 +98,22 @@ func (g *Gate) get(w http.ResponseWriter, r *http.Request, tok Token) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-func (g *Gate) consume(w http.ResponseWriter, r *http.Request, tok Token) {
-	var c ConsumeRequest
-	if err := ReadJSON(r, 32<<10, &c); err != nil {
-		writeErr(w, err)
-		return
+// onApproval serves a POST on one approval: a JSON body of at most limit bytes, one call
+// of the gate, its JSON answer.
+func onApproval[Q, A any](limit int64, call func(context.Context, Token, string, Q) (A, error)) func(http.ResponseWriter, *http.Request, Token) {
+	return func(w http.ResponseWriter, r *http.Request, tok Token) {
+		var q Q
+		if err := ReadJSON(r, limit, &q); err != nil {
+			writeErr(w, err)
+			return
+		}
+		out, err := call(r.Context(), tok, r.PathValue("id"), q)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
 	}
-	out, err := g.Consume(r.Context(), tok, r.PathValue("id"), c)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
 }
 
 func (g *Gate) keys(w http.ResponseWriter, _ *http.Request) {

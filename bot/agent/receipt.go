@@ -27,10 +27,18 @@ type LedgerRef struct {
 	Hash string `json:"hash"`
 }
 
-// TreeRef is the tenant's Merkle tree head that covers the decision's entry (size ≥ seq).
+// TreeRef is the tenant's Merkle tree head that covers the decision's entry: its signed
+// checkpoint note and the entry's inclusion proof in it.
 type TreeRef struct {
 	Size uint64 `json:"size"`
 	Root string `json:"root"`
+	// Note is the checkpoint as a C2SP signed note ("<origin>/<tenant>", size, root),
+	// signed with the receipts' key; `bot verify --bundle` and witnesses read the same.
+	Note string `json:"note,omitempty"`
+	// Leaf is the decision entry's leaf in the tree; Proof its RFC 9162 inclusion proof
+	// (base64 hashes), checked with tlog.CheckRecord against the note's root.
+	Leaf  int64    `json:"leaf"`
+	Proof []string `json:"proof,omitempty"`
 }
 
 // Receipt is what a signed receipt says.

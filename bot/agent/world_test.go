@@ -140,7 +140,8 @@ func newWorldPoll(t testing.TB, poll time.Duration) *world {
 	t.Helper()
 	rc, prefix := ledgertest.Redis(t)
 	w := &world{t: t, now: time.Now().UTC().Truncate(time.Second), tg: &chat{}, rc: rc, prefix: prefix}
-	led, err := ledger.New(ledger.Options{Store: ledger.NewRedisStore(rc, prefix), Clock: w.clock})
+	store := ledger.NewRedisStore(rc, prefix)
+	led, err := ledger.New(ledger.Options{Store: store, Clock: w.clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +179,7 @@ func newWorldPoll(t testing.TB, poll time.Duration) *world {
 	}
 	_, w.key, _ = ed25519.GenerateKey(nil)
 	w.gate, err = agent.New(agent.Options{Redis: rc, KeyPrefix: prefix, Ledger: led, Tokens: toks, Key: w.key, Clock: w.clock,
-		Presenter: w.eng, Poll: poll, ProgressEvery: 100 * time.Millisecond,
+		Presenter: w.eng, Poll: poll, ProgressEvery: 100 * time.Millisecond, Trees: store, Origin: "ledger.acme.example",
 		Tenant: func(id string) (*conversation.Tenant, bool) {
 			for i := range tenants {
 				if tenants[i].ID == id {

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/alertengine/alertengine/commits"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/conversation/approval"
+	"github.com/alertengine/alertengine/council"
 	"github.com/alertengine/alertengine/detector"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,6 +81,48 @@ type Options struct {
 	Routes []channel.Route
 	// Channels replaces the registered chat platforms (tests register a fake one).
 	Channels []channel.Spec
+
+	// What the simulation replaces, to run the bot on virtual time with a seed; serve
+	// and the demo leave them unset.
+
+	// Replica names this process in the detector's and the executor's consumer groups and
+	// leases (default: the host name and a random suffix).
+	Replica string
+	// Random is the approval references' randomness (default crypto/rand).
+	Random io.Reader
+	// Sleep is the executor's wait between attempts (default a timer) and Jitter its
+	// random spread of them (default math/rand); AttemptTimeout bounds one recovery
+	// webhook call (0: the executor's default).
+	Sleep          func(ctx context.Context, d time.Duration) error
+	Jitter         func() float64
+	AttemptTimeout time.Duration
+	// After schedules the pipeline's retries (default time.AfterFunc).
+	After func(d time.Duration, f func())
+	// Targets replaces the tenants' recovery webhooks.
+	Targets func(tenant string) (executor.Target, bool)
+	// Council replaces the diagnostic council the environment describes; the proposal,
+	// its hints and its readings are the bot's own either way.
+	Council *council.Council
+	// Taps are told what the components do, for a caller that watches the bot.
+	Taps Taps
+	// Manual: nothing runs by itself. Run refuses; the caller drives the pipeline
+	// (Pipeline().Drain), the executor (Executor().Drain) and the approval deadlines
+	// (Engine().Tick), and needs no listen address. Everything is built as for Run.
+	Manual bool
+}
+
+// Taps are told what the components do. Each is called on the goroutine of the
+// component that did it, after the bot took it in; nil taps are skipped.
+type Taps struct {
+	// Appended: entries were appended to a tenant's ledger.
+	Appended func(tenant string, entries []ledger.Entry)
+	// Detection, Authorized and Outcome: the detector, the engine and the executor
+	// reported to the pipeline, and its inbox took the report.
+	Detection  func(ctx context.Context, ev detector.Event)
+	Authorized func(ctx context.Context, e ledger.Entry)
+	Outcome    func(ctx context.Context, o executor.Outcome)
+	// GaveUp: the pipeline gave up a detection after its every try failed.
+	GaveUp func(ev detector.Event, attempts int, err error)
 }
 
 // Validate checks the options.
@@ -88,7 +132,7 @@ func (o *Options) Validate() error {
 		return errors.New("app: no Redis client")
 	case o.File == nil:
 		return errors.New("app: no tenants file")
-	case o.Addr == "" && o.Listener == nil:
+	case o.Addr == "" && o.Listener == nil && !o.Manual:
 		return errors.New("app: no listen address")
 	}
 	return nil
@@ -109,6 +153,7 @@ type App struct {
 	github    *gitHub
 	losses    *metrics.LedgerLosses
 	outbound  *outhook.Sender
+	gate      *agent.Gate
 	tenants   []string
 	adapters  []adapter
 	routes    []string
@@ -174,7 +219,7 @@ func (a *App) build() error {
 	if a.losses, err = metrics.NewLedgerLosses(reg, a.tenants, o.Clock); err != nil {
 		return err
 	}
-	if a.ledger, err = ledger.New(ledger.Options{Store: a.store, Signer: o.Signer, Logger: o.Logger, Clock: o.Clock, Sink: o.Sink, OnLoss: a.losses.Record}); err != nil {
+	if a.ledger, err = ledger.New(ledger.Options{Store: o.Taps.store(a.store), Signer: o.Signer, Logger: o.Logger, Clock: o.Clock, Sink: o.Sink, OnLoss: a.losses.Record}); err != nil {
 		return err
 	}
 	floods, err := metrics.NewFloods(reg)
@@ -182,7 +227,7 @@ func (a *App) build() error {
 		return err
 	}
 	if a.approvals, err = approval.New(approval.Options{Redis: o.Redis, KeyPrefix: o.KeyPrefix, Secret: o.Secret, Ledger: a.ledger, Clock: o.Clock, Logger: o.Logger,
-		OnRefusal: floods.Refusal}); err != nil {
+		Random: o.Random, OnRefusal: floods.Refusal}); err != nil {
 		return err
 	}
 	tenants := ConversationTenants(o.File)
@@ -198,7 +243,7 @@ func (a *App) build() error {
 	}
 	inbox := pipeline.NewInbox(0)
 	if a.detector, err = detector.New(detector.Options{Redis: o.Redis, KeyPrefix: o.KeyPrefix, Ledger: a.ledger, Tenants: DetectorTenants(o.File),
-		OnEvent: inbox.OnDetection, Clock: o.Clock, Logger: o.Logger, PollInterval: o.Env.LoopInterval, Window: o.Window,
+		OnEvent: o.Taps.detection(inbox), Clock: o.Clock, Logger: o.Logger, PollInterval: o.Env.LoopInterval, Window: o.Window, ReplicaID: o.Replica,
 		Intakes: intakes(o.File)}); err != nil {
 		return err
 	}
@@ -217,19 +262,28 @@ func (a *App) build() error {
 		return err
 	}
 	transports := make([]conversation.Transport, 0, len(a.adapters))
+	var charts conversation.Charter
+	health := Health{Detector: a.detector, Clock: o.Clock}
 	for _, ad := range a.adapters {
 		transports = append(transports, ad)
+		if ad.Capabilities().Media {
+			charts = health // no chart is drawn that no platform would show
+		}
 	}
-	health := Health{Detector: a.detector, Clock: o.Clock}
 	if a.engine, err = conversation.New(conversation.Options{
 		Ledger: a.ledger, Approvals: a.approvals, Redis: o.Redis, KeyPrefix: o.KeyPrefix, Tenants: tenants, Clock: o.Clock, Logger: o.Logger, Caller: caller,
-		Commits: a.github.source, Answerer: answerer, LinkURL: linkURL(o.Env.PublicURL), Status: health, Charts: health, Transports: transports,
-		OnAuthorized: inbox.OnAuthorized, OnThrottled: floods.Throttled,
+		Commits: a.github.source, Answerer: answerer, LinkURL: linkURL(o.Env.PublicURL), Status: health, Charts: charts, Transports: transports,
+		OnAuthorized: o.Taps.authorized(inbox), OnThrottled: floods.Throttled,
 	}); err != nil {
 		return err
 	}
-	if a.executor, err = executor.New(executor.Options{Redis: o.Redis, KeyPrefix: o.KeyPrefix, Ledger: a.ledger, Targets: ExecutorTargets(o.File), Logger: o.Logger,
-		Clock: o.Clock, Poll: o.ExecutorPoll, Executed: o.Executed, OnOutcome: inbox.OnOutcome}); err != nil {
+	targets := o.Targets
+	if targets == nil {
+		targets = ExecutorTargets(o.File)
+	}
+	if a.executor, err = executor.New(executor.Options{Redis: o.Redis, KeyPrefix: o.KeyPrefix, Ledger: a.ledger, Targets: targets, Logger: o.Logger,
+		Clock: o.Clock, Poll: o.ExecutorPoll, Executed: o.Executed, Consumer: o.Replica, AttemptTimeout: o.AttemptTimeout, Sleep: o.Sleep, Rand: o.Jitter,
+		OnOutcome: o.Taps.outcome(inbox)}); err != nil {
 		return err
 	}
 	counts, err := metrics.NewPipeline(reg)
@@ -237,7 +291,7 @@ func (a *App) build() error {
 		return err
 	}
 	if a.pipeline, err = pipeline.New(pipeline.Options{Inbox: inbox, Ledger: pipeline.Ledger{Ledger: a.ledger}, Conversation: a.engine, Executor: a.executor,
-		Settler: a.detector, Tenants: tenants, Logger: o.Logger, Clock: o.Clock, Metrics: counts, Proposer: proposer}); err != nil {
+		Settler: a.detector, Tenants: tenants, Logger: o.Logger, Clock: o.Clock, Metrics: counts, Proposer: proposer, After: o.After, OnGiveUp: o.Taps.GaveUp}); err != nil {
 		return err
 	}
 	if err := a.buildOutbound(); err != nil {
@@ -245,10 +299,12 @@ func (a *App) build() error {
 	}
 	// AI agents' approval gate (tenants[].agents[]): /v1/approvals, /mcp, the receipts' key set.
 	gate, err := agent.Assemble(o.File, tenants, agent.Options{Redis: o.Redis, KeyPrefix: o.KeyPrefix, Ledger: a.ledger, Key: o.Signer,
-		Presenter: a.engine, Status: health, Commits: a.github.source, Trees: a.store, Clock: o.Clock, Logger: o.Logger})
+		Presenter: a.engine, Status: health, Commits: a.github.source, Trees: a.store, Origin: o.Env.LedgerOrigin, Clock: o.Clock, Logger: o.Logger,
+		Random: o.Random})
 	if err != nil {
 		return err
 	}
+	a.gate = gate
 	if gate != nil {
 		o.Routes = append(o.Routes, gate.Routes(o.Version)...)
 	}
@@ -300,8 +356,11 @@ func (a *App) buildServer() error {
 		ready = append(ready, Check{Name: ad.name, Check: ad.Check, Optional: true})
 	}
 	addr := o.Addr
-	if o.Listener != nil {
+	switch {
+	case o.Listener != nil:
 		addr = o.Listener.Addr().String()
+	case addr == "" && o.Manual:
+		addr = "(driven by hand: not listening)" // Run refuses to serve
 	}
 	var err error
 	if a.server, err = NewServer(ServerOptions{Addr: addr, Logger: o.Logger, Registry: o.Registry, Ready: ready}); err != nil {
@@ -395,6 +454,9 @@ func (a *App) Check(ctx context.Context) error {
 // the bot until ctx ends or one fails; the first failure stops the others and is
 // returned.
 func (a *App) Run(ctx context.Context) error {
+	if a.o.Manual {
+		return errors.New("app: built to be driven by hand (Options.Manual): nothing runs by itself")
+	}
 	// A chain shorter than its last checkpoint is logged at ERROR and counted; the bot
 	// keeps running on a restarted chain whose incident codes never repeat the lost ones.
 	a.ledger.CheckAll(ctx, a.tenants)
@@ -449,6 +511,12 @@ func (a *App) Pipeline() *pipeline.Pipeline { return a.pipeline }
 // Executor is the executor.
 func (a *App) Executor() *executor.Executor { return a.executor }
 
+// Commits is where the commits the bot correlates with its services are kept, and
+// their correlator.
+func (a *App) Commits() (*commits.Store, *commits.Correlator) {
+	return a.github.store, a.github.correlator
+}
+
 // Tenants are the tenants' ids.
 func (a *App) Tenants() []string { return a.tenants }
 
@@ -462,6 +530,18 @@ func ExecutorTargets(f *config.File) func(string) (executor.Target, bool) {
 		return executor.Target{URL: t.Recovery.URL, Secret: t.Recovery.Secret.Reveal(), AllowPrivateNetwork: t.Recovery.AllowPrivateNetwork,
 			Timeout: t.Recovery.Timeout}, true
 	}
+}
+
+// ToolExecutor is the executor an operator's tool works with (bot dlq): on the ledger
+// in store, signing with the environment's key, calling the tenants' recovery webhooks.
+// It runs no loop; the tool calls it.
+func ToolExecutor(env config.Env, f *config.File, store *ledger.RedisStore) (*executor.Executor, error) {
+	key, _ := env.SigningKey()
+	led, err := ledger.New(ledger.Options{Store: store, Signer: key})
+	if err != nil {
+		return nil, err
+	}
+	return executor.New(executor.Options{Redis: store.Client(), KeyPrefix: env.RedisKeyPrefix, Ledger: led, Targets: ExecutorTargets(f)})
 }
 
 // linkURL makes link approvals' preview URLs under PUBLIC_URL; without one, no links are
@@ -481,3 +561,6 @@ func tenantIDs(f *config.File) []string {
 	}
 	return out
 }
+
+// Gate is the AI agents' approval gate (nil when no tenant declares agents).
+func (a *App) Gate() *agent.Gate { return a.gate }

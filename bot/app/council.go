@@ -18,7 +18,8 @@ const councilTimeout = 30 * time.Second
 // latency and databases, B: network and dependencies) with the offline rule lenses as
 // their fallbacks when LLM_BASE_URL is set, the offline lenses alone otherwise; one lens
 // when COUNCIL_ENABLED=false. With an LLM, follow-up questions are answered by it. The
-// snapshot's commits come from the commit store (commits).
+// snapshot's commits come from the commit store (commits). Options.Council, when set,
+// replaces the council (not the answerer).
 func councilParts(w *Options, tenants []conversation.Tenant, metrics *metrics.Council, commits conversation.CommitSource, readings diagnose.ReadingSource) (pipeline.Proposer, conversation.Answerer, error) {
 	o := council.Options{A: council.RulesA(), Timeout: councilTimeout, Observer: metrics, Logger: w.Logger}
 	if w.Env.CouncilEnabled {
@@ -49,9 +50,12 @@ func councilParts(w *Options, tenants []conversation.Tenant, metrics *metrics.Co
 			return nil, nil, err
 		}
 	}
-	c, err := council.New(o)
-	if err != nil {
-		return nil, nil, err
+	c := w.Council
+	if c == nil {
+		var err error
+		if c, err = council.New(o); err != nil {
+			return nil, nil, err
+		}
 	}
 	hints := map[string][]string{}
 	for _, t := range w.File.Tenants {

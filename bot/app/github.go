@@ -14,6 +14,7 @@ import (
 // GITHUB_TOKEN).
 type gitHub struct {
 	source     Commits
+	store      *commits.Store
 	correlator *commits.Correlator
 	webhook    *commits.Webhook
 	stats      *commits.Stats
@@ -27,7 +28,7 @@ func buildGitHub(o *Options, reg prometheus.Registerer) (*gitHub, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &gitHub{}
+	g := &gitHub{store: store}
 	if g.correlator, err = commits.NewCorrelator(commits.CorrelatorOptions{Store: store, Services: CommitServices(o.File)}); err != nil {
 		return nil, err
 	}

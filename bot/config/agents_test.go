@@ -26,7 +26,7 @@ func TestAgents(t *testing.T) {
         token_sha256: "` + "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" + `"
         external_actions: [flush_cache]
 `
-	f, err := Parse("t.yaml", []byte(good), mapLookup(map[string]string{"SRE_BOT_TOKEN": "sre-bot-token-0123456789"}), demoEnv(t))
+	f, err := parseT("t.yaml", []byte(good), mapLookup(map[string]string{"SRE_BOT_TOKEN": "sre-bot-token-0123456789"}), demoEnv(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestAgents(t *testing.T) {
 `, `tenants[1].agents[0].token: same secret as tenants[0].agents[0].token; each needs its own`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := Parse("t.yaml", []byte(c.doc), mapLookup(nil), demoEnv(t))
+			_, err := parseT("t.yaml", []byte(c.doc), mapLookup(nil), demoEnv(t))
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v\nwant %q", err, c.want)
 			}

@@ -2,14 +2,14 @@ package config
 
 import (
 	"errors"
-	"strconv"
 	"strings"
 )
 
 // ChatChannel is a chat platform as the tenants file sees it: the key of its chats
 // (`chats: {<name>: [ids]}`) and of its person ids (`ids: {<name>: id}`), whether the
 // environment turns it on, and how its ids are written. The assembly builds one per
-// registered platform and passes them to [Parse] or [Load]; without any, [DefaultChannels].
+// registered platform and passes them to [Parse] or [Load]. Each platform's id rules live
+// in its own adapter package; this package knows none of them.
 type ChatChannel struct {
 	// Name is the key in the file ("telegram"); Title the channel as people write it
 	// ("Telegram").
@@ -32,44 +32,6 @@ type Chat struct {
 	Channel string
 	// ID is the chat's id, as the channel's Chat function returned it.
 	ID string
-}
-
-// DefaultChannels are Telegram and WhatsApp, with the rules their ids have always had.
-func DefaultChannels() []ChatChannel {
-	return []ChatChannel{
-		{Name: "telegram", Title: "Telegram", Enabled: Env.TelegramEnabled, Setting: "TELEGRAM_BOT_TOKEN is not set",
-			Chat: telegramChatID, Person: telegramUserID},
-		{Name: "whatsapp", Title: "WhatsApp", Enabled: Env.WhatsAppEnabled,
-			Setting: "WhatsApp is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM)",
-			Chat:    whatsAppNumber, Person: whatsAppNumber},
-	}
-}
-
-// telegramChatID: a non-zero integer (groups and supergroups are negative).
-func telegramChatID(s string) (string, error) {
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id == 0 {
-		return "", errors.New("want a numeric Telegram chat id (groups are negative, e.g. -1001234567890)")
-	}
-	return strconv.FormatInt(id, 10), nil
-}
-
-// telegramUserID: a positive integer.
-func telegramUserID(s string) (string, error) {
-	id, err := strconv.ParseInt(strings.TrimPrefix(s, "+"), 10, 64)
-	if err != nil || id <= 0 {
-		return "", errors.New("want the person's numeric Telegram user id (a positive number)")
-	}
-	return strconv.FormatInt(id, 10), nil
-}
-
-// whatsAppNumber: an E.164 number, optionally written as Twilio's whatsapp:+E164.
-func whatsAppNumber(s string) (string, error) {
-	n, ok := normalizeWhatsApp(s)
-	if !ok {
-		return "", errors.New(`want an E.164 number like "+263771234567"`)
-	}
-	return n, nil
 }
 
 func (c ChatChannel) title() string {

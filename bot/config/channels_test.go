@@ -38,7 +38,7 @@ func TestIDsByChannel(t *testing.T) {
       - {name: old, role: approver, telegram: 12, whatsapp: "+263770000002"}
       - {name: mixed, role: viewer, ids: {whatsapp: "+263770000003"}, telegram: "+13"}
 `
-	f, err := Parse("alertengine.yaml", []byte(src), nil, demoEnv(t))
+	f, err := parseT("alertengine.yaml", []byte(src), nil, demoEnv(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestRegisteredChannels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	channels := append(DefaultChannels(), slack)
+	channels := append(testChannels(), slack)
 	src := `tenants:
   - id: acme
     services: [{name: a}]
@@ -86,7 +86,7 @@ func TestRegisteredChannels(t *testing.T) {
       - {name: d, role: approver, ids: {telegram: 5}, telegram: 5}
       - {name: e, role: approver, ids: {}}
 `
-	_, err = Parse("alertengine.yaml", []byte(src), nil, serve, channels...)
+	_, err = parseT("alertengine.yaml", []byte(src), nil, serve, channels...)
 	want := []string{
 		`alertengine.yaml:5: tenants[0].chats.slack[1]: want a Slack channel id like C0123456789, got "general"`,
 		"alertengine.yaml:5: tenants[0].chats.slack[2]: chat C1 is listed twice",
@@ -103,13 +103,29 @@ func TestRegisteredChannels(t *testing.T) {
 	}
 
 	// Without whatsapp registered, its old person key names no channel.
-	_, err = Parse("alertengine.yaml", []byte(`tenants:
+	_, err = parseT("alertengine.yaml", []byte(`tenants:
   - id: acme
     services: [{name: a}]
     people: [{name: a, role: viewer, whatsapp: "+263770000001"}]
-`), nil, demoEnv(t), DefaultChannels()[0], slack)
+`), nil, demoEnv(t), testChannels()[0], slack)
 	want = []string{"alertengine.yaml:4: tenants[0].people[0].whatsapp: no channel whatsapp is registered (registered: telegram, slack)"}
 	if d := cmp.Diff(want, problemLines(t, err)); d != "" {
 		t.Errorf("problems (-want +got):\n%s", d)
+	}
+}
+
+// TestNoChannelsRegistered: this package knows no platform's ids; a caller that registers
+// none gets every chat and person id refused as an unknown channel, not a built-in rule.
+func TestNoChannelsRegistered(t *testing.T) {
+	_, err := Parse("alertengine.yaml", []byte(`tenants:
+  - id: acme
+    services: [{name: a}]
+    chats: {telegram: [-100]}
+    people: [{name: tendai, role: viewer, ids: {telegram: 1}}]
+`), nil, demoEnv(t))
+	for _, want := range []string{"tenants[0].chats.telegram: unknown channel (none is allowed)", "tenants[0].people[0].ids.telegram: unknown channel"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want a problem at %s, got %v", want, err)
+		}
 	}
 }

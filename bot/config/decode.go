@@ -42,7 +42,7 @@ func Load(path string, lookup func(string) (string, bool), env Env, channels ...
 // ${VAR} is looked up through lookup (or read from the file named by VAR_FILE); env supplies
 // defaults (POLICY_MIN_SCORE_TO_ALERT) and, in serve mode, is checked against the chats the
 // file uses. channels are the chat platforms whose chats and person ids the file may list
-// (none given: [DefaultChannels]). All problems are collected; the error is a [*Problems]
+// (none given: the file may list no chat and no person id). All problems are collected; the error is a [*Problems]
 // wrapping [ErrInvalid].
 func Parse(name string, data []byte, lookup func(string) (string, bool), env Env, channels ...ChatChannel) (*File, error) {
 	doc := yamldoc.Parse(name, data)
@@ -101,9 +101,6 @@ type decoder struct {
 func newDecoder(doc *yamldoc.Doc, lookup func(string) (string, bool), env Env, channels []ChatChannel) *decoder {
 	if lookup == nil {
 		lookup = func(string) (string, bool) { return "", false }
-	}
-	if len(channels) == 0 {
-		channels = DefaultChannels()
 	}
 	expand := func(s string) yamldoc.Expansion {
 		x := expand(s, lookup)

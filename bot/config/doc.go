@@ -11,5 +11,5 @@
 // simulation scenarios share.
 // Chat ids are channel-neutral: a tenant's chats and a person's ids are keyed by channel
 // name, and each id is checked by the [ChatChannel] the caller registers for that channel
-// ([DefaultChannels] when none).
+// (the assembly registers one per chat platform, with the platform's own id rules).
 package config

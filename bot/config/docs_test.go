@@ -131,7 +131,7 @@ func TestDocsExampleIsValidAsIs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("serve refuses the example's environment:\n%v", err)
 	}
-	if _, err := Parse("alertengine.yaml", []byte(yaml), mapLookup(vars), env); err != nil {
+	if _, err := parseT("alertengine.yaml", []byte(yaml), mapLookup(vars), env); err != nil {
 		t.Fatalf("serve refuses the example's file with its environment:\n%v", err)
 	}
 	copy, err := os.ReadFile("testdata/alertengine.yaml")
@@ -215,7 +215,7 @@ func TestDocsQuotedOutputs(t *testing.T) {
 		printed[l] = true
 	}
 	for _, in := range []string{"", "tenants:\n  - id: acme\n    services: [{name: a}\n"} {
-		_, err := Parse("alertengine.yaml", []byte(in), nil, demoEnv(t))
+		_, err := parseT("alertengine.yaml", []byte(in), nil, demoEnv(t))
 		for _, l := range problemLines(t, err) {
 			printed[l] = true
 		}

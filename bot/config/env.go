@@ -720,3 +720,19 @@ func DecodeSeed(v string) (ed25519.PrivateKey, error) {
 	}
 	return k, nil
 }
+
+// GitHubHookMissing lists what managing a repository's webhook (`bot github-hook`) needs
+// and e lacks, one line each: the variable and why it is needed.
+func (e Env) GitHubHookMissing() []string {
+	var missing []string
+	if !e.GitHubToken.IsSet() {
+		missing = append(missing, "GITHUB_TOKEN: not set (a token that may manage the repository's webhooks)")
+	}
+	if e.PublicURL == "" {
+		missing = append(missing, "PUBLIC_URL: not set (GitHub must reach the bot at $PUBLIC_URL/github/webhook)")
+	}
+	if !e.GitHubWebhookSecret.IsSet() {
+		missing = append(missing, "GITHUB_WEBHOOK_SECRET: not set (the secret GitHub signs deliveries with)")
+	}
+	return missing
+}

@@ -112,7 +112,7 @@ tenants:
     alertmanager:
       token: ${AM}
 `
-	f, err := Parse("alertengine.yaml", []byte(src), lookup, demoEnv(t))
+	f, err := parseT("alertengine.yaml", []byte(src), lookup, demoEnv(t))
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -146,7 +146,7 @@ func TestAnchorsAndMerge(t *testing.T) {
     services: [{name: a}]
     policy: *strict
 `
-	f, err := Parse("alertengine.yaml", []byte(src), nil, demoEnv(t))
+	f, err := parseT("alertengine.yaml", []byte(src), nil, demoEnv(t))
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -171,7 +171,7 @@ tenants:
     services: [{name: a}]
     policy: *strict
 `
-	f, err := Parse("alertengine.yaml", []byte(src), nil, demoEnv(t))
+	f, err := parseT("alertengine.yaml", []byte(src), nil, demoEnv(t))
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -204,7 +204,7 @@ func TestAliasBombs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("bomb.yaml", []byte(tt.src), nil, demoEnv(t))
+			_, err := parseT("bomb.yaml", []byte(tt.src), nil, demoEnv(t))
 			lines := problemLines(t, err)
 			if !slices.ContainsFunc(lines, func(l string) bool {
 				return strings.Contains(l, "the document expands to more than 1000000 values")

@@ -29,7 +29,7 @@ func demoEnv(t *testing.T) Env {
 }
 
 func TestLoadExample(t *testing.T) {
-	f, err := Load("testdata/alertengine.yaml", exampleLookup, demoEnv(t))
+	f, err := loadT("testdata/alertengine.yaml", exampleLookup, demoEnv(t))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -70,7 +70,7 @@ func TestLoadExample(t *testing.T) {
 }
 
 func TestLookups(t *testing.T) {
-	f, err := Load("testdata/alertengine.yaml", exampleLookup, demoEnv(t))
+	f, err := loadT("testdata/alertengine.yaml", exampleLookup, demoEnv(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestParseDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, err := Parse("alertengine.yaml", []byte(tt.yaml), nil, tt.env)
+			f, err := parseT("alertengine.yaml", []byte(tt.yaml), nil, tt.env)
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -566,7 +566,7 @@ func TestParseProblems(t *testing.T) {
 			if tt.env != nil {
 				env = *tt.env
 			}
-			f, err := Parse("alertengine.yaml", []byte(tt.yaml), lookup, env)
+			f, err := parseT("alertengine.yaml", []byte(tt.yaml), lookup, env)
 			if f != nil {
 				t.Errorf("Parse returned a file with an error")
 			}
@@ -579,7 +579,7 @@ func TestParseProblems(t *testing.T) {
 
 func TestProblemLineFormat(t *testing.T) {
 	// Every file problem is FILE:LINE: KEY.PATH: what, with a dotted path and [index].
-	_, err := Load("testdata/invalid.yaml", mapLookup(nil), demoEnv(t))
+	_, err := loadT("testdata/invalid.yaml", mapLookup(nil), demoEnv(t))
 	format := regexp.MustCompile(`^testdata/invalid\.yaml:[0-9]+: [a-z_]+(\[[0-9]+\])?(\.[a-z_]+(\[[0-9]+\])?)*: \S.*$`)
 	for _, line := range problemLines(t, err) {
 		if !format.MatchString(line) {
@@ -589,7 +589,7 @@ func TestProblemLineFormat(t *testing.T) {
 }
 
 func TestGoldenInvalid(t *testing.T) {
-	_, err := Load("testdata/invalid.yaml", mapLookup(map[string]string{"ACME_AM_TOKEN": "t"}), demoEnv(t))
+	_, err := loadT("testdata/invalid.yaml", mapLookup(map[string]string{"ACME_AM_TOKEN": "t"}), demoEnv(t))
 	got := strings.Join(problemLines(t, err), "\n") + "\n"
 	golden := "testdata/invalid.golden"
 	if os.Getenv("UPDATE_GOLDEN") != "" {
@@ -608,7 +608,7 @@ func TestGoldenInvalid(t *testing.T) {
 
 func TestLoadUnreadable(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "alertengine.yaml")
-	_, err := Load(missing, nil, demoEnv(t))
+	_, err := loadT(missing, nil, demoEnv(t))
 	want := []string{missing + ": cannot read the config file: no such file or directory"}
 	if d := cmp.Diff(want, problemLines(t, err)); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
@@ -620,7 +620,7 @@ func TestLoadUnreadable(t *testing.T) {
 	if err := os.WriteFile(big, make([]byte, maxFileSize+1), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Load(big, nil, demoEnv(t))
+	_, err = loadT(big, nil, demoEnv(t))
 	if d := cmp.Diff([]string{big + ": the config file is larger than 4 MiB"}, problemLines(t, err)); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
 	}
@@ -635,14 +635,14 @@ func TestAChatBelongsToOneTenant(t *testing.T) {
     services: [{name: pay}]
     chats: {telegram: [-100123]}
 `
-	_, err := Parse("t.yaml", []byte(doc), func(string) (string, bool) { return "", false }, Env{Mode: Demo})
+	_, err := parseT("t.yaml", []byte(doc), func(string) (string, bool) { return "", false }, Env{Mode: Demo})
 	if err == nil || !strings.Contains(err.Error(), "t.yaml:7: tenants[1].chats: chat telegram:-100123 is also listed by tenants[0]; a chat belongs to one tenant") {
 		t.Fatalf("got %v", err)
 	}
 }
 
 func TestPollInterval(t *testing.T) {
-	f, err := Parse("alertengine.yaml", []byte(`tenants:
+	f, err := parseT("alertengine.yaml", []byte(`tenants:
   - id: acme
     services:
       - {name: a, health_url: "https://a.example/health/alerts", poll_interval: 1s}

@@ -39,7 +39,7 @@ func FuzzParse(f *testing.F) {
 	}
 	lookup := mapLookup(map[string]string{"A": "acme", "B": "checkout"})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		file, err := Parse("fuzz.yaml", data, lookup, Env{})
+		file, err := parseT("fuzz.yaml", data, lookup, Env{})
 		if err == nil {
 			if file == nil || len(file.Tenants) == 0 {
 				t.Fatalf("no error but no tenant: %#v", file)
@@ -50,7 +50,7 @@ func FuzzParse(f *testing.F) {
 					t.Fatalf("no error but invalid tenant %#v", tn)
 				}
 				for _, c := range tn.Chats {
-					if chats[c] || channelByName(DefaultChannels(), c.Channel) == nil || c.ID == "" {
+					if chats[c] || channelByName(testChannels(), c.Channel) == nil || c.ID == "" {
 						t.Fatalf("chat %v accepted twice, on no channel or empty", c)
 					}
 					chats[c] = true
@@ -61,7 +61,7 @@ func FuzzParse(f *testing.F) {
 						t.Fatalf("approver %q accepted without an id", p.Name)
 					}
 					for ch, id := range p.IDs {
-						if ids[ch+":"+id] || channelByName(DefaultChannels(), ch) == nil || id == "" {
+						if ids[ch+":"+id] || channelByName(testChannels(), ch) == nil || id == "" {
 							t.Fatalf("person id %s:%s accepted twice, on no channel or empty", ch, id)
 						}
 						ids[ch+":"+id] = true

@@ -9,7 +9,7 @@ import (
 // TestGitHubKeys: people's github logins, repositories mapped once per tenant, and the
 // refuse_suspect_approval policy key.
 func TestGitHubKeys(t *testing.T) {
-	f, err := Parse("alertengine.yaml", []byte(`tenants:
+	f, err := parseT("alertengine.yaml", []byte(`tenants:
   - id: acme
     services:
       - {name: checkout, repos: [acme/checkout, acme/checkout-db]}
@@ -37,7 +37,7 @@ func TestGitHubKeys(t *testing.T) {
 		t.Fatal("switching separation of duties off does not change the policy version")
 	}
 
-	_, err = Parse("alertengine.yaml", []byte(`tenants:
+	_, err = parseT("alertengine.yaml", []byte(`tenants:
   - id: acme
     services:
       - {name: checkout, repos: [acme/checkout]}

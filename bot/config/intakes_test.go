@@ -14,7 +14,7 @@ func TestIntakeSecrets(t *testing.T) {
     otlp: {token: "otlp-token-acme-0123456789"}
     grafana: {token: "grafana-token-acme-01234"}
 `
-	f, err := Parse("t.yaml", []byte(good), mapLookup(nil), demoEnv(t))
+	f, err := parseT("t.yaml", []byte(good), mapLookup(nil), demoEnv(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestIntakeSecrets(t *testing.T) {
 `, `tenants[0].grafana.token: is required when grafana is set`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := Parse("t.yaml", []byte(c.doc), mapLookup(nil), demoEnv(t))
+			_, err := parseT("t.yaml", []byte(c.doc), mapLookup(nil), demoEnv(t))
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v\nwant %q", err, c.want)
 			}
@@ -82,7 +82,7 @@ func TestIntakeSecrets(t *testing.T) {
 }
 
 func TestOutboundWebhooks(t *testing.T) {
-	f, err := Parse("t.yaml", []byte(`tenants:
+	f, err := parseT("t.yaml", []byte(`tenants:
   - id: acme
     services: [{name: checkout}]
     outbound_webhooks:
@@ -97,7 +97,7 @@ func TestOutboundWebhooks(t *testing.T) {
 		ws[0].Timeout.String() != "10s" || !ws[1].AllowPrivateNetwork || ws[1].Secret.Reveal() == "" {
 		t.Fatalf("webhooks %+v", ws)
 	}
-	_, err = Parse("t.yaml", []byte(`tenants:
+	_, err = parseT("t.yaml", []byte(`tenants:
   - id: acme
     services: [{name: checkout}]
     outbound_webhooks:

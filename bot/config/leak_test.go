@@ -60,7 +60,7 @@ func TestNothingLeaksSecrets(t *testing.T) {
 	}
 	// The signing key is the one secret without a marker: check its encodings directly.
 	seedB64, seedHex := testSigningKey, hex.EncodeToString(testSeed)
-	file, err := Load("testdata/alertengine.yaml", mapLookup(vars), env)
+	file, err := loadT("testdata/alertengine.yaml", mapLookup(vars), env)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -115,7 +115,7 @@ func TestNothingLeaksSecrets(t *testing.T) {
 	}
 	_, envErr := LoadEnv(mapLookup(bad), Serve)
 	renderings["LoadEnv error"] = fmt.Sprint(envErr)
-	_, fileErr := Parse("alertengine.yaml", []byte(`tenants:
+	_, fileErr := parseT("alertengine.yaml", []byte(`tenants:
   - id: acme
     services: [{name: a, health_url: "${BADURL}"}]
     people: [{name: a, role: "${ROLE}", whatsapp: "${ROLE}", telegram: "${ROLE}"}]

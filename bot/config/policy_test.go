@@ -83,11 +83,11 @@ func TestPolicyVersion(t *testing.T) {
 	}
 
 	t.Run("same file parsed twice", func(t *testing.T) {
-		a, err := Load("testdata/alertengine.yaml", exampleLookup, demoEnv(t))
+		a, err := loadT("testdata/alertengine.yaml", exampleLookup, demoEnv(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := Load("testdata/alertengine.yaml", exampleLookup, demoEnv(t))
+		b, err := loadT("testdata/alertengine.yaml", exampleLookup, demoEnv(t))
 		if err != nil {
 			t.Fatal(err)
 		}

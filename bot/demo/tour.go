@@ -176,13 +176,8 @@ func StartTour(ctx context.Context, env config.Env, o TourOptions) (*Tour, error
 			return nil, fmt.Errorf("%w: the demo service's SDK needs REDIS_URL (cluster and sentinel addresses alone are not enough)", ErrUsage)
 		}
 		var cerr error
-		rc, desc, cerr = app.RedisClient(env)
-		if cerr != nil {
+		if rc, desc, cerr = app.Connect(ctx, env); cerr != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUsage, cerr)
-		}
-		if err := app.PingRedis(ctx, rc); err != nil {
-			_ = rc.Close()
-			return nil, fmt.Errorf("%w: %s: Redis does not answer: %s", ErrUsage, desc, app.RedactErr(err))
 		}
 		redisURL = env.RedisURL.Reveal()
 	}
@@ -280,3 +275,20 @@ func Browsable(addr string) string {
 	}
 	return net.JoinHostPort(strings.Trim(host, "[]"), port)
 }
+
+// Intro is what `bot demo` prints once the tour runs: where to open it (%s, the URL) and
+// what to try.
+const Intro = `AlertEngine demo — open %s
+
+  1. Press "Simulate spike": the demo service (checkout) turns slow and starts failing.
+  2. Within seconds the policy opens an incident: its card appears with the diagnosis.
+  3. Ask in the thread ("what changed?", "why?"). Pick who you are under "You are" and
+     press Approve: as vimbai (a viewer: refused), then as tendai (an approver). Both
+     lenses suggest rollback, a high-risk action that needs two different approvers:
+     tendai's press records 1 of 2, then press again as rudo (the second approver).
+     The recovery webhook runs and clears the fault.
+  4. When the service is healthy again the incident is RESOLVED: open "Replay & verify"
+     for the hash-chained timeline and the auditor's export.
+
+Ctrl-C stops the demo.
+`

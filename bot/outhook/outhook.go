@@ -330,6 +330,9 @@ func (s *Sender) hold(ctx context.Context, t *tenant, log *slog.Logger) {
 	for {
 		select {
 		case <-lctx.Done():
+			if ctx.Err() == nil { // a target found the lease taken before this renewal did
+				log.Warn("lease lost to another replica; stopping this tenant's deliveries")
+			}
 			return
 		case <-tick.C:
 		}

@@ -653,26 +653,29 @@ func TestStopsWhenTheLeaseIsTaken(t *testing.T) {
 	e.open(t, "checkout")
 	waitFor(t, "the first delivery", func() bool { return len(rc.deliveries()) == 1 })
 	lease := e.prefix + ":{outhook:" + tenantID + "}:lease"
-	if err := e.rdb.Set(context.Background(), lease, "other-replica", 2500*time.Millisecond).Err(); err != nil {
+	// The other replica's lease outlives any stall of this test under load; the test
+	// frees it itself once this replica has noticed the loss.
+	if err := e.rdb.Set(context.Background(), lease, "other-replica", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(800 * time.Millisecond) // past a renewal (every 500 ms)
-	e.open(t, "search")
-	time.Sleep(500 * time.Millisecond)
-	if n := len(rc.deliveries()); n != 1 {
-		t.Fatalf("%d requests while another replica held the lease, want 1", n)
-	}
-	e.expireOnEmbedded(2500 * time.Millisecond)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("logs:\n%s", e.logs)
 		}
 	})
+	waitFor(t, "the loss noticed at a renewal", func() bool {
+		return strings.Contains(e.logs.String(), "lease lost")
+	})
+	e.open(t, "search")
+	time.Sleep(500 * time.Millisecond)
+	if n := len(rc.deliveries()); n != 1 {
+		t.Fatalf("%d requests while another replica held the lease, want 1", n)
+	}
+	if err := e.rdb.Del(context.Background(), lease).Err(); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "the delivery after the lease came back", func() bool {
 		got := rc.deliveries()
 		return len(got) >= 2 && got[len(got)-1].payload.Data.Service == "search"
 	})
-	if !strings.Contains(e.logs.String(), "lease lost") {
-		t.Error("losing the lease is not logged")
-	}
 }

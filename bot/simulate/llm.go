@@ -8,8 +8,6 @@ import (
 
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/config/yamldoc"
-	"github.com/alertengine/alertengine/bot/diagnose"
-	"github.com/alertengine/alertengine/bot/pipeline"
 	"github.com/alertengine/alertengine/council"
 )
 
@@ -127,19 +125,13 @@ func (l scriptedLens) Diagnose(ctx context.Context, s council.Snapshot) (council
 // lensTimeout bounds a scripted lens in real time: a slow lens costs this long.
 const lensTimeout = 50 * time.Millisecond
 
-// proposer builds the diagnostic council the pipeline asks, as `bot serve` wires it:
-// offline rule lenses without an LLM, scripted LLM lenses with the offline ones behind
-// them otherwise.
-func (w *world) proposer() (pipeline.Proposer, error) {
+// council is the diagnostic council the bot asks, as `bot serve` builds it: offline rule
+// lenses without an LLM, scripted LLM lenses with the offline ones behind them otherwise.
+func (w *world) council() (*council.Council, error) {
 	o := council.Options{A: council.RulesA(), B: council.RulesB(), Logger: w.log, Clock: w.clock}
 	if l := w.sc.LLM; l != nil {
 		o = council.Options{A: scriptedLens{"llm-a", l.A}, B: scriptedLens{"llm-b", l.B}, FallbackA: council.RulesA(), FallbackB: council.RulesB(),
 			Timeout: lensTimeout, Logger: w.log, Clock: w.clock}
 	}
-	c, err := council.New(o)
-	if err != nil {
-		return nil, err
-	}
-	return diagnose.NewProposer(diagnose.ProposerOptions{Council: c, Readings: w.det, Commits: w.commitSource(),
-		Hints: map[string][]string{w.tenant.ID: diagnose.HintsOf(w.tenant.Policy.RiskyPaths)}, Logger: w.log})
+	return council.New(o)
 }

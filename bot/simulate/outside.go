@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/alertengine/alertengine/bot/telegram"
-	"github.com/alertengine/alertengine/bot/whatsapp"
 	"io"
 	"net/http"
 	"slices"
@@ -13,21 +11,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alertengine/alertengine/bot/channel"
+	"github.com/alertengine/alertengine/bot/telegram"
+	"github.com/alertengine/alertengine/bot/whatsapp"
 	"github.com/alertengine/alertengine/commits"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/ledger"
 )
 
-// recorder is the ledger's store: the real in-memory store, with every appended entry
-// also put on the timeline.
-type recorder struct {
-	*ledger.MemStore
-	w *world
-}
-
-func (r *recorder) Append(ctx context.Context, tenant string, tail ledger.Tail, entries []ledger.Entry) (int, error) {
-	n, err := r.MemStore.Append(ctx, tenant, tail, entries)
-	for _, e := range entries[:n] {
+// appended puts every entry appended to the ledger on the timeline.
+func (w *world) appended(_ string, entries []ledger.Entry) {
+	for _, e := range entries {
 		stage := strings.ToUpper(string(e.Event))
 		if e.Event.IsStageEvent() {
 			stage = string(e.To)
@@ -42,9 +36,8 @@ func (r *recorder) Append(ctx context.Context, tenant string, tail ledger.Tail, 
 		if e.Reason != "" {
 			text += ": " + e.Reason
 		}
-		r.w.line(stage, actorName(e.Actor), text)
+		w.line(stage, actorName(e.Actor), text)
 	}
-	return n, err
 }
 
 func actorName(a ledger.Actor) string {
@@ -64,6 +57,15 @@ type transport struct {
 }
 
 func (t *transport) Channel() conversation.Channel { return t.ch }
+
+// Routes: people reach the simulated platform through the world, not over HTTP.
+func (t *transport) Routes(conversation.Handler) []channel.Route { return nil }
+
+// Run: the world drives the bot; the platform has nothing to run.
+func (t *transport) Run(context.Context, conversation.Handler) error { return nil }
+
+// Check: the simulated platform always accepts the bot.
+func (t *transport) Check(context.Context) error { return nil }
 
 // Capabilities are the real adapter's: Telegram has buttons (presses come back as data)
 // and threads; WhatsApp has neither, so the engine writes typed alternatives (one-time

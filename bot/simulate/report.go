@@ -99,6 +99,8 @@ type Summary struct {
 	// judged again.
 	Judged  int `json:"judged"`
 	Skipped int `json:"skipped"`
+	// Agents are the scenario's AI agents: what they asked and what the gate let run.
+	Agents []AgentStats `json:"agents,omitempty"`
 }
 
 // Check is one expectation and whether it held.
@@ -132,17 +134,18 @@ func (r *Result) WriteLedger(w io.Writer) error {
 func (w *world) result(ctx context.Context) (*Result, error) {
 	res := &Result{Scenario: w.sc.Name, Seed: w.seed, Tenant: w.tenant.ID, Duration: w.sc.Duration.String()}
 	var buf bytes.Buffer
-	rep, err := ledger.ExportJSONL(ctx, w.mem.MemStore, w.tenant.ID, w.sign, w.clock(), &buf)
+	rep, err := ledger.ExportJSONL(ctx, w.store, w.tenant.ID, w.sign, w.clock(), &buf)
 	if err != nil {
 		return nil, fmt.Errorf("export the simulated ledger: %w", err)
 	}
 	res.ledger = buf.Bytes()
-	entries, err := w.mem.Range(ctx, w.tenant.ID, 1, int(rep.Entries)+1)
+	entries, err := w.store.Range(ctx, w.tenant.ID, 1, int(rep.Entries)+1)
 	if err != nil {
 		return nil, err
 	}
 	s := summarize(entries, w.sc.Start, w.firstFault)
 	s.LedgerEntries = rep.Entries
+	w.agentSummary(entries, &s)
 	s.Judged, s.Skipped = w.stats.judged, w.stats.skipped
 	w.mu.Lock()
 	s.WebhookCalls = w.webhook.calls
@@ -283,6 +286,7 @@ func check(exps []Expectation, s Summary) []Check {
 		"refused_presses": len(s.RefusedPresses), "dlq": s.DeadLetters, "executed": s.Executed, "suppressed": s.Suppressed,
 		"undecided": len(s.Undecided), "authorized": s.Authorized, "webhook_failed": s.WebhookFailed, "redriven": s.Redriven,
 	}
+	agentCounters(s, count)
 	for _, e := range exps {
 		c := Check{Expect: e.Key + ": " + e.Text, Line: e.Line}
 		switch {
@@ -398,6 +402,7 @@ func (r *Result) writeSummary(b *strings.Builder) {
 	} else {
 		b.WriteString("  never decided: none\n")
 	}
+	writeAgents(b, s)
 	if len(s.ExecutedWithoutApproval) == 0 {
 		b.WriteString("  no EXECUTED without an engineer's approval: holds\n")
 	} else {

@@ -51,6 +51,8 @@ type Scenario struct {
 	// LLM scripts the council's LLM lenses; nil: the offline rule lenses.
 	LLM    *LLMScript
 	People []PersonScript
+	// Agents are AI agents of the tenant asking for approvals through the gate.
+	Agents []AgentScript
 	Expect []Expectation
 }
 
@@ -180,7 +182,7 @@ type Expectation struct {
 }
 
 var (
-	rootKeys    = []string{"name", "seed", "start", "duration", "step", "tenant", "tenants", "tenants_file", "services", "commits", "webhook", "llm", "people", "expect"}
+	rootKeys    = []string{"name", "seed", "start", "duration", "step", "tenant", "tenants", "tenants_file", "services", "commits", "webhook", "llm", "people", "agents", "expect"}
 	serviceKeys = []string{"name", "p95_ms", "error_rate", "requests", "noise", "script"}
 	changeKeys  = []string{"at", "for", "ramp", "flap", "recover", "p95_ms", "error_rate", "requests"}
 	commitKeys  = []string{"at", "service", "sha", "message", "author", "files"}
@@ -190,7 +192,7 @@ var (
 	// counterKeys are the expectations compared with a number; durationKeys with a duration.
 	counterKeys  = []string{"incidents", "escalations", "expired", "rejected", "refused_presses", "dlq", "executed", "suppressed", "undecided", "authorized", "webhook_failed", "redriven"}
 	durationKeys = []string{"detected_within", "decided_within", "recovered_within"}
-	expectKeys   = append(append(slices.Clone(counterKeys), durationKeys...), "no_execution_without")
+	expectKeys   = append(append(append(slices.Clone(counterKeys), agentCounterKeys...), durationKeys...), "no_execution_without")
 	shaPattern   = regexp.MustCompile(`^[0-9a-f]{40}$`)
 	loginPattern = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$`)
 	cmpPattern   = regexp.MustCompile(`^(<=|>=|==|<|>)?\s*(\d{1,9})$`)
@@ -349,6 +351,7 @@ func (d *dec) parse(dir string) *Scenario {
 	d.webhook(sc, root)
 	d.llm(sc, root)
 	d.people(sc, root)
+	d.agents(sc, root)
 	d.expect(sc, root)
 	return sc
 }
@@ -362,7 +365,7 @@ func (d *dec) tenants(sc *Scenario, root yamldoc.Object, dir string) {
 		d.Addf(pline, "tenants_file", "give either tenants (inline) or tenants_file, not both")
 		return
 	case inline:
-		if file = config.TenantsIn(d.Doc(), root, simulatedSecret, config.Env{}); file == nil {
+		if file = config.TenantsIn(d.Doc(), root, simulatedSecret, config.Env{}, tenantChannels...); file == nil {
 			return
 		}
 		sc.TenantsFrom = "inline"
@@ -372,7 +375,7 @@ func (d *dec) tenants(sc *Scenario, root yamldoc.Object, dir string) {
 			full = filepath.Join(dir, path)
 		}
 		var err error
-		file, err = config.Load(full, simulatedSecret, config.Env{})
+		file, err = config.Load(full, simulatedSecret, config.Env{}, tenantChannels...)
 		var ps *config.Problems
 		if errors.As(err, &ps) {
 			for _, p := range ps.List {

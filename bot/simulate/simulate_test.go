@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger"
 )
@@ -262,7 +264,7 @@ expect:
 		`bad.yaml:11: services[0].script[1].error_rate: want a number from 0 to 1, got "2"`,
 		`bad.yaml:15: webhook.mode: want one of ok, error, timeout, got "sometimes"`,
 		`bad.yaml:17: expect.escalations: want a count, optionally compared: 2, == 2, <= 2, >= 1, < 3, > 0; got "about 2"`,
-		`bad.yaml:18: expect.colour: unknown key (allowed: incidents, escalations, expired, rejected, refused_presses, dlq, executed, suppressed, undecided, authorized, webhook_failed, redriven, detected_within, decided_within, recovered_within, no_execution_without)`,
+		`bad.yaml:18: expect.colour: unknown key (allowed: incidents, escalations, expired, rejected, refused_presses, dlq, executed, suppressed, undecided, authorized, webhook_failed, redriven, agent_requests, agent_refused, agent_rate_limited, agent_approved, agent_rejected, agent_expired, agent_executions, agent_failed_runs, detected_within, decided_within, recovered_within, no_execution_without)`,
 	} {
 		if !slices.Contains(got, want) {
 			t.Errorf("missing problem line\n  %s\nin\n  %s", want, strings.Join(got, "\n  "))
@@ -441,5 +443,98 @@ func assertNoTwinOffers(t *testing.T, timeline []byte) {
 		if bytes.Equal(m[1], m[2]) {
 			t.Errorf("a card offers the same action twice: %s", m[0])
 		}
+	}
+}
+
+// every is a scenario whose tenant turns on every component a tenants file can: repos,
+// Alertmanager, PagerDuty, Grafana and OTLP intakes, outbound webhooks and AI agents.
+const every = `duration: 10m
+tenants:
+  - id: acme
+    services: [{name: api, repos: [acme/api]}, {name: web, source: otlp}]
+    chats: {telegram: [-100], whatsapp: ["+263771234567"]}
+    people: [{name: tendai, role: approver, ids: {telegram: 1}}]
+    recovery:
+      url: https://acme.example/recover
+      secret: a-recovery-secret-of-some-length
+      actions: [{name: restart_workers, risk: low}]
+    alertmanager: {token: alertmanager-token-0123456789}
+    pagerduty: [{service: api, routing_key: "R0123456789abcdef0123456789abcd"}]
+    grafana: {token: "grafana-token-acme-01234"}
+    otlp: {token: "otlp-token-acme-0123456789"}
+    outbound_webhooks:
+      - {name: router, url: "https://hooks.example/alertengine", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+    agents: [{name: sre-bot, token: "agent-token-0123456789", actions: [restart_workers]}]
+services: [{name: api}, {name: web}]
+people: [{name: tendai}]
+`
+
+// TestWorldBuildsWhatServeBuilds: the simulation runs the bot `bot serve` runs. For every
+// fixture, and for a tenant that turns on every optional component, the world's bot and
+// the bot serve builds from the same tenants file mount the same routes and register the
+// same loops; the world adds only its simulated chat platforms (their loops, no route).
+func TestWorldBuildsWhatServeBuilds(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"REDIS_URL": "redis://127.0.0.1:6379", "ALERT_SECRET": strings.Repeat("k", 32),
+		"LEDGER_SIGNING_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))}
+	env, err := config.LoadEnv(func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, config.Serve)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scenarios := map[string]*Scenario{}
+	for _, name := range fixtureNames(t) {
+		if scenarios[name], err = Load(filepath.Join(fixtures, name+".yaml")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if scenarios["every component"], err = Parse("every.yaml", []byte(every), "."); err != nil {
+		t.Fatal(err)
+	}
+	for name, sc := range scenarios {
+		w, err := newWorld(sc, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		served, err := app.New(app.Options{Env: env, File: sc.Tenants, Redis: w.rc, KeyPrefix: "serve:", Addr: "127.0.0.1:0", Signer: w.sign,
+			Secret: bytes.Repeat([]byte{2}, 32)})
+		if err != nil {
+			w.close()
+			t.Fatalf("%s: serve: %v", name, err)
+		}
+		want := served.Components()
+		if len(want.Channels) != 0 {
+			t.Fatalf("%s: serve built chat platforms %v without their settings", name, want.Channels)
+		}
+		want.Channels = simulatedChannels
+		want.Loops = append(want.Loops, simulatedChannels...)
+		if d := cmp.Diff(want, w.app.Components()); d != "" {
+			t.Errorf("%s: the world's bot differs from serve's (-serve +world):\n%s", name, d)
+		}
+		if name == "every component" {
+			for _, c := range []string{"POST /v1/metrics", "POST /grafana/webhook", "POST /pagerduty/{tenant}/v2/enqueue", "outbound-webhooks", "POST /v1/approvals"} {
+				if !slices.Contains(want.Routes, c) && !slices.Contains(want.Loops, c) {
+					t.Errorf("serve's bot for every component lacks %q: %+v", c, want)
+				}
+			}
+		}
+		served.Close()
+		w.close()
+	}
+}
+
+// TestOpen: a file is read as a file; a name with no such file is a built-in scenario;
+// anything else says neither exists.
+func TestOpen(t *testing.T) {
+	t.Parallel()
+	byFile, err := Open(filepath.Join(fixtures, "flapping-latency.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName, err := Open("flapping-latency")
+	if err != nil || byName.Name != byFile.Name || !slices.Contains(Builtins(), "flapping-latency") {
+		t.Fatalf("built-in scenario by name: %v, %v", byName, err)
+	}
+	if _, err := Open("no-such-scenario"); !errors.Is(err, ErrNoScenario) || !strings.HasPrefix(err.Error(), "no-such-scenario: ") {
+		t.Errorf("unknown scenario: %v", err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -17,15 +16,16 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/alertengine/alertengine/bot/app"
+	"github.com/alertengine/alertengine/bot/channel"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/executor"
-	"github.com/alertengine/alertengine/bot/pipeline"
 	"github.com/alertengine/alertengine/commits"
 	"github.com/alertengine/alertengine/conversation"
-	"github.com/alertengine/alertengine/conversation/approval"
+	"github.com/alertengine/alertengine/council"
 	"github.com/alertengine/alertengine/detector"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/sdk/health"
@@ -78,8 +78,9 @@ func (q *queue) Pop() any {
 	return e
 }
 
-// world is one simulation: the real components wired on an embedded Redis and a
-// virtual clock, plus the scripted outside (metrics, deploys, webhook, people).
+// world is one simulation: the bot as app.New builds it for `bot serve`, on an embedded
+// Redis and a virtual clock, driven by hand, plus the scripted outside (metrics, deploys,
+// webhook, people).
 type world struct {
 	sc     *Scenario
 	seed   uint64
@@ -91,15 +92,16 @@ type world struct {
 	lines    []Line
 	redisNow time.Time
 
-	mr    *miniredis.Miniredis
-	rc    *redis.Client
-	mem   *recorder
+	mr *miniredis.Miniredis
+	rc *redis.Client
+	// app is the bot, built by app.New as `bot serve` builds it; the rest are its parts.
+	app   *app.App
+	store *ledger.RedisStore
 	led   *ledger.Ledger
 	eng   *conversation.Engine
 	exec  *executor.Executor
 	det   *detector.Detector
-	pipe  *pipeline.Pipeline
-	inbox *pipeline.Inbox
+	pipe  interface{ Drain(context.Context) }
 	hook  *httptest.Server
 	sign  ed25519.PrivateKey
 
@@ -118,6 +120,7 @@ type world struct {
 	fixedAt map[string]time.Time
 	webhook webhookState
 	stats   counters
+	agents  *agentSim // the scenario's AI agents and the approval gate (agents.go)
 }
 
 type counters struct {
@@ -192,6 +195,10 @@ func newRand(seed uint64, stream string) *rand.Rand {
 
 const keyPrefix = "sim:"
 
+// tenantChannels are the chat platforms a scenario's tenants may list chats and ids on:
+// every platform `bot serve` registers, each with its own id rules.
+var tenantChannels = app.ChatChannels(nil)
+
 func newWorld(sc *Scenario, o Options) (*world, error) {
 	t, ok := sc.Tenants.Tenant(sc.Tenant)
 	if !ok {
@@ -203,7 +210,7 @@ func newWorld(sc *Scenario, o Options) (*world, error) {
 		w.seed = *o.Seed
 	}
 	if w.log == nil {
-		w.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		w.log = slog.New(slog.DiscardHandler)
 	}
 	if o.AttemptTimeout == 0 {
 		o.AttemptTimeout = 200 * time.Millisecond
@@ -219,65 +226,17 @@ func newWorld(sc *Scenario, o Options) (*world, error) {
 	w.rc = redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: 4})
 	w.hook = httptest.NewServer(w.webhookHandler())
 
-	var err error
-	if w.commits, err = commits.NewStore(commits.StoreOptions{Redis: w.rc, KeyPrefix: keyPrefix, Clock: w.clock}); err != nil {
-		return nil, w.closeWith(err)
-	}
-	if w.correlator, err = commits.NewCorrelator(commits.CorrelatorOptions{Store: w.commits, Services: app.CommitServices(sc.Tenants)}); err != nil {
-		return nil, w.closeWith(err)
-	}
-	w.mem = &recorder{MemStore: ledger.NewMemStore(), w: w}
-	if w.led, err = ledger.New(ledger.Options{Store: w.mem, Signer: w.sign, Logger: w.log, Clock: w.clock}); err != nil {
-		return nil, w.closeWith(err)
-	}
-	secret := seedBytes(w.seed, "alert-secret")
-	appr, err := approval.New(approval.Options{Redis: w.rc, KeyPrefix: keyPrefix, Secret: secret, Ledger: w.led, Clock: w.clock,
-		Logger: w.log, Random: seedReader{newRand(w.seed, "approvals")}})
+	lenses, err := w.council()
 	if err != nil {
 		return nil, w.closeWith(err)
 	}
-	// As `bot serve` builds it: the pipeline's inbox first, the detector (the engine's
-	// status source) before the engine, the pipeline last.
-	inbox := pipeline.NewInbox(0)
-	w.inbox = inbox
-	if w.det, err = detector.New(detector.Options{Redis: w.rc, KeyPrefix: keyPrefix, Ledger: w.led, Tenants: simulatedDetectorTenants(sc.Tenants),
-		OnEvent: func(_ context.Context, ev detector.Event) { w.detected = append(w.detected, ev) },
-		Clock:   w.clock, Logger: w.log, ReplicaID: "simulator", PollInterval: sc.Step, PollTimeout: min(3*time.Second, sc.Step)}); err != nil {
-		return nil, w.closeWith(err)
-	}
-	ctenants := app.ConversationTenants(sc.Tenants)
-	w.eng, err = conversation.New(conversation.Options{Ledger: w.led, Approvals: appr, Redis: w.rc, KeyPrefix: keyPrefix,
-		Tenants: ctenants, Transports: []conversation.Transport{&transport{w: w, ch: conversation.Telegram}, &transport{w: w, ch: conversation.WhatsApp}},
-		Status: app.Health{Detector: w.det, Clock: w.clock}, Commits: w.commitSource(), Clock: w.clock, Logger: w.log, OnAuthorized: w.onAuthorized})
+	a, err := app.New(w.appOptions(o, lenses))
 	if err != nil {
 		return nil, w.closeWith(err)
 	}
-	target := executor.Target{URL: w.hook.URL + "/recover", Secret: t.Recovery.Secret.Reveal(), AllowPrivateNetwork: true}
-	if target.Secret == "" {
-		target.Secret = "simulated-recovery-secret"
-	}
-	hasRecovery := t.Recovery.URL != ""
-	w.exec, err = executor.New(executor.Options{Redis: w.rc, KeyPrefix: keyPrefix, Ledger: w.led, Logger: w.log, Clock: w.clock,
-		Consumer: "simulator", AttemptTimeout: o.AttemptTimeout,
-		Targets: func(tenant string) (executor.Target, bool) { return target, hasRecovery && tenant == t.ID },
-		Sleep: func(ctx context.Context, d time.Duration) error {
-			w.setNow(w.clock().Add(d))
-			w.syncRedis()
-			return ctx.Err()
-		},
-		Rand: newRand(w.seed, "executor-jitter").Float64, OnOutcome: w.onOutcome})
-	if err != nil {
-		return nil, w.closeWith(err)
-	}
-	proposer, err := w.proposer()
-	if err != nil {
-		return nil, w.closeWith(err)
-	}
-	if w.pipe, err = pipeline.New(pipeline.Options{Inbox: inbox, Ledger: pipeline.Ledger{Ledger: w.led}, Conversation: w.eng, Executor: w.exec,
-		Settler: w.det, Tenants: ctenants, Logger: w.log, Clock: w.clock, Proposer: proposer, After: w.after,
-		OnGiveUp: func(ev detector.Event, attempts int, err error) {
-			w.line("pipeline", "system", fmt.Sprintf("%s: gave up handling %s after %d attempts: %v", ev.Incident, ev.Kind, attempts, err))
-		}}); err != nil {
+	w.app, w.store, w.led, w.eng, w.exec, w.det, w.pipe = a, a.Store(), a.Ledger(), a.Engine(), a.Executor(), a.Detector(), a.Pipeline()
+	w.commits, w.correlator = a.Commits()
+	if err := w.startAgents(a.Gate()); err != nil {
 		return nil, w.closeWith(err)
 	}
 
@@ -291,6 +250,42 @@ func newWorld(sc *Scenario, o Options) (*world, error) {
 		w.people = append(w.people, ps)
 	}
 	return w, nil
+}
+
+// appOptions are what the simulated bot differs in from `bot serve`: the embedded Redis,
+// virtual time and the seed for every clock, wait and random source; the scripted
+// recovery webhook and council; simulated chat platforms; nothing running by itself (the
+// world drives each component when its virtual time comes); and taps on what the world
+// puts on its timeline.
+func (w *world) appOptions(o Options, lenses *council.Council) app.Options {
+	t := w.tenant
+	target := executor.Target{URL: w.hook.URL + "/recover", Secret: t.Recovery.Secret.Reveal(), AllowPrivateNetwork: true}
+	if target.Secret == "" {
+		target.Secret = "simulated-recovery-secret"
+	}
+	hasRecovery := t.Recovery.URL != ""
+	var platforms []func(app.Parts) (channel.Adapter, error)
+	for _, ch := range simulatedChannels {
+		platforms = append(platforms, func(app.Parts) (channel.Adapter, error) { return &transport{w: w, ch: conversation.Channel(ch)}, nil })
+	}
+	return app.Options{
+		Env: config.Env{LoopInterval: w.sc.Step}, File: w.sc.Tenants, Redis: w.rc, KeyPrefix: keyPrefix, Logger: w.log,
+		Signer: w.sign, Secret: seedBytes(w.seed, "alert-secret"), Registry: prometheus.NewRegistry(), Manual: true,
+		Clock: w.clock, Replica: "simulator", Random: seedReader{newRand(w.seed, "approvals")},
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			w.setNow(w.clock().Add(d))
+			w.syncRedis()
+			return ctx.Err()
+		},
+		Jitter: newRand(w.seed, "executor-jitter").Float64, AttemptTimeout: o.AttemptTimeout, After: w.after,
+		Targets: func(tenant string) (executor.Target, bool) { return target, hasRecovery && tenant == t.ID },
+		Council: lenses, Adapters: platforms,
+		Taps: app.Taps{Appended: w.appended, Detection: func(_ context.Context, ev detector.Event) { w.detected = append(w.detected, ev) },
+			Authorized: w.onAuthorized, Outcome: w.onOutcome,
+			GaveUp: func(ev detector.Event, attempts int, err error) {
+				w.line("pipeline", "system", fmt.Sprintf("%s: gave up handling %s after %d attempts: %v", ev.Incident, ev.Kind, attempts, err))
+			}},
+	}
 }
 
 func seedBytes(seed uint64, what string) []byte {
@@ -314,26 +309,6 @@ func (w *world) close() {
 	if w.mr != nil {
 		w.mr.Close()
 	}
-}
-
-// commitSource is the conversation's view of the stored commits, authors mapped to people
-// by their GitHub login, as `bot serve` wires it.
-func (w *world) commitSource() app.Commits {
-	return app.Commits{Correlator: w.correlator, Clock: w.clock, Person: app.CommitPeople(w.sc.Tenants)}
-}
-
-// simulatedDetectorTenants is the detector's policy as `bot serve` wires it, except that
-// every service is measured by the simulation (pull-style readings given to Observe), so
-// nothing is polled and no Alertmanager is listened to.
-func simulatedDetectorTenants(f *config.File) []detector.Tenant {
-	out := app.DetectorTenants(f)
-	for i := range out {
-		out[i].AlertmanagerToken = ""
-		for j := range out[i].Services {
-			out[i].Services[j].HealthURL = ""
-		}
-	}
-	return out
 }
 
 // serviceState is one service's scripted metrics and what the detector last judged.
@@ -508,9 +483,8 @@ func (w *world) handleDetections(ctx context.Context) {
 		if ev.Kind == detector.Suppressed {
 			w.line("SUPPRESSED", "policy/detector", fmt.Sprintf("%s: health %.0f/100, over the tenant's incidents-per-hour limit: no incident, nothing posted", ev.Service, ev.Score))
 		}
-		w.inbox.OnDetection(ctx, ev)
 	}
-	w.pipe.Drain(ctx)
+	w.pipe.Drain(ctx) // the detector reported them to the pipeline's inbox
 }
 
 // after is the pipeline's scheduler: a retry due after d, on virtual time.
@@ -521,15 +495,11 @@ func (w *world) after(d time.Duration, f func()) {
 	})
 }
 
-// onAuthorized is the engine's hook: the pipeline enqueues the execution and the
-// executor takes it at once.
-func (w *world) onAuthorized(ctx context.Context, e ledger.Entry) error {
-	if err := w.inbox.OnAuthorized(ctx, e); err != nil {
-		return err
-	}
+// onAuthorized follows the engine's report of an authorization to the pipeline: the
+// pipeline enqueues the execution and the executor takes it at once.
+func (w *world) onAuthorized(ctx context.Context, _ ledger.Entry) {
 	w.pipe.Drain(ctx)
 	w.at(w.clock(), w.drain)
-	return nil
 }
 
 func (w *world) drain(ctx context.Context) {
@@ -538,10 +508,10 @@ func (w *world) drain(ctx context.Context) {
 	}
 }
 
-// onOutcome is the executor's hook, wired as `bot serve` wires it, plus the scripted
-// effect of the recovery on the service and the people who re-drive dead letters.
+// onOutcome follows the executor's report of an outcome to the pipeline: the pipeline
+// tells the thread and settles the incident, then the recovery has its scripted effect
+// on the service, and the people who re-drive dead letters act.
 func (w *world) onOutcome(ctx context.Context, o executor.Outcome) {
-	w.inbox.OnOutcome(ctx, o)
 	w.pipe.Drain(ctx) // tells the thread, settles the incident
 	if o.Kind != executor.Executed && o.Kind != executor.Failed {
 		return

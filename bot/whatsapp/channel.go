@@ -19,7 +19,8 @@ import (
 // "twilio" (the default when TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and
 // TWILIO_WHATSAPP_FROM are set) or "cloud" (Meta's Cloud API: WHATSAPP_CLOUD_TOKEN,
 // WHATSAPP_CLOUD_PHONE_NUMBER_ID, WHATSAPP_CLOUD_APP_SECRET, WHATSAPP_CLOUD_VERIFY_TOKEN;
-// optional WHATSAPP_CLOUD_TEMPLATE and WHATSAPP_CLOUD_API_URL). The secrets may be
+// optional WHATSAPP_CLOUD_TEMPLATE, WHATSAPP_CLOUD_WABA_ID (to check that template) and
+// WHATSAPP_CLOUD_API_URL). The secrets may be
 // given as NAME_FILE.
 var Spec = channel.Spec{
 	Name:        conversation.WhatsApp,
@@ -75,7 +76,7 @@ func newFromDeps(d channel.Deps) (channel.Adapter, error) {
 		return a, nil
 	case ProviderCloud:
 		o := CloudOptions{PhoneNumberID: d.Lookup.Get("WHATSAPP_CLOUD_PHONE_NUMBER_ID"), APIURL: d.Lookup.Get("WHATSAPP_CLOUD_API_URL"),
-			Template: d.Lookup.Get("WHATSAPP_CLOUD_TEMPLATE"), Redis: d.Redis, KeyPrefix: d.KeyPrefix, Logger: d.Logger, Clock: d.Clock, Registry: d.Registry}
+			Template: d.Lookup.Get("WHATSAPP_CLOUD_TEMPLATE"), WABAID: d.Lookup.Get("WHATSAPP_CLOUD_WABA_ID"), Redis: d.Redis, KeyPrefix: d.KeyPrefix, Logger: d.Logger, Clock: d.Clock, Registry: d.Registry}
 		for name, dst := range map[string]*string{"WHATSAPP_CLOUD_TOKEN": &o.Token, "WHATSAPP_CLOUD_APP_SECRET": &o.AppSecret, "WHATSAPP_CLOUD_VERIFY_TOKEN": &o.VerifyToken} {
 			s, err := channel.Secret(d.Lookup, name)
 			if err != nil {

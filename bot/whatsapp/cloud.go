@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -119,7 +120,11 @@ type CloudOptions struct {
 	APIURL string
 	// Template is the approval template, "name:language" ("alertengine_approval:en_US");
 	// empty: cards outside the window go as text, which the Cloud API refuses (131047).
-	Template  string
+	Template string
+	// WABAID is the WhatsApp Business Account's id: with it, Check verifies that the
+	// template exists in that account, in its language, and is APPROVED; without it the
+	// template is not checked (and Check logs so, once).
+	WABAID    string
 	Redis     redis.UniversalClient
 	KeyPrefix string
 	Logger    *slog.Logger
@@ -152,6 +157,8 @@ func (o *CloudOptions) Validate() error {
 		return errors.New("whatsapp cloud: no verify token")
 	case o.Redis == nil:
 		return errors.New("whatsapp cloud: no Redis")
+	case o.WABAID != "" && !phoneNumberID.MatchString(o.WABAID):
+		return errors.New("whatsapp cloud: the WhatsApp Business Account id must be its digits (WhatsApp Manager → account overview)")
 	}
 	if o.Template != "" {
 		if _, _, err := parseTemplate(o.Template); err != nil {
@@ -198,6 +205,10 @@ type cloudWire struct {
 	lang     string // template language
 	statuses *prometheus.CounterVec
 	failures *prometheus.CounterVec
+	// refused counts webhook requests refused before anything of them was read.
+	refused *prometheus.CounterVec
+	// skipped logs once that the template was not checked (no WABA id).
+	skipped sync.Once
 }
 
 var _ provider = (*cloudWire)(nil)
@@ -219,12 +230,14 @@ func NewCloud(o CloudOptions) (*Adapter, error) {
 			Help: "Message status callbacks from the WhatsApp Cloud API, by status (sent, delivered, read, failed)."}, []string{"status"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertengine_whatsapp_cloud_failed_total",
 			Help: "Messages the WhatsApp Cloud API reported failed, by error code."}, []string{"code"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "alertengine_whatsapp_cloud_requests_refused_total",
+			Help: "Webhook requests refused, by reason (signature: X-Hub-Signature-256 did not verify; verify_token: a verification request with the wrong token)."}, []string{"reason"}),
 	}
 	if o.Template != "" {
 		w.name, w.lang, _ = parseTemplate(o.Template)
 	}
 	if o.Registry != nil {
-		for _, c := range []prometheus.Collector{w.statuses, w.failures} {
+		for _, c := range []prometheus.Collector{w.statuses, w.failures, w.refused} {
 			if err := o.Registry.Register(c); err != nil {
 				return nil, fmt.Errorf("whatsapp cloud: metrics: %w", err)
 			}
@@ -483,17 +496,83 @@ func (w *cloudWire) once(ctx context.Context, method, path string, body []byte, 
 }
 
 // check fetches the phone number, the cheapest authenticated Graph request: an error
-// wrapping channel.ErrRefused when Meta refuses the token (401, 403, code 190).
+// wrapping channel.ErrRefused when Meta refuses the token (401, 403, code 190). With an
+// approval template configured it then checks the template (checkTemplate).
 func (w *cloudWire) check(ctx context.Context) error {
 	err := w.once(ctx, http.MethodGet, "/"+w.o.PhoneNumberID+"?fields=id", nil, "", nil)
-	var ce *CloudError
-	if errors.As(err, &ce) && (ce.Status == http.StatusUnauthorized || ce.Status == http.StatusForbidden || ce.Code == CodeTokenExpired) {
-		return fmt.Errorf("whatsapp: %w: the Cloud API answered %d, code %d: %s", channel.ErrRefused, ce.Status, ce.Code, ce.Message)
+	if refused := refusal(err); refused != nil {
+		return refused
 	}
 	if err != nil {
 		return fmt.Errorf("whatsapp: fetch the phone number: %w", err)
 	}
+	return w.checkTemplate(ctx)
+}
+
+// refusal is err as an error wrapping channel.ErrRefused when it says Meta refused the
+// token (401, 403, code 190); nil otherwise.
+func refusal(err error) error {
+	var ce *CloudError
+	if errors.As(err, &ce) && (ce.Status == http.StatusUnauthorized || ce.Status == http.StatusForbidden || ce.Code == CodeTokenExpired) {
+		return fmt.Errorf("whatsapp: %w: the Cloud API answered %d, code %d: %s", channel.ErrRefused, ce.Status, ce.Code, ce.Message)
+	}
 	return nil
+}
+
+// Template statuses of the Graph API's message_templates (only APPROVED can be sent).
+const templateApproved = "APPROVED"
+
+// checkTemplate asks the WhatsApp Business Account for the approval template
+// (GET /{waba-id}/message_templates?name=…) and wants it there, in the configured
+// language, APPROVED: a template still PENDING, or REJECTED, PAUSED or DISABLED, would
+// make every card sent outside the 24-hour window fail. Without a template nothing is
+// checked; without WABAID it is logged, once, that the check was skipped.
+func (w *cloudWire) checkTemplate(ctx context.Context) error {
+	if w.name == "" {
+		return nil
+	}
+	if w.o.WABAID == "" {
+		w.skipped.Do(func() {
+			w.a.log.Warn("WHATSAPP_CLOUD_TEMPLATE was not checked: set WHATSAPP_CLOUD_WABA_ID (the WhatsApp Business Account id) to verify at start-up that it exists and is approved",
+				"template", w.name, "language", w.lang)
+		})
+		return nil
+	}
+	q := url.Values{"name": {w.name}, "fields": {"name,language,status"}, "limit": {"100"}}
+	var out struct {
+		Data []struct {
+			Name     string `json:"name"`
+			Language string `json:"language"`
+			Status   string `json:"status"`
+		} `json:"data"`
+	}
+	err := w.once(ctx, http.MethodGet, "/"+w.o.WABAID+"/message_templates?"+q.Encode(), nil, "", &out)
+	if refused := refusal(err); refused != nil {
+		return refused
+	}
+	if err != nil {
+		return fmt.Errorf("whatsapp: WHATSAPP_CLOUD_TEMPLATE: list the templates of WHATSAPP_CLOUD_WABA_ID %s: %w", w.o.WABAID, err)
+	}
+	var langs []string
+	for _, t := range out.Data {
+		if t.Name != w.name {
+			continue
+		}
+		if t.Language != w.lang {
+			langs = append(langs, oneLine(t.Language, ""))
+			continue
+		}
+		if t.Status != templateApproved {
+			return fmt.Errorf("whatsapp: WHATSAPP_CLOUD_TEMPLATE %s:%s is %s, not APPROVED: cards outside the 24-hour window cannot be sent until Meta approves it",
+				w.name, w.lang, oneLine(t.Status, "?"))
+		}
+		return nil
+	}
+	if len(langs) > 0 {
+		return fmt.Errorf("whatsapp: WHATSAPP_CLOUD_TEMPLATE %s has no %s translation in the WhatsApp Business Account (it has %s)",
+			w.name, w.lang, strings.Join(langs, ", "))
+	}
+	return fmt.Errorf("whatsapp: WHATSAPP_CLOUD_TEMPLATE %s does not exist in the WhatsApp Business Account %s", w.name, w.o.WABAID)
 }
 
 func (w *cloudWire) run(ctx context.Context) error {

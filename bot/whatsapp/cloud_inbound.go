@@ -48,6 +48,7 @@ func (a *Adapter) CloudVerifyHandler() http.Handler {
 			subtle.ConstantTimeCompare([]byte(q.Get("hub.verify_token")), []byte(a.cloud.o.VerifyToken)) == 1 &&
 			challenge != "" && len(challenge) <= maxChallenge && printable(challenge)
 		if !ok {
+			a.cloud.refused.WithLabelValues("verify_token").Inc()
 			a.log.Warn("refused a webhook verification request", "remote", r.RemoteAddr)
 			http.Error(w, "forbidden", http.StatusForbidden)
 			return
@@ -198,6 +199,7 @@ func (a *Adapter) CloudWebhookHandler(h conversation.Handler) http.Handler {
 			return
 		}
 		if !signedBody(a.cloud.o.AppSecret, body, r.Header.Get("X-Hub-Signature-256")) {
+			a.cloud.refused.WithLabelValues("signature").Inc()
 			a.log.Warn("refused a webhook request: bad X-Hub-Signature-256", "remote", r.RemoteAddr)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return

@@ -466,3 +466,74 @@ func TestCloudRetryAfterFailure(t *testing.T) {
 		t.Errorf("handled %+v", got)
 	}
 }
+
+// TestCloudCheckTemplate: with the WhatsApp Business Account's id, Check finds the
+// approval template in the account's message_templates and wants it APPROVED in the
+// configured language, saying what is wrong otherwise; without the id it logs, once,
+// that the template was not checked, and passes.
+func TestCloudCheckTemplate(t *testing.T) {
+	e := newCloudEnv(t)
+	waba := func(o *CloudOptions) { o.Template, o.WABAID = cloudTemplate, cloudtest.WABAID }
+	a, _ := e.adapter(waba)
+	if err := a.Check(t.Context()); err != nil {
+		t.Fatalf("an approved template: %v", err)
+	}
+	cases := []struct {
+		name string
+		tpl  cloudtest.Template
+		opts func(*CloudOptions)
+		want string
+	}{
+		{"pending", cloudtest.Template{Name: "alertengine_approval", Language: "en_US", Status: "PENDING"}, waba, "is PENDING, not APPROVED"},
+		{"paused", cloudtest.Template{Name: "alertengine_approval", Language: "en_US", Status: "PAUSED"}, waba, "is PAUSED, not APPROVED"},
+		{"another language", cloudtest.Template{}, func(o *CloudOptions) { o.Template, o.WABAID = "alertengine_approval:pt_BR", cloudtest.WABAID },
+			"has no pt_BR translation in the WhatsApp Business Account (it has en_US)"},
+		{"missing", cloudtest.Template{}, func(o *CloudOptions) { o.Template, o.WABAID = "alertengine_page:en_US", cloudtest.WABAID },
+			"alertengine_page does not exist in the WhatsApp Business Account " + cloudtest.WABAID},
+		{"wrong account", cloudtest.Template{}, func(o *CloudOptions) { o.Template, o.WABAID = cloudTemplate, "999999999" },
+			"does not exist, cannot be loaded due to missing permissions"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newCloudEnv(t)
+			if c.tpl.Name != "" {
+				e.fake.AddTemplate(cloudtest.Template{Name: c.tpl.Name, Language: c.tpl.Language, BodyParams: 3, QuickReplies: 2, Status: c.tpl.Status})
+			}
+			a, _ := e.adapter(c.opts)
+			err := a.Check(t.Context())
+			if err == nil || !strings.Contains(err.Error(), c.want) || errors.Is(err, channel.ErrRefused) {
+				t.Errorf("Check = %v, want %q (and not a refusal)", err, c.want)
+			}
+		})
+	}
+	// A paused template is also refused when sent (132015), as Meta refuses it.
+	e.fake.AddTemplate(cloudtest.Template{Name: "alertengine_approval", Language: "en_US", BodyParams: 3, QuickReplies: 2, Status: "PAUSED"})
+	if _, err := a.Post(t.Context(), conversation.Thread{Chat: chatOf(ana)}, approvalCard()); err == nil {
+		t.Error("a card through a paused template was sent")
+	}
+	// An expired token is a refusal, whichever request finds it.
+	e.fake.ExpireToken()
+	if err := a.Check(t.Context()); !errors.Is(err, channel.ErrRefused) {
+		t.Errorf("expired token: %v", err)
+	}
+
+	// Without the account's id: not checked, said once.
+	e = newCloudEnv(t)
+	a, _ = e.adapter(func(o *CloudOptions) { o.Template = cloudTemplate })
+	before := e.fake.Requests()
+	for range 2 {
+		if err := a.Check(t.Context()); err != nil {
+			t.Fatalf("Check without WHATSAPP_CLOUD_WABA_ID: %v", err)
+		}
+	}
+	if n := e.fake.Requests() - before; n != 2 {
+		t.Errorf("%d requests for two checks; want the phone number's alone", n)
+	}
+	if n := strings.Count(e.log.String(), "WHATSAPP_CLOUD_TEMPLATE was not checked: set WHATSAPP_CLOUD_WABA_ID"); n != 1 {
+		t.Errorf("the skipped check was logged %d times:\n%s", n, e.log.String())
+	}
+	if _, err := NewCloud(CloudOptions{Token: cloudtest.Token, PhoneNumberID: cloudtest.PhoneNumberID, AppSecret: "s", VerifyToken: "v",
+		Redis: e.rdb, WABAID: "acme-waba"}); err == nil || !strings.Contains(err.Error(), "Business Account id") {
+		t.Errorf("a WABA id that is not digits: %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
 	"github.com/alertengine/alertengine/ledger"
@@ -34,7 +35,7 @@ func withAgent(t *testing.T, h *harness, ttl string) {
 	if err := os.WriteFile(h.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if h.file, err = config.Load(h.cfgPath, h.vars.lookup, h.env); err != nil {
+	if h.file, err = config.Load(h.cfgPath, h.vars.lookup, h.env, app.ChatChannels(h.vars.lookup)...); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -67,7 +68,8 @@ func agentCall(t *testing.T, method, url, body string) (int, map[string]any) {
 
 // The gate for AI agents on the real wiring: the MCP SDK's client asks, the card is in
 // Telegram, a viewer's press is refused, an approver's press answers the waiting tool with
-// a receipt that verify-receipt accepts, and the approval is consumed once.
+// a receipt that verify-receipt accepts (its decision proven in the signed log), the
+// approval is consumed once, and the agent's reported result closes the incident.
 func TestAgentApprovalEndToEnd(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -134,7 +136,9 @@ func TestAgentApprovalEndToEnd(t *testing.T) {
 	keyFile, answer := filepath.Join(dir, "keys.json"), filepath.Join(dir, "answer.json")
 	_ = os.WriteFile(keyFile, keys, 0o600)
 	_ = os.WriteFile(answer, raw, 0o600)
-	if code, out, stderr := runCLI(t, env{}, "verify-receipt", answer, "--key", keyFile, "--tenant", "acme"); code != exitOK || !strings.Contains(out, "approved by tendai") {
+	if code, out, stderr := runCLI(t, env{}, "verify-receipt", answer, "--key", keyFile, "--tenant", "acme"); code != exitOK || !strings.Contains(out, "approved by tendai") ||
+		!strings.Contains(out, "of the signed checkpoint "+ledger.DefaultOrigin+"/acme of ") {
+		// The served receipt proves its decision entry in the tenant's signed log.
 		t.Fatalf("verify-receipt: exit %d %q %q", code, out, stderr)
 	}
 	// Consume once; the second is refused.
@@ -150,6 +154,10 @@ func TestAgentApprovalEndToEnd(t *testing.T) {
 	if n, _ := h.hook.count(); n != 0 {
 		t.Fatalf("the recovery webhook was called %d times for the agent's own action", n)
 	}
+	// The agent reports the outcome: the incident closes.
+	if code, c := agentCall(t, "POST", b.base+"/v1/approvals/"+st["id"].(string)+"/result", `{"ok":true,"detail":"scaled"}`); code != 200 || c["stage"] != "RESOLVED" {
+		t.Fatalf("result: %d %v", code, c)
+	}
 	_, hist, err := b.sys.Ledger().Incident(context.Background(), "acme", inc)
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +166,7 @@ func TestAgentApprovalEndToEnd(t *testing.T) {
 	for _, e := range hist {
 		evs = append(evs, string(e.Event)+"/"+e.Actor.ID)
 	}
-	want := []string{"detect/agent:sre-bot", "propose/agent:sre-bot", "validate/policy", "refused_press/vimbai", "authorize/tendai", "consume/agent:sre-bot"}
+	want := []string{"detect/agent:sre-bot", "propose/agent:sre-bot", "validate/policy", "refused_press/vimbai", "authorize/tendai", "consume/agent:sre-bot", "execute/agent:sre-bot", "resolve/agent:sre-bot"}
 	if strings.Join(evs, " ") != strings.Join(want, " ") {
 		t.Fatalf("ledger: %v\nwant %v", evs, want)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
 	"github.com/alertengine/alertengine/commits"
@@ -44,7 +45,7 @@ func newCouncilHarness(t *testing.T, llm *counciltest.Server) *harness {
 	if h.env, err = config.LoadEnv(h.vars.lookup, config.Serve); err != nil {
 		t.Fatal(err)
 	}
-	if h.file, err = config.Load(h.cfgPath, h.vars.lookup, h.env); err != nil {
+	if h.file, err = config.Load(h.cfgPath, h.vars.lookup, h.env, app.ChatChannels(h.vars.lookup)...); err != nil {
 		t.Fatal(err)
 	}
 	return h

@@ -95,7 +95,7 @@ func TestServeHasNoConsoleNorFaultEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	file, err := config.Load("testdata/valid.yaml", e.lookup, cfgEnv)
+	file, err := config.Load("testdata/valid.yaml", e.lookup, cfgEnv, app.ChatChannels(e.lookup)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
 	"github.com/alertengine/alertengine/council/counciltest"
@@ -34,7 +35,7 @@ func TestDissentVoidedPartialApproval(t *testing.T) {
 	if err := os.WriteFile(h.cfgPath, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if h.file, err = config.Load(h.cfgPath, h.vars.lookup, h.env); err != nil {
+	if h.file, err = config.Load(h.cfgPath, h.vars.lookup, h.env, app.ChatChannels(h.vars.lookup)...); err != nil {
 		t.Fatal(err)
 	}
 	h.llmCallTimeout = 10 * time.Second

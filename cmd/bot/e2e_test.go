@@ -157,7 +157,7 @@ func newHarnessWith(t testing.TB, recoveryURL, extra string) *harness {
 	if h.env, err = config.LoadEnv(h.vars.lookup, config.Serve); err != nil {
 		t.Fatal(err)
 	}
-	if h.file, err = config.Load(path, h.vars.lookup, h.env); err != nil {
+	if h.file, err = config.Load(path, h.vars.lookup, h.env, app.ChatChannels(h.vars.lookup)...); err != nil {
 		t.Fatal(err)
 	}
 	return h

@@ -28,17 +28,7 @@ func runGitHubHook(ctx context.Context, a *cli, args []string) int {
 	if !ok {
 		return code
 	}
-	var missing []string
-	if !env.GitHubToken.IsSet() {
-		missing = append(missing, "GITHUB_TOKEN: not set (a token that may manage the repository's webhooks)")
-	}
-	if env.PublicURL == "" {
-		missing = append(missing, "PUBLIC_URL: not set (GitHub must reach the bot at $PUBLIC_URL/github/webhook)")
-	}
-	if !env.GitHubWebhookSecret.IsSet() {
-		missing = append(missing, "GITHUB_WEBHOOK_SECRET: not set (the secret GitHub signs deliveries with)")
-	}
-	if len(missing) > 0 {
+	if missing := env.GitHubHookMissing(); len(missing) > 0 {
 		for _, m := range missing {
 			fmt.Fprintln(a.stderr, m)
 		}

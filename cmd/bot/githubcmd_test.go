@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
 	"github.com/alertengine/alertengine/commits"
@@ -45,7 +46,7 @@ func (h *harness) withGitHub(t *testing.T) *githubtest.Server {
 	if h.env, err = config.LoadEnv(h.vars.lookup, config.Serve); err != nil {
 		t.Fatal(err)
 	}
-	if h.file, err = config.Load(h.cfgPath, h.vars.lookup, h.env); err != nil {
+	if h.file, err = config.Load(h.cfgPath, h.vars.lookup, h.env, app.ChatChannels(h.vars.lookup)...); err != nil {
 		t.Fatal(err)
 	}
 	if p, _ := h.file.Tenants[0].PersonByGitHub("john"); p.Name != "tendai" {

@@ -3,13 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/alertengine/alertengine/bot/app"
 	"os/user"
 	"strings"
 	"time"
 
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
-	"github.com/alertengine/alertengine/bot/executor"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/ledger"
 )
@@ -125,13 +124,7 @@ func runDLQ(ctx context.Context, a *cli, args []string) int {
 		return code
 	}
 	defer closeFn()
-	key, _ := env.SigningKey()
-	led, err := ledger.New(ledger.Options{Store: store, Signer: key})
-	if err != nil {
-		fmt.Fprintln(a.stderr, err)
-		return exitUsage
-	}
-	ex, err := executor.New(executor.Options{Redis: store.Client(), KeyPrefix: env.RedisKeyPrefix, Ledger: led, Targets: app.ExecutorTargets(file)})
+	ex, err := app.ToolExecutor(env, file, store)
 	if err != nil {
 		fmt.Fprintln(a.stderr, err)
 		return exitUsage

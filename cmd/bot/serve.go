@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 
 	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
-	"github.com/alertengine/alertengine/ledger"
 )
 
 func newLogger(env config.Env, w io.Writer) *slog.Logger {
@@ -34,51 +34,13 @@ func runServe(ctx context.Context, a *cli, args []string) int {
 		return a.problems(err)
 	}
 	log := newLogger(env, a.stderr)
-
-	rc, desc, err := app.RedisClient(env)
+	err = app.Serve(ctx, app.ServeOptions{Env: env, File: file, Lookup: a.lookup, Logger: log, Version: version})
+	var setup *app.SetupError
+	if errors.As(err, &setup) {
+		fmt.Fprintln(a.stderr, setup.Err)
+		return exitUsage
+	}
 	if err != nil {
-		fmt.Fprintln(a.stderr, err)
-		return exitUsage
-	}
-	defer rc.Close()
-	if err := app.PingRedis(ctx, rc); err != nil {
-		fmt.Fprintf(a.stderr, "%s: Redis does not answer: %s\n", desc, app.RedactErr(err))
-		return exitUsage
-	}
-	// Redis answers: from now on the client's own lines (reconnects during an outage)
-	// go through the log, rate-limited.
-	defer app.RouteRedisLog(log).Flush()
-	key, _ := env.SigningKey()
-	sink, sinkName, err := app.OpenSinks(ctx, env, key)
-	if err != nil {
-		fmt.Fprintln(a.stderr, err)
-		return exitUsage
-	}
-	o := app.Options{Env: env, File: file, Lookup: a.lookup, Redis: rc, Logger: log, Signer: key, Secret: []byte(env.AlertSecret.Reveal()), Addr: env.Addr,
-		KeyPrefix: env.RedisKeyPrefix, Sink: sink, SinkName: sinkName, Version: version}
-	if path := env.LedgerCheckpointFile; path != "" {
-		ef, err := ledger.NewExecutedFile(ledger.ExecutedPath(path))
-		if err == nil {
-			_, _, err = ef.Executed(ctx, "", "") // an unreadable file stops serve now, not at the first execution
-		}
-		if err != nil {
-			fmt.Fprintf(a.stderr, "LEDGER_CHECKPOINT_FILE: %v\n", err)
-			return exitUsage
-		}
-		o.Executed = ef
-	}
-	bot, err := app.New(o)
-	if err != nil {
-		fmt.Fprintln(a.stderr, err)
-		return exitUsage
-	}
-	defer bot.Close()
-	if err := bot.Check(ctx); err != nil {
-		fmt.Fprintln(a.stderr, err)
-		return exitUsage
-	}
-	log.Info("alertengine serving", "addr", env.Addr, "tenants", len(file.Tenants), "redis", desc, "channels", bot.Components().Channels)
-	if err := bot.Run(ctx); err != nil {
 		log.Error("stopped", "err", err)
 		return exitFailed
 	}

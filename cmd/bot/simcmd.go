@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/simulate"
-	"github.com/alertengine/alertengine/fixtures"
 )
 
 // runSimulate is `bot simulate SCENARIO.yaml [--seed N] [--json] [--ledger OUT.jsonl]`,
@@ -46,29 +44,20 @@ func runSimulate(ctx context.Context, a *cli, args []string) int {
 		}
 		rest = fs.Args()
 	}
-	builtins := "built-in scenarios (give the name instead of a file): " + strings.Join(fixtures.GovernanceScenarios(), ", ")
+	builtins := "built-in scenarios (give the name instead of a file): " + strings.Join(simulate.Builtins(), ", ")
 	if path == "" || len(rest) > 0 {
 		fmt.Fprintln(a.stderr, "usage: bot simulate SCENARIO.yaml [--seed N] [--json] [--summary] [--ledger OUT.jsonl]")
 		fmt.Fprintln(a.stderr, builtins)
 		return exitUsage
 	}
-	var sc *simulate.Scenario
-	var err error
-	builtin, isBuiltin := fixtures.GovernanceScenario(path)
+	sc, err := simulate.Open(path)
 	switch {
-	case isBuiltin && !exists(path):
-		// A name without a file: one of the scenarios shipped in the binary.
-		sc, err = simulate.Parse("fixtures/scenarios/"+path+".yaml", builtin, ".")
-	case !exists(path):
-		fmt.Fprintf(a.stderr, "bot simulate: %s: no such scenario file, and no built-in scenario of that name\n%s\n", path, builtins)
+	case errors.Is(err, simulate.ErrNoScenario):
+		fmt.Fprintf(a.stderr, "bot simulate: %v\n%s\n", err, builtins)
 		return exitUsage
-	default:
-		sc, err = simulate.Load(path)
-	}
-	if err != nil {
-		if errors.Is(err, config.ErrInvalid) {
-			return a.problems(err)
-		}
+	case errors.Is(err, config.ErrInvalid):
+		return a.problems(err)
+	case err != nil:
 		fmt.Fprintf(a.stderr, "bot simulate: %v\n", err)
 		return exitFailed
 	}
@@ -99,9 +88,4 @@ func runSimulate(ctx context.Context, a *cli, args []string) int {
 		return exitFailed
 	}
 	return exitOK
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

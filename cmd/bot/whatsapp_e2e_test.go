@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
 	"github.com/alertengine/alertengine/bot/whatsapp"
@@ -86,7 +87,7 @@ func newWhatsAppHarness(t *testing.T, template bool) (*harness, *twiliotest.Serv
 	if h.env, err = config.LoadEnv(h.vars.lookup, config.Serve); err != nil {
 		t.Fatal(err)
 	}
-	if h.file, err = config.Load(h.cfgPath, h.vars.lookup, h.env); err != nil {
+	if h.file, err = config.Load(h.cfgPath, h.vars.lookup, h.env, app.ChatChannels(h.vars.lookup)...); err != nil {
 		t.Fatal(err)
 	}
 	return h, tw

@@ -1,7 +1,7 @@
 // Command agent is a small AI-agent stand-in that asks AlertEngine's people on call before
 // it acts: it calls the request_approval tool of the bot's MCP server (the MCP SDK's own
 // client), waits for the decision while printing the server's progress notifications, and
-// when approved consumes the approval once over the HTTP API and "acts".
+// when approved consumes the approval once over the HTTP API, "acts", and reports the result.
 //
 //	ALERTENGINE_URL=https://bot.example.com ALERTENGINE_AGENT_TOKEN=… \
 //	  go run ./examples/agent -action scale_up -params '{"service":"checkout","replicas":6}' \
@@ -90,8 +90,26 @@ func run(ctx context.Context, base, token, action, params, summary, key string, 
 		return fmt.Errorf("not approved (%s): not acting", st.Status)
 	}
 	// Declare that we act now: once. The receipt goes along and is checked again.
-	body, _ := json.Marshal(map[string]string{"action_hash": st.ActionHash, "receipt": st.Receipt})
-	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/approvals/"+st.ID+"/consume", bytes.NewReader(body))
+	if err := post(ctx, hc, base+"/v1/approvals/"+st.ID+"/consume", map[string]any{"action_hash": st.ActionHash, "receipt": st.Receipt}); err != nil {
+		return fmt.Errorf("consume refused: %w", err)
+	}
+	fmt.Printf("consumed; acting on %s now (receipt kept for the audit: %d bytes)\n", action, len(st.Receipt))
+	// ... the action runs here ...
+	// Then say how it went, so the incident closes (RESOLVED, or WEBHOOK_FAILED on failure).
+	if err := post(ctx, hc, base+"/v1/approvals/"+st.ID+"/result", map[string]any{"ok": true, "detail": "done by the example agent"}); err != nil {
+		return fmt.Errorf("result not recorded: %w", err)
+	}
+	fmt.Println("result reported")
+	return nil
+}
+
+// post sends one JSON request of the API; a non-200 answer is an error with its body.
+func post(ctx context.Context, hc *http.Client, url string, v any) error {
+	body, _ := json.Marshal(v)
+	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -100,8 +118,7 @@ func run(ctx context.Context, base, token, action, params, summary, key string, 
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("consume refused (%d): %s", resp.StatusCode, bytes.TrimSpace(out))
+		return fmt.Errorf("%d: %s", resp.StatusCode, bytes.TrimSpace(out))
 	}
-	fmt.Printf("consumed; acting on %s now (receipt kept for the audit: %d bytes)\n", action, len(st.Receipt))
 	return nil
 }

@@ -903,8 +903,11 @@ func DisplayPath(path string) string {
 }
 
 // Suggest returns `; did you mean "x"?` for the allowed word closest to word (at most two
-// edits away), else ` (allowed: a, b, …)`.
+// edits away), else ` (allowed: a, b, …)`, or ` (none is allowed)` when allowed is empty.
 func Suggest(word string, allowed []string) string {
+	if len(allowed) == 0 {
+		return " (none is allowed)"
+	}
 	best, bestDist := "", 3
 	for _, k := range allowed {
 		if dist := editDistance(strings.ToLower(word), k); dist < bestDist {

@@ -1,15 +1,17 @@
 // Package cloudtest is a fake of the Meta Graph API endpoints the WhatsApp adapter uses
 // on the Cloud API — GET /{phone-number-id}, POST /{phone-number-id}/messages, POST
-// /{phone-number-id}/media — speaking their JSON and enforcing their documented limits
-// and errors: a bearer token (190 when wrong or expired), text bodies of at most 4,096
-// characters, interactive reply buttons (1 to 3, titles of 1 to 20 characters unique in
-// the message, ids of 1 to 256 characters without surrounding spaces, a body of at most
-// 1,024 characters), templates (registered name and language, the exact number of body
-// parameters, no newline, tab or more than four consecutive spaces in one, a payload
-// for each quick reply), the 24-hour customer-service window (131047 for anything but a
-// template to a number that has not written within it), media ids that must have been
-// uploaded, and rate limits on demand (80007). It also sends the webhook: messages and
-// status callbacks signed with the app secret (X-Hub-Signature-256), or forged.
+// /{phone-number-id}/media, GET /{waba-id}/message_templates — speaking their JSON and
+// enforcing their documented limits and errors: a bearer token (190 when wrong or
+// expired), text bodies of at most 4,096 characters, interactive reply buttons (1 to 3,
+// titles of 1 to 20 characters unique in the message, ids of 1 to 256 characters without
+// surrounding spaces, a body of at most 1,024 characters), templates (registered name and
+// language and APPROVED — PENDING, REJECTED, PAUSED and DISABLED ones are listed but
+// not sent — the exact number of body parameters, no newline, tab or more than four
+// consecutive spaces in one, a payload for each quick reply), the 24-hour
+// customer-service window (131047 for anything but a template to a number that has not
+// written within it), media ids that must have been uploaded, and rate limits on demand
+// (80007). It also sends the webhook: messages and status callbacks signed with the app
+// secret (X-Hub-Signature-256), or forged.
 package cloudtest
 
 import (
@@ -38,13 +40,25 @@ const (
 	PhoneNumberID = "106540352242922"
 	AppSecret     = "0123456789abcdef0123456789abcdef"
 	VerifyToken   = "verify-me-please"
+	// WABAID is the WhatsApp Business Account the phone number and the templates belong to.
+	WABAID = "102290129340398"
 )
 
-// Template is a registered template: its body parameters and quick-reply buttons.
+// Template is a registered template: its body parameters and quick-reply buttons, and
+// its review status (APPROVED when empty; PENDING, REJECTED, PAUSED, DISABLED). Only an
+// APPROVED template can be sent.
 type Template struct {
 	Name, Language string
 	BodyParams     int
 	QuickReplies   int
+	Status         string
+}
+
+func (t Template) status() string {
+	if t.Status == "" {
+		return "APPROVED"
+	}
+	return t.Status
 }
 
 // Button is a reply button as sent.
@@ -109,8 +123,12 @@ func (s *Server) URL() string { return s.srv.URL + "/v23.0" }
 // SetClock replaces the fake's clock (the 24-hour window follows it).
 func (s *Server) SetClock(now func() time.Time) { s.mu.Lock(); s.now = now; s.mu.Unlock() }
 
-// AddTemplate registers a template.
-func (s *Server) AddTemplate(t Template) { s.mu.Lock(); s.templates[t.Name] = t; s.mu.Unlock() }
+// AddTemplate registers a template (one per name and language; again replaces it).
+func (s *Server) AddTemplate(t Template) {
+	s.mu.Lock()
+	s.templates[t.Name+":"+t.Language] = t
+	s.mu.Unlock()
+}
 
 // ExpireToken makes every request fail as with an expired token (190).
 func (s *Server) ExpireToken() { s.mu.Lock(); s.expired = true; s.mu.Unlock() }
@@ -187,6 +205,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && path == "/"+PhoneNumberID:
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{"id": PhoneNumberID, "display_phone_number": "+1 555 010 0000", "verified_name": "AlertEngine"})
+	case r.Method == http.MethodGet && path == "/"+WABAID+"/message_templates":
+		s.listTemplates(w, r)
+	case r.Method == http.MethodGet && strings.HasSuffix(path, "/message_templates"):
+		fail(w, graphError{status: 400, code: 100, typ: "GraphMethodException",
+			message: fmt.Sprintf("Unsupported get request. Object with ID '%s' does not exist, cannot be loaded due to missing permissions, or does not support this operation.",
+				strings.TrimSuffix(strings.TrimPrefix(path, "/"), "/message_templates"))})
 	case r.Method == http.MethodPost && path == "/"+PhoneNumberID+"/media":
 		s.upload(w, r)
 	case r.Method == http.MethodPost && path == "/"+PhoneNumberID+"/messages":
@@ -194,6 +218,36 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		fail(w, graphError{status: 400, code: 100, message: "Unsupported request - method type: " + strings.ToLower(r.Method)})
 	}
+}
+
+// listTemplates answers GET /{waba-id}/message_templates as the Graph API does: {"data":
+// [...], "paging": {...}}, filtered by the name parameter (templates whose name contains
+// it), each with the fields asked for (default id, name, language, status, category).
+func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	fields := []string{"id", "name", "language", "status", "category"}
+	if f := q.Get("fields"); f != "" {
+		fields = strings.Split(f, ",")
+	}
+	data := []map[string]any{}
+	for _, t := range s.templates {
+		if name := q.Get("name"); name != "" && !strings.Contains(t.Name, name) {
+			continue
+		}
+		all := map[string]any{"id": fmt.Sprintf("%d", 1000000+len(t.Name)*31+len(t.Language)), "name": t.Name,
+			"language": t.Language, "status": t.status(), "category": "UTILITY", "parameter_format": "POSITIONAL"}
+		row := map[string]any{}
+		for _, f := range fields {
+			if v, ok := all[strings.TrimSpace(f)]; ok {
+				row[strings.TrimSpace(f)] = v
+			}
+		}
+		row["id"] = all["id"]
+		data = append(data, row)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"data": data,
+		"paging": map[string]any{"cursors": map[string]string{"before": "QVFIUmZAk", "after": "QVFIUmZAz"}}})
 }
 
 func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
@@ -344,9 +398,18 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request) {
 			fail(w, invalid("no template"))
 			return
 		}
-		reg, ok := s.templates[tp.Name]
-		if !ok || reg.Language != tp.Language.Code {
+		reg, ok := s.templates[tp.Name+":"+tp.Language.Code]
+		if !ok {
 			fail(w, graphError{status: 404, code: 132001, message: "(#132001) Template name does not exist in the translation"})
+			return
+		}
+		if reg.status() == "PAUSED" || reg.status() == "DISABLED" {
+			fail(w, graphError{status: 400, code: 132015, message: "(#132015) Template is paused", details: "Template is " + reg.status()})
+			return
+		}
+		if reg.status() != "APPROVED" {
+			fail(w, graphError{status: 400, code: 132001, message: "(#132001) Template name does not exist in the translation",
+				details: "template " + tp.Name + " is not approved"})
 			return
 		}
 		payloads := map[string]string{}
