@@ -16,6 +16,7 @@ import (
 	"github.com/alertengine/alertengine/conversation/approval"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
 )
 
 // StatusSource gives a service's latest health (the detector).
@@ -117,6 +118,9 @@ type Engine struct {
 	tenants    map[string]*Tenant
 	transports map[Channel]Transport
 	mu         sync.Mutex // guards transports
+	// suspectReads shares one read of an incident's suspects among the presses asking at
+	// once: a burst of presses on one card reads the ledger once, not once a press.
+	suspectReads singleflight.Group
 }
 
 // New returns an engine.
@@ -721,11 +725,26 @@ func (e *Engine) linkChannel(p Person) (Channel, string, bool) {
 	return "", "", false
 }
 
-// suspects are the config people who authored the incident's risky commits.
+// suspects are the config people who authored the incident's risky commits. Presses of
+// one incident asking at the same time share one read (the incident's ledger and its
+// commits), started by the first of them; it ends with its own bound, not the first
+// press's request.
 func (e *Engine) suspects(ctx context.Context, t *Tenant, incident string) []string {
 	if t.SuspectsMayApprove {
 		return nil
 	}
+	v, _, _ := e.suspectReads.Do(t.ID+"/"+incident, func() (any, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), suspectReadTimeout)
+		defer cancel()
+		return e.readSuspects(rctx, t, incident), nil
+	})
+	return v.([]string)
+}
+
+// suspectReadTimeout bounds a shared read of an incident's suspects.
+const suspectReadTimeout = 10 * time.Second
+
+func (e *Engine) readSuspects(ctx context.Context, t *Tenant, incident string) []string {
 	in, _, err := e.o.Ledger.Incident(ctx, t.ID, incident)
 	if err != nil {
 		return nil
@@ -771,7 +790,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 			// Not handled: the deadline comes back, so an expiry or an escalation is never
 			// lost to a Redis or chat hiccup.
 			errs = append(errs, err)
-			if aerr := e.st.addDeadline(context.WithoutCancel(ctx), tenant, incident, kind, e.o.Clock().Add(deadlineRetry)); aerr != nil {
+			if aerr := e.st.addDeadline(context.WithoutCancel(ctx), tenant, incident, kind, e.o.Clock().Add(DeadlineRetry)); aerr != nil {
 				errs = append(errs, aerr)
 			}
 		}
@@ -799,8 +818,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
-// deadlineRetry is when a deadline that failed is tried again.
-const deadlineRetry = 30 * time.Second
+// DeadlineRetry is how long after a deadline fails to be handled it is tried again.
+const DeadlineRetry = 30 * time.Second
 
 func (e *Engine) expire(ctx context.Context, t *Tenant, in ledger.Incident) error {
 	en, err := e.o.Ledger.Record(ctx, ledger.Entry{Tenant: t.ID, Incident: in.ID, Event: ledger.Expire,

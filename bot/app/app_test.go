@@ -261,3 +261,47 @@ func TestChatChannelsFollowTheRegistration(t *testing.T) {
 		t.Error("a platform enabled by its own variable does not follow them")
 	}
 }
+
+// Driven by hand, the bot needs no address and runs nothing by itself; the taps see what
+// the ledger appends and what the pipeline's inbox takes, and Drain handles it.
+func TestManualBotIsDrivenByHandAndTapped(t *testing.T) {
+	t.Parallel()
+	rs := ledgertest.NewServer(t)
+	opt, err := redis.ParseURL(rs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opt)
+	t.Cleanup(func() { _ = rc.Close() })
+	var mu sync.Mutex
+	var appended []string
+	a, err := New(Options{File: testFile(), Redis: rc, KeyPrefix: rs.Prefix(t), Manual: true, Replica: "by-hand",
+		Signer: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32)), Secret: bytes.Repeat([]byte{2}, 32),
+		Taps: Taps{Appended: func(tenant string, es []ledger.Entry) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, e := range es {
+				appended = append(appended, tenant+" "+string(e.Event))
+			}
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	if err := a.Run(t.Context()); err == nil {
+		t.Error("Run of a bot driven by hand ran")
+	}
+	if a.Executor().Consumer() != "by-hand" {
+		t.Errorf("executor consumer %q, want the replica's name", a.Executor().Consumer())
+	}
+	if _, err := a.Ledger().Record(t.Context(), ledger.Entry{Tenant: "acme", Event: ledger.Detect, Service: "checkout",
+		Actor: ledger.Actor{Kind: ledger.ActorPolicy, ID: "detector"}}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := slices.Clone(appended)
+	mu.Unlock()
+	if len(got) != 1 || got[0] != "acme "+string(ledger.Detect) {
+		t.Errorf("appended %v, want the DETECTED entry", got)
+	}
+}

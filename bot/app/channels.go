@@ -2,6 +2,7 @@ package app
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/alertengine/alertengine/bot/channel"
@@ -20,6 +21,9 @@ var channels = []channel.Spec{
 	whatsapp.Spec,
 	slack.Spec,
 }
+
+// Registered are the chat platforms the bot knows, in their registration order.
+func Registered() []channel.Spec { return slices.Clone(channels) }
 
 // ChatChannels are the registered chat platforms as the tenants file sees them (pass them
 // to config.Load), so each platform's chat and person ids are checked by its own rules.

@@ -95,6 +95,9 @@ type Spec struct {
 	// ParsePerson does the same for a person's id under `ids: {<name>: ...}` (the form in
 	// conversation.User.ID).
 	ParsePerson func(s string) (string, error)
+	// Capabilities are what the platform's transport can do, known without building it
+	// (the governance simulation gives its simulated platform the real one's).
+	Capabilities conversation.Capabilities
 }
 
 // Lookup reads one environment variable, as os.LookupEnv does. A variable set to the

@@ -57,6 +57,7 @@ type Executor struct {
 	outbox  string
 
 	leaseScript   *redis.Script
+	reclaimScript *redis.Script
 	releaseScript *redis.Script
 	touchScript   *redis.Script
 	dropScript    *redis.Script
@@ -73,18 +74,41 @@ func New(opts Options) (*Executor, error) {
 		guarded: newClient(true, opts.AttemptTimeout),
 		open:    newClient(false, opts.AttemptTimeout),
 		outbox:  opts.KeyPrefix + "ae:outbox",
-		// The lease on an execution (one per idempotency key) is "owner|deadline ms",
-		// judged by the Redis server's clock; an owner may renew its own lease.
+		// The lease on an execution (one per idempotency key) is "owner|deadline ms", judged
+		// by the executors' LeaseClock (ARGV[3], ms); an owner may renew its own lease.
 		leaseScript: redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(ARGV[3])
 local v = redis.call('GET', KEYS[1])
 if v then
   local sep = string.find(v, '|', 1, true)
   if sep and string.sub(v, 1, sep - 1) ~= ARGV[1] and tonumber(string.sub(v, sep + 1)) > now then return 0 end
 end
-redis.call('SET', KEYS[1], ARGV[1] .. '|' .. (now + tonumber(ARGV[2])), 'PX', 2 * tonumber(ARGV[2]))
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. (now + tonumber(ARGV[2])), 'PX', math.max(2 * tonumber(ARGV[2]), 60000))
 return 1`),
+		// reclaim takes over the first pending entry from ARGV[5] on (at most ARGV[6]
+		// looked at) whose owner's last heartbeat (KEYS[2]) is at least ARGV[4] ms before
+		// ARGV[3]; an entry with no heartbeat yet (read, not yet leased) is judged by
+		// Redis's idle time instead. It returns {id, fields} for an entry taken over, else
+		// {"", last id looked at, how many were looked at}.
+		reclaimScript: redis.NewScript(`
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[5], '+', tonumber(ARGV[6]))
+local now, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
+local last = ''
+for _, e in ipairs(p) do
+  last = e[1]
+  local hb = redis.call('HGET', KEYS[2], e[1])
+  local due
+  if hb then due = now - tonumber(hb) >= lease else due = tonumber(e[3]) >= lease end
+  if due then
+    local c = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, e[1])
+    if #c > 0 and c[1] then
+      redis.call('HSET', KEYS[2], e[1], ARGV[3])
+      return {e[1], c[1][2]}
+    end
+    redis.call('HDEL', KEYS[2], e[1])
+  end
+end
+return {'', last, #p}`),
 		releaseScript: redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '|' then redis.call('DEL', KEYS[1]) end
@@ -106,6 +130,20 @@ return 0`),
 func (e *Executor) Consumer() string { return e.opts.Consumer }
 
 func (e *Executor) dlqKey(tenant string) string { return e.opts.KeyPrefix + "ae:dlq:" + tenant }
+
+// heartbeats is the hash of the outbox entries' last heartbeats (entry id → LeaseClock
+// ms), in the outbox's cluster slot: it shares the outbox's hash tag when its name has one
+// (a key prefix with braces), else its hash tag is the outbox's whole name (a prefix with a
+// lone "}" or an empty "{}" cannot be matched so, and splits them in a cluster).
+func (e *Executor) heartbeats() string {
+	if open := strings.IndexByte(e.outbox, '{'); open >= 0 {
+		if end := strings.IndexByte(e.outbox[open+1:], '}'); end > 0 {
+			return e.outbox + ":heartbeats"
+		}
+	}
+	return "{" + e.outbox + "}:heartbeats"
+}
+
 func (e *Executor) leaseKey(idemKey string) string {
 	return e.opts.KeyPrefix + "ae:inflight:" + idemKey
 }
@@ -150,7 +188,7 @@ func (e *Executor) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer e.leaveGroup(log)
 	defer wg.Wait()
-	r := reader{e: e, nextReclaim: time.Now(), cursor: "0-0"}
+	r := reader{e: e, nextReclaim: time.Now(), cursor: "-"}
 	for {
 		select {
 		case slots <- struct{}{}:
@@ -215,32 +253,61 @@ func (e *Executor) ensureGroup(ctx context.Context) error {
 // new one.
 type reader struct {
 	e           *Executor
-	nextReclaim time.Time // Redis measures idle time on the real clock, so this does too
-	cursor      string
+	nextReclaim time.Time // the cadence of reclaim passes; what is due is judged by LeaseClock
+	cursor      string    // where the reclaim pass goes on: "-" from the start
+}
+
+// reclaimBatch is how many pending entries one reclaim call looks at.
+const reclaimBatch = 100
+
+// reclaim takes over the first pending entry from cursor on whose owner's last heartbeat
+// is Lease old by LeaseClock (its owner died or was cut off). next is where the pass goes
+// on, "-" when it has looked at every pending entry.
+func (e *Executor) reclaim(ctx context.Context, cursor string) (m redis.XMessage, next string, err error) {
+	rctx, cancel := e.redisCtx(ctx)
+	defer cancel()
+	res, err := e.reclaimScript.Run(rctx, e.opts.Redis, []string{e.outbox, e.heartbeats()}, e.opts.Group, e.opts.Consumer,
+		e.opts.LeaseClock().UnixMilli(), e.opts.Lease.Milliseconds(), cursor, reclaimBatch).Slice()
+	if err != nil {
+		return m, cursor, err
+	}
+	if len(res) < 2 {
+		return m, cursor, fmt.Errorf("unexpected reply %v", res)
+	}
+	id, _ := res[0].(string)
+	if id != "" {
+		m.ID = id
+		fields, _ := res[1].([]any)
+		m.Values = map[string]any{}
+		for i := 0; i+1 < len(fields); i += 2 {
+			k, _ := fields[i].(string)
+			m.Values[k] = fields[i+1]
+		}
+		return m, cursor, nil // the pass goes on from the same place: there may be more
+	}
+	last, _ := res[1].(string)
+	if n, _ := res[2].(int64); n < reclaimBatch || last == "" {
+		return m, "-", nil
+	}
+	return m, "(" + last, nil
 }
 
 func (r *reader) next(ctx context.Context) (redis.XMessage, bool, error) {
 	e := r.e
 	if !time.Now().Before(r.nextReclaim) {
-		rctx, cancel := e.redisCtx(ctx)
-		msgs, start, err := e.opts.Redis.XAutoClaim(rctx, &redis.XAutoClaimArgs{
-			Stream: e.outbox, Group: e.opts.Group, Consumer: e.opts.Consumer,
-			MinIdle: e.opts.Lease, Start: r.cursor, Count: 1,
-		}).Result()
-		cancel()
+		m, next, err := e.reclaim(ctx, r.cursor)
 		if err != nil {
 			return redis.XMessage{}, false, fmt.Errorf("reclaim: %w", err)
 		}
-		r.cursor = start
-		if start == "0-0" || start == "" {
-			r.cursor = "0-0"
+		r.cursor = next
+		if next == "-" {
 			r.nextReclaim = time.Now().Add(e.opts.ReclaimEvery)
 		}
-		if len(msgs) > 0 {
-			e.opts.Logger.Info("reclaimed an execution left pending", "entry", msgs[0].ID, "consumer", e.opts.Consumer)
-			return msgs[0], true, nil
+		if m.ID != "" {
+			e.opts.Logger.Info("reclaimed an execution left pending", "entry", m.ID, "consumer", e.opts.Consumer)
+			return m, true, nil
 		}
-		if r.cursor != "0-0" {
+		if r.cursor != "-" {
 			return redis.XMessage{}, false, nil // more to scan
 		}
 	}
@@ -280,7 +347,7 @@ func (e *Executor) handle(ctx context.Context, m redis.XMessage) {
 
 	// One lease per idempotency key: two copies of one execution never run at once.
 	token := e.opts.Consumer + "/" + m.ID
-	got, err := e.lease(ctx, x.IdempotencyKey, token)
+	got, err := e.lease(ctx, m.ID, x.IdempotencyKey, token)
 	if err != nil {
 		log.Warn("take execution lease; left pending", "err", err)
 		return
@@ -316,50 +383,71 @@ func (e *Executor) handle(ctx context.Context, m redis.XMessage) {
 	}
 }
 
-func (e *Executor) lease(ctx context.Context, idemKey, token string) (bool, error) {
+// lease takes or renews the execution's lease for token and writes the heartbeat of its
+// outbox entry id, both at LeaseClock's now.
+func (e *Executor) lease(ctx context.Context, id, idemKey, token string) (bool, error) {
 	rctx, cancel := e.redisCtx(ctx)
 	defer cancel()
 	ttl := max(e.opts.Lease*9/10, time.Millisecond) // expires before the entry may be reclaimed
-	n, err := e.leaseScript.Run(rctx, e.opts.Redis, []string{e.leaseKey(idemKey)}, token, ttl.Milliseconds()).Int()
-	return n == 1, err
+	now := e.opts.LeaseClock().UnixMilli()
+	n, err := e.leaseScript.Run(rctx, e.opts.Redis, []string{e.leaseKey(idemKey)}, token, ttl.Milliseconds(), now).Int()
+	if err != nil || n != 1 {
+		return false, err
+	}
+	// The entry's heartbeat: what a reclaim pass judges it by. Written only once the lease
+	// is ours, so a consumer that lost the lease never keeps the entry from its new owner.
+	if err := e.opts.Redis.HSet(rctx, e.heartbeats(), id, now).Err(); err != nil {
+		return false, fmt.Errorf("write heartbeat: %w", err)
+	}
+	return true, nil
 }
 
-// heartbeat keeps the outbox entry and the lease ours while the execution runs. When the
-// lease is lost, or cannot be renewed for as long as it lasts, it calls lost.
+// heartbeat keeps the outbox entry and the lease ours while the execution runs, beating
+// every Lease/3. When the lease is lost, or cannot be renewed for as long as it lasts, it
+// calls lost.
 func (e *Executor) heartbeat(ctx context.Context, id, idemKey, token string, log *slog.Logger, lost func()) {
 	t := time.NewTicker(max(e.opts.Lease/3, time.Millisecond))
 	defer t.Stop()
-	renewed := time.Now()
+	renewed := e.opts.LeaseClock()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		rctx, cancel := e.redisCtx(ctx)
-		n, err := e.touchScript.Run(rctx, e.opts.Redis, []string{e.outbox}, e.opts.Group, e.opts.Consumer, id).Int()
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			log.Warn("heartbeat", "err", err)
-		} else if err == nil && n == 0 {
-			log.Warn("outbox entry was reclaimed by another consumer while in flight")
-		}
-		ok, err := e.lease(ctx, idemKey, token)
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err == nil && ok:
-			renewed = time.Now()
-		case err == nil:
-			log.Warn("execution lease lost while in flight; stopping this delivery")
-			lost()
-			return
-		case time.Since(renewed) > e.opts.Lease*9/10:
-			log.Warn("execution lease could not be renewed before it expired; stopping this delivery", "err", err)
+		if !e.beat(ctx, id, idemKey, token, &renewed, log) {
 			lost()
 			return
 		}
 	}
+}
+
+// beat is one heartbeat: it renews the lease and the entry's heartbeat time. false: the
+// lease is lost (another consumer holds it), or could not be renewed for 0.9 × Lease since
+// *renewed, so the call must stop.
+func (e *Executor) beat(ctx context.Context, id, idemKey, token string, renewed *time.Time, log *slog.Logger) bool {
+	rctx, cancel := e.redisCtx(ctx)
+	n, err := e.touchScript.Run(rctx, e.opts.Redis, []string{e.outbox}, e.opts.Group, e.opts.Consumer, id).Int()
+	cancel()
+	if err != nil && ctx.Err() == nil {
+		log.Warn("heartbeat", "err", err)
+	} else if err == nil && n == 0 {
+		log.Warn("outbox entry was reclaimed by another consumer while in flight")
+	}
+	ok, err := e.lease(ctx, id, idemKey, token)
+	switch {
+	case ctx.Err() != nil:
+		return true
+	case err == nil && ok:
+		*renewed = e.opts.LeaseClock()
+	case err == nil:
+		log.Warn("execution lease lost while in flight; stopping this delivery")
+		return false
+	case e.opts.LeaseClock().Sub(*renewed) > e.opts.Lease*9/10:
+		log.Warn("execution lease could not be renewed before it expired; stopping this delivery", "err", err)
+		return false
+	}
+	return true
 }
 
 func (e *Executor) ack(ctx context.Context, id string, log *slog.Logger) {
@@ -368,6 +456,7 @@ func (e *Executor) ack(ctx context.Context, id string, log *slog.Logger) {
 	p := e.opts.Redis.TxPipeline()
 	p.XAck(rctx, e.outbox, e.opts.Group, id)
 	p.XDel(rctx, e.outbox, id)
+	p.HDel(rctx, e.heartbeats(), id)
 	if _, err := p.Exec(rctx); err != nil {
 		log.Warn("acknowledge outbox entry (it will be reclaimed and found settled)", "err", err)
 	}

@@ -80,6 +80,11 @@ type Options struct {
 
 	// Clock reads the time (signatures, Retry-After dates, dead letters); default time.Now.
 	Clock func() time.Time
+	// LeaseClock reads the time leases and heartbeats are judged by (default time.Now):
+	// an owner writes its heartbeats' times with it, and a reclaim pass takes over an
+	// entry whose last heartbeat is Lease old by it. Every replica's clock must agree to
+	// well within Lease (NTP does). Tests inject one to drive the lease.
+	LeaseClock func() time.Time
 	// Sleep waits between attempts; default a timer that ends early with ctx.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Rand returns a number in [0, 1) for the jitter; default math/rand/v2.
@@ -203,6 +208,9 @@ func (o *Options) defaults() {
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
+	}
+	if o.LeaseClock == nil {
+		o.LeaseClock = time.Now
 	}
 	if o.Sleep == nil {
 		o.Sleep = sleep

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/alertengine/alertengine/bot/channel"
-	"github.com/alertengine/alertengine/bot/telegram"
-	"github.com/alertengine/alertengine/bot/whatsapp"
 	"github.com/alertengine/alertengine/commits"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/ledger"
@@ -51,12 +49,12 @@ func actorName(a ledger.Actor) string {
 // transport is a simulated chat platform: it keeps what the bot says, puts it on the
 // timeline, and tells the scripted people about approval requests.
 type transport struct {
-	w  *world
-	ch conversation.Channel
-	n  map[string]int // message ids per chat
+	w    *world
+	spec channel.Spec
+	n    map[string]int // message ids per chat
 }
 
-func (t *transport) Channel() conversation.Channel { return t.ch }
+func (t *transport) Channel() conversation.Channel { return t.spec.Name }
 
 // Routes: people reach the simulated platform through the world, not over HTTP.
 func (t *transport) Routes(conversation.Handler) []channel.Route { return nil }
@@ -67,17 +65,12 @@ func (t *transport) Run(context.Context, conversation.Handler) error { return ni
 // Check: the simulated platform always accepts the bot.
 func (t *transport) Check(context.Context) error { return nil }
 
-// Capabilities are the real adapter's: Telegram has buttons (presses come back as data)
-// and threads; WhatsApp has neither, so the engine writes typed alternatives (one-time
-// reply codes) that the simulated people type back. Both reach people directly; images
-// are left out of the simulation.
+// Capabilities are the real platform's (Telegram and Slack have buttons, presses come
+// back as data, and threads; WhatsApp has neither, so the engine writes typed
+// alternatives, one-time reply codes, that the simulated people type back), except that
+// images are left out of the simulation.
 func (t *transport) Capabilities() conversation.Capabilities {
-	var c conversation.Capabilities
-	if t.ch == conversation.WhatsApp {
-		c = (*whatsapp.Adapter)(nil).Capabilities()
-	} else {
-		c = (*telegram.Adapter)(nil).Capabilities()
-	}
+	c := t.spec.Capabilities
 	c.Media = false
 	return c
 }

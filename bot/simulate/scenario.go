@@ -198,8 +198,9 @@ var (
 	cmpPattern   = regexp.MustCompile(`^(<=|>=|==|<|>)?\s*(\d{1,9})$`)
 )
 
-// simulatedChannels are the chat platforms the simulation has people answer on.
-var simulatedChannels = []string{"telegram", "whatsapp"}
+// simulatedChannels are the chat platforms the simulation has people answer on: every
+// platform the bot registers (platforms).
+var simulatedChannels = platformNames()
 
 // defaultStart is where virtual time begins unless the scenario says otherwise: a fixed
 // instant, so runs are reproducible.

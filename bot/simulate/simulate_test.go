@@ -538,3 +538,43 @@ func TestOpen(t *testing.T) {
 		t.Errorf("unknown scenario: %v", err)
 	}
 }
+
+// TestPeopleOnAnyRegisteredPlatform: a person whose only identity is on Slack sees the
+// card in the tenant's Slack channel and approves it with its button, as on Telegram;
+// the recovery runs on that approval.
+func TestPeopleOnAnyRegisteredPlatform(t *testing.T) {
+	t.Parallel()
+	sc, err := Parse("slack.yaml", []byte(`seed: 3
+duration: 30m
+tenants:
+  - id: acme
+    services: [{name: checkout}]
+    chats: {slack: [C0123456789]}
+    people: [{name: tendai, role: approver, ids: {slack: U0123456789}}]
+    recovery:
+      url: https://acme.example/recover
+      secret: a-recovery-secret-of-some-length
+      actions: [{name: restart_workers, risk: low}]
+services:
+  - {name: checkout, p95_ms: 180, error_rate: 0.002, script: [{at: 5m, error_rate: 0.3, p95_ms: 900}]}
+people:
+  - {name: tendai, after: 1m}
+`), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.People[0].Channel != "slack" {
+		t.Fatalf("tendai answers on %q, want slack (the only identity)", sc.People[0].Channel)
+	}
+	r, err := Run(t.Context(), sc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	if err := r.WriteText(&text, false); err != nil {
+		t.Fatal(err)
+	}
+	if r.Summary.Executed != 1 || !strings.Contains(text.String(), "bot→slack:C0123456789") || !regexp.MustCompile(`tendai +presses \[Approve`).Match(text.Bytes()) {
+		t.Errorf("executed %d; timeline:\n%s", r.Summary.Executed, text.String())
+	}
+}

@@ -195,6 +195,18 @@ func newRand(seed uint64, stream string) *rand.Rand {
 
 const keyPrefix = "sim:"
 
+// platforms are the chat platforms the bot registers; the simulation has a simulated
+// one for each, with the real one's capabilities.
+var platforms = app.Registered()
+
+func platformNames() []string {
+	names := make([]string, len(platforms))
+	for i, p := range platforms {
+		names[i] = string(p.Name)
+	}
+	return names
+}
+
 // tenantChannels are the chat platforms a scenario's tenants may list chats and ids on:
 // every platform `bot serve` registers, each with its own id rules.
 var tenantChannels = app.ChatChannels(nil)
@@ -264,9 +276,9 @@ func (w *world) appOptions(o Options, lenses *council.Council) app.Options {
 		target.Secret = "simulated-recovery-secret"
 	}
 	hasRecovery := t.Recovery.URL != ""
-	var platforms []func(app.Parts) (channel.Adapter, error)
-	for _, ch := range simulatedChannels {
-		platforms = append(platforms, func(app.Parts) (channel.Adapter, error) { return &transport{w: w, ch: conversation.Channel(ch)}, nil })
+	var simulated []func(app.Parts) (channel.Adapter, error)
+	for _, p := range platforms {
+		simulated = append(simulated, func(app.Parts) (channel.Adapter, error) { return &transport{w: w, spec: p}, nil })
 	}
 	return app.Options{
 		Env: config.Env{LoopInterval: w.sc.Step}, File: w.sc.Tenants, Redis: w.rc, KeyPrefix: keyPrefix, Logger: w.log,
@@ -279,7 +291,7 @@ func (w *world) appOptions(o Options, lenses *council.Council) app.Options {
 		},
 		Jitter: newRand(w.seed, "executor-jitter").Float64, AttemptTimeout: o.AttemptTimeout, After: w.after,
 		Targets: func(tenant string) (executor.Target, bool) { return target, hasRecovery && tenant == t.ID },
-		Council: lenses, Adapters: platforms,
+		Council: lenses, Adapters: simulated,
 		Taps: app.Taps{Appended: w.appended, Detection: func(_ context.Context, ev detector.Event) { w.detected = append(w.detected, ev) },
 			Authorized: w.onAuthorized, Outcome: w.onOutcome,
 			GaveUp: func(ev detector.Event, attempts int, err error) {
@@ -300,6 +312,9 @@ func (w *world) closeWith(err error) error {
 }
 
 func (w *world) close() {
+	if w.app != nil {
+		w.app.Close()
+	}
 	if w.hook != nil {
 		w.hook.Close()
 	}
@@ -545,14 +560,12 @@ func (w *world) onOutcome(ctx context.Context, o executor.Outcome) {
 	}
 }
 
-// deadlineRetry mirrors the engine's: a deadline that failed comes back after 30 s.
-const deadlineRetry = 30 * time.Second
-
-// deadlines runs the engine's Tick, as the deadlines loop of `bot serve` does.
+// deadlines runs the engine's Tick, as its loop in `bot serve` does; a failed deadline
+// comes back when the engine retries it.
 func (w *world) deadlines(ctx context.Context) {
 	if err := w.eng.Tick(ctx); err != nil {
 		w.line("deadlines", "system", "approval deadlines: "+err.Error())
-		w.at(w.clock().Add(deadlineRetry), w.deadlines)
+		w.at(w.clock().Add(conversation.DeadlineRetry), w.deadlines)
 	}
 }
 

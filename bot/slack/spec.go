@@ -29,13 +29,14 @@ func validUserID(s string) bool { return userIDPattern.MatchString(s) }
 // Spec registers Slack: enabled by SLACK_BOT_TOKEN (or SLACK_BOT_TOKEN_FILE), with
 // SLACK_SIGNING_SECRET for the HTTP routes and SLACK_APP_TOKEN for Socket Mode.
 var Spec = channel.Spec{
-	Name:        Channel,
-	Title:       "Slack",
-	Setting:     EnvBotToken + " is not set",
-	EnabledBy:   enabled,
-	New:         build,
-	ParseChat:   ParseChat,
-	ParsePerson: ParsePerson,
+	Name:         Channel,
+	Title:        "Slack",
+	Setting:      EnvBotToken + " is not set",
+	EnabledBy:    enabled,
+	New:          build,
+	ParseChat:    ParseChat,
+	ParsePerson:  ParsePerson,
+	Capabilities: (*Adapter)(nil).Capabilities(),
 }
 
 func enabled(lookup channel.Lookup) bool {

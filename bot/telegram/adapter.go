@@ -216,7 +216,7 @@ func (a *Adapter) newClient(extra ...tgbot.Option) (*tgbot.Bot, error) {
 		tgbot.WithSkipGetMe(),
 		// The client timeout is a backstop above the long poll; every call also has its
 		// own deadline (CallTimeout).
-		tgbot.WithHTTPClient(pollTimeout, &http.Client{Timeout: pollTimeout + 15*time.Second}),
+		tgbot.WithHTTPClient(pollTimeout, &http.Client{Timeout: pollTimeout + 15*time.Second, Transport: apiTransport()}),
 		tgbot.WithErrorsHandler(func(err error) { a.log.Warn("telegram client", "err", err) }),
 		tgbot.WithDefaultHandler(func(context.Context, *tgbot.Bot, *models.Update) {}),
 	}, extra...)
@@ -225,6 +225,18 @@ func (a *Adapter) newClient(extra ...tgbot.Option) (*tgbot.Bot, error) {
 		return nil, fmt.Errorf("telegram client: %w", err)
 	}
 	return b, nil
+}
+
+// apiIdleConns is how many idle connections to the Bot API are kept for reuse. A burst of
+// presses is answered by as many concurrent answerCallbackQuery calls; with Go's default
+// of two, each burst opened (and, against api.telegram.org, TLS-handshook) a connection
+// per answer.
+const apiIdleConns = 128
+
+func apiTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = apiIdleConns, apiIdleConns
+	return t
 }
 
 // Channel is conversation.Telegram.

@@ -28,8 +28,9 @@ var Spec = channel.Spec{
 		}
 		return a, nil
 	},
-	ParseChat:   ParseChatID,
-	ParsePerson: ParseUserID,
+	ParseChat:    ParseChatID,
+	ParsePerson:  ParseUserID,
+	Capabilities: (*Adapter)(nil).Capabilities(),
 }
 
 // Routes is POST WebhookPath in webhook mode, nothing when long polling.

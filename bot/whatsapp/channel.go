@@ -23,14 +23,15 @@ import (
 // WHATSAPP_CLOUD_API_URL). The secrets may be
 // given as NAME_FILE.
 var Spec = channel.Spec{
-	Name:        conversation.WhatsApp,
-	Title:       "WhatsApp",
-	Enabled:     func(env config.Env) bool { return env.WhatsAppEnabled() },
-	EnabledBy:   enabledBy,
-	Setting:     "WhatsApp is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM; or WHATSAPP_PROVIDER=cloud with WHATSAPP_CLOUD_TOKEN, WHATSAPP_CLOUD_PHONE_NUMBER_ID, WHATSAPP_CLOUD_APP_SECRET, WHATSAPP_CLOUD_VERIFY_TOKEN)",
-	New:         newFromDeps,
-	ParseChat:   ParseNumber,
-	ParsePerson: ParseNumber,
+	Name:         conversation.WhatsApp,
+	Title:        "WhatsApp",
+	Enabled:      func(env config.Env) bool { return env.WhatsAppEnabled() },
+	EnabledBy:    enabledBy,
+	Setting:      "WhatsApp is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM; or WHATSAPP_PROVIDER=cloud with WHATSAPP_CLOUD_TOKEN, WHATSAPP_CLOUD_PHONE_NUMBER_ID, WHATSAPP_CLOUD_APP_SECRET, WHATSAPP_CLOUD_VERIFY_TOKEN)",
+	New:          newFromDeps,
+	ParseChat:    ParseNumber,
+	ParsePerson:  ParseNumber,
+	Capabilities: (*Adapter)(nil).Capabilities(),
 }
 
 // Providers.

@@ -1,101 +1,102 @@
 package main
 
 import (
-	"fmt"
-	"os"
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"slices"
-	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
-	"github.com/alertengine/alertengine/fixtures/testkit"
+	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/sdk"
 )
 
-// TestCardLatency measures the step after detection through the real `bot serve` wiring
-// (the detector's Run, the pipeline, the offline council, the card with its PNG chart, the
-// Telegram adapter against the fake Bot API, Redis): from the moment a service's SDK ships
-// the first slow bucket (200 requests at 2.5 s, after three healthy ones) to the incident card reaching the chat.
-// A measurement printed, not an assertion; it runs only when asked:
+// BenchmarkFaultToCard measures one chain through the real `bot serve` wiring: a service
+// instrumented with the real SDK (middleware, 1 s buckets, its own shipper to Redis)
+// serves about 100 requests a second, healthy for 6 s, then every request fails (HTTP
+// 500); timed from the fault's start to the incident card reaching the chat (the
+// detector's Run, the pipeline, the offline council, the card with its PNG chart, the
+// Telegram adapter against the fake Bot API). One fresh bot and service per iteration;
+// p50/p95/max over the iterations, and detected-p50-ms: fault → the DETECTED entry (the
+// rest is the pipeline, the council and the card).
 //
-//	REDIS_URL=redis://127.0.0.1:6379 CARD_LATENCY_RUNS=5 go test -count=1 -run TestCardLatency -v ./cmd/bot/
-func TestCardLatency(t *testing.T) {
-	runs, _ := strconv.Atoi(os.Getenv("CARD_LATENCY_RUNS"))
-	if runs <= 0 {
-		testkit.Skip(t, "set CARD_LATENCY_RUNS=5 to measure")
+//	REDIS_URL=redis://127.0.0.1:6379 go test -run '^$' -bench FaultToCard -benchtime=5x -count=5 ./cmd/bot/
+func BenchmarkFaultToCard(b *testing.B) {
+	var lats, detected []time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		card, det := faultToCard(b)
+		lats, detected = append(lats, card), append(detected, det)
 	}
-	var lats []time.Duration
-	for i := range runs {
-		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			h := newHarness(t)
-			h.start(false)
-			rc := h.redis.Client(t)
-			key := sdk.StreamKey(h.prefix, "acme", "payments")
-			bucket := func(ms float64) ([]float64, []int) {
-				lat, codes := make([]float64, 200), make([]int, 200)
-				for k := range lat {
-					lat[k], codes[k] = ms, 200
+	reportLatency(b, lats, 0.50, 0.95, 1)
+	slices.Sort(detected)
+	b.ReportMetric(float64(detected[(len(detected)-1)/2].Microseconds())/1000, "detected-p50-ms")
+}
+
+// faultToCard runs one fault → card chain and returns how long it took, and how long
+// until the DETECTED entry.
+func faultToCard(b *testing.B) (card, detected time.Duration) {
+	h := newHarness(b)
+	h.start(false)
+	ae := sdk.New(sdk.Options{Service: "payments", Tenant: "acme", RedisURL: h.redis.URL, KeyPrefix: h.prefix, Instance: "payments-1"})
+	defer ae.Close()
+	var failing atomic.Bool
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /pay", func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, "payments backend down", http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	srv := httptest.NewServer(ae.Instrument(mux))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	for range 4 { // 4 clients, one request each 40 ms: about 100 a second
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(40 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
 				}
-				return lat, codes
-			}
-			ctx := ctxT(t, 30*time.Second)
-			// Ship as the SDK does: each bucket 0.1 s after it closes; three healthy ones
-			// (80 ms, so a baseline is learned), then slow ones (2.5 s) until the card.
-			var shipped time.Time
-			stop := make(chan struct{})
-			defer close(stop)
-			errs := make(chan error, 1)
-			first := make(chan time.Time, 1)
-			go func() {
-				for n := 0; ; n++ {
-					next := time.Now().Truncate(time.Second).Add(time.Second + 100*time.Millisecond)
-					select {
-					case <-stop:
-						return
-					case <-time.After(time.Until(next)): // the producer's pace
-					}
-					ms := 80.0
-					if n >= 3 {
-						ms = 2500
-					}
-					lat, codes := bucket(ms)
-					s := sdk.NewSummaryForTest("acme", "payments", "payments-1", next.Truncate(time.Second).Add(-time.Second), lat, codes)
-					at := time.Now()
-					if err := rc.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: s.Fields()}).Err(); err != nil {
-						errs <- err
-						return
-					}
-					if n == 3 {
-						first <- at
-					}
+				if resp, err := http.Get(srv.URL + "/pay"); err == nil {
+					resp.Body.Close()
 				}
-			}()
-			select {
-			case shipped = <-first:
-			case err := <-errs:
-				t.Fatal(err)
 			}
-			m, err := h.tg.WaitForMessage(ctx, groupID, func(m telegramtest.Message) bool {
-				return strings.Contains(m.Text+m.Caption, "🚨")
-			})
-			if err != nil {
-				t.Fatalf("no card: %v", err)
-			}
-			took := time.Since(shipped)
-			lats = append(lats, took)
-			// Where the time went: the incident's ledger entries, by when they were made.
-			var steps []string
-			for _, e := range h.history(t, incidentCode(t, m)) {
-				steps = append(steps, fmt.Sprintf("%s +%v", e.Event, e.At.Sub(shipped).Round(time.Millisecond)))
-			}
-			t.Logf("bucket shipped → card in chat: %v (%s)", took.Round(time.Millisecond), strings.Join(steps, ", "))
-		})
+		}()
 	}
-	slices.Sort(lats)
-	fmt.Printf("bucket shipped → card in chat over %d runs: p50 %v, max %v\n", len(lats),
-		lats[len(lats)/2].Round(time.Millisecond), lats[len(lats)-1].Round(time.Millisecond))
+	time.Sleep(6 * time.Second) // healthy traffic, so the detector has readings before the fault
+	if n := len(h.tg.Sent(groupID)); n != 0 {
+		b.Fatalf("%d messages in the chat before the fault", n)
+	}
+	b.StartTimer()
+	start := time.Now()
+	failing.Store(true)
+	m, err := h.tg.WaitForMessage(ctxT(b, 60*time.Second), groupID, func(m telegramtest.Message) bool {
+		return strings.Contains(m.Text+m.Caption, "🚨")
+	})
+	if err != nil {
+		b.Fatalf("no card: %v", err)
+	}
+	card = time.Since(start)
+	b.StopTimer()
+	for _, e := range h.history(b, incidentCode(b, m)) {
+		if e.Event == ledger.Detect {
+			return card, e.At.Sub(start)
+		}
+	}
+	b.Fatal("the incident has no DETECTED entry")
+	return card, 0
 }

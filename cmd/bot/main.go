@@ -1,6 +1,7 @@
 // Command bot is AlertEngine: the incident bot (serve), its zero-config tour (demo), and
 // the auditor's and operator's tools (replay, verify, export). It only parses flags,
-// reads the environment and the config file, and wires the packages together.
+// reads the environment and the config file, hands them to the packages (bot/app builds
+// and runs the bot) and prints what they return.
 package main
 
 import (

@@ -1,17 +1,22 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/alertengine/alertengine/bot/telegram"
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
 	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/ledger"
@@ -58,9 +63,76 @@ func takeUpdates(t testing.TB, tg *telegramtest.Server, n int) []json.RawMessage
 	return out
 }
 
+// burstClient delivers a burst as Telegram does, over connections it keeps open to the
+// webhook (up to max_connections of them) rather than a new one per update.
+var burstClient = &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConns: 1000, MaxIdleConnsPerHost: 1000}}
+
+// pressBurst makes n presses of the card's first button, alternating tendai and rudo,
+// and delivers them all at once — one goroutine per press, released together — spread
+// round-robin over the replicas' webhooks. It returns the callback query ids, in press
+// order, and each press's answer latency: from its webhook POST starting to the bot's
+// answerCallbackQuery reaching the fake Bot API.
+func pressBurst(t testing.TB, h *harness, replicas []*replica, card telegramtest.Message, n int) ([]string, []time.Duration) {
+	t.Helper()
+	ref := card.Buttons()[0][0].CallbackData
+	queries := make([]string, n)
+	users := []telegramtest.User{userTendai, userRudo}
+	for i := range queries {
+		queries[i] = h.tg.PressButton(groupID, card.MessageID, users[i%2], ref)
+	}
+	updates := takeUpdates(t, h.tg, n)
+	sent := make([]time.Time, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	for i, u := range updates {
+		wg.Add(1)
+		go func(i int, u json.RawMessage) {
+			defer wg.Done()
+			<-gate
+			sent[i] = time.Now()
+			req, _ := http.NewRequest(http.MethodPost, replicas[i%len(replicas)].base+"/telegram/webhook", bytes.NewReader(u))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set(telegram.SecretHeader, "hook-secret")
+			resp, err := burstClient.Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				errs <- fmt.Errorf("webhook answered %d", resp.StatusCode)
+			}
+		}(i, u)
+	}
+	close(gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	answered := map[string]time.Time{}
+	for _, c := range h.tg.Calls("answerCallbackQuery") {
+		if c.ErrorCode == 0 {
+			answered[c.Params["callback_query_id"]] = c.Time
+		}
+	}
+	lat := make([]time.Duration, n)
+	for i, q := range queries {
+		at, ok := answered[q]
+		if !ok {
+			t.Fatalf("press %d (query %s) was never answered", i, q)
+		}
+		lat[i] = at.Sub(sent[i])
+	}
+	return queries, lat
+}
+
 // TestThousandConcurrentPressesExecuteOnce: 1,000 presses of one Approve button, with
-// distinct update ids, spread over two bot instances sharing Redis, make exactly one
-// AUTHORIZED entry and one webhook call; every other press is answered and audited.
+// distinct update ids, delivered all at once over three bot instances sharing Redis, make
+// exactly one AUTHORIZED entry and one webhook call; every other press is answered and
+// audited. (Its latency is BenchmarkThousandPresses.)
 func TestThousandConcurrentPressesExecuteOnce(t *testing.T) {
 	if testing.Short() {
 		testkit.Skip(t, "1,000 presses: skipped with -short")
@@ -69,42 +141,12 @@ func TestThousandConcurrentPressesExecuteOnce(t *testing.T) {
 		t.Parallel() // under -race, 1,000 presses take the CPU the other tests' deadlines need
 	}
 	h := newHarness(t)
-	a, b := h.start(true), h.start(true)
+	a, b, c := h.start(true), h.start(true), h.start(true)
 	a.alert(t, "firing")
 	card := h.card(t)
 	inc := incidentCode(t, card)
-	ref := card.Buttons()[0][0].CallbackData
 	const presses = 1000
-	queries := make([]string, presses)
-	users := []telegramtest.User{userTendai, userRudo}
-	for i := range queries {
-		queries[i] = h.tg.PressButton(groupID, card.MessageID, users[i%2], ref)
-	}
-	updates := takeUpdates(t, h.tg, presses)
-	var wg sync.WaitGroup
-	errs := make(chan error, presses)
-	sem := make(chan struct{}, 64)
-	for i, u := range updates {
-		wg.Add(1)
-		go func(i int, u json.RawMessage) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			target := []*replica{a, b}[i%2]
-			code, err := h.tg.PostWebhook(context.Background(), target.base+"/telegram/webhook", "hook-secret", u)
-			if err == nil && code != http.StatusOK {
-				err = fmt.Errorf("webhook answered %d", code)
-			}
-			if err != nil {
-				errs <- err
-			}
-		}(i, u)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	queries, _ := pressBurst(t, h, []*replica{a, b, c}, card, presses)
 	select {
 	case <-h.hook.calls:
 	case <-time.After(30 * time.Second):
@@ -162,5 +204,67 @@ func TestThousandConcurrentPressesExecuteOnce(t *testing.T) {
 	}
 	if n, keys := h.hook.count(); n != 1 {
 		t.Fatalf("%d webhook calls (keys %v), want exactly 1", n, keys)
+	}
+}
+
+// BenchmarkThousandPresses measures the answer latency of a burst: per iteration a new
+// incident's Approve button is pressed 1,000 times (tendai and rudo alternating), all
+// delivered at once over three replicas sharing Redis (the full `bot serve` wiring in
+// webhook mode, the fake Bot API). Latency is from a press's webhook POST to the bot's
+// answerCallbackQuery reaching the fake; p50/p95/max are over every press of every
+// iteration. Each iteration also checks that exactly one press approved.
+//
+//	REDIS_URL=redis://127.0.0.1:6379 go test -run '^$' -bench ThousandPresses -benchtime=3x -count=5 ./cmd/bot/
+func BenchmarkThousandPresses(b *testing.B) {
+	const presses = 1000
+	h := newHarness(b)
+	rs := []*replica{h.start(true), h.start(true), h.start(true)}
+	seen := map[int]bool{}
+	var all []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		rs[0].alertN(b, "firing", i)
+		card := h.newCard(b, seen)
+		inc := incidentCode(b, card)
+		waitPresented(b, rs[len(rs)-1], inc)
+		b.StartTimer()
+		queries, lat := pressBurst(b, h, rs, card, presses)
+		b.StopTimer()
+		all = append(all, lat...)
+		approved := 0
+		for _, q := range queries {
+			if a, _ := h.tg.CallbackAnswer(q); strings.HasPrefix(a.Text, "Approved.") {
+				approved++
+			}
+		}
+		if approved != 1 {
+			b.Fatalf("%d presses approved, want 1", approved)
+		}
+		select {
+		case <-h.hook.calls:
+		case <-time.After(30 * time.Second):
+			b.Fatal("the recovery webhook was never called")
+		}
+		waitStage(b, h, inc, ledger.Executed)
+		rs[0].alertN(b, "resolved", i)
+		waitStage(b, h, inc, ledger.Resolved)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	reportLatency(b, all, 0.50, 0.95, 1)
+}
+
+// reportLatency reports quantiles qs of lat (nearest rank) in milliseconds, as "p50-ms"
+// (q 0.5) and "max-ms" (q 1).
+func reportLatency(b *testing.B, lat []time.Duration, qs ...float64) {
+	slices.Sort(lat)
+	for _, q := range qs {
+		unit := "max-ms"
+		if q < 1 {
+			unit = fmt.Sprintf("p%d-ms", int(math.Round(q*100)))
+		}
+		i := max(int(math.Ceil(q*float64(len(lat))))-1, 0)
+		b.ReportMetric(float64(lat[i].Microseconds())/1000, unit)
 	}
 }

@@ -319,10 +319,14 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 		return Result{}, ErrUnknown
 	}
 	k := s.keys(ref)
-	vals, err := s.o.Redis.MGet(ctx, k.tok, k.meta, k.used).Result()
-	if err != nil {
+	// One round trip reads everything a refusal needs, the used mark's age included.
+	pipe := s.o.Redis.Pipeline()
+	get := pipe.MGet(ctx, k.tok, k.meta, k.used)
+	usedTTL := pipe.PTTL(ctx, k.used)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return Result{}, fmt.Errorf("read approval: %w", err)
 	}
+	vals := get.Val()
 	tokS, _ := vals[0].(string)
 	metaS, _ := vals[1].(string)
 	usedS, _ := vals[2].(string)
@@ -350,7 +354,7 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 	switch {
 	case usedS != "":
 		ue := usedError(usedS)
-		if !ue.Voided && ue.By == p.Name && p.Approver && s.usedFor(ctx, k) >= resumeAfter {
+		if !ue.Voided && ue.By == p.Name && p.Approver && usedFor(usedTTL.Val()) >= resumeAfter {
 			if _, found, rerr := s.recorded(ctx, m, ref); rerr == nil && !found {
 				s.o.Logger.Warn("approval consumed by this presser without an authorization in the ledger; finishing it",
 					"incident", m.Incident, "approval", ref)
@@ -505,10 +509,9 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 const resumeAfter = 15 * time.Second
 
 // usedFor is how long ago the approval was consumed (0 when unknown), from what is left of
-// its used mark's lifetime.
-func (s *Service) usedFor(ctx context.Context, k keys) time.Duration {
-	left, err := s.o.Redis.PTTL(ctx, k.used).Result()
-	if err != nil || left <= 0 || left > keepAfter {
+// its used mark's lifetime (its PTTL).
+func usedFor(left time.Duration) time.Duration {
+	if left <= 0 || left > keepAfter {
 		return 0
 	}
 	return keepAfter - left
