@@ -1,8 +1,10 @@
 package alertengine
 
 import (
+	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -17,16 +19,25 @@ type pkg struct {
 }
 
 // listPackages asks the go command for every package of the module with its doc and
-// (non-test) transitive dependencies and direct imports.
+// (non-test) transitive dependencies and direct imports. The go command is asked once
+// for all the tests (each ask takes seconds on a cold cache).
 func listPackages(t *testing.T) []pkg {
 	t.Helper()
+	pkgs, err := listed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkgs
+}
+
+var listed = sync.OnceValues(func() ([]pkg, error) {
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}\t{{.Doc}}\t{{join .Deps \" \"}}\t{{join .Imports \" \"}}", "./...").Output()
 	if err != nil {
-		t.Fatalf("go list: %v", err)
+		return nil, fmt.Errorf("go list: %v", err)
 	}
 	std, err := exec.Command("go", "list", "std").Output()
 	if err != nil {
-		t.Fatalf("go list std: %v", err)
+		return nil, fmt.Errorf("go list std: %v", err)
 	}
 	isStd := map[string]bool{}
 	for _, p := range strings.Fields(string(std)) {
@@ -36,12 +47,12 @@ func listPackages(t *testing.T) []pkg {
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.SplitN(line, "\t", 4)
 		if len(f) != 4 {
-			t.Fatalf("go list line %q", line)
+			return nil, fmt.Errorf("go list line %q", line)
 		}
 		pkgs = append(pkgs, pkg{path: f[0], doc: f[1], deps: strings.Fields(f[2]), imports: strings.Fields(f[3]), standard: isStd})
 	}
-	return pkgs
-}
+	return pkgs, nil
+})
 
 func TestEveryPackageHasADocComment(t *testing.T) {
 	for _, p := range listPackages(t) {

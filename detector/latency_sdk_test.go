@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/sdk"
 )
 
@@ -29,7 +30,7 @@ import (
 func TestDetectionLatencyRealSDK(t *testing.T) {
 	runs, _ := strconv.Atoi(os.Getenv("DETECTOR_LATENCY_RUNS"))
 	if runs <= 0 {
-		t.Skip("set DETECTOR_LATENCY_RUNS=20 to measure")
+		testkit.Skip(t, "set DETECTOR_LATENCY_RUNS=20 to measure")
 	}
 	h := newHarness(t)
 	d, tenant, detections := latencyDetector(t, h, runs)

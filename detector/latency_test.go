@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/sdk"
 )
@@ -177,7 +178,7 @@ func measureDetection(t testing.TB, runs, warmup int, shipPhase bool, seed uint6
 // spike after it starts (how soon is BenchmarkDetectionLatency's to say).
 func TestRunDetectsInRealTime(t *testing.T) {
 	if testing.Short() {
-		t.Skip("real time")
+		testkit.Skip(t, "real time")
 	}
 	runs := measureDetection(t, 1, 2, false, 1)
 	if !runs[0].detectedAt.After(runs[0].firstSlow) {

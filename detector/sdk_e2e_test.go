@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/sdk"
 )
@@ -19,7 +20,7 @@ import (
 func TestRealSDKEndToEnd(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
-		t.Skip("real time")
+		testkit.Skip(t, "real time")
 	}
 	h := newHarness(t)
 	opened := make(chan Event, 1)

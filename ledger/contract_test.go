@@ -38,8 +38,10 @@ var factories = map[string]storeFactory{"mem": memStores, "redis": redisStores}
 
 // TestStoreContract runs the same behaviour against both stores.
 func TestStoreContract(t *testing.T) {
+	t.Parallel()
 	for name, f := range factories {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel() // each store is its own (the Redis one under a prefix of its own)
 			t.Run("transitions", func(t *testing.T) { testTransitions(t, f) })
 			t.Run("concurrent appends stay gapless", func(t *testing.T) { testConcurrentAppends(t, f) })
 			t.Run("one authorization wins", func(t *testing.T) { testOneWinner(t, f) })

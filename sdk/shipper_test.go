@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
 )
 
@@ -144,7 +145,7 @@ func startRedisServer(t *testing.T, port int, password string) *redisServer {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Skip("redis-server is not installed: this test needs to start and kill its own Redis")
+		testkit.Skip(t, "redis-server is not installed: this test needs to start and kill its own Redis")
 	}
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--requirepass", password)

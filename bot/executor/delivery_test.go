@@ -57,6 +57,7 @@ func exactly(want time.Duration) func(time.Duration) bool {
 }
 
 func TestRetriesUntilExecuted(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		reply   []func(http.ResponseWriter, *http.Request)
@@ -185,6 +186,7 @@ func TestRetriesUntilExecuted(t *testing.T) {
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestFailuresAreDeadLettered(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		reply    []func(http.ResponseWriter, *http.Request)
@@ -264,6 +266,7 @@ func TestFailuresAreDeadLettered(t *testing.T) {
 // A failing webhook's body may echo anything, the secret included, and be large: neither
 // the secret nor more than 512 bytes of it may reach the ledger, the dead letter or the logs.
 func TestResponseBodiesAreBoundedAndSecretFree(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("y", 4096)
 	tests := []struct{ name, body string }{
 		{"secret first", secret + long},
@@ -312,6 +315,7 @@ func TestResponseBodiesAreBoundedAndSecretFree(t *testing.T) {
 }
 
 func TestRedriveDeliversWithTheSameKey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	v := newEnv(t)
 	var healthy atomic.Bool
@@ -395,6 +399,7 @@ func TestRedriveDeliversWithTheSameKey(t *testing.T) {
 
 // A re-drive whose enqueue was interrupted after the ledger entry can simply be repeated.
 func TestRedriveIsResumable(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	v := newEnv(t)
 	h := newWebhook(t, status(400))
@@ -427,6 +432,7 @@ func TestRedriveIsResumable(t *testing.T) {
 // the bot's default of a minute, this test would wait a minute per attempt) and called
 // again with the same Idempotency-Key.
 func TestTargetTimeoutBoundsEachCall(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	v := newEnv(t)
 	h := newWebhook(t, func(w http.ResponseWriter, r *http.Request) {

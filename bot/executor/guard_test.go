@@ -16,6 +16,7 @@ import (
 // The guard decides on the address alone: it is handed no socket (nil RawConn), so a
 // refusal is made before anything is sent.
 func TestGuardRefusesBeforeConnecting(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		addr string
 		kind string // "" allowed
@@ -80,6 +81,7 @@ func TestGuardRefusesBeforeConnecting(t *testing.T) {
 }
 
 func TestRecoveryURLGuard(t *testing.T) {
+	t.Parallel()
 	const refused = "recovery URL resolves to a private/loopback/link-local address (allow_private_network is false)"
 	tests := []struct {
 		name    string

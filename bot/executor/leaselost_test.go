@@ -17,6 +17,7 @@ import (
 // was paused or cut off from Redis past the lease), the call in flight is abandoned, so
 // two calls for one approval are never in flight, and nothing is recorded by the loser.
 func TestLostLeaseStopsTheCall(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t)
 	arrived, aborted := make(chan struct{}, 1), make(chan struct{}, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -71,6 +72,7 @@ func TestLostLeaseStopsTheCall(t *testing.T) {
 // TestStoppedConsumerLeavesTheGroup: a bot that stops with nothing pending leaves no
 // consumer name behind in the outbox group (each restart would otherwise add one).
 func TestStoppedConsumerLeavesTheGroup(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t)
 	hook := newWebhook(t, status(400))
 	v.setTarget("acme", executor.Target{URL: hook.srv.URL, Secret: "s", AllowPrivateNetwork: true})

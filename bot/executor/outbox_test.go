@@ -17,6 +17,7 @@ import (
 // However many copies of an execution the outbox holds, and however many executors read
 // it, the webhook is called once per approval.
 func TestOneCallPerApproval(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name              string
 		copies            int
@@ -85,6 +86,7 @@ func TestOneCallPerApproval(t *testing.T) {
 // A bot that dies with an execution in flight leaves it pending in the outbox; another
 // bot reclaims it once the lease has passed and delivers it with the same key.
 func TestResumeAfterCrash(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		reply []func(http.ResponseWriter, *http.Request)
@@ -171,6 +173,7 @@ func TestResumeAfterCrash(t *testing.T) {
 // An outbox entry is executed only for an incident the ledger says is AUTHORIZED, and only
 // as authorized; anything else is acknowledged without a call.
 func TestOnlyAuthorizedExecutionsRun(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tests := []struct {
 		name     string
@@ -281,6 +284,7 @@ func TestOnlyAuthorizedExecutionsRun(t *testing.T) {
 }
 
 func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
 	k := executor.IdempotencyKey("acme", "INC-7F3", "ap:0123456789abcdefghijkl")
 	tests := []struct {
 		name                       string
@@ -301,6 +305,7 @@ func TestIdempotencyKey(t *testing.T) {
 }
 
 func TestPrepareNeedsAnAuthorizedIncident(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	v := newEnv(t)
 	b := v.newBot(nil)
@@ -329,6 +334,7 @@ func TestPrepareNeedsAnAuthorizedIncident(t *testing.T) {
 }
 
 func TestEnqueueRefusesIncompleteExecutions(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t)
 	b := v.newBot(nil)
 	good := executor.Execution{Tenant: tenant, Incident: "INC-1", Action: "restart_workers", ApprovedBy: []string{"tendai"}, ApprovedAt: now, IdempotencyKey: "k"}
@@ -355,6 +361,7 @@ func TestEnqueueRefusesIncompleteExecutions(t *testing.T) {
 }
 
 func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t)
 	base := executor.Options{Redis: v.rdb, Ledger: v.ledger, Targets: v.target}
 	tests := []struct {
@@ -390,6 +397,7 @@ func TestOptionsValidate(t *testing.T) {
 // An execution in flight for longer than the lease is kept by its owner's heartbeat:
 // another replica does not take it over and call a second time.
 func TestHeartbeatKeepsALongExecution(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t)
 	const lease = 200 * time.Millisecond
 	// The first attempt hangs until the per-attempt timeout, five leases long.
@@ -433,6 +441,7 @@ func TestHeartbeatKeepsALongExecution(t *testing.T) {
 // An outbox wiped under a running bot (a flushed Redis, a deleted key) is set up again,
 // and executions enqueued afterwards still run.
 func TestOutboxRecreatedWhileRunning(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t)
 	h := newWebhook(t)
 	v.setTarget(tenant, executor.Target{URL: h.srv.URL, Secret: secret, AllowPrivateNetwork: true})

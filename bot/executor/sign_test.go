@@ -21,6 +21,7 @@ func hmacHex(key, msg string) string {
 }
 
 func TestSignFormat(t *testing.T) {
+	t.Parallel()
 	body := []byte(`{"tenant":"acme"}`)
 	at := time.Unix(1772366400, 0)
 	want := "t=1772366400,v1=" + hmacHex("k", `1772366400.{"tenant":"acme"}`)
@@ -30,6 +31,7 @@ func TestSignFormat(t *testing.T) {
 }
 
 func TestVerifySignature(t *testing.T) {
+	t.Parallel()
 	body := []byte(`{"tenant":"acme","incident":"INC-7F3","action":"restart_workers"}`)
 	at := time.Unix(1772366400, 0)
 	good := executor.Sign(secret, at, body)
@@ -72,6 +74,7 @@ func TestVerifySignature(t *testing.T) {
 }
 
 func TestVerifySignatureDefaultTolerance(t *testing.T) {
+	t.Parallel()
 	body := []byte("{}")
 	at := time.Unix(1772366400, 0)
 	h := executor.Sign(secret, at, body)

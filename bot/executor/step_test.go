@@ -11,6 +11,7 @@ import (
 // TestDrainHandlesWaitingEntriesOnTheCallersGoroutine: Drain delivers what is in the
 // outbox now, retrying through Options.Sleep, and returns once the outbox is empty.
 func TestDrainHandlesWaitingEntriesOnTheCallersGoroutine(t *testing.T) {
+	t.Parallel()
 	v := newEnv(t)
 	hook := newWebhook(t, status(503), status(200))
 	v.setTarget(tenant, executor.Target{URL: hook.srv.URL, Secret: secret, AllowPrivateNetwork: true})

@@ -73,8 +73,10 @@ func render(t testing.TB, r *Result) outputs {
 // run gives the same bytes (text, JSON and ledger), the ledger export verifies, every
 // execution in it follows an engineer's approval, and its own expectations hold.
 func TestFixtures(t *testing.T) {
+	t.Parallel()
 	for _, name := range fixtureNames(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel() // each run has its own world, clock and embedded Redis
 			r := run(t, name, Options{})
 			var summary bytes.Buffer
 			if err := r.WriteText(&summary, true); err != nil {
@@ -152,6 +154,7 @@ func assertApprovedBeforeExecuted(t *testing.T, export []byte) {
 // TestSeedChangesOnlyWhatItDrives: another seed moves the people's jittered replies and the
 // random references, not what the detector saw or when.
 func TestSeedChangesOnlyWhatItDrives(t *testing.T) {
+	t.Parallel()
 	seed := uint64(99)
 	a := run(t, "db-spike-primary-asleep", Options{})
 	b := run(t, "db-spike-primary-asleep", Options{Seed: &seed})
@@ -206,6 +209,7 @@ expect:
 // TestBrokenExpectationIsNamed: expectations that do not hold are listed by name, the
 // others pass.
 func TestBrokenExpectationIsNamed(t *testing.T) {
+	t.Parallel()
 	sc, err := Parse("broken.yaml", []byte(brokenScenario), ".")
 	if err != nil {
 		t.Fatal(err)
@@ -302,6 +306,7 @@ func BenchmarkFixtures(b *testing.B) {
 // TestWebhookTimeoutDeadLetters: a webhook that never answers is retried with virtual
 // backoff and dead-lettered; nothing is executed and the thread is told.
 func TestWebhookTimeoutDeadLetters(t *testing.T) {
+	t.Parallel()
 	src := strings.Replace(brokenScenario, "  - {name: tendai, unreachable: true}\n", "  - {name: tendai, after: 1m}\n", 1)
 	src = strings.Replace(src, "expect:\n", "webhook: {mode: timeout}\nexpect:\n", 1)
 	sc, err := Parse("timeout.yaml", []byte(src), ".")
@@ -342,6 +347,7 @@ func TestScenarioWorkIsBounded(t *testing.T) {
 // TestPeopleAnswerOnTheirChannel: a person scripted on WhatsApp sees the card in the
 // tenant's WhatsApp chat and approves there; the ledger records the channel.
 func TestPeopleAnswerOnTheirChannel(t *testing.T) {
+	t.Parallel()
 	src := strings.Replace(brokenScenario, "chats: {telegram: [-100]}", `chats: {telegram: [-100], whatsapp: ["+263771234567"]}`, 1)
 	src = strings.Replace(src, "people: [{name: tendai, role: approver, telegram: 1}]", `people: [{name: tendai, role: approver, telegram: 1, whatsapp: "+263770000001"}]`, 1)
 	src = strings.Replace(src, "  - {name: tendai, unreachable: true}\n", "  - {name: tendai, channel: whatsapp, after: 1m}\n", 1)
@@ -377,6 +383,7 @@ func TestPeopleAnswerOnTheirChannel(t *testing.T) {
 // TestRejectPress: a person who presses Reject closes the incident without running
 // anything, through the engine's /reject command.
 func TestRejectPress(t *testing.T) {
+	t.Parallel()
 	src := strings.Replace(brokenScenario, "  - {name: tendai, unreachable: true}\n", "  - {name: tendai, does: reject, after: 2m}\n", 1)
 	sc, err := Parse("reject.yaml", []byte(src), ".")
 	if err != nil {
@@ -396,6 +403,7 @@ func TestRejectPress(t *testing.T) {
 // than the council's timeout are replaced by the offline rule lenses, as in serve; the
 // ledger says which lens stood in, and a proposal is still made.
 func TestLLMDownAndSlowFallBackToOfflineLenses(t *testing.T) {
+	t.Parallel()
 	src := strings.Replace(brokenScenario, "expect:\n", "llm:\n  a: {does: down}\n  b: {does: slow}\nexpect:\n", 1)
 	sc, err := Parse("llm.yaml", []byte(src), ".")
 	if err != nil {

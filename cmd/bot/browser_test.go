@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/alertengine/alertengine/bot/demo"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alertengine/alertengine/bot/config"
 	"github.com/chromedp/chromedp"
+
+	"github.com/alertengine/alertengine/bot/config"
+	"github.com/alertengine/alertengine/bot/demo"
+	"github.com/alertengine/alertengine/conversation"
+	"github.com/alertengine/alertengine/fixtures/testkit"
+	"github.com/alertengine/alertengine/ledger"
 )
 
 // chromium finds Debian's chromium (or another Chrome) on this machine.
@@ -44,7 +48,13 @@ func TestConsoleTourInBrowser(t *testing.T) {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("CI=true and no chromium on this machine: the browser tour must run in CI (.ci/run installs chromium)")
 		}
-		t.Skip("no chromium on this machine (apt-get install chromium): the browser tour is skipped; CI runs it")
+		testkit.Skip(t, "no chromium on this machine (apt-get install chromium): the browser tour is skipped; CI runs it")
+	}
+	if !testkit.Race {
+		// Most of the tour is waiting for the demo's traffic and the browser: it overlaps
+		// the other tests' waits. Under -race it runs alone (chromium and the race
+		// detector together starve the others' deadlines).
+		t.Parallel()
 	}
 	e := env{"ADDR": "127.0.0.1:0", "LOG_LEVEL": "error"} // no REDIS_URL: the embedded Redis
 	cfgEnv, err := config.LoadEnv(e.lookup, config.Demo)
@@ -232,6 +242,21 @@ func TestConsoleTourInBrowser(t *testing.T) {
 	check("the first thread still says RESOLVED", `document.querySelector("#threads .thread:first-child h3 .stage").textContent === "RESOLVED"`)
 	shot("recovered")
 
+	// A third incident whose lenses disagree (recorded as the council would): tendai's
+	// Trust B (rollback, high risk) is the first of two approvals; rudo's Trust A
+	// (restart_workers) authorizes A and voids it. The thread shows the voided approval.
+	dissent := openDissent(t, tctx, d)
+	pressApprove := func(who, action string) chromedp.Action[chromedp.Void] {
+		return chromedp.Evaluate[chromedp.Void](`(as => { as.value = ` + js(who) + `; as.dispatchEvent(new Event("change")); [...document.querySelectorAll("#threads .thread:last-child button.approve")].find(b => b.textContent.includes(` + js(action) + `)).click() })(document.querySelector("#as"))`)
+	}
+	do("the dissent card", chromedp.Poll[chromedp.Void](`document.querySelectorAll("#threads .thread").length === 3 && document.querySelectorAll("#threads .thread:last-child button.approve").length === 2`,
+		chromedp.WithPollingTimeout(2*time.Minute), chromedp.WithPollingInterval(100*time.Millisecond)),
+		waitText("#threads .thread:last-child h3", dissent))
+	do("tendai trusts B: 1 of 2", pressApprove("tendai", "rollback"), waitText("#threads .thread:last-child", "tendai approved rollback (1 of 2)"))
+	do("rudo trusts A: tendai's approval is voided", pressApprove("rudo", "restart_workers"),
+		waitText("#threads .thread:last-child", "⊘ Voided: tendai approved rollback (1 of 2)"), waitText("#threads .thread:last-child", "rudo approved restart_workers instead"))
+	shot("voided")
+
 	do("the verified audit", chromedp.Navigate(d.URL+"audit/"+incident), waitText("#verify", "✓ Chain verified"), waitText("#timeline", "→ RESOLVED"),
 		waitText("#timeline", "what changed?"))
 	shot("audit")
@@ -239,4 +264,33 @@ func TestConsoleTourInBrowser(t *testing.T) {
 	if err != nil || dl != incident+"/export.jsonl" {
 		t.Fatalf("the export link %q: %v", dl, err)
 	}
+}
+
+// openDissent records, on the demo's ledger, an incident on the demo's service whose two
+// lenses disagree (A: restart_workers, B: rollback) and presents its card: what the
+// council does when its lenses part. It returns the incident's code.
+func openDissent(t *testing.T, ctx context.Context, d *demo.Tour) string {
+	t.Helper()
+	l := d.App.Ledger()
+	policy := ledger.Actor{Kind: ledger.ActorPolicy, ID: "gate"}
+	det, err := l.Record(ctx, ledger.Entry{Tenant: demo.Tenant, Service: demo.ServiceName, Event: ledger.Detect, Actor: policy,
+		Reason: "health 23/100 < 70", PolicyVersion: "pol-1", Data: map[string]string{"score": "23"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := conversation.Proposal{Theories: []conversation.Theory{
+		{Label: "A", Lens: "lens-a", Summary: "worker pool exhausted", Action: "restart_workers", Confidence: 0.72},
+		{Label: "B", Lens: "lens-b", Summary: "the last deploy broke the query", Action: "rollback", Confidence: 0.66}},
+		Offers: []conversation.Offer{{Action: "restart_workers", Theory: "A"}, {Action: "rollback", Theory: "B"}}}
+	if _, err := l.Record(ctx, ledger.Entry{Tenant: demo.Tenant, Incident: det.Incident, Event: ledger.Propose, Actor: policy, Action: "restart_workers",
+		Confidence: 0.72, PolicyVersion: "pol-1", Data: p.Data()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Record(ctx, ledger.Entry{Tenant: demo.Tenant, Incident: det.Incident, Event: ledger.Validate, Actor: policy, PolicyVersion: "pol-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.App.Engine().Present(ctx, demo.Tenant, det.Incident); err != nil {
+		t.Fatal(err)
+	}
+	return det.Incident
 }

@@ -143,7 +143,7 @@ func TestMainProcess(t *testing.T) {
 	if args == "" {
 		t.Skip("only run re-executed by TestRedisUnreachableIsOneLineOnTheRealStderr")
 	}
-	os.Args = append([]string{"bot"}, strings.Fields(args)...)
+	os.Args = append([]string{"bot"}, strings.Split(args, "\n")...)
 	main()
 }
 

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/alertengine/alertengine/bot/config"
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
 	"github.com/redis/go-redis/v9"
@@ -206,7 +207,7 @@ var tourOptions = demo.TourOptions{Window: 4 * time.Second, Slow: 600 * time.Mil
 func TestDemoTourOverHTTPWithREDIS_URL(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
-		t.Skip("real time: the demo's traffic and detection run on the wall clock")
+		testkit.Skip(t, "real time: the demo's traffic and detection run on the wall clock")
 	}
 	rs := ledgertest.NewServer(t)
 	prefix := rs.Prefix(t)

@@ -11,15 +11,17 @@ import (
 	"time"
 
 	"github.com/alertengine/alertengine/bot/executor"
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/ledger"
 )
 
 // botProcess returns a command that runs the bot's main with args in a process of its
-// own: this test binary re-executed into TestMainProcess. It is the same main as the
-// built binary's, without compiling the bot again (which costs minutes on a cold cache).
+// own: this test binary re-executed into TestMainProcess (the args one a line). It is the
+// same main as the built binary's, without compiling and linking the bot again (which
+// costs minutes on a cold cache).
 func botProcess(args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestMainProcess$")
-	cmd.Env = []string{"BOT_TEST_MAIN=" + strings.Join(args, " ")}
+	cmd.Env = []string{"BOT_TEST_MAIN=" + strings.Join(args, "\n")}
 	return cmd
 }
 
@@ -31,7 +33,7 @@ func botProcess(args ...string) *exec.Cmd {
 func TestKilledAfterAuthorizationExecutesOnceAfterRestart(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
-		t.Skip("subprocess crash test: skipped with -short")
+		testkit.Skip(t, "subprocess crash test: skipped with -short")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,4 +1,4 @@
-package main_test
+package main
 
 // This file drives the built `bot` binary from outside only — its environment, a tenants
 // file, HTTP and the Redis it shares — so it holds whatever the code inside is arranged as.
@@ -25,6 +25,7 @@ import (
 
 	"github.com/alertengine/alertengine/bot/executor"
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
 	"github.com/alertengine/alertengine/ledger/ledgertest/redisfault"
@@ -42,42 +43,6 @@ const (
 )
 
 var kpTendai = telegramtest.User{ID: 71, FirstName: "Tendai", Username: "tendai"}
-
-// kpBinary is the bot built for the tests that run it: built once and shared while any
-// of them runs, removed when the last one ends.
-var kpBinary struct {
-	mu    sync.Mutex
-	users int
-	dir   string
-	path  string
-}
-
-func buildBot(t *testing.T) string {
-	t.Helper()
-	kpBinary.mu.Lock()
-	defer kpBinary.mu.Unlock()
-	if kpBinary.users == 0 {
-		dir, err := os.MkdirTemp("", "bot-under-test-*")
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, "bot")
-		if out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput(); err != nil {
-			os.RemoveAll(dir)
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-		kpBinary.dir, kpBinary.path = dir, path
-	}
-	kpBinary.users++
-	t.Cleanup(func() {
-		kpBinary.mu.Lock()
-		defer kpBinary.mu.Unlock()
-		if kpBinary.users--; kpBinary.users == 0 {
-			os.RemoveAll(kpBinary.dir)
-		}
-	})
-	return kpBinary.path
-}
 
 // kpHook is the tenant's recovery webhook: it checks each call's signature and records
 // its Idempotency-Key.
@@ -149,11 +114,11 @@ func kpFreeAddr(t *testing.T) string {
 
 // startServe runs `bot serve` with env plus REDIS_URL=redisURL on a free port, and waits
 // until it is ready.
-func startServe(t *testing.T, bin, name, cfg, redisURL string, env []string) *kpReplica {
+func startServe(t *testing.T, name, cfg, redisURL string, env []string) *kpReplica {
 	t.Helper()
 	addr := kpFreeAddr(t)
-	cmd := exec.Command(bin, "serve", "--config", cfg)
-	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH")}, env...), "REDIS_URL="+redisURL, "ADDR="+addr,
+	cmd := botProcess("serve", "--config", cfg)
+	cmd.Env = append(append(append(cmd.Env, "PATH="+os.Getenv("PATH")), env...), "REDIS_URL="+redisURL, "ADDR="+addr,
 		"LEDGER_CHECKPOINT_FILE="+filepath.Join(t.TempDir(), "checkpoints.json"))
 	r := &kpReplica{name: name, base: "http://" + addr, cmd: cmd, log: &bytes.Buffer{}, mu: &sync.Mutex{}}
 	cmd.Stdout, cmd.Stderr = lockedWriter{r.mu, r.log}, lockedWriter{r.mu, r.log}
@@ -252,10 +217,9 @@ type killAt struct {
 
 func killPress(t *testing.T, at killAt) {
 	if testing.Short() {
-		t.Skip("builds the bot and runs two serve processes: skipped with -short")
+		testkit.Skip(t, "runs two serve processes: skipped with -short")
 	}
 	t.Parallel()
-	bin := buildBot(t)
 	srv := ledgertest.NewServer(t)
 	rc, prefix := srv.Client(t), srv.Prefix(t)
 	proxy := redisfault.Start(t, rc.Options().Addr)
@@ -298,8 +262,8 @@ func killPress(t *testing.T, at killAt) {
 		"TELEGRAM_WEBHOOK_SECRET=" + kpHookSecret,
 		"LOG_LEVEL=info",
 	}
-	a := startServe(t, bin, "A", cfg, proxy.URL(), env)
-	b := startServe(t, bin, "B", cfg, "redis://"+rc.Options().Addr, env)
+	a := startServe(t, "A", cfg, proxy.URL(), env)
+	b := startServe(t, "B", cfg, "redis://"+rc.Options().Addr, env)
 
 	// The alert opens an incident; its card, with the Approve button, reaches the group.
 	alert := fmt.Sprintf(`{"version":"4","groupKey":"{}:{alertname=\"CheckoutSlow\"}","status":"firing","receiver":"alertengine",
@@ -389,7 +353,7 @@ func killPress(t *testing.T, at killAt) {
 	}
 
 	if at.restart {
-		startServe(t, bin, "A again", cfg, proxy.URL(), env)
+		startServe(t, "A again", cfg, proxy.URL(), env)
 	}
 	// The action runs once, with the approval's key.
 	deadline := time.Now().Add(15 * time.Second)

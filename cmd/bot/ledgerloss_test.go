@@ -32,7 +32,7 @@ func startOwnRedis(t *testing.T, port int) *ownRedis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Skip("redis-server is not installed: this test restarts its own Redis")
+		testkit.Skip(t, "redis-server is not installed: this test restarts its own Redis")
 	}
 	if port == 0 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -108,7 +108,7 @@ func waitLog(t *testing.T, log *syncBuffer, d time.Duration, ok func(map[string]
 func TestRedisRestartWithoutPersistenceIsALedgerLoss(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
-		t.Skip("restarts a redis-server: skipped with -short")
+		testkit.Skip(t, "restarts a redis-server: skipped with -short")
 	}
 	rs := startOwnRedis(t, 0)
 	h := newHarness(t)

@@ -1,4 +1,4 @@
-package main_test
+package main
 
 // Like killpress_test.go, this drives the built binary only (environment, files, Redis).
 
@@ -15,15 +15,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
 )
 
-// runBot runs the binary with env and returns its exit code, stdout and stderr.
-func runBot(t *testing.T, bin string, env []string, args ...string) (int, string, string) {
+// runBot runs the bot's main in a process of its own with env and returns its exit code,
+// stdout and stderr.
+func runBot(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	cmd := botProcess(args...)
+	cmd.Env = append(append(cmd.Env, "PATH="+os.Getenv("PATH")), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -45,10 +47,9 @@ func runBot(t *testing.T, bin string, env []string, args ...string) (int, string
 // altered fails naming it.
 func TestVerifyAcrossALossMarker(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the bot: skipped with -short")
+		testkit.Skip(t, "runs the bot's commands in processes of their own: skipped with -short")
 	}
 	t.Parallel()
-	bin := buildBot(t)
 	ctx := context.Background()
 	srv := ledgertest.NewServer(t)
 	rc, prefix := srv.Client(t), srv.Prefix(t)
@@ -104,26 +105,26 @@ func TestVerifyAcrossALossMarker(t *testing.T) {
 		"LEDGER_SIGNING_KEY=" + base64.StdEncoding.EncodeToString(key.Seed()),
 		"LEDGER_CHECKPOINT_FILE=" + cpFile,
 	}
-	code, out, errs := runBot(t, bin, env, "verify", "--tenant", kpTenant)
+	code, out, errs := runBot(t, env, "verify", "--tenant", kpTenant)
 	if code != 1 || !strings.Contains(out, "chain restarted after a loss") {
 		t.Fatalf("verify before the loss is accepted: exit %d, %q %q; want 1 naming the loss", code, out, errs)
 	}
-	if code, out, errs = runBot(t, bin, env, "ledger", "accept-loss", "--tenant", kpTenant, "--by", "tendai", "--reason", "receiver log reviewed"); code != 0 {
+	if code, out, errs = runBot(t, env, "ledger", "accept-loss", "--tenant", kpTenant, "--by", "tendai", "--reason", "receiver log reviewed"); code != 0 {
 		t.Fatalf("accept-loss: exit %d, %q %q", code, out, errs)
 	}
 	wantLine := "Loss marker at entry " + itoa(marker.Seq) + ": entries 1–" + itoa(marker.Seq-1) + " lost"
-	code, out, errs = runBot(t, bin, env, "verify", "--tenant", kpTenant)
+	code, out, errs = runBot(t, env, "verify", "--tenant", kpTenant)
 	if code != 0 || !strings.Contains(out, "ok: 2 entries") || !strings.Contains(out, wantLine) {
 		t.Fatalf("verify after acceptance: exit %d, %q %q; want ok and %q", code, out, errs, wantLine)
 	}
 
 	export := filepath.Join(dir, "acme.jsonl")
-	if code, out, errs = runBot(t, bin, env, "export", "--tenant", kpTenant, "--incident", next.Incident, "--format", "jsonl", "--out", export); code != 0 {
+	if code, out, errs = runBot(t, env, "export", "--tenant", kpTenant, "--incident", next.Incident, "--format", "jsonl", "--out", export); code != 0 {
 		t.Fatalf("export across the loss: exit %d, %q %q", code, out, errs)
 	}
 	offline := []string{} // no Redis, no signing key: the file and the public key only
 	pubFlag := base64.StdEncoding.EncodeToString(pub)
-	code, out, errs = runBot(t, bin, offline, "verify", "--file", export, "--public-key", pubFlag)
+	code, out, errs = runBot(t, offline, "verify", "--file", export, "--public-key", pubFlag)
 	if code != 0 || !strings.Contains(out, "ok: 2 entries") || !strings.Contains(out, wantLine) {
 		t.Fatalf("offline verify of the export: exit %d, %q %q", code, out, errs)
 	}
@@ -139,7 +140,7 @@ func TestVerifyAcrossALossMarker(t *testing.T) {
 	if err := os.WriteFile(bad, forged, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, _ = runBot(t, bin, offline, "verify", "--file", bad, "--public-key", pubFlag)
+	code, out, _ = runBot(t, offline, "verify", "--file", bad, "--public-key", pubFlag)
 	if code != 1 || !strings.HasPrefix(out, "entry "+itoa(marker.Seq)+": ") {
 		t.Fatalf("verify of the altered marker: exit %d, %q; want 1 naming entry %d", code, out, marker.Seq)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/alertengine/alertengine/bot/telegram"
 	"github.com/alertengine/alertengine/bot/telegram/telegramtest"
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/ledger"
 )
 
@@ -134,7 +135,10 @@ func pressBurst(t testing.TB, h *harness, replicas []*replica, card telegramtest
 // audited. (Its latency is BenchmarkThousandPresses.)
 func TestThousandConcurrentPressesExecuteOnce(t *testing.T) {
 	if testing.Short() {
-		t.Skip("1,000 presses: skipped with -short")
+		testkit.Skip(t, "1,000 presses: skipped with -short")
+	}
+	if !testkit.Race {
+		t.Parallel() // under -race, 1,000 presses take the CPU the other tests' deadlines need
 	}
 	h := newHarness(t)
 	a, b, c := h.start(true), h.start(true), h.start(true)

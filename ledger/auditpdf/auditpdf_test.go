@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/auditpdf"
 )
@@ -97,7 +98,7 @@ func TestRenderOnePage(t *testing.T) {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("pdftotext (poppler-utils) is required in CI")
 		}
-		t.Skip("pdftotext (poppler-utils) not installed: the text and PNG checks need it")
+		testkit.Skip(t, "pdftotext (poppler-utils) not installed: the text and PNG checks need it")
 	}
 	out, err := exec.Command("pdftotext", "-layout", pdf, "-").Output()
 	if err != nil {
