@@ -8,6 +8,7 @@ import (
 	"github.com/alertengine/alertengine/bot/app"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -181,12 +182,16 @@ func (h *harness) start(webhook bool) *replica {
 	key, _ := e.SigningKey()
 	opt, _ := redis.ParseURL(h.redis.URL)
 	rc := redis.NewClient(opt)
-	addr := freeAddr(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	sys, err := app.New(app.Options{Env: e, File: h.file, Lookup: h.vars.lookup, Redis: rc, Logger: log, Signer: key, Secret: []byte(e.AlertSecret.Reveal()), Addr: addr, KeyPrefix: h.prefix,
+	sys, err := app.New(app.Options{Env: e, File: h.file, Lookup: h.vars.lookup, Redis: rc, Logger: log, Signer: key, Secret: []byte(e.AlertSecret.Reveal()), Listener: ln, KeyPrefix: h.prefix,
 		LLMCallTimeout: h.llmCallTimeout, ExecutorPoll: 50 * time.Millisecond}) // a bot stops within one poll: keep it short
 	if err != nil {
 		t.Fatal(err)

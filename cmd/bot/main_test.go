@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"github.com/alertengine/alertengine/bot/app"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
@@ -96,15 +97,24 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address nothing listens on.
+// freeAddr returns a loopback address nothing listens on, for a bot started through its
+// environment (ADDR), which binds it later. The port is below the kernel's ephemeral range,
+// so the many client connections of parallel tests (Redis, the fakes) cannot take it in
+// between, as one did with a port the kernel picked. An in-process bot is given a listener
+// instead (Options.Listener), which leaves no gap at all.
 func freeAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	t.Helper()
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return addr
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	t.Fatal("no free loopback port in 20000-31999")
+	return ""
 }
 
 func status(url string) int {
