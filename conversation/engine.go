@@ -410,8 +410,23 @@ func (e *Engine) Say(ctx context.Context, tenant, incident string, msg Message) 
 	return errors.Join(errs...)
 }
 
-// closeCards edits every card of the incident: buttons removed, a closing line added.
+// closeCards edits every card of the incident: buttons removed, a closing line added,
+// and, once the incident is closed for good, the headline retitled with its stage. The
+// line is remembered so that a later edit (settleCards) keeps it.
 func (e *Engine) closeCards(ctx context.Context, tenant, incident, line string) error {
+	return e.editCards(ctx, tenant, incident, line, false)
+}
+
+// settleCards edits every card of an incident that reached a terminal stage after its
+// card was closed (the approved recovery ran and the service is healthy): the headline
+// says the stage, the closing line it was closed with stays. A platform that cannot edit
+// in place is left out: its thread is told the outcome anyway, and its update would only
+// repeat the closing line.
+func (e *Engine) settleCards(ctx context.Context, tenant, incident string) error {
+	return e.editCards(ctx, tenant, incident, "", true)
+}
+
+func (e *Engine) editCards(ctx context.Context, tenant, incident, line string, settle bool) error {
 	ps, err := e.st.placements(ctx, tenant, incident)
 	if err != nil {
 		return err
@@ -420,14 +435,25 @@ func (e *Engine) closeCards(ctx context.Context, tenant, incident, line string) 
 	if err != nil {
 		return err
 	}
+	if settle {
+		if line, err = e.st.closing(ctx, tenant, incident); err != nil {
+			return err
+		}
+	} else if err := e.st.setClosing(ctx, tenant, incident, line); err != nil {
+		e.o.Logger.Warn("remember the closing line", "incident", incident, "err", err)
+	}
 	card := incidentCard(cardInput{in: in, hist: hist, proposal: latestProposal(hist), commits: e.commits(ctx, tenant, in.Service, in.OpenedAt), now: e.o.Clock()})
 	card.Buttons = nil
+	card.Blocks = headline(card.Blocks, in.Stage, closedHealthy(in, hist))
 	closed := decided(card, line)
 	var errs []error
 	for _, p := range ps {
 		tr, err := e.transport(p.Thread.Chat.Channel)
 		if err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		if settle && tr.Capabilities().NoEdit {
 			continue
 		}
 		if err := tr.Edit(ctx, p.Card, e.fit(ctx, tr.Capabilities(), closed)); err != nil {
@@ -451,6 +477,9 @@ func (e *Engine) Notify(ctx context.Context, en ledger.Entry) error {
 			{Plain, "It was dead-lettered; an operator can re-drive it with the same idempotency key:"},
 			{Code, fmt.Sprintf("bot dlq redrive --tenant %s %s", en.Tenant, en.Incident)}}})
 	case ledger.Resolve:
+		if err := e.settleCards(ctx, en.Tenant, en.Incident); err != nil {
+			e.o.Logger.Warn("edit cards after resolution", "incident", en.Incident, "err", err)
+		}
 		return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, "✅ Resolved: the service is healthy again."}}})
 	case ledger.Recover:
 		if en.Reason != "" {
