@@ -386,23 +386,6 @@ func headline(blocks []Block, s ledger.Stage, healthy bool) []Block {
 	return append([]Block{{Title, text}}, blocks[1:]...)
 }
 
-// closedHealthy reports whether a closed incident is known healthy: RESOLVED, or
-// RECOVERED by a recovery entry without a reason.
-func closedHealthy(in ledger.Incident, hist []ledger.Entry) bool {
-	switch in.Stage {
-	case ledger.Resolved:
-		return true
-	case ledger.Recovered:
-		for i := len(hist) - 1; i >= 0; i-- {
-			if hist[i].Event == ledger.Recover {
-				return hist[i].Reason == ""
-			}
-		}
-		return true
-	}
-	return false
-}
-
 func hhmm(t time.Time) string { return t.UTC().Format("15:04 UTC") }
 
 // consoleHelp is /help in the web console: it has no enrollment (its people are picked

@@ -414,7 +414,7 @@ func (e *Engine) Say(ctx context.Context, tenant, incident string, msg Message) 
 // and, once the incident is closed for good, the headline retitled with its stage. The
 // line is remembered so that a later edit (settleCards) keeps it.
 func (e *Engine) closeCards(ctx context.Context, tenant, incident, line string) error {
-	return e.editCards(ctx, tenant, incident, line, false)
+	return e.editCards(ctx, tenant, incident, line, false, false)
 }
 
 // settleCards edits every card of an incident that reached a terminal stage after its
@@ -423,10 +423,14 @@ func (e *Engine) closeCards(ctx context.Context, tenant, incident, line string) 
 // in place is left out: its thread is told the outcome anyway, and its update would only
 // repeat the closing line.
 func (e *Engine) settleCards(ctx context.Context, tenant, incident string) error {
-	return e.editCards(ctx, tenant, incident, "", true)
+	return e.editCards(ctx, tenant, incident, "", true, false)
 }
 
-func (e *Engine) editCards(ctx context.Context, tenant, incident, line string, settle bool) error {
+// editCards is closeCards (settle false) or settleCards (settle true). unhealthy: the
+// incident closed without being known healthy (the detector closed it RECOVERED because
+// its alerts expired or a newer incident superseded it), so the headline does not say
+// "healthy again".
+func (e *Engine) editCards(ctx context.Context, tenant, incident, line string, settle, unhealthy bool) error {
 	ps, err := e.st.placements(ctx, tenant, incident)
 	if err != nil {
 		return err
@@ -444,7 +448,7 @@ func (e *Engine) editCards(ctx context.Context, tenant, incident, line string, s
 	}
 	card := incidentCard(cardInput{in: in, hist: hist, proposal: latestProposal(hist), commits: e.commits(ctx, tenant, in.Service, in.OpenedAt), now: e.o.Clock()})
 	card.Buttons = nil
-	card.Blocks = headline(card.Blocks, in.Stage, closedHealthy(in, hist))
+	card.Blocks = headline(card.Blocks, in.Stage, !unhealthy && (in.Stage == ledger.Resolved || in.Stage == ledger.Recovered))
 	closed := decided(card, line)
 	var errs []error
 	for _, p := range ps {
@@ -485,7 +489,7 @@ func (e *Engine) Notify(ctx context.Context, en ledger.Entry) error {
 		if en.Reason != "" {
 			// Closed without being known healthy (the detector says why: its alerts
 			// expired, or a new incident superseded it).
-			_ = e.closeCards(ctx, en.Tenant, en.Incident, "Closed at "+hhmm(en.At)+"; nothing was run.")
+			_ = e.editCards(ctx, en.Tenant, en.Incident, "Closed at "+hhmm(en.At)+"; nothing was run.", false, true)
 			return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, "⏹ Closed: " + en.Reason + "."}}})
 		}
 		_ = e.closeCards(ctx, en.Tenant, en.Incident, "Healthy again at "+hhmm(en.At)+" before any action was approved; nothing was run.")

@@ -83,6 +83,22 @@ func TestResolutionRetitlesEveryCard(t *testing.T) {
 	}
 }
 
+// recovered records the detector's RECOVERED entry (its reason is what it measured) and
+// tells the engine as the pipeline does: with note, why it closed without being healthy
+// again, or "" when it is healthy.
+func (w *world) recovered(note string) {
+	w.t.Helper()
+	en, err := w.led.Record(context.Background(), ledger.Entry{Tenant: "acme", Incident: w.incident, Event: ledger.Recover,
+		Actor: ledger.Actor{Kind: ledger.ActorSystem, ID: "detector"}, Reason: "healthy again: health 100/100 ≥ 70 for 3 evaluations"})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	en.Reason = note
+	if err := w.eng.Notify(context.Background(), en); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
 // TestClosedCardsSayTheirStage: an incident that recovered on its own, was closed by the
 // detector, or was rejected has its card retitled with the stage, the closing line kept.
 func TestClosedCardsSayTheirStage(t *testing.T) {
@@ -95,9 +111,9 @@ func TestClosedCardsSayTheirStage(t *testing.T) {
 		line      string
 		notHealth bool
 	}{
-		{"recovered", func(w *world) { w.record(ledger.Entry{Event: ledger.Recover}) }, "healthy again", ledger.Recovered,
+		{"recovered", func(w *world) { w.recovered("") }, "healthy again", ledger.Recovered,
 			"Healthy again at 09:00 UTC before any action was approved; nothing was run.", false},
-		{"closed by the detector", func(w *world) { w.record(ledger.Entry{Event: ledger.Recover, Reason: "its alerts expired"}) },
+		{"closed by the detector", func(w *world) { w.recovered("its alerts expired") },
 			"critical", ledger.Recovered, "Closed at 09:00 UTC; nothing was run.", true},
 		{"rejected", func(w *world) {
 			card := w.card()
