@@ -486,6 +486,17 @@ func (e *Engine) Notify(ctx context.Context, en ledger.Entry) error {
 		}
 		return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, "✅ Resolved: the service is healthy again."}}})
 	case ledger.Recover:
+		if _, hist, err := e.o.Ledger.Incident(ctx, en.Tenant, en.Incident); err == nil && authorized(hist) {
+			// Approved, and the recovery was tried (its webhook failed): the card keeps
+			// who approved, and nothing says "nothing was run".
+			if err := e.editCards(ctx, en.Tenant, en.Incident, "", true, en.Reason != ""); err != nil {
+				e.o.Logger.Warn("edit cards after recovery", "incident", en.Incident, "err", err)
+			}
+			if en.Reason != "" {
+				return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, "⏹ Closed: " + en.Reason + "."}}})
+			}
+			return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, "✅ Recovered: the service is healthy again."}}})
+		}
 		if en.Reason != "" {
 			// Closed without being known healthy (the detector says why: its alerts
 			// expired, or a new incident superseded it).
@@ -502,6 +513,16 @@ func (e *Engine) Notify(ctx context.Context, en ledger.Entry) error {
 			{Plain, "An operator reviews the ledger loss with `bot ledger accept-loss`."}}})
 	}
 	return nil
+}
+
+// authorized reports whether an approval of the incident was ever given.
+func authorized(hist []ledger.Entry) bool {
+	for _, h := range hist {
+		if h.Event == ledger.Authorize {
+			return true
+		}
+	}
+	return false
 }
 
 // Handle implements Handler: a typed command, free text, or a button press.

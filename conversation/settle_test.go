@@ -141,3 +141,31 @@ func TestClosedCardsSayTheirStage(t *testing.T) {
 		})
 	}
 }
+
+// TestRecoveryAfterAFailedRunKeepsTheApproval: an approved recovery whose webhook failed,
+// then healthy again: the card keeps who approved and says RECOVERED; nothing claims
+// that no action was approved or run.
+func TestRecoveryAfterAFailedRunKeepsTheApproval(t *testing.T) {
+	w := newWorld(t, false)
+	w.open()
+	card := w.card()
+	tg := conversation.Chat{Channel: conversation.Telegram, ID: group}
+	if r := w.handle(conversation.Inbound{Chat: tg, User: tendai, Data: card.Msg.Buttons[0][0].Data, ReplyTo: card.ID}); !strings.HasPrefix(r.Toast, "Approved.") {
+		t.Fatalf("press: %q", r.Toast)
+	}
+	w.record(ledger.Entry{Event: ledger.WebhookFail, Action: "restart_workers", Reason: "HTTP 502 after 5 attempts"})
+	w.recovered("")
+	got := w.card()
+	if want := "✅ checkout healthy again — " + w.incident + " · RECOVERED"; headlineOf(got) != want {
+		t.Errorf("headline %q, want %q", headlineOf(got), want)
+	}
+	if b := got.Msg.Blocks; b[len(b)-1].Text != "✅ Approved by tendai at 09:00 UTC: restart_workers" {
+		t.Errorf("card:\n%s", got.Msg.Text())
+	}
+	if _, ok := w.tg.find(group, "Recovered: the service is healthy again."); !ok {
+		t.Error("the thread was not told it recovered")
+	}
+	if m, ok := w.tg.find(group, "before any action was approved"); ok {
+		t.Errorf("the thread says no action was approved: %s", m.Msg.Text())
+	}
+}
