@@ -15,13 +15,13 @@ const waChat = "+263771234567"
 
 var tendaiWA = conversation.User{Channel: conversation.WhatsApp, ID: waChat, Name: "Tendai"}
 
-// newTwoChannelWorld is newWorld plus a chat app without buttons or threads (WhatsApp's
-// capabilities), where tendai is reachable too.
+// newTwoChannelWorld is newWorld plus a chat app without buttons, threads or edits in
+// place (WhatsApp's capabilities), where tendai is reachable too.
 func newTwoChannelWorld(t *testing.T) (*world, *memTransport) {
 	t.Helper()
 	w := newWorld(t, false)
 	wa := newMem(conversation.WhatsApp)
-	wa.caps = &conversation.Capabilities{Name: "WhatsApp", Direct: true, Words: true}
+	wa.caps = &conversation.Capabilities{Name: "WhatsApp", Direct: true, Words: true, NoEdit: true}
 	w.tenants[0].Chats = append(w.tenants[0].Chats, conversation.Chat{Channel: conversation.WhatsApp, ID: waChat})
 	w.tenants[0].People[0].IDs[conversation.WhatsApp] = waChat
 	eng, err := conversation.New(conversation.Options{Ledger: w.led, Approvals: w.ap, Redis: w.rc, KeyPrefix: w.prefix,

@@ -348,10 +348,42 @@ func approveButton(label, ref, action string, highRisk bool) Button {
 	return b
 }
 
-// decided returns the card with its buttons removed and a closing line.
+// decided returns the card with its buttons removed and a closing line (none when line
+// is empty).
 func decided(card Message, line string) Message {
-	out := Message{Blocks: append(append([]Block(nil), card.Blocks...), Block{Bold, line}), Image: nil}
+	out := Message{Blocks: append([]Block(nil), card.Blocks...)}
+	if line != "" {
+		out.Blocks = append(out.Blocks, Block{Bold, line})
+	}
 	return out
+}
+
+// Headline keeps a card's first line true once its incident is closed: "🚨 checkout
+// degraded — INC-1" becomes "✅ checkout healthy again — INC-1 · RESOLVED" (or
+// RECOVERED); closed any other way it keeps what it was about, marked with the stage:
+// "⏹ checkout degraded — INC-1 · REJECTED". The card of an open incident, and one whose
+// first line is not an incident's headline (an agent's request), is left as it is.
+func Headline(blocks []Block, s ledger.Stage) []Block {
+	return headline(blocks, s, s == ledger.Resolved || s == ledger.Recovered)
+}
+
+// headline is Headline where healthy says whether the incident closed healthy: a
+// RECOVERED incident the detector closed without knowing it healthy (its alerts expired,
+// a newer incident superseded it) is not.
+func headline(blocks []Block, s ledger.Stage, healthy bool) []Block {
+	if !s.Terminal() || len(blocks) == 0 || blocks[0].Style != Title || !strings.HasPrefix(blocks[0].Text, "🚨 ") {
+		return blocks
+	}
+	head, id, ok := strings.Cut(strings.TrimPrefix(blocks[0].Text, "🚨 "), " — ")
+	if !ok {
+		return blocks
+	}
+	service, _, _ := strings.Cut(head, " ")
+	text := fmt.Sprintf("✅ %s healthy again — %s · %s", service, id, s)
+	if !healthy {
+		text = fmt.Sprintf("⏹ %s — %s · %s", head, id, s)
+	}
+	return append([]Block{{Title, text}}, blocks[1:]...)
 }
 
 func hhmm(t time.Time) string { return t.UTC().Format("15:04 UTC") }

@@ -414,8 +414,27 @@ func (e *Engine) Say(ctx context.Context, tenant, incident string, msg Message) 
 	return errors.Join(errs...)
 }
 
-// closeCards edits every card of the incident: buttons removed, a closing line added.
+// closeCards edits every card of the incident: buttons removed, a closing line added,
+// and, once the incident is closed for good, the headline retitled with its stage. The
+// line is remembered so that a later edit (settleCards) keeps it.
 func (e *Engine) closeCards(ctx context.Context, tenant, incident, line string) error {
+	return e.editCards(ctx, tenant, incident, line, false, false)
+}
+
+// settleCards edits every card of an incident that reached a terminal stage after its
+// card was closed (the approved recovery ran and the service is healthy): the headline
+// says the stage, the closing line it was closed with stays. A platform that cannot edit
+// in place is left out: its thread is told the outcome anyway, and its update would only
+// repeat the closing line.
+func (e *Engine) settleCards(ctx context.Context, tenant, incident string) error {
+	return e.editCards(ctx, tenant, incident, "", true, false)
+}
+
+// editCards is closeCards (settle false) or settleCards (settle true). unhealthy: the
+// incident closed without being known healthy (the detector closed it RECOVERED because
+// its alerts expired or a newer incident superseded it), so the headline does not say
+// "healthy again".
+func (e *Engine) editCards(ctx context.Context, tenant, incident, line string, settle, unhealthy bool) error {
 	ps, err := e.st.placements(ctx, tenant, incident)
 	if err != nil {
 		return err
@@ -424,14 +443,25 @@ func (e *Engine) closeCards(ctx context.Context, tenant, incident, line string) 
 	if err != nil {
 		return err
 	}
+	if settle {
+		if line, err = e.st.closing(ctx, tenant, incident); err != nil {
+			return err
+		}
+	} else if err := e.st.setClosing(ctx, tenant, incident, line); err != nil {
+		e.o.Logger.Warn("remember the closing line", "incident", incident, "err", err)
+	}
 	card := incidentCard(cardInput{in: in, hist: hist, proposal: latestProposal(hist), commits: e.commits(ctx, tenant, in.Service, in.OpenedAt), now: e.o.Clock()})
 	card.Buttons = nil
+	card.Blocks = headline(card.Blocks, in.Stage, !unhealthy && (in.Stage == ledger.Resolved || in.Stage == ledger.Recovered))
 	closed := decided(card, line)
 	var errs []error
 	for _, p := range ps {
 		tr, err := e.transport(p.Thread.Chat.Channel)
 		if err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		if settle && tr.Capabilities().NoEdit {
 			continue
 		}
 		if err := tr.Edit(ctx, p.Card, e.fit(ctx, tr.Capabilities(), closed)); err != nil {
@@ -455,12 +485,26 @@ func (e *Engine) Notify(ctx context.Context, en ledger.Entry) error {
 			{Plain, "It was dead-lettered; an operator can re-drive it with the same idempotency key:"},
 			{Code, fmt.Sprintf("bot dlq redrive --tenant %s %s", en.Tenant, en.Incident)}}})
 	case ledger.Resolve:
+		if err := e.settleCards(ctx, en.Tenant, en.Incident); err != nil {
+			e.o.Logger.Warn("edit cards after resolution", "incident", en.Incident, "err", err)
+		}
 		return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, "✅ Resolved: the service is healthy again."}}})
 	case ledger.Recover:
+		if _, hist, err := e.o.Ledger.Incident(ctx, en.Tenant, en.Incident); err == nil && authorized(hist) {
+			// Approved, and the recovery was tried (its webhook failed): the card keeps
+			// who approved, and nothing says "nothing was run".
+			if err := e.editCards(ctx, en.Tenant, en.Incident, "", true, en.Reason != ""); err != nil {
+				e.o.Logger.Warn("edit cards after recovery", "incident", en.Incident, "err", err)
+			}
+			if en.Reason != "" {
+				return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, "⏹ Closed: " + en.Reason + "."}}})
+			}
+			return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, "✅ Recovered: the service is healthy again."}}})
+		}
 		if en.Reason != "" {
 			// Closed without being known healthy (the detector says why: its alerts
 			// expired, or a new incident superseded it).
-			_ = e.closeCards(ctx, en.Tenant, en.Incident, "Closed at "+hhmm(en.At)+"; nothing was run.")
+			_ = e.editCards(ctx, en.Tenant, en.Incident, "Closed at "+hhmm(en.At)+"; nothing was run.", false, true)
 			return e.Say(ctx, en.Tenant, en.Incident, Message{Blocks: []Block{{Bold, "⏹ Closed: " + en.Reason + "."}}})
 		}
 		_ = e.closeCards(ctx, en.Tenant, en.Incident, "Healthy again at "+hhmm(en.At)+" before any action was approved; nothing was run.")
@@ -473,6 +517,16 @@ func (e *Engine) Notify(ctx context.Context, en ledger.Entry) error {
 			{Plain, "An operator reviews the ledger loss with `bot ledger accept-loss`."}}})
 	}
 	return nil
+}
+
+// authorized reports whether an approval of the incident was ever given.
+func authorized(hist []ledger.Entry) bool {
+	for _, h := range hist {
+		if h.Event == ledger.Authorize {
+			return true
+		}
+	}
+	return false
 }
 
 // Handle implements Handler: a typed command, free text, or a button press.

@@ -102,12 +102,18 @@ func (w *world) openOffering(action string) {
 	}
 }
 
+// card is the incident's newest card in the group: its headline names the incident
+// ("🚨 checkout degraded — INC-1", retitled once the incident is closed).
 func (w *world) card() sent {
-	s, ok := w.tg.find(group, "🚨")
-	if !ok {
-		w.t.Fatal("no incident card in the group")
+	all := w.tg.all(group)
+	for i := len(all) - 1; i >= 0; i-- {
+		b := all[i].Msg.Blocks
+		if len(b) > 0 && b[0].Style == conversation.Title && strings.Contains(b[0].Text, "— "+w.incident) {
+			return all[i]
+		}
 	}
-	return s
+	w.t.Fatal("no incident card in the group")
+	return sent{}
 }
 
 func (w *world) handle(in conversation.Inbound) conversation.Reply {

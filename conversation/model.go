@@ -163,6 +163,10 @@ type Capabilities struct {
 	// message is addressed to the bot and free text from a person belongs to their most
 	// recent incident (README, "WhatsApp").
 	Threads bool
+	// NoEdit: the platform cannot change a sent message; Edit sends the update, the
+	// message's last block, as a new message instead (WhatsApp). The engine leaves out
+	// the edits that would only repeat what the thread is told anyway.
+	NoEdit bool
 	// Words: people type commands as bare words without a slash ("STATUS checkout",
 	// "JOIN CODE" to enroll), so help lists them that way.
 	Words bool

@@ -61,6 +61,27 @@ func (s *store) placements(ctx context.Context, tenant, incident string) ([]Plac
 	return out, nil
 }
 
+// setClosing remembers the line an incident's cards were last closed with ("✅ Approved
+// by …"), so that editing them again as the incident settles keeps it.
+func (s *store) setClosing(ctx context.Context, tenant, incident, line string) error {
+	if err := s.rc.Set(ctx, s.incKey(tenant, incident)+":closed", line, routeTTL).Err(); err != nil {
+		return fmt.Errorf("save closing line: %w", err)
+	}
+	return nil
+}
+
+// closing is the line setClosing remembered, "" if none.
+func (s *store) closing(ctx context.Context, tenant, incident string) (string, error) {
+	line, err := s.rc.Get(ctx, s.incKey(tenant, incident)+":closed").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read closing line: %w", err)
+	}
+	return line, nil
+}
+
 // route remembers that a message (or a forum topic) belongs to an incident.
 func (s *store) routeMessage(ctx context.Context, ref MessageRef, tenant, incident string) {
 	s.rc.Set(ctx, s.prefix+"conv:route:"+chatField(ref.Chat)+":m:"+ref.ID, tenant+"/"+incident, routeTTL)

@@ -441,7 +441,8 @@ func (a *App) buildLoops() {
 
 // Check asks every chat platform whether it accepts its credentials now. It returns a
 // *RefusedError for the first that refuses them (a wrong token will not fix itself:
-// start-up stops); other failures are logged, and the platform's loop keeps trying.
+// start-up stops); any other failure is logged as the platform's error, the platform
+// degraded, and its loop keeps trying.
 func (a *App) Check(ctx context.Context) error {
 	for _, ad := range a.adapters {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -451,7 +452,10 @@ func (a *App) Check(ctx context.Context) error {
 		case errors.Is(err, channel.ErrRefused):
 			return refused(ad.spec, err)
 		case err != nil:
-			a.log.Warn("a chat platform is not reachable at start-up; the bot starts and keeps trying", "channel", ad.name, "err", err)
+			// Said as the platform said it: "not reachable" would mislead about a
+			// platform that answered (a paused approval template, say).
+			a.log.Warn(fmt.Sprintf("chat platform %s is degraded at start-up: %v; the bot starts, and /readyz lists it under degraded until its check passes", ad.name, err),
+				"channel", ad.name, "err", err)
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -223,6 +224,18 @@ func TestChannelCheckAtStartAndInReadiness(t *testing.T) {
 	a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"degraded":{"fake":"unavailable"}`) {
 		t.Errorf("readyz with the platform down: %d %s", rec.Code, rec.Body)
+	}
+	// A platform that answered but is not usable as configured is logged as it said, not
+	// as unreachable.
+	var logged bytes.Buffer
+	a.log = slog.New(slog.NewTextHandler(&logged, nil))
+	chat.check = errors.New("whatsapp: WHATSAPP_CLOUD_TEMPLATE alertengine_approval:en_US is PAUSED, not APPROVED")
+	if err := a.Check(t.Context()); err != nil {
+		t.Errorf("a paused template stopped start-up: %v", err)
+	}
+	if l := logged.String(); !strings.Contains(l, "chat platform fake is degraded at start-up: whatsapp: WHATSAPP_CLOUD_TEMPLATE alertengine_approval:en_US is PAUSED") ||
+		strings.Contains(l, "not reachable") {
+		t.Errorf("start-up log: %s", l)
 	}
 	chat.check = fmt.Errorf("FAKE_TOKEN: the platform refused the token: %w", channel.ErrRefused)
 	if err := a.Check(t.Context()); !errors.Is(err, channel.ErrRefused) || err.Error() != "FAKE_TOKEN: Fake refused the token" {

@@ -253,7 +253,7 @@ func (c *Console) Edit(_ context.Context, ref conversation.MessageRef, msg conve
 	}
 	m.Blocks, m.Buttons, m.Edited = msg.Blocks, msg.Buttons, true
 	if st := c.threads[m.ID]; st != nil {
-		m.Blocks = headline(m.Blocks, st.stage)
+		m.Blocks = conversation.Headline(m.Blocks, st.stage)
 	}
 	if msg.Image != nil {
 		m.PNG, m.Alt = msg.Image.PNG, msg.Image.Alt
@@ -530,7 +530,7 @@ func (c *Console) refreshThreads(ctx context.Context) {
 		var card *message
 		if changed && in.Stage.Terminal() {
 			if m := c.byID[td.root]; m != nil {
-				m.Blocks = headline(m.Blocks, in.Stage)
+				m.Blocks = conversation.Headline(m.Blocks, in.Stage)
 				card = m
 			}
 		}

@@ -115,25 +115,6 @@ func stageLabel(s ledger.Stage) (label, class string) {
 	return string(s), "st-bad"
 }
 
-// headline keeps a card's first line true once its incident is closed: "🚨 checkout
-// degraded — INC-1" becomes "✅ checkout healthy again — INC-1 · RESOLVED".
-func headline(blocks []conversation.Block, s ledger.Stage) []conversation.Block {
-	if !s.Terminal() || len(blocks) == 0 || blocks[0].Style != conversation.Title || !strings.HasPrefix(blocks[0].Text, "🚨 ") {
-		return blocks
-	}
-	head, id, ok := strings.Cut(strings.TrimPrefix(blocks[0].Text, "🚨 "), " — ")
-	if !ok {
-		return blocks
-	}
-	service, _, _ := strings.Cut(head, " ")
-	text := fmt.Sprintf("✅ %s healthy again — %s · %s", service, id, s)
-	if s != ledger.Resolved && s != ledger.Recovered {
-		text = fmt.Sprintf("⏹ %s — %s · %s", head, id, s)
-	}
-	out := append([]conversation.Block{{Style: conversation.Title, Text: text}}, blocks[1:]...)
-	return out
-}
-
 // ledgerNote is what the thread shows of a ledger entry the engine does not post itself:
 // a refused press, and an authorization that voided first approvals (1 of 2) of another
 // option (its data.voided; in is the incident folded from the ledger, which names each

@@ -190,7 +190,7 @@ func (a *Adapter) Channel() conversation.Channel { return conversation.WhatsApp 
 // Capabilities: no buttons the engine can rely on (quick replies only through the
 // template), no threads, one-to-one chats, images by URL.
 func (a *Adapter) Capabilities() conversation.Capabilities {
-	return conversation.Capabilities{Name: "WhatsApp", Direct: true, Media: true, Words: true}
+	return conversation.Capabilities{Name: "WhatsApp", Direct: true, Media: true, Words: true, NoEdit: true}
 }
 
 // maxRetries bounds the retries of a request Twilio answered 429 (it did nothing).

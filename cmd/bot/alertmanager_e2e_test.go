@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -52,10 +53,14 @@ func (h *harness) entriesOf(t *testing.T, ev ledger.Event) []ledger.Entry {
 	return out
 }
 
+// cardHeadline is an incident card's first line, open ("🚨 checkout degraded — INC-1") or
+// retitled once closed ("✅ checkout healthy again — INC-1 · RECOVERED").
+var cardHeadline = regexp.MustCompile(`^(🚨|✅|⏹) [^\n]* — INC-[0-9A-Z]+`)
+
 func (h *harness) cards() int {
 	n := 0
 	for _, m := range h.tg.Sent(groupID) {
-		if strings.Contains(m.Text+m.Caption, "🚨") {
+		if cardHeadline.MatchString(m.Text + m.Caption) {
 			n++
 		}
 	}

@@ -372,6 +372,12 @@ func TestEndToEndTelegram(t *testing.T) {
 	if st := h.stage(t, inc); st != ledger.Resolved {
 		t.Fatalf("final stage %s", st)
 	}
+	// The card is edited once more: its headline says RESOLVED, who approved stays.
+	settled, _ := h.tg.Message(groupID, card.MessageID)
+	if v := settled.Text + settled.Caption; !strings.Contains(v, "checkout healthy again — "+inc+" · RESOLVED") ||
+		!strings.Contains(v, "Approved by tendai") || strings.Contains(v, "🚨") || len(settled.Buttons()) != 0 {
+		t.Fatalf("the resolved card: %+v", settled)
+	}
 	if n, _ := h.hook.count(); n != 1 {
 		t.Fatalf("%d webhook calls, want 1", n)
 	}

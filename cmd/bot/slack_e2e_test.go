@@ -118,7 +118,8 @@ func buttonLabels(m slacktest.Message) []string {
 // and change nothing; a viewer's press is refused; an approver's press runs the recovery
 // once; the card is updated in place (chat.update) without its buttons, the other
 // channel (Telegram) is told who decided where and its buttons are gone too; the thread
-// says the recovery ran and, once healthy, that the incident is resolved; the tenant's
+// says the recovery ran and, once healthy, that the incident is resolved, and the card's
+// headline says RESOLVED; the tenant's
 // signed outbound webhook receives each step.
 func TestEndToEndSlack(t *testing.T) {
 	t.Parallel()
@@ -224,6 +225,14 @@ func TestEndToEndSlack(t *testing.T) {
 		return m.ThreadTS == card.TS && strings.Contains(m.Visible(), "Resolved")
 	})
 	resolvedAfterOneRun(t, h, inc)
+	// The card itself says so (chat.update again): its headline carries the stage, and
+	// who approved stays.
+	settled := waitSlack(t, sl, "updating the card to RESOLVED", func(m slacktest.Message) bool {
+		return m.TS == card.TS && strings.Contains(m.Visible(), "checkout healthy again — "+inc+" · RESOLVED")
+	})
+	if v := settled.Visible(); settled.Edits < 2 || len(settled.Buttons()) != 0 || !strings.Contains(v, "Approved by tendai") || strings.Contains(v, "🚨") {
+		t.Fatalf("the resolved Slack card: %d edits, %q", settled.Edits, v)
+	}
 
 	// The tenant's outbound webhook got the story, each event signed, in the ledger's
 	// order; the Slack approval among them, with who approved.
