@@ -1,0 +1,215 @@
+package audit
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/alertengine/alertengine/bot/config"
+	"github.com/alertengine/alertengine/ledger"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// The checks of what an auditor's command is asked, before anything is read: each error's
+// text is the one line the command prints (a usage error).
+
+// CheckTenant says why tenant is not a tenant id; an empty one is "required" when required.
+func CheckTenant(tenant string, required bool) error {
+	switch {
+	case tenant == "" && required:
+		return errors.New("--tenant: required (e.g. --tenant acme)")
+	case !ledger.ValidTenant(tenant):
+		return fmt.Errorf("--tenant: %q is not a tenant id ([a-z0-9-]{1,32})", tenant)
+	}
+	return nil
+}
+
+// CheckIncident checks the --tenant and --incident of an incident's command.
+func CheckIncident(tenant, incident string) error {
+	if err := CheckTenant(tenant, true); err != nil {
+		return err
+	}
+	if incident == "" {
+		return errors.New("--incident: required (e.g. INC-7F3)")
+	}
+	return nil
+}
+
+// CheckExport checks an export's format, and for the PDF its --out (the bundle goes beside it).
+func CheckExport(format, out string) error {
+	switch {
+	case format != "jsonl" && format != "md" && format != "pdf":
+		return fmt.Errorf("--format: want jsonl, md or pdf, got %q", format)
+	case format == "pdf" && !strings.HasSuffix(out, ".pdf"):
+		return errors.New("--out FILE.pdf: required with --format pdf (the incident bundle is written beside it)")
+	}
+	return nil
+}
+
+// CheckProve checks that a ProveRequest asks one thing: an incident, the checkpoint, or
+// the consistency of the notes in the files old and new.
+func CheckProve(tenant, incident string, checkpoint bool, old, new string) error {
+	modes := 0
+	for _, on := range []bool{incident != "", checkpoint, old != ""} {
+		if on {
+			modes++
+		}
+	}
+	switch {
+	case modes != 1:
+		return errors.New("bot prove: give one of --incident ID, --checkpoint, or --consistency OLD NEW")
+	case old != "" && new == "":
+		return errors.New("bot prove --consistency OLD NEW: the NEW checkpoint file is missing")
+	case old == "":
+		return CheckTenant(tenant, false)
+	}
+	return nil
+}
+
+// LogSigner is the ledger key of env as a checkpoint-note signer under LEDGER_ORIGIN.
+func LogSigner(env config.Env) (ledger.LogSigner, error) {
+	key, ok := env.SigningKey()
+	if !ok {
+		return ledger.LogSigner{}, errors.New("LEDGER_SIGNING_KEY: required to sign checkpoints (or LEDGER_SIGNING_KEY_FILE)")
+	}
+	origin := env.LedgerOrigin
+	if origin == "" {
+		origin = ledger.DefaultOrigin
+	}
+	s, vkey, err := ledger.NoteSigner(origin, key)
+	if err != nil {
+		return ledger.LogSigner{}, fmt.Errorf("LEDGER_ORIGIN: %v", err)
+	}
+	return ledger.LogSigner{Origin: origin, Signer: s, Verifier: vkey}, nil
+}
+
+// TrustedKey is the public key checkpoints must be signed with: flagKey (--public-key),
+// else the one derived from LEDGER_SIGNING_KEY, else none (the embedded key, unpinned).
+func TrustedKey(flagKey string, env config.Env) (ed25519.PublicKey, error) {
+	if flagKey != "" {
+		b, err := base64.StdEncoding.DecodeString(flagKey)
+		if err != nil || len(b) != ed25519.PublicKeySize {
+			return nil, errors.New("--public-key: not a base64 Ed25519 public key")
+		}
+		return ed25519.PublicKey(b), nil
+	}
+	if k, ok := env.SigningKey(); ok {
+		return k.Public().(ed25519.PublicKey), nil
+	}
+	return nil, nil
+}
+
+// ChainVerdict is the verdict line of a chain verification that failed (ok false when the
+// failure is not a verdict on the chain but an error reading it). flagKey says whether the
+// key came from --public-key.
+func ChainVerdict(err error, flagKey bool) (string, bool) {
+	var ve *ledger.VerifyError
+	var le *ledger.LossError
+	var ke *ledger.KeyError
+	switch {
+	case errors.As(err, &ke):
+		given := "LEDGER_SIGNING_KEY's public key"
+		if flagKey {
+			given = "--public-key"
+		}
+		return fmt.Sprintf("%s does not match the key that signed the export's checkpoint (%s)", given, ke.Signer), true
+	case errors.As(err, &ve):
+		return ve.Error(), true
+	case errors.As(err, &le):
+		return le.Error(), true
+	}
+	return "", false
+}
+
+// DescribeKeys says on what keys an offline proof verification rested.
+func DescribeKeys(pinned bool, witnesses []string) []string {
+	var out []string
+	if !pinned {
+		out = append(out, "checkpoint signed by the key the bundle names (not pinned: pass --key VERIFIER from `bot keys`)")
+	}
+	if len(witnesses) == 0 {
+		return append(out, "no witness pinned: a history rewritten with a stolen ledger key would pass (pass --witness VERIFIER)")
+	}
+	return append(out, "cosigned by "+strings.Join(witnesses, ", "))
+}
+
+// ProofKeys parses the ledger's note verifier key (default: the one of LEDGER_SIGNING_KEY)
+// and the witnesses' keys.
+func ProofKeys(env config.Env, key string, witnesses []string) (note.Verifier, []note.Verifier, error) {
+	if _, ok := env.SigningKey(); ok && key == "" {
+		if s, err := LogSigner(env); err == nil {
+			key = s.Verifier
+		} else {
+			return nil, nil, err
+		}
+	}
+	return ParseKeys(key, witnesses)
+}
+
+// VerifyRequest is what `bot verify` is asked: a tenant's chain in Redis (Tenant, kept
+// checked with Follow every Interval), an export file (File), or an incident bundle or
+// consistency proof offline (Bundle, Consistency).
+type VerifyRequest struct {
+	Tenant, File, Bundle, Consistency string
+	Follow                            bool
+	Interval                          time.Duration
+}
+
+// Mode checks r asks one thing and says which: "follow", "proof" or "chain".
+func (r VerifyRequest) Mode() (string, error) {
+	switch {
+	case r.Follow:
+		if !ledger.ValidTenant(r.Tenant) || r.Interval <= 0 {
+			return "", errors.New("bot verify --follow: --tenant T is required, and --interval must be positive")
+		}
+		return "follow", nil
+	case r.Bundle != "" || r.Consistency != "":
+		if r.Tenant != "" || r.File != "" || (r.Bundle != "" && r.Consistency != "") {
+			return "", errors.New("bot verify: give exactly one of --tenant, --file, --bundle or --consistency")
+		}
+		return "proof", nil
+	case (r.Tenant == "") == (r.File == ""):
+		return "", errors.New("bot verify: give exactly one of --tenant T or --file EXPORT.jsonl")
+	}
+	return "chain", nil
+}
+
+// Export is an incident's export: "jsonl" (the tenant's chain and a checkpoint signed with
+// Key, also kept in CheckpointFile) or "md" (the incident's report and the chain's verdict).
+type Export struct {
+	Store                    ledger.Store
+	Tenant, Incident, Format string
+	Key                      ed25519.PrivateKey
+	CheckpointFile           string
+	NotKept                  func(error) // told when the checkpoint file was not updated
+}
+
+// Writer reads the incident and returns what writes its export.
+func (e Export) Writer(ctx context.Context) (func(io.Writer) error, error) {
+	in, hist, err := IncidentOf(ctx, e.Store, e.Tenant, e.Incident)
+	if err != nil {
+		return nil, err
+	}
+	return func(w io.Writer) error {
+		if e.Format == "jsonl" {
+			rep, err := ledger.ExportJSONL(ctx, e.Store, e.Tenant, e.Key, time.Now(), w)
+			if err == nil {
+				if err := KeepExportCheckpoint(ctx, e.CheckpointFile, e.Store, e.Key, rep); err != nil {
+					e.NotKept(err)
+				}
+			}
+			return err
+		}
+		var pub ed25519.PublicKey
+		if e.Key != nil {
+			pub = e.Key.Public().(ed25519.PublicKey)
+		}
+		rep, verr := ledger.VerifyStore(ctx, e.Store, e.Tenant, pub)
+		return ledger.WriteReport(w, in, hist, rep, verr)
+	}, nil
+}
