@@ -23,16 +23,12 @@ func runLedger(ctx context.Context, a *cli, args []string) error {
 	by := fs.String("by", "", "who reviewed the loss (recorded)")
 	reason := fs.String("reason", "", "what was checked and why the bot may carry on (recorded)")
 	cpFile := fs.String("checkpoints", "", "the checkpoint file serve keeps outside Redis (default: LEDGER_CHECKPOINT_FILE, else "+config.DefaultCheckpointFile+")")
-	if err := a.parse(fs, args[1:]); err != nil {
-		return err
-	}
-	if err := audit.CheckTenant(*tenant, false); err != nil {
-		return usage(err)
-	}
-	if strings.TrimSpace(*by) == "" || strings.TrimSpace(*reason) == "" {
-		return usagef("bot ledger accept-loss: --by and --reason are both required (they are recorded in the ledger)")
-	}
-	env, err := a.toolEnv()
+	env, err := a.ready(fs, args[1:], func() error { return audit.CheckTenant(*tenant, false) }, func() error {
+		if strings.TrimSpace(*by) == "" || strings.TrimSpace(*reason) == "" {
+			return errors.New("bot ledger accept-loss: --by and --reason are both required (they are recorded in the ledger)")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/alertengine/alertengine/bot/config"
+	"github.com/alertengine/alertengine/ledger/audit"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -126,13 +128,16 @@ func failedf(format string, args ...any) error {
 // verdict is a failed check (exit 1): its text is the verdict, on stdout.
 func verdict(err error) error { return &exitError{code: exitFailed, stdout: true, msg: err.Error()} }
 
-// finish prints what ended command name and returns the exit code. An error of no
-// exitError is a failure, printed as "bot NAME: error".
+// finish prints what ended command name and returns the exit code. An audit.UsageError
+// is a usage error; any other error of no exitError is a failure, "bot NAME: error".
 func (a *cli) finish(name string, err error) int {
 	var e *exitError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, new(audit.UsageError)):
+		e = usage(err).(*exitError)
+		fallthrough
 	case errors.As(err, &e):
 		w := a.stderr
 		if e.stdout {
@@ -196,6 +201,20 @@ func (a *cli) leading(fs *flag.FlagSet, args []string) (string, error) {
 		return arg, a.parseFlags(fs, fs.Args()[1:])
 	}
 	return arg, nil
+}
+
+// ready parses args, runs the checks (each failing one is a usage error) and reads the
+// environment the tools need.
+func (a *cli) ready(fs *flag.FlagSet, args []string, checks ...func() error) (config.Env, error) {
+	if err := a.parse(fs, args); err != nil {
+		return config.Env{}, err
+	}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return config.Env{}, usage(err)
+		}
+	}
+	return a.toolEnv()
 }
 
 // usageError is "bot CMD: what; see `bot help CMD`".

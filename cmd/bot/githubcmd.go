@@ -17,13 +17,12 @@ func runGitHubHook(ctx context.Context, a *cli, args []string) error {
 	fs := a.flags("github-hook")
 	repo := fs.String("repo", "", "the repository, OWNER/NAME")
 	dry := fs.Bool("dry-run", false, "print what would change, change nothing")
-	if err := a.parse(fs, args); err != nil {
-		return err
-	}
-	if !repoFlagPattern.MatchString(*repo) {
-		return usagef("--repo: want OWNER/NAME (e.g. acme/checkout), got %q", *repo)
-	}
-	env, err := a.toolEnv()
+	env, err := a.ready(fs, args, func() error {
+		if !repoFlagPattern.MatchString(*repo) {
+			return fmt.Errorf("--repo: want OWNER/NAME (e.g. acme/checkout), got %q", *repo)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}

@@ -75,14 +75,8 @@ func runVerify(ctx context.Context, a *cli, args []string) error {
 	fs.Var(&witnesses, "witness", "with --bundle/--consistency/--follow: a witness verifier key whose cosignature is required (repeatable)")
 	fs.BoolVar(&r.Follow, "follow", false, "with --tenant: keep re-verifying the published checkpoint's consistency every --interval; exit 1 on a fork, a truncation or a missing witness cosignature")
 	fs.DurationVar(&r.Interval, "interval", time.Minute, "with --follow: time between checks")
-	if err := a.parse(fs, args); err != nil {
-		return err
-	}
-	mode, err := r.Mode()
-	if err != nil {
-		return usage(err)
-	}
-	env, err := a.toolEnv()
+	var mode string
+	env, err := a.ready(fs, args, func() (err error) { mode, err = r.Mode(); return err })
 	if err != nil {
 		return err
 	}
@@ -194,16 +188,7 @@ func (a *cli) follow(ctx context.Context, env config.Env, r audit.VerifyRequest,
 func (a *cli) incidentEnv(fs *flag.FlagSet, args []string, check func() error) (string, string, config.Env, error) {
 	tenant := fs.String("tenant", "", "tenant id")
 	incident := fs.String("incident", "", "incident code, e.g. INC-7F3")
-	if err := a.parse(fs, args); err != nil {
-		return "", "", config.Env{}, err
-	}
-	if err := audit.CheckIncident(*tenant, *incident); err != nil {
-		return "", "", config.Env{}, usage(err)
-	}
-	if err := check(); err != nil {
-		return "", "", config.Env{}, usage(err)
-	}
-	env, err := a.toolEnv()
+	env, err := a.ready(fs, args, func() error { return audit.CheckIncident(*tenant, *incident) }, check)
 	return *tenant, *incident, env, err
 }
 

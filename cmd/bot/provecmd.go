@@ -15,10 +15,7 @@ import (
 // ledger package, what the commands are asked in ledger/audit.
 
 func runKeys(ctx context.Context, a *cli, args []string) error {
-	if err := a.parse(a.flags("keys"), args); err != nil {
-		return err
-	}
-	env, err := a.toolEnv()
+	env, err := a.ready(a.flags("keys"), args)
 	if err != nil {
 		return err
 	}
@@ -87,51 +84,31 @@ func (a *cli) writeJSON(path string, v any) error {
 
 func runWitness(ctx context.Context, a *cli, args []string) error {
 	fs := a.flags("witness")
-	name := fs.String("name", "", "the witness's key name, e.g. witness.example.org")
-	keyFile := fs.String("key", "", "file holding the witness's base64 Ed25519 seed")
-	initKey := fs.Bool("init", false, "create --key with a new seed (mode 0600) if it does not exist, and print the verifier")
-	var logKeys multiFlag
-	fs.Var(&logKeys, "log-key", "verifier key of a log this witness cosigns (repeatable; from `bot keys`)")
-	state := fs.String("state", "", "file where the witness keeps the last checkpoint of each log it cosigned")
-	file := fs.String("file", "", "the request: a consistency proof from `bot prove --consistency` (old = the last checkpoint this witness cosigned; none the first time)")
+	var r audit.Witness
+	fs.StringVar(&r.Name, "name", "", "the witness's key name, e.g. witness.example.org")
+	fs.StringVar(&r.KeyFile, "key", "", "file holding the witness's base64 Ed25519 seed")
+	fs.BoolVar(&r.Init, "init", false, "create --key with a new seed (mode 0600) if it does not exist, and print the verifier")
+	fs.Var((*multiFlag)(&r.LogKeys), "log-key", "verifier key of a log this witness cosigns (repeatable; from `bot keys`)")
+	fs.StringVar(&r.State, "state", "", "file where the witness keeps the last checkpoint of each log it cosigned")
+	fs.StringVar(&r.File, "file", "", "the request: a consistency proof from `bot prove --consistency` (old = the last checkpoint this witness cosigned; none the first time)")
 	out := fs.String("out", "", "write the cosigned checkpoint to FILE instead of stdout")
-	listen := fs.String("listen", "", "serve C2SP tlog-witness add-checkpoint over HTTP on ADDR (e.g. :7380) instead of --file")
+	fs.StringVar(&r.Listen, "listen", "", "serve C2SP tlog-witness add-checkpoint over HTTP on ADDR (e.g. :7380) instead of --file")
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
-	if *name == "" || *keyFile == "" {
-		return usagef("bot witness: --name and --key are required")
-	}
-	if *initKey {
-		if err := audit.InitWitnessKey(*keyFile); err != nil {
-			return err
-		}
-	}
-	key, vkey, err := audit.WitnessKey(*name, *keyFile)
-	if err != nil {
-		return usage(err)
-	}
-	if *initKey {
+	w, vkey, err := r.Open(time.Now)
+	switch {
+	case err != nil:
+		return err
+	case r.Init:
 		fmt.Fprintln(a.stdout, vkey)
 		return nil
-	}
-	logs, err := audit.ParseLogKeys(logKeys)
-	if err != nil {
-		return usagef("--log-key: %v", err)
-	}
-	if len(logs) == 0 || *state == "" || (*file == "") == (*listen == "") {
-		return usagef("bot witness: --log-key, --state and one of --file or --listen are required (or --init)")
-	}
-	w, err := ledger.NewWitness(*name, key, logs, *state, time.Now)
-	if err != nil {
-		return usagef("bot witness: %v", err)
-	}
-	if *listen != "" {
-		return w.ListenAndServe(ctx, *listen, func(addr string) {
+	case r.Listen != "":
+		return w.ListenAndServe(ctx, r.Listen, func(addr string) {
 			fmt.Fprintf(a.stderr, "witness %s listening on %s (POST /add-checkpoint)\n", vkey, addr)
 		})
 	}
-	b, err := os.ReadFile(*file)
+	b, err := os.ReadFile(r.File)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,10 @@ import (
 
 // CheckTenant says why tenant is not a tenant id; an empty one is "required" when required.
 func CheckTenant(tenant string, required bool) error {
+	return usageOf(checkTenant(tenant, required))
+}
+
+func checkTenant(tenant string, required bool) error {
 	switch {
 	case tenant == "" && required:
 		return errors.New("--tenant: required (e.g. --tenant acme)")
@@ -35,7 +39,7 @@ func CheckIncident(tenant, incident string) error {
 		return err
 	}
 	if incident == "" {
-		return errors.New("--incident: required (e.g. INC-7F3)")
+		return UsageError{errors.New("--incident: required (e.g. INC-7F3)")}
 	}
 	return nil
 }
@@ -212,4 +216,58 @@ func (e Export) Writer(ctx context.Context) (func(io.Writer) error, error) {
 		rep, verr := ledger.VerifyStore(ctx, e.Store, e.Tenant, pub)
 		return ledger.WriteReport(w, in, hist, rep, verr)
 	}, nil
+}
+
+// UsageError is a mistake in what a command was asked (a flag missing, malformed or at
+// odds with another): its text is the one line the command prints.
+type UsageError struct{ Err error }
+
+func (e UsageError) Error() string { return e.Err.Error() }
+func (e UsageError) Unwrap() error { return e.Err }
+
+// Witness is what `bot witness` is asked: the witness's Name and KeyFile (a new seed
+// written there with Init), the logs it cosigns (LogKeys), its State file, and one
+// request File or an address to Listen on.
+type Witness struct {
+	Name, KeyFile       string
+	Init                bool
+	LogKeys             []string
+	State, File, Listen string
+}
+
+// Open checks w and reads its key: the witness (nil with Init) and its verifier key.
+// Mistakes in w are UsageErrors.
+func (w Witness) Open(now func() time.Time) (*ledger.Witness, string, error) {
+	if w.Name == "" || w.KeyFile == "" {
+		return nil, "", UsageError{errors.New("bot witness: --name and --key are required")}
+	}
+	if w.Init {
+		if err := InitWitnessKey(w.KeyFile); err != nil {
+			return nil, "", err
+		}
+	}
+	key, vkey, err := WitnessKey(w.Name, w.KeyFile)
+	if err != nil || w.Init {
+		return nil, vkey, usageOf(err)
+	}
+	logs, err := ParseLogKeys(w.LogKeys)
+	if err != nil {
+		return nil, "", UsageError{fmt.Errorf("--log-key: %v", err)}
+	}
+	if len(logs) == 0 || w.State == "" || (w.File == "") == (w.Listen == "") {
+		return nil, "", UsageError{errors.New("bot witness: --log-key, --state and one of --file or --listen are required (or --init)")}
+	}
+	wit, err := ledger.NewWitness(w.Name, key, logs, w.State, now)
+	if err != nil {
+		return nil, "", UsageError{fmt.Errorf("bot witness: %v", err)}
+	}
+	return wit, vkey, nil
+}
+
+// usageOf is err (nil stays nil) as a UsageError.
+func usageOf(err error) error {
+	if err == nil {
+		return nil
+	}
+	return UsageError{err}
 }
