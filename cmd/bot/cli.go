@@ -129,7 +129,8 @@ func failedf(format string, args ...any) error {
 func verdict(err error) error { return &exitError{code: exitFailed, stdout: true, msg: err.Error()} }
 
 // finish prints what ended command name and returns the exit code. An audit.UsageError
-// is a usage error; any other error of no exitError is a failure, "bot NAME: error".
+// is a usage error, an audit.Verdict a verdict; any other error of no exitError is a
+// failure, "bot NAME: error".
 func (a *cli) finish(name string, err error) int {
 	var e *exitError
 	switch {
@@ -137,19 +138,20 @@ func (a *cli) finish(name string, err error) int {
 		return exitOK
 	case errors.As(err, new(audit.UsageError)):
 		e = usage(err).(*exitError)
-		fallthrough
-	case errors.As(err, &e):
-		w := a.stderr
-		if e.stdout {
-			w = a.stdout
-		}
-		if e.msg != "" {
-			fmt.Fprintln(w, e.msg)
-		}
-		return e.code
+	case errors.As(err, new(audit.Verdict)):
+		e = verdict(err).(*exitError)
+	case !errors.As(err, &e):
+		fmt.Fprintf(a.stderr, "bot %s: %v\n", name, err)
+		return exitFailed
 	}
-	fmt.Fprintf(a.stderr, "bot %s: %v\n", name, err)
-	return exitFailed
+	w := a.stderr
+	if e.stdout {
+		w = a.stdout
+	}
+	if e.msg != "" {
+		fmt.Fprintln(w, e.msg)
+	}
+	return e.code
 }
 
 // flags returns a FlagSet for a subcommand. It writes nothing: the flag package's own

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -91,15 +90,11 @@ func runVerify(ctx context.Context, a *cli, args []string) error {
 		return usage(err)
 	}
 	report := func(rep ledger.Report, err error) error {
-		if v, ok := audit.ChainVerdict(err, *pub != ""); ok {
-			return verdict(errors.New(v))
-		} else if err != nil {
+		out, err := audit.ChainResult(rep, err, *pub != "")
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(a.stdout, "ok: %d entries\n", rep.Entries)
-		for _, m := range rep.Losses {
-			fmt.Fprintln(a.stdout, m.Describe())
-		}
+		lines(a.stdout, out...)
 		fmt.Fprintln(a.stderr, audit.DescribeCheckpoint(rep))
 		return nil
 	}
@@ -134,9 +129,7 @@ func (a *cli) verifyProof(env config.Env, r audit.VerifyRequest, key string, wit
 		return usagef("bot verify --consistency: --key VERIFIER is required (or LEDGER_SIGNING_KEY)")
 	}
 	v, rep, err := audit.VerifyProofFile(r.Bundle+r.Consistency, r.Bundle != "", lv, ws)
-	if errors.As(err, new(audit.Verdict)) {
-		return verdict(err)
-	} else if err != nil {
+	if err != nil {
 		return err
 	}
 	fmt.Fprintln(a.stdout, v)
@@ -229,10 +222,7 @@ func runExport(ctx context.Context, a *cli, args []string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stderr, "wrote %s (%d page(s)) and %s\n", *out, res.Pages, res.BundlePath)
-			if res.Unrenderable > 0 {
-				fmt.Fprintf(a.stderr, "%d characters (emoji or scripts the PDF fonts lack) are shown as \"?\"; the bundle keeps them exactly\n", res.Unrenderable)
-			}
+			lines(a.stderr, res.Lines(*out)...)
 			return nil
 		})
 	}

@@ -108,10 +108,10 @@ func TrustedKey(flagKey string, env config.Env) (ed25519.PublicKey, error) {
 	return nil, nil
 }
 
-// ChainVerdict is the verdict line of a chain verification that failed (ok false when the
-// failure is not a verdict on the chain but an error reading it). flagKey says whether the
-// key came from --public-key.
-func ChainVerdict(err error, flagKey bool) (string, bool) {
+// ChainResult is what a chain verification (rep, err) says: its verdict lines, or the
+// error, a Verdict when the chain fails the check rather than cannot be read. flagKey says
+// whether the key came from --public-key.
+func ChainResult(rep ledger.Report, err error, flagKey bool) ([]string, error) {
 	var ve *ledger.VerifyError
 	var le *ledger.LossError
 	var ke *ledger.KeyError
@@ -121,13 +121,28 @@ func ChainVerdict(err error, flagKey bool) (string, bool) {
 		if flagKey {
 			given = "--public-key"
 		}
-		return fmt.Sprintf("%s does not match the key that signed the export's checkpoint (%s)", given, ke.Signer), true
+		return nil, Verdict{fmt.Errorf("%s does not match the key that signed the export's checkpoint (%s)", given, ke.Signer)}
 	case errors.As(err, &ve):
-		return ve.Error(), true
+		return nil, Verdict{ve}
 	case errors.As(err, &le):
-		return le.Error(), true
+		return nil, Verdict{le}
+	case err != nil:
+		return nil, err
 	}
-	return "", false
+	out := []string{fmt.Sprintf("ok: %d entries", rep.Entries)}
+	for _, m := range rep.Losses {
+		out = append(out, m.Describe())
+	}
+	return out, nil
+}
+
+// Lines is what the export of the PDF to out wrote, for its user.
+func (r PDFResult) Lines(out string) []string {
+	ls := []string{fmt.Sprintf("wrote %s (%d page(s)) and %s", out, r.Pages, r.BundlePath)}
+	if r.Unrenderable > 0 {
+		ls = append(ls, fmt.Sprintf("%d characters (emoji or scripts the PDF fonts lack) are shown as \"?\"; the bundle keeps them exactly", r.Unrenderable))
+	}
+	return ls
 }
 
 // DescribeKeys says on what keys an offline proof verification rested.
