@@ -154,19 +154,16 @@ func (a *cli) follow(ctx context.Context, env config.Env, r audit.VerifyRequest,
 		return usage(err)
 	}
 	return withStore(ctx, env, func(store *ledger.RedisStore) error {
-		m := &ledger.Monitor{Tenant: r.Tenant, Store: store, Log: lv, Witnesses: ws}
-		notes := ledger.FollowNotes(audit.CheckpointFile(cpFile, env.LedgerCheckpointFile, config.DefaultCheckpointFile), env.LedgerCheckpointURL, env.LedgerCheckpointToken.Reveal())
-		switch {
-		case len(notes) == 0:
-			fmt.Fprintln(a.stderr, "no published checkpoint notes (LEDGER_CHECKPOINT_FILE, LEDGER_CHECKPOINT_URL): following the store's own tree head")
-		case lv == nil:
-			return usagef("bot verify --follow: --key VERIFIER is required to check published checkpoints (or LEDGER_SIGNING_KEY)")
-		default:
-			m.Notes = notes
+		path := audit.CheckpointFile(cpFile, env.LedgerCheckpointFile, config.DefaultCheckpointFile)
+		m, unpublished, err := audit.NewMonitor(store, r.Tenant, lv, ws, path, env.LedgerCheckpointURL, env.LedgerCheckpointToken.Reveal())
+		if err != nil {
+			return err
+		} else if unpublished != "" {
+			fmt.Fprintln(a.stderr, unpublished)
 		}
 		tick, stop := followTicker(r.Interval)
 		defer stop()
-		err := audit.Follow(ctx, m, tick, slog.New(slog.NewTextHandler(a.stderr, nil)), func(n int64) {
+		err = audit.Follow(ctx, m, tick, slog.New(slog.NewTextHandler(a.stderr, nil)), func(n int64) {
 			fmt.Fprintf(a.stdout, "ok: %s consistent at %d entries\n", r.Tenant, n)
 		})
 		if err != nil && ctx.Err() == nil {

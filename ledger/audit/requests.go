@@ -286,3 +286,19 @@ func usageOf(err error) error {
 	}
 	return UsageError{err}
 }
+
+// NewMonitor is the monitor of tenant's chain in store: the notes published beside
+// checkpointFile and at url, checked with the ledger's key lv (required then) and the
+// witnesses' ws; with none published, the store's own tree head, and a line saying so.
+func NewMonitor(store ledger.TreeStore, tenant string, lv note.Verifier, ws []note.Verifier, checkpointFile, url, token string) (*ledger.Monitor, string, error) {
+	m := &ledger.Monitor{Tenant: tenant, Store: store, Log: lv, Witnesses: ws}
+	notes := ledger.FollowNotes(checkpointFile, url, token)
+	switch {
+	case len(notes) == 0:
+		return m, "no published checkpoint notes (LEDGER_CHECKPOINT_FILE, LEDGER_CHECKPOINT_URL): following the store's own tree head", nil
+	case lv == nil:
+		return nil, "", UsageError{errors.New("bot verify --follow: --key VERIFIER is required to check published checkpoints (or LEDGER_SIGNING_KEY)")}
+	}
+	m.Notes = notes
+	return m, "", nil
+}
