@@ -15,8 +15,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// The checks of what an auditor's command is asked, before anything is read: each error's
-// text is the one line the command prints (a usage error).
+// The checks of what an auditor's command is asked, before anything is read: each error
+// is a UsageError whose text is the one line the command prints.
 
 // CheckTenant says why tenant is not a tenant id; an empty one is "required" when required.
 func CheckTenant(tenant string, required bool) error {
@@ -48,9 +48,9 @@ func CheckIncident(tenant, incident string) error {
 func CheckExport(format, out string) error {
 	switch {
 	case format != "jsonl" && format != "md" && format != "pdf":
-		return fmt.Errorf("--format: want jsonl, md or pdf, got %q", format)
+		return UsageError{fmt.Errorf("--format: want jsonl, md or pdf, got %q", format)}
 	case format == "pdf" && !strings.HasSuffix(out, ".pdf"):
-		return errors.New("--out FILE.pdf: required with --format pdf (the incident bundle is written beside it)")
+		return UsageError{errors.New("--out FILE.pdf: required with --format pdf (the incident bundle is written beside it)")}
 	}
 	return nil
 }
@@ -66,9 +66,9 @@ func CheckProve(tenant, incident string, checkpoint bool, old, new string) error
 	}
 	switch {
 	case modes != 1:
-		return errors.New("bot prove: give one of --incident ID, --checkpoint, or --consistency OLD NEW")
+		return UsageError{errors.New("bot prove: give one of --incident ID, --checkpoint, or --consistency OLD NEW")}
 	case old != "" && new == "":
-		return errors.New("bot prove --consistency OLD NEW: the NEW checkpoint file is missing")
+		return UsageError{errors.New("bot prove --consistency OLD NEW: the NEW checkpoint file is missing")}
 	case old == "":
 		return CheckTenant(tenant, false)
 	}
@@ -79,7 +79,7 @@ func CheckProve(tenant, incident string, checkpoint bool, old, new string) error
 func LogSigner(env config.Env) (ledger.LogSigner, error) {
 	key, ok := env.SigningKey()
 	if !ok {
-		return ledger.LogSigner{}, errors.New("LEDGER_SIGNING_KEY: required to sign checkpoints (or LEDGER_SIGNING_KEY_FILE)")
+		return ledger.LogSigner{}, UsageError{errors.New("LEDGER_SIGNING_KEY: required to sign checkpoints (or LEDGER_SIGNING_KEY_FILE)")}
 	}
 	origin := env.LedgerOrigin
 	if origin == "" {
@@ -87,7 +87,7 @@ func LogSigner(env config.Env) (ledger.LogSigner, error) {
 	}
 	s, vkey, err := ledger.NoteSigner(origin, key)
 	if err != nil {
-		return ledger.LogSigner{}, fmt.Errorf("LEDGER_ORIGIN: %v", err)
+		return ledger.LogSigner{}, UsageError{fmt.Errorf("LEDGER_ORIGIN: %v", err)}
 	}
 	return ledger.LogSigner{Origin: origin, Signer: s, Verifier: vkey}, nil
 }
@@ -98,7 +98,7 @@ func TrustedKey(flagKey string, env config.Env) (ed25519.PublicKey, error) {
 	if flagKey != "" {
 		b, err := base64.StdEncoding.DecodeString(flagKey)
 		if err != nil || len(b) != ed25519.PublicKeySize {
-			return nil, errors.New("--public-key: not a base64 Ed25519 public key")
+			return nil, UsageError{errors.New("--public-key: not a base64 Ed25519 public key")}
 		}
 		return ed25519.PublicKey(b), nil
 	}
@@ -184,16 +184,16 @@ func (r VerifyRequest) Mode() (string, error) {
 	switch {
 	case r.Follow:
 		if !ledger.ValidTenant(r.Tenant) || r.Interval <= 0 {
-			return "", errors.New("bot verify --follow: --tenant T is required, and --interval must be positive")
+			return "", UsageError{errors.New("bot verify --follow: --tenant T is required, and --interval must be positive")}
 		}
 		return "follow", nil
 	case r.Bundle != "" || r.Consistency != "":
 		if r.Tenant != "" || r.File != "" || (r.Bundle != "" && r.Consistency != "") {
-			return "", errors.New("bot verify: give exactly one of --tenant, --file, --bundle or --consistency")
+			return "", UsageError{errors.New("bot verify: give exactly one of --tenant, --file, --bundle or --consistency")}
 		}
 		return "proof", nil
 	case (r.Tenant == "") == (r.File == ""):
-		return "", errors.New("bot verify: give exactly one of --tenant T or --file EXPORT.jsonl")
+		return "", UsageError{errors.New("bot verify: give exactly one of --tenant T or --file EXPORT.jsonl")}
 	}
 	return "chain", nil
 }
