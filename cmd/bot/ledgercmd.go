@@ -133,11 +133,7 @@ func (a *cli) verifyProof(env config.Env, r audit.VerifyRequest, key string, wit
 		return err
 	}
 	fmt.Fprintln(a.stdout, v)
-	pinned, cosigners := true, []string(nil)
-	if rep != nil {
-		pinned, cosigners = rep.Pinned, rep.Witnesses
-	}
-	lines(a.stderr, audit.DescribeKeys(pinned, cosigners)...)
+	lines(a.stderr, audit.DescribeKeys(rep)...)
 	return nil
 }
 

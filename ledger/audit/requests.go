@@ -145,8 +145,13 @@ func (r PDFResult) Lines(out string) []string {
 	return ls
 }
 
-// DescribeKeys says on what keys an offline proof verification rested.
-func DescribeKeys(pinned bool, witnesses []string) []string {
+// DescribeKeys says on what keys an offline proof verification rested (a consistency
+// proof's report is nil: its key is pinned, no witness named).
+func DescribeKeys(rep *ledger.BundleReport) []string {
+	pinned, witnesses := true, []string(nil)
+	if rep != nil {
+		pinned, witnesses = rep.Pinned, rep.Witnesses
+	}
 	var out []string
 	if !pinned {
 		out = append(out, "checkpoint signed by the key the bundle names (not pinned: pass --key VERIFIER from `bot keys`)")
