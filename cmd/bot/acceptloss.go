@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/alertengine/alertengine/bot/app"
@@ -45,24 +44,11 @@ func runLedger(ctx context.Context, a *cli, args []string) error {
 		return usagef("no checkpoint outside Redis (LEDGER_CHECKPOINT_FILE, LEDGER_CHECKPOINT_URL): there is no recorded loss to accept")
 	}
 	return withStore(ctx, env, func(store *ledger.RedisStore) error {
-		l, err := ledger.New(ledger.Options{Store: store, Signer: key, Sink: sink})
-		if err != nil {
-			return failedf("%v", err)
+		out, err := audit.AcceptLoss(ctx, store, key, sink, desc, *tenant, *by, *reason)
+		lines(a.stdout, out...)
+		if err != nil && !errors.As(err, new(audit.Verdict)) {
+			return failedf("%v", err) // its own words: "bot ledger accept-loss: …" or the ledger's
 		}
-		acc, notes, err := l.AcceptLoss(ctx, *tenant, *by, *reason)
-		if errors.Is(err, ledger.ErrNoLoss) {
-			return verdict(fmt.Errorf("%s: no unaccepted ledger loss (checkpoints: %s)", *tenant, desc))
-		}
-		if err != nil && acc.Signature == "" {
-			return failedf("bot ledger accept-loss: %v", err)
-		}
-		fmt.Fprintf(a.stdout, "accepted: %s's lost ledger chains, by %s at %s: %s\n", *tenant, acc.By, acc.At.Format("2006-01-02 15:04:05Z"), acc.Reason)
-		for _, n := range notes {
-			fmt.Fprintf(a.stdout, "noted on %s (entry %d); its approvals work again\n", n.Incident, n.Seq)
-		}
-		if err != nil {
-			return failedf("bot ledger accept-loss: %v", err)
-		}
-		return nil
+		return err
 	})
 }

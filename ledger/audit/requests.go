@@ -307,3 +307,30 @@ func NewMonitor(store ledger.TreeStore, tenant string, lv note.Verifier, ws []no
 	m.Notes = notes
 	return m, "", nil
 }
+
+// AcceptLoss is `bot ledger accept-loss`: by's signed acceptance of tenant's lost chains,
+// recorded in the ledger over store (signed with key; sink, named desc, is where the loss
+// was recorded outside Redis). It returns the lines saying what was accepted and which
+// incidents were noted (lines and an error when noting failed part way); a Verdict when
+// there is no loss to accept.
+func AcceptLoss(ctx context.Context, store ledger.Store, key ed25519.PrivateKey, sink ledger.CheckpointSink, desc, tenant, by, reason string) ([]string, error) {
+	l, err := ledger.New(ledger.Options{Store: store, Signer: key, Sink: sink})
+	if err != nil {
+		return nil, err
+	}
+	acc, notes, err := l.AcceptLoss(ctx, tenant, by, reason)
+	if errors.Is(err, ledger.ErrNoLoss) {
+		return nil, Verdict{fmt.Errorf("%s: no unaccepted ledger loss (checkpoints: %s)", tenant, desc)}
+	}
+	if err != nil {
+		err = fmt.Errorf("bot ledger accept-loss: %w", err)
+	}
+	if acc.Signature == "" {
+		return nil, err
+	}
+	out := []string{fmt.Sprintf("accepted: %s's lost ledger chains, by %s at %s: %s", tenant, acc.By, acc.At.Format("2006-01-02 15:04:05Z"), acc.Reason)}
+	for _, n := range notes {
+		out = append(out, fmt.Sprintf("noted on %s (entry %d); its approvals work again", n.Incident, n.Seq))
+	}
+	return out, err
+}
