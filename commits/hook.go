@@ -186,3 +186,29 @@ func apiError(what string, err error) error {
 
 // ErrBadToken: GitHub refused the token.
 var ErrBadToken = errors.New("GitHub refused GITHUB_TOKEN (401)")
+
+// Describe is the one line saying what EnsureHook did (or would do) on repo, for url.
+func (r HookResult) Describe(repo, url string) string {
+	would := ""
+	if r.DryRun {
+		would = "dry run, nothing changed: would have "
+	}
+	switch r.Action {
+	case "created":
+		return fmt.Sprintf("%s%s the webhook on %s → %s (events: %v, content type json)", would, r.Action, repo, url, HookEvents())
+	case "updated":
+		return fmt.Sprintf("%s%s webhook %d on %s → %s (changed: %v)", would, r.Action, r.ID, repo, url, r.Changes)
+	}
+	return fmt.Sprintf("webhook %d on %s is up to date → %s; nothing to do", r.ID, repo, url)
+}
+
+// IsSetupError says whether err is the operator's to fix (the repository, the token, its
+// rights, the rate limit) rather than a failure of the call.
+func IsSetupError(err error) bool {
+	for _, e := range []error{ErrRepoNotFound, ErrForbidden, ErrRateLimited, ErrBadToken} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}

@@ -159,3 +159,8 @@ func (e *Executor) redriveEntry(ctx context.Context, tenant, id string, by ledge
 	}
 	return fmt.Errorf("%w: %s keeps changing stage", ErrNotRedrivable, id)
 }
+
+// String is the dead letter as `bot dlq list` prints it, one line.
+func (d DeadLetter) String() string {
+	return fmt.Sprintf("%s  %s  %s  attempts %d  %s  key %s", d.ID, d.At.UTC().Format(time.RFC3339), d.Execution.Action, d.Attempts, d.Reason, d.Execution.IdempotencyKey)
+}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/alertengine/alertengine/bot/config"
+	"github.com/alertengine/alertengine/ledger/audit"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -26,7 +28,7 @@ type cli struct {
 
 type command struct {
 	name, args, help string
-	run              func(ctx context.Context, a *cli, args []string) int
+	run              func(ctx context.Context, a *cli, args []string) error
 }
 
 func commands() []command {
@@ -34,12 +36,12 @@ func commands() []command {
 		{"demo", "", "zero-config tour on this machine (the default with no arguments)", runDemo},
 		{"serve", "[--config FILE]", "run the bot in production (env and YAML config)", runServe},
 		{"replay", "--tenant T --incident ID", "print an incident's timeline from the ledger and verify its chain", runReplay},
-		{"verify", "--tenant T | --file EXPORT.jsonl | --bundle FILE | --consistency FILE [--key V] [--witness V]", "verify a ledger hash chain and its signed checkpoint, or an incident bundle / consistency proof offline", runVerify},
+		{"verify", "--tenant T | --file EXPORT.jsonl | --bundle FILE | --consistency FILE [--key V] [--witness V] | --tenant T --follow [--interval D]", "verify a ledger hash chain and its signed checkpoint, or an incident bundle / consistency proof offline", runVerify},
 		{"export", "--tenant T --incident ID --format jsonl|md|pdf [--out FILE]", "auditor's export: JSONL + signed checkpoint, a Markdown report, or the one-page PDF (+ its bundle)", runExport},
 		{"prove", "--tenant T --incident ID | --tenant T --checkpoint | --consistency OLD NEW [--out FILE]", "incident bundle with Merkle inclusion proofs, signed checkpoint note, or consistency proof", runProve},
 		{"verify-receipt", "FILE [--key KEY] [--action-hash H] [--tenant T]", "check an agent approval's signed receipt offline: signature, action binding, expiry", runVerifyReceipt},
 		{"keys", "", "print the ledger's checkpoint-note verifier key (for auditors and witnesses)", runKeys},
-		{"witness", "--name N --key FILE --log-key V --state FILE --file REQ [--init]", "cosign a checkpoint only if consistent with the last one this witness cosigned", runWitness},
+		{"witness", "--name N --key FILE --log-key V --state FILE --file REQ | --listen ADDR [--init]", "cosign a checkpoint only if consistent with the last one this witness cosigned", runWitness},
 		{"enroll", "--tenant T --name NAME [--role approver|viewer] [--revoke]", "print a one-time code that links a chat identity to NAME (10 min); --revoke unlinks NAME's accounts", runEnroll},
 		{"github-hook", "--repo OWNER/NAME [--dry-run]", "create or update the repository's webhook to $PUBLIC_URL/github/webhook (GITHUB_TOKEN, GITHUB_WEBHOOK_SECRET)", runGitHubHook},
 		{"ledger", "accept-loss --tenant T --by NAME --reason TEXT", "accept a detected ledger loss after review (signed, recorded); lifts the hold on incidents from before it", runLedger},
@@ -63,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	case "help", "-h", "--help", "-help":
 		if len(args) == 1 {
 			if c, ok := lookupCommand(args[0]); ok {
-				return c.run(ctx, a, []string{"-h"})
+				return a.finish(c.name, c.run(ctx, a, []string{"-h"}))
 			}
 			fmt.Fprintf(stderr, "bot help: unknown command %q; `bot help` lists the commands\n", args[0])
 			return exitUsage
@@ -72,7 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		return exitOK
 	}
 	if c, ok := lookupCommand(name); ok {
-		return c.run(ctx, a, args)
+		return a.finish(c.name, c.run(ctx, a, args))
 	}
 	fmt.Fprintf(stderr, "bot: unknown command %q; `bot help` lists the commands\n", name)
 	return exitUsage
@@ -102,66 +104,137 @@ func (a *cli) usage(w io.Writer) {
 	fmt.Fprintln(w, "`bot help COMMAND` (or `bot COMMAND -h`) lists a command's flags.")
 }
 
-// flagOutput is where a FlagSet of a subcommand writes: nowhere. The flag package's own
-// report of a bad flag is several lines (the error, then every flag); parse prints one
-// line instead, and the usage only when asked (-h, `bot help CMD`), to stdout.
-type flagOutput struct{ stdout, stderr io.Writer }
+// exitError ends a command with code after printing msg (when not empty) on stderr, or on
+// stdout when it is the verdict.
+type exitError struct {
+	code   int
+	stdout bool
+	msg    string
+}
 
-func (flagOutput) Write(p []byte) (int, error) { return len(p), nil }
+func (e *exitError) Error() string { return e.msg }
 
-// flags returns a FlagSet for a subcommand; parse reports its errors.
+// usage is a usage or configuration error (exit 2): its text is the line printed.
+func usage(err error) error { return &exitError{code: exitUsage, msg: strings.TrimSpace(err.Error())} }
+
+// usagef is usage of a formatted line.
+func usagef(format string, args ...any) error { return usage(fmt.Errorf(format, args...)) }
+
+// failedf is a failure (exit 1) printed as the formatted line.
+func failedf(format string, args ...any) error {
+	return &exitError{code: exitFailed, msg: fmt.Sprintf(format, args...)}
+}
+
+// verdict is a failed check (exit 1): its text is the verdict, on stdout.
+func verdict(err error) error { return &exitError{code: exitFailed, stdout: true, msg: err.Error()} }
+
+// finish prints what ended command name and returns the exit code. An audit.UsageError
+// is a usage error, an audit.Verdict a verdict; any other error of no exitError is a
+// failure, "bot NAME: error".
+func (a *cli) finish(name string, err error) int {
+	var e *exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, new(audit.UsageError)):
+		e = usage(err).(*exitError)
+	case errors.As(err, new(audit.Verdict)):
+		e = verdict(err).(*exitError)
+	case !errors.As(err, &e):
+		fmt.Fprintf(a.stderr, "bot %s: %v\n", name, err)
+		return exitFailed
+	}
+	w := a.stderr
+	if e.stdout {
+		w = a.stdout
+	}
+	if e.msg != "" {
+		fmt.Fprintln(w, e.msg)
+	}
+	return e.code
+}
+
+// flags returns a FlagSet for a subcommand. It writes nothing: the flag package's own
+// report of a bad flag is several lines; parse returns one instead.
 func (a *cli) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("bot "+name, flag.ContinueOnError)
-	fs.SetOutput(flagOutput{stdout: a.stdout, stderr: a.stderr})
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	return fs
 }
 
-// parse parses args. A bad flag is one line naming it and where to read the usage (exit
-// 2); -h prints the command's usage and flags on stdout (exit 0).
-func parse(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		return flagError(fs, err), false
+// parse parses args and rejects an argument left over.
+func (a *cli) parse(fs *flag.FlagSet, args []string) error {
+	if err := a.parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
-		return usageError(fs, fmt.Sprintf("unexpected argument %q", fs.Arg(0))), false
+		return a.usageError(fs, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
-	return 0, true
+	return nil
 }
 
-// flagError answers an error of fs.Parse: the usage for -h, else one line.
-func flagError(fs *flag.FlagSet, err error) int {
-	out, _ := fs.Output().(flagOutput)
-	if errors.Is(err, flag.ErrHelp) {
-		if out.stdout != nil {
-			commandUsage(out.stdout, fs)
+// parseFlags parses args. A bad flag is one line naming it and where to read the usage
+// (exit 2); -h prints the command's usage and flags on stdout (exit 0).
+func (a *cli) parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		commandUsage(a.stdout, fs)
+		return &exitError{code: exitOK}
+	case err != nil:
+		return a.usageError(fs, err.Error())
+	}
+	return nil
+}
+
+// leading parses args whose one positional argument (a file) may come before or after
+// the flags, and returns it ("" when none).
+func (a *cli) leading(fs *flag.FlagSet, args []string) (string, error) {
+	var arg string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		arg, args = args[0], args[1:]
+	}
+	if err := a.parseFlags(fs, args); err != nil {
+		return "", err
+	}
+	if arg == "" && fs.NArg() > 0 {
+		arg = fs.Arg(0)
+		return arg, a.parseFlags(fs, fs.Args()[1:])
+	}
+	return arg, nil
+}
+
+// ready parses args, runs the checks (each failing one is a usage error) and reads the
+// environment the tools need.
+func (a *cli) ready(fs *flag.FlagSet, args []string, checks ...func() error) (config.Env, error) {
+	if err := a.parse(fs, args); err != nil {
+		return config.Env{}, err
+	}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return config.Env{}, usage(err)
 		}
-		return exitOK
 	}
-	return usageError(fs, err.Error())
+	return a.toolEnv()
 }
 
-// usageError prints "bot CMD: what; see `bot help CMD`" on the command's stderr.
-func usageError(fs *flag.FlagSet, what string) int {
-	if out, ok := fs.Output().(flagOutput); ok && out.stderr != nil {
-		fmt.Fprintf(out.stderr, "%s: %s; see `bot help %s`\n", fs.Name(), what, commandOf(fs))
-	}
-	return exitUsage
+// usageError is "bot CMD: what; see `bot help CMD`".
+func (a *cli) usageError(fs *flag.FlagSet, what string) error {
+	return usagef("%s: %s; see `bot help %s`", fs.Name(), what, commandOf(fs))
 }
 
 // commandOf is the command a FlagSet belongs to ("bot dlq list" → "dlq").
 func commandOf(fs *flag.FlagSet) string {
-	f := strings.Fields(fs.Name())
-	if len(f) < 2 {
-		return fs.Name()
+	if f := strings.Fields(fs.Name()); len(f) >= 2 {
+		return f[1]
 	}
-	return f[1]
+	return fs.Name()
 }
 
 // commandUsage prints a command's synopsis, what it does and its flags.
 func commandUsage(w io.Writer, fs *flag.FlagSet) {
-	name := commandOf(fs)
-	if c, ok := lookupCommand(name); ok {
+	if c, ok := lookupCommand(commandOf(fs)); ok {
 		fmt.Fprintf(w, "usage: bot %s %s\n\n%s\n", c.name, c.args, c.help)
 	}
 	n := 0
@@ -170,19 +243,16 @@ func commandUsage(w io.Writer, fs *flag.FlagSet) {
 		return
 	}
 	fmt.Fprintln(w, "\nflags:")
-	saved := fs.Output()
 	fs.SetOutput(w)
 	fs.PrintDefaults()
-	fs.SetOutput(saved)
+	fs.SetOutput(io.Discard)
 }
 
-// problems prints each line of a multi-line configuration error and returns exit code 2.
-func (a *cli) problems(err error) int {
-	for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
-		fmt.Fprintln(a.stderr, line)
-	}
-	return exitUsage
-}
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 // discardRedisLog is the Redis client's logger while nothing should be logged: it drops
 // every line.

@@ -2,302 +2,236 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
-	"encoding/base64"
-	"errors"
 	"flag"
 	"fmt"
-	"github.com/alertengine/alertengine/bot/app"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/audit"
 )
 
-// toolEnv reads the environment the ledger tools need: nothing is required up front.
-func (a *cli) toolEnv() (config.Env, int, bool) {
+// toolEnv reads the environment the tools need: nothing is required up front.
+func (a *cli) toolEnv() (config.Env, error) {
 	env, err := config.LoadEnv(a.lookup, config.Demo)
 	if err != nil {
-		return env, a.problems(err), false
+		return env, usage(err)
 	}
-	return env, 0, true
+	return env, nil
 }
 
-// openStore connects to the ledger in Redis.
-func (a *cli) openStore(ctx context.Context, env config.Env) (*ledger.RedisStore, func(), int, bool) {
+// withStore connects to the ledger in Redis, runs f with it and disconnects.
+func withStore(ctx context.Context, env config.Env, f func(*ledger.RedisStore) error) error {
 	if env.EmbeddedRedis() {
-		fmt.Fprintln(a.stderr, "REDIS_URL: not set (the ledger lives in Redis; set REDIS_URL, REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS)")
-		return nil, nil, exitUsage, false
+		return usagef("REDIS_URL: not set (the ledger lives in Redis; set REDIS_URL, REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS)")
 	}
 	c, desc, err := app.RedisClient(env)
 	if err != nil {
-		fmt.Fprintln(a.stderr, err)
-		return nil, nil, exitUsage, false
+		return usage(err)
 	}
+	defer c.Close()
 	if err := app.PingRedis(ctx, c); err != nil {
-		c.Close()
-		fmt.Fprintf(a.stderr, "%s: Redis does not answer: %v\n", desc, app.RedactErr(err))
-		return nil, nil, exitFailed, false
+		return failedf("%s: Redis does not answer: %v", desc, app.RedactErr(err))
 	}
-	return ledger.NewRedisStore(c, env.RedisKeyPrefix), func() { c.Close() }, 0, true
+	return f(ledger.NewRedisStore(c, env.RedisKeyPrefix))
 }
 
-// trustedKey is the public key checkpoints must be signed with: --public-key, else the
-// one derived from LEDGER_SIGNING_KEY, else none (the embedded key is used, unpinned).
-func trustedKey(flagKey string, env config.Env) (ed25519.PublicKey, error) {
-	if flagKey != "" {
-		b, err := base64.StdEncoding.DecodeString(flagKey)
-		if err != nil || len(b) != ed25519.PublicKeySize {
-			return nil, errors.New("--public-key: not a base64 Ed25519 public key")
-		}
-		return ed25519.PublicKey(b), nil
+// output writes to path atomically (and says so), or to stdout when path is empty.
+func (a *cli) output(path string, write func(io.Writer) error) error {
+	if path == "" {
+		return write(a.stdout)
 	}
-	if k, ok := env.SigningKey(); ok {
-		return k.Public().(ed25519.PublicKey), nil
+	if err := audit.WriteFile(path, write); err != nil {
+		return err
 	}
-	return nil, nil
+	fmt.Fprintf(a.stderr, "wrote %s\n", path)
+	return nil
 }
 
-func runVerify(ctx context.Context, a *cli, args []string) int {
+// lines prints each line on w.
+func lines(w io.Writer, ls ...string) {
+	for _, l := range ls {
+		fmt.Fprintln(w, l)
+	}
+}
+
+func runVerify(ctx context.Context, a *cli, args []string) error {
 	fs := a.flags("verify")
-	tenant := fs.String("tenant", "", "tenant whose chain to verify (reads Redis)")
-	file := fs.String("file", "", "JSONL export to verify")
+	var r audit.VerifyRequest
+	fs.StringVar(&r.Tenant, "tenant", "", "tenant whose chain to verify (reads Redis)")
+	fs.StringVar(&r.File, "file", "", "JSONL export to verify")
 	pub := fs.String("public-key", "", "base64 Ed25519 public key the checkpoint must be signed with (default: from LEDGER_SIGNING_KEY)")
 	cpFile := fs.String("checkpoints", "", "with --tenant: the checkpoint file serve keeps outside Redis, its notes/ directory beside it with --follow (default: LEDGER_CHECKPOINT_FILE, else "+config.DefaultCheckpointFile+" if it exists)")
-	bundle := fs.String("bundle", "", "incident bundle from `bot prove --incident` to verify offline")
-	consistency := fs.String("consistency", "", "consistency proof from `bot prove --consistency` to verify offline")
+	fs.StringVar(&r.Bundle, "bundle", "", "incident bundle from `bot prove --incident` to verify offline")
+	fs.StringVar(&r.Consistency, "consistency", "", "consistency proof from `bot prove --consistency` to verify offline")
 	noteKey := fs.String("key", "", "with --bundle/--consistency: the ledger's note verifier key from `bot keys` (default: from LEDGER_SIGNING_KEY)")
 	var witnesses multiFlag
 	fs.Var(&witnesses, "witness", "with --bundle/--consistency/--follow: a witness verifier key whose cosignature is required (repeatable)")
-	follow := fs.Bool("follow", false, "with --tenant: keep re-verifying the published checkpoint's consistency every --interval; exit 1 on a fork, a truncation or a missing witness cosignature")
-	interval := fs.Duration("interval", time.Minute, "with --follow: time between checks")
-	if code, ok := parse(fs, args); !ok {
-		return code
-	}
-	if *follow {
-		return a.follow(ctx, *tenant, *cpFile, *noteKey, witnesses, *interval)
-	}
-	if *bundle != "" || *consistency != "" {
-		if *tenant != "" || *file != "" || (*bundle != "" && *consistency != "") {
-			fmt.Fprintln(a.stderr, "bot verify: give exactly one of --tenant, --file, --bundle or --consistency")
-			return exitUsage
-		}
-		env, code, ok := a.toolEnv()
-		if !ok {
-			return code
-		}
-		return a.verifyProof(env, *bundle, *consistency, *noteKey, witnesses)
-	}
-	if (*tenant == "") == (*file == "") {
-		fmt.Fprintln(a.stderr, "bot verify: give exactly one of --tenant T or --file EXPORT.jsonl")
-		return exitUsage
-	}
-	env, code, ok := a.toolEnv()
-	if !ok {
-		return code
-	}
-	key, err := trustedKey(*pub, env)
+	fs.BoolVar(&r.Follow, "follow", false, "with --tenant: keep re-verifying the published checkpoint's consistency every --interval; exit 1 on a fork, a truncation or a missing witness cosignature")
+	fs.DurationVar(&r.Interval, "interval", time.Minute, "with --follow: time between checks")
+	var mode string
+	env, err := a.ready(fs, args, func() (err error) { mode, err = r.Mode(); return err })
 	if err != nil {
-		fmt.Fprintln(a.stderr, err)
-		return exitUsage
+		return err
 	}
-	var rep ledger.Report
-	var verr error
-	if *file != "" {
-		f, err := os.Open(*file)
+	switch mode {
+	case "follow":
+		return a.follow(ctx, env, r, *cpFile, *noteKey, witnesses)
+	case "proof":
+		return a.verifyProof(env, r, *noteKey, witnesses)
+	}
+	key, err := audit.TrustedKey(*pub, env)
+	if err != nil {
+		return usage(err)
+	}
+	report := func(rep ledger.Report, err error) error {
+		out, err := audit.ChainResult(rep, err, *pub != "")
 		if err != nil {
-			fmt.Fprintf(a.stderr, "bot verify: %v\n", err)
-			return exitFailed
+			return err
+		}
+		lines(a.stdout, out...)
+		fmt.Fprintln(a.stderr, audit.DescribeCheckpoint(rep))
+		return nil
+	}
+	if r.File != "" {
+		f, err := os.Open(r.File)
+		if err != nil {
+			return err
 		}
 		defer f.Close()
-		rep, verr = ledger.VerifyExport(f, key)
-	} else {
-		if !ledger.ValidTenant(*tenant) {
-			fmt.Fprintf(a.stderr, "--tenant: %q is not a tenant id ([a-z0-9-]{1,32})\n", *tenant)
-			return exitUsage
-		}
-		store, closeFn, code, ok := a.openStore(ctx, env)
-		if !ok {
-			return code
-		}
-		defer closeFn()
-		mark, err := a.externalMark(ctx, *cpFile, env, key, *tenant)
+		return report(ledger.VerifyExport(f, key))
+	}
+	if err := audit.CheckTenant(r.Tenant, false); err != nil {
+		return usage(err)
+	}
+	return withStore(ctx, env, func(store *ledger.RedisStore) error {
+		path := audit.CheckpointFile(*cpFile, env.LedgerCheckpointFile, config.DefaultCheckpointFile)
+		mark, err := audit.ExternalMark(ctx, path, env.LedgerCheckpointURL, env.LedgerCheckpointToken.Reveal(), key, r.Tenant, func(s string) { fmt.Fprintln(a.stderr, s) })
 		if err != nil {
-			fmt.Fprintf(a.stdout, "checkpoint file: %v\n", err)
-			return exitFailed
+			return verdict(fmt.Errorf("checkpoint file: %v", err))
 		}
-		rep, verr = ledger.VerifyStoreMark(ctx, store, *tenant, key, mark)
-	}
-	if verr != nil {
-		var ve *ledger.VerifyError
-		var le *ledger.LossError
-		var ke *ledger.KeyError
-		switch {
-		case errors.As(verr, &ke):
-			given := "LEDGER_SIGNING_KEY's public key"
-			if *pub != "" {
-				given = "--public-key"
-			}
-			fmt.Fprintf(a.stdout, "%s does not match the key that signed the export's checkpoint (%s)\n", given, ke.Signer)
-		case errors.As(verr, &ve):
-			fmt.Fprintln(a.stdout, ve.Error())
-		case errors.As(verr, &le):
-			fmt.Fprintln(a.stdout, le.Error())
-		default:
-			fmt.Fprintf(a.stderr, "bot verify: %v\n", verr)
-		}
-		return exitFailed
-	}
-	fmt.Fprintf(a.stdout, "ok: %d entries\n", rep.Entries)
-	for _, m := range rep.Losses {
-		fmt.Fprintln(a.stdout, m.Describe())
-	}
-	a.describeCheckpoint(rep)
-	return exitOK
+		return report(ledger.VerifyStoreMark(ctx, store, r.Tenant, key, mark))
+	})
 }
 
-// externalMark reads tenant's last checkpoint kept outside Redis: from the file of
-// --checkpoints, else LEDGER_CHECKPOINT_FILE, else serve's default file if it exists; and
-// from LEDGER_CHECKPOINT_URL when set.
-func (a *cli) externalMark(ctx context.Context, flagPath string, env config.Env, key ed25519.PublicKey, tenant string) (*ledger.Mark, error) {
-	path := audit.CheckpointFile(flagPath, env.LedgerCheckpointFile, config.DefaultCheckpointFile)
-	return audit.ExternalMark(ctx, path, env.LedgerCheckpointURL, env.LedgerCheckpointToken.Reveal(), key, tenant, func(s string) { fmt.Fprintln(a.stderr, s) })
-}
-
-// describeCheckpoint says on stderr what the checkpoint proved, so stdout stays the verdict.
-func (a *cli) describeCheckpoint(rep ledger.Report) {
-	fmt.Fprintln(a.stderr, audit.DescribeCheckpoint(rep))
-}
-
-func incidentFlags(a *cli, name string) (*flag.FlagSet, *string, *string) {
-	fs := a.flags(name)
-	return fs, fs.String("tenant", "", "tenant id"), fs.String("incident", "", "incident code, e.g. INC-7F3")
-}
-
-func checkIDs(a *cli, tenant, incident string) bool {
-	switch {
-	case tenant == "":
-		fmt.Fprintln(a.stderr, "--tenant: required (e.g. --tenant acme)")
-		return false
-	case !ledger.ValidTenant(tenant):
-		fmt.Fprintf(a.stderr, "--tenant: %q is not a tenant id ([a-z0-9-]{1,32})\n", tenant)
-		return false
-	case incident == "":
-		fmt.Fprintln(a.stderr, "--incident: required (e.g. INC-7F3)")
-		return false
-	}
-	return true
-}
-
-func runReplay(ctx context.Context, a *cli, args []string) int {
-	fs, tenant, incident := incidentFlags(a, "replay")
-	if code, ok := parse(fs, args); !ok {
-		return code
-	}
-	if !checkIDs(a, *tenant, *incident) {
-		return exitUsage
-	}
-	env, code, ok := a.toolEnv()
-	if !ok {
-		return code
-	}
-	store, closeFn, code, ok := a.openStore(ctx, env)
-	if !ok {
-		return code
-	}
-	defer closeFn()
-	key, _ := trustedKey("", env)
-	lines, ok, err := audit.Replay(ctx, store, *tenant, *incident, key)
+// verifyProof is `bot verify --bundle FILE` and `bot verify --consistency FILE`: offline.
+func (a *cli) verifyProof(env config.Env, r audit.VerifyRequest, key string, witnesses []string) error {
+	lv, ws, err := audit.ProofKeys(env, key, witnesses)
 	if err != nil {
-		fmt.Fprintf(a.stderr, "bot replay: %v\n", err)
-		return exitFailed
+		return usage(err)
 	}
-	fmt.Fprintln(a.stdout, strings.Join(lines, "\n"))
-	if !ok {
-		return exitFailed
+	if r.Bundle == "" && lv == nil {
+		return usagef("bot verify --consistency: --key VERIFIER is required (or LEDGER_SIGNING_KEY)")
 	}
-	return exitOK
+	v, rep, err := audit.VerifyProofFile(r.Bundle+r.Consistency, r.Bundle != "", lv, ws)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, v)
+	lines(a.stderr, audit.DescribeKeys(rep)...)
+	return nil
 }
 
-func runExport(ctx context.Context, a *cli, args []string) int {
-	fs, tenant, incident := incidentFlags(a, "export")
+// followTicker makes verify --follow's ticks; tests replace it.
+var followTicker = func(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
+// follow is `bot verify --tenant T --follow`: the monitor, until a check fails.
+func (a *cli) follow(ctx context.Context, env config.Env, r audit.VerifyRequest, cpFile, key string, witnesses []string) error {
+	lv, ws, err := audit.ProofKeys(env, key, witnesses)
+	if err != nil {
+		return usage(err)
+	}
+	return withStore(ctx, env, func(store *ledger.RedisStore) error {
+		path := audit.CheckpointFile(cpFile, env.LedgerCheckpointFile, config.DefaultCheckpointFile)
+		m, unpublished, err := audit.NewMonitor(store, r.Tenant, lv, ws, path, env.LedgerCheckpointURL, env.LedgerCheckpointToken.Reveal())
+		if err != nil {
+			return err
+		} else if unpublished != "" {
+			fmt.Fprintln(a.stderr, unpublished)
+		}
+		tick, stop := followTicker(r.Interval)
+		defer stop()
+		err = audit.Follow(ctx, m, tick, slog.New(slog.NewTextHandler(a.stderr, nil)), func(n int64) {
+			fmt.Fprintf(a.stdout, "ok: %s consistent at %d entries\n", r.Tenant, n)
+		})
+		if err != nil && ctx.Err() == nil {
+			return verdict(err)
+		}
+		return nil
+	})
+}
+
+// incidentEnv parses the flags of a command about one incident (--tenant, --incident and
+// fs's own), checks them (then with check), and reads the environment.
+func (a *cli) incidentEnv(fs *flag.FlagSet, args []string, check func() error) (string, string, config.Env, error) {
+	tenant := fs.String("tenant", "", "tenant id")
+	incident := fs.String("incident", "", "incident code, e.g. INC-7F3")
+	env, err := a.ready(fs, args, func() error { return audit.CheckIncident(*tenant, *incident) }, check)
+	return *tenant, *incident, env, err
+}
+
+func runReplay(ctx context.Context, a *cli, args []string) error {
+	tenant, incident, env, err := a.incidentEnv(a.flags("replay"), args, func() error { return nil })
+	if err != nil {
+		return err
+	}
+	return withStore(ctx, env, func(store *ledger.RedisStore) error {
+		key, _ := audit.TrustedKey("", env)
+		timeline, ok, err := audit.Replay(ctx, store, tenant, incident, key)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(a.stdout, strings.Join(timeline, "\n"))
+		if !ok {
+			return &exitError{code: exitFailed}
+		}
+		return nil
+	})
+}
+
+func runExport(ctx context.Context, a *cli, args []string) error {
+	fs := a.flags("export")
 	format := fs.String("format", "", "jsonl, md or pdf")
 	out := fs.String("out", "", "write to FILE instead of stdout (atomically)")
-	if code, ok := parse(fs, args); !ok {
-		return code
-	}
-	if !checkIDs(a, *tenant, *incident) {
-		return exitUsage
-	}
-	if *format != "jsonl" && *format != "md" && *format != "pdf" {
-		fmt.Fprintf(a.stderr, "--format: want jsonl, md or pdf, got %q\n", *format)
-		return exitUsage
-	}
-	env, code, ok := a.toolEnv()
-	if !ok {
-		return code
+	tenant, incident, env, err := a.incidentEnv(fs, args, func() error { return audit.CheckExport(*format, *out) })
+	if err != nil {
+		return err
 	}
 	if *format == "pdf" {
-		return a.exportPDF(ctx, env, *tenant, *incident, *out)
+		ls, err := audit.LogSigner(env)
+		if err != nil {
+			return usage(err)
+		}
+		return withStore(ctx, env, func(store *ledger.RedisStore) error {
+			res, err := audit.ExportPDF(ctx, store, ls, tenant, incident, *out, time.Now())
+			if err != nil {
+				return err
+			}
+			lines(a.stderr, res.Lines(*out)...)
+			return nil
+		})
 	}
 	key, haveKey := env.SigningKey()
 	if *format == "jsonl" && !haveKey {
-		fmt.Fprintln(a.stderr, "LEDGER_SIGNING_KEY: required to sign the export's checkpoint (or LEDGER_SIGNING_KEY_FILE)")
-		return exitUsage
+		return usagef("LEDGER_SIGNING_KEY: required to sign the export's checkpoint (or LEDGER_SIGNING_KEY_FILE)")
 	}
-	store, closeFn, code, ok := a.openStore(ctx, env)
-	if !ok {
-		return code
-	}
-	defer closeFn()
-	in, hist, err := audit.IncidentOf(ctx, store, *tenant, *incident)
-	if err != nil {
-		fmt.Fprintf(a.stderr, "bot export: %v\n", err)
-		return exitFailed
-	}
-	write := func(w io.Writer) error {
-		if *format == "jsonl" {
-			rep, err := ledger.ExportJSONL(ctx, store, *tenant, key, time.Now(), w)
-			if err == nil {
-				a.keepExportCheckpoint(ctx, env, store, key, rep)
-			}
+	return withStore(ctx, env, func(store *ledger.RedisStore) error {
+		write, err := audit.Export{Store: store, Tenant: tenant, Incident: incident, Format: *format, Key: key,
+			CheckpointFile: audit.CheckpointFile("", env.LedgerCheckpointFile, config.DefaultCheckpointFile),
+			NotKept: func(err error) {
+				fmt.Fprintf(a.stderr, "bot export: the checkpoint file was not updated: %v\n", err)
+			}}.Writer(ctx)
+		if err != nil {
 			return err
 		}
-		var pub ed25519.PublicKey
-		if haveKey {
-			pub = key.Public().(ed25519.PublicKey)
-		}
-		rep, verr := ledger.VerifyStore(ctx, store, *tenant, pub)
-		return ledger.WriteReport(w, in, hist, rep, verr)
-	}
-	if *out == "" {
-		if err := write(a.stdout); err != nil {
-			fmt.Fprintf(a.stderr, "bot export: %v\n", err)
-			return exitFailed
-		}
-		return exitOK
-	}
-	if err := writeFileAtomic(*out, write); err != nil {
-		fmt.Fprintf(a.stderr, "bot export: %v\n", err)
-		return exitFailed
-	}
-	fmt.Fprintf(a.stderr, "wrote %s\n", *out)
-	return exitOK
+		return a.output(*out, write)
+	})
 }
-
-// keepExportCheckpoint records an export's checkpoint in the checkpoint file serve keeps
-// outside Redis (LEDGER_CHECKPOINT_FILE, else the default file if it exists). A failure
-// is reported on stderr: the export itself is complete.
-func (a *cli) keepExportCheckpoint(ctx context.Context, env config.Env, store ledger.Store, key ed25519.PrivateKey, rep ledger.Report) {
-	path := audit.CheckpointFile("", env.LedgerCheckpointFile, config.DefaultCheckpointFile)
-	if err := audit.KeepExportCheckpoint(ctx, path, store, key, rep); err != nil {
-		fmt.Fprintf(a.stderr, "bot export: the checkpoint file was not updated: %v\n", err)
-	}
-}
-
-// writeFileAtomic writes path atomically (audit.WriteFile).
-var writeFileAtomic = audit.WriteFile

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/user"
 	"strings"
@@ -11,87 +12,73 @@ import (
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/ledger"
+	"github.com/alertengine/alertengine/ledger/audit"
 )
 
-// opsEnv loads the environment and the tenants file for the operator commands, and
-// connects to Redis.
-func (a *cli) opsEnv(ctx context.Context, cfgPath string) (config.Env, *config.File, *ledger.RedisStore, func(), int, bool) {
-	env, code, ok := a.toolEnv()
-	if !ok {
-		return env, nil, nil, nil, code, false
+// withOps loads the environment and the tenants file for the operator commands, connects
+// to Redis and runs f.
+func (a *cli) withOps(ctx context.Context, cfgPath string, f func(config.Env, *config.File, *ledger.RedisStore) error) error {
+	env, err := a.toolEnv()
+	if err != nil {
+		return err
 	}
 	file, err := config.Load(cfgPath, a.lookup, env, app.ChatChannels(a.lookup)...)
 	if err != nil {
-		return env, nil, nil, nil, a.problems(err), false
+		return usage(err)
 	}
-	store, closeFn, code, ok := a.openStore(ctx, env)
-	if !ok {
-		return env, nil, nil, nil, code, false
-	}
-	return env, file, store, closeFn, 0, true
+	return withStore(ctx, env, func(store *ledger.RedisStore) error { return f(env, file, store) })
 }
 
-func runEnroll(ctx context.Context, a *cli, args []string) int {
+func runEnroll(ctx context.Context, a *cli, args []string) error {
 	fs := a.flags("enroll")
 	cfgPath := fs.String("config", "alertengine.yaml", "tenants config file (YAML)")
 	tenant := fs.String("tenant", "", "tenant id")
 	name := fs.String("name", "", "the person's name (as in the config's people, or a new one)")
 	role := fs.String("role", "", "approver or viewer (default: the person's role in the config, else viewer)")
 	revoke := fs.Bool("revoke", false, "unlink every chat account enrolled as NAME instead")
-	if code, ok := parse(fs, args); !ok {
-		return code
+	if err := a.parse(fs, args); err != nil {
+		return err
 	}
 	switch {
 	case *tenant == "":
-		fmt.Fprintln(a.stderr, "--tenant: required (e.g. --tenant acme)")
-		return exitUsage
+		return usage(audit.CheckTenant(*tenant, true))
 	case *name == "":
-		fmt.Fprintln(a.stderr, "--name: required (the person's name, e.g. --name tendai)")
-		return exitUsage
+		return usagef("--name: required (the person's name, e.g. --name tendai)")
 	}
-	env, file, store, closeFn, code, ok := a.opsEnv(ctx, *cfgPath)
-	if !ok {
-		return code
-	}
-	defer closeFn()
-	t, ok := file.Tenant(*tenant)
-	if !ok {
-		fmt.Fprintf(a.stderr, "--tenant: no tenant %q in %s\n", *tenant, file.Name)
-		return exitUsage
-	}
-	if *revoke {
-		n, err := conversation.Revoke(ctx, store.Client(), env.RedisKeyPrefix, *tenant, *name)
-		if err != nil {
-			fmt.Fprintf(a.stderr, "bot enroll --revoke: %v\n", err)
-			return exitFailed
+	return a.withOps(ctx, *cfgPath, func(env config.Env, file *config.File, store *ledger.RedisStore) error {
+		t, ok := file.Tenant(*tenant)
+		if !ok {
+			return usagef("--tenant: no tenant %q in %s", *tenant, file.Name)
 		}
-		fmt.Fprintf(a.stdout, "revoked %d linked chat account(s) of %s in %s\n", n, *name, *tenant)
-		return exitOK
-	}
-	r := *role
-	if r == "" {
-		r = "viewer"
+		if *revoke {
+			n, err := conversation.Revoke(ctx, store.Client(), env.RedisKeyPrefix, *tenant, *name)
+			if err != nil {
+				return failedf("bot enroll --revoke: %v", err)
+			}
+			fmt.Fprintf(a.stdout, "revoked %d linked chat account(s) of %s in %s\n", n, *name, *tenant)
+			return nil
+		}
+		configured := ""
 		if p, ok := t.Person(*name); ok {
-			r = string(p.Role)
+			configured = string(p.Role)
 		}
-	}
-	if r != "approver" && r != "viewer" {
-		fmt.Fprintf(a.stderr, "--role: want approver or viewer, got %q\n", r)
-		return exitUsage
-	}
-	enrollCode, err := conversation.Enroll(ctx, store.Client(), env.RedisKeyPrefix, conversation.Enrollment{Tenant: *tenant, Name: *name, Role: r}, 10*time.Minute)
-	if err != nil {
-		fmt.Fprintf(a.stderr, "bot enroll: %v\n", err)
-		return exitFailed
-	}
-	fmt.Fprintf(a.stdout, "%s\n", enrollCode)
-	fmt.Fprintf(a.stderr, "valid for 10 minutes, once: send /start %s to the Telegram bot, or JOIN %s on WhatsApp, to link that chat identity to %s (%s) of %s\n",
-		enrollCode, enrollCode, *name, r, *tenant)
-	return exitOK
+		r, err := conversation.EnrollRole(*role, configured)
+		if err != nil {
+			return usage(err)
+		}
+		code, err := conversation.Enroll(ctx, store.Client(), env.RedisKeyPrefix, conversation.Enrollment{Tenant: *tenant, Name: *name, Role: r}, 10*time.Minute)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(a.stdout, code)
+		fmt.Fprintf(a.stderr, "valid for 10 minutes, once: send /start %s to the Telegram bot, or JOIN %s on WhatsApp, to link that chat identity to %s (%s) of %s\n",
+			code, code, *name, r, *tenant)
+		return nil
+	})
 }
 
-func runDLQ(ctx context.Context, a *cli, args []string) int {
-	const usage = "usage: bot dlq list --tenant T | bot dlq redrive --tenant T INCIDENT"
+func runDLQ(ctx context.Context, a *cli, args []string) error {
+	dlqUsage := errors.New("usage: bot dlq list --tenant T | bot dlq redrive --tenant T INCIDENT")
 	verb := ""
 	if len(args) > 0 && (args[0] == "list" || args[0] == "redrive") {
 		verb, args = args[0], args[1:]
@@ -100,62 +87,46 @@ func runDLQ(ctx context.Context, a *cli, args []string) int {
 	cfgPath := fs.String("config", "alertengine.yaml", "tenants config file (YAML)")
 	tenant := fs.String("tenant", "", "tenant id")
 	by := fs.String("by", "", "who re-drives (recorded in the ledger; default: the OS user)")
-	if err := fs.Parse(args); err != nil {
-		return flagError(fs, err)
+	if err := a.parseFlags(fs, args); err != nil {
+		return err
 	}
 	if verb == "" {
-		fmt.Fprintln(a.stderr, usage)
-		return exitUsage
+		return usage(dlqUsage)
 	}
-	switch {
-	case *tenant == "":
-		fmt.Fprintln(a.stderr, "--tenant: required (e.g. --tenant acme)")
-		return exitUsage
-	case !ledger.ValidTenant(*tenant):
-		fmt.Fprintf(a.stderr, "--tenant: %q is not a tenant id ([a-z0-9-]{1,32})\n", *tenant)
-		return exitUsage
+	if err := audit.CheckTenant(*tenant, true); err != nil {
+		return usage(err)
 	}
 	if verb == "redrive" && fs.NArg() != 1 || verb == "list" && fs.NArg() != 0 {
-		fmt.Fprintln(a.stderr, usage)
-		return exitUsage
+		return usage(dlqUsage)
 	}
-	env, file, store, closeFn, code, ok := a.opsEnv(ctx, *cfgPath)
-	if !ok {
-		return code
-	}
-	defer closeFn()
-	ex, err := app.ToolExecutor(env, file, store)
-	if err != nil {
-		fmt.Fprintln(a.stderr, err)
-		return exitUsage
-	}
-	if verb == "list" {
-		dls, err := ex.DeadLetters(ctx, *tenant)
+	return a.withOps(ctx, *cfgPath, func(env config.Env, file *config.File, store *ledger.RedisStore) error {
+		ex, err := app.ToolExecutor(env, file, store)
 		if err != nil {
-			fmt.Fprintf(a.stderr, "bot dlq list: %v\n", err)
-			return exitFailed
+			return usage(err)
 		}
-		for _, d := range dls {
-			fmt.Fprintf(a.stdout, "%s  %s  %s  attempts %d  %s  key %s\n", d.ID, d.At.UTC().Format(time.RFC3339), d.Execution.Action, d.Attempts, d.Reason, d.Execution.IdempotencyKey)
+		if verb == "list" {
+			dls, err := ex.DeadLetters(ctx, *tenant)
+			if err != nil {
+				return failedf("bot dlq list: %v", err)
+			}
+			for _, d := range dls {
+				fmt.Fprintln(a.stdout, d)
+			}
+			fmt.Fprintf(a.stderr, "%d dead-lettered execution(s) for %s\n", len(dls), *tenant)
+			return nil
 		}
-		fmt.Fprintf(a.stderr, "%d dead-lettered execution(s) for %s\n", len(dls), *tenant)
-		return exitOK
-	}
-	who := *by
-	if who == "" {
-		if u, err := user.Current(); err == nil {
+		who := *by
+		if u, err := user.Current(); who == "" && err == nil {
 			who = u.Username
 		}
-	}
-	if strings.TrimSpace(who) == "" {
-		fmt.Fprintln(a.stderr, "--by: say who re-drives")
-		return exitUsage
-	}
-	id := strings.ToUpper(fs.Arg(0))
-	if err := ex.Redrive(ctx, *tenant, id, ledger.Actor{Kind: ledger.ActorEngineer, ID: who, Channel: "cli"}); err != nil {
-		fmt.Fprintf(a.stderr, "bot dlq redrive: %v\n", err)
-		return exitFailed
-	}
-	fmt.Fprintf(a.stdout, "re-driven: %s of %s is AUTHORIZED again and queued with its original idempotency key\n", id, *tenant)
-	return exitOK
+		if strings.TrimSpace(who) == "" {
+			return usagef("--by: say who re-drives")
+		}
+		id := strings.ToUpper(fs.Arg(0))
+		if err := ex.Redrive(ctx, *tenant, id, ledger.Actor{Kind: ledger.ActorEngineer, ID: who, Channel: "cli"}); err != nil {
+			return failedf("bot dlq redrive: %v", err)
+		}
+		fmt.Fprintf(a.stdout, "re-driven: %s of %s is AUTHORIZED again and queued with its original idempotency key\n", id, *tenant)
+		return nil
+	})
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 
@@ -19,31 +18,35 @@ func newLogger(env config.Env, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func runServe(ctx context.Context, a *cli, args []string) int {
+// stopped logs how a long-running command ended: a failure is logged, not printed.
+func stopped(log *slog.Logger, err error) error {
+	if err != nil {
+		log.Error("stopped", "err", err)
+		return &exitError{code: exitFailed}
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func runServe(ctx context.Context, a *cli, args []string) error {
 	fs := a.flags("serve")
 	cfgPath := fs.String("config", "alertengine.yaml", "tenants config file (YAML)")
-	if code, ok := parse(fs, args); !ok {
-		return code
+	if err := a.parse(fs, args); err != nil {
+		return err
 	}
 	env, err := config.LoadEnv(a.lookup, config.Serve)
 	if err != nil {
-		return a.problems(err)
+		return usage(err)
 	}
 	file, err := config.Load(*cfgPath, a.lookup, env, app.ChatChannels(a.lookup)...)
 	if err != nil {
-		return a.problems(err)
+		return usage(err)
 	}
 	log := newLogger(env, a.stderr)
 	err = app.Serve(ctx, app.ServeOptions{Env: env, File: file, Lookup: a.lookup, Logger: log, Version: version})
 	var setup *app.SetupError
 	if errors.As(err, &setup) {
-		fmt.Fprintln(a.stderr, setup.Err)
-		return exitUsage
+		return usage(setup.Err)
 	}
-	if err != nil {
-		log.Error("stopped", "err", err)
-		return exitFailed
-	}
-	log.Info("stopped")
-	return exitOK
+	return stopped(log, err)
 }

@@ -10,9 +10,9 @@ import (
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
-func runVersion(ctx context.Context, a *cli, args []string) int {
-	if code, ok := parse(a.flags("version"), args); !ok {
-		return code
+func runVersion(ctx context.Context, a *cli, args []string) error {
+	if err := a.parse(a.flags("version"), args); err != nil {
+		return err
 	}
 	commit, dirty := "unknown", ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -28,5 +28,5 @@ func runVersion(ctx context.Context, a *cli, args []string) int {
 		}
 	}
 	fmt.Fprintf(a.stdout, "alertengine %s\ncommit %s%s\n%s\n", version, commit, dirty, runtime.Version())
-	return exitOK
+	return nil
 }
