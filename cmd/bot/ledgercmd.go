@@ -85,7 +85,7 @@ func runVerify(ctx context.Context, a *cli, args []string) error {
 	case "proof":
 		return a.verifyProof(env, r, *noteKey, witnesses)
 	}
-	key, err := audit.TrustedKey(*pub, env)
+	key, err := audit.TrustedKey(*pub, signingKey(env))
 	if err != nil {
 		return usage(err)
 	}
@@ -121,7 +121,7 @@ func runVerify(ctx context.Context, a *cli, args []string) error {
 
 // verifyProof is `bot verify --bundle FILE` and `bot verify --consistency FILE`: offline.
 func (a *cli) verifyProof(env config.Env, r audit.VerifyRequest, key string, witnesses []string) error {
-	lv, ws, err := audit.ProofKeys(env, key, witnesses)
+	lv, ws, err := audit.ProofKeys(signingKey(env), env.LedgerOrigin, key, witnesses)
 	if err != nil {
 		return usage(err)
 	}
@@ -145,7 +145,7 @@ var followTicker = func(d time.Duration) (<-chan time.Time, func()) {
 
 // follow is `bot verify --tenant T --follow`: the monitor, until a check fails.
 func (a *cli) follow(ctx context.Context, env config.Env, r audit.VerifyRequest, cpFile, key string, witnesses []string) error {
-	lv, ws, err := audit.ProofKeys(env, key, witnesses)
+	lv, ws, err := audit.ProofKeys(signingKey(env), env.LedgerOrigin, key, witnesses)
 	if err != nil {
 		return usage(err)
 	}
@@ -184,7 +184,7 @@ func runReplay(ctx context.Context, a *cli, args []string) error {
 		return err
 	}
 	return withStore(ctx, env, func(store *ledger.RedisStore) error {
-		key, _ := audit.TrustedKey("", env)
+		key, _ := audit.TrustedKey("", signingKey(env))
 		timeline, ok, err := audit.Replay(ctx, store, tenant, incident, key)
 		if err != nil {
 			return err
@@ -206,7 +206,7 @@ func runExport(ctx context.Context, a *cli, args []string) error {
 		return err
 	}
 	if *format == "pdf" {
-		ls, err := audit.LogSigner(env)
+		ls, err := audit.LogSigner(signingKey(env), env.LedgerOrigin)
 		if err != nil {
 			return usage(err)
 		}

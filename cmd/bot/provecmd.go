@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
+	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/audit"
 )
@@ -19,7 +21,7 @@ func runKeys(ctx context.Context, a *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	ls, err := audit.LogSigner(env)
+	ls, err := audit.LogSigner(signingKey(env), env.LedgerOrigin)
 	if err != nil {
 		return usage(err)
 	}
@@ -56,7 +58,7 @@ func runProve(ctx context.Context, a *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	ls, err := audit.LogSigner(env)
+	ls, err := audit.LogSigner(signingKey(env), env.LedgerOrigin)
 	if err != nil {
 		return usage(err)
 	}
@@ -117,4 +119,10 @@ func runWitness(ctx context.Context, a *cli, args []string) error {
 		return verdict(err)
 	}
 	return a.writeJSON(*out, cosigned)
+}
+
+// signingKey is the ledger's signing key of env, nil when none is configured.
+func signingKey(env config.Env) ed25519.PrivateKey {
+	k, _ := env.SigningKey()
+	return k
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -75,13 +74,12 @@ func CheckProve(tenant, incident string, checkpoint bool, old, new string) error
 	return nil
 }
 
-// LogSigner is the ledger key of env as a checkpoint-note signer under LEDGER_ORIGIN.
-func LogSigner(env config.Env) (ledger.LogSigner, error) {
-	key, ok := env.SigningKey()
-	if !ok {
+// LogSigner is the ledger's signing key (nil: none configured) as a checkpoint-note signer
+// under origin (LEDGER_ORIGIN; empty: the default).
+func LogSigner(key ed25519.PrivateKey, origin string) (ledger.LogSigner, error) {
+	if key == nil {
 		return ledger.LogSigner{}, UsageError{errors.New("LEDGER_SIGNING_KEY: required to sign checkpoints (or LEDGER_SIGNING_KEY_FILE)")}
 	}
-	origin := env.LedgerOrigin
 	if origin == "" {
 		origin = ledger.DefaultOrigin
 	}
@@ -93,8 +91,9 @@ func LogSigner(env config.Env) (ledger.LogSigner, error) {
 }
 
 // TrustedKey is the public key checkpoints must be signed with: flagKey (--public-key),
-// else the one derived from LEDGER_SIGNING_KEY, else none (the embedded key, unpinned).
-func TrustedKey(flagKey string, env config.Env) (ed25519.PublicKey, error) {
+// else the one of the ledger's signing key (LEDGER_SIGNING_KEY), else none (the embedded
+// key, unpinned).
+func TrustedKey(flagKey string, signing ed25519.PrivateKey) (ed25519.PublicKey, error) {
 	if flagKey != "" {
 		b, err := base64.StdEncoding.DecodeString(flagKey)
 		if err != nil || len(b) != ed25519.PublicKeySize {
@@ -102,8 +101,8 @@ func TrustedKey(flagKey string, env config.Env) (ed25519.PublicKey, error) {
 		}
 		return ed25519.PublicKey(b), nil
 	}
-	if k, ok := env.SigningKey(); ok {
-		return k.Public().(ed25519.PublicKey), nil
+	if signing != nil {
+		return signing.Public().(ed25519.PublicKey), nil
 	}
 	return nil, nil
 }
@@ -162,11 +161,11 @@ func DescribeKeys(rep *ledger.BundleReport) []string {
 	return append(out, "cosigned by "+strings.Join(witnesses, ", "))
 }
 
-// ProofKeys parses the ledger's note verifier key (default: the one of LEDGER_SIGNING_KEY)
-// and the witnesses' keys.
-func ProofKeys(env config.Env, key string, witnesses []string) (note.Verifier, []note.Verifier, error) {
-	if _, ok := env.SigningKey(); ok && key == "" {
-		if s, err := LogSigner(env); err == nil {
+// ProofKeys parses the ledger's note verifier key (default: the one of the ledger's signing
+// key under origin) and the witnesses' keys.
+func ProofKeys(signing ed25519.PrivateKey, origin, key string, witnesses []string) (note.Verifier, []note.Verifier, error) {
+	if signing != nil && key == "" {
+		if s, err := LogSigner(signing, origin); err == nil {
 			key = s.Verifier
 		} else {
 			return nil, nil, err
