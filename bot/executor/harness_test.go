@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/alertengine/alertengine/bot/executor"
+	"github.com/alertengine/alertengine/fixtures/testkit"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
 )
@@ -224,20 +225,7 @@ func (v *env) newBot(change func(o *executor.Options)) *bot {
 // start runs b until the returned stop is called (or the test ends).
 func (b *bot) start(t testing.TB) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return testkit.Start(t, b.Run)
 }
 
 // waitTimeout bounds every wait for something the executor does; reaching it fails the test.
