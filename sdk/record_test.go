@@ -475,3 +475,10 @@ func TestRealClockBucketsByWallSecond(t *testing.T) {
 		t.Errorf("%d shards hold the request, want 1", found)
 	}
 }
+
+// discardWriter is a ResponseWriter that keeps nothing.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}

@@ -6,6 +6,8 @@ package detectortest
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -109,6 +111,18 @@ func (h *Harness) Replica(name string, tenants []detector.Tenant, tweak func(*de
 		h.T.Fatal(err)
 	}
 	return d
+}
+
+// Serve puts d's HTTP routes (its intakes') behind a test server, closed when the test
+// ends.
+func (h *Harness) Serve(d *detector.Detector) *httptest.Server {
+	mux := http.NewServeMux()
+	for _, r := range d.Routes() {
+		mux.Handle(r.Pattern, r.Handler)
+	}
+	srv := httptest.NewServer(mux)
+	h.T.Cleanup(srv.Close)
+	return srv
 }
 
 // Entries is the tenant's whole ledger.

@@ -3,7 +3,6 @@ package grafana
 import (
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -73,12 +72,7 @@ func TestGrafanaFiringAndResolved(t *testing.T) {
 	d := h.Replica("r1", tenants, func(o *detector.Options) {
 		o.Intakes = []detector.NewIntake{alertmanager.Intake(alertmanager.Options{}), Intake(Options{Tokens: []Token{{Tenant: "acme", Token: token}}})}
 	})
-	mux := http.NewServeMux()
-	for _, r := range d.Routes() {
-		mux.Handle(r.Pattern, r.Handler)
-	}
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	srv := h.Serve(d)
 
 	if code, body := post(t, srv.URL+Path, "Bearer wrong-token-0000000000", grafanaBody("firing")); code != 401 {
 		t.Fatalf("wrong token: %d %s", code, body)

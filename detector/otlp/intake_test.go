@@ -5,8 +5,10 @@ import (
 	"compress/gzip"
 	"context"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,9 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/alertengine/alertengine/detector"
+	"github.com/alertengine/alertengine/detector/detectortest"
 )
 
 func kv(k, v string) *commonpb.KeyValue {
@@ -253,4 +258,25 @@ func TestQuantileInterpolates(t *testing.T) {
 	if q := quantile(map[span]uint64{{40, 40}: 10}, 0.95); q != 40 {
 		t.Fatalf("point mass p95 %v", q)
 	}
+}
+
+const acmeToken = "acme-otlp-token-0000000001"
+
+// newIntake starts a detector (real clock) with the OTLP intake for tenant acme, whose
+// service checkout is fed by OTLP, behind an HTTP server.
+func newIntake(t *testing.T, tweak func(*Options)) (*detectortest.Harness, *detector.Detector, *httptest.Server) {
+	t.Helper()
+	h := detectortest.New(t)
+	o := Options{Tokens: []Token{{Tenant: "acme", Token: acmeToken}}}
+	if tweak != nil {
+		tweak(&o)
+	}
+	tenants := []detector.Tenant{{ID: "acme", PolicyVersion: "policy-v7", IncidentsPerHour: -1,
+		Services: []detector.Service{{Name: "checkout", Source: Source}, {Name: "payments", Source: Source}}}}
+	d := h.Replica("r1", tenants, func(do *detector.Options) {
+		do.Clock = time.Now
+		do.Logger = slog.New(slog.DiscardHandler)
+		do.Intakes = []detector.NewIntake{Intake(o)}
+	})
+	return h, d, h.Serve(d)
 }

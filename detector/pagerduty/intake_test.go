@@ -62,12 +62,7 @@ func newFixture(t *testing.T, tweak func(*Options)) *fixture {
 		do.Logger = slog.New(slog.NewTextHandler(f.log, nil))
 		do.Intakes = []detector.NewIntake{Intake(o)}
 	})
-	mux := http.NewServeMux()
-	for _, r := range f.d.Routes() {
-		mux.Handle(r.Pattern, r.Handler)
-	}
-	f.srv = httptest.NewServer(mux)
-	t.Cleanup(f.srv.Close)
+	f.srv = h.Serve(f.d)
 	return f
 }
 
