@@ -129,8 +129,8 @@ func failedf(format string, args ...any) error {
 func verdict(err error) error { return &exitError{code: exitFailed, stdout: true, msg: err.Error()} }
 
 // finish prints what ended command name and returns the exit code. An audit.UsageError
-// is a usage error, an audit.Verdict a verdict; any other error of no exitError is a
-// failure, "bot NAME: error".
+// is a usage error, an audit.Verdict a verdict, an audit.Failure a failure in its own
+// words; any other error of no exitError is a failure, "bot NAME: error".
 func (a *cli) finish(name string, err error) int {
 	var e *exitError
 	switch {
@@ -140,6 +140,8 @@ func (a *cli) finish(name string, err error) int {
 		e = usage(err).(*exitError)
 	case errors.As(err, new(audit.Verdict)):
 		e = verdict(err).(*exitError)
+	case errors.As(err, new(audit.Failure)):
+		e = failedf("%v", err).(*exitError)
 	case !errors.As(err, &e):
 		fmt.Fprintf(a.stderr, "bot %s: %v\n", name, err)
 		return exitFailed

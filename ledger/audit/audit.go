@@ -1,6 +1,8 @@
-// Package audit is what the auditor's commands (bot verify, prove, export, witness) do,
-// behind small calls: reading what the user names, proving and verifying through the
-// ledger package, and writing files atomically. The commands keep the flags and words.
+// Package audit is what the auditor's commands (bot verify, replay, export, prove, keys,
+// witness, ledger accept-loss) do: each is one call on Tools taking a request (the
+// command's flags), checking it, reading what the user names, proving and verifying
+// through the ledger package, writing files atomically and printing the outcome. Mistakes
+// in a request are UsageErrors, failed checks Verdicts; cmd/bot keeps the flags.
 package audit
 
 import (
@@ -367,18 +369,25 @@ func DescribeCheckpoint(rep ledger.Report) string {
 }
 
 // ProveRequest is what `bot prove` is asked: a tenant's signed tree head (Checkpoint), an
-// incident's bundle (Incident, against the note Against when given), or the consistency
-// of two checkpoint notes (Old, New).
+// incident's bundle (Incident, against the note in the file Against when given), or the
+// consistency of the checkpoint notes in the files Old and New; the proof is written to
+// Out ("": Stdout).
 type ProveRequest struct {
 	Tenant, Incident string
 	Checkpoint       bool
-	Against          []byte
-	Old, New         []byte
+	Against          string
+	Old, New         string
+	Out              string
 }
 
-// Prove answers r from store: a signed note ([]byte), a *ledger.Bundle or a
-// *ledger.ConsistencyBundle.
-func Prove(ctx context.Context, store ledger.Store, ls ledger.LogSigner, r ProveRequest) (any, error) {
+// Check checks r asks one thing.
+func (r ProveRequest) Check() error {
+	return CheckProve(r.Tenant, r.Incident, r.Checkpoint, r.Old, r.New)
+}
+
+// prove answers r from store (against, old and new are the notes in its files): a signed
+// note ([]byte), a *ledger.Bundle or a *ledger.ConsistencyBundle.
+func prove(ctx context.Context, store ledger.Store, ls ledger.LogSigner, r ProveRequest, against, old, new []byte) (any, error) {
 	switch {
 	case r.Checkpoint:
 		ts, ok := store.(ledger.TreeStore)
@@ -388,9 +397,9 @@ func Prove(ctx context.Context, store ledger.Store, ls ledger.LogSigner, r Prove
 		msg, _, err := ls.SignHead(ctx, ts, r.Tenant)
 		return msg, err
 	case r.Incident != "":
-		return ledger.BuildBundle(ctx, store, ls, r.Tenant, r.Incident, r.Against)
+		return ledger.BuildBundle(ctx, store, ls, r.Tenant, r.Incident, against)
 	}
-	return ledger.ProveConsistency(ctx, store, ls, r.Old, r.New)
+	return ledger.ProveConsistency(ctx, store, ls, old, new)
 }
 
 // ReadFiles reads each named file; an empty name reads as nil.

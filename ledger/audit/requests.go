@@ -176,11 +176,22 @@ func ProofKeys(signing ed25519.PrivateKey, origin, key string, witnesses []strin
 
 // VerifyRequest is what `bot verify` is asked: a tenant's chain in Redis (Tenant, kept
 // checked with Follow every Interval), an export file (File), or an incident bundle or
-// consistency proof offline (Bundle, Consistency).
+// consistency proof offline (Bundle, Consistency). A chain's checkpoint must be signed
+// with PublicKey (base64; default: the ledger's signing key's), the tenant's kept in the
+// checkpoint file Checkpoints (default: the configured one); a proof's and the followed
+// notes' with the note verifier Key (default: the ledger's) and cosigned by Witnesses.
 type VerifyRequest struct {
 	Tenant, File, Bundle, Consistency string
 	Follow                            bool
 	Interval                          time.Duration
+	PublicKey, Checkpoints, Key       string
+	Witnesses                         []string
+}
+
+// Check checks r asks one thing.
+func (r VerifyRequest) Check() error {
+	_, err := r.Mode()
+	return err
 }
 
 // Mode checks r asks one thing and says which: "follow", "proof" or "chain".
@@ -202,9 +213,9 @@ func (r VerifyRequest) Mode() (string, error) {
 	return "chain", nil
 }
 
-// Export is an incident's export: "jsonl" (the tenant's chain and a checkpoint signed with
+// export is an incident's export: "jsonl" (the tenant's chain and a checkpoint signed with
 // Key, also kept in CheckpointFile) or "md" (the incident's report and the chain's verdict).
-type Export struct {
+type export struct {
 	Store                    ledger.Store
 	Tenant, Incident, Format string
 	Key                      ed25519.PrivateKey
@@ -213,7 +224,7 @@ type Export struct {
 }
 
 // Writer reads the incident and returns what writes its export.
-func (e Export) Writer(ctx context.Context) (func(io.Writer) error, error) {
+func (e export) Writer(ctx context.Context) (func(io.Writer) error, error) {
 	in, hist, err := IncidentOf(ctx, e.Store, e.Tenant, e.Incident)
 	if err != nil {
 		return nil, err
@@ -246,12 +257,12 @@ func (e UsageError) Unwrap() error { return e.Err }
 
 // Witness is what `bot witness` is asked: the witness's Name and KeyFile (a new seed
 // written there with Init), the logs it cosigns (LogKeys), its State file, and one
-// request File or an address to Listen on.
+// request File (its answer written to Out; "": Stdout) or an address to Listen on.
 type Witness struct {
-	Name, KeyFile       string
-	Init                bool
-	LogKeys             []string
-	State, File, Listen string
+	Name, KeyFile            string
+	Init                     bool
+	LogKeys                  []string
+	State, File, Listen, Out string
 }
 
 // Open checks w and reads its key: the witness (nil with Init) and its verifier key.
@@ -307,12 +318,12 @@ func NewMonitor(store ledger.TreeStore, tenant string, lv note.Verifier, ws []no
 	return m, "", nil
 }
 
-// AcceptLoss is `bot ledger accept-loss`: by's signed acceptance of tenant's lost chains,
+// acceptLoss is by's signed acceptance of tenant's lost chains,
 // recorded in the ledger over store (signed with key; sink, named desc, is where the loss
 // was recorded outside Redis). It returns the lines saying what was accepted and which
 // incidents were noted (lines and an error when noting failed part way); a Verdict when
 // there is no loss to accept.
-func AcceptLoss(ctx context.Context, store ledger.Store, key ed25519.PrivateKey, sink ledger.CheckpointSink, desc, tenant, by, reason string) ([]string, error) {
+func acceptLoss(ctx context.Context, store ledger.Store, key ed25519.PrivateKey, sink ledger.CheckpointSink, desc, tenant, by, reason string) ([]string, error) {
 	l, err := ledger.New(ledger.Options{Store: store, Signer: key, Sink: sink})
 	if err != nil {
 		return nil, err
