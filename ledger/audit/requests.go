@@ -144,9 +144,9 @@ func (r PDFResult) Lines(out string) []string {
 	return ls
 }
 
-// DescribeKeys says on what keys an offline proof verification rested (a consistency
+// describeKeys says on what keys an offline proof verification rested (a consistency
 // proof's report is nil: its key is pinned, no witness named).
-func DescribeKeys(rep *ledger.BundleReport) []string {
+func describeKeys(rep *ledger.BundleReport) []string {
 	pinned, witnesses := true, []string(nil)
 	if rep != nil {
 		pinned, witnesses = rep.Pinned, rep.Witnesses
@@ -161,9 +161,9 @@ func DescribeKeys(rep *ledger.BundleReport) []string {
 	return append(out, "cosigned by "+strings.Join(witnesses, ", "))
 }
 
-// ProofKeys parses the ledger's note verifier key (default: the one of the ledger's signing
+// proofKeys parses the ledger's note verifier key (default: the one of the ledger's signing
 // key under origin) and the witnesses' keys.
-func ProofKeys(signing ed25519.PrivateKey, origin, key string, witnesses []string) (note.Verifier, []note.Verifier, error) {
+func proofKeys(signing ed25519.PrivateKey, origin, key string, witnesses []string) (note.Verifier, []note.Verifier, error) {
 	if signing != nil && key == "" {
 		if s, err := LogSigner(signing, origin); err == nil {
 			key = s.Verifier
@@ -225,7 +225,7 @@ type export struct {
 
 // Writer reads the incident and returns what writes its export.
 func (e export) Writer(ctx context.Context) (func(io.Writer) error, error) {
-	in, hist, err := IncidentOf(ctx, e.Store, e.Tenant, e.Incident)
+	in, hist, err := incidentOf(ctx, e.Store, e.Tenant, e.Incident)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +233,7 @@ func (e export) Writer(ctx context.Context) (func(io.Writer) error, error) {
 		if e.Format == "jsonl" {
 			rep, err := ledger.ExportJSONL(ctx, e.Store, e.Tenant, e.Key, time.Now(), w)
 			if err == nil {
-				if err := KeepExportCheckpoint(ctx, e.CheckpointFile, e.Store, e.Key, rep); err != nil {
+				if err := keepExportCheckpoint(ctx, e.CheckpointFile, e.Store, e.Key, rep); err != nil {
 					e.NotKept(err)
 				}
 			}
@@ -302,10 +302,10 @@ func usageOf(err error) error {
 	return UsageError{err}
 }
 
-// NewMonitor is the monitor of tenant's chain in store: the notes published beside
+// newMonitor is the monitor of tenant's chain in store: the notes published beside
 // checkpointFile and at url, checked with the ledger's key lv (required then) and the
 // witnesses' ws; with none published, the store's own tree head, and a line saying so.
-func NewMonitor(store ledger.TreeStore, tenant string, lv note.Verifier, ws []note.Verifier, checkpointFile, url, token string) (*ledger.Monitor, string, error) {
+func newMonitor(store ledger.TreeStore, tenant string, lv note.Verifier, ws []note.Verifier, checkpointFile, url, token string) (*ledger.Monitor, string, error) {
 	m := &ledger.Monitor{Tenant: tenant, Store: store, Log: lv, Witnesses: ws}
 	notes := ledger.FollowNotes(checkpointFile, url, token)
 	switch {
@@ -318,11 +318,11 @@ func NewMonitor(store ledger.TreeStore, tenant string, lv note.Verifier, ws []no
 	return m, "", nil
 }
 
-// acceptLoss is by's signed acceptance of tenant's lost chains,
-// recorded in the ledger over store (signed with key; sink, named desc, is where the loss
-// was recorded outside Redis). It returns the lines saying what was accepted and which
-// incidents were noted (lines and an error when noting failed part way); a Verdict when
-// there is no loss to accept.
+// acceptLoss is by's signed acceptance of tenant's lost chains, recorded in the ledger
+// over store (signed with key; sink, named desc, is where the loss was recorded outside
+// Redis). It returns the lines saying what was accepted and which incidents were noted
+// (lines and an error when noting failed part way); a Verdict when there is no loss to
+// accept.
 func acceptLoss(ctx context.Context, store ledger.Store, key ed25519.PrivateKey, sink ledger.CheckpointSink, desc, tenant, by, reason string) ([]string, error) {
 	l, err := ledger.New(ledger.Options{Store: store, Signer: key, Sink: sink})
 	if err != nil {

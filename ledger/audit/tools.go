@@ -111,7 +111,7 @@ func (t Tools) Verify(ctx context.Context, r VerifyRequest) error {
 			return err
 		}
 		lines(t.Stdout, out...)
-		fmt.Fprintln(t.Stderr, DescribeCheckpoint(rep))
+		fmt.Fprintln(t.Stderr, describeCheckpoint(rep))
 		return nil
 	}
 	if r.File != "" {
@@ -126,7 +126,7 @@ func (t Tools) Verify(ctx context.Context, r VerifyRequest) error {
 		return err
 	}
 	return t.Open(func(store Store) error {
-		mark, err := ExternalMark(ctx, t.checkpointFile(r.Checkpoints), t.CheckpointURL, t.CheckpointToken, key, r.Tenant, func(s string) { fmt.Fprintln(t.Stderr, s) })
+		mark, err := externalMark(ctx, t.checkpointFile(r.Checkpoints), t.CheckpointURL, t.CheckpointToken, key, r.Tenant, func(s string) { fmt.Fprintln(t.Stderr, s) })
 		if err != nil {
 			return Verdict{fmt.Errorf("checkpoint file: %v", err)}
 		}
@@ -136,7 +136,7 @@ func (t Tools) Verify(ctx context.Context, r VerifyRequest) error {
 
 // verifyProof verifies r's incident bundle or consistency proof offline.
 func (t Tools) verifyProof(r VerifyRequest) error {
-	lv, ws, err := ProofKeys(t.SigningKey, t.Origin, r.Key, r.Witnesses)
+	lv, ws, err := proofKeys(t.SigningKey, t.Origin, r.Key, r.Witnesses)
 	if err != nil {
 		return usageOf(err)
 	}
@@ -148,18 +148,18 @@ func (t Tools) verifyProof(r VerifyRequest) error {
 		return err
 	}
 	fmt.Fprintln(t.Stdout, v)
-	lines(t.Stderr, DescribeKeys(rep)...)
+	lines(t.Stderr, describeKeys(rep)...)
 	return nil
 }
 
 // follow is the monitor of r's tenant, until a check fails (a Verdict) or ctx ends.
 func (t Tools) follow(ctx context.Context, r VerifyRequest) error {
-	lv, ws, err := ProofKeys(t.SigningKey, t.Origin, r.Key, r.Witnesses)
+	lv, ws, err := proofKeys(t.SigningKey, t.Origin, r.Key, r.Witnesses)
 	if err != nil {
 		return usageOf(err)
 	}
 	return t.Open(func(store Store) error {
-		m, unpublished, err := NewMonitor(store, r.Tenant, lv, ws, t.checkpointFile(r.Checkpoints), t.CheckpointURL, t.CheckpointToken)
+		m, unpublished, err := newMonitor(store, r.Tenant, lv, ws, t.checkpointFile(r.Checkpoints), t.CheckpointURL, t.CheckpointToken)
 		if err != nil {
 			return err
 		} else if unpublished != "" {
@@ -167,7 +167,7 @@ func (t Tools) follow(ctx context.Context, r VerifyRequest) error {
 		}
 		tick, stop := t.ticker(r.Interval)
 		defer stop()
-		err = Follow(ctx, m, tick, slog.New(slog.NewTextHandler(t.Stderr, nil)), func(n int64) {
+		err = followNotes(ctx, m, tick, slog.New(slog.NewTextHandler(t.Stderr, nil)), func(n int64) {
 			fmt.Fprintf(t.Stdout, "ok: %s consistent at %d entries\n", r.Tenant, n)
 		})
 		if err != nil && ctx.Err() == nil {
@@ -214,7 +214,7 @@ func (t Tools) Replay(ctx context.Context, r IncidentRequest) error {
 	}
 	return t.Open(func(store Store) error {
 		key, _ := TrustedKey("", t.SigningKey)
-		timeline, ok, err := Replay(ctx, store, r.Tenant, r.Incident, key)
+		timeline, ok, err := replayTimeline(ctx, store, r.Tenant, r.Incident, key)
 		if err != nil {
 			return err
 		}
@@ -284,7 +284,7 @@ func (t Tools) Prove(ctx context.Context, r ProveRequest) error {
 	if err != nil {
 		return err
 	}
-	notes, err := ReadFiles(r.Against, r.Old, r.New)
+	notes, err := readFiles(r.Against, r.Old, r.New)
 	if err != nil {
 		return err
 	}
