@@ -1,8 +1,11 @@
 package alertengine
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -155,6 +158,33 @@ func TestWaysOfRunningDoNotRebuildTheParts(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// cmdBotLines is how many lines of non-test Go cmd/bot may hold. Its commands parse their
+// flags into a request or options, call the package that owns the behaviour (ledger/audit,
+// bot/app, bot/agent, bot/simulate, bot/demo) and print what it returns; a command that
+// grows past this is deciding something that belongs in that package.
+const cmdBotLines = 900
+
+func TestCmdBotOnlyWires(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("cmd", "bot", "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("cmd/bot: %v %v", files, err)
+	}
+	n := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += bytes.Count(b, []byte("\n"))
+	}
+	if n > cmdBotLines {
+		t.Errorf("cmd/bot holds %d lines of non-test Go, more than %d: move what a command decides into the package that owns it", n, cmdBotLines)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -20,6 +21,18 @@ var (
 	ErrRepoNotFound = errors.New("repository not found (or the token cannot see it)")
 	ErrForbidden    = errors.New("the token may not manage this repository's webhooks (it needs admin:repo_hook or repository administration)")
 )
+
+// repoPattern is a GitHub repository's OWNER/NAME as GitHub allows them.
+var repoPattern = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$`)
+
+// CheckRepo says why repo is not a repository's OWNER/NAME (the --repo of `bot
+// github-hook`).
+func CheckRepo(repo string) error {
+	if !repoPattern.MatchString(repo) {
+		return fmt.Errorf("--repo: want OWNER/NAME (e.g. acme/checkout), got %q", repo)
+	}
+	return nil
+}
 
 // HookEvents are the events the bot's webhook subscribes to.
 var hookEvents = []string{"create", "deployment_status", "push"}

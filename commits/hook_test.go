@@ -215,3 +215,20 @@ func TestEnsureHookFollowsANewPublicURL(t *testing.T) {
 		t.Fatalf("%+v %v %+v", res, err, hs)
 	}
 }
+
+// TestCheckRepo: bot github-hook's --repo is OWNER/NAME as GitHub allows them; anything
+// else is refused naming the flag and what was given.
+func TestCheckRepo(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"acme/checkout", "a/b", "Acme-1/check.out_v2"} {
+		if err := commits.CheckRepo(ok); err != nil {
+			t.Errorf("CheckRepo(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "acme", "acme/", "/checkout", "acme/check/out", "-acme/checkout", "acme/check out"} {
+		err := commits.CheckRepo(bad)
+		if want := fmt.Sprintf("--repo: want OWNER/NAME (e.g. acme/checkout), got %q", bad); err == nil || err.Error() != want {
+			t.Errorf("CheckRepo(%q): %v, want %q", bad, err, want)
+		}
+	}
+}

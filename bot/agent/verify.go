@@ -79,3 +79,38 @@ func ReadPublicKey(arg string) (ed25519.PublicKey, error) {
 	}
 	return ParsePublicKey(text)
 }
+
+// KeyError is a receipts' public key that cannot be had: the key given does not parse,
+// or none was given and no signing key is configured.
+type KeyError struct{ Err error }
+
+func (e *KeyError) Error() string { return e.Err.Error() }
+func (e *KeyError) Unwrap() error { return e.Err }
+
+// CheckReceiptFile is `bot verify-receipt`: the receipt in file (see CheckReceipt)
+// checked with key (--key: a file or the text of the key, see ReadPublicKey; "": the
+// public half of signing, the ledger's signing key, nil when none is configured). A file
+// that cannot be read is the *os.PathError, a key that cannot be had a *KeyError, a
+// receipt that does not hold an error naming file.
+func CheckReceiptFile(file, key string, signing ed25519.PrivateKey, c Check) (Verified, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return Verified{}, err
+	}
+	var pub ed25519.PublicKey
+	switch {
+	case key != "":
+		if pub, err = ReadPublicKey(key); err != nil {
+			return Verified{}, &KeyError{fmt.Errorf("--key: %w", err)}
+		}
+	case signing == nil:
+		return Verified{}, &KeyError{errors.New("no --key and no LEDGER_SIGNING_KEY to take the public key from")}
+	default:
+		pub = signing.Public().(ed25519.PublicKey)
+	}
+	v, err := CheckReceipt(raw, pub, c)
+	if err != nil {
+		return v, fmt.Errorf("%s: %w", file, err)
+	}
+	return v, nil
+}

@@ -543,10 +543,10 @@ func ExecutorTargets(f *config.File) func(string) (executor.Target, bool) {
 	}
 }
 
-// ToolExecutor is the executor an operator's tool works with (bot dlq): on the ledger
+// toolExecutor is the executor an operator's tool works with (bot dlq): on the ledger
 // in store, signing with the environment's key, calling the tenants' recovery webhooks.
 // It runs no loop; the tool calls it.
-func ToolExecutor(env config.Env, f *config.File, store *ledger.RedisStore) (*executor.Executor, error) {
+func toolExecutor(env config.Env, f *config.File, store *ledger.RedisStore) (*executor.Executor, error) {
 	key, _ := env.SigningKey()
 	led, err := ledger.New(ledger.Options{Store: store, Signer: key})
 	if err != nil {

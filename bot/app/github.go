@@ -1,9 +1,13 @@
 package app
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/metrics"
 	"github.com/alertengine/alertengine/commits"
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,4 +67,29 @@ func buildGitHub(o *Options, reg prometheus.Registerer) (*gitHub, error) {
 		KeyPrefix: o.KeyPrefix, Accept: g.correlator.Accept, Patterns: g.correlator.Patterns(), Stats: g.stats, Clock: o.Clock, Logger: o.Logger,
 		OnRefused: m.Refused, OnDelivery: m.Delivery})
 	return g, err
+}
+
+// GitHubHook is what `bot github-hook` does after its flags: it makes repo (OWNER/NAME)
+// have the bot's webhook to $PUBLIC_URL/github/webhook, signed with GITHUB_WEBHOOK_SECRET
+// (with dry, only says what it would change), and returns the line saying what it did.
+// What the operator must fix (a variable missing, the repository, the token) is a
+// *SetupError.
+func GitHubHook(ctx context.Context, env config.Env, repo string, dry bool) (string, error) {
+	if missing := env.GitHubHookMissing(); len(missing) > 0 {
+		return "", &SetupError{errors.New(strings.Join(missing, "\n"))}
+	}
+	client, err := commits.NewClient(env.GitHubAPIURL, env.GitHubToken.Reveal(), 15*time.Second)
+	if err != nil {
+		return "", &SetupError{fmt.Errorf("GITHUB_API_URL: %v", err)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	url := env.PublicURL + "/github/webhook"
+	res, err := commits.EnsureHook(ctx, client, repo, commits.HookSpec{URL: url, Secret: env.GitHubWebhookSecret.Reveal()}, dry)
+	if err != nil && commits.IsSetupError(err) {
+		return "", &SetupError{fmt.Errorf("bot github-hook: %v", err)}
+	} else if err != nil {
+		return "", err
+	}
+	return res.Describe(repo, url), nil
 }

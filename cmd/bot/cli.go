@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger/audit"
 	"github.com/redis/go-redis/v9"
@@ -125,21 +126,30 @@ func failedf(format string, args ...any) error {
 	return &exitError{code: exitFailed, msg: fmt.Sprintf(format, args...)}
 }
 
-// verdict is a failed check (exit 1): its text is the verdict, on stdout.
-func verdict(err error) error { return &exitError{code: exitFailed, stdout: true, msg: err.Error()} }
+// failedAs is err (nil stays nil) as a failure printed "what: err"; a *app.SetupError
+// stays what it is.
+func failedAs(what string, err error) error {
+	if err == nil || errors.As(err, new(*app.SetupError)) {
+		return err
+	}
+	return failedf("%s: %v", what, err)
+}
 
 // finish prints what ended command name and returns the exit code. An audit.UsageError
-// is a usage error, an audit.Verdict a verdict; any other error of no exitError is a
+// or an *app.SetupError is a usage error, an audit.Verdict a verdict (on stdout), an
+// audit.Failure a failure in its own words; any other error of no exitError is a
 // failure, "bot NAME: error".
 func (a *cli) finish(name string, err error) int {
 	var e *exitError
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, new(audit.UsageError)):
+	case errors.As(err, new(audit.UsageError)), errors.As(err, new(*app.SetupError)):
 		e = usage(err).(*exitError)
 	case errors.As(err, new(audit.Verdict)):
-		e = verdict(err).(*exitError)
+		e = &exitError{code: exitFailed, stdout: true, msg: err.Error()}
+	case errors.As(err, new(audit.Failure)):
+		e = failedf("%v", err).(*exitError)
 	case !errors.As(err, &e):
 		fmt.Fprintf(a.stderr, "bot %s: %v\n", name, err)
 		return exitFailed

@@ -3,21 +3,17 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os/user"
 	"strings"
-	"time"
 
 	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
-	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/audit"
 )
 
 // withOps loads the environment and the tenants file for the operator commands, connects
-// to Redis and runs f.
-func (a *cli) withOps(ctx context.Context, cfgPath string, f func(config.Env, *config.File, *ledger.RedisStore) error) error {
+// to Redis and runs f with them.
+func (a *cli) withOps(ctx context.Context, cfgPath string, f func(app.Ops) error) error {
 	env, err := a.toolEnv()
 	if err != nil {
 		return err
@@ -26,7 +22,9 @@ func (a *cli) withOps(ctx context.Context, cfgPath string, f func(config.Env, *c
 	if err != nil {
 		return usage(err)
 	}
-	return withStore(ctx, env, func(store *ledger.RedisStore) error { return f(env, file, store) })
+	return withStore(ctx, env, func(store *ledger.RedisStore) error {
+		return f(app.Ops{Env: env, File: file, Store: store, Stdout: a.stdout, Stderr: a.stderr})
+	})
 }
 
 func runEnroll(ctx context.Context, a *cli, args []string) error {
@@ -45,35 +43,11 @@ func runEnroll(ctx context.Context, a *cli, args []string) error {
 	case *name == "":
 		return usagef("--name: required (the person's name, e.g. --name tendai)")
 	}
-	return a.withOps(ctx, *cfgPath, func(env config.Env, file *config.File, store *ledger.RedisStore) error {
-		t, ok := file.Tenant(*tenant)
-		if !ok {
-			return usagef("--tenant: no tenant %q in %s", *tenant, file.Name)
-		}
+	return a.withOps(ctx, *cfgPath, func(o app.Ops) error {
 		if *revoke {
-			n, err := conversation.Revoke(ctx, store.Client(), env.RedisKeyPrefix, *tenant, *name)
-			if err != nil {
-				return failedf("bot enroll --revoke: %v", err)
-			}
-			fmt.Fprintf(a.stdout, "revoked %d linked chat account(s) of %s in %s\n", n, *name, *tenant)
-			return nil
+			return failedAs("bot enroll --revoke", o.Revoke(ctx, *tenant, *name))
 		}
-		configured := ""
-		if p, ok := t.Person(*name); ok {
-			configured = string(p.Role)
-		}
-		r, err := conversation.EnrollRole(*role, configured)
-		if err != nil {
-			return usage(err)
-		}
-		code, err := conversation.Enroll(ctx, store.Client(), env.RedisKeyPrefix, conversation.Enrollment{Tenant: *tenant, Name: *name, Role: r}, 10*time.Minute)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(a.stdout, code)
-		fmt.Fprintf(a.stderr, "valid for 10 minutes, once: send /start %s to the Telegram bot, or JOIN %s on WhatsApp, to link that chat identity to %s (%s) of %s\n",
-			code, code, *name, r, *tenant)
-		return nil
+		return o.Enroll(ctx, *tenant, *name, *role)
 	})
 }
 
@@ -99,34 +73,10 @@ func runDLQ(ctx context.Context, a *cli, args []string) error {
 	if verb == "redrive" && fs.NArg() != 1 || verb == "list" && fs.NArg() != 0 {
 		return usage(dlqUsage)
 	}
-	return a.withOps(ctx, *cfgPath, func(env config.Env, file *config.File, store *ledger.RedisStore) error {
-		ex, err := app.ToolExecutor(env, file, store)
-		if err != nil {
-			return usage(err)
-		}
+	return a.withOps(ctx, *cfgPath, func(o app.Ops) error {
 		if verb == "list" {
-			dls, err := ex.DeadLetters(ctx, *tenant)
-			if err != nil {
-				return failedf("bot dlq list: %v", err)
-			}
-			for _, d := range dls {
-				fmt.Fprintln(a.stdout, d)
-			}
-			fmt.Fprintf(a.stderr, "%d dead-lettered execution(s) for %s\n", len(dls), *tenant)
-			return nil
+			return failedAs("bot dlq list", o.DeadLetters(ctx, *tenant))
 		}
-		who := *by
-		if u, err := user.Current(); who == "" && err == nil {
-			who = u.Username
-		}
-		if strings.TrimSpace(who) == "" {
-			return usagef("--by: say who re-drives")
-		}
-		id := strings.ToUpper(fs.Arg(0))
-		if err := ex.Redrive(ctx, *tenant, id, ledger.Actor{Kind: ledger.ActorEngineer, ID: who, Channel: "cli"}); err != nil {
-			return failedf("bot dlq redrive: %v", err)
-		}
-		fmt.Fprintf(a.stdout, "re-driven: %s of %s is AUTHORIZED again and queued with its original idempotency key\n", id, *tenant)
-		return nil
+		return failedAs("bot dlq redrive", o.Redrive(ctx, *tenant, fs.Arg(0), *by))
 	})
 }

@@ -3,15 +3,15 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/alertengine/alertengine/bot/agent"
 )
 
-// runVerifyReceipt checks an agent approval's receipt offline (agent.CheckReceipt). One
-// line either way.
+// runVerifyReceipt checks an agent approval's receipt offline (agent.CheckReceiptFile).
+// One line either way.
 func runVerifyReceipt(_ context.Context, a *cli, args []string) error {
 	fs := a.flags("verify-receipt")
 	keyArg := fs.String("key", "", "the receipts' public key: a file or the text of /.well-known/alertengine-keys, a JWK, or base64 of the 32 bytes (default: the public half of LEDGER_SIGNING_KEY)")
@@ -26,29 +26,20 @@ func runVerifyReceipt(_ context.Context, a *cli, args []string) error {
 	case fs.NArg() > 0:
 		return a.usageError(fs, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		return failedf("verify-receipt: %v", err)
-	}
-	var pub ed25519.PublicKey
-	if *keyArg != "" {
-		if pub, err = agent.ReadPublicKey(*keyArg); err != nil {
-			return usagef("verify-receipt: --key: %v", err)
-		}
-	} else {
+	var signing ed25519.PrivateKey
+	if *keyArg == "" {
 		env, err := a.toolEnv()
 		if err != nil {
 			return err
 		}
-		key, ok := env.SigningKey()
-		if !ok {
-			return usagef("verify-receipt: no --key and no LEDGER_SIGNING_KEY to take the public key from")
-		}
-		pub = key.Public().(ed25519.PublicKey)
+		signing, _ = env.SigningKey()
 	}
-	v, err := agent.CheckReceipt(raw, pub, agent.Check{ActionHash: *hashArg, Tenant: *tenant, Now: time.Now()})
-	if err != nil {
-		return failedf("verify-receipt: %s: %v", file, err)
+	v, err := agent.CheckReceiptFile(file, *keyArg, signing, agent.Check{ActionHash: *hashArg, Tenant: *tenant, Now: time.Now()})
+	switch {
+	case errors.As(err, new(*agent.KeyError)):
+		return usagef("verify-receipt: %v", err)
+	case err != nil:
+		return failedf("verify-receipt: %v", err)
 	}
 	fmt.Fprintln(a.stdout, v)
 	return nil

@@ -18,9 +18,13 @@ func newLogger(env config.Env, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// stopped logs how a long-running command ended: a failure is logged, not printed.
+// stopped logs how a long-running command ended: a failure is logged, not printed; a
+// *app.SetupError (it never ran) is returned to be printed.
 func stopped(log *slog.Logger, err error) error {
-	if err != nil {
+	switch {
+	case errors.As(err, new(*app.SetupError)):
+		return err
+	case err != nil:
 		log.Error("stopped", "err", err)
 		return &exitError{code: exitFailed}
 	}
@@ -43,10 +47,5 @@ func runServe(ctx context.Context, a *cli, args []string) error {
 		return usage(err)
 	}
 	log := newLogger(env, a.stderr)
-	err = app.Serve(ctx, app.ServeOptions{Env: env, File: file, Lookup: a.lookup, Logger: log, Version: version})
-	var setup *app.SetupError
-	if errors.As(err, &setup) {
-		return usage(setup.Err)
-	}
-	return stopped(log, err)
+	return stopped(log, app.Serve(ctx, app.ServeOptions{Env: env, File: file, Lookup: a.lookup, Logger: log, Version: version}))
 }

@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/bot/simulate"
-	"github.com/alertengine/alertengine/ledger/audit"
 )
 
 // runSimulate is `bot simulate SCENARIO.yaml [--seed N] [--json] [--ledger OUT.jsonl]`,
@@ -26,9 +24,10 @@ func runSimulate(ctx context.Context, a *cli, args []string) error {
 		seed = &n
 		return nil
 	})
-	jsonOut := fs.Bool("json", false, "print the result as JSON (timeline, summary, expectations)")
-	ledgerOut := fs.String("ledger", "", "write the simulated ledger export (JSONL + signed checkpoint) to `FILE`; `bot verify --file` checks it")
-	summaryOnly := fs.Bool("summary", false, "print only the summary, not the timeline")
+	var o simulate.PrintOptions
+	fs.BoolVar(&o.JSON, "json", false, "print the result as JSON (timeline, summary, expectations)")
+	fs.StringVar(&o.Ledger, "ledger", "", "write the simulated ledger export (JSONL + signed checkpoint) to `FILE`; `bot verify --file` checks it")
+	fs.BoolVar(&o.Summary, "summary", false, "print only the summary, not the timeline")
 	path, err := a.leading(fs, args)
 	if err != nil {
 		return err
@@ -50,24 +49,9 @@ func runSimulate(ctx context.Context, a *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *ledgerOut != "" {
-		if err := audit.WriteFile(*ledgerOut, res.WriteLedger); err != nil {
-			return fmt.Errorf("--ledger: %w", err)
-		}
-	}
-	if *jsonOut {
-		err = res.WriteJSON(a.stdout)
-	} else {
-		err = res.WriteText(a.stdout, *summaryOnly)
-	}
-	if err != nil {
-		return err
-	}
-	for _, b := range res.Broken {
-		fmt.Fprintf(a.stderr, "bot simulate: expectation broken: %s\n", b)
-	}
-	if len(res.Broken) > 0 {
+	held, err := res.Print(a.stdout, a.stderr, o)
+	if err == nil && !held {
 		return &exitError{code: exitFailed}
 	}
-	return nil
+	return err
 }

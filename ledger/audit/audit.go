@@ -1,6 +1,8 @@
-// Package audit is what the auditor's commands (bot verify, prove, export, witness) do,
-// behind small calls: reading what the user names, proving and verifying through the
-// ledger package, and writing files atomically. The commands keep the flags and words.
+// Package audit is what the auditor's commands (bot verify, replay, export, prove, keys,
+// witness, ledger accept-loss) do: each is one call on Tools taking a request (the
+// command's flags), checking it, reading what the user names, proving and verifying
+// through the ledger package, writing files atomically and printing the outcome. Mistakes
+// in a request are UsageErrors, failed checks Verdicts; cmd/bot keeps the flags.
 package audit
 
 import (
@@ -105,7 +107,7 @@ type PDFResult struct {
 // verify. Both are written atomically; the bundle is removed when the PDF fails.
 func ExportPDF(ctx context.Context, store ledger.Store, ls ledger.LogSigner, tenant, incident, out string, now time.Time) (PDFResult, error) {
 	var res PDFResult
-	in, hist, err := IncidentOf(ctx, store, tenant, incident)
+	in, hist, err := incidentOf(ctx, store, tenant, incident)
 	if err != nil {
 		return res, err
 	}
@@ -145,8 +147,8 @@ func ExportPDF(ctx context.Context, store ledger.Store, ls ledger.LogSigner, ten
 	return res, err
 }
 
-// IncidentOf reads and folds an incident's entries.
-func IncidentOf(ctx context.Context, s ledger.Store, tenant, id string) (ledger.Incident, []ledger.Entry, error) {
+// incidentOf reads and folds an incident's entries.
+func incidentOf(ctx context.Context, s ledger.Store, tenant, id string) (ledger.Incident, []ledger.Entry, error) {
 	hist, err := s.History(ctx, tenant, id)
 	if err != nil {
 		return ledger.Incident{}, nil, err
@@ -262,12 +264,12 @@ func CheckpointFile(given, configured, def string) string {
 	return ""
 }
 
-// ExternalMark reads tenant's last checkpoint kept outside the store: from the file at
+// externalMark reads tenant's last checkpoint kept outside the store: from the file at
 // path (when it exists) and from the auditor's service at url. It says what it could
 // not use through note (none: nil mark, and a note that a chain the store lost whole
 // would not be detectable). A sink that fails is an error: an auditor's verify does not
 // settle for part of the evidence.
-func ExternalMark(ctx context.Context, path, url, token string, key ed25519.PublicKey, tenant string, note func(string)) (*ledger.Mark, error) {
+func externalMark(ctx context.Context, path, url, token string, key ed25519.PublicKey, tenant string, note func(string)) (*ledger.Mark, error) {
 	var sinks ledger.Sinks
 	if path != "" {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
@@ -301,10 +303,10 @@ func ExternalMark(ctx context.Context, path, url, token string, key ed25519.Publ
 	return m, nil
 }
 
-// Follow is the monitor of `bot verify --follow`: it follows tenant's published
+// followNotes is the monitor of `bot verify --follow`: it follows tenant's published
 // checkpoint notes (notes; none: the store's own tree head) with m's keys until a check
 // fails, logging the failure at ERROR, and calls ok when the trusted size changes.
-func Follow(ctx context.Context, m *ledger.Monitor, tick <-chan time.Time, logger *slog.Logger, ok func(size int64)) error {
+func followNotes(ctx context.Context, m *ledger.Monitor, tick <-chan time.Time, logger *slog.Logger, ok func(size int64)) error {
 	var last int64 = -1
 	return m.Follow(ctx, tick, logger, func(t tlog.Tree) {
 		if t.N != last {
@@ -314,9 +316,9 @@ func Follow(ctx context.Context, m *ledger.Monitor, tick <-chan time.Time, logge
 	})
 }
 
-// KeepExportCheckpoint records an export's checkpoint in the checkpoint file at path
+// keepExportCheckpoint records an export's checkpoint in the checkpoint file at path
 // ("" : none kept), as serve's own checkpoints are.
-func KeepExportCheckpoint(ctx context.Context, path string, store ledger.Store, key ed25519.PrivateKey, rep ledger.Report) error {
+func keepExportCheckpoint(ctx context.Context, path string, store ledger.Store, key ed25519.PrivateKey, rep ledger.Report) error {
 	if path == "" {
 		return nil
 	}
@@ -327,10 +329,10 @@ func KeepExportCheckpoint(ctx context.Context, path string, store ledger.Store, 
 	return ledger.RecordCheckpoint(ctx, sink, store, key, rep.Tenant, rep.Size, rep.TailHash, rep.Checkpoint.At)
 }
 
-// Replay is an incident's timeline from the store, and its tenant's chain verified: the
-// lines `bot replay` prints, and whether the chain verified and the incident folds. A
-// failure to read the incident is an error.
-func Replay(ctx context.Context, store ledger.Store, tenant, incident string, key ed25519.PublicKey) ([]string, bool, error) {
+// replayTimeline is an incident's timeline from the store, and its tenant's chain
+// verified: the lines `bot replay` prints, and whether the chain verified and the
+// incident folds. A failure to read the incident is an error.
+func replayTimeline(ctx context.Context, store ledger.Store, tenant, incident string, key ed25519.PublicKey) ([]string, bool, error) {
 	hist, err := store.History(ctx, tenant, incident)
 	if err != nil {
 		return nil, false, err
@@ -354,8 +356,8 @@ func Replay(ctx context.Context, store ledger.Store, tenant, incident string, ke
 	return lines, true, nil
 }
 
-// DescribeCheckpoint says what a verified chain's checkpoint proved.
-func DescribeCheckpoint(rep ledger.Report) string {
+// describeCheckpoint says what a verified chain's checkpoint proved.
+func describeCheckpoint(rep ledger.Report) string {
 	switch {
 	case rep.Checkpoint == nil:
 		return "no signed checkpoint yet: truncation of the newest entries would not be detectable"
@@ -367,18 +369,25 @@ func DescribeCheckpoint(rep ledger.Report) string {
 }
 
 // ProveRequest is what `bot prove` is asked: a tenant's signed tree head (Checkpoint), an
-// incident's bundle (Incident, against the note Against when given), or the consistency
-// of two checkpoint notes (Old, New).
+// incident's bundle (Incident, against the note in the file Against when given), or the
+// consistency of the checkpoint notes in the files Old and New; the proof is written to
+// Out ("": Stdout).
 type ProveRequest struct {
 	Tenant, Incident string
 	Checkpoint       bool
-	Against          []byte
-	Old, New         []byte
+	Against          string
+	Old, New         string
+	Out              string
 }
 
-// Prove answers r from store: a signed note ([]byte), a *ledger.Bundle or a
-// *ledger.ConsistencyBundle.
-func Prove(ctx context.Context, store ledger.Store, ls ledger.LogSigner, r ProveRequest) (any, error) {
+// Check checks r asks one thing.
+func (r ProveRequest) Check() error {
+	return CheckProve(r.Tenant, r.Incident, r.Checkpoint, r.Old, r.New)
+}
+
+// prove answers r from store (against, old and new are the notes in its files): a signed
+// note ([]byte), a *ledger.Bundle or a *ledger.ConsistencyBundle.
+func prove(ctx context.Context, store ledger.Store, ls ledger.LogSigner, r ProveRequest, against, old, new []byte) (any, error) {
 	switch {
 	case r.Checkpoint:
 		ts, ok := store.(ledger.TreeStore)
@@ -388,13 +397,13 @@ func Prove(ctx context.Context, store ledger.Store, ls ledger.LogSigner, r Prove
 		msg, _, err := ls.SignHead(ctx, ts, r.Tenant)
 		return msg, err
 	case r.Incident != "":
-		return ledger.BuildBundle(ctx, store, ls, r.Tenant, r.Incident, r.Against)
+		return ledger.BuildBundle(ctx, store, ls, r.Tenant, r.Incident, against)
 	}
-	return ledger.ProveConsistency(ctx, store, ls, r.Old, r.New)
+	return ledger.ProveConsistency(ctx, store, ls, old, new)
 }
 
-// ReadFiles reads each named file; an empty name reads as nil.
-func ReadFiles(paths ...string) ([][]byte, error) {
+// readFiles reads each named file; an empty name reads as nil.
+func readFiles(paths ...string) ([][]byte, error) {
 	out := make([][]byte, len(paths))
 	for i, p := range paths {
 		if p == "" {

@@ -144,9 +144,9 @@ func (r PDFResult) Lines(out string) []string {
 	return ls
 }
 
-// DescribeKeys says on what keys an offline proof verification rested (a consistency
+// describeKeys says on what keys an offline proof verification rested (a consistency
 // proof's report is nil: its key is pinned, no witness named).
-func DescribeKeys(rep *ledger.BundleReport) []string {
+func describeKeys(rep *ledger.BundleReport) []string {
 	pinned, witnesses := true, []string(nil)
 	if rep != nil {
 		pinned, witnesses = rep.Pinned, rep.Witnesses
@@ -161,9 +161,9 @@ func DescribeKeys(rep *ledger.BundleReport) []string {
 	return append(out, "cosigned by "+strings.Join(witnesses, ", "))
 }
 
-// ProofKeys parses the ledger's note verifier key (default: the one of the ledger's signing
+// proofKeys parses the ledger's note verifier key (default: the one of the ledger's signing
 // key under origin) and the witnesses' keys.
-func ProofKeys(signing ed25519.PrivateKey, origin, key string, witnesses []string) (note.Verifier, []note.Verifier, error) {
+func proofKeys(signing ed25519.PrivateKey, origin, key string, witnesses []string) (note.Verifier, []note.Verifier, error) {
 	if signing != nil && key == "" {
 		if s, err := LogSigner(signing, origin); err == nil {
 			key = s.Verifier
@@ -176,11 +176,22 @@ func ProofKeys(signing ed25519.PrivateKey, origin, key string, witnesses []strin
 
 // VerifyRequest is what `bot verify` is asked: a tenant's chain in Redis (Tenant, kept
 // checked with Follow every Interval), an export file (File), or an incident bundle or
-// consistency proof offline (Bundle, Consistency).
+// consistency proof offline (Bundle, Consistency). A chain's checkpoint must be signed
+// with PublicKey (base64; default: the ledger's signing key's), the tenant's kept in the
+// checkpoint file Checkpoints (default: the configured one); a proof's and the followed
+// notes' with the note verifier Key (default: the ledger's) and cosigned by Witnesses.
 type VerifyRequest struct {
 	Tenant, File, Bundle, Consistency string
 	Follow                            bool
 	Interval                          time.Duration
+	PublicKey, Checkpoints, Key       string
+	Witnesses                         []string
+}
+
+// Check checks r asks one thing.
+func (r VerifyRequest) Check() error {
+	_, err := r.Mode()
+	return err
 }
 
 // Mode checks r asks one thing and says which: "follow", "proof" or "chain".
@@ -202,9 +213,9 @@ func (r VerifyRequest) Mode() (string, error) {
 	return "chain", nil
 }
 
-// Export is an incident's export: "jsonl" (the tenant's chain and a checkpoint signed with
+// export is an incident's export: "jsonl" (the tenant's chain and a checkpoint signed with
 // Key, also kept in CheckpointFile) or "md" (the incident's report and the chain's verdict).
-type Export struct {
+type export struct {
 	Store                    ledger.Store
 	Tenant, Incident, Format string
 	Key                      ed25519.PrivateKey
@@ -213,8 +224,8 @@ type Export struct {
 }
 
 // Writer reads the incident and returns what writes its export.
-func (e Export) Writer(ctx context.Context) (func(io.Writer) error, error) {
-	in, hist, err := IncidentOf(ctx, e.Store, e.Tenant, e.Incident)
+func (e export) Writer(ctx context.Context) (func(io.Writer) error, error) {
+	in, hist, err := incidentOf(ctx, e.Store, e.Tenant, e.Incident)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +233,7 @@ func (e Export) Writer(ctx context.Context) (func(io.Writer) error, error) {
 		if e.Format == "jsonl" {
 			rep, err := ledger.ExportJSONL(ctx, e.Store, e.Tenant, e.Key, time.Now(), w)
 			if err == nil {
-				if err := KeepExportCheckpoint(ctx, e.CheckpointFile, e.Store, e.Key, rep); err != nil {
+				if err := keepExportCheckpoint(ctx, e.CheckpointFile, e.Store, e.Key, rep); err != nil {
 					e.NotKept(err)
 				}
 			}
@@ -246,12 +257,12 @@ func (e UsageError) Unwrap() error { return e.Err }
 
 // Witness is what `bot witness` is asked: the witness's Name and KeyFile (a new seed
 // written there with Init), the logs it cosigns (LogKeys), its State file, and one
-// request File or an address to Listen on.
+// request File (its answer written to Out; "": Stdout) or an address to Listen on.
 type Witness struct {
-	Name, KeyFile       string
-	Init                bool
-	LogKeys             []string
-	State, File, Listen string
+	Name, KeyFile            string
+	Init                     bool
+	LogKeys                  []string
+	State, File, Listen, Out string
 }
 
 // Open checks w and reads its key: the witness (nil with Init) and its verifier key.
@@ -291,10 +302,10 @@ func usageOf(err error) error {
 	return UsageError{err}
 }
 
-// NewMonitor is the monitor of tenant's chain in store: the notes published beside
+// newMonitor is the monitor of tenant's chain in store: the notes published beside
 // checkpointFile and at url, checked with the ledger's key lv (required then) and the
 // witnesses' ws; with none published, the store's own tree head, and a line saying so.
-func NewMonitor(store ledger.TreeStore, tenant string, lv note.Verifier, ws []note.Verifier, checkpointFile, url, token string) (*ledger.Monitor, string, error) {
+func newMonitor(store ledger.TreeStore, tenant string, lv note.Verifier, ws []note.Verifier, checkpointFile, url, token string) (*ledger.Monitor, string, error) {
 	m := &ledger.Monitor{Tenant: tenant, Store: store, Log: lv, Witnesses: ws}
 	notes := ledger.FollowNotes(checkpointFile, url, token)
 	switch {
@@ -307,12 +318,12 @@ func NewMonitor(store ledger.TreeStore, tenant string, lv note.Verifier, ws []no
 	return m, "", nil
 }
 
-// AcceptLoss is `bot ledger accept-loss`: by's signed acceptance of tenant's lost chains,
-// recorded in the ledger over store (signed with key; sink, named desc, is where the loss
-// was recorded outside Redis). It returns the lines saying what was accepted and which
-// incidents were noted (lines and an error when noting failed part way); a Verdict when
-// there is no loss to accept.
-func AcceptLoss(ctx context.Context, store ledger.Store, key ed25519.PrivateKey, sink ledger.CheckpointSink, desc, tenant, by, reason string) ([]string, error) {
+// acceptLoss is by's signed acceptance of tenant's lost chains, recorded in the ledger
+// over store (signed with key; sink, named desc, is where the loss was recorded outside
+// Redis). It returns the lines saying what was accepted and which incidents were noted
+// (lines and an error when noting failed part way); a Verdict when there is no loss to
+// accept.
+func acceptLoss(ctx context.Context, store ledger.Store, key ed25519.PrivateKey, sink ledger.CheckpointSink, desc, tenant, by, reason string) ([]string, error) {
 	l, err := ledger.New(ledger.Options{Store: store, Signer: key, Sink: sink})
 	if err != nil {
 		return nil, err
