@@ -396,6 +396,7 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 	if m.HighRisk && resumed {
 		// The consume happened once the second approver pressed: both are in the set.
 		if names, err := s.o.Redis.SMembers(ctx, k.part).Result(); err == nil && len(names) >= 2 {
+			sort.Strings(names)
 			by = names
 		}
 	} else if m.HighRisk {
@@ -425,6 +426,9 @@ func (s *Service) Redeem(ctx context.Context, ref string, p Presser, pol Policy)
 			res.Status, res.By, res.Entry = Partial, []string{p.Name}, e
 			return res, nil
 		}
+		// A Redis set has no order (a hash table's depends on the server's seed): the
+		// approvers are named in one order on every card and in the ledger.
+		sort.Strings(names)
 		by = names
 	}
 	if !resumed {
