@@ -20,7 +20,7 @@ func BenchmarkWindowP95(b *testing.B) {
 	for sec := range int64(windowSeconds) {
 		for range 1_000_000 / windowSeconds {
 			ms := math.Exp(math.Log(50) + 0.5*r.NormFloat64())
-			s.record(start+sec, time.Duration(ms*float64(time.Millisecond)), routeOther, http.StatusOK)
+			s.record(uint32(sec), start+sec, time.Duration(ms*float64(time.Millisecond)), routeOther, http.StatusOK)
 		}
 		s.collectLocked(start + sec)
 	}
@@ -49,7 +49,7 @@ func BenchmarkRecord(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		s.record(sec, lat[i&1023], routeOther, http.StatusOK)
+		s.record(uint32(i), sec, lat[i&1023], routeOther, http.StatusOK)
 		i++
 	}
 }

@@ -350,7 +350,7 @@ func TestWindowQuantilesOnAMillionSamples(t *testing.T) {
 			ts.mu.Lock()
 			for sec := range int64(windowSeconds) {
 				for i := int(sec); i < n; i += windowSeconds {
-					ts.record(start+sec, time.Duration(samples[i]*float64(time.Millisecond)), routeOther, http.StatusOK)
+					ts.record(uint32(i), start+sec, time.Duration(samples[i]*float64(time.Millisecond)), routeOther, http.StatusOK)
 				}
 				ts.collectLocked(start + sec)
 			}
