@@ -21,13 +21,20 @@ type Checkpoint struct {
 	TailHash string    `json:"tail_hash"`
 	At       time.Time `json:"at"`
 	Hashes   string    `json:"hashes,omitempty"`
-	// Base is where this chain's incident codes start: entry seq opens INC-(Base+seq) in
-	// hex. It is 0 for a tenant's first chain; a chain restarted after a loss starts past
-	// every code the lost chain may have used (see Reserved).
+	// Base is where this chain's incident codes start: its incidents are numbered from
+	// Base+1 on (INC-1, INC-2 … for a tenant's first chain, whose Base is 0). A chain
+	// restarted after a loss gets a Base past every code the lost chain may have used (see
+	// Codes). Chains written by older versions numbered the incident opened at seq s
+	// INC-(Base+s).
 	Base uint64 `json:"base,omitempty"`
-	// Reserved is the highest seq of this chain whose code may already be in use: a
-	// checkpoint sink records it before such entries are appended.
-	Reserved  uint64 `json:"reserved,omitempty"`
+	// Reserved is the highest seq of this chain a checkpoint sink reserved before entries
+	// up to it were appended: a loss marker's seq jumps past it.
+	Reserved uint64 `json:"reserved,omitempty"`
+	// Codes is the number of the highest incident code this chain may already have handed
+	// out: codes a checkpoint sink reserved before the incidents were opened, at least the
+	// last code opened at Size. 0 in checkpoints of older versions, whose codes reach
+	// Base + max(Size, Reserved) (see CodeBound).
+	Codes     uint64 `json:"codes,omitempty"`
 	PublicKey string `json:"public_key"`
 	Signature string `json:"signature"`
 }
@@ -65,7 +72,21 @@ func (c *Checkpoint) message() []byte {
 		// Only checkpoints that carry them sign them, so older checkpoints still verify.
 		m += "\nbase " + strconv.FormatUint(c.Base, 10) + " reserved " + strconv.FormatUint(c.Reserved, 10)
 	}
+	if c.Codes != 0 {
+		m += "\ncodes " + strconv.FormatUint(c.Codes, 10)
+	}
 	return []byte(m)
+}
+
+// CodeBound is the number of the highest incident code the chain c signs may have handed
+// out: Codes, or for a checkpoint of an older version (which numbered incidents by seq and
+// kept no counter) Base + max(Size, Reserved). A chain restarted after losing this one
+// numbers its incidents past it.
+func (c *Checkpoint) CodeBound() uint64 {
+	if c.Codes != 0 {
+		return c.Codes
+	}
+	return c.Base + max(c.Size, c.Reserved)
 }
 
 // SignCheckpoint signs tenant's chain of size entries ending in tailHash. hashes, when
@@ -110,7 +131,7 @@ func (c *Checkpoint) Verify(trusted ed25519.PublicKey) (pinned bool, err error) 
 	if !ed25519.Verify(pub, c.message(), sig) {
 		return pinned, fmt.Errorf("%w: signature does not verify", ErrBadCheckpoint)
 	}
-	if c.Size > MaxCheckpointSize || c.Base > MaxCheckpointSize || c.Reserved > MaxCheckpointSize {
+	if c.Size > MaxCheckpointSize || c.Base > MaxCheckpointSize || c.Reserved > MaxCheckpointSize || c.Codes > 2*MaxCheckpointSize {
 		return pinned, fmt.Errorf("%w: size %d is not plausible", ErrBadCheckpoint, c.Size)
 	}
 	if c.Hashes != "" && (len(c.Hashes)%HashPrefixLen != 0 || uint64(len(c.Hashes)/HashPrefixLen) != c.Size) {

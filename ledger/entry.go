@@ -86,9 +86,13 @@ var (
 // ValidTenant reports whether id is a well-formed tenant id.
 func ValidTenant(id string) bool { return tenantRe.MatchString(id) }
 
-// IncidentID is the id of the incident opened by the entry with sequence number seq: its
-// short code, unique per tenant because seq is.
-func IncidentID(seq uint64) string { return fmt.Sprintf("INC-%X", seq) }
+// IncidentID is the short code of incident number n of a tenant, in hexadecimal: the
+// ledger numbers a tenant's incidents 1, 2, 3 … in the order they open (INC-1 … INC-9,
+// INC-A …), and past every code a lost chain may have used after a loss (see
+// Checkpoint.Codes). Codes written by older versions (the chain's code base plus the seq of
+// the entry that opened the incident) have the same form and stay valid: a code is stored
+// in its entries, never recomputed.
+func IncidentID(n uint64) string { return fmt.Sprintf("INC-%X", n) }
 
 // Canonical returns the canonical encoding of e (without its hash).
 func (e *Entry) Canonical() ([]byte, error) {

@@ -114,14 +114,14 @@ func incidentCode(id string) (uint64, bool) {
 }
 
 // fences reports whether e may not be appended: its incident is from before an
-// unaccepted loss (its code is below the chain's code base at the loss) and e hands out or
-// uses an approval.
+// unaccepted loss (its code is not past the chain's code base at the loss: the lost
+// chain's highest code may be the base itself) and e hands out or uses an approval.
 func (ep *epoch) fences(e *Entry) bool {
 	if ep.fencedBelow == 0 || !fencedEvents[e.Event] {
 		return false
 	}
 	n, ok := incidentCode(e.Incident)
-	return ok && n < ep.fencedBelow
+	return ok && n <= ep.fencedBelow
 }
 
 // fenceFromMark fences the incidents before the current chain when the mark lists a lost
@@ -211,7 +211,7 @@ func (l *Ledger) AcceptLoss(ctx context.Context, tenant, by, reason string) (Acc
 	var notes []Entry
 	text := fmt.Sprintf("ledger loss accepted by %s: %s (%d lost chain(s), last checkpoint %s)", by, reason, len(lost), lost[len(lost)-1].At.UTC().Format(time.RFC3339))
 	for _, id := range ids {
-		if n, ok := incidentCode(id); !ok || n >= below {
+		if n, ok := incidentCode(id); !ok || n > below {
 			continue
 		}
 		in, _, err := l.Incident(ctx, tenant, id)

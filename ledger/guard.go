@@ -24,7 +24,8 @@ type LossError struct {
 	// the checkpoint signed (the chain was replaced).
 	Differs bool
 	// Restarted: the loss was detected before and the chain restarted; Entries counts the
-	// new chain's entries, whose incident codes start past INC-(Base) in hex.
+	// new chain's entries, whose incident codes start past INC-(Base) in hex. Base is also
+	// set on a loss found now, once the chain restarted: its codes continue past INC-(Base).
 	Restarted bool
 	Base      uint64
 }
@@ -45,21 +46,25 @@ func (e *LossError) Error() string {
 
 func (e *LossError) Unwrap() error { return ErrLost }
 
-// DefaultReserveBlock is how many incident codes one sink write reserves ahead.
+// DefaultReserveBlock is how many seqs, and how many incident codes, one sink write
+// reserves ahead.
 const DefaultReserveBlock = 256
 
 // epoch is what a Ledger knows of a tenant's chain beyond its tail: the code base, the
-// codes reserved in the sink, the longest tail it saw, and the mark it last loaded or
-// saved. Guarded by the tenant queue's gmu.
+// seqs and codes reserved in the sink, the longest tail it saw, and the mark it last
+// loaded or saved. Guarded by the tenant queue's gmu.
 type epoch struct {
 	loaded   bool
 	base     uint64
 	reserved uint64
-	floor    Tail
+	// codes is the highest incident code the sink's mark of this chain covers (its
+	// CodeBound): codes up to it may be handed out without writing the sink first.
+	codes uint64
+	floor Tail
 	mark     *Mark
 	written  time.Time // when this Ledger last wrote the mark
 	// fencedBelow, when not 0, is the code base of the chain at an unaccepted loss:
-	// incidents numbered below it are fenced (see ErrFenced).
+	// incidents numbered up to it are fenced (see ErrFenced).
 	fencedBelow uint64
 	// judged: a tail read from the store was compared with mark since it was loaded (a
 	// Fenced call loads the epoch without reading the tail).
@@ -93,7 +98,7 @@ func (l *Ledger) loadEpoch(ctx context.Context, tenant string, ep *epoch) error 
 		if err == nil || m != nil { // Sinks: the others' best mark despite one failing
 			ep.mark = m
 			if m != nil && m.Checkpoint.Base == base {
-				ep.reserved = m.Checkpoint.Reserved
+				ep.reserved, ep.codes = m.Checkpoint.Reserved, m.Checkpoint.CodeBound()
 			}
 			ep.fenceFromMark()
 			if lost := m.Unaccepted(); len(lost) > 0 {
@@ -154,7 +159,7 @@ func (l *Ledger) observe(ctx context.Context, tenant string, ep *epoch, tail Tai
 	var loss *LossError
 	if tail.Seq < ep.floor.Seq {
 		loss = &LossError{Tenant: tenant, Entries: tail.Seq, Checkpoint: Checkpoint{Tenant: tenant, Size: ep.floor.Seq, TailHash: ep.floor.Hash,
-			At: l.opts.Clock().UTC(), Base: ep.base, Reserved: ep.reserved}}
+			At: l.opts.Clock().UTC(), Base: ep.base, Reserved: ep.reserved, Codes: max(ep.codes, ep.floor.LastCode, ep.base)}}
 		if m := ep.mark; m != nil && m.Checkpoint.Base == ep.base && m.Checkpoint.Size >= ep.floor.Seq {
 			loss.Checkpoint = m.Checkpoint
 		} else if l.opts.Signer != nil {
@@ -175,9 +180,9 @@ func (l *Ledger) observe(ctx context.Context, tenant string, ep *epoch, tail Tai
 			}
 		} else if loss == nil && hasBase && base > ep.base {
 			// Another replica found a loss and restarted the chain: number on from its base.
-			ep.base, ep.reserved = base, 0
+			ep.base, ep.reserved, ep.codes = base, 0, 0
 			if ep.mark != nil && ep.mark.Checkpoint.Base == base {
-				ep.reserved = ep.mark.Checkpoint.Reserved
+				ep.reserved, ep.codes = ep.mark.Checkpoint.Reserved, ep.mark.Checkpoint.CodeBound()
 			}
 			ep.fenceFromMark()
 		}
@@ -210,6 +215,7 @@ func (l *Ledger) refresh(ctx context.Context, tenant string, ep *epoch) (Tail, *
 		ep.mark = m
 		if m.Checkpoint.Base == ep.base {
 			ep.reserved = max(ep.reserved, m.Checkpoint.Reserved)
+			ep.codes = max(ep.codes, m.Checkpoint.CodeBound())
 		}
 		ep.fenceFromMark()
 	}
@@ -227,18 +233,19 @@ func newerMark(m, old *Mark) bool {
 		return true
 	}
 	a, b := m.Checkpoint, old.Checkpoint
-	return a.Base > b.Base || a.Base == b.Base && (a.Size > b.Size || a.Reserved > b.Reserved) ||
+	return a.Base > b.Base || a.Base == b.Base && (a.Size > b.Size || a.Reserved > b.Reserved || a.Codes > b.Codes) ||
 		len(m.Lost) > len(old.Lost) || len(m.Accepted) > len(old.Accepted)
 }
 
-// restart begins a new epoch of tenant's chain after loss: the new code base is past
-// every code the lost chain may have used, the sink records the lost chain's checkpoint,
-// and the store records the new base.
+// restart begins a new epoch of tenant's chain after loss: the new code base is the
+// highest code the lost chain may have used (what its checkpoint, or the longest chain
+// this Ledger saw, knows), so the next incident continues right after it; the sink
+// records the lost chain's checkpoint, and the store records the new base.
 func (l *Ledger) restart(ctx context.Context, tenant string, ep *epoch, tail Tail, loss *LossError) error {
 	lost := loss.Checkpoint
 	// Never 0 and always past the base the chain had: a restarted chain must be told
 	// apart from the one before it.
-	next := max(lost.Base+max(lost.Size, lost.Reserved, ep.reserved, ep.floor.Seq), ep.base+1)
+	next := max(lost.CodeBound(), ep.codes, ep.floor.LastCode, ep.base+1)
 	if bs, ok := l.opts.Store.(BaseStore); ok {
 		// Raised from the base this Ledger numbered with: a surviving base key (a failover
 		// that kept it but lost the newest entries) is replaced; another writer that
@@ -259,9 +266,10 @@ func (l *Ledger) restart(ctx context.Context, tenant string, ep *epoch, tail Tai
 	old := ep.mark
 	// Every incident numbered before the new base may have lost entries: fenced until an
 	// operator accepts the loss.
-	*ep = epoch{loaded: true, judged: true, base: next, floor: tail, fencedBelow: next}
+	*ep = epoch{loaded: true, judged: true, base: next, codes: next, floor: tail, fencedBelow: next}
 	if l.opts.Signer != nil {
-		cp := Checkpoint{Tenant: tenant, Size: tail.Seq, TailHash: tail.Hash, At: l.opts.Clock(), Base: next}.sign(l.opts.Signer)
+		// Codes: the new chain has handed out none past its base yet.
+		cp := Checkpoint{Tenant: tenant, Size: tail.Seq, TailHash: tail.Hash, At: l.opts.Clock(), Base: next, Codes: next}.sign(l.opts.Signer)
 		m := Mark{Checkpoint: cp}
 		if old != nil {
 			m.Lost, m.Accepted = old.Lost, old.Accepted
@@ -314,25 +322,27 @@ func (l *Ledger) saveMark(ctx context.Context, m Mark) {
 }
 
 // reserve makes sure the sink covers the codes of the incidents entries open (chained on
-// tail) before they are appended: when a detect passes the reserved seq, one sink write
-// reserves ReserveBlock more. So the sink is written at most once per ReserveBlock
-// entries, and only when incidents open.
+// tail) before they are appended, and their seqs: when a detect passes the reserved code
+// or seq, one sink write reserves ReserveBlock more of each. So the sink is written at
+// most once per ReserveBlock entries or incidents, and only when incidents open.
 func (l *Ledger) reserve(ctx context.Context, tenant string, ep *epoch, tail Tail, entries []Entry) {
 	if l.opts.Sink == nil || l.opts.Signer == nil {
 		return
 	}
 	// Only a detect hands out a code: other entries need no reservation.
-	var last uint64
+	var last, code uint64
 	for i := range entries {
 		if entries[i].Event == Detect {
 			last = entries[i].Seq
+			code, _ = incidentCode(entries[i].Incident)
 		}
 	}
-	if last <= ep.reserved {
+	if last <= ep.reserved && code <= ep.codes {
 		return
 	}
-	r := last + uint64(l.opts.ReserveBlock)
-	cp := Checkpoint{Tenant: tenant, Size: tail.Seq, TailHash: tail.Hash, At: l.opts.Clock(), Base: ep.base, Reserved: r}
+	r := max(ep.reserved, last+uint64(l.opts.ReserveBlock))
+	c := max(ep.codes, code+uint64(l.opts.ReserveBlock))
+	cp := Checkpoint{Tenant: tenant, Size: tail.Seq, TailHash: tail.Hash, At: l.opts.Clock(), Base: ep.base, Reserved: r, Codes: c}
 	if m := ep.mark; m != nil && m.Checkpoint.Base == ep.base && m.Checkpoint.Size > tail.Seq {
 		cp.Size, cp.TailHash = m.Checkpoint.Size, m.Checkpoint.TailHash
 	}
@@ -341,7 +351,7 @@ func (l *Ledger) reserve(ctx context.Context, tenant string, ep *epoch, tail Tai
 		m.Lost, m.Accepted = ep.mark.Lost, ep.mark.Accepted
 	}
 	l.saveMark(ctx, m)
-	ep.reserved, ep.mark = r, &m
+	ep.reserved, ep.codes, ep.mark = r, c, &m
 }
 
 // cover writes a mark of tail to the sink when the sink's mark covers less of the chain,
@@ -358,7 +368,8 @@ func (l *Ledger) cover(ctx context.Context, tenant string, ep *epoch, tail Tail,
 	if !force && !ep.written.IsZero() && now.Sub(ep.written) < l.opts.SinkInterval {
 		return
 	}
-	m := Mark{Checkpoint: Checkpoint{Tenant: tenant, Size: tail.Seq, TailHash: tail.Hash, At: now, Base: ep.base, Reserved: ep.reserved}.sign(l.opts.Signer)}
+	m := Mark{Checkpoint: Checkpoint{Tenant: tenant, Size: tail.Seq, TailHash: tail.Hash, At: now, Base: ep.base, Reserved: ep.reserved,
+		Codes: max(ep.codes, tail.LastCode, ep.base)}.sign(l.opts.Signer)}
 	if ep.mark != nil {
 		m.Lost, m.Accepted = ep.mark.Lost, ep.mark.Accepted
 	}
@@ -423,7 +434,7 @@ func VerifyStoreMark(ctx context.Context, s Store, tenant string, trusted ed2551
 	if err != nil {
 		return rep, err
 	}
-	loss, err := markLoss(ctx, s, tenant, Tail{rep.Size, rep.TailHash}, base, hasBase, m)
+	loss, err := markLoss(ctx, s, tenant, Tail{Seq: rep.Size, Hash: rep.TailHash}, base, hasBase, m)
 	if err != nil {
 		return rep, err
 	}
@@ -448,7 +459,13 @@ func RecordCheckpoint(ctx context.Context, sink CheckpointSink, s Store, key ed2
 	if err != nil {
 		return err
 	}
-	cp := Checkpoint{Tenant: tenant, Size: size, TailHash: tailHash, At: at, Base: base}
+	// The counter may be past size (the bots append meanwhile): a bound is all that is
+	// needed.
+	tail, err := s.Tail(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	cp := Checkpoint{Tenant: tenant, Size: size, TailHash: tailHash, At: at, Base: base, Codes: max(tail.LastCode, base)}
 	var m Mark
 	if old != nil {
 		oc := old.Checkpoint
@@ -457,6 +474,7 @@ func RecordCheckpoint(ctx context.Context, sink CheckpointSink, s Store, key ed2
 		}
 		if oc.Base == base {
 			cp.Reserved = oc.Reserved
+			cp.Codes = max(cp.Codes, oc.CodeBound())
 		}
 		m.Lost, m.Accepted = old.Lost, old.Accepted
 	}

@@ -202,7 +202,8 @@ func (l *Ledger) forget(key string) {
 func (l *Ledger) checkpoint(ctx context.Context, e Entry) {
 	q := l.queue(e.Tenant)
 	q.gmu.Lock()
-	cp := Checkpoint{Tenant: e.Tenant, Size: e.Seq, TailHash: e.Hash, At: l.opts.Clock(), Base: q.ep.base, Reserved: q.ep.reserved}.sign(l.opts.Signer)
+	cp := Checkpoint{Tenant: e.Tenant, Size: e.Seq, TailHash: e.Hash, At: l.opts.Clock(), Base: q.ep.base, Reserved: q.ep.reserved,
+		Codes: max(q.ep.codes, q.ep.floor.LastCode, q.ep.base)}.sign(l.opts.Signer)
 	var m *Mark
 	if l.opts.Sink != nil && q.ep.loaded && (q.ep.mark == nil || q.ep.mark.Checkpoint.Base < cp.Base || q.ep.mark.Checkpoint.Base == cp.Base && q.ep.mark.Checkpoint.Size <= cp.Size) {
 		m = &Mark{Checkpoint: cp}
@@ -388,10 +389,10 @@ func (l *Ledger) commit(q *queue, batch []*request) {
 				fail(rest, err)
 				return
 			}
-			all, on = append(all, m), Tail{m.Seq, m.Hash}
+			all, on = append(all, m), Tail{m.Seq, m.Hash, q.tail.LastCode}
 		}
 		off := len(all)
-		entries, err := chain(on, q.ep.base, rest)
+		entries, tails, err := chain(on, q.ep.base, rest)
 		if err != nil {
 			fail(rest, err)
 			return
@@ -408,7 +409,10 @@ func (l *Ledger) commit(q *queue, batch []*request) {
 			rest[i].done <- result{e: entries[i]}
 		}
 		if n > 0 {
-			q.tail = Tail{all[n-1].Seq, all[n-1].Hash}
+			q.tail = Tail{all[n-1].Seq, all[n-1].Hash, on.LastCode}
+			if done > 0 {
+				q.tail = tails[done-1]
+			}
 			q.ep.floor = q.tail
 			l.cover(ctx, tenant, &q.ep, q.tail, false)
 		}
@@ -459,24 +463,30 @@ func needsFreshMark(batch []*request) bool {
 }
 
 // chain links requests onto tail: seq, prev_hash, hash, and the id of opened incidents,
-// numbered from the chain's code base.
-func chain(tail Tail, base uint64, rs []*request) ([]Entry, error) {
+// the next number of the tenant's incident counter (tail.LastCode), or the first past the
+// chain's code base when the counter is below it (a chain restarted after a loss). It
+// returns the entries and the tail after each.
+func chain(tail Tail, base uint64, rs []*request) ([]Entry, []Tail, error) {
 	out := make([]Entry, len(rs))
+	tails := make([]Tail, len(rs))
 	prev := tail
 	for i, r := range rs {
 		e := r.e
 		e.Seq = prev.Seq + 1
 		e.PrevHash = prev.Hash
+		code := prev.LastCode
 		if e.Event == Detect {
-			e.Incident = IncidentID(base + e.Seq)
+			code = max(code, base) + 1
+			e.Incident = IncidentID(code)
 		}
 		h, err := e.ComputeHash()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		e.Hash = h
 		out[i] = e
-		prev = Tail{e.Seq, h}
+		prev = Tail{e.Seq, h, code}
+		tails[i] = prev
 	}
-	return out, nil
+	return out, tails, nil
 }

@@ -13,8 +13,8 @@ import (
 // after the loss is detected is the marker: an entry of event "loss", of no incident,
 // by the system, whose seq jumps past every seq the lost chain's last signed checkpoint
 // covered or reserved, and whose prev_hash is that checkpoint's tail hash. It carries the
-// checkpoint whole (size, tail hash, time, code base, reserved seq, public key,
-// signature), so that anyone holding the chain and the public key can check that the
+// checkpoint whole (size, tail hash, time, code base, reserved seq, highest incident code,
+// public key, signature), so that anyone holding the chain and the public key can check that the
 // jump is the ledger's own: a seq is never reused for other content than a signed
 // checkpoint covered, and a forged jump needs the signing key.
 //
@@ -26,7 +26,8 @@ import (
 //
 // Data members (all strings, decimal or RFC 3339): lost_from, lost_to, checkpoint_size,
 // checkpoint_tail, checkpoint_at, checkpoint_base, checkpoint_reserved, checkpoint_key,
-// checkpoint_signature, and checkpoint_hashes when the checkpoint lists hashes.
+// checkpoint_signature, checkpoint_codes when the checkpoint states its highest incident
+// code (older versions' checkpoints do not), and checkpoint_hashes when it lists hashes.
 
 // LossMarker is what a loss marker entry states.
 type LossMarker struct {
@@ -51,6 +52,7 @@ const (
 	mkKey        = "checkpoint_key"
 	mkSignature  = "checkpoint_signature"
 	mkHashes     = "checkpoint_hashes"
+	mkCodes      = "checkpoint_codes"
 	markerActor  = "ledger"
 	markerFields = 9
 )
@@ -77,6 +79,11 @@ func newLossMarker(tenant string, tail Tail, cp Checkpoint, at time.Time) (Entry
 	if cp.Hashes != "" {
 		data[mkHashes] = cp.Hashes
 	}
+	codes := ""
+	if cp.Codes != 0 {
+		data[mkCodes] = strconv.FormatUint(cp.Codes, 10)
+		codes = ", incident codes through " + IncidentID(cp.Codes)
+	}
 	lost := "no entry is skipped"
 	if tail.Seq+1 < seq {
 		lost = fmt.Sprintf("entries %d–%d are lost", tail.Seq+1, seq-1)
@@ -84,8 +91,8 @@ func newLossMarker(tenant string, tail Tail, cp Checkpoint, at time.Time) (Entry
 	e := Entry{
 		Tenant: tenant, Seq: seq, At: at.UTC(), Event: Loss,
 		Actor: Actor{Kind: ActorSystem, ID: markerActor},
-		Reason: fmt.Sprintf("ledger loss: the store kept %d of the chain's seqs, its last signed checkpoint (%s) covered %d (tail %s, codes reserved through seq %d); the chain continues that checkpoint here, %s",
-			tail.Seq, cp.At.UTC().Format(time.RFC3339), cp.Size, short(cp.TailHash), cp.Reserved, lost),
+		Reason: fmt.Sprintf("ledger loss: the store kept %d of the chain's seqs, its last signed checkpoint (%s) covered %d (tail %s, codes reserved through seq %d%s); the chain continues that checkpoint here, %s",
+			tail.Seq, cp.At.UTC().Format(time.RFC3339), cp.Size, short(cp.TailHash), cp.Reserved, codes, lost),
 		Data:     data,
 		PrevHash: cp.TailHash,
 	}
@@ -108,8 +115,10 @@ func ParseLossMarker(e *Entry) (LossMarker, error) {
 	}
 	d := e.Data
 	want := markerFields
-	if _, ok := d[mkHashes]; ok {
-		want++
+	for _, k := range []string{mkHashes, mkCodes} {
+		if _, ok := d[k]; ok {
+			want++
+		}
 	}
 	if len(d) != want {
 		return LossMarker{}, fmt.Errorf("%w: %d data members, want %d", errMarker, len(d), want)
@@ -132,6 +141,11 @@ func ParseLossMarker(e *Entry) (LossMarker, error) {
 	for k, p := range map[string]*uint64{mkLostFrom: &m.LostFrom, mkLostTo: &m.LostTo, mkSize: &cp.Size, mkBase: &cp.Base, mkReserved: &cp.Reserved} {
 		if *p, err = num(k); err != nil {
 			return LossMarker{}, err
+		}
+	}
+	if _, ok := d[mkCodes]; ok {
+		if cp.Codes, err = num(mkCodes); err != nil || cp.Codes == 0 {
+			return LossMarker{}, fmt.Errorf("%w: %s %q is not a code number", errMarker, mkCodes, d[mkCodes])
 		}
 	}
 	cp.TailHash, cp.PublicKey, cp.Signature, cp.Hashes = d[mkTail], d[mkKey], d[mkSignature], d[mkHashes]

@@ -224,11 +224,11 @@ func (s *RedisStore) buildTree(ctx context.Context, tenant string, tail Tail) (i
 		if _, err := pipe.Exec(ctx); err != nil {
 			return 0, fmt.Errorf("write tree: %w", err)
 		}
-		last = Tail{page[len(page)-1].Seq, page[len(page)-1].Hash}
+		last = Tail{Seq: page[len(page)-1].Seq, Hash: page[len(page)-1].Hash}
 		from = last.Seq + 1
 	}
-	if last != tail {
-		return 0, &ConflictError{Tail: last}
+	if !last.Same(tail) {
+		return 0, ErrConflict // the caller reads the tail again, its counter with it
 	}
 	// Every hash written is a function of the entries before it, so a concurrent builder
 	// writes the same values; the size is set only if the chain did not move meanwhile.

@@ -22,7 +22,9 @@ import (
 //
 //	P{ae:T}:chain       stream, one entry per seq, ID "<seq>-0", field "e" = stored JSON (a loss
 //	                    marker skips seqs: the IDs jump, and it is in no incident's index)
-//	P{ae:T}:tail        hash  seq, hash
+//	P{ae:T}:tail        hash  seq, hash, code (the incident counter, Tail.LastCode), code_at (the seq
+//	                    code was written at: a chain appended to by a version that kept no
+//	                    counter has none or a stale one, and reads as base + seq)
 //	P{ae:T}:stage       hash  incident → stage ("" is stored as "-")
 //	P{ae:T}:service     hash  incident → service
 //	P{ae:T}:open        hash  service → open incident
@@ -50,17 +52,25 @@ func (s *RedisStore) keys(tenant string) tenantKeys {
 }
 
 // appendScript is the compare-and-append. It returns {appended, code, detail}:
-// code 0 all appended, 1 tail moved (detail: "seq hash" of the tail), 2 stage conflict (detail: current stage),
+// code 0 all appended, 1 tail moved (detail: "seq hash last-code" of the tail), 2 stage conflict (detail: current stage),
 // 3 service open (detail: the open incident), 4 the Merkle tree's size is not the one the
-// tree arguments were computed on (detail: its size).
+// tree arguments were computed on (detail: its size), 5 an incident's code is not past the
+// incident counter (detail: the counter).
+//
+// The counter (the tail's code) moves with the entry that opens an incident: its code,
+// read from the id's hex, must be past the counter, and becomes it. A tail without a
+// counter written at its own seq (an older version's chain) counts as code base + seq.
 //
 // After the entries' 7 arguments each come the tree's: its size, the stored-hash index the
 // batch's hashes start at, the end index after each entry, then the hashes; the hashes of
 // exactly the entries appended are stored, with the entries.
 var appendScript = redis.NewScript(`
-local tseq = redis.call('HGET', KEYS[2], 'seq') or '0'
-local thash = redis.call('HGET', KEYS[2], 'hash') or ARGV[3]
-if tseq ~= ARGV[1] or thash ~= ARGV[2] then return {0, 1, tseq .. ' ' .. thash} end
+local t = redis.call('HMGET', KEYS[2], 'seq', 'hash', 'code', 'code_at')
+local tseq = t[1] or '0'
+local thash = t[2] or ARGV[3]
+local tcode
+if t[3] and t[4] == tseq then tcode = tonumber(t[3]) else tcode = tonumber(redis.call('GET', KEYS[9]) or '0') + tonumber(tseq) end
+if tseq ~= ARGV[1] or thash ~= ARGV[2] then return {0, 1, tseq .. ' ' .. thash .. ' ' .. string.format('%d', tcode)} end
 local n = tonumber(ARGV[4])
 local tb = 5 + 7 * n
 local tn = redis.call('HGET', KEYS[8], 'n') or '0'
@@ -89,8 +99,11 @@ for i = 1, n do
       if svc ~= '' then
         local o = redis.call('HGET', KEYS[5], svc)
         if o then grow(i-1) return {i-1, 3, o} end
-        redis.call('HSET', KEYS[4], inc, svc)
       end
+      local c = tonumber(string.sub(inc, 5), 16)
+      if not c or c <= tcode then grow(i-1) return {i-1, 5, string.format('%d', tcode)} end
+      tcode = c
+      if svc ~= '' then redis.call('HSET', KEYS[4], inc, svc) end
       redis.call('ZADD', KEYS[6], seq, inc)
     end
     redis.call('XADD', KEYS[1], seq .. '-0', 'e', js)
@@ -105,7 +118,7 @@ for i = 1, n do
       end
     end
   end
-  redis.call('HSET', KEYS[2], 'seq', seq, 'hash', hash)
+  redis.call('HSET', KEYS[2], 'seq', seq, 'hash', hash, 'code', string.format('%d', tcode), 'code_at', seq)
   k = k + 7
 end
 grow(n)
@@ -148,7 +161,7 @@ func (s *RedisStore) Append(ctx context.Context, tenant string, tail Tail, entri
 		return 0, err
 	}
 	args = append(args, tree...)
-	res, err := appendScript.Run(ctx, s.c, []string{k.chain, k.tail, k.stage, k.service, k.open, k.incidents, k.byinc, k.tree}, args...).Slice()
+	res, err := appendScript.Run(ctx, s.c, []string{k.chain, k.tail, k.stage, k.service, k.open, k.incidents, k.byinc, k.tree, k.base}, args...).Slice()
 	if err != nil {
 		s.fronts.Delete(tenant)
 		return 0, fmt.Errorf("append script: %w", err)
@@ -164,9 +177,11 @@ func (s *RedisStore) Append(ctx context.Context, tenant string, tail Tail, entri
 	case 0:
 		return int(n), nil
 	case 1:
-		if seq, hash, ok := strings.Cut(detail, " "); ok {
-			if n, err := strconv.ParseUint(seq, 10, 64); err == nil {
-				return 0, &ConflictError{Tail: Tail{n, hash}}
+		if f := strings.Fields(detail); len(f) == 3 {
+			n, err1 := strconv.ParseUint(f[0], 10, 64)
+			c, err2 := strconv.ParseUint(f[2], 10, 64)
+			if err1 == nil && err2 == nil {
+				return 0, &ConflictError{Tail: Tail{n, f[1], c}}
 			}
 		}
 		return 0, ErrConflict
@@ -177,26 +192,53 @@ func (s *RedisStore) Append(ctx context.Context, tenant string, tail Tail, entri
 		return int(n), &ServiceOpenError{Service: entries[n].Service, Incident: detail}
 	case 4:
 		return 0, ErrConflict // the remembered tree was stale: read it again
+	case 5:
+		last, _ := strconv.ParseUint(detail, 10, 64)
+		return int(n), codeUsedError(entries[n].Incident, last)
 	}
 	return int(n), fmt.Errorf("append script: unknown code %d", code)
 }
 
-// Tail implements Store.
+// Tail implements Store. It reads the tail hash and the code base in one round trip; the
+// append script derives the counter of an older version's chain from them the same way.
 func (s *RedisStore) Tail(ctx context.Context, tenant string) (Tail, error) {
-	v, err := s.c.HMGet(ctx, s.keys(tenant).tail, "seq", "hash").Result()
-	if err != nil {
+	k := s.keys(tenant)
+	pipe := s.c.Pipeline()
+	hm := pipe.HMGet(ctx, k.tail, "seq", "hash", "code", "code_at")
+	bg := pipe.Get(ctx, k.base)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return Tail{}, fmt.Errorf("read tail: %w", err)
 	}
+	v := hm.Val()
 	seqS, _ := v[0].(string)
 	hash, _ := v[1].(string)
-	if seqS == "" {
-		return Tail{0, GenesisHash}, nil
+	codeS, _ := v[2].(string)
+	atS, _ := v[3].(string)
+	t := Tail{0, GenesisHash, 0}
+	if seqS != "" {
+		var err error
+		if t.Seq, err = strconv.ParseUint(seqS, 10, 64); err != nil {
+			return Tail{}, fmt.Errorf("read tail: bad seq %q", seqS)
+		}
+		t.Hash = hash
 	}
-	seq, err := strconv.ParseUint(seqS, 10, 64)
-	if err != nil {
-		return Tail{}, fmt.Errorf("read tail: bad seq %q", seqS)
+	if codeS != "" && atS == strconv.FormatUint(t.Seq, 10) {
+		c, err := strconv.ParseUint(codeS, 10, 64)
+		if err != nil {
+			return Tail{}, fmt.Errorf("read tail: bad incident counter %q", codeS)
+		}
+		t.LastCode = c
+		return t, nil
 	}
-	return Tail{seq, hash}, nil
+	base := uint64(0)
+	if b := bg.Val(); b != "" {
+		var err error
+		if base, err = strconv.ParseUint(b, 10, 64); err != nil {
+			return Tail{}, fmt.Errorf("read tail: code base %q is not a number", b)
+		}
+	}
+	t.LastCode = base + t.Seq
+	return t, nil
 }
 
 func decodeMessages(msgs []redis.XMessage) ([]Entry, error) {

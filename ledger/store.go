@@ -8,12 +8,23 @@ import (
 	"sync"
 )
 
-// Tail is the end of a tenant's chain: the last sequence number and its hash. The tail of
-// an empty chain is {0, GenesisHash}.
+// Tail is the end of a tenant's chain: the last sequence number, its hash, and the number
+// of the last incident code the chain handed out. The tail of an empty chain is
+// {0, GenesisHash, 0}.
 type Tail struct {
 	Seq  uint64
 	Hash string
+	// LastCode is the number of the last incident opened on the chain (INC-(LastCode) in
+	// hex), the tenant's incident counter: the store advances it in the same atomic append
+	// as the entry that opens the incident, and the next incident opens past it. A store
+	// whose chain was written by an older version, which numbered incidents by seq, reports
+	// the chain's code base plus its seq here (past every code that version handed out).
+	LastCode uint64
 }
+
+// Same reports whether t and o are the same end of a chain (seq and hash): what a
+// compare-and-append compares. LastCode follows from the chain.
+func (t Tail) Same(o Tail) bool { return t.Seq == o.Seq && t.Hash == o.Hash }
 
 // Errors of stores.
 var (
@@ -23,6 +34,9 @@ var (
 	ErrStageConflict = errors.New("incident stage moved")
 	// ErrServiceOpen: the service already has an open incident.
 	ErrServiceOpen = errors.New("service already has an open incident")
+	// ErrCodeUsed: an entry opens an incident whose code is not past the tenant's incident
+	// counter (Tail.LastCode): codes are handed out once, in increasing order.
+	ErrCodeUsed = errors.New("incident code not past the last one handed out")
 )
 
 // ConflictError is ErrConflict carrying the tail the store saw, to retry on without
@@ -60,11 +74,15 @@ func (e *ServiceOpenError) Unwrap() error { return ErrServiceOpen }
 type Store interface {
 	// Append appends entries (already chained on tail: consecutive seqs from tail.Seq+1,
 	// each prev_hash the previous hash, except a loss marker's, see LossMarker) if tail is
-	// still the chain's tail. A loss marker (incident "") is in no incident's index. Each entry's
-	// From must equal its incident's current stage at that point of the batch (None: the
-	// incident must not exist, and its service, if any, must have no open incident).
+	// still the chain's tail (its seq and hash). A loss marker (incident "") is in no
+	// incident's index. Each entry's From must equal its incident's current stage at that
+	// point of the batch (None: the incident must not exist, and its service, if any, must
+	// have no open incident). An entry that opens an incident (From None) must carry a
+	// code past the tenant's incident counter (Tail.LastCode), which it advances to its
+	// code, in the same atomic step.
 	// It returns how many entries were appended and, when fewer than all, why the next
-	// one was not: ErrConflict (then n is 0), a *StageConflictError or a *ServiceOpenError.
+	// one was not: ErrConflict (then n is 0), a *StageConflictError, a *ServiceOpenError or
+	// an error wrapping ErrCodeUsed.
 	Append(ctx context.Context, tenant string, tail Tail, entries []Entry) (int, error)
 	// Tail returns the tenant's chain tail.
 	Tail(ctx context.Context, tenant string) (Tail, error)
@@ -96,6 +114,11 @@ type BaseStore interface {
 	ClaimBase(ctx context.Context, tenant string, old, base uint64) (uint64, error)
 }
 
+// codeUsedError says an entry's incident code is not past the counter last.
+func codeUsedError(incident string, last uint64) error {
+	return fmt.Errorf("%w: %s opens an incident, but the tenant's codes already reached %s", ErrCodeUsed, incident, IncidentID(last))
+}
+
 // MemStore is an in-memory Store for tests, simulations and single-process tools.
 type MemStore struct {
 	mu      sync.Mutex
@@ -111,6 +134,7 @@ type memTenant struct {
 	byIncident map[string][]int
 	checkpoint *Checkpoint
 	base       *uint64 // nil: none set
+	lastCode   uint64  // the incident counter (Tail.LastCode)
 	merkle     memTree // the Merkle tree over entries (merkle_mem.go)
 }
 
@@ -128,10 +152,10 @@ func (m *MemStore) tenant(t string) *memTenant {
 
 func (mt *memTenant) tail() Tail {
 	if len(mt.entries) == 0 {
-		return Tail{0, GenesisHash}
+		return Tail{0, GenesisHash, mt.lastCode}
 	}
 	last := mt.entries[len(mt.entries)-1]
-	return Tail{last.Seq, last.Hash}
+	return Tail{last.Seq, last.Hash, mt.lastCode}
 }
 
 // Append implements Store.
@@ -139,7 +163,7 @@ func (m *MemStore) Append(ctx context.Context, tenant string, tail Tail, entries
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	mt := m.tenant(tenant)
-	if mt.tail() != tail {
+	if !mt.tail().Same(tail) {
 		return 0, ErrConflict
 	}
 	leaves, err := leafDatas(entries)
@@ -164,6 +188,11 @@ func (m *MemStore) Append(ctx context.Context, tenant string, tail Tail, entries
 					return i, &ServiceOpenError{Service: e.Service, Incident: o}
 				}
 			}
+			code, _ := incidentCode(e.Incident)
+			if code <= mt.lastCode {
+				return i, codeUsedError(e.Incident, mt.lastCode)
+			}
+			mt.lastCode = code
 			mt.order = append(mt.order, e.Incident)
 			mt.service[e.Incident] = e.Service
 		}
@@ -295,4 +324,11 @@ func (m *MemStore) Tamper(tenant string, f func(entries []Entry) []Entry) {
 	defer m.mu.Unlock()
 	mt := m.tenant(tenant)
 	mt.entries = f(mt.entries)
+	// The counter goes with the chain, as in a store restored from an older copy.
+	mt.lastCode = 0
+	for _, e := range mt.entries {
+		if n, ok := incidentCode(e.Incident); ok && e.From == None && e.Incident != "" && n > mt.lastCode {
+			mt.lastCode = n
+		}
+	}
 }
