@@ -59,10 +59,10 @@ type epoch struct {
 	reserved uint64
 	// codes is the highest incident code the sink's mark of this chain covers (its
 	// CodeBound): codes up to it may be handed out without writing the sink first.
-	codes uint64
-	floor Tail
-	mark     *Mark
-	written  time.Time // when this Ledger last wrote the mark
+	codes   uint64
+	floor   Tail
+	mark    *Mark
+	written time.Time // when this Ledger last wrote the mark
 	// fencedBelow, when not 0, is the code base of the chain at an unaccepted loss:
 	// incidents numbered up to it are fenced (see ErrFenced).
 	fencedBelow uint64
