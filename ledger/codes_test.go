@@ -229,13 +229,20 @@ func TestStoreCounterMovesWithTheOpeningAppend(t *testing.T) {
 
 // TestCodesContinueAfterTheLostChainsCodes: a store that comes back empty loses the
 // counter with the chain; the restarted chain's codes continue right after the highest
-// code the checkpoint file knows the lost chain may have shown (what it reserved ahead),
-// not after a number of entries, and never repeat one.
+// code the checkpoint file knows the lost chain may have shown (what it reserved ahead:
+// at most MaxCodeBlock codes, however many seqs it reserved), not after a number of
+// entries, and never repeat one.
 func TestCodesContinueAfterTheLostChainsCodes(t *testing.T) {
+	for _, block := range []int{1, ledger.DefaultReserveBlock} {
+		t.Run(fmt.Sprintf("reserve %d", block), func(t *testing.T) { testCodesAfterLoss(t, block) })
+	}
+}
+
+func testCodesAfterLoss(t *testing.T, block int) {
 	ctx := context.Background()
 	sink, _ := newSink(t)
 	mk := func(st ledger.Store, seen *losses) *ledger.Ledger {
-		l, err := ledger.New(ledger.Options{Store: st, Signer: sinkKey, Sink: sink, ReserveBlock: 1, OnLoss: seen.add})
+		l, err := ledger.New(ledger.Options{Store: st, Signer: sinkKey, Sink: sink, ReserveBlock: block, OnLoss: seen.add})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -254,8 +261,8 @@ func TestCodesContinueAfterTheLostChainsCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	mark, err := sink.Load(ctx, "acme")
-	if err != nil || mark.Checkpoint.Codes < highest || mark.Checkpoint.Codes > highest+1 {
-		t.Fatalf("the file's checkpoint states codes through %d (%v), want %d or the one reserved past it", mark.Checkpoint.Codes, err, highest)
+	if reach := highest + uint64(min(block, ledger.MaxCodeBlock)); err != nil || mark.Checkpoint.Codes < highest || mark.Checkpoint.Codes > reach {
+		t.Fatalf("the file's checkpoint states codes through %d (%v), want %d to %d (the last opened, and those reserved past it)", mark.Checkpoint.Codes, err, highest, reach)
 	}
 
 	wiped := ledger.NewMemStore()

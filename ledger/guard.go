@@ -46,9 +46,13 @@ func (e *LossError) Error() string {
 
 func (e *LossError) Unwrap() error { return ErrLost }
 
-// DefaultReserveBlock is how many seqs, and how many incident codes, one sink write
-// reserves ahead.
+// DefaultReserveBlock is how many seqs one sink write reserves ahead.
 const DefaultReserveBlock = 256
+
+// MaxCodeBlock is how many incident codes one sink write reserves ahead at most (fewer
+// when ReserveBlock is smaller): after a loss, the codes continue past those reserved,
+// so people see at most this many codes skipped.
+const MaxCodeBlock = 16
 
 // epoch is what a Ledger knows of a tenant's chain beyond its tail: the code base, the
 // seqs and codes reserved in the sink, the longest tail it saw, and the mark it last
@@ -323,8 +327,9 @@ func (l *Ledger) saveMark(ctx context.Context, m Mark) {
 
 // reserve makes sure the sink covers the codes of the incidents entries open (chained on
 // tail) before they are appended, and their seqs: when a detect passes the reserved code
-// or seq, one sink write reserves ReserveBlock more of each. So the sink is written at
-// most once per ReserveBlock entries or incidents, and only when incidents open.
+// or seq, one sink write reserves ReserveBlock more seqs and up to MaxCodeBlock more
+// codes. So the sink is written at most once per ReserveBlock entries or MaxCodeBlock
+// incidents, and only when incidents open.
 func (l *Ledger) reserve(ctx context.Context, tenant string, ep *epoch, tail Tail, entries []Entry) {
 	if l.opts.Sink == nil || l.opts.Signer == nil {
 		return
@@ -341,7 +346,7 @@ func (l *Ledger) reserve(ctx context.Context, tenant string, ep *epoch, tail Tai
 		return
 	}
 	r := max(ep.reserved, last+uint64(l.opts.ReserveBlock))
-	c := max(ep.codes, code+uint64(l.opts.ReserveBlock))
+	c := max(ep.codes, code+uint64(min(l.opts.ReserveBlock, MaxCodeBlock)))
 	cp := Checkpoint{Tenant: tenant, Size: tail.Seq, TailHash: tail.Hash, At: l.opts.Clock(), Base: ep.base, Reserved: r, Codes: c}
 	if m := ep.mark; m != nil && m.Checkpoint.Base == ep.base && m.Checkpoint.Size > tail.Seq {
 		cp.Size, cp.TailHash = m.Checkpoint.Size, m.Checkpoint.TailHash

@@ -27,9 +27,10 @@ type Options struct {
 	// store that loses entries is noticed (see Check). It needs Signer. nil: none (a loss
 	// is still noticed while this Ledger runs, against the longest chain it saw).
 	Sink CheckpointSink
-	// ReserveBlock is how far past a new incident's seq one sink write reserves codes
-	// (default DefaultReserveBlock): an incident opening past the reserved seq writes the
-	// sink before it is appended.
+	// ReserveBlock is how far past a new incident's seq one sink write reserves seqs
+	// (default DefaultReserveBlock), and how many codes past its code (at most
+	// MaxCodeBlock): an incident opening past the reserved seq or code writes the sink
+	// before it is appended.
 	ReserveBlock int
 	// SinkInterval is the least time between two sink writes that only record how far
 	// the chain has grown (default 1 s); reservations and terminal stages write at once.
