@@ -239,6 +239,9 @@ func TestDemoTourOverHTTPWithREDIS_URL(t *testing.T) {
 	}
 	thread := regexp.MustCompile(`id="t-(m\d+)"`).FindStringSubmatch(page)[1]
 	inc := regexp.MustCompile(`href="audit/(INC-[0-9A-F]+)"`).FindStringSubmatch(page)[1]
+	if inc != "INC-1" {
+		t.Fatalf("the tour's first incident is %s, want INC-1", inc)
+	}
 
 	v.post("/say", url.Values{"as": {"tendai"}, "text": {"what changed?"}, "thread": {thread}})
 	v.waitPage("/", regexp.MustCompile(`(?s)what changed\?.*Fix checkout query isolation level&#34; by john`), "the answer to “what changed?” naming the demo commit")
@@ -273,6 +276,10 @@ func TestDemoTourOverHTTPWithREDIS_URL(t *testing.T) {
 	if rep, err := ledger.VerifyExport(strings.NewReader(v.get("/audit/"+inc+"/export.jsonl")), pub); err != nil || rep.Entries == 0 {
 		t.Fatalf("the downloaded export does not verify against the signing key: %v", err)
 	}
+	// Another spike, after a full tour of questions, presses and stage changes: the next
+	// incident is INC-2, not the position of its first entry in the ledger.
+	v.post("/demo/spike", url.Values{"as": {"tendai"}})
+	v.waitPage("/", regexp.MustCompile(`href="audit/INC-2"`), "the second incident, INC-2")
 	// Everything went to the Redis REDIS_URL names, under its key prefix.
 	rc := redis.NewClient(mustParseRedisURL(t, rs.URL))
 	defer rc.Close()
