@@ -143,9 +143,9 @@ func raw(t *testing.T, prev ledger.Tail, incident string, e ledger.Event, from, 
 
 // TestStoreCounterMovesWithTheOpeningAppend: both stores keep the incident counter in the
 // tail and move it only in the append that opens an incident, to that incident's code: a
-// code not past it is refused, and an append that does not happen (a moved tail, a
-// service already open) leaves it where it was, so the next code is neither used twice
-// nor skipped.
+// code not past it (or past the chain's code base) is refused, and an append that does
+// not happen (a moved tail, a service already open) leaves it where it was, so the next
+// code is neither used twice nor skipped.
 func TestStoreCounterMovesWithTheOpeningAppend(t *testing.T) {
 	t.Parallel()
 	for name, f := range factories {
@@ -222,6 +222,21 @@ func TestStoreCounterMovesWithTheOpeningAppend(t *testing.T) {
 			}
 			if err := appendOne(t4, raw(t, t4, "INC-7", ledger.Detect, ledger.None, ledger.Detected, "catalog")); err != nil {
 				t.Fatalf("INC-7 after it was refused for its service: %v", err)
+			}
+			// A chain restarted past a loss: the code base counts as the counter when higher,
+			// for every writer that reads the tail.
+			if _, err := st.(ledger.BaseStore).ClaimBase(ctx, "acme", 0, 9); err != nil {
+				t.Fatal(err)
+			}
+			t5 := tail()
+			if t5.LastCode != 9 {
+				t.Fatalf("counter %d under code base 9, want 9", t5.LastCode)
+			}
+			if err := appendOne(t5, raw(t, t5, "INC-9", ledger.Detect, ledger.None, ledger.Detected, "cart")); !errors.Is(err, ledger.ErrCodeUsed) {
+				t.Fatalf("INC-9 on a chain whose code base is 9: %v, want ErrCodeUsed", err)
+			}
+			if err := appendOne(t5, raw(t, t5, "INC-A", ledger.Detect, ledger.None, ledger.Detected, "cart")); err != nil {
+				t.Fatalf("INC-A past code base 9: %v", err)
 			}
 		})
 	}
@@ -465,5 +480,32 @@ func TestChainOfTheSeqNumberedVersionNumbersPastIt(t *testing.T) {
 	b := openIn(t, l, "acme", "catalog", 0)
 	if a.Incident != "INC-12" || b.Incident != "INC-13" {
 		t.Fatalf("incidents opened on the old chain: %s, %s; want INC-12, INC-13", a.Incident, b.Incident)
+	}
+}
+
+// TestReplicaThatMissedTheLossNumbersPastIt: a replica that judged the chain before the
+// newest incidents were opened (so its own view never shrank) and keeps no checkpoint
+// file opens an incident after another replica found a failover's loss and restarted the
+// chain, before that one opened anything: the store's tail reports the restarted chain's
+// code base, so the code continues past the lost ones instead of reusing one people saw.
+func TestReplicaThatMissedTheLossNumbersPastIt(t *testing.T) {
+	ctx := context.Background()
+	st := ledger.NewMemStore()
+	a, b := guarded(t, st, nil, &losses{}), guarded(t, st, nil, &losses{})
+	first := open(t, a, "checkout")
+	if err := b.Check(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	open(t, a, "search")
+	open(t, a, "payments") // INC-2, INC-3: shown, then lost
+	st.Tamper("acme", func(es []ledger.Entry) []ledger.Entry { return es[:1] })
+	if _, err := a.Record(ctx, ev("acme", first.Incident, ledger.Propose)); err != nil {
+		t.Fatal(err)
+	}
+	if base := a.Base("acme"); base != 3 {
+		t.Fatalf("code base %d after the loss, want 3", base)
+	}
+	if e := open(t, b, "catalog"); e.Incident != "INC-4" {
+		t.Fatalf("the other replica opened %s after the loss, want INC-4 (INC-2 and INC-3 were shown)", e.Incident)
 	}
 }

@@ -366,6 +366,7 @@ func (l *Ledger) commit(q *queue, batch []*request) {
 		q.tail, q.tailKnown = t, true
 	}
 	rest := batch
+	codeRetried := false
 	for len(rest) > 0 {
 		// After a loss (found now or before), what would hand out or use an approval of
 		// an incident from before it is refused.
@@ -430,7 +431,10 @@ func (l *Ledger) commit(q *queue, batch []*request) {
 				return
 			}
 			q.tail = ce.Tail
-		case errors.Is(err, ErrConflict):
+		case errors.Is(err, ErrConflict), errors.Is(err, ErrCodeUsed) && !codeRetried:
+			// A refused code: the tail's counter moved without the tail (another writer
+			// restarted the chain past a loss, with a higher code base): read it again.
+			codeRetried = codeRetried || errors.Is(err, ErrCodeUsed)
 			t, terr := l.opts.Store.Tail(ctx, tenant)
 			if terr == nil {
 				terr = seen(t, false)

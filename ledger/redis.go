@@ -58,8 +58,9 @@ func (s *RedisStore) keys(tenant string) tenantKeys {
 // incident counter (detail: the counter).
 //
 // The counter (the tail's code) moves with the entry that opens an incident: its code,
-// read from the id's hex, must be past the counter, and becomes it. A tail without a
-// counter written at its own seq (an older version's chain) counts as code base + seq.
+// read from the id's hex, must be past the counter and the chain's code base, and becomes
+// the counter. A tail without a counter written at its own seq (an older version's chain)
+// counts as code base + seq.
 //
 // After the entries' 7 arguments each come the tree's: its size, the stored-hash index the
 // batch's hashes start at, the end index after each entry, then the hashes; the hashes of
@@ -68,8 +69,9 @@ var appendScript = redis.NewScript(`
 local t = redis.call('HMGET', KEYS[2], 'seq', 'hash', 'code', 'code_at')
 local tseq = t[1] or '0'
 local thash = t[2] or ARGV[3]
+local base = tonumber(redis.call('GET', KEYS[9]) or '0')
 local tcode
-if t[3] and t[4] == tseq then tcode = tonumber(t[3]) else tcode = tonumber(redis.call('GET', KEYS[9]) or '0') + tonumber(tseq) end
+if t[3] and t[4] == tseq then tcode = math.max(tonumber(t[3]), base) else tcode = base + tonumber(tseq) end
 if tseq ~= ARGV[1] or thash ~= ARGV[2] then return {0, 1, tseq .. ' ' .. thash .. ' ' .. string.format('%d', tcode)} end
 local n = tonumber(ARGV[4])
 local tb = 5 + 7 * n
@@ -222,20 +224,20 @@ func (s *RedisStore) Tail(ctx context.Context, tenant string) (Tail, error) {
 		}
 		t.Hash = hash
 	}
-	if codeS != "" && atS == strconv.FormatUint(t.Seq, 10) {
-		c, err := strconv.ParseUint(codeS, 10, 64)
-		if err != nil {
-			return Tail{}, fmt.Errorf("read tail: bad incident counter %q", codeS)
-		}
-		t.LastCode = c
-		return t, nil
-	}
 	base := uint64(0)
 	if b := bg.Val(); b != "" {
 		var err error
 		if base, err = strconv.ParseUint(b, 10, 64); err != nil {
 			return Tail{}, fmt.Errorf("read tail: code base %q is not a number", b)
 		}
+	}
+	if codeS != "" && atS == strconv.FormatUint(t.Seq, 10) {
+		c, err := strconv.ParseUint(codeS, 10, 64)
+		if err != nil {
+			return Tail{}, fmt.Errorf("read tail: bad incident counter %q", codeS)
+		}
+		t.LastCode = max(c, base)
+		return t, nil
 	}
 	t.LastCode = base + t.Seq
 	return t, nil

@@ -17,8 +17,11 @@ type Tail struct {
 	// LastCode is the number of the last incident opened on the chain (INC-(LastCode) in
 	// hex), the tenant's incident counter: the store advances it in the same atomic append
 	// as the entry that opens the incident, and the next incident opens past it. A store
-	// whose chain was written by an older version, which numbered incidents by seq, reports
-	// the chain's code base plus its seq here (past every code that version handed out).
+	// that keeps a code base (BaseStore) reports the base when it is higher (a chain
+	// restarted after a loss, whose counter came back with the lost chain), so every
+	// writer numbers past the lost codes. A store whose chain was written by an older
+	// version, which numbered incidents by seq, reports the chain's code base plus its seq
+	// (past every code that version handed out).
 	LastCode uint64
 }
 
@@ -78,8 +81,8 @@ type Store interface {
 	// incident's index. Each entry's From must equal its incident's current stage at that
 	// point of the batch (None: the incident must not exist, and its service, if any, must
 	// have no open incident). An entry that opens an incident (From None) must carry a
-	// code past the tenant's incident counter (Tail.LastCode), which it advances to its
-	// code, in the same atomic step.
+	// code past the tenant's incident counter (Tail.LastCode, the code base included),
+	// which it advances to its code, in the same atomic step.
 	// It returns how many entries were appended and, when fewer than all, why the next
 	// one was not: ErrConflict (then n is 0), a *StageConflictError, a *ServiceOpenError or
 	// an error wrapping ErrCodeUsed.
@@ -151,11 +154,15 @@ func (m *MemStore) tenant(t string) *memTenant {
 }
 
 func (mt *memTenant) tail() Tail {
+	code := mt.lastCode
+	if mt.base != nil {
+		code = max(code, *mt.base)
+	}
 	if len(mt.entries) == 0 {
-		return Tail{0, GenesisHash, mt.lastCode}
+		return Tail{0, GenesisHash, code}
 	}
 	last := mt.entries[len(mt.entries)-1]
-	return Tail{last.Seq, last.Hash, mt.lastCode}
+	return Tail{last.Seq, last.Hash, code}
 }
 
 // Append implements Store.
@@ -163,9 +170,11 @@ func (m *MemStore) Append(ctx context.Context, tenant string, tail Tail, entries
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	mt := m.tenant(tenant)
-	if !mt.tail().Same(tail) {
+	now := mt.tail()
+	if !now.Same(tail) {
 		return 0, ErrConflict
 	}
+	last := now.LastCode
 	leaves, err := leafDatas(entries)
 	if err != nil {
 		return 0, err
@@ -189,10 +198,10 @@ func (m *MemStore) Append(ctx context.Context, tenant string, tail Tail, entries
 				}
 			}
 			code, _ := incidentCode(e.Incident)
-			if code <= mt.lastCode {
-				return i, codeUsedError(e.Incident, mt.lastCode)
+			if code <= last {
+				return i, codeUsedError(e.Incident, last)
 			}
-			mt.lastCode = code
+			mt.lastCode, last = code, code
 			mt.order = append(mt.order, e.Incident)
 			mt.service[e.Incident] = e.Service
 		}
