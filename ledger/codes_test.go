@@ -380,7 +380,9 @@ func TestFenceHoldsTheLostChainsLastCode(t *testing.T) {
 // legacy reads a file written by the version before the incident counter (which numbered
 // an incident by the chain's code base plus the seq that opened it): testdata/legacy holds
 // a tenant's export before a loss (INC-1, INC-5), its export after the loss (a loss
-// marker, then INC-10 on code base 7), and the checkpoint file that version left.
+// marker, then INC-10 on code base 7), and the checkpoint file that version left. They
+// were made by that version's own Ledger (commit 753e592: a MemStore, a FileSink, sinkKey,
+// ReserveBlock 4, the store then replaced by an empty one), not by hand.
 func legacy(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "legacy", name))
