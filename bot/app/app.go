@@ -471,6 +471,11 @@ func (a *App) Run(ctx context.Context) error {
 	// A chain shorter than its last checkpoint is logged at ERROR and counted; the bot
 	// keeps running on a restarted chain whose incident codes never repeat the lost ones.
 	a.ledger.CheckAll(ctx, a.tenants)
+	if a.outbound != nil {
+		// Before any loop takes in alerts or presses: the outbound webhooks start from
+		// here, so nothing appended from now on is skipped.
+		a.outbound.Mark(ctx)
+	}
 	return RunLoops(ctx, a.log, a.loops...)
 }
 

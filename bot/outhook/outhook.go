@@ -80,7 +80,8 @@ type Options struct {
 	// 10000.
 	MaxBacklog uint64
 	// Backfill is how many of the chain's latest seqs a target without a cursor (new, or
-	// its URL changed) receives; default 0: only what is appended after it starts.
+	// its URL changed) receives; default 0: only what is appended after Mark (or Run)
+	// read the chain.
 	Backfill uint64
 	// DialTimeout bounds connect and TLS handshake; default 5s.
 	DialTimeout time.Duration
@@ -103,6 +104,10 @@ type tenant struct {
 	id       string
 	leaseKey string
 	targets  []*target
+	// start is the chain's tail when Mark read it (marked): a target without a cursor
+	// starts there, not at the tail when this replica first holds the lease.
+	start  uint64
+	marked bool
 }
 
 type target struct {
@@ -278,6 +283,7 @@ func newClient(guarded bool, dialTimeout time.Duration) *http.Client {
 // Run sends the tenants' events until ctx ends, then returns nil after releasing its
 // leases. Redis or store errors are logged and retried; they never end Run.
 func (s *Sender) Run(ctx context.Context) error {
+	s.Mark(ctx)
 	s.opts.Logger.Info("outbound webhooks running", "component", "outhook", "tenants", len(s.tenants), "instance", s.opts.Instance)
 	var wg sync.WaitGroup
 	for _, t := range s.tenants {
@@ -286,6 +292,25 @@ func (s *Sender) Run(ctx context.Context) error {
 	<-ctx.Done() // with no tenant too: Run ends only with ctx
 	wg.Wait()
 	return nil
+}
+
+// Mark reads each tenant's chain tail, once: a target without a cursor (new, or its URL
+// changed) receives what is appended after that moment (and Backfill seqs before it),
+// however late this replica takes the tenant's lease. Call it before the bot takes in
+// anything that could open an incident; Run marks the tenants not marked yet. A tenant
+// whose tail cannot be read is marked later, by its first pass under the lease.
+func (s *Sender) Mark(ctx context.Context) {
+	for _, t := range s.tenants {
+		if t.marked {
+			continue
+		}
+		tail, err := s.opts.Store.Tail(ctx, t.id)
+		if err != nil {
+			s.opts.Logger.Warn("read chain tail to start from", "component", "outhook", "tenant", t.id, "err", err)
+			continue
+		}
+		t.start, t.marked = tail.Seq, true
+	}
 }
 
 // runTenant takes the tenant's lease when it is free and, while it holds it, runs one
@@ -391,7 +416,11 @@ func (s *Sender) runTarget(ctx context.Context, t *tenant, x *target) {
 			continue
 		}
 		if !started {
-			cursor, err = s.advance(ctx, t, x, tail.Seq-min(tail.Seq, s.opts.Backfill), initCursor)
+			from := tail.Seq
+			if t.marked {
+				from = min(from, t.start) // a chain restarted since keeps its new tail
+			}
+			cursor, err = s.advance(ctx, t, x, from-min(from, s.opts.Backfill), initCursor)
 			if err != nil {
 				if errors.Is(err, errLeaseLost) {
 					return

@@ -666,3 +666,27 @@ func TestStopsWhenTheLeaseIsTaken(t *testing.T) {
 		return len(got) >= 2 && got[len(got)-1].payload.Data.Service == "search"
 	})
 }
+
+// A new webhook receives what was appended after the Sender marked the chain, even when
+// its first pass comes later (a slow start, another replica holding the lease): an
+// incident opened in between is not skipped, and what came before the mark is not sent.
+func TestNewTargetStartsWhereTheSenderMarked(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t, nil)
+	before := e.open(t, "payments")
+	opts := e.options(target(rc.URL + "/hook"))
+	opts.Backfill = 0
+	s, err := outhook.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Mark(context.Background())
+	after := e.open(t, "checkout") // appended before the sender's first pass
+	testkit.Start(t, s.Run)
+	waitFor(t, "the incident opened after the mark", func() bool { return len(rc.deliveries()) >= 1 })
+	time.Sleep(50 * time.Millisecond) // nothing more arrives
+	got := rc.deliveries()
+	if len(got) != 1 || got[0].payload.Data.Incident != after {
+		t.Fatalf("deliveries %+v; want only %s's opening (not %s's, opened before the mark)", got, after, before)
+	}
+}
