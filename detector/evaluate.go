@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/alertengine/alertengine/sdk"
 	"github.com/alertengine/alertengine/sdk/health"
 )
 
@@ -184,6 +185,8 @@ func (d *Detector) evaluateEnd(ctx context.Context, ps pushStream, end, now time
 	}
 	if fast, ok := d.fastObservation(ps, end, st, w); ok {
 		obs = fast
+	} else if perSecond, seconds, ok := d.staysBad(d.tenants[ps.tenant], st, w, false); ok {
+		obs.decisive, obs.ahead, obs.aheadSeconds = true, perSecond, seconds
 	}
 	// The decision is stamped with the window's end plus the time it took to become
 	// judgeable, i.e. when it is made.
@@ -216,4 +219,60 @@ func (d *Detector) fastObservation(ps pushStream, end time.Time, st *gateState, 
 		window: fmt.Sprintf("%s ending %s (the newest part of the %s window, %d requests: enough to decide at once)",
 			d.opts.FastWindow, end.UTC().Format(time.RFC3339), d.opts.Window, n),
 	}, true
+}
+
+// staysBad reports whether the gate, not alerting yet, will open at its coming evaluations
+// whatever they bring, so it may open now: w scores under the tenant's threshold, and so
+// does every window of the evaluations still needed to open (OpenAfter minus the bad
+// streak so far, this one included) when the oldest seconds have left it and each new
+// second brought as many requests as the busiest second of w, every one successful and as
+// fast as a request can be — the most any healthy second could dilute it. Failures stay
+// in the window for a whole Window, so a window bad enough usually stays bad: opening at
+// once then opens the incident the gate would open a second or two later, and nothing the
+// gate would not open (unless the next second is busier than any so far). inflight: w
+// ends after the second in progress (its partial bucket, shipped early by the SDK), so
+// the rest of that second is counted among the new requests and w itself is not an
+// evaluation. It returns how many requests each coming second was assumed to bring, and
+// over how many seconds.
+func (d *Detector) staysBad(t *Tenant, st *gateState, w *window, inflight bool) (perSecond uint64, seconds int, ok bool) {
+	if st.Alerting || d.opts.noLookAhead || int(w.agg.Count()) < d.opts.MinSamples {
+		return 0, 0, false
+	}
+	need := d.opts.OpenAfter - st.Bad // evaluations still needed to open, this one included
+	if !inflight {
+		need-- // w is one of them
+	}
+	if need <= 0 || !d.scoresBad(t, st, &w.agg) {
+		return 0, 0, false // the gate opens on w by itself, or w is not bad
+	}
+	counts := map[int64]uint64{}
+	var busiest uint64
+	for _, s := range w.sums {
+		counts[s.Bucket.Unix()] += s.Count
+		busiest = max(busiest, counts[s.Bucket.Unix()])
+	}
+	shift := 1
+	if inflight {
+		shift = 0 // the first coming window ends where w does
+	}
+	for k := 1; k <= need; k++ {
+		cut := w.start.Add(time.Duration(k-1+shift) * time.Second)
+		var a sdk.Aggregate
+		for _, s := range w.sums {
+			if !s.Bucket.Before(cut) {
+				a.Add(s)
+			}
+		}
+		a.AddFastest(uint64(k) * busiest)
+		if !d.scoresBad(t, st, &a) {
+			return 0, 0, false
+		}
+	}
+	return busiest, need, true
+}
+
+// scoresBad reports whether a scores under the tenant's threshold, as judge scores it.
+func (d *Detector) scoresBad(t *Tenant, st *gateState, a *sdk.Aggregate) bool {
+	p95, errRate := a.Quantile(0.95), a.ErrorRate()
+	return health.Compute(p95, errRate, st.Baseline.AnomalyRatio(p95, errRate)).Score < t.MinScoreToAlert
 }

@@ -82,6 +82,10 @@ type Options struct {
 	// incident (default 2); RecoverAfter how many consecutive healthy ones close it
 	// (default 3).
 	OpenAfter, RecoverAfter int
+	// noLookAhead turns off staysBad's early opening (tests compare the policy with and
+	// without it).
+	noLookAhead bool
+
 	// Intakes are the inputs besides the built-in push path, one line each:
 	// alertmanager.Intake(…), poll.Intake(…), pagerduty.Intake(…)… (see Intake).
 	Intakes []NewIntake

@@ -107,6 +107,8 @@ type window struct {
 	start, end time.Time
 	buckets    int // distinct buckets with data
 	summaries  int
+	// sums are the summaries merged, for the look-ahead (staysBad).
+	sums []sdk.Summary
 }
 
 // loadWindow reads the window ending at end (exclusive) and trims what is older than one
@@ -137,6 +139,7 @@ func (d *Detector) loadWindow(ctx context.Context, tenant, service string, end t
 			continue
 		}
 		w.agg.Add(s)
+		w.sums = append(w.sums, s)
 		if !s.Bucket.Before(end.Add(-d.opts.FastWindow)) {
 			w.recent.Add(s)
 		}

@@ -304,6 +304,20 @@ func (a *Aggregate) mergeSketch(sk *ddsketch.DDSketch) {
 	_ = a.sketch.MergeWith(sk)
 }
 
+// AddFastest merges n successful requests at the smallest latency the sketches hold: the
+// most a window could be diluted by n more requests (the detector's look-ahead).
+func (a *Aggregate) AddFastest(n uint64) {
+	if n == 0 {
+		return
+	}
+	sc := newScale()
+	if a.sketch == nil {
+		a.sketch = sc.newSketch()
+	}
+	a.sketch.GetPositiveValueStore().AddWithCount(sc.minIndex, float64(n))
+	a.count += n
+}
+
 // Quantile returns the merged latency at quantile q (0..1, clamped) in milliseconds; 0
 // when empty.
 func (a *Aggregate) Quantile(q float64) float64 { return quantile(a.sketch, q) }

@@ -391,3 +391,25 @@ func FuzzParseSummary(f *testing.F) {
 		}
 	})
 }
+
+// TestAggregateAddFastest: n fast successes dilute the error rate and pull the quantiles
+// down to the fastest latency, as n healthy requests would at best.
+func TestAggregateAddFastest(t *testing.T) {
+	var a Aggregate
+	a.AddFastest(0)
+	if a.Count() != 0 || a.Quantile(0.5) != 0 {
+		t.Fatalf("AddFastest(0) on an empty aggregate: count %d, p50 %v", a.Count(), a.Quantile(0.5))
+	}
+	lat := []float64{2500, 2500, 2500, 2500}
+	a.Add(NewSummaryForTest("acme", "checkout", "pod-1", time.Unix(0, 0), lat, []int{500, 500, 200, 200}))
+	a.AddFastest(4)
+	if a.Count() != 8 || a.Errors5xx() != 2 || a.ErrorRate() != 0.25 {
+		t.Fatalf("count %d, 5xx %d, error rate %v; want 8, 2, 0.25", a.Count(), a.Errors5xx(), a.ErrorRate())
+	}
+	if p := a.Quantile(0.25); p > 0.01 {
+		t.Fatalf("p25 %v ms, want the fastest latency", p)
+	}
+	if p := a.Quantile(0.95); p < 2400 {
+		t.Fatalf("p95 %v ms, want the slow half's 2.5 s", p)
+	}
+}
