@@ -2,10 +2,13 @@ package detector
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/alertengine/alertengine/fixtures"
+	"github.com/alertengine/alertengine/ledger"
+	"github.com/alertengine/alertengine/sdk"
 )
 
 // play pushes n buckets of the service checkout (two instances each, as TestScenarios),
@@ -13,7 +16,11 @@ import (
 // MaxEvalDelay after they end, as a silent service's are: so an opening the look-ahead
 // foresees at the end gets the evaluations it foresaw), and returns the buckets after
 // which incidents opened and closed.
-func play(t *testing.T, n int, bucket func(i int) ([]float64, []int), tweak func(*Options)) (opens, closes []int) {
+//
+// early: the first 60% of each bucket's requests are shipped early (sdk.Summary.Early),
+// 0.6 s into the bucket, and looked at 50 ms later; the rest after the bucket ends — as
+// the SDK ships a surge, here for every bucket, the worst case.
+func play(t *testing.T, n int, bucket func(i int) ([]float64, []int), tweak func(*Options), early bool) (opens, closes []int) {
 	t.Helper()
 	h := newHarness(t)
 	d := h.replica("r1", defaultTenants(), tweak)
@@ -23,7 +30,20 @@ func play(t *testing.T, n int, bucket func(i int) ([]float64, []int), tweak func
 		if i < n {
 			lat, st = bucket(i)
 		}
-		if len(lat) > 0 {
+		if early && len(lat) > 0 {
+			cut := len(lat) * 6 / 10
+			h.pushPart(i, lat[:cut], st[:cut], 600*time.Millisecond)
+			at := base.Add(time.Duration(i)*time.Second + 650*time.Millisecond)
+			h.clock.Set(at)
+			if _, err := d.Ingest(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Evaluate(context.Background(), at); err != nil {
+				t.Fatal(err)
+			}
+			lat, st = lat[cut:], st[cut:]
+			h.pushPart(i, lat, st, 0)
+		} else if len(lat) > 0 {
 			h.pushBucket("acme", "checkout", i, lat, st)
 		}
 		if i < n {
@@ -37,6 +57,23 @@ func play(t *testing.T, n int, bucket func(i int) ([]float64, []int), tweak func
 		}
 	}
 	return bucketIndexes(h.events.of(Opened)), bucketIndexes(h.events.of(Recovered))
+}
+
+// pushPart ships part of bucket i of service checkout as two instances' summaries, early
+// (shipped that far into the bucket) or not (the rest, after it ended).
+func (h *harness) pushPart(i int, lat []float64, st []int, early time.Duration) {
+	h.t.Helper()
+	bucket := base.Add(time.Duration(i) * time.Second)
+	for k, inst := range []string{"pod-a", "pod-b"} {
+		var l []float64
+		var s []int
+		for j := k; j < len(lat); j += 2 {
+			l, s = append(l, lat[j]), append(s, st[j])
+		}
+		sum := sdk.NewSummaryForTest("acme", "checkout", inst, bucket, l, s)
+		sum.Early = early
+		h.push("acme", "checkout", sum)
+	}
 }
 
 // mixed is one bucket of n requests of which failing answer 500 in 2.5 ms… and the rest
@@ -167,25 +204,92 @@ func TestLookAheadOpensNothingNew(t *testing.T) {
 		}, -1},
 	)
 	for _, sc := range all {
-		t.Run(sc.name, func(t *testing.T) {
-			t.Parallel()
-			before, _ := play(t, sc.n, sc.gen, func(o *Options) { o.noLookAhead = true })
-			after, _ := play(t, sc.n, sc.gen, nil)
-			if len(after) > len(before) {
-				t.Fatalf("opens after buckets %v with the look-ahead, %v without: more incidents", after, before)
+		for _, early := range []bool{false, true} {
+			name := sc.name
+			if early {
+				name += ", shipped early"
 			}
-			if len(after) != len(before) {
-				t.Fatalf("opens after buckets %v with the look-ahead, %v without", after, before)
-			}
-			for i := range after {
-				if after[i] > before[i] {
-					t.Errorf("incident %d opens after bucket %d with the look-ahead, %d without", i+1, after[i], before[i])
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				before, _ := play(t, sc.n, sc.gen, func(o *Options) { o.noLookAhead = true }, false)
+				after, _ := play(t, sc.n, sc.gen, nil, early)
+				if len(after) > len(before) {
+					t.Fatalf("opens after buckets %v with the look-ahead, %v without: more incidents", after, before)
 				}
-			}
-			if sc.today >= 0 && len(after) != sc.today {
-				t.Errorf("%d incidents, want %d (opens after %v)", len(after), sc.today, after)
-			}
-			t.Logf("opens after %v (without the look-ahead %v)", after, before)
-		})
+				if len(after) != len(before) {
+					t.Fatalf("opens after buckets %v with the look-ahead, %v without", after, before)
+				}
+				for i := range after {
+					if after[i] > before[i] {
+						t.Errorf("incident %d opens after bucket %d with the look-ahead, %d without", i+1, after[i], before[i])
+					}
+				}
+				if sc.today >= 0 && len(after) != sc.today {
+					t.Errorf("%d incidents, want %d (opens after %v)", len(after), sc.today, after)
+				}
+				t.Logf("opens after %v (without the look-ahead %v)", after, before)
+			})
+		}
+	}
+}
+
+// TestEarlyPartOfASecond: part of the second in progress shipped early (an SDK whose
+// errors surge) is looked at at once. Too little to be sure, it changes nothing and does
+// not complete its bucket: the second is judged once its rest has come, whole. Enough,
+// it opens the incident before the second ends.
+func TestEarlyPartOfASecond(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	d := h.replica("r1", defaultTenants(), nil)
+	ctx := context.Background()
+	for i := 0; i < 6; i++ {
+		lat, st := mixed(100, 0)
+		h.pushBucket("acme", "checkout", i, lat, st)
+		h.step(d, i)
+	}
+	look := func(at time.Time) {
+		t.Helper()
+		h.clock.Set(at)
+		if _, err := d.Ingest(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Evaluate(ctx, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Second 6: 30 of 40 failing 0.4 s in — 5% of the window: nothing yet.
+	lat, st := mixed(40, 30)
+	h.pushPart(6, lat, st, 400*time.Millisecond)
+	look(base.Add(6450 * time.Millisecond))
+	before, err := d.Status(ctx, "acme", "checkout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.events.all()) != 0 || before.Last.SampleSize != 600 {
+		t.Fatalf("after a small early part: events %v, last reading of %d requests; want none and the 600 of seconds 0–5", describe(h.events.all()), before.Last.SampleSize)
+	}
+	// The second ends; its rest (60 successes) is not shipped yet: not judged.
+	look(tick(6))
+	if st, _ := d.Status(ctx, "acme", "checkout"); st.Last.SampleSize != 600 {
+		t.Fatalf("second 6 judged on its early part alone: %d requests", st.Last.SampleSize)
+	}
+	lat, st = mixed(60, 0)
+	h.pushPart(6, lat, st, 0)
+	look(tick(6).Add(50 * time.Millisecond))
+	if st, _ := d.Status(ctx, "acme", "checkout"); st.Last.SampleSize != 700 || st.Alerting {
+		t.Fatalf("second 6 judged on %d requests (alerting %v), want all 700, healthy", st.Last.SampleSize, st.Alerting)
+	}
+	// Second 7 fails: 90 of 90 by 0.9 s in. The window stays bad whatever comes: open now.
+	lat, st = mixed(90, 90)
+	h.pushPart(7, lat, st, 900*time.Millisecond)
+	look(base.Add(7950 * time.Millisecond))
+	opened := h.events.of(Opened)
+	if len(opened) != 1 || !opened[0].At.Before(base.Add(8*time.Second)) {
+		t.Fatalf("opened %v, want one incident before second 7 ends", describe(h.events.all()))
+	}
+	detects := h.entriesOf("acme", ledger.Detect)
+	if len(detects) != 1 || !strings.Contains(detects[0].Data["window"], "shipped early") ||
+		!strings.Contains(detects[0].Reason, "still under it even if each of the next 2 seconds brings 100 fast successful requests") {
+		t.Fatalf("DETECTED %+v", detects)
 	}
 }

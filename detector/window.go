@@ -46,16 +46,23 @@ func (k keys) opens(t string) string { return k.prefix + "ae:det:{" + t + "}:ope
 // stream: where the service's SDK pushes its summaries.
 func (k keys) stream(t, s string) string { return sdk.StreamKey(k.prefix, t, s) }
 
-// summaryFields are the stream entry fields a window member keeps.
-var summaryFields = []string{"v", "tenant", "service", "instance", "bucket", "n", "e5", "e4", "sk"}
+// summaryFields are the stream entry fields a window member keeps; optionalFields too,
+// when the entry has them.
+var (
+	summaryFields  = []string{"v", "tenant", "service", "instance", "bucket", "n", "e5", "e4", "sk"}
+	optionalFields = []string{"early"}
+)
 
 // encodeMember turns a parsed stream entry into a window member: the entry's own fields
 // as a JSON object (keys sorted, the sketch in base64). The same entry always gives the
 // same member, so a redelivered entry is stored once.
 func encodeMember(values map[string]any) (string, error) {
-	m := make(map[string]string, len(summaryFields))
-	for _, f := range summaryFields {
+	m := make(map[string]string, len(summaryFields)+len(optionalFields))
+	for i, f := range append(summaryFields[:len(summaryFields):len(summaryFields)], optionalFields...) {
 		v, ok := values[f]
+		if !ok && i >= len(summaryFields) {
+			continue
+		}
 		if !ok {
 			return "", fmt.Errorf("field %q missing", f)
 		}

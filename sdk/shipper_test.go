@@ -314,3 +314,75 @@ func TestSecretsStayOut(t *testing.T) {
 		})
 	}
 }
+
+// TestSurgeShipsEarly: when at least surgeMinErrors of the requests of the second in
+// progress answer 5xx, and at least half of them, what the second holds so far is shipped
+// at once, marked Early; the rest of the second follows after it ends, as another summary
+// of the same bucket (an empty one if nothing more came), and the two add up to the
+// second. A second with fewer errors, or mostly successes, waits for its end as before.
+func TestSurgeShipsEarly(t *testing.T) {
+	srv := ledgertest.NewServer(t)
+	c := srv.Client(t)
+	prefix := srv.Prefix(t)
+	ts := newTestSDK(t, Options{RedisURL: srv.URL, KeyPrefix: prefix})
+	h := ts.service()
+	ctx := t.Context()
+	serveN := func(n, status int) {
+		for range n {
+			serve(h, request{latency: ms, status: status})
+		}
+	}
+	key := StreamKey(prefix, "acme", "checkout")
+
+	// Second 0: 9 failures of 9 (too few), then 30 successes and 12 failures (under half).
+	serveN(9, 500)
+	ts.clock.Set(t0.Add(300 * ms))
+	ts.shipSurge(ctx)
+	serveN(30, 200)
+	serveN(12, 500)
+	ts.clock.Set(t0.Add(600 * ms))
+	ts.shipSurge(ctx)
+	if got := stream(t, c, key); len(got) != 0 {
+		t.Fatalf("%d summaries shipped during a second without a surge: %+v", len(got), got)
+	}
+	// Second 1: 5 successes, then 15 failures: shipped at 1.4 s.
+	ts.clock.Set(t0.Add(time.Second + drainGrace))
+	ts.tick(ctx)
+	serveN(5, 200)
+	serveN(15, 500)
+	ts.clock.Set(t0.Add(1400 * ms))
+	ts.shipSurge(ctx)
+	got := stream(t, c, key)
+	if len(got) != 2 {
+		t.Fatalf("%d summaries after the surge look, want second 0 and the early part of second 1: %+v", len(got), got)
+	}
+	if s := got[0]; s.Early != 0 || s.Count != 51 || s.Errors5xx != 21 {
+		t.Errorf("second 0: early %v, n %d, 5xx %d; want a whole second of 51 requests, 21 failing", s.Early, s.Count, s.Errors5xx)
+	}
+	early := got[1]
+	if !early.Bucket.Equal(t0.Add(time.Second)) || early.Early != 400*ms || early.Count != 20 || early.Errors5xx != 15 {
+		t.Fatalf("early part: bucket %v, early %v, n %d, 5xx %d; want second 1, 400ms, 20, 15", early.Bucket, early.Early, early.Count, early.Errors5xx)
+	}
+	// The rest of second 1 after it ends; second 2 surges and then nothing more comes.
+	serveN(6, 200)
+	ts.clock.Set(t0.Add(2*time.Second + drainGrace))
+	ts.tick(ctx)
+	serveN(10, 500)
+	ts.clock.Set(t0.Add(2500 * ms))
+	ts.shipSurge(ctx)
+	ts.clock.Set(t0.Add(3*time.Second + drainGrace))
+	ts.tick(ctx)
+	got = stream(t, c, key)
+	if len(got) != 5 {
+		t.Fatalf("%d summaries, want 5: %+v", len(got), got)
+	}
+	if rest := got[2]; !rest.Bucket.Equal(t0.Add(time.Second)) || rest.Early != 0 || rest.Count != 6 || rest.Errors5xx != 0 {
+		t.Errorf("rest of second 1: bucket %v, early %v, n %d, 5xx %d; want second 1, whole, 6, 0", rest.Bucket, rest.Early, rest.Count, rest.Errors5xx)
+	}
+	if s := got[3]; !s.Bucket.Equal(t0.Add(2*time.Second)) || s.Early != 500*ms || s.Count != 10 {
+		t.Errorf("early part of second 2: bucket %v, early %v, n %d; want second 2, 500ms, 10", s.Bucket, s.Early, s.Count)
+	}
+	if s := got[4]; !s.Bucket.Equal(t0.Add(2*time.Second)) || s.Early != 0 || s.Count != 0 {
+		t.Errorf("end of second 2: bucket %v, early %v, n %d; want an empty summary closing second 2", s.Bucket, s.Early, s.Count)
+	}
+}

@@ -413,3 +413,25 @@ func TestAggregateAddFastest(t *testing.T) {
 		t.Fatalf("p95 %v ms, want the slow half's 2.5 s", p)
 	}
 }
+
+// TestSummaryEarlyField: an early part of a bucket says how far into it it was shipped,
+// and survives the round trip; a whole bucket has no "early" field; anything but 1 to 999
+// milliseconds is refused.
+func TestSummaryEarlyField(t *testing.T) {
+	s := NewSummaryForTest("acme", "checkout", "pod-1", time.Unix(100, 0), []float64{1, 2}, []int{500, 500})
+	if _, ok := s.Fields()["early"]; ok {
+		t.Fatal("a whole bucket's fields have an early field")
+	}
+	s.Early = 250 * time.Millisecond
+	got, err := ParseSummary(s.Fields())
+	if err != nil || got.Early != 250*time.Millisecond || got.Count != 2 {
+		t.Fatalf("round trip: %+v, %v; want early 250ms, 2 requests", got, err)
+	}
+	for _, bad := range []any{"0", "1000", "-5", "soon"} {
+		f := s.Fields()
+		f["early"] = bad
+		if _, err := ParseSummary(f); !errors.Is(err, ErrInvalidSummary) {
+			t.Errorf("early %q: %v, want ErrInvalidSummary", bad, err)
+		}
+	}
+}
