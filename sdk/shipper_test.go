@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -384,5 +386,65 @@ func TestSurgeShipsEarly(t *testing.T) {
 	}
 	if s := got[4]; !s.Bucket.Equal(t0.Add(2*time.Second)) || s.Early != 0 || s.Count != 0 {
 		t.Errorf("end of second 2: bucket %v, early %v, n %d; want an empty summary closing second 2", s.Bucket, s.Early, s.Count)
+	}
+}
+
+// TestSurgeUnderLoadCountsEveryRequestOnce: with the real background loop (surge looks
+// every 100 ms, drains every second) and 8 goroutines sending failing and succeeding
+// requests for 1.5 s, the summaries shipped — early parts included — add up to exactly
+// the requests served, and some went out early.
+func TestSurgeUnderLoadCountsEveryRequestOnce(t *testing.T) {
+	if testing.Short() {
+		testkit.Skip(t, "real time")
+	}
+	srv := ledgertest.NewServer(t)
+	c := srv.Client(t)
+	prefix := srv.Prefix(t)
+	s := New(Options{Service: "checkout", Tenant: "acme", Instance: "pod-1", RedisURL: srv.URL, KeyPrefix: prefix})
+	h := s.Instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("fail") != "" {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	var served, failed atomic.Uint64
+	stop := time.Now().Add(1500 * time.Millisecond)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(stop); i++ {
+				path := "/pay"
+				if (i+g)%4 != 0 {
+					path += "?fail=1"
+					failed.Add(1)
+				}
+				h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil))
+				served.Add(1)
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	// Let the loop drain and ship the last second as it does every second.
+	now := time.Now()
+	time.Sleep(now.Truncate(time.Second).Add(time.Second + 3*drainGrace).Sub(now))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var n, e5 uint64
+	early := 0
+	for _, sum := range stream(t, c, StreamKey(prefix, "acme", "checkout")) {
+		n += sum.Count
+		e5 += sum.Errors5xx
+		if sum.Early > 0 {
+			early++
+		}
+	}
+	if n != served.Load() || e5 != failed.Load() {
+		t.Fatalf("shipped %d requests, %d failing; served %d, %d failing", n, e5, served.Load(), failed.Load())
+	}
+	if early == 0 {
+		t.Fatal("no early part shipped during a 75% 5xx surge")
 	}
 }
