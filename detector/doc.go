@@ -8,7 +8,8 @@
 // # Inputs
 //
 // Push. The Go SDK ships one summary per instance per 1 s bucket to the Redis Stream
-// sdk.StreamKey(KeyPrefix, tenant, service). Every replica joins the consumer group
+// sdk.StreamKey(KeyPrefix, tenant, service) (and, while its 5xx surge, early parts of the
+// second in progress: sdk.Summary.Early). Every replica joins the consumer group
 // "ae-detector" on every push-mode stream and reads with XREADGROUP (Ingest), so each
 // entry goes to one replica. A summary is checked (sdk.ParseSummary, tenant and service
 // match the stream, not in the future), added to the service's shared window — a sorted

@@ -20,9 +20,9 @@ import (
 // BenchmarkFaultToCard measures one chain through the real `bot serve` wiring: a service
 // instrumented with the real SDK (middleware, 1 s buckets, its own shipper to Redis)
 // serves about 100 requests a second, healthy for 6 to 7 s, then every request fails
-// (HTTP 500) from a random instant of the second on; timed from the fault's start to the incident card reaching the chat (the
-// detector's Run, the pipeline, the offline council, the card with its PNG chart, the
-// Telegram adapter against the fake Bot API). One fresh bot and service per iteration;
+// (HTTP 500) from a random instant of the second on; timed from the fault's start to the
+// incident card reaching the chat (the detector's Run, the pipeline, the offline council,
+// the card with its PNG chart, the Telegram adapter against the fake Bot API). One fresh bot and service per iteration;
 // p50/p95/max over the iterations, and detected-p50-ms: fault → the DETECTED entry (the
 // rest is the pipeline, the council and the card).
 //
