@@ -178,7 +178,9 @@ func (d *Detector) storeMessages(ctx context.Context, ps pushStream, msgs []redi
 			continue
 		}
 		members = append(members, redis.Z{Score: float64(s.Bucket.Unix()), Member: member})
-		newest[s.Instance] = max(newest[s.Instance], s.Bucket.Unix())
+		if s.Early == 0 { // an early part of a bucket does not complete it
+			newest[s.Instance] = max(newest[s.Instance], s.Bucket.Unix())
+		}
 	}
 	ctx, cancel := d.redisCtx(ctx)
 	defer cancel()

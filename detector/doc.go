@@ -8,7 +8,8 @@
 // # Inputs
 //
 // Push. The Go SDK ships one summary per instance per 1 s bucket to the Redis Stream
-// sdk.StreamKey(KeyPrefix, tenant, service). Every replica joins the consumer group
+// sdk.StreamKey(KeyPrefix, tenant, service) (and, while its 5xx surge, early parts of the
+// second in progress: sdk.Summary.Early). Every replica joins the consumer group
 // "ae-detector" on every push-mode stream and reads with XREADGROUP (Ingest), so each
 // entry goes to one replica. A summary is checked (sdk.ParseSummary, tenant and service
 // match the stream, not in the future), added to the service's shared window — a sorted
@@ -76,7 +77,15 @@
 // FastWindow (5 s) of the window also opens on its own, on one evaluation, when it holds
 // FastMinSamples (100) requests and scores 20 points under the threshold ("health 31/100 <
 // 70 over the last 250 requests: …"): waiting for slow requests to make up a twentieth
-// of the whole window and for a second evaluation costs up to two seconds of detection. While the episode lasts,
+// of the whole window and for a second evaluation costs up to two seconds of detection.
+// Look-ahead (staysBad): a bad window opens at once, too, when the evaluations the gate
+// still needs would be bad whatever they bring — recomputed with the oldest seconds gone
+// and each new second bringing as many requests as the window's busiest, all successful
+// and as fast as can be. It opens what the gate would open a second later, and nothing it
+// would not (unless traffic grows past the busiest second); lookahead_test.go plays every
+// scenario with and without it. An SDK whose 5xx surge ships the second in progress early
+// (sdk.Summary.Early, not counted as completing its bucket); the detector looks at that
+// window at once, and opens on it only through the look-ahead. While the episode lasts,
 // bad evaluations record nothing, except one update when the score crosses into a worse
 // severity band (or clearly, by 5 points, into a better one). RecoverAfter (3)
 // consecutive healthy evaluations close it by its stage: RECOVERED before authorization

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/alertengine/alertengine/sdk"
 	"github.com/alertengine/alertengine/sdk/health"
 )
 
@@ -19,8 +20,10 @@ import (
 const maxBacklog = 3
 
 // readyScript renews or takes the evaluation lease KEYS[1] for ARGV[1] (ARGV[2] ms) and,
-// if held, returns the gate state KEYS[2] (false if none) and the instances of KEYS[3]
-// whose newest shipped bucket is ≥ ARGV[3], with those buckets. Not held: false.
+// if held, returns the gate state KEYS[2] (false if none), the instances of KEYS[3]
+// whose newest shipped bucket is ≥ ARGV[3], with those buckets, and how many summaries
+// the window KEYS[4] holds of buckets ≥ ARGV[4] (the second in progress, shipped early).
+// Not held: false.
 var readyScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if v == false then
@@ -30,7 +33,8 @@ elseif v == ARGV[1] then
 else
   return false
 end
-return {redis.call('GET', KEYS[2]), redis.call('ZRANGEBYSCORE', KEYS[3], ARGV[3], '+inf', 'WITHSCORES')}
+return {redis.call('GET', KEYS[2]), redis.call('ZRANGEBYSCORE', KEYS[3], ARGV[3], '+inf', 'WITHSCORES'),
+  redis.call('ZCOUNT', KEYS[4], ARGV[4], '+inf')}
 `)
 
 // Evaluate judges the push-mode services whose lease this replica holds (taking free
@@ -49,10 +53,10 @@ func (d *Detector) Evaluate(ctx context.Context, now time.Time) error {
 	defer d.evalMu.Unlock()
 	latest := now.Truncate(time.Second)
 	since := latest.Add(-(maxBacklog + 1) * time.Second).Unix()
-	cmds := d.readiness(ctx, since, true)
+	cmds := d.readiness(ctx, since, latest.Unix(), true)
 	for _, c := range cmds {
 		if err := c.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-			cmds = d.readiness(ctx, since, false) // the server lost its script cache
+			cmds = d.readiness(ctx, since, latest.Unix(), false) // the server lost its script cache
 			break
 		}
 	}
@@ -66,12 +70,16 @@ func (d *Detector) Evaluate(ctx context.Context, now time.Time) error {
 			errs = append(errs, fmt.Errorf("lease and readiness of %s/%s: %w", ps.tenant, ps.service, err))
 			continue
 		}
-		st, shipped, err := d.decodeReady(ps, res)
+		st, shipped, inflight, err := d.decodeReady(ps, res)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if err := d.evaluateService(ctx, ps, now, st, shipped); err != nil && !errors.Is(err, ErrLeaseLost) {
+		err = d.evaluateService(ctx, ps, now, st, shipped)
+		if err == nil && inflight {
+			err = d.evaluateInflight(ctx, ps, now, st)
+		}
+		if err != nil && !errors.Is(err, ErrLeaseLost) {
 			errs = append(errs, err)
 		}
 	}
@@ -80,14 +88,15 @@ func (d *Detector) Evaluate(ctx context.Context, now time.Time) error {
 
 // readiness runs readyScript for every push-mode service in one pipeline, by hash
 // (EVALSHA) or, after a NOSCRIPT, with the script text.
-func (d *Detector) readiness(ctx context.Context, since int64, bySHA bool) []*redis.Cmd {
+func (d *Detector) readiness(ctx context.Context, since, inProgress int64, bySHA bool) []*redis.Cmd {
 	ctx, cancel := d.redisCtx(ctx)
 	defer cancel()
 	pipe := d.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(d.push))
 	for i, ps := range d.push {
-		keys := []string{d.keys.lease(ps.tenant, ps.service), d.keys.gate(ps.tenant, ps.service), d.keys.instances(ps.tenant, ps.service)}
-		args := []any{d.opts.ReplicaID, d.opts.LeaseTTL.Milliseconds(), since}
+		keys := []string{d.keys.lease(ps.tenant, ps.service), d.keys.gate(ps.tenant, ps.service),
+			d.keys.instances(ps.tenant, ps.service), d.keys.window(ps.tenant, ps.service)}
+		args := []any{d.opts.ReplicaID, d.opts.LeaseTTL.Milliseconds(), since, inProgress}
 		if bySHA {
 			cmds[i] = readyScript.EvalSha(ctx, pipe, keys, args...)
 		} else {
@@ -98,11 +107,11 @@ func (d *Detector) readiness(ctx context.Context, since int64, bySHA bool) []*re
 	return cmds
 }
 
-// decodeReady reads readyScript's answer: the gate state and each active instance's
-// newest bucket (unix seconds).
-func (d *Detector) decodeReady(ps pushStream, res []any) (*gateState, map[string]int64, error) {
-	if len(res) != 2 {
-		return nil, nil, fmt.Errorf("readiness of %s/%s: unexpected reply %v", ps.tenant, ps.service, res)
+// decodeReady reads readyScript's answer: the gate state, each active instance's newest
+// bucket (unix seconds), and whether part of the second in progress was shipped early.
+func (d *Detector) decodeReady(ps pushStream, res []any) (*gateState, map[string]int64, bool, error) {
+	if len(res) != 3 {
+		return nil, nil, false, fmt.Errorf("readiness of %s/%s: unexpected reply %v", ps.tenant, ps.service, res)
 	}
 	st := &gateState{}
 	if raw, ok := res[0].(string); ok {
@@ -121,7 +130,8 @@ func (d *Detector) decodeReady(ps pushStream, res []any) (*gateState, map[string
 			shipped[inst] = int64(b)
 		}
 	}
-	return st, shipped, nil
+	inflight, _ := res[2].(int64)
+	return st, shipped, inflight > 0, nil
 }
 
 // evaluateService judges the ready window ends of one service, oldest first.
@@ -163,6 +173,35 @@ func (d *Detector) complete(end, now time.Time, shipped map[string]int64) bool {
 	return seen
 }
 
+// evaluateInflight looks at the window ending after the second in progress, part of
+// which an SDK shipped early because its errors surged (sdk.Summary.Early), once every
+// complete window is judged. It is no evaluation: it opens an incident only when the gate
+// would open one at the coming evaluations whatever the rest of the second and the next
+// ones bring (staysBad), and otherwise changes nothing.
+func (d *Detector) evaluateInflight(ctx context.Context, ps pushStream, now time.Time, st *gateState) error {
+	latest := now.Truncate(time.Second)
+	if st.Alerting || st.LastEval != latest.UnixMilli() {
+		return nil
+	}
+	end := latest.Add(time.Second)
+	w, err := d.loadWindow(ctx, ps.tenant, ps.service, end)
+	if err != nil {
+		return err
+	}
+	t := d.tenants[ps.tenant]
+	perSecond, seconds, ok := d.staysBad(t, st, w, true)
+	if !ok {
+		return nil
+	}
+	obs := observation{
+		source: SourcePush, p95Ms: w.agg.Quantile(0.95), errorRate: w.agg.ErrorRate(), errors4xx: w.agg.Errors4xx(),
+		n: w.agg.Count(), decisive: true, ahead: perSecond, aheadSeconds: seconds,
+		window: fmt.Sprintf("%s ending %s so far (%d buckets, %d summaries; the second in progress shipped early, its errors surging)",
+			d.opts.Window, end.UTC().Format(time.RFC3339), w.buckets, w.summaries),
+	}
+	return d.judge(ctx, t, ps.service, now, st, obs)
+}
+
 // evaluateEnd judges the window ending at end with st, the service's gate state.
 func (d *Detector) evaluateEnd(ctx context.Context, ps pushStream, end, now time.Time, st *gateState) error {
 	if end.UnixMilli() <= st.LastEval {
@@ -184,6 +223,8 @@ func (d *Detector) evaluateEnd(ctx context.Context, ps pushStream, end, now time
 	}
 	if fast, ok := d.fastObservation(ps, end, st, w); ok {
 		obs = fast
+	} else if perSecond, seconds, ok := d.staysBad(d.tenants[ps.tenant], st, w, false); ok {
+		obs.decisive, obs.ahead, obs.aheadSeconds = true, perSecond, seconds
 	}
 	// The decision is stamped with the window's end plus the time it took to become
 	// judgeable, i.e. when it is made.
@@ -216,4 +257,60 @@ func (d *Detector) fastObservation(ps pushStream, end time.Time, st *gateState, 
 		window: fmt.Sprintf("%s ending %s (the newest part of the %s window, %d requests: enough to decide at once)",
 			d.opts.FastWindow, end.UTC().Format(time.RFC3339), d.opts.Window, n),
 	}, true
+}
+
+// staysBad reports whether the gate, not alerting yet, will open at its coming evaluations
+// whatever they bring, so it may open now: w scores under the tenant's threshold, and so
+// does every window of the evaluations still needed to open (OpenAfter minus the bad
+// streak so far, this one included) when the oldest seconds have left it and each new
+// second brought as many requests as the busiest second of w, every one successful and as
+// fast as a request can be — the most any healthy second could dilute it. Failures stay
+// in the window for a whole Window, so a window bad enough usually stays bad: opening at
+// once then opens the incident the gate would open a second or two later, and nothing the
+// gate would not open (unless the next second is busier than any so far). inflight: w
+// ends after the second in progress (its partial bucket, shipped early by the SDK), so
+// the rest of that second is counted among the new requests and w itself is not an
+// evaluation. It returns how many requests each coming second was assumed to bring, and
+// over how many seconds.
+func (d *Detector) staysBad(t *Tenant, st *gateState, w *window, inflight bool) (perSecond uint64, seconds int, ok bool) {
+	if st.Alerting || d.opts.noLookAhead || int(w.agg.Count()) < d.opts.MinSamples {
+		return 0, 0, false
+	}
+	need := d.opts.OpenAfter - st.Bad // evaluations still needed to open, this one included
+	if !inflight {
+		need-- // w is one of them
+	}
+	if need <= 0 || !d.scoresBad(t, st, &w.agg) {
+		return 0, 0, false // the gate opens on w by itself, or w is not bad
+	}
+	counts := map[int64]uint64{}
+	var busiest uint64
+	for _, s := range w.sums {
+		counts[s.Bucket.Unix()] += s.Count
+		busiest = max(busiest, counts[s.Bucket.Unix()])
+	}
+	shift := 1
+	if inflight {
+		shift = 0 // the first coming window ends where w does
+	}
+	for k := 1; k <= need; k++ {
+		cut := w.start.Add(time.Duration(k-1+shift) * time.Second)
+		var a sdk.Aggregate
+		for _, s := range w.sums {
+			if !s.Bucket.Before(cut) {
+				a.Add(s)
+			}
+		}
+		a.AddFastest(uint64(k) * busiest)
+		if !d.scoresBad(t, st, &a) {
+			return 0, 0, false
+		}
+	}
+	return busiest, need, true
+}
+
+// scoresBad reports whether a scores under the tenant's threshold, as judge scores it.
+func (d *Detector) scoresBad(t *Tenant, st *gateState, a *sdk.Aggregate) bool {
+	p95, errRate := a.Quantile(0.95), a.ErrorRate()
+	return health.Compute(p95, errRate, st.Baseline.AnomalyRatio(p95, errRate)).Score < t.MinScoreToAlert
 }

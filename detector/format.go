@@ -12,6 +12,14 @@ import (
 // openReason is the one line a DETECTED entry carries, e.g.
 // "health 23/100 < 70 for 2 evaluations: p95 2.8 s (baseline 80 ms, ×35), errors 0.0%".
 func openReason(ev evidence) string {
+	if ev.obs.aheadSeconds > 0 {
+		next := "the next second brings"
+		if ev.obs.aheadSeconds > 1 {
+			next = fmt.Sprintf("each of the next %d seconds brings", ev.obs.aheadSeconds)
+		}
+		return ledger.ClipText(fmt.Sprintf("health %s/100 < %s, and still under it even if %s %d fast successful requests: %s",
+			fmtScore(ev.reading.Score), fmtScore(ev.tenant.MinScoreToAlert), next, ev.obs.ahead, measurements(ev)))
+	}
 	if ev.obs.decisive {
 		return ledger.ClipText(fmt.Sprintf("health %s/100 < %s over the last %d requests: %s",
 			fmtScore(ev.reading.Score), fmtScore(ev.tenant.MinScoreToAlert), ev.obs.n, measurements(ev)))

@@ -183,8 +183,14 @@ type observation struct {
 	window string
 	// unreachable, when set, says why nothing could be measured (the endpoint is down).
 	unreachable string
-	// decisive: a bad judgement of this observation opens at once (Options.FastWindow).
+	// decisive: a bad judgement of this observation opens at once (Options.FastWindow, or
+	// the look-ahead: staysBad).
 	decisive bool
+	// ahead, when aheadSeconds > 0, is why: the window stays bad for aheadSeconds more
+	// evaluations even if every coming second brings ahead fast successful requests
+	// (staysBad).
+	ahead        uint64
+	aheadSeconds int
 }
 
 // judge scores obs, moves the gate and records what the policy decides. It is the one

@@ -80,9 +80,9 @@ func defaultTenants() []Tenant {
 
 // replica starts a detector replica with its own Redis client and its own ledger (as a
 // separate process would have) on the shared Redis.
-// wholeWindowOnly turns off the FastWindow, so only OpenAfter evaluations of the whole
-// window open an incident.
-func wholeWindowOnly(o *Options) { o.FastWindow = DefaultWindow }
+// wholeWindowOnly turns off the FastWindow and the look-ahead (staysBad), so only
+// OpenAfter evaluations of the whole window open an incident.
+func wholeWindowOnly(o *Options) { o.FastWindow, o.noLookAhead = DefaultWindow, true }
 
 func (h *harness) replica(name string, tenants []Tenant, tweak func(*Options)) *Detector {
 	h.t.Helper()

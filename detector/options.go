@@ -55,9 +55,10 @@ type Options struct {
 	FastWindow     time.Duration
 	FastMinSamples int
 	// MaxEvalDelay is how long after a bucket closes its window waits for instances that
-	// shipped the previous bucket but not this one yet (default 2.5 s: the SDK ships a
-	// second after a 1 s grace, on a 1 s ticker). A window is judged as soon as it is
-	// complete; this only bounds the wait for an instance that died or went idle.
+	// shipped the previous bucket but not this one yet (default 2.5 s; the SDK ships a
+	// bucket about 0.1 s after it closes, and an early part of a bucket does not count).
+	// A window is judged as soon as it is complete; this only bounds the wait for an
+	// instance that died or went idle.
 	MaxEvalDelay time.Duration
 	// ReadInterval is how often Run reads the metric streams and checks which windows are
 	// complete (default 100 ms).
@@ -82,6 +83,10 @@ type Options struct {
 	// incident (default 2); RecoverAfter how many consecutive healthy ones close it
 	// (default 3).
 	OpenAfter, RecoverAfter int
+	// noLookAhead turns off staysBad's early opening (tests compare the policy with and
+	// without it).
+	noLookAhead bool
+
 	// Intakes are the inputs besides the built-in push path, one line each:
 	// alertmanager.Intake(…), poll.Intake(…), pagerduty.Intake(…)… (see Intake).
 	Intakes []NewIntake

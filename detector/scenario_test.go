@@ -33,10 +33,12 @@ func TestScenarios(t *testing.T) {
 			wantReason: regexp.MustCompile(`^health \d+(\.\d)?/100 < 70 over the last 250 requests: p95 2\.\d s \(baseline \d+ ms, ×\d+\), errors 0\.0%`)},
 		// 20% 5xx from bucket 60: the newest 5 s never score 20 points under the threshold,
 		// so the whole window decides: the 10 s window's error share crosses the threshold once
-		// half of it is failing (after 64), so it opens after 65; it heals when at most
-		// 4 failing buckets remain (after 95) and closes 3 evaluations later.
-		{scenario: "error-surge", opens: []int{65}, closes: []int{97},
-			wantReason: regexp.MustCompile(`^health \d+(\.\d)?/100 < 70 for 2 evaluations: p95 \d+ ms \(baseline \d+ ms, ×1\.\d\), errors 1\d\.\d%`)},
+		// half of it is failing (after 64). Without the look-ahead it would open after 65, on
+		// the second bad evaluation; the window after 65 stays bad even if bucket 65 were 50
+		// fast successes (a healthy bucket leaves, the failures stay), so it opens after 64.
+		// It heals when at most 4 failing buckets remain (after 95) and closes 3 evaluations later.
+		{scenario: "error-surge", opens: []int{64}, closes: []int{97},
+			wantReason: regexp.MustCompile(`^health \d+(\.\d)?/100 < 70, and still under it even if the next second brings 50 fast successful requests: p95 \d+ ms \(baseline \d+ ms, ×1\.\d\), errors 10\.0%`)},
 		// p95 climbs 12 ms a second from bucket 60; the baseline learns the healthy part of
 		// the climb, so the score goes under 70 only near a 1 s p95 (after 139 and 140).
 		// The newest 5 s cross the threshold earlier but only just: not decisive, so the
@@ -47,10 +49,11 @@ func TestScenarios(t *testing.T) {
 		// window never clears, so one incident that closes 3 evaluations after the last bad
 		// bucket (174) leaves it (184). One incident, as before FastWindow.
 		{scenario: "flapping", opens: []int{60}, closes: []int{186}},
-		// Failing from the first bucket, before any baseline exists: opens after bucket 1.
-		// Healthy from 40; with 3 failing buckets of 10 left (after 46) the score is back
+		// Failing from the first bucket, before any baseline exists: bucket 0 alone is bad,
+		// and still bad with 50 fast successes added, so it opens after bucket 0 (after 1,
+		// on two evaluations, without the look-ahead). Healthy from 40; with 3 failing buckets of 10 left (after 46) the score is back
 		// over 70, and the third healthy evaluation closes it.
-		{scenario: "recovery", opens: []int{1}, closes: []int{48},
+		{scenario: "recovery", opens: []int{0}, closes: []int{48},
 			wantReason: regexp.MustCompile(`\(no baseline yet\)`)},
 	}
 	for _, tt := range tests {

@@ -46,16 +46,23 @@ func (k keys) opens(t string) string { return k.prefix + "ae:det:{" + t + "}:ope
 // stream: where the service's SDK pushes its summaries.
 func (k keys) stream(t, s string) string { return sdk.StreamKey(k.prefix, t, s) }
 
-// summaryFields are the stream entry fields a window member keeps.
-var summaryFields = []string{"v", "tenant", "service", "instance", "bucket", "n", "e5", "e4", "sk"}
+// summaryFields are the stream entry fields a window member keeps; optionalFields too,
+// when the entry has them.
+var (
+	summaryFields  = []string{"v", "tenant", "service", "instance", "bucket", "n", "e5", "e4", "sk"}
+	optionalFields = []string{"early"}
+)
 
 // encodeMember turns a parsed stream entry into a window member: the entry's own fields
 // as a JSON object (keys sorted, the sketch in base64). The same entry always gives the
 // same member, so a redelivered entry is stored once.
 func encodeMember(values map[string]any) (string, error) {
-	m := make(map[string]string, len(summaryFields))
-	for _, f := range summaryFields {
+	m := make(map[string]string, len(summaryFields)+len(optionalFields))
+	for i, f := range append(summaryFields[:len(summaryFields):len(summaryFields)], optionalFields...) {
 		v, ok := values[f]
+		if !ok && i >= len(summaryFields) {
+			continue
+		}
 		if !ok {
 			return "", fmt.Errorf("field %q missing", f)
 		}
@@ -107,6 +114,8 @@ type window struct {
 	start, end time.Time
 	buckets    int // distinct buckets with data
 	summaries  int
+	// sums are the summaries merged, for the look-ahead (staysBad).
+	sums []sdk.Summary
 }
 
 // loadWindow reads the window ending at end (exclusive) and trims what is older than one
@@ -137,6 +146,7 @@ func (d *Detector) loadWindow(ctx context.Context, tenant, service string, end t
 			continue
 		}
 		w.agg.Add(s)
+		w.sums = append(w.sums, s)
 		if !s.Bucket.Before(end.Add(-d.opts.FastWindow)) {
 			w.recent.Add(s)
 		}

@@ -34,6 +34,14 @@ const (
 	// drainGrace after every wall-clock second: a summary leaves about 0.1 s after its
 	// second ends.
 	drainGrace = 100 * time.Millisecond
+	// surgeEvery is how often, in push mode, the background loop looks at the second in
+	// progress: when at least surgeMinErrors of the requests recorded in it since the last
+	// look answered 5xx, and at least half of them did, what it holds so far is shipped at
+	// once (Summary.Early) instead of after the second ends. A failure that starts
+	// mid-second reaches the detector within a tenth of a second of being large, not a
+	// second later; a service without such a surge ships exactly as before.
+	surgeEvery     = 100 * time.Millisecond
+	surgeMinErrors = 10
 )
 
 // drainableUpTo is the last second that is over, grace included, at now.
@@ -74,6 +82,7 @@ type SDK struct {
 	scores   []float64 // last health.TrendWindow evaluated scores, oldest first
 
 	ship       *shipper // nil in memory mode
+	earlySec   int64    // the last second part of which was shipped early (shipSurge)
 	mode       string   // "memory" or "redis"
 	urlProblem string   // why push mode is off although RedisURL was set
 
@@ -115,6 +124,16 @@ func New(opts Options) *SDK {
 	s := newSDK(opts)
 	s.start(nextDrain)
 	return s
+}
+
+// surgeTicks is the channel of the surge looks (see surgeEvery): a ticker in push mode
+// with the real clock, nil otherwise (tests drive shipSurge themselves).
+func (s *SDK) surgeTicks() (<-chan time.Time, func()) {
+	if s.ship == nil || !s.realClock {
+		return nil, func() {}
+	}
+	t := time.NewTicker(surgeEvery)
+	return t.C, t.Stop
 }
 
 // newSDK builds an SDK without its background loop.
@@ -189,17 +208,77 @@ func (s *SDK) start(next func() <-chan time.Time) {
 
 func (s *SDK) run(ctx context.Context, next func() <-chan time.Time) {
 	defer close(s.done)
+	surge, stop := s.surgeTicks()
+	defer stop()
+	drain := next()
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-next():
+		case <-surge:
+			s.shipSurge(ctx)
+		case <-drain:
 			s.tick(ctx)
 			if s.tickDone != nil {
 				s.tickDone <- struct{}{}
 			}
+			drain = next()
 		}
 	}
+}
+
+// shipSurge ships what the second in progress holds so far when its errors surge (see
+// surgeEvery). The shards it drains are not marked drained: what they record afterwards
+// goes out with the second, after it ends, as another summary of the same bucket.
+func (s *SDK) shipSurge(ctx context.Context) {
+	if s.ship == nil {
+		return
+	}
+	now := s.clock()
+	sec := now.Unix()
+	s.mu.Lock()
+	if sec <= s.lastSec {
+		s.mu.Unlock()
+		return
+	}
+	nRoutes := len(s.routes.Load().names)
+	slot := s.hot[sec&(slotCount-1)]
+	var n, e5 uint64
+	for i := range slot {
+		if slot[i].sec.Load() != sec {
+			continue
+		}
+		for r := 0; r < nRoutes; r++ {
+			n += slot[i].routes[r].count.Load()
+			e5 += slot[i].routes[r].e5xx.Load()
+		}
+	}
+	if e5 < surgeMinErrors || 2*e5 < n {
+		s.mu.Unlock()
+		return
+	}
+	s.deltas = s.deltas[:0]
+	for i := range slot {
+		if slot[i].sec.Load() == sec {
+			s.drainShardLocked(&slot[i], sec, nRoutes)
+		}
+	}
+	for i := range s.deltas {
+		d := &s.deltas[i]
+		if d.count == 0 {
+			continue
+		}
+		early := max(min(now.Sub(time.Unix(sec, 0)).Truncate(time.Millisecond), 999*time.Millisecond), time.Millisecond)
+		s.ship.enqueue(Summary{
+			Tenant: s.opts.Tenant, Service: s.opts.Service, Instance: s.opts.Instance,
+			Bucket: time.Unix(d.sec, 0).UTC(), Count: d.count,
+			Errors5xx: min(d.e5xx, d.count), Errors4xx: min(d.e4xx, d.count-min(d.e5xx, d.count)),
+			Early: early, sketch: d.sketch,
+		}.Fields())
+		s.earlySec = sec
+	}
+	s.mu.Unlock()
+	s.ship.flush(ctx)
 }
 
 // tick drains the seconds that are over and ships what is buffered.
@@ -263,7 +342,9 @@ func (s *SDK) collectLocked(upTo int64) {
 	slices.SortFunc(s.deltas, func(a, b delta) int { return cmp.Compare(a.sec, b.sec) })
 	for i := range s.deltas {
 		d := &s.deltas[i]
-		if s.ship != nil && d.count > 0 {
+		// A second part of which was shipped early is always closed by a summary, even an
+		// empty one: the detector waits for it before judging the second.
+		if s.ship != nil && (d.count > 0 || d.sec == s.earlySec) {
 			sum := Summary{
 				Tenant:    s.opts.Tenant,
 				Service:   s.opts.Service,

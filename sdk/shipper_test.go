@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -312,5 +314,137 @@ func TestSecretsStayOut(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSurgeShipsEarly: when at least surgeMinErrors of the requests of the second in
+// progress answer 5xx, and at least half of them, what the second holds so far is shipped
+// at once, marked Early; the rest of the second follows after it ends, as another summary
+// of the same bucket (an empty one if nothing more came), and the two add up to the
+// second. A second with fewer errors, or mostly successes, waits for its end as before.
+func TestSurgeShipsEarly(t *testing.T) {
+	srv := ledgertest.NewServer(t)
+	c := srv.Client(t)
+	prefix := srv.Prefix(t)
+	ts := newTestSDK(t, Options{RedisURL: srv.URL, KeyPrefix: prefix})
+	h := ts.service()
+	ctx := t.Context()
+	serveN := func(n, status int) {
+		for range n {
+			serve(h, request{latency: ms, status: status})
+		}
+	}
+	key := StreamKey(prefix, "acme", "checkout")
+
+	// Second 0: 9 failures of 9 (too few), then 30 successes and 12 failures (under half).
+	serveN(9, 500)
+	ts.clock.Set(t0.Add(300 * ms))
+	ts.shipSurge(ctx)
+	serveN(30, 200)
+	serveN(12, 500)
+	ts.clock.Set(t0.Add(600 * ms))
+	ts.shipSurge(ctx)
+	if got := stream(t, c, key); len(got) != 0 {
+		t.Fatalf("%d summaries shipped during a second without a surge: %+v", len(got), got)
+	}
+	// Second 1: 5 successes, then 15 failures: shipped at 1.4 s.
+	ts.clock.Set(t0.Add(time.Second + drainGrace))
+	ts.tick(ctx)
+	serveN(5, 200)
+	serveN(15, 500)
+	ts.clock.Set(t0.Add(1400 * ms))
+	ts.shipSurge(ctx)
+	got := stream(t, c, key)
+	if len(got) != 2 {
+		t.Fatalf("%d summaries after the surge look, want second 0 and the early part of second 1: %+v", len(got), got)
+	}
+	if s := got[0]; s.Early != 0 || s.Count != 51 || s.Errors5xx != 21 {
+		t.Errorf("second 0: early %v, n %d, 5xx %d; want a whole second of 51 requests, 21 failing", s.Early, s.Count, s.Errors5xx)
+	}
+	early := got[1]
+	if !early.Bucket.Equal(t0.Add(time.Second)) || early.Early != 400*ms || early.Count != 20 || early.Errors5xx != 15 {
+		t.Fatalf("early part: bucket %v, early %v, n %d, 5xx %d; want second 1, 400ms, 20, 15", early.Bucket, early.Early, early.Count, early.Errors5xx)
+	}
+	// The rest of second 1 after it ends; second 2 surges and then nothing more comes.
+	serveN(6, 200)
+	ts.clock.Set(t0.Add(2*time.Second + drainGrace))
+	ts.tick(ctx)
+	serveN(10, 500)
+	ts.clock.Set(t0.Add(2500 * ms))
+	ts.shipSurge(ctx)
+	ts.clock.Set(t0.Add(3*time.Second + drainGrace))
+	ts.tick(ctx)
+	got = stream(t, c, key)
+	if len(got) != 5 {
+		t.Fatalf("%d summaries, want 5: %+v", len(got), got)
+	}
+	if rest := got[2]; !rest.Bucket.Equal(t0.Add(time.Second)) || rest.Early != 0 || rest.Count != 6 || rest.Errors5xx != 0 {
+		t.Errorf("rest of second 1: bucket %v, early %v, n %d, 5xx %d; want second 1, whole, 6, 0", rest.Bucket, rest.Early, rest.Count, rest.Errors5xx)
+	}
+	if s := got[3]; !s.Bucket.Equal(t0.Add(2*time.Second)) || s.Early != 500*ms || s.Count != 10 {
+		t.Errorf("early part of second 2: bucket %v, early %v, n %d; want second 2, 500ms, 10", s.Bucket, s.Early, s.Count)
+	}
+	if s := got[4]; !s.Bucket.Equal(t0.Add(2*time.Second)) || s.Early != 0 || s.Count != 0 {
+		t.Errorf("end of second 2: bucket %v, early %v, n %d; want an empty summary closing second 2", s.Bucket, s.Early, s.Count)
+	}
+}
+
+// TestSurgeUnderLoadCountsEveryRequestOnce: with the real background loop (surge looks
+// every 100 ms, drains every second) and 8 goroutines sending failing and succeeding
+// requests for 1.5 s, the summaries shipped — early parts included — add up to exactly
+// the requests served, and some went out early.
+func TestSurgeUnderLoadCountsEveryRequestOnce(t *testing.T) {
+	if testing.Short() {
+		testkit.Skip(t, "real time")
+	}
+	srv := ledgertest.NewServer(t)
+	c := srv.Client(t)
+	prefix := srv.Prefix(t)
+	s := New(Options{Service: "checkout", Tenant: "acme", Instance: "pod-1", RedisURL: srv.URL, KeyPrefix: prefix})
+	h := s.Instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("fail") != "" {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	var served, failed atomic.Uint64
+	stop := time.Now().Add(1500 * time.Millisecond)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(stop); i++ {
+				path := "/pay"
+				if (i+g)%4 != 0 {
+					path += "?fail=1"
+					failed.Add(1)
+				}
+				h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil))
+				served.Add(1)
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	// Let the loop drain and ship the last second as it does every second.
+	now := time.Now()
+	time.Sleep(now.Truncate(time.Second).Add(time.Second + 3*drainGrace).Sub(now))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var n, e5 uint64
+	early := 0
+	for _, sum := range stream(t, c, StreamKey(prefix, "acme", "checkout")) {
+		n += sum.Count
+		e5 += sum.Errors5xx
+		if sum.Early > 0 {
+			early++
+		}
+	}
+	if n != served.Load() || e5 != failed.Load() {
+		t.Fatalf("shipped %d requests, %d failing; served %d, %d failing", n, e5, served.Load(), failed.Load())
+	}
+	if early == 0 {
+		t.Fatal("no early part shipped during a 75% 5xx surge")
 	}
 }

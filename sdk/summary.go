@@ -88,6 +88,11 @@ type Summary struct {
 	Errors5xx uint64
 	// Errors4xx counts responses with a 4xx status; they are not errors of the service.
 	Errors4xx uint64
+	// Early, when not zero, says the summary was shipped this far into its bucket, before
+	// the bucket ended, because its errors surged: more of the bucket follows in another
+	// summary of the same bucket (the one shipped after the bucket ends says nothing of
+	// Early). Whole milliseconds, 1 ms to 999 ms.
+	Early time.Duration
 
 	// sketch holds the bucket's latencies in milliseconds (DDSketch, 1% relative
 	// accuracy); nil when Count is 0.
@@ -130,6 +135,8 @@ func quantile(sk *ddsketch.DDSketch, q float64) float64 {
 //	e4       4xx responses
 //	sk       the latency sketch in milliseconds: a DDSketch (logarithmic mapping, 1%
 //	         relative accuracy) in the protobuf encoding of sketches-go
+//	early    only on a summary shipped before its bucket ended (Early): how far into
+//	         the bucket, in milliseconds, 1 to 999
 func (s Summary) Fields() map[string]any {
 	sk := s.sketch
 	if sk == nil {
@@ -137,7 +144,7 @@ func (s Summary) Fields() map[string]any {
 	}
 	var buf bytes.Buffer
 	sk.EncodeProto(&buf)
-	return map[string]any{
+	f := map[string]any{
 		"v":        wireVersion,
 		"tenant":   s.Tenant,
 		"service":  s.Service,
@@ -148,6 +155,10 @@ func (s Summary) Fields() map[string]any {
 		"e4":       s.Errors4xx,
 		"sk":       buf.Bytes(),
 	}
+	if s.Early > 0 {
+		f["early"] = s.Early.Milliseconds()
+	}
+	return f
 }
 
 // ParseSummary reads a summary from the values of a stream entry, as XREAD and XREADGROUP
@@ -194,6 +205,13 @@ func ParseSummary(values map[string]any) (Summary, error) {
 	}
 	if s.Errors5xx > s.Count || s.Errors4xx > s.Count-s.Errors5xx {
 		return Summary{}, fmt.Errorf("%w: %d 5xx and %d 4xx out of %d requests", ErrInvalidSummary, s.Errors5xx, s.Errors4xx, s.Count)
+	}
+	if _, ok := values["early"]; ok {
+		ms, err := uintField(values, "early")
+		if err != nil || ms < 1 || ms > 999 {
+			return Summary{}, fmt.Errorf("%w: field \"early\": not 1 to 999 milliseconds", ErrInvalidSummary)
+		}
+		s.Early = time.Duration(ms) * time.Millisecond
 	}
 	raw, err := stringField(values, "sk")
 	if err != nil {
@@ -302,6 +320,20 @@ func (a *Aggregate) mergeSketch(sk *ddsketch.DDSketch) {
 	// Every sketch of the package shares one mapping (ParseSummary refuses any other), so
 	// the merge cannot fail.
 	_ = a.sketch.MergeWith(sk)
+}
+
+// AddFastest merges n successful requests at the smallest latency the sketches hold: the
+// most a window could be diluted by n more requests (the detector's look-ahead).
+func (a *Aggregate) AddFastest(n uint64) {
+	if n == 0 {
+		return
+	}
+	sc := newScale()
+	if a.sketch == nil {
+		a.sketch = sc.newSketch()
+	}
+	a.sketch.GetPositiveValueStore().AddWithCount(sc.minIndex, float64(n))
+	a.count += n
 }
 
 // Quantile returns the merged latency at quantile q (0..1, clamped) in milliseconds; 0

@@ -391,3 +391,47 @@ func FuzzParseSummary(f *testing.F) {
 		}
 	})
 }
+
+// TestAggregateAddFastest: n fast successes dilute the error rate and pull the quantiles
+// down to the fastest latency, as n healthy requests would at best.
+func TestAggregateAddFastest(t *testing.T) {
+	var a Aggregate
+	a.AddFastest(0)
+	if a.Count() != 0 || a.Quantile(0.5) != 0 {
+		t.Fatalf("AddFastest(0) on an empty aggregate: count %d, p50 %v", a.Count(), a.Quantile(0.5))
+	}
+	lat := []float64{2500, 2500, 2500, 2500}
+	a.Add(NewSummaryForTest("acme", "checkout", "pod-1", time.Unix(0, 0), lat, []int{500, 500, 200, 200}))
+	a.AddFastest(4)
+	if a.Count() != 8 || a.Errors5xx() != 2 || a.ErrorRate() != 0.25 {
+		t.Fatalf("count %d, 5xx %d, error rate %v; want 8, 2, 0.25", a.Count(), a.Errors5xx(), a.ErrorRate())
+	}
+	if p := a.Quantile(0.25); p > 0.01 {
+		t.Fatalf("p25 %v ms, want the fastest latency", p)
+	}
+	if p := a.Quantile(0.95); p < 2400 {
+		t.Fatalf("p95 %v ms, want the slow half's 2.5 s", p)
+	}
+}
+
+// TestSummaryEarlyField: an early part of a bucket says how far into it it was shipped,
+// and survives the round trip; a whole bucket has no "early" field; anything but 1 to 999
+// milliseconds is refused.
+func TestSummaryEarlyField(t *testing.T) {
+	s := NewSummaryForTest("acme", "checkout", "pod-1", time.Unix(100, 0), []float64{1, 2}, []int{500, 500})
+	if _, ok := s.Fields()["early"]; ok {
+		t.Fatal("a whole bucket's fields have an early field")
+	}
+	s.Early = 250 * time.Millisecond
+	got, err := ParseSummary(s.Fields())
+	if err != nil || got.Early != 250*time.Millisecond || got.Count != 2 {
+		t.Fatalf("round trip: %+v, %v; want early 250ms, 2 requests", got, err)
+	}
+	for _, bad := range []any{"0", "1000", "-5", "soon"} {
+		f := s.Fields()
+		f["early"] = bad
+		if _, err := ParseSummary(f); !errors.Is(err, ErrInvalidSummary) {
+			t.Errorf("early %q: %v, want ErrInvalidSummary", bad, err)
+		}
+	}
+}

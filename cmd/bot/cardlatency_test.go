@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -18,10 +19,10 @@ import (
 
 // BenchmarkFaultToCard measures one chain through the real `bot serve` wiring: a service
 // instrumented with the real SDK (middleware, 1 s buckets, its own shipper to Redis)
-// serves about 100 requests a second, healthy for 6 s, then every request fails (HTTP
-// 500); timed from the fault's start to the incident card reaching the chat (the
-// detector's Run, the pipeline, the offline council, the card with its PNG chart, the
-// Telegram adapter against the fake Bot API). One fresh bot and service per iteration;
+// serves about 100 requests a second, healthy for 6 to 7 s, then every request fails
+// (HTTP 500) from a random instant of the second on; timed from the fault's start to the
+// incident card reaching the chat (the detector's Run, the pipeline, the offline council,
+// the card with its PNG chart, the Telegram adapter against the fake Bot API). One fresh bot and service per iteration;
 // p50/p95/max over the iterations, and detected-p50-ms: fault → the DETECTED entry (the
 // rest is the pipeline, the council and the card).
 //
@@ -78,6 +79,10 @@ func faultToCard(b *testing.B) (card, detected time.Duration) {
 		}()
 	}
 	time.Sleep(6 * time.Second) // healthy traffic, so the detector has readings before the fault
+	// Then up to a second more, so the fault starts at a random instant of the SDK's 1 s
+	// bucket: without it every iteration's setup takes about as long as the last one's and
+	// the faults all start at about the same phase.
+	time.Sleep(rand.N(time.Second))
 	if n := len(h.tg.Sent(groupID)); n != 0 {
 		b.Fatalf("%d messages in the chat before the fault", n)
 	}
