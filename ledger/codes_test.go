@@ -15,8 +15,6 @@ import (
 
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
-	"github.com/alertengine/alertengine/ledger/ledgertest/redisfault"
-	"github.com/redis/go-redis/v9"
 )
 
 // openIn opens an incident of service in tenant, then records n more entries on it, as a
@@ -313,9 +311,7 @@ func testCodesAfterLoss(t *testing.T, block int) {
 func TestRolledBackRedisCodesContinuePastTheLostOnes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv := redisfault.StartServer(t)
-	rc := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: 5})
-	t.Cleanup(func() { _ = rc.Close() })
+	srv, rc := restartableRedis(t)
 	sink, _ := newSink(t)
 	st := ledger.NewRedisStore(rc, "t")
 	l, err := ledger.New(ledger.Options{Store: st, Signer: sinkKey, Sink: sink, ReserveBlock: 1})

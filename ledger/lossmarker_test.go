@@ -80,9 +80,7 @@ func exportVerifies(t *testing.T, s ledger.Store, tenant string) (ledger.Report,
 func TestWipeThenLossMarker(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv := redisfault.StartServer(t)
-	rc := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: 5})
-	t.Cleanup(func() { _ = rc.Close() })
+	_, rc := restartableRedis(t)
 	sink, _ := newSink(t)
 	store := ledger.NewRedisStore(rc, "t")
 	l1 := guarded(t, store, sink, &losses{})
@@ -182,9 +180,7 @@ func TestWipeThenLossMarker(t *testing.T) {
 func TestRollbackThenLossMarker(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv := redisfault.StartServer(t)
-	rc := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: 5})
-	t.Cleanup(func() { _ = rc.Close() })
+	srv, rc := restartableRedis(t)
 	sink, _ := newSink(t)
 	store := ledger.NewRedisStore(rc, "t")
 	a := guarded(t, store, sink, &losses{})
@@ -464,4 +460,14 @@ func TestForgedJumpsAreRefused(t *testing.T) {
 			t.Logf("%d %s %.12s→%.12s", e.Seq, e.Event, e.PrevHash, e.Hash)
 		}
 	}
+}
+
+// restartableRedis starts a redis-server the test may stop, roll back and restart, and a
+// client that retries across a restart.
+func restartableRedis(t *testing.T) (*redisfault.Server, *redis.Client) {
+	t.Helper()
+	srv := redisfault.StartServer(t)
+	rc := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: 5})
+	t.Cleanup(func() { _ = rc.Close() })
+	return srv, rc
 }

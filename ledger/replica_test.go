@@ -5,10 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/alertengine/alertengine/ledger"
-	"github.com/alertengine/alertengine/ledger/ledgertest/redisfault"
 )
 
 // TestReplicaBesideARollbackNumbersPastTheLostChain: two replicas share a Redis and a
@@ -20,9 +17,7 @@ import (
 func TestReplicaBesideARollbackNumbersPastTheLostChain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv := redisfault.StartServer(t)
-	rc := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: 5})
-	t.Cleanup(func() { _ = rc.Close() })
+	srv, rc := restartableRedis(t)
 	sink, _ := newSink(t)
 	replica := func() *ledger.Ledger {
 		l, err := ledger.New(ledger.Options{Store: ledger.NewRedisStore(rc, "t"), Signer: sinkKey, Sink: sink})
