@@ -35,8 +35,8 @@ const (
 	// second ends.
 	drainGrace = 100 * time.Millisecond
 	// surgeEvery is how often, in push mode, the background loop looks at the second in
-	// progress: when at least surgeMinErrors of the requests recorded in it since the last
-	// look answered 5xx, and at least half of them did, what it holds so far is shipped at
+	// progress: when at least surgeMinErrors of the requests recorded in it and not yet
+	// shipped answered 5xx, and at least half of them did, what it holds so far is shipped at
 	// once (Summary.Early) instead of after the second ends. A failure that starts
 	// mid-second reaches the detector within a tenth of a second of being large, not a
 	// second later; a service without such a surge ships exactly as before.

@@ -22,7 +22,6 @@ import (
 	"github.com/alertengine/alertengine/conversation"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
-	"github.com/redis/go-redis/v9"
 )
 
 const fakeChannel conversation.Channel = "fake"
@@ -119,12 +118,7 @@ func testFile() *config.File {
 func newTestApp(t *testing.T, chat *fakeChat, lookup map[string]string) *App {
 	t.Helper()
 	rs := ledgertest.NewServer(t)
-	opt, err := redis.ParseURL(rs.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := redis.NewClient(opt)
-	t.Cleanup(func() { _ = rc.Close() })
+	rc := rs.Client(t)
 	a, err := New(Options{File: testFile(), Redis: rc, KeyPrefix: rs.Prefix(t), Addr: "127.0.0.1:0", Signer: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32)),
 		Secret: bytes.Repeat([]byte{2}, 32), Channels: []channel.Spec{fakeSpec(chat)}, ExecutorPoll: 50 * time.Millisecond,
 		Lookup: func(k string) (string, bool) { v, ok := lookup[k]; return v, ok },
@@ -280,12 +274,7 @@ func TestChatChannelsFollowTheRegistration(t *testing.T) {
 func TestManualBotIsDrivenByHandAndTapped(t *testing.T) {
 	t.Parallel()
 	rs := ledgertest.NewServer(t)
-	opt, err := redis.ParseURL(rs.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := redis.NewClient(opt)
-	t.Cleanup(func() { _ = rc.Close() })
+	rc := rs.Client(t)
 	var mu sync.Mutex
 	var appended []string
 	a, err := New(Options{File: testFile(), Redis: rc, KeyPrefix: rs.Prefix(t), Manual: true, Replica: "by-hand",

@@ -13,7 +13,6 @@ import (
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -35,9 +34,7 @@ func TestWitnessedCheckpointsPublished(t *testing.T) {
 	wv, _ := ledger.ParseVerifier(w.VerifierKey())
 
 	rs := ledgertest.NewServer(t)
-	opt, _ := redis.ParseURL(rs.URL)
-	rc := redis.NewClient(opt)
-	t.Cleanup(func() { _ = rc.Close() })
+	rc := rs.Client(t)
 	cpFile := filepath.Join(t.TempDir(), "checkpoints.json")
 	env := config.Env{LedgerWitnessURLs: []string{ws.URL}, LedgerWitnessKeys: []string{w.VerifierKey()}, LedgerWitnessQuorum: 1, LedgerCheckpointFile: cpFile}
 	a, err := New(Options{File: testFile(), Redis: rc, KeyPrefix: rs.Prefix(t), Addr: "127.0.0.1:0", Signer: key, Secret: bytes.Repeat([]byte{2}, 32), Env: env})

@@ -11,7 +11,6 @@ import (
 	"github.com/alertengine/alertengine/bot/app"
 	"github.com/alertengine/alertengine/bot/config"
 	"github.com/alertengine/alertengine/ledger/ledgertest"
-	"github.com/redis/go-redis/v9"
 )
 
 // The demo runs the bot serve runs: every loop and route of a serve-configured bot is in
@@ -36,9 +35,7 @@ func TestTourBuildsWhatServeBuilds(t *testing.T) {
 
 	serveEnv := demoEnv
 	serveEnv.LedgerCheckpointFile = ""
-	opt, _ := redis.ParseURL(rs.URL)
-	rc := redis.NewClient(opt)
-	defer rc.Close()
+	rc := rs.Client(t)
 	served, err := app.New(app.Options{Env: serveEnv, File: Config("http://127.0.0.1:9/recover", "s"), Redis: rc, KeyPrefix: rs.Prefix(t), Addr: "127.0.0.1:0",
 		Signer: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32)), Secret: []byte(strings.Repeat("k", 32)), ExecutorPoll: 50 * time.Millisecond})
 	if err != nil {
